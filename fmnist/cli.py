@@ -1,0 +1,188 @@
+"""The `fmnist` command. Each command parses its options, makes one library call and prints the result.
+
+TensorFlow-side modules are imported inside the command bodies, so `--help` and the runtime commands stay light.
+Library errors (FmnistError) become one `error: …` line on stderr and the error's exit code.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from fmnist import __version__
+from fmnist.errors import FmnistError
+from fmnist.train.models import DEFAULT_MODEL, REGISTRY
+
+
+class FmnistGroup(TyperGroup):
+    """Turns a library error into `error: …` on stderr and its exit code, with no traceback."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except FmnistError as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(e.exit_code) from None
+
+
+app = typer.Typer(
+    cls=FmnistGroup,
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+    pretty_exceptions_show_locals=False,
+    help="Fashion-MNIST from a Keras notebook to a device: train, export with a parity gate, classify, bench.",
+)
+data_app = typer.Typer(no_args_is_help=True, help="Find, check and download the Fashion-MNIST IDX files.")
+app.add_typer(data_app, name="data")
+
+ModelName = enum.Enum("ModelName", {name: name for name in REGISTRY}, type=str)  # type: ignore[misc]
+
+DataDir = typer.Option(None, "--data-dir", file_okay=False,
+                       help="Folder with the four IDX files (default: $FMNIST_DATA, the Debian package, ~/.keras).")
+Json = typer.Option(False, "--json", help="Print JSON on stdout instead of tables.")
+
+
+def _stdout_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj) + "\n")
+
+
+def _print(*renderables: Any) -> None:
+    from rich.console import Console
+
+    Console().print(*renderables)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"fmnist {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Fashion-MNIST from a Keras notebook to a device.
+
+    [b]Quick start[/b]: fmnist train --model edge, then fmnist evaluate runs/edge/model.keras
+    """
+
+
+@data_app.command("info")
+def data_info(data_dir: Path | None = DataDir, as_json: bool = Json) -> None:
+    """Show where the dataset was found and its class counts (and check every file).
+
+    Example: fmnist data info --data-dir /usr/share/datasets/fashion-mnist
+    """
+    from fmnist import data
+    from fmnist.meta import CLASS_NAMES
+
+    location = data.locate(data_dir)
+    train, test = data.load(location.path)
+    counts = {"train": data.class_counts(train.labels).tolist(), "test": data.class_counts(test.labels).tolist()}
+    if as_json:
+        _stdout_json({"path": str(location.path), "source": location.source, "classes": list(CLASS_NAMES),
+                      "counts": counts})
+        return
+    from rich.table import Table
+
+    table = Table(title="class counts")
+    for column in ("class", "train", "test"):
+        table.add_column(column, justify="left" if column == "class" else "right")
+    for i, name in enumerate(CLASS_NAMES):
+        table.add_row(f"{i} {name}", str(counts["train"][i]), str(counts["test"][i]))
+    table.add_row("total", str(len(train.labels)), str(len(test.labels)), style="bold")
+    _print(f"Fashion-MNIST found at {location.path} ({location.source}); all four files check out", table)
+
+
+@data_app.command("fetch")
+def data_fetch(
+    dest: Path | None = typer.Option(None, "--dest", file_okay=False,
+                                     help="Where to save the files (default ~/.keras/datasets/fashion-mnist)."),
+    base_url: str | None = typer.Option(None, "--base-url", envvar="FMNIST_BASE_URL",
+                                        help="Download from this mirror instead of the official GitHub copy."),
+    skip_md5: bool = typer.Option(False, "--skip-md5",
+                                  help="Skip the official MD5 check (for a mirror that recompresses)."),
+    timeout: float = typer.Option(30.0, "--timeout", min=1, help="Network timeout in seconds."),
+) -> None:
+    """Download the four official IDX files, check them, and save them where fmnist finds them.
+
+    Example: fmnist data fetch --dest ~/data/fashion-mnist
+    """
+    from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
+
+    from fmnist.fetch import OFFICIAL_MD5, fetch
+
+    with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(),
+                  transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def on_progress(name: str, done: int, total: int | None) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(name, total=total)
+            bar.update(tasks[name], completed=done)
+
+        folder = fetch(dest, base_url, None if skip_md5 else OFFICIAL_MD5, on_progress, timeout)
+    typer.echo(f"saved and checked the four Fashion-MNIST files in {folder}")
+
+
+@app.command()
+def train(
+    model: ModelName = typer.Option(DEFAULT_MODEL, "--model", "-m", help="Which registry model to train."),
+    epochs: int | None = typer.Option(None, "--epochs", min=1, help="Epochs (default: the model's recipe)."),
+    batch_size: int | None = typer.Option(None, "--batch-size", min=1, help="Batch size (default: the recipe's)."),
+    seed: int = typer.Option(0, "--seed", help="Seed for the split, shuffling, augmentation and weights."),
+    out: Path | None = typer.Option(None, "--out", "-o", file_okay=False, help="Run folder (default runs/MODEL)."),
+    val_split: float = typer.Option(0.1, "--val-split", min=0.01, max=0.9,
+                                    help="Stratified share of training images held out for validation."),
+    limit: int | None = typer.Option(None, "--limit", min=20, help="Train on a stratified subset (for quick checks)."),
+    data_dir: Path | None = DataDir,
+) -> None:
+    """Train a model and write its run folder: model.keras, history.json, metrics.json and four plots.
+
+    Models: [b]edge[/b] (default, ours), [b]cnn[/b] (the Keras notebook CNN), [b]mlp[/b], [b]mlp2[/b].
+
+    Example: fmnist train --model cnn --epochs 5 --batch-size 64 --seed 0 --out runs/cnn
+    """
+    from fmnist.train.fit import TrainConfig
+    from fmnist.train.fit import train as run
+
+    cfg = TrainConfig(model=model.value, out=out, epochs=epochs, batch_size=batch_size, seed=seed,
+                      val_split=val_split, limit=limit, data_dir=data_dir)
+    metrics = run(cfg)
+    folder = out or Path("runs") / model.value
+    typer.echo(f"{metrics['model']}: test accuracy {metrics['test_accuracy']:.2%}, {metrics['params']:,} params, "
+               f"trained in {metrics['train_seconds']:.0f} s")
+    typer.echo(f"wrote {folder}/: model.keras history.json metrics.json curves.png confusion.png samples.png "
+               "errors.png")
+
+
+@app.command()
+def evaluate(
+    model: Path = typer.Argument(..., help="A .keras model (.onnx and .tflite come with export)."),
+    as_json: bool = Json,
+    data_dir: Path | None = DataDir,
+) -> None:
+    """Report a model's test-set accuracy, per-class precision/recall/F1 and confusion matrix.
+
+    Example: fmnist evaluate runs/edge/model.keras --json
+    """
+    from fmnist.train.evaluate import evaluate as run
+    from fmnist.train.report import render
+
+    report = run(model, data_dir)
+    if as_json:
+        _stdout_json(report)
+    else:
+        _print(*render(report, str(model)))
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,51 @@
+"""Errors the user can fix. Each says what failed, the value, and the fix.
+
+The CLI prints one as a single `error: …` line on stderr and exits with its code.
+Any other exception is a bug and keeps its traceback.
+
+Exit codes (documented in the README):
+    1  a batch finished with some failed inputs
+    2  bad usage (Typer/Click)
+    3  dataset missing or corrupt
+    4  model file missing, unreadable or of the wrong kind
+    5  parity gate failed
+    6  an optional dependency is missing
+    7  a video source could not be opened or dropped
+"""
+
+from __future__ import annotations
+
+
+class FmnistError(Exception):
+    """Base class: a problem with the user's input or environment, not a bug."""
+
+    exit_code = 1
+
+
+class UsageError(FmnistError):
+    exit_code = 2
+
+
+class DataError(FmnistError):
+    exit_code = 3
+
+
+class ModelError(FmnistError):
+    exit_code = 4
+
+
+class ParityError(FmnistError):
+    exit_code = 5
+
+
+class DependencyError(FmnistError):
+    exit_code = 6
+
+
+class SourceError(FmnistError):
+    exit_code = 7
+
+
+def needs_train_extra(module: str) -> DependencyError:
+    """The error for a missing training-side package."""
+    return DependencyError(f"this command needs {module}: pip install 'fmnist[train]'")

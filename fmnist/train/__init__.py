@@ -1,0 +1,1 @@
+"""Training side: model registry, fitting, evaluation and reports. Needs `fmnist[train]`."""

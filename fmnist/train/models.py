@@ -1,0 +1,105 @@
+"""The model registry: each name maps to an architecture and the recipe that trains it.
+
+Importing this module does not import TensorFlow; `Recipe.build()` does. Every model takes
+(N, 28, 28, 1) float32 in [0, 1] and returns (N, 10) probabilities.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fmnist.meta import INPUT_SHAPE, NUM_CLASSES
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    summary: str
+    architecture: Callable[[Any], Any]  # keras module -> tensor -> tensor (the body, before the classifier)
+    epochs: int
+    batch_size: int
+    learning_rate: float = 1e-3
+    optimizer: str = "adam"  # "adam" or "adamw" (with weight decay and a cosine schedule)
+    weight_decay: float = 0.0
+    augment: bool = False  # random shift and horizontal flip, in tf.data (never in the exported graph)
+    label_smoothing: float = 0.0
+
+    def build(self) -> Any:
+        """A fresh, uncompiled keras.Model."""
+        from fmnist.train._deps import keras
+
+        inputs = keras.Input(shape=INPUT_SHAPE, name="image")
+        logits = self.architecture(keras)(inputs)
+        probs = keras.layers.Softmax(name="probs")(logits)
+        return keras.Model(inputs, probs, name=self.name)
+
+
+def _mlp(widths: tuple[int, ...]) -> Callable[[Any], Any]:
+    def body(keras: Any) -> Callable[[Any], Any]:
+        L = keras.layers
+
+        def apply(x: Any) -> Any:
+            x = L.Flatten()(x)
+            for w in widths:
+                x = L.Dense(w, activation="relu")(x)
+            return L.Dense(NUM_CLASSES, name="logits")(x)
+
+        return apply
+
+    return body
+
+
+def _notebook_cnn(keras: Any) -> Callable[[Any], Any]:
+    """The Keras tutorial CNN: conv 32-64-64 with two 2x2 pools, dense 64."""
+    L = keras.layers
+
+    def apply(x: Any) -> Any:
+        x = L.Conv2D(32, 3, activation="relu")(x)
+        x = L.MaxPooling2D()(x)
+        x = L.Conv2D(64, 3, activation="relu")(x)
+        x = L.MaxPooling2D()(x)
+        x = L.Conv2D(64, 3, activation="relu")(x)
+        x = L.Flatten()(x)
+        x = L.Dense(64, activation="relu")(x)
+        return L.Dense(NUM_CLASSES, name="logits")(x)
+
+    return apply
+
+
+def _edge(keras: Any) -> Callable[[Any], Any]:
+    """Our default: conv-BN-ReLU stages (BN folds away at export), global average pooling, no big dense layer."""
+    L = keras.layers
+
+    def conv(x: Any, filters: int) -> Any:
+        x = L.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+        x = L.BatchNormalization()(x)
+        return L.ReLU()(x)
+
+    def apply(x: Any) -> Any:
+        x = conv(x, 32)
+        x = L.MaxPooling2D()(x)  # 14x14
+        x = conv(x, 64)
+        x = L.MaxPooling2D()(x)  # 7x7
+        x = conv(x, 128)
+        x = L.GlobalAveragePooling2D()(x)
+        x = L.Dropout(0.2)(x)
+        return L.Dense(NUM_CLASSES, name="logits")(x)
+
+    return apply
+
+
+REGISTRY: dict[str, Recipe] = {
+    r.name: r
+    for r in (
+        Recipe("edge", "conv-BN-ReLU 32/64/128 + global average pool; augmented, AdamW, cosine schedule",
+               _edge, epochs=15, batch_size=128, learning_rate=3e-3, optimizer="adamw", weight_decay=1e-4,
+               augment=True, label_smoothing=0.05),
+        Recipe("cnn", "the Keras tutorial CNN: conv 32-64-64, dense 64; Adam",
+               _notebook_cnn, epochs=5, batch_size=64),
+        Recipe("mlp", "the Keras tutorial MLP: dense 128", _mlp((128,)), epochs=10, batch_size=32),
+        Recipe("mlp2", "a two-layer MLP: dense 128, dense 64", _mlp((128, 64)), epochs=10, batch_size=32),
+    )
+}
+DEFAULT_MODEL = "edge"

@@ -1,0 +1,84 @@
+"""The run folder's figures: learning curves, confusion matrix, sample grid, misclassified grid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fmnist.atomic import atomic_path
+from fmnist.errors import needs_train_extra
+from fmnist.meta import CLASS_NAMES
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+    except ImportError as e:
+        raise needs_train_extra("matplotlib") from e
+    matplotlib.use("Agg")  # files only, never a window
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    fig.clf()
+    _pyplot().close(fig)
+
+
+def curves(history: dict[str, list[float]], path: Path) -> None:
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
+        epochs = np.arange(1, len(history[metric]) + 1)
+        ax.plot(epochs, history[metric], "o-", label="train")
+        if f"val_{metric}" in history:
+            ax.plot(epochs, history[f"val_{metric}"], "o-", label="validation")
+        ax.set(xlabel="epoch", ylabel=metric, title=metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    _save(fig, path)
+
+
+def confusion(cm: list[list[int]], path: Path) -> None:
+    plt = _pyplot()
+    matrix = np.asarray(cm)
+    fig, ax = plt.subplots(figsize=(7.5, 6.5))
+    image = ax.imshow(matrix, cmap="Blues")
+    fig.colorbar(image, ax=ax)
+    ticks = np.arange(len(CLASS_NAMES))
+    ax.set_xticks(ticks, CLASS_NAMES, rotation=45, ha="right")
+    ax.set_yticks(ticks, CLASS_NAMES)
+    ax.set(xlabel="predicted", ylabel="true", title="confusion matrix (test set)")
+    for i, j in np.ndindex(matrix.shape):
+        colour = "white" if matrix[i, j] > matrix.max() / 2 else "black"
+        ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=7, color=colour)
+    _save(fig, path)
+
+
+def image_grid(images: np.ndarray, captions: list[str], path: Path, title: str, columns: int = 5) -> None:
+    """Up to rows x columns 28x28 images with a caption under each (the tutorial's 5x5 figure)."""
+    plt = _pyplot()
+    rows = max(1, -(-len(images) // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(2 * columns, 2.2 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, caption in zip(axes.flat, images, captions, strict=False):
+        ax.imshow(image, cmap="binary")
+        ax.set_title(caption, fontsize=8)
+    fig.suptitle(title)
+    _save(fig, path)
+
+
+def samples(images: np.ndarray, labels: np.ndarray, path: Path) -> None:
+    image_grid(images[:25], [CLASS_NAMES[i] for i in labels[:25]], path, "first 25 training images")
+
+
+def errors(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray, path: Path) -> None:
+    wrong = np.flatnonzero(labels != predicted)[:25]
+    captions = [f"true {CLASS_NAMES[labels[i]]}\npred {CLASS_NAMES[predicted[i]]}" for i in wrong]
+    image_grid(images[wrong], captions, path, f"misclassified test images (first {len(wrong)})")

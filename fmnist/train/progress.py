@@ -1,0 +1,50 @@
+"""A Rich progress display for Keras `fit`: an epoch bar, a batch bar with live loss/accuracy, and one
+summary line per epoch. Goes to stderr so stdout stays clean for results."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from fmnist.train._deps import keras
+
+
+class RichProgress(keras.callbacks.Callback):
+    def __init__(self, epochs: int, steps: int, console: Console | None = None) -> None:
+        super().__init__()
+        self.epochs, self.steps = epochs, steps
+        self.console = console or Console(stderr=True)
+        self.bar = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+            console=self.console, transient=True,
+        )
+        self._epoch_start = 0.0
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self.bar.start()
+        self.epoch_task = self.bar.add_task("epochs", total=self.epochs, stats="")
+        self.batch_task = self.bar.add_task("batches", total=self.steps, stats="")
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._epoch_start = time.perf_counter()
+        self.bar.reset(self.batch_task, total=self.steps, description=f"epoch {epoch + 1}", stats="")
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = logs or {}
+        stats = f"loss {logs.get('loss', 0):.4f} acc {logs.get('accuracy', 0):.4f}"
+        self.bar.update(self.batch_task, completed=batch + 1, stats=stats)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = logs or {}
+        self.bar.advance(self.epoch_task)
+        parts = [f"{k} {v:.4f}" for k, v in logs.items() if k != "learning_rate"]
+        seconds = time.perf_counter() - self._epoch_start
+        line = f"epoch {epoch + 1}/{self.epochs}  " + "  ".join(parts) + f"  ({seconds:.1f} s)"
+        self.console.print(line, soft_wrap=True, highlight=False)
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self.bar.stop()

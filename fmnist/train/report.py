@@ -1,0 +1,66 @@
+"""Classification metrics (numpy only) and their terminal rendering (Rich).
+
+One report shape for every format (.keras now, .onnx/.tflite from export):
+{"accuracy", "per_class": {name: {precision, recall, f1, support}}, "confusion": [[...]]}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from fmnist.meta import CLASS_NAMES, NUM_CLASSES
+
+
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """(10, 10) counts; row = true class, column = predicted class."""
+    return np.bincount(labels.astype(np.int64) * NUM_CLASSES + predicted, minlength=NUM_CLASSES**2).reshape(
+        NUM_CLASSES, NUM_CLASSES
+    )
+
+
+def classification_report(labels: np.ndarray, probs: np.ndarray) -> dict[str, Any]:
+    """Accuracy, per-class precision/recall/F1 and the confusion matrix of (N, 10) probabilities."""
+    predicted = probs.argmax(axis=1)
+    cm = confusion_matrix(labels, predicted)
+    tp = np.diag(cm).astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.nan_to_num(tp / cm.sum(axis=0))
+        recall = np.nan_to_num(tp / cm.sum(axis=1))
+        f1 = np.nan_to_num(2 * precision * recall / (precision + recall))
+    per_class = {
+        name: {
+            "precision": round(float(precision[i]), 4),
+            "recall": round(float(recall[i]), 4),
+            "f1": round(float(f1[i]), 4),
+            "support": int(cm[i].sum()),
+        }
+        for i, name in enumerate(CLASS_NAMES)
+    }
+    return {
+        "accuracy": round(float(tp.sum() / len(labels)), 4),
+        "n": len(labels),
+        "per_class": per_class,
+        "confusion": cm.tolist(),
+    }
+
+
+def render(report: dict[str, Any], title: str) -> list[Any]:
+    """Rich tables for the terminal: the per-class table, then the confusion matrix."""
+    from rich.table import Table
+
+    per_class = Table(title=f"{title}: accuracy {report['accuracy']:.2%} on {report['n']} test images")
+    for column in ("class", "precision", "recall", "F1", "support"):
+        per_class.add_column(column, justify="left" if column == "class" else "right")
+    for name, row in report["per_class"].items():
+        per_class.add_row(name, f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}",
+                          str(row["support"]))
+
+    confusion = Table(title="confusion matrix (rows: true, columns: predicted)")
+    confusion.add_column("true \\ pred")
+    for i in range(NUM_CLASSES):
+        confusion.add_column(str(i), justify="right")
+    for i, row in enumerate(report["confusion"]):
+        confusion.add_row(f"{i} {CLASS_NAMES[i]}", *(f"[bold]{v}[/]" if j == i else str(v) for j, v in enumerate(row)))
+    return [per_class, confusion]

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from fmnist.cli import app
+
+runner = CliRunner()
+HEAVY = ("tensorflow", "keras", "tf2onnx", "onnx", "matplotlib")
+
+
+def test_help_does_not_import_tensorflow():
+    code = (
+        "import sys\nfrom fmnist.cli import main\nsys.argv = ['fmnist', '--help']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        f"print([m for m in {HEAVY!r} if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("command", [["data", "info"], ["data", "fetch"], ["train"], ["evaluate"]])
+def test_every_command_has_help_with_an_example(command):
+    got = runner.invoke(app, [*command, "--help"])
+    assert got.exit_code == 0
+    assert "Example: fmnist " in got.stdout
+
+
+def test_python_dash_m_runs_the_cli():
+    got = subprocess.run([sys.executable, "-m", "fmnist", "--version"], capture_output=True, text=True)
+    assert got.returncode == 0 and got.stdout.startswith("fmnist ")
+
+
+def test_missing_data_dir_is_one_error_line_and_exit_3(tmp_path):
+    for args in (["data", "info", "--data-dir", str(tmp_path / "nope")],
+                 ["train", "--data-dir", str(tmp_path), "--limit", "100"]):
+        got = runner.invoke(app, args)
+        assert got.exit_code == 3, got.output
+        assert got.stderr.startswith("error: data folder ") and "fmnist data fetch --dest" in got.stderr
+        assert got.stderr.count("\n") == 1 and "Traceback" not in got.output
+
+
+def test_fmnist_data_env_var_is_honoured(tmp_path):
+    got = runner.invoke(app, ["data", "info"], env={"FMNIST_DATA": str(tmp_path)})
+    assert got.exit_code == 3
+    assert got.stderr.startswith(f"error: data folder {tmp_path} (from $FMNIST_DATA) lacks train-images")
+
+
+def test_data_info_json_reports_location_and_counts(real_data_dir):
+    got = runner.invoke(app, ["data", "info", "--json"])
+    assert got.exit_code == 0
+    info = json.loads(got.stdout)
+    assert info["path"] == str(real_data_dir) and info["counts"]["train"] == [6000] * 10
+
+
+def test_unknown_model_is_a_usage_error():
+    got = runner.invoke(app, ["train", "--model", "resnet"])
+    assert got.exit_code == 2 and "resnet" in got.output

@@ -1,0 +1,91 @@
+"""`fmnist data fetch` against a real HTTP server on 127.0.0.1 serving IDX files this test writes."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import threading
+
+import pytest
+from idx_files import synthetic_set
+from typer.testing import CliRunner
+
+from fmnist import data
+from fmnist.cli import app
+from fmnist.errors import DataError
+from fmnist.fetch import OFFICIAL_MD5, fetch
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep the test output clean
+        pass
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """(base URL, {name: md5}, folder) for a local server holding four valid synthetic IDX files."""
+    root = tmp_path_factory.mktemp("mirror")
+    files = synthetic_set(root)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    md5 = {name: hashlib.md5(blob).hexdigest() for name, blob in files.items()}
+    yield f"http://127.0.0.1:{server.server_port}/", md5, root
+    server.shutdown()
+
+
+def test_fetch_downloads_checks_and_places_the_files(served, tmp_path):
+    url, md5, _ = served
+    seen: dict[str, int] = {}
+    dest = fetch(tmp_path / "dl", url, md5, progress=lambda name, done, total: seen.__setitem__(name, done))
+    assert sorted(p.name for p in dest.iterdir()) == sorted(md5)  # no .part files left behind
+    assert seen == {name: (dest / name).stat().st_size for name in md5}  # progress reached every file's end
+    train = data.load_split("train", dest)
+    assert data.class_counts(train.labels).tolist() == [6000] * 10
+
+
+def test_checksum_mismatch_leaves_nothing(served, tmp_path):
+    url, _, _ = served
+    with pytest.raises(DataError, match=r"has MD5 [0-9a-f]{32}, expected 8d4fb7e6c68d591d4c3dfef9ec88bf0d"):
+        fetch(tmp_path / "dl", url, OFFICIAL_MD5)  # the synthetic files are not the official ones
+    assert list((tmp_path / "dl").iterdir()) == []
+
+
+def test_corrupt_file_on_the_server_is_rejected(tmp_path):
+    bad = tmp_path / "badmirror"
+    synthetic_set(bad)
+    (bad / "t10k-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b" + b"\0" * 100)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(bad)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte.gz.part is truncated or not a valid gzip"):
+            fetch(tmp_path / "dl", f"http://127.0.0.1:{server.server_port}", md5=None)
+    finally:
+        server.shutdown()
+    assert not (tmp_path / "dl" / "t10k-images-idx3-ubyte.gz").exists()
+    assert not list((tmp_path / "dl").glob("*.part"))
+
+
+def test_missing_file_on_the_server_names_the_url(served, tmp_path):
+    url, md5, _ = served
+    with pytest.raises(DataError, match=r"could not download http://127\.0\.0\.1:\d+/nothing-here/train-images"):
+        fetch(tmp_path / "dl", url + "nothing-here/", md5)
+
+
+def test_cli_fetch_then_info(served, tmp_path):
+    url, _, _ = served
+    runner = CliRunner()
+    got = runner.invoke(app, ["data", "fetch", "--dest", str(tmp_path / "d"), "--base-url", url, "--skip-md5"])
+    assert got.exit_code == 0, got.output
+    assert "saved and checked" in got.stdout
+    info = runner.invoke(app, ["data", "info", "--data-dir", str(tmp_path / "d"), "--json"])
+    assert info.exit_code == 0, info.output
+    assert '"test": [1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000]' in info.stdout
+
+
+def test_cli_fetch_unreachable_host_is_one_error_line(tmp_path):
+    got = CliRunner().invoke(app, ["data", "fetch", "--dest", str(tmp_path), "--base-url", "http://127.0.0.1:9/",
+                                   "--timeout", "2"])
+    assert got.exit_code == 3
+    assert got.stderr.startswith("error: could not download http://127.0.0.1:9/")
+    assert "Traceback" not in got.output

@@ -1,0 +1,89 @@
+"""Training and evaluation through the CLI, in-process. Tiny --limit runs check the mechanics;
+one full-data epoch of the MLP checks that the pipeline really learns."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from fmnist.cli import app
+
+ARTIFACTS = ("model.keras", "history.json", "metrics.json", "curves.png", "confusion.png", "samples.png",
+             "errors.png")
+runner = CliRunner()
+
+
+def train(out, *args):
+    got = runner.invoke(app, ["train", "--out", str(out), "--seed", "0", *args])
+    assert got.exit_code == 0, got.output
+    return json.loads((out / "metrics.json").read_text()), got
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "tiny-edge"
+    metrics, got = train(out, "--model", "edge", "--epochs", "2", "--limit", "600")
+    return out, metrics, got
+
+
+def test_tiny_run_writes_every_artifact(tiny_run):
+    out, metrics, got = tiny_run
+    for name in ARTIFACTS:
+        assert (out / name).stat().st_size > 0, name
+    for png in ARTIFACTS[3:]:
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    history = json.loads((out / "history.json").read_text())
+    assert len(history["loss"]) == len(history["val_accuracy"]) == 2
+    assert metrics["config"]["n_train"] + metrics["config"]["n_val"] == 600
+    assert metrics["config"]["n_val"] == 60  # the default 10 % stratified split
+    assert sum(map(sum, metrics["confusion"])) == 10_000  # always judged on the full test set
+    assert set(metrics["per_class"]["Sandal"]) == {"precision", "recall", "f1", "support"}
+    assert f"test accuracy {metrics['test_accuracy']:.2%}" in got.stdout
+
+
+@pytest.mark.parametrize("name", ["cnn", "mlp", "mlp2"])
+def test_every_registry_model_trains(tmp_path, name):
+    metrics, _ = train(tmp_path, "--model", name, "--epochs", "1", "--limit", "300")
+    assert metrics["model"] == name and 0.0 <= metrics["test_accuracy"] <= 1.0
+
+
+def test_a_fixed_seed_repeats_the_run(tmp_path):
+    args = ("--model", "mlp", "--epochs", "2", "--limit", "500")
+    first, _ = train(tmp_path / "a", *args)
+    second, _ = train(tmp_path / "b", *args)
+    assert (tmp_path / "a" / "history.json").read_text() == (tmp_path / "b" / "history.json").read_text()
+    assert first["confusion"] == second["confusion"]
+    other, _ = train(tmp_path / "c", *args[:-2], "--limit", "500", "--seed", "1")
+    assert other["confusion"] != first["confusion"]
+
+
+def test_evaluate_matches_the_training_report(tiny_run):
+    out, metrics, _ = tiny_run
+    got = runner.invoke(app, ["evaluate", str(out / "model.keras"), "--json"])
+    assert got.exit_code == 0, got.output
+    report = json.loads(got.stdout)
+    assert report["accuracy"] == metrics["test_accuracy"]
+    assert report["confusion"] == metrics["confusion"]
+    table = runner.invoke(app, ["evaluate", str(out / "model.keras")])
+    assert "Ankle boot" in table.stdout and "confusion matrix" in table.stdout
+
+
+@pytest.mark.parametrize(("name", "content"), [("missing.keras", None), ("junk.keras", b"not a model"),
+                                               ("model.h5", b"")])
+def test_evaluate_rejects_bad_models_with_one_line(tmp_path, name, content):
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    got = runner.invoke(app, ["evaluate", str(path)])
+    assert got.exit_code == 4
+    assert got.stderr.startswith("error: ") and got.stderr.count("\n") == 1
+    assert name in got.stderr
+
+
+@pytest.mark.slow
+def test_mlp_one_epoch_on_full_data_learns(tmp_path):
+    metrics, _ = train(tmp_path, "--model", "mlp", "--epochs", "1")
+    assert metrics["config"]["n_train"] == 54_000
+    assert metrics["test_accuracy"] >= 0.80
