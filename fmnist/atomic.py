@@ -17,6 +17,10 @@ def _umask() -> int:
     return mask
 
 
+def _commit(tmp: Path, final: Path) -> None:
+    os.replace(tmp, final)  # atomic on POSIX within one filesystem
+
+
 @contextmanager
 def atomic_path(final: Path) -> Iterator[Path]:
     """Yield a temp path beside `final` (same suffix); rename it over `final` only if the block succeeds."""
@@ -28,7 +32,7 @@ def atomic_path(final: Path) -> Iterator[Path]:
     tmp_path.chmod(0o666 & ~_umask())  # mkstemp makes 0600; a model file should read like any other
     try:
         yield tmp_path
-        os.replace(tmp_path, final)
+        _commit(tmp_path, final)
     finally:
         tmp_path.unlink(missing_ok=True)
 

@@ -56,7 +56,7 @@ def _stdout_json(obj: Any) -> None:
 def _print(*renderables: Any) -> None:
     from rich.console import Console
 
-    Console().print(*renderables)
+    Console(width=None if sys.stdout.isatty() else 120).print(*renderables)  # pipes/logs: no 80-column wrap
 
 
 def _version(value: bool) -> None:
@@ -116,12 +116,14 @@ def data_fetch(
 
     Example: fmnist data fetch --dest ~/data/fashion-mnist
     """
+    from rich.console import Console
     from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
 
     from fmnist.fetch import OFFICIAL_MD5, fetch
 
-    with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(),
-                  transient=True) as bar:
+    console = Console(stderr=True)
+    with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(), console=console,
+                  transient=True, disable=not console.is_terminal) as bar:
         tasks: dict[str, Any] = {}
 
         def on_progress(name: str, done: int, total: int | None) -> None:
@@ -182,6 +184,93 @@ def evaluate(
         _stdout_json(report)
     else:
         _print(*render(report, str(model)))
+
+
+class CalibMethod(str, enum.Enum):
+    minmax = "minmax"
+    entropy = "entropy"
+    percentile = "percentile"
+
+
+@app.command()
+def export(
+    source: Path = typer.Argument(..., help="A run folder (holding model.keras) or a .keras file."),
+    int8: bool = typer.Option(False, "--int8", help="Also write int8 ONNX and (with TFLite) full-integer TFLite."),
+    fp16: bool = typer.Option(False, "--fp16", help="Also write an fp16 TFLite."),
+    tflite: bool = typer.Option(True, "--tflite/--no-tflite", help="Write TFLite files besides ONNX."),
+    calib: int = typer.Option(1000, "--calib", min=10, max=60000,
+                              help="Stratified training images used to calibrate int8."),
+    calib_method: CalibMethod = typer.Option(CalibMethod.minmax, "--calib-method",
+                                             help="ONNX int8 calibration method."),
+    per_channel: bool = typer.Option(True, "--per-channel/--no-per-channel",
+                                     help="Per-channel int8 weights for ONNX."),
+    min_agree: float | None = typer.Option(None, "--min-agree", min=0.0,
+                                           help="Gate: minimum top-1 agreement with Keras, 0-1 "
+                                                "(default 0.999 fp32, 0.99 int8/fp16)."),
+    max_drop: float | None = typer.Option(None, "--max-drop", min=0.0,
+                                          help="Gate: maximum accuracy drop in percentage points (default 0.5)."),
+    out: Path | None = typer.Option(None, "--out", "-o", file_okay=False,
+                                    help="Output folder (default: next to the model)."),
+    as_json: bool = Json,
+    data_dir: Path | None = DataDir,
+) -> None:
+    """Export a trained model to ONNX and TFLite; every file must pass the parity gate against Keras.
+
+    Writes model.onnx and model.tflite; --int8 adds model.int8.onnx and model.int8.tflite, --fp16 adds
+    model.fp16.tflite. Each file runs on the 10,000 test images and is kept only if it agrees with Keras.
+    Metadata (labels, input spec, parity figures, source hash) is embedded in every file.
+
+    Example: fmnist export runs/edge --int8
+    """
+    from fmnist.export.pipeline import ExportOptions
+    from fmnist.export.pipeline import export as run
+
+    opts = ExportOptions(int8=int8, fp16=fp16, tflite=tflite, calib=calib, calib_method=calib_method.value,
+                         per_channel=per_channel, min_agree=min_agree, max_drop=max_drop, out=out,
+                         data_dir=data_dir)
+    report = run(source, opts)
+    if as_json:
+        _stdout_json(report)
+        return
+    from fmnist.export.parity import table
+
+    _print(table(report))
+
+
+@app.command()
+def info(
+    model: Path = typer.Argument(..., help="An exported .onnx or .tflite model."),
+    as_json: bool = Json,
+) -> None:
+    """Print the metadata embedded in an exported model: labels, input spec, parity figures, provenance.
+
+    Example: fmnist info runs/edge/model.int8.onnx --json
+    """
+    from dataclasses import asdict
+
+    from fmnist.errors import ModelError
+    from fmnist.meta import read_meta
+
+    meta = read_meta(model)
+    if meta is None:
+        raise ModelError(f"{model} has no fmnist metadata; export it with fmnist export")
+    if as_json:
+        _stdout_json(asdict(meta))
+        return
+    parity, training = meta.parity, meta.training
+    lines = [
+        f"[b]{model}[/b] ({meta.precision}), fmnist {meta.fmnist_version}, created {meta.created}",
+        f"labels: {', '.join(f'{i} {name}' for i, name in enumerate(meta.labels))}",
+        f"input: {meta.input['name']} {meta.input['shape']} {meta.input['layout']} {meta.input['dtype']}; "
+        f"{meta.preprocessing}",
+        f"source: sha256 {meta.source_sha256[:16]}…, model {training.get('model', '?')}, "
+        f"Keras test accuracy {training.get('test_accuracy', float('nan')):.2%}",
+    ]
+    if parity:
+        lines.append(f"parity: accuracy {parity['accuracy']:.2%} ({parity['accuracy_delta_pp']:+.2f} pp), "
+                     f"agreement {parity['agreement']:.2%}, max |Δp| {parity['max_abs_diff']:.1e}, "
+                     f"gate {'passed' if parity['passed'] else 'FAILED'}")
+    _print("\n".join(lines))
 
 
 def main() -> None:

@@ -1,9 +1,18 @@
-"""What every fmnist model shares: the class names and the input spec.
+"""What every fmnist model shares (class names, input spec) and the metadata embedded in exported files.
 
-The export stage embeds these in each model file; the runtime reads them back.
+The metadata is one JSON object stored under the key `fmnist`: in ONNX `metadata_props`, and in the
+TFLite flatbuffer's `metadata` table. This module is the one reader; it runs without TensorFlow
+(ONNX through onnxruntime, TFLite through the flatbuffers schema that ai-edge-litert ships).
 """
 
 from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fmnist.errors import ModelError
 
 CLASS_NAMES: tuple[str, ...] = (
     "T-shirt/top",
@@ -22,7 +31,86 @@ NUM_CLASSES = len(CLASS_NAMES)
 IMAGE_SIZE = 28
 # (N, 28, 28, 1) float32 in [0, 1]: pixel / 255, the object bright on a dark background
 INPUT_SHAPE: tuple[int, int, int] = (IMAGE_SIZE, IMAGE_SIZE, 1)
-INPUT_LAYOUT = "NHWC"
-INPUT_DTYPE = "float32"
-INPUT_SCALE = 1.0 / 255.0
-PREPROCESSING = "grayscale, object bright on a dark background, x / 255"
+INPUT_SPEC: dict[str, Any] = {
+    "name": "image",
+    "shape": [None, IMAGE_SIZE, IMAGE_SIZE, 1],
+    "layout": "NHWC",
+    "dtype": "float32",
+    "scale": 1.0 / 255.0,
+    "range": [0.0, 1.0],
+}
+PREPROCESSING = "grayscale 28x28, the object bright on a dark background, x = pixel / 255"
+
+META_KEY = "fmnist"
+TFLITE_MAGIC = b"TFL3"  # bytes 4..8 of every .tflite flatbuffer
+
+
+@dataclass
+class ModelMeta:
+    """The self-description every exported model carries."""
+
+    precision: str  # "fp32", "fp16" or "int8"
+    source_sha256: str  # of the .keras file it was exported from
+    labels: list[str] = field(default_factory=lambda: list(CLASS_NAMES))
+    input: dict[str, Any] = field(default_factory=lambda: dict(INPUT_SPEC))
+    preprocessing: str = PREPROCESSING
+    training: dict[str, Any] = field(default_factory=dict)  # model name, test accuracy, epochs, …
+    parity: dict[str, Any] = field(default_factory=dict)  # this file's figures against the Keras model
+    fmnist_version: str = ""
+    created: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str, source: Path) -> ModelMeta:
+        try:
+            raw = json.loads(text)
+            meta = cls(**{k: v for k, v in raw.items() if k in cls.__dataclass_fields__})
+        except (ValueError, TypeError, AttributeError) as e:
+            raise ModelError(f"{source} has unreadable fmnist metadata ({e}); re-export it with fmnist export") from e
+        if not (isinstance(meta.labels, list) and len(meta.labels) == NUM_CLASSES):
+            raise ModelError(f"{source} metadata lists {meta.labels!r} as labels, expected {NUM_CLASSES} names")
+        return meta
+
+
+def _onnx_props(path: Path) -> dict[str, str]:
+    import onnxruntime as ort
+
+    try:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own Fail/InvalidProtobuf types
+        raise ModelError(f"{path} is not a loadable ONNX model ({str(e).splitlines()[0]})") from e
+    return dict(session.get_modelmeta().custom_metadata_map)
+
+
+def _tflite_props(path: Path) -> dict[str, str]:
+    try:
+        from ai_edge_litert import schema_py_generated as schema
+    except ImportError as e:
+        raise ModelError(f"reading {path} needs ai-edge-litert: pip install ai-edge-litert") from e
+    buf = path.read_bytes()
+    if buf[4:8] != TFLITE_MAGIC:
+        raise ModelError(f"{path} is not a TFLite flatbuffer (no TFL3 identifier)")
+    model = schema.Model.GetRootAs(buf, 0)
+    props = {}
+    for i in range(model.MetadataLength()):  # the converter's own entries are binary; read only ours
+        entry = model.Metadata(i)
+        if entry.Name() == META_KEY.encode():
+            props[META_KEY] = model.Buffers(entry.Buffer()).DataAsNumpy().tobytes().decode("utf-8", "replace")
+    return props
+
+
+def read_meta(path: Path) -> ModelMeta | None:
+    """The fmnist metadata of an .onnx or .tflite file, or None when it has none."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"model {path} does not exist")
+    head = path.open("rb").read(8)
+    if head[4:8] == TFLITE_MAGIC:
+        props = _tflite_props(path)
+    elif path.suffix == ".onnx":
+        props = _onnx_props(path)
+    else:
+        raise ModelError(f"{path} is neither an .onnx nor a .tflite model")
+    return ModelMeta.from_json(props[META_KEY], path) if META_KEY in props else None

@@ -1,4 +1,4 @@
-"""`fmnist evaluate MODEL`: the full test-set report for a saved model."""
+"""`fmnist evaluate MODEL`: the full test-set report for a .keras, .onnx or .tflite model, one harness for all."""
 
 from __future__ import annotations
 
@@ -6,32 +6,12 @@ from pathlib import Path
 from typing import Any
 
 from fmnist import data
-from fmnist.errors import ModelError
+from fmnist.export.predictors import open_model
 from fmnist.train.report import classification_report
 
-SUPPORTED = (".keras",)
 
-
-def load_keras(path: Path) -> Any:
-    from fmnist.train._deps import keras
-
-    if not path.is_file():
-        raise ModelError(f"model {path} does not exist; train one with: fmnist train --out {path.parent}")
-    try:
-        return keras.models.load_model(path, compile=False)
-    except Exception as e:  # Keras raises ValueError, OSError, zipfile errors… for a bad file
-        raise ModelError(f"cannot load {path} as a Keras model ({type(e).__name__}: {e}); "
-                         "re-run fmnist train to write it again") from e
-
-
-def evaluate(path: Path, data_dir: Path | None = None) -> dict[str, Any]:
+def evaluate(path: Path, data_dir: Path | None = None, threads: int | None = None) -> dict[str, Any]:
     """Accuracy, per-class precision/recall/F1 and the confusion matrix on the 10,000 test images."""
-    path = Path(path)
-    if path.suffix not in SUPPORTED:
-        raise ModelError(f"cannot evaluate {path}: expected one of {', '.join(SUPPORTED)}")
-    from fmnist.train.fit import to_float
-
     test = data.load_split("test", data_dir)
-    model = load_keras(path)
-    probs = model.predict(to_float(test.images), batch_size=1024, verbose=0)
-    return {"model": str(path), **classification_report(test.labels, probs)}
+    predict = open_model(Path(path), threads)
+    return {"model": str(path), **classification_report(test.labels, predict(data.to_model_input(test.images)))}

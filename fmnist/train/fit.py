@@ -37,11 +37,6 @@ class TrainConfig:
     progress: bool = True
 
 
-def to_float(images: np.ndarray) -> np.ndarray:
-    """(N, 28, 28) uint8 -> (N, 28, 28, 1) float32 in [0, 1]: the model's input."""
-    return (images.astype(np.float32) / 255.0)[..., None]
-
-
 def _augment(image: Any, label: Any, seed: Any) -> tuple[Any, Any]:
     """Random shift (pad 2, crop back to 28) and horizontal flip; stateless, so a seed repeats it."""
     crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
@@ -85,9 +80,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
 
     keras.utils.set_random_seed(cfg.seed)
     tf.config.experimental.enable_op_determinism()
-    fit_ds = make_dataset(to_float(x_all[fit_idx]), y_all[fit_idx], batch, train=True,
+    fit_ds = make_dataset(data.to_model_input(x_all[fit_idx]), y_all[fit_idx], batch, train=True,
                           augment=recipe.augment, seed=cfg.seed)
-    val_ds = make_dataset(to_float(x_all[val_idx]), y_all[val_idx], 512, train=False, augment=False, seed=0)
+    val_ds = make_dataset(data.to_model_input(x_all[val_idx]), y_all[val_idx], 512, train=False, augment=False, seed=0)
     steps = -(-len(fit_idx) // batch)
 
     model = recipe.build()
@@ -103,7 +98,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         history = model.fit(fit_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks, verbose=0).history
     train_seconds = time.perf_counter() - started
 
-    probs = model.predict(to_float(test_split.images), batch_size=1024, verbose=0)
+    probs = model.predict(data.to_model_input(test_split.images), batch_size=1024, verbose=0)
     report = classification_report(test_split.labels, probs)
     metrics = {
         "model": recipe.name,

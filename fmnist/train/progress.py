@@ -20,7 +20,7 @@ class RichProgress(keras.callbacks.Callback):
         self.bar = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-            console=self.console, transient=True,
+            console=self.console, transient=True, disable=not self.console.is_terminal,  # logs get the epoch lines
         )
         self._epoch_start = 0.0
 

@@ -1,0 +1,39 @@
+"""Write the fmnist metadata into a model file (the reader is fmnist.meta.read_meta)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from fmnist import __version__
+from fmnist.meta import META_KEY, ModelMeta
+
+
+def embed_onnx(path: Path, meta: ModelMeta) -> bytes:
+    """The ONNX file's bytes with `metadata_props["fmnist"]` set (replacing any earlier value)."""
+    import onnx
+
+    model = onnx.load(str(path))
+    props = {p.key: p.value for p in model.metadata_props if p.key != META_KEY}
+    props[META_KEY] = meta.to_json()
+    onnx.helper.set_model_props(model, props)
+    model.producer_name, model.producer_version = "fmnist", __version__
+    model.doc_string = f"Fashion-MNIST classifier ({meta.precision}); labels: {', '.join(meta.labels)}"
+    return model.SerializeToString()
+
+
+def embed_tflite(blob: bytes, meta: ModelMeta) -> bytes:
+    """The flatbuffer with a `fmnist` entry in its metadata table pointing at a JSON buffer."""
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(blob))
+    model.metadata = [m for m in (model.metadata or []) if m.name.decode() != META_KEY]
+    buffer = schema.BufferT()
+    buffer.data = np.frombuffer(meta.to_json().encode(), np.uint8)
+    model.buffers.append(buffer)
+    entry = schema.MetadataT()
+    entry.name, entry.buffer = META_KEY, len(model.buffers) - 1
+    model.metadata.append(entry)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))

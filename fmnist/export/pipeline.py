@@ -1,0 +1,169 @@
+"""`fmnist export`: convert a trained model to every requested format, gate each file on parity with
+Keras, embed the metadata, and only then move it into place.
+
+A file the gate rejects is never written under its good name; an earlier good file stays as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.progress import Progress
+
+from fmnist import __version__, atomic, data
+from fmnist.errors import ModelError, ParityError
+from fmnist.export.embed import embed_onnx, embed_tflite
+from fmnist.export.parity import compare, markdown, thresholds_for
+from fmnist.export.predictors import keras_predictor, load_keras, open_model
+from fmnist.meta import INPUT_SPEC, ModelMeta
+from fmnist.train.split import stratified_indices
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    int8: bool = False
+    fp16: bool = False
+    tflite: bool = True
+    calib: int = 1000  # stratified training images for int8 calibration
+    calib_method: str = "minmax"
+    per_channel: bool = True
+    min_agree: float | None = None  # override the gate's defaults (see parity.DEFAULTS)
+    max_drop: float | None = None
+    out: Path | None = None  # default: next to the source model
+    data_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class Target:
+    file: str
+    precision: str
+    build: Callable[[Path], None]  # writes the raw converted model to the given temp path
+
+
+def resolve_source(source: Path) -> Path:
+    """A run folder or a .keras file -> the .keras file."""
+    source = Path(source)
+    candidate = source / "model.keras" if source.is_dir() else source
+    if not candidate.is_file():
+        raise ModelError(f"no model at {candidate}; pass a run folder holding model.keras or a .keras file "
+                         "(make one with fmnist train)")
+    if candidate.suffix != ".keras":
+        raise ModelError(f"cannot export {candidate}: fmnist export takes a .keras model or a run folder")
+    return candidate
+
+
+def _targets(model: Any, opts: ExportOptions, calib: np.ndarray, work: Path) -> list[Target]:
+    from fmnist.export.quantize import quantize_onnx
+    from fmnist.export.to_onnx import keras_to_onnx
+
+    fp32_onnx = work / "model.onnx"
+
+    def onnx_fp32(path: Path) -> None:
+        path.write_bytes(keras_to_onnx(model).SerializeToString())
+
+    def onnx_int8(path: Path) -> None:
+        quantize_onnx(fp32_onnx, path, calib, opts.calib_method, opts.per_channel)
+
+    def tflite(precision: str) -> Callable[[Path], None]:
+        def build(path: Path) -> None:
+            from fmnist.export.to_tflite import keras_to_tflite
+
+            path.write_bytes(keras_to_tflite(model, precision, calib))
+
+        return build
+
+    targets = [Target("model.onnx", "fp32", onnx_fp32)]
+    if opts.int8:
+        targets.append(Target("model.int8.onnx", "int8", onnx_int8))
+    if opts.tflite:
+        targets.append(Target("model.tflite", "fp32", tflite("fp32")))
+        if opts.fp16:
+            targets.append(Target("model.fp16.tflite", "fp16", tflite("fp16")))
+        if opts.int8:
+            targets.append(Target("model.int8.tflite", "int8", tflite("int8")))
+    return targets
+
+
+def _input_spec(raw: Path) -> dict[str, Any]:
+    """The input spec as this file really takes it: a full-integer TFLite takes int8, quantized."""
+    spec = dict(INPUT_SPEC)
+    if raw.suffix == ".tflite":
+        from ai_edge_litert.interpreter import Interpreter
+
+        detail = Interpreter(model_path=str(raw)).get_input_details()[0]
+        if detail["dtype"] != np.float32:
+            scale, zero = detail["quantization"]
+            spec |= {"dtype": np.dtype(detail["dtype"]).name, "quantization": {"scale": scale, "zero_point": zero},
+                     "quantize": "q = clip(round(x / scale) + zero_point), x in [0, 1]"}
+    return spec
+
+
+def _training_summary(keras_path: Path) -> dict[str, Any]:
+    metrics_path = keras_path.parent / "metrics.json"
+    if not metrics_path.is_file():
+        return {}
+    metrics = json.loads(metrics_path.read_text())
+    keys = ("model", "params", "test_accuracy", "val_accuracy", "train_seconds", "config", "versions")
+    return {k: metrics[k] for k in keys if k in metrics}
+
+
+def export(source: Path, opts: ExportOptions, console: Console | None = None) -> dict[str, Any]:
+    """Export, gate and write. Returns the parity report; raises ParityError if any file failed the gate."""
+    keras_path = resolve_source(source)
+    out = Path(opts.out or keras_path.parent)
+    console = console or Console(stderr=True)
+    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    sha256 = hashlib.sha256(keras_path.read_bytes()).hexdigest()
+
+    train, test = data.load(opts.data_dir)
+    x_test = data.to_model_input(test.images)
+    calib = data.to_model_input(train.images[stratified_indices(train.labels, opts.calib, seed=0)])
+    model = load_keras(keras_path)
+    reference = keras_predictor(model)(x_test)
+    report: dict[str, Any] = {
+        "source": str(keras_path), "source_sha256": sha256, "n_test": len(x_test), "created": created,
+        "reference_accuracy": round(float((reference.argmax(1) == test.labels).mean()), 4),
+        "fmnist_version": __version__, "calibration": {"images": opts.calib, "method": opts.calib_method,
+                                                       "per_channel": opts.per_channel},
+        "files": [],
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".fmnist-export-", dir=out) as tmp, \
+            Progress(console=console, transient=True, disable=not console.is_terminal) as bar:
+        work = Path(tmp)
+        targets = _targets(model, opts, calib, work)
+        task = bar.add_task("exporting", total=2 * len(targets))
+        for target in targets:
+            raw = work / target.file
+            bar.update(task, description=f"converting {target.file}")
+            target.build(raw)
+            bar.update(task, advance=1, description=f"checking {target.file} on {len(x_test)} test images")
+            limits = thresholds_for(target.precision, opts.min_agree, opts.max_drop)
+            row = compare(target.file, target.precision, reference, open_model(raw)(x_test), test.labels, limits)
+            row["size_kb"] = round(raw.stat().st_size / 1024, 1)
+            report["files"].append(row)
+            bar.update(task, advance=1)
+            if not row["passed"]:
+                continue
+            meta = ModelMeta(precision=target.precision, source_sha256=sha256, input=_input_spec(raw),
+                             training=_training_summary(keras_path), parity=row,
+                             fmnist_version=__version__, created=created)
+            blob = embed_onnx(raw, meta) if target.file.endswith(".onnx") else embed_tflite(raw.read_bytes(), meta)
+            atomic.write_bytes(out / target.file, blob)
+
+    atomic.write_json(out / "parity.json", report)
+    atomic.write_bytes(out / "parity.md", markdown(report).encode())
+    failures = [f for row in report["files"] for f in row["failures"]]
+    if failures:
+        raise ParityError(f"parity gate failed, those files were not written: {'; '.join(failures)} "
+                          f"(see {out / 'parity.md'}; loosen with --min-agree/--max-drop only if you accept it)")
+    return report

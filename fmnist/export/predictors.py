@@ -1,0 +1,101 @@
+"""The one harness: run (N, 28, 28, 1) float32 images through a .keras, .onnx or .tflite file and get
+(N, 10) float32 probabilities. The parity gate and `fmnist evaluate` both go through here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fmnist.errors import DependencyError, ModelError
+from fmnist.meta import TFLITE_MAGIC
+from fmnist.quiet import quiet_stderr
+
+Predict = Callable[[np.ndarray], np.ndarray]
+CHUNK = 1000
+
+
+def _chunked(run: Callable[[np.ndarray], np.ndarray]) -> Predict:
+    def predict(x: np.ndarray) -> np.ndarray:
+        return np.concatenate([run(x[i : i + CHUNK]) for i in range(0, len(x), CHUNK)]).astype(np.float32)
+
+    return predict
+
+
+def load_keras(path: Path) -> Any:
+    from fmnist.train._deps import keras
+
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as e:  # Keras raises ValueError, OSError, zipfile errors… for a bad file
+        raise ModelError(f"cannot load {path} as a Keras model ({type(e).__name__}: {e}); "
+                         "re-run fmnist train to write it again") from e
+
+
+def keras_predictor(model: Any) -> Predict:
+    return lambda x: np.asarray(model.predict(x, batch_size=CHUNK, verbose=0), dtype=np.float32)
+
+
+def _keras(path: Path, threads: int | None) -> Predict:
+    return keras_predictor(load_keras(path))
+
+
+def _onnx(path: Path, threads: int | None) -> Predict:
+    from fmnist.runtime.session import make_session
+
+    session = make_session(path, threads or 0)
+    name = session.get_inputs()[0].name
+    return _chunked(lambda x: session.run(None, {name: x})[0])
+
+
+def _quantize(x: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
+    if detail["dtype"] == np.float32:
+        return x
+    scale, zero = detail["quantization"]
+    info = np.iinfo(detail["dtype"])
+    return np.clip(np.round(x / scale) + zero, info.min, info.max).astype(detail["dtype"])
+
+
+def _dequantize(y: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
+    if detail["dtype"] == np.float32:
+        return y
+    scale, zero = detail["quantization"]
+    return (y.astype(np.float32) - zero) * scale
+
+
+def _tflite(path: Path, threads: int | None) -> Predict:
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError as e:
+        raise DependencyError("running .tflite models needs ai-edge-litert: pip install ai-edge-litert") from e
+    interpreter = Interpreter(model_path=str(path), num_threads=threads)
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    allocated = [0]
+
+    def run(x: np.ndarray) -> np.ndarray:
+        if allocated[0] != len(x):
+            interpreter.resize_tensor_input(inp["index"], (len(x), *inp["shape"][1:]))
+            with quiet_stderr():  # LiteRT announces its XNNPACK delegate on fd 2 here
+                interpreter.allocate_tensors()
+            allocated[0] = len(x)
+        interpreter.set_tensor(inp["index"], _quantize(x, inp))
+        interpreter.invoke()
+        return _dequantize(interpreter.get_tensor(out["index"]), out)
+
+    return _chunked(run)
+
+
+def open_model(path: Path, threads: int | None = 1) -> Predict:
+    """A predict function for any fmnist model file, picked by its content and suffix (threads None: default)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"model {path} does not exist")
+    if path.open("rb").read(8)[4:8] == TFLITE_MAGIC:
+        return _tflite(path, threads)
+    if path.suffix == ".onnx":
+        return _onnx(path, threads)
+    if path.suffix == ".keras":
+        return _keras(path, threads)
+    raise ModelError(f"cannot run {path}: expected a .keras, .onnx or .tflite model")

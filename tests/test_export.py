@@ -1,0 +1,143 @@
+"""fmnist export on a real (1-epoch, full-data) CNN: all five formats, the gate, metadata, atomic writes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from typer.testing import CliRunner
+
+from fmnist import atomic, data
+from fmnist.cli import app
+from fmnist.export.pipeline import ExportOptions, export
+from fmnist.meta import CLASS_NAMES, read_meta
+from fmnist.train.fit import TrainConfig, train
+
+FILES = {"model.onnx": "fp32", "model.int8.onnx": "int8", "model.tflite": "fp32", "model.fp16.tflite": "fp16",
+         "model.int8.tflite": "int8"}
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    """A notebook CNN trained one epoch on the full data, then exported to all five files by the CLI."""
+    out = tmp_path_factory.mktemp("export") / "cnn"
+    train(TrainConfig(model="cnn", epochs=1, out=out, progress=False))
+    got = runner.invoke(app, ["export", str(out), "--int8", "--fp16"])
+    assert got.exit_code == 0, got.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def parity(run_dir) -> dict:
+    return {row["file"]: row for row in json.loads((run_dir / "parity.json").read_text())["files"]}
+
+
+def test_all_five_files_pass_the_gate(run_dir, parity):
+    assert set(parity) == set(FILES)
+    for name, precision in FILES.items():
+        assert (run_dir / name).stat().st_size > 0
+        assert parity[name]["precision"] == precision and parity[name]["passed"], parity[name]
+    assert "All files passed the gate." in (run_dir / "parity.md").read_text()
+    # int8 is a quarter of fp32 or less
+    assert (run_dir / "model.int8.onnx").stat().st_size < 0.35 * (run_dir / "model.onnx").stat().st_size
+
+
+def test_int8_agrees_with_keras_on_99_percent_of_the_test_set(parity):
+    for name in ("model.int8.onnx", "model.int8.tflite"):
+        assert parity[name]["agreement"] >= 0.99
+        assert parity[name]["accuracy_delta_pp"] >= -0.5
+
+
+def test_onnx_fp32_matches_keras_at_batch_1_and_7(run_dir):
+    from fmnist.export.predictors import load_keras
+
+    keras_model = load_keras(run_dir / "model.keras")
+    session = ort.InferenceSession(str(run_dir / "model.onnx"), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].shape == ["batch", 28, 28, 1]
+    images = data.to_model_input(data.load_split("test").images[:7])
+    for batch in (images[:1], images):
+        expected = np.asarray(keras_model(batch, training=False))
+        np.testing.assert_allclose(session.run(None, {"image": batch})[0], expected, atol=1e-5)
+
+
+def test_metadata_round_trips_in_both_formats(run_dir, parity):
+    sha = hashlib.sha256((run_dir / "model.keras").read_bytes()).hexdigest()
+    for name, precision in FILES.items():
+        meta = read_meta(run_dir / name)
+        assert meta is not None, name
+        assert meta.labels == list(CLASS_NAMES) and meta.precision == precision
+        assert meta.source_sha256 == sha
+        assert meta.parity["agreement"] == parity[name]["agreement"]
+        assert meta.training["model"] == "cnn" and meta.fmnist_version
+    int8_input = read_meta(run_dir / "model.int8.tflite").input
+    assert int8_input["dtype"] == "int8" and int8_input["quantization"]["scale"] == pytest.approx(1 / 255, rel=0.02)
+    assert read_meta(run_dir / "model.int8.onnx").input["dtype"] == "float32"  # int8 ONNX keeps float I/O
+
+
+def test_evaluate_any_format_through_the_same_harness(run_dir, parity):
+    for name in ("model.int8.onnx", "model.fp16.tflite"):
+        got = runner.invoke(app, ["evaluate", str(run_dir / name), "--json"])
+        assert got.exit_code == 0, got.output
+        assert json.loads(got.stdout)["accuracy"] == parity[name]["accuracy"]
+
+
+def test_failed_gate_writes_no_model_and_keeps_the_old_one(run_dir, tmp_path):
+    fresh = runner.invoke(app, ["export", str(run_dir), "--no-tflite", "--min-agree", "1.01", "--out", str(tmp_path)])
+    assert fresh.exit_code == 5
+    assert fresh.stderr.startswith("error: parity gate failed") and "top-1 agreement" in fresh.stderr
+    assert not (tmp_path / "model.onnx").exists()
+    assert "FAIL" in (tmp_path / "parity.md").read_text()
+
+    before = (run_dir / "model.onnx").read_bytes()
+    again = runner.invoke(app, ["export", str(run_dir / "model.keras"), "--no-tflite", "--min-agree", "1.01"])
+    assert again.exit_code == 5
+    assert (run_dir / "model.onnx").read_bytes() == before
+
+
+def test_interrupted_write_leaves_the_earlier_file_intact(run_dir, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    export(run_dir, ExportOptions(tflite=False, out=out))
+    before = (out / "model.onnx").read_bytes()
+
+    def interrupted(tmp: Path, final: Path) -> None:
+        assert tmp.exists() and tmp.parent == final.parent  # the temp file is written, beside its target
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(atomic, "_commit", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        export(run_dir, ExportOptions(tflite=False, out=out))
+    assert (out / "model.onnx").read_bytes() == before
+    assert sorted(p.name for p in out.iterdir()) == ["model.onnx", "parity.json", "parity.md"]  # no temp left
+
+
+def test_info_reads_metadata_without_tensorflow(run_dir):
+    code = (
+        "import sys\nfrom fmnist.cli import main\n"
+        f"sys.argv = ['fmnist', 'info', {str(run_dir / 'model.int8.onnx')!r}, '--json']\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "print([m for m in ('tensorflow', 'keras', 'tf2onnx', 'onnx', 'matplotlib') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    first, last = out.strip().splitlines()
+    assert json.loads(first)["labels"] == list(CLASS_NAMES)
+    assert last == "[]"
+
+
+def test_info_rejects_files_without_metadata(run_dir, tmp_path):
+    import onnx
+
+    bare = onnx.load(str(run_dir / "model.onnx"))
+    del bare.metadata_props[:]
+    onnx.save(bare, str(tmp_path / "bare.onnx"))
+    (tmp_path / "text.onnx").write_text("hello")
+    for path, message in ((tmp_path / "bare.onnx", "has no fmnist metadata"),
+                          (tmp_path / "text.onnx", "is not a loadable ONNX model")):
+        got = runner.invoke(app, ["info", str(path)])
+        assert got.exit_code == 4 and got.stderr.startswith("error: ") and message in got.stderr
