@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 MODEL  ?= edge
 RUN    ?= runs/$(MODEL)
 
-.PHONY: setup system demo test lint clean
+.PHONY: setup system demo test bench lint clean
 
 setup: $(VENV)/.installed
 
@@ -22,7 +22,14 @@ system: setup
 demo: system
 	$(BIN)/fmnist train --model $(MODEL) --out $(RUN)
 	$(BIN)/fmnist evaluate $(RUN)/model.keras
+	$(BIN)/fmnist export $(RUN) --int8
+	$(BIN)/fmnist info $(RUN)/model.int8.onnx
 	@echo "plots: $(RUN)/curves.png $(RUN)/confusion.png $(RUN)/samples.png $(RUN)/errors.png"
+	@echo "models: $(RUN)/model.onnx $(RUN)/model.int8.onnx $(RUN)/model.tflite $(RUN)/model.int8.tflite; parity: $(RUN)/parity.md"
+
+# Batch-1 latency of the exported files in runs/edge and runs/cnn (pytest-benchmark).
+bench: setup
+	$(BIN)/python -m pytest benchmarks --benchmark-columns=min,median,iqr --benchmark-sort=name
 
 # pytest exits 5 when it collects no tests: that is a failure here.
 test: system

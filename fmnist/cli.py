@@ -228,13 +228,18 @@ def export(
     opts = ExportOptions(int8=int8, fp16=fp16, tflite=tflite, calib=calib, calib_method=calib_method.value,
                          per_channel=per_channel, min_agree=min_agree, max_drop=max_drop, out=out,
                          data_dir=data_dir)
-    report = run(source, opts)
-    if as_json:
-        _stdout_json(report)
-        return
+    from fmnist.errors import ParityError
     from fmnist.export.parity import table
 
-    _print(table(report))
+    def show(report: dict[str, Any]) -> None:
+        _stdout_json(report) if as_json else _print(table(report))
+
+    try:
+        show(run(source, opts))
+    except ParityError as e:  # the table first, with the failing rows and their worst classes
+        if e.report:
+            show(e.report)
+        raise
 
 
 @app.command()

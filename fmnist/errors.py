@@ -37,6 +37,10 @@ class ModelError(FmnistError):
 class ParityError(FmnistError):
     exit_code = 5
 
+    def __init__(self, message: str, report: dict | None = None) -> None:
+        super().__init__(message)
+        self.report = report  # the parity report, so the caller can still show the table
+
 
 class DependencyError(FmnistError):
     exit_code = 6

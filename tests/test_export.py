@@ -92,8 +92,12 @@ def test_failed_gate_writes_no_model_and_keeps_the_old_one(run_dir, tmp_path):
     fresh = runner.invoke(app, ["export", str(run_dir), "--no-tflite", "--min-agree", "1.01", "--out", str(tmp_path)])
     assert fresh.exit_code == 5
     assert fresh.stderr.startswith("error: parity gate failed") and "top-1 agreement" in fresh.stderr
+    assert "model.onnx output probs float32 (10000, 10)" in fresh.stderr
+    assert "FAIL" in fresh.stdout and "worst classes" in fresh.stdout  # the table is shown before the error
     assert not (tmp_path / "model.onnx").exists()
+    assert (tmp_path / "model.rejected.onnx").exists() and read_meta(tmp_path / "model.rejected.onnx") is None
     assert "FAIL" in (tmp_path / "parity.md").read_text()
+    assert json.loads((tmp_path / "parity.json").read_text())["passed"] is False
 
     before = (run_dir / "model.onnx").read_bytes()
     again = runner.invoke(app, ["export", str(run_dir / "model.keras"), "--no-tflite", "--min-agree", "1.01"])
@@ -115,6 +119,7 @@ def test_interrupted_write_leaves_the_earlier_file_intact(run_dir, tmp_path, mon
         export(run_dir, ExportOptions(tflite=False, out=out))
     assert (out / "model.onnx").read_bytes() == before
     assert sorted(p.name for p in out.iterdir()) == ["model.onnx", "parity.json", "parity.md"]  # no temp left
+    assert json.loads((out / "parity.json").read_text())["passed"] is True
 
 
 def test_info_reads_metadata_without_tensorflow(run_dir):

@@ -62,7 +62,7 @@ def compare(file: str, precision: str, reference: np.ndarray, probs: np.ndarray,
         failures.append(f"{where}: accuracy drop {drop_pp:.2f} pp > {limits.max_drop_pp:.2f} pp")
     if limits.max_abs_diff is not None and max_abs_diff > limits.max_abs_diff:
         failures.append(f"{where}: max |Δp| {max_abs_diff:.2e} > {limits.max_abs_diff:.0e}")
-    worst = int(np.argmin(class_delta))
+    worst = np.argsort(class_delta, kind="stable")[:3]
     return {
         "file": file,
         "precision": precision,
@@ -71,24 +71,24 @@ def compare(file: str, precision: str, reference: np.ndarray, probs: np.ndarray,
         "agreement": round(agreement, 4),
         "max_abs_diff": float(f"{max_abs_diff:.3g}"),
         "per_class_delta_pp": {n: round(float(d), 2) + 0.0 for n, d in zip(CLASS_NAMES, class_delta, strict=True)},
-        "worst_class": {"name": CLASS_NAMES[worst], "delta_pp": round(float(class_delta[worst]), 2)},
+        "worst_classes": [{"name": CLASS_NAMES[i], "delta_pp": round(float(class_delta[i]), 2) + 0.0} for i in worst],
         "thresholds": asdict(limits),
         "passed": not failures,
         "failures": failures,
     }
 
 
-COLUMNS = ("file", "precision", "size", "accuracy", "Δ acc (pp)", "agreement", "max abs Δp", "worst class (pp)",
+COLUMNS = ("file", "precision", "size", "accuracy", "Δ acc (pp)", "agreement", "max abs Δp", "worst classes (pp)",
            "gate")
 
 
 def _cells(row: dict[str, Any]) -> list[str]:
     if "accuracy" not in row:
         return [row["file"], row["precision"], "", "", "", "", "", "", "FAIL"]
-    worst = row["worst_class"]
+    worst = ", ".join(f"{c['name']} {c['delta_pp']:+.1f}" for c in row["worst_classes"] if c["delta_pp"] < 0) or "none"
     return [row["file"], row["precision"], f"{row.get('size_kb', 0):.1f} KB", f"{row['accuracy']:.2%}",
             f"{row['accuracy_delta_pp']:+.2f}", f"{row['agreement']:.2%}", f"{row['max_abs_diff']:.1e}",
-            f"{worst['name']} {worst['delta_pp']:+.2f}", "pass" if row["passed"] else "FAIL"]
+            worst, "pass" if row["passed"] else "FAIL"]
 
 
 def _heading(report: dict[str, Any]) -> str:
@@ -116,7 +116,7 @@ def table(report: dict[str, Any]) -> Any:
 
     out = Table(title=_heading(report), caption="all files passed the gate" if not _failures(report) else None)
     for column in COLUMNS:
-        out.add_column(column, justify="left" if column in ("file", "precision", "worst class (pp)") else "right")
+        out.add_column(column, justify="left" if column in ("file", "precision", COLUMNS[-2]) else "right")
     for row in report["files"]:
         cells = _cells(row)
         cells[-1] = "[green]pass[/]" if row["passed"] else "[bold red]FAIL[/]"

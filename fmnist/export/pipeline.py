@@ -49,6 +49,12 @@ class Target:
     build: Callable[[Path], None]  # writes the raw converted model to the given temp path
 
 
+def rejected_name(file: str) -> str:
+    """model.int8.onnx -> model.int8.rejected.onnx"""
+    stem, _, suffix = file.rpartition(".")
+    return f"{stem}.rejected.{suffix}"
+
+
 def resolve_source(source: Path) -> Path:
     """A run folder or a .keras file -> the .keras file."""
     source = Path(source)
@@ -152,7 +158,8 @@ def export(source: Path, opts: ExportOptions, console: Console | None = None) ->
             row["size_kb"] = round(raw.stat().st_size / 1024, 1)
             report["files"].append(row)
             bar.update(task, advance=1)
-            if not row["passed"]:
+            if not row["passed"]:  # kept for inspection under a name no loader takes for a good model
+                atomic.write_bytes(out / rejected_name(target.file), raw.read_bytes())
                 continue
             meta = ModelMeta(precision=target.precision, source_sha256=sha256, input=_input_spec(raw),
                              training=_training_summary(keras_path), parity=row,
@@ -160,10 +167,14 @@ def export(source: Path, opts: ExportOptions, console: Console | None = None) ->
             blob = embed_onnx(raw, meta) if target.file.endswith(".onnx") else embed_tflite(raw.read_bytes(), meta)
             atomic.write_bytes(out / target.file, blob)
 
+    rejected = [row["file"] for row in report["files"] if not row["passed"]]
+    report["passed"] = not rejected
     atomic.write_json(out / "parity.json", report)
     atomic.write_bytes(out / "parity.md", markdown(report).encode())
-    failures = [f for row in report["files"] for f in row["failures"]]
-    if failures:
-        raise ParityError(f"parity gate failed, those files were not written: {'; '.join(failures)} "
-                          f"(see {out / 'parity.md'}; loosen with --min-agree/--max-drop only if you accept it)")
+    if rejected:
+        failures = "; ".join(f for row in report["files"] for f in row["failures"])
+        kept = ", ".join(rejected_name(name) for name in rejected)
+        raise ParityError(f"parity gate failed: {failures}. Not written under their names; kept without metadata "
+                          f"as {kept} in {out} for inspection (see parity.md). Loosen the gate with "
+                          "--min-agree/--max-drop only if you accept the difference", report)
     return report

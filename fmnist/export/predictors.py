@@ -50,7 +50,7 @@ def _onnx(path: Path, threads: int | None) -> Predict:
     return _chunked(lambda x: session.run(None, {name: x})[0])
 
 
-def _quantize(x: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
+def quantize(x: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
     if detail["dtype"] == np.float32:
         return x
     scale, zero = detail["quantization"]
@@ -58,7 +58,7 @@ def _quantize(x: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
     return np.clip(np.round(x / scale) + zero, info.min, info.max).astype(detail["dtype"])
 
 
-def _dequantize(y: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
+def dequantize(y: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
     if detail["dtype"] == np.float32:
         return y
     scale, zero = detail["quantization"]
@@ -80,9 +80,9 @@ def _tflite(path: Path, threads: int | None) -> Predict:
             with quiet_stderr():  # LiteRT announces its XNNPACK delegate on fd 2 here
                 interpreter.allocate_tensors()
             allocated[0] = len(x)
-        interpreter.set_tensor(inp["index"], _quantize(x, inp))
+        interpreter.set_tensor(inp["index"], quantize(x, inp))
         interpreter.invoke()
-        return _dequantize(interpreter.get_tensor(out["index"]), out)
+        return dequantize(interpreter.get_tensor(out["index"]), out)
 
     return _chunked(run)
 
