@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 MODEL  ?= edge
 RUN    ?= runs/$(MODEL)
 
-.PHONY: setup system demo test bench lint clean
+.PHONY: setup system demo model test bench lint clean
 
 setup: $(VENV)/.installed
 
@@ -26,6 +26,14 @@ demo: system
 	$(BIN)/fmnist info $(RUN)/model.int8.onnx
 	@echo "plots: $(RUN)/curves.png $(RUN)/confusion.png $(RUN)/samples.png $(RUN)/errors.png"
 	@echo "models: $(RUN)/model.onnx $(RUN)/model.int8.onnx $(RUN)/model.tflite $(RUN)/model.int8.tflite; parity: $(RUN)/parity.md"
+
+# The shipped default model: train `edge` from a fixed seed, export it, copy the ONNX files into the package.
+model: system
+	$(BIN)/fmnist train --model edge --seed 0 --out runs/release
+	$(BIN)/fmnist export runs/release --int8 --no-tflite
+	cp runs/release/model.int8.onnx fmnist/assets/edge.int8.onnx
+	cp runs/release/model.onnx fmnist/assets/edge.onnx
+	$(BIN)/fmnist info fmnist/assets/edge.int8.onnx
 
 # Batch-1 latency of the exported files in runs/edge and runs/cnn (pytest-benchmark).
 bench: setup

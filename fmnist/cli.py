@@ -44,9 +44,17 @@ app.add_typer(data_app, name="data")
 
 ModelName = enum.Enum("ModelName", {name: name for name in REGISTRY}, type=str)  # type: ignore[misc]
 
+IMAGE_SUFFIXES = (".jpg", ".png", ".bmp", ".webp", ".tif")  # for messages; the runtime knows the full list
+
 DataDir = typer.Option(None, "--data-dir", file_okay=False,
                        help="Folder with the four IDX files (default: $FMNIST_DATA, the Debian package, ~/.keras).")
 Json = typer.Option(False, "--json", help="Print JSON on stdout instead of tables.")
+
+
+def _command_line() -> str:
+    import shlex
+
+    return shlex.join(["fmnist", *sys.argv[1:]])
 
 
 def _stdout_json(obj: Any) -> None:
@@ -157,7 +165,7 @@ def train(
     from fmnist.train.fit import train as run
 
     cfg = TrainConfig(model=model.value, out=out, epochs=epochs, batch_size=batch_size, seed=seed,
-                      val_split=val_split, limit=limit, data_dir=data_dir)
+                      val_split=val_split, limit=limit, data_dir=data_dir, command=_command_line())
     metrics = run(cfg)
     folder = out or Path("runs") / model.value
     typer.echo(f"{metrics['model']}: test accuracy {metrics['test_accuracy']:.2%}, {metrics['params']:,} params, "
@@ -227,7 +235,7 @@ def export(
 
     opts = ExportOptions(int8=int8, fp16=fp16, tflite=tflite, calib=calib, calib_method=calib_method.value,
                          per_channel=per_channel, min_agree=min_agree, max_drop=max_drop, out=out,
-                         data_dir=data_dir)
+                         data_dir=data_dir, command=_command_line())
     from fmnist.errors import ParityError
     from fmnist.export.parity import table
 
@@ -270,12 +278,66 @@ def info(
         f"{meta.preprocessing}",
         f"source: sha256 {meta.source_sha256[:16]}…, model {training.get('model', '?')}, "
         f"Keras test accuracy {training.get('test_accuracy', float('nan')):.2%}",
+        f"made by: {training.get('command') or '?'}; then {meta.export_command or '?'}",
     ]
     if parity:
         lines.append(f"parity: accuracy {parity['accuracy']:.2%} ({parity['accuracy_delta_pp']:+.2f} pp), "
                      f"agreement {parity['agreement']:.2%}, max |Δp| {parity['max_abs_diff']:.1e}, "
                      f"gate {'passed' if parity['passed'] else 'FAILED'}")
     _print("\n".join(lines))
+
+
+@app.command()
+def classify(
+    inputs: list[str] = typer.Argument(..., help="Image files, folders (searched recursively) or globs."),
+    model: Path | None = typer.Option(None, "--model", "-m", help="An fmnist .onnx model (default: the shipped one)."),
+    top: int = typer.Option(3, "--top", "-k", min=1, max=10, help="How many guesses to show per image."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per line on stdout."),
+    save: Path | None = typer.Option(None, "--save", file_okay=False,
+                                     help="Write annotated copies here: label, box and the 28x28 input."),
+    raw: bool = typer.Option(False, "--raw", help="Skip photo preprocessing: inputs already look like "
+                                                  "Fashion-MNIST (28x28, object bright on black)."),
+    threads: int = typer.Option(1, "--threads", min=0, help="onnxruntime threads (0: one per core)."),
+    labels: str | None = typer.Option(None, "--labels", help="10 comma-separated names, for a model "
+                                                            "without fmnist metadata."),
+) -> None:
+    """Classify photos of clothing with the lightweight runtime (onnxruntime + OpenCV, no TensorFlow).
+
+    Each photo is cropped to its largest object, turned bright-on-black like Fashion-MNIST and resized to
+    28x28. Bad inputs are reported and skipped; the exit code is then 1.
+
+    Example: fmnist classify examples/photos --save annotated/
+    """
+    from fmnist.errors import FmnistError
+    from fmnist.runtime.batch import classify_inputs, label_text
+    from fmnist.runtime.classifier import Classifier
+
+    classifier = Classifier(model, threads=threads, labels=labels.split(",") if labels else None)
+    done = failed = 0
+    for outcome in classify_inputs(classifier, inputs, top=top, raw=raw, save=save):
+        done += 1
+        if outcome.error:
+            failed += 1
+            if as_json:
+                _stdout_json({"input": str(outcome.path), "error": outcome.error})
+            else:
+                typer.echo(f"skipped {outcome.error}", err=True)
+            continue
+        result = outcome.result
+        assert result is not None
+        if as_json:
+            top_k = [{"label": g.label, "index": g.index, "score": round(g.score, 4)} for g in result.top]
+            _stdout_json({"input": str(outcome.path), **top_k[0], "top": top_k, "ms": round(result.ms, 2),
+                          "low_contrast": result.prepared.low_contrast})
+        else:
+            others = "  ".join(f"{g.label} {g.score:.0%}" for g in result.top[1:])
+            typer.echo(f"{outcome.path}: {label_text(result)}  {others}  [{result.ms:.1f} ms]")
+    if done == 0:
+        raise FmnistError(f"no images found in {' '.join(inputs)} (looked for {', '.join(IMAGE_SUFFIXES)})")
+    if save and done > failed:
+        typer.echo(f"annotated copies in {save}/", err=True)
+    if failed:
+        raise FmnistError(f"{failed} of {done} inputs could not be classified (listed above)")
 
 
 def main() -> None:

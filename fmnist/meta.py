@@ -56,6 +56,7 @@ class ModelMeta:
     preprocessing: str = PREPROCESSING
     training: dict[str, Any] = field(default_factory=dict)  # model name, test accuracy, epochs, …
     parity: dict[str, Any] = field(default_factory=dict)  # this file's figures against the Keras model
+    export_command: str = ""  # how this file was made (the training command is in `training`)
     fmnist_version: str = ""
     created: str = ""
 
@@ -75,13 +76,9 @@ class ModelMeta:
 
 
 def _onnx_props(path: Path) -> dict[str, str]:
-    import onnxruntime as ort
+    from fmnist.runtime.session import make_session
 
-    try:
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    except Exception as e:  # onnxruntime raises its own Fail/InvalidProtobuf types
-        raise ModelError(f"{path} is not a loadable ONNX model ({str(e).splitlines()[0]})") from e
-    return dict(session.get_modelmeta().custom_metadata_map)
+    return dict(make_session(path).get_modelmeta().custom_metadata_map)
 
 
 def _tflite_props(path: Path) -> dict[str, str]:
@@ -113,4 +110,9 @@ def read_meta(path: Path) -> ModelMeta | None:
         props = _onnx_props(path)
     else:
         raise ModelError(f"{path} is neither an .onnx nor a .tflite model")
-    return ModelMeta.from_json(props[META_KEY], path) if META_KEY in props else None
+    return meta_from_props(props, path)
+
+
+def meta_from_props(props: dict[str, str], source: Path) -> ModelMeta | None:
+    """ModelMeta from a model's string properties (ONNX metadata_props), or None without fmnist's key."""
+    return ModelMeta.from_json(props[META_KEY], source) if META_KEY in props else None

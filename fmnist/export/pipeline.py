@@ -40,6 +40,7 @@ class ExportOptions:
     max_drop: float | None = None
     out: Path | None = None  # default: next to the source model
     data_dir: Path | None = None
+    command: str = ""  # the command line that ran this, recorded in each file's metadata
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ def _training_summary(keras_path: Path) -> dict[str, Any]:
     if not metrics_path.is_file():
         return {}
     metrics = json.loads(metrics_path.read_text())
-    keys = ("model", "params", "test_accuracy", "val_accuracy", "train_seconds", "config", "versions")
+    keys = ("model", "command", "params", "test_accuracy", "val_accuracy", "train_seconds", "config", "versions")
     return {k: metrics[k] for k in keys if k in metrics}
 
 
@@ -138,8 +139,8 @@ def export(source: Path, opts: ExportOptions, console: Console | None = None) ->
     report: dict[str, Any] = {
         "source": str(keras_path), "source_sha256": sha256, "n_test": len(x_test), "created": created,
         "reference_accuracy": round(float((reference.argmax(1) == test.labels).mean()), 4),
-        "fmnist_version": __version__, "calibration": {"images": opts.calib, "method": opts.calib_method,
-                                                       "per_channel": opts.per_channel},
+        "fmnist_version": __version__, "command": opts.command,
+        "calibration": {"images": opts.calib, "method": opts.calib_method, "per_channel": opts.per_channel},
         "files": [],
     }
     out.mkdir(parents=True, exist_ok=True)
@@ -162,7 +163,7 @@ def export(source: Path, opts: ExportOptions, console: Console | None = None) ->
                 atomic.write_bytes(out / rejected_name(target.file), raw.read_bytes())
                 continue
             meta = ModelMeta(precision=target.precision, source_sha256=sha256, input=_input_spec(raw),
-                             training=_training_summary(keras_path), parity=row,
+                             training=_training_summary(keras_path), parity=row, export_command=opts.command,
                              fmnist_version=__version__, created=created)
             blob = embed_onnx(raw, meta) if target.file.endswith(".onnx") else embed_tflite(raw.read_bytes(), meta)
             atomic.write_bytes(out / target.file, blob)

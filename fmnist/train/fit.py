@@ -35,6 +35,7 @@ class TrainConfig:
     limit: int | None = None  # train on a stratified subset of this many images (for tests)
     data_dir: Path | None = None
     progress: bool = True
+    command: str = ""  # the command line that ran this, recorded for reproducibility
 
 
 def _augment(image: Any, label: Any, seed: Any) -> tuple[Any, Any]:
@@ -103,6 +104,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     metrics = {
         "model": recipe.name,
         "summary": recipe.summary,
+        "command": cfg.command,
         "params": int(model.count_params()),
         "test_accuracy": report["accuracy"],
         "val_accuracy": round(float(history["val_accuracy"][-1]), 4),

@@ -1,0 +1,95 @@
+"""`Classifier`: one onnxruntime session over a self-describing fmnist .onnx model."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from fmnist.errors import ModelError
+from fmnist.meta import INPUT_SHAPE, META_KEY, NUM_CLASSES, ModelMeta, meta_from_props
+from fmnist.runtime.preprocess import Prepared, prepare_raw, preprocess
+from fmnist.runtime.session import make_session
+
+DEFAULT_MODEL = "edge.int8.onnx"  # in fmnist/assets, made by `make model`
+
+
+def default_model() -> Path:
+    """The shipped model, so `fmnist classify photo.jpg` works right after `pip install fmnist`."""
+    path = Path(str(resources.files("fmnist") / "assets" / DEFAULT_MODEL))
+    if not path.is_file():
+        raise ModelError(f"the shipped model {path} is missing; reinstall fmnist, or pass --model")
+    return path
+
+
+@dataclass(frozen=True)
+class Guess:
+    label: str
+    index: int
+    score: float
+
+
+@dataclass(frozen=True)
+class Result:
+    top: list[Guess]  # best first
+    probs: np.ndarray  # (10,) float32
+    prepared: Prepared  # the 28x28 image the model saw, and where the object was
+    ms: float  # preprocessing + inference, milliseconds
+
+    @property
+    def best(self) -> Guess:
+        return self.top[0]
+
+
+class Classifier:
+    def __init__(self, model: Path | None = None, threads: int = 1, labels: list[str] | None = None) -> None:
+        self.path = Path(model) if model else default_model()
+        if self.path.suffix != ".onnx":
+            raise ModelError(f"{self.path}: the runtime runs .onnx models (export one with fmnist export)")
+        self.session = make_session(self.path, threads)
+        self.meta: ModelMeta | None = meta_from_props(dict(self.session.get_modelmeta().custom_metadata_map),
+                                                      self.path)
+        if self.meta is None and labels is None:
+            raise ModelError(f"{self.path} has no fmnist metadata ('{META_KEY}' key), so its labels are unknown; "
+                             "pass --labels with 10 comma-separated names, or re-export it with fmnist export")
+        self.labels = list(labels) if labels else list(self.meta.labels)  # type: ignore[union-attr]
+        if len(self.labels) != NUM_CLASSES:
+            raise ModelError(f"{len(self.labels)} labels given for {self.path}; it needs {NUM_CLASSES}")
+        self._check_io()
+        self.input_name = self.session.get_inputs()[0].name
+        warm = np.full((64, 48, 3), 200, np.uint8)
+        warm[16:48, 12:36] = 40
+        self.classify(warm)  # warm-up: the first session run and OpenCV's first calls allocate
+
+    def _check_io(self) -> None:
+        inp, out = self.session.get_inputs(), self.session.get_outputs()
+        shape = list(inp[0].shape) if len(inp) == 1 else None
+        if shape is None or shape[1:] != list(INPUT_SHAPE) or inp[0].type != "tensor(float)":
+            found = [(i.name, i.shape, i.type) for i in inp]
+            raise ModelError(f"{self.path} takes {found}, but fmnist models take one float (batch, 28, 28, 1) "
+                             "input; is it a Fashion-MNIST model exported by fmnist?")
+        if len(out) != 1 or out[0].shape[-1] != NUM_CLASSES:
+            raise ModelError(f"{self.path} outputs {[(o.name, o.shape) for o in out]}, expected (batch, 10)")
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """(N, 28, 28) uint8 or (N, 28, 28, 1) float in [0, 1] -> (N, 10) float32 probabilities."""
+        batch = np.asarray(batch)
+        if batch.dtype == np.uint8:
+            batch = batch.astype(np.float32) / 255.0
+        if batch.ndim == 3:
+            batch = batch[..., None]
+        if batch.shape[1:] != INPUT_SHAPE:
+            raise ModelError(f"predict takes (N, 28, 28) uint8 or (N, 28, 28, 1) float, got {batch.shape}")
+        return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, np.float32)})[0]
+
+    def classify(self, image: np.ndarray, top: int = 3, raw: bool = False) -> Result:
+        """Any photo array (grey/BGR/BGRA, 8/16-bit or float) -> the top-k guesses."""
+        started = time.perf_counter()
+        prepared = prepare_raw(image) if raw else preprocess(image)
+        probs = self.predict(prepared.image[None])[0]
+        order = np.argsort(probs)[::-1][: max(1, top)]
+        guesses = [Guess(self.labels[i], int(i), float(probs[i])) for i in order]
+        return Result(guesses, probs, prepared, (time.perf_counter() - started) * 1000)

@@ -1,0 +1,175 @@
+"""Photo -> what Fashion-MNIST looks like: the object bright on black, cropped tight on its long axis,
+centred and padded to 28x28. The one preprocessing path: `classify` and `live` both call `preprocess`.
+
+It follows how the dataset was made (Xiao et al. 2017): trim the background, resize the long edge to 28,
+sharpen, pad the short edge, negate. A photo adds what a studio thumbnail does not have: EXIF rotation,
+alpha, 16-bit or grey pixels, uneven light, a textured background and clutter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from fmnist.errors import FmnistError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
+WORK_SIZE = 160  # long side the photo is reduced to before segmentation
+GRABCUT_ITERATIONS = 3
+SEED_MIN_DISTANCE = 8.0  # Lab units (8-bit scale) a pixel must differ from the background to seed the object
+SEED_NOISE_FACTOR = 3.0
+LIFT = 128.0  # a faint (light) object is brightened until its 99th percentile reaches this
+MIN_CONTRAST = 40.0  # object-vs-background distance (0-255) below which the result is flagged
+MAX_PIXELS = 100_000_000  # refuse to decode anything larger (a 20000x20000 image is 400 MP)
+
+
+class ImageError(FmnistError):
+    """An input that is not a usable image (missing, empty, not an image, truncated)."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    image: np.ndarray  # (28, 28) uint8, the object bright on black: what the model sees
+    low_contrast: bool  # the object barely differs from its background (e.g. white on white)
+    box: tuple[int, int, int, int]  # (x, y, w, h) of the object in the input image's pixels
+
+
+def read_image(path: Path) -> np.ndarray:
+    """Decode a file as OpenCV does, keeping alpha and 16-bit depth, with EXIF orientation applied."""
+    path = Path(path)
+    try:
+        buf = np.fromfile(path, dtype=np.uint8)
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
+        raise ImageError(f"{path}: cannot read ({e.strerror})") from e
+    if buf.size == 0:
+        raise ImageError(f"{path}: empty file")
+    # IMREAD_UNCHANGED keeps alpha but ignores EXIF orientation; ANYCOLOR|ANYDEPTH applies it but drops alpha
+    image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise ImageError(f"{path}: not an image OpenCV can decode (corrupt, truncated or another format)")
+    if image.ndim == 2 or image.shape[2] != 4:
+        rotated = cv2.imdecode(buf, cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH)
+        image = rotated if rotated is not None else image
+    return image
+
+
+def to_bgr8(image: np.ndarray) -> np.ndarray:
+    """Any decoded array (grey/BGR/BGRA; uint8, uint16 or float) -> BGR uint8, alpha composited on white."""
+    if image.ndim not in (2, 3) or image.size == 0 or min(image.shape[:2]) < 1:
+        raise ImageError(f"not an image array: shape {image.shape}")
+    if image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3:
+        return image  # already BGR uint8
+    if image.dtype == np.uint8:
+        pixels = image.astype(np.float32)
+    elif image.dtype == np.uint16:
+        pixels = image.astype(np.float32) / 257.0
+    elif np.issubdtype(image.dtype, np.floating):
+        pixels = np.nan_to_num(image.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0).clip(0, 1) * 255
+    else:
+        raise ImageError(f"unsupported pixel type {image.dtype}")
+    if pixels.ndim == 2:
+        pixels = pixels[..., None]
+    channels = pixels.shape[2]
+    if channels == 4:
+        alpha = pixels[..., 3:] / 255.0
+        pixels = pixels[..., :3] * alpha + 255.0 * (1 - alpha)
+    elif channels == 1:
+        pixels = np.repeat(pixels, 3, axis=2)
+    elif channels != 3:
+        raise ImageError(f"unsupported channel count {channels}")
+    return np.clip(pixels + 0.5, 0, 255).astype(np.uint8)
+
+
+def _border(image: np.ndarray, width: int) -> np.ndarray:
+    return np.concatenate([image[:width].reshape(-1, 3), image[-width:].reshape(-1, 3),
+                           image[:, :width].reshape(-1, 3), image[:, -width:].reshape(-1, 3)])
+
+
+def _largest_filled(mask: np.ndarray) -> np.ndarray:
+    """The largest connected component, its holes filled (a garment's flat areas can match the background)."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if count <= 1:
+        return np.ones_like(mask)  # nothing stands out: use the whole frame
+    largest = (labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))).astype(np.uint8)
+    contours, _ = cv2.findContours(largest, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    filled = np.zeros_like(largest)
+    cv2.drawContours(filled, contours, -1, 1, thickness=cv2.FILLED)
+    return filled
+
+
+def _grabcut(small: np.ndarray, seed: np.ndarray) -> np.ndarray:
+    """Refine a rough mask with GrabCut; the outermost pixels are background for sure."""
+    trimap = np.where(seed > 0, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
+    edge = max(1, min(small.shape[:2]) // 50)
+    trimap[:edge], trimap[-edge:], trimap[:, :edge], trimap[:, -edge:] = (cv2.GC_BGD,) * 4
+    models = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.setRNGSeed(0)  # GrabCut seeds its colour models with k-means on OpenCV's RNG: same photo, same mask
+    try:
+        cv2.grabCut(small, trimap, None, *models, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK)
+    except cv2.error:  # a degenerate seed (all one class): keep it
+        return seed
+    return np.isin(trimap, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8)
+
+
+def _object_mask(small: np.ndarray) -> tuple[np.ndarray, float]:
+    """The largest object that differs from the border's colour, and that difference (0-255, Lab)."""
+    lab = cv2.cvtColor(small, cv2.COLOR_BGR2LAB).astype(np.float32)
+    border = _border(lab, max(2, min(small.shape[:2]) // 25))
+    background = np.median(border, axis=0)  # the dataset trimmed against its "corner pixels"
+    distance = np.linalg.norm(lab - background, axis=2)
+    # above the border's own spread (noise, texture, shading): keeps an object's faint parts on a plain ground
+    noise = np.percentile(np.linalg.norm(border - background, axis=1), 90)
+    seed = (distance > max(SEED_MIN_DISTANCE, SEED_NOISE_FACTOR * noise)).astype(np.uint8)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+    seed = cv2.morphologyEx(cv2.morphologyEx(seed, cv2.MORPH_CLOSE, kernel), cv2.MORPH_OPEN, kernel)
+    mask = _largest_filled(_grabcut(small, _largest_filled(seed)))
+    return mask, float(np.median(distance[mask > 0]))
+
+
+def fit_28(gray: np.ndarray) -> np.ndarray:
+    """Resize the long edge to 28 (area), sharpen like the dataset, pad the short edge centred with 0."""
+    h, w = gray.shape
+    scale = 28.0 / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = cv2.resize(gray, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+    sharp = np.clip(small + 0.6 * (small - cv2.GaussianBlur(small, (0, 0), 1.0)), 0, 255)
+    out = np.zeros((28, 28), np.uint8)
+    y, x = (28 - size[1]) // 2, (28 - size[0]) // 2
+    out[y : y + size[1], x : x + size[0]] = (sharp + 0.5).astype(np.uint8)
+    return out
+
+
+def preprocess(image: np.ndarray) -> Prepared:
+    """A photo array (as read_image or a camera gives it) -> the 28x28 image the model sees."""
+    if image.ndim not in (2, 3) or image.size == 0:
+        raise ImageError(f"not an image array: shape {image.shape}")
+    h, w = image.shape[:2]
+    factor = min(1.0, WORK_SIZE / max(h, w))
+    if factor < 1.0:  # shrink first (any depth, any channels): the rest then works on ~160 px
+        if np.issubdtype(image.dtype, np.floating):
+            image = np.nan_to_num(image.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0)
+        image = cv2.resize(image, (max(1, round(w * factor)), max(1, round(h * factor))),
+                           interpolation=cv2.INTER_AREA)
+    small = to_bgr8(image)
+    mask, contrast = _object_mask(small)
+    ys, xs = np.nonzero(mask)
+    x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+    crop = cv2.cvtColor(small[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY).astype(np.float32)
+    inside = mask[y0:y1, x0:x1]
+    negated = (255.0 - crop) * inside  # the object bright, everything else 0
+    top = float(np.percentile(negated[inside > 0], 99))
+    if 0 < top < LIFT:  # a light garment would come out nearly black: lift it (gently; more hurt)
+        negated = np.clip(negated * (LIFT / top), 0, 255)
+    box = (int(x0 / factor), int(y0 / factor), int((x1 - x0) / factor), int((y1 - y0) / factor))
+    return Prepared(fit_28(negated.astype(np.uint8)), contrast < MIN_CONTRAST, box)
+
+
+def prepare_raw(image: np.ndarray) -> Prepared:
+    """--raw: the input already looks like Fashion-MNIST (dark background); only grey and resize to 28x28."""
+    gray = cv2.cvtColor(to_bgr8(image), cv2.COLOR_BGR2GRAY)
+    if gray.shape != (28, 28):
+        gray = cv2.resize(gray, (28, 28), interpolation=cv2.INTER_AREA)
+    return Prepared(gray, False, (0, 0, image.shape[1], image.shape[0]))
