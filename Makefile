@@ -26,6 +26,8 @@ demo: system
 	$(BIN)/fmnist info $(RUN)/model.int8.onnx
 	@echo "plots: $(RUN)/curves.png $(RUN)/confusion.png $(RUN)/samples.png $(RUN)/errors.png"
 	@echo "models: $(RUN)/model.onnx $(RUN)/model.int8.onnx $(RUN)/model.tflite $(RUN)/model.int8.tflite; parity: $(RUN)/parity.md"
+	$(BIN)/fmnist classify examples/photos --model $(RUN)/model.int8.onnx --save $(RUN)/annotated
+	@echo "annotated photos: $(RUN)/annotated/"
 
 # The shipped default model: train `edge` from a fixed seed, export it, copy the ONNX files into the package.
 model: system

@@ -176,17 +176,19 @@ def train(
 
 @app.command()
 def evaluate(
-    model: Path = typer.Argument(..., help="A .keras model (.onnx and .tflite come with export)."),
+    model: Path | None = typer.Argument(None, help="A .keras, .onnx or .tflite model (default: the shipped one)."),
     as_json: bool = Json,
     data_dir: Path | None = DataDir,
 ) -> None:
     """Report a model's test-set accuracy, per-class precision/recall/F1 and confusion matrix.
 
-    Example: fmnist evaluate runs/edge/model.keras --json
+    Example: fmnist evaluate runs/edge/model.int8.onnx --json
     """
+    from fmnist.runtime.classifier import default_model
     from fmnist.train.evaluate import evaluate as run
     from fmnist.train.report import render
 
+    model = model or default_model()
     report = run(model, data_dir)
     if as_json:
         _stdout_json(report)

@@ -1,0 +1,152 @@
+"""fmnist.runtime: the Classifier on the shipped model, and the photo preprocessing."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from fmnist import data
+from fmnist.errors import ModelError
+from fmnist.meta import CLASS_NAMES
+from fmnist.runtime.classifier import Classifier, default_model
+from fmnist.runtime.preprocess import ImageError, preprocess, read_image, to_bgr8
+
+PHOTO = "examples/photos/pants.jpg"
+
+
+@pytest.fixture(scope="module")
+def classifier() -> Classifier:
+    return Classifier()
+
+
+@pytest.fixture(scope="module")
+def test_split():
+    return data.load_split("test")
+
+
+def test_shipped_model_reaches_its_recorded_accuracy(classifier, test_split):
+    probs = classifier.predict(test_split.images)  # (N, 28, 28) uint8 in
+    accuracy = float((probs.argmax(1) == test_split.labels).mean())
+    assert classifier.meta is not None and classifier.labels == list(CLASS_NAMES)
+    assert round(accuracy, 4) >= classifier.meta.parity["accuracy"] >= 0.90
+
+
+def test_predict_takes_uint8_and_float_alike(classifier, test_split):
+    images = test_split.images[:16]
+    as_uint8 = classifier.predict(images)
+    as_float = classifier.predict(data.to_model_input(images))
+    np.testing.assert_allclose(as_uint8, as_float, atol=1e-6)
+    assert as_uint8.shape == (16, 10)
+    with pytest.raises(ModelError, match=r"\(N, 28, 28\) uint8"):
+        classifier.predict(np.zeros((2, 32, 32), np.uint8))
+
+
+def _canvas_photo(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A Fashion-MNIST image made photo-like: un-inverted, upscaled, on a white canvas with a margin and noise."""
+    photo = 255 - cv2.resize(image, (224, 224), interpolation=cv2.INTER_CUBIC)
+    canvas = np.full((320, 300), 255, np.uint8)
+    canvas[40:264, 38:262] = photo
+    noisy = np.clip(canvas.astype(np.float32) + rng.normal(0, 4, canvas.shape), 0, 255).astype(np.uint8)
+    return cv2.cvtColor(noisy, cv2.COLOR_GRAY2BGR)
+
+
+def test_round_trip_keeps_the_prediction(classifier, test_split):
+    rng = np.random.default_rng(0)
+    picked = rng.choice(len(test_split.images), 500, replace=False)
+    originals = test_split.images[picked]
+    prepared = np.stack([preprocess(_canvas_photo(image, rng)).image for image in originals])
+    errors = np.abs(prepared.astype(np.float32) - originals).mean(axis=(1, 2))
+    assert np.median(errors) < 20  # close to the original, pixel for pixel
+    same = classifier.predict(prepared).argmax(1) == classifier.predict(originals).argmax(1)
+    assert same.mean() >= 0.95
+
+
+def _exif_rotated_jpeg(upright: np.ndarray) -> bytes:
+    """The photo stored turned 90° counter-clockwise, with EXIF Orientation 6 (display turned clockwise)."""
+    ok, jpeg = cv2.imencode(".jpg", cv2.rotate(upright, cv2.ROTATE_90_COUNTERCLOCKWISE), [cv2.IMWRITE_JPEG_QUALITY, 98])
+    assert ok
+    tiff = b"MM\x00\x2a\x00\x00\x00\x08" + b"\x00\x01" + b"\x01\x12\x00\x03\x00\x00\x00\x01\x00\x06\x00\x00" + b"\0" * 4
+    app1 = b"Exif\x00\x00" + tiff
+    segment = b"\xff\xe1" + (len(app1) + 2).to_bytes(2, "big") + app1
+    return jpeg.tobytes()[:2] + segment + jpeg.tobytes()[2:]
+
+
+def test_exif_rotated_photo_matches_its_upright_twin(classifier, tmp_path):
+    upright = read_image(PHOTO)
+    (tmp_path / "upright.jpg").write_bytes(cv2.imencode(".jpg", upright, [cv2.IMWRITE_JPEG_QUALITY, 98])[1].tobytes())
+    (tmp_path / "rotated.jpg").write_bytes(_exif_rotated_jpeg(upright))
+    a, b = read_image(tmp_path / "upright.jpg"), read_image(tmp_path / "rotated.jpg")
+    assert a.shape == b.shape == upright.shape  # the rotation was applied on decoding
+    assert classifier.classify(a).best.index == classifier.classify(b).best.index
+
+
+def test_rgba_photo_matches_its_rgb_twin_composited_on_white(classifier, tmp_path):
+    rgb = read_image(PHOTO)
+    rgba = cv2.cvtColor(rgb, cv2.COLOR_BGR2BGRA)
+    rgba[:40], rgba[:40, :, :3] = 0, (0, 0, 255)  # a transparent strip, red underneath
+    twin = rgb.copy()
+    twin[:40] = 255  # what it looks like on white
+    cv2.imwrite(str(tmp_path / "alpha.png"), rgba)
+    decoded = read_image(tmp_path / "alpha.png")
+    assert decoded.shape[2] == 4
+    np.testing.assert_array_equal(to_bgr8(decoded), twin)
+    assert classifier.classify(decoded).best.index == classifier.classify(twin).best.index
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.float32])
+def test_deep_and_grey_inputs_give_the_8_bit_result(classifier, dtype):
+    bgr = read_image(PHOTO)
+    grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    scale = 257 if dtype == np.uint16 else 1 / 255
+    deep = (grey.astype(np.float64) * scale).astype(dtype)
+    assert preprocess(deep).image.shape == (28, 28)
+    assert classifier.classify(deep).best.index == classifier.classify(grey).best.index
+
+
+def test_white_on_white_is_flagged_low_contrast():
+    photo = np.full((200, 160, 3), 246, np.uint8)
+    cv2.rectangle(photo, (40, 30), (120, 170), (238, 238, 238), cv2.FILLED)  # a white shirt on a white sheet
+    assert preprocess(photo).low_contrast
+    bold = np.full((200, 160, 3), 246, np.uint8)
+    cv2.rectangle(bold, (40, 30), (120, 170), (40, 40, 40), cv2.FILLED)
+    assert not preprocess(bold).low_contrast
+
+
+def test_the_largest_object_wins_over_clutter():
+    photo = np.full((240, 240, 3), 230, np.uint8)
+    cv2.rectangle(photo, (60, 40), (180, 220), (30, 30, 30), cv2.FILLED)  # the garment
+    cv2.circle(photo, (25, 25), 10, (0, 0, 200), cv2.FILLED)  # a small red thing in a corner
+    prepared = preprocess(photo)
+    x, y, w, h = prepared.box
+    assert 55 <= x <= 65 and 35 <= y <= 45 and 110 <= w <= 130 and 170 <= h <= 190
+    assert prepared.image[:, 13:15].min() > 100  # tall object: it spans the full height, centred
+
+
+def test_classifier_refuses_models_it_cannot_trust(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    bare = onnx.load(str(default_model()))
+    del bare.metadata_props[:]
+    onnx.save(bare, str(tmp_path / "bare.onnx"))
+    with pytest.raises(ModelError, match=r"no fmnist metadata.*--labels"):
+        Classifier(tmp_path / "bare.onnx")
+    assert Classifier(tmp_path / "bare.onnx", labels=[f"c{i}" for i in range(10)]).labels[3] == "c3"
+
+    node = helper.make_node("Identity", ["x"], ["y"])
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 32, 32])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 32, 32])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    onnx.save(model, str(tmp_path / "other.onnx"))
+    with pytest.raises(ModelError, match=r"takes .*\[1, 3, 32, 32\].*\(batch, 28, 28, 1\)"):
+        Classifier(tmp_path / "other.onnx", labels=[f"c{i}" for i in range(10)])
+    with pytest.raises(ModelError, match=r"runs \.onnx models"):
+        Classifier(tmp_path / "model.tflite")
+
+
+def test_unusable_arrays_are_image_errors():
+    with pytest.raises(ImageError):
+        preprocess(np.zeros((0, 10), np.uint8))
+    with pytest.raises(ImageError):
+        preprocess(np.zeros((10, 10, 2), np.uint8))
