@@ -330,7 +330,7 @@ def classify(
         if as_json:
             top_k = [{"label": g.label, "index": g.index, "score": round(g.score, 4)} for g in result.top]
             _stdout_json({"input": str(outcome.path), **top_k[0], "top": top_k, "ms": round(result.ms, 2),
-                          "low_contrast": result.prepared.low_contrast})
+                          "low_contrast": result.prepared.low_contrast, "empty": result.prepared.empty})
         else:
             others = "  ".join(f"{g.label} {g.score:.0%}" for g in result.top[1:])
             typer.echo(f"{outcome.path}: {label_text(result)}  {others}  [{result.ms:.1f} ms]")
@@ -340,6 +340,53 @@ def classify(
         typer.echo(f"annotated copies in {save}/", err=True)
     if failed:
         raise FmnistError(f"{failed} of {done} inputs could not be classified (listed above)")
+
+
+@app.command()
+def live(
+    source: str = typer.Option("0", "--source", "-s", help="Camera index or /dev/videoN, a video file, or a "
+                                                           "stream URL (rtsp://, http://, tcp://)."),
+    model: Path | None = typer.Option(None, "--model", "-m", help="An fmnist .onnx model (default: the shipped one)."),
+    roi: str | None = typer.Option(None, "--roi", help="Region to classify, x,y,w,h in pixels "
+                                                       "(default: a centred square guide box)."),
+    no_display: bool = typer.Option(False, "--no-display", help="Never open a window (automatic without a screen)."),
+    record: Path | None = typer.Option(None, "--record", dir_okay=False,
+                                       help="Write the annotated frames to this .mp4 or .avi."),
+    serve_at: str | None = typer.Option(None, "--serve", metavar="[HOST:]PORT",
+                                        help="MJPEG preview at http://HOST:PORT/ and JSON at /status "
+                                             "(host 127.0.0.1 unless given)."),
+    max_frames: int | None = typer.Option(None, "--max-frames", min=1, help="Stop after this many frames."),
+    smooth: int = typer.Option(5, "--smooth", min=1, help="Average the probabilities over the last K frames."),
+    threshold: float = typer.Option(0.6, "--threshold", min=0.0, max=1.0,
+                                    help="Below this smoothed probability, say 'not sure'."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON line per frame on stdout: frame, label, score, "
+                                                       "fps, ms."),
+    threads: int = typer.Option(1, "--threads", min=0, help="onnxruntime threads (0: one per core)."),
+) -> None:
+    """Classify webcam, video-file or stream frames live, in a window or headless.
+
+    In a window: q or Esc quits, s saves a snapshot. Without a screen (or with --no-display) a status line
+    goes to stderr every 2 s. The end of a file, --max-frames or Ctrl-C end the run with a summary.
+
+    Example: fmnist live --source 0 --no-display --serve 8080 --record session.mp4
+    """
+    from fmnist.runtime.live import LiveConfig, parse_roi
+    from fmnist.runtime.live import run as run_live
+
+    cfg = LiveConfig(source=source, model=model, roi=parse_roi(roi) if roi else None, display=not no_display,
+                     record=record, serve=serve_at, max_frames=max_frames, smooth=smooth, threshold=threshold,
+                     threads=threads)
+
+    def emit(r: Any) -> None:
+        _stdout_json({"frame": r.frame, "label": r.label, "score": round(r.score, 4), "fps": round(r.fps, 2),
+                      "ms": round(r.ms, 2)})
+
+    summary = run_live(cfg, emit if as_json else None, on_start=lambda line: typer.echo(line, err=True))
+    histogram = ", ".join(f"{label} {n}" for label, n in summary.labels.most_common())
+    stages = ", ".join(f"{k} {v:.2f} ms" for k, v in summary.stage_ms.items())
+    typer.echo(f"{'interrupted: ' if summary.interrupted else ''}{summary.frames} frames in {summary.seconds:.1f} s, "
+               f"{summary.fps:.1f} fps; labels: {histogram or 'none'}; per frame: {stages}"
+               + (f"; recorded {record}" if record else ""), err=True)
 
 
 def main() -> None:

@@ -4,13 +4,12 @@ The CLI prints one as a single `error: …` line on stderr and exits with its co
 Any other exception is a bug and keeps its traceback.
 
 Exit codes (documented in the README):
-    1  a batch finished with some failed inputs
+    1  a batch finished with some failed inputs; a video source could not be opened or dropped
     2  bad usage (Typer/Click)
     3  dataset missing or corrupt
     4  model file missing, unreadable or of the wrong kind
     5  parity gate failed
     6  an optional dependency is missing
-    7  a video source could not be opened or dropped
 """
 
 from __future__ import annotations
@@ -47,7 +46,7 @@ class DependencyError(FmnistError):
 
 
 class SourceError(FmnistError):
-    exit_code = 7
+    exit_code = 1  # live: a camera or stream that cannot be opened or dropped
 
 
 def needs_train_extra(module: str) -> DependencyError:

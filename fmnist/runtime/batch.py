@@ -24,7 +24,8 @@ class Outcome:
 
 def label_text(result: Result) -> str:
     best = result.best
-    return f"{best.label} {best.score:.0%}" + (" (low contrast)" if result.prepared.low_contrast else "")
+    flag = " (no object found)" if result.prepared.empty else " (low contrast)" if result.prepared.low_contrast else ""
+    return f"{best.label} {best.score:.0%}{flag}"
 
 
 def _save(folder: Path, path: Path, image: object, result: Result, taken: set[str]) -> Path:
@@ -36,7 +37,7 @@ def _save(folder: Path, path: Path, image: object, result: Result, taken: set[st
     from fmnist.runtime.preprocess import to_bgr8
 
     out = folder / name
-    drawn = annotate(to_bgr8(image), label_text(result), result.prepared.image, result.prepared.box)  # type: ignore[arg-type]
+    drawn = annotate(to_bgr8(image), [label_text(result)], result.prepared.image, result.prepared.box)  # type: ignore[arg-type]
     if not cv2.imwrite(str(out), drawn):
         raise ImageError(f"{out}: could not write the annotated copy")
     return out

@@ -22,7 +22,8 @@ GRABCUT_ITERATIONS = 3
 SEED_MIN_DISTANCE = 8.0  # Lab units (8-bit scale) a pixel must differ from the background to seed the object
 SEED_NOISE_FACTOR = 3.0
 LIFT = 128.0  # a faint (light) object is brightened until its 99th percentile reaches this
-MIN_CONTRAST = 40.0  # object-vs-background distance (0-255) below which the result is flagged
+MIN_CONTRAST = 40.0  # object-vs-background distance (Lab, 8-bit scale) below which the result is flagged
+MIN_AREA = 0.01  # an object smaller than this share of the picture is a speck: nothing there
 MAX_PIXELS = 100_000_000  # refuse to decode anything larger (a 20000x20000 image is 400 MP)
 
 
@@ -34,6 +35,7 @@ class ImageError(FmnistError):
 class Prepared:
     image: np.ndarray  # (28, 28) uint8, the object bright on black: what the model sees
     low_contrast: bool  # the object barely differs from its background (e.g. white on white)
+    empty: bool  # nothing stands out of the background (a speck at most): no object to classify
     box: tuple[int, int, int, int]  # (x, y, w, h) of the object in the input image's pixels
 
 
@@ -126,7 +128,7 @@ def _object_mask(small: np.ndarray) -> tuple[np.ndarray, float]:
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
     seed = cv2.morphologyEx(cv2.morphologyEx(seed, cv2.MORPH_CLOSE, kernel), cv2.MORPH_OPEN, kernel)
     mask = _largest_filled(_grabcut(small, _largest_filled(seed)))
-    return mask, float(np.median(distance[mask > 0]))
+    return mask, float(np.percentile(distance[mask > 0], 90))  # how strongly the object stands out, at its most
 
 
 def fit_28(gray: np.ndarray) -> np.ndarray:
@@ -164,7 +166,8 @@ def preprocess(image: np.ndarray) -> Prepared:
     if 0 < top < LIFT:  # a light garment would come out nearly black: lift it (gently; more hurt)
         negated = np.clip(negated * (LIFT / top), 0, 255)
     box = (int(x0 / factor), int(y0 / factor), int((x1 - x0) / factor), int((y1 - y0) / factor))
-    return Prepared(fit_28(negated.astype(np.uint8)), contrast < MIN_CONTRAST, box)
+    empty = mask.mean() < MIN_AREA or bool(mask.all())  # all: nothing differed, the whole frame was taken
+    return Prepared(fit_28(negated.astype(np.uint8)), contrast < MIN_CONTRAST, empty, box)
 
 
 def prepare_raw(image: np.ndarray) -> Prepared:
@@ -172,4 +175,4 @@ def prepare_raw(image: np.ndarray) -> Prepared:
     gray = cv2.cvtColor(to_bgr8(image), cv2.COLOR_BGR2GRAY)
     if gray.shape != (28, 28):
         gray = cv2.resize(gray, (28, 28), interpolation=cv2.INTER_AREA)
-    return Prepared(gray, False, (0, 0, image.shape[1], image.shape[0]))
+    return Prepared(gray, False, False, (0, 0, image.shape[1], image.shape[0]))

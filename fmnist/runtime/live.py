@@ -1,0 +1,218 @@
+"""`fmnist live`: classify frames from a camera, a video file or a stream, with a window or headless.
+
+Per frame: take the region of interest (a centred square guide box by default), run the same
+preprocessing as `classify`, infer, smooth the probabilities over the last K frames, and say
+"not sure" below the threshold or when nothing stands out of the background.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from fmnist.errors import SourceError, UsageError
+from fmnist.meta import NUM_CLASSES
+from fmnist.runtime import serve
+from fmnist.runtime.annotate import annotate
+from fmnist.runtime.classifier import Classifier
+from fmnist.runtime.preprocess import preprocess
+from fmnist.runtime.sources import VideoSource
+
+WINDOW = "fmnist live (q: quit, s: snapshot)"
+NOT_SURE = "not sure"
+GUIDE = 0.6  # the default region of interest: a centred square, this share of the frame's short side
+
+Box = tuple[int, int, int, int]  # x, y, w, h
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    source: str = "0"
+    model: Path | None = None
+    roi: Box | None = None
+    display: bool = True  # False: --no-display; True still falls back to headless when no screen exists
+    record: Path | None = None
+    serve: str | None = None
+    max_frames: int | None = None
+    smooth: int = 5
+    threshold: float = 0.6
+    threads: int = 1
+    status_every_s: float = 2.0
+
+
+@dataclass
+class FrameResult:
+    frame: int
+    label: str  # a class name or "not sure"
+    score: float  # smoothed probability of the best class
+    fps: float  # moving average of frames per second
+    ms: float  # preprocessing + inference for this frame
+
+
+@dataclass
+class Summary:
+    frames: int = 0
+    seconds: float = 0.0
+    labels: Counter = field(default_factory=Counter)
+    stage_ms: dict[str, float] = field(default_factory=dict)  # mean per frame: read, preprocess, infer, overlay
+    interrupted: bool = False
+    size: tuple[int, int] = (0, 0)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds else 0.0
+
+
+def parse_roi(text: str) -> Box:
+    parts = text.split(",")
+    if len(parts) != 4 or not all(p.strip().isdigit() for p in parts):
+        raise UsageError(f"--roi takes x,y,w,h in pixels, e.g. 160,80,320,320; got {text!r}")
+    x, y, w, h = (int(p) for p in parts)
+    if w < 8 or h < 8:
+        raise UsageError(f"--roi {text}: the box must be at least 8x8 pixels")
+    return x, y, w, h
+
+
+def guide_box(width: int, height: int, roi: Box | None) -> Box:
+    """The region classified in each frame, clipped to the frame."""
+    if roi is None:
+        side = int(min(width, height) * GUIDE)
+        return (width - side) // 2, (height - side) // 2, side, side
+    x, y, w, h = roi
+    x, y = min(max(0, x), width - 1), min(max(0, y), height - 1)
+    return x, y, max(1, min(w, width - x)), max(1, min(h, height - y))
+
+
+def display_available(env: Mapping[str, str] | None = None, probe: Callable[[], bool] | None = None) -> bool:
+    """Is there a screen to show a window on? No $DISPLAY/$WAYLAND_DISPLAY, or a failing window, means no."""
+    env = os.environ if env is None else env
+    if not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY")):
+        return False
+    return (probe or _probe_window)()
+
+
+def _probe_window() -> bool:
+    try:
+        cv2.namedWindow(WINDOW, cv2.WINDOW_AUTOSIZE)
+        return True
+    except cv2.error:  # a headless OpenCV build, or a display that refuses us
+        return False
+
+
+class Smoother:
+    """The mean of the last K probability vectors."""
+
+    def __init__(self, k: int) -> None:
+        self.window: deque[np.ndarray] = deque(maxlen=max(1, k))
+
+    def add(self, probs: np.ndarray) -> np.ndarray:
+        self.window.append(probs)
+        return np.mean(self.window, axis=0)
+
+
+def _writer(path: Path, size: tuple[int, int], fps: float) -> cv2.VideoWriter:
+    fourcc = cv2.VideoWriter_fourcc(*("MJPG" if path.suffix.lower() == ".avi" else "mp4v"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path), fourcc, fps if 1 <= fps <= 120 else 15.0, size)
+    if not writer.isOpened():
+        raise SourceError(f"cannot record to {path}: OpenCV has no writer for it; use .mp4 or .avi")
+    return writer
+
+
+def run(cfg: LiveConfig, emit: Callable[[FrameResult], None] | None = None,
+        on_start: Callable[[str], None] | None = None) -> Summary:
+    """The loop. Ends at the end of a file, --max-frames, q/Esc in the window, or Ctrl-C; always cleans up."""
+    classifier = Classifier(cfg.model, threads=cfg.threads)
+    source = VideoSource(cfg.source)
+    show = cfg.display and display_available()
+    preview = serve.Preview() if cfg.serve else None
+    server = serve.start(cfg.serve, preview) if cfg.serve and preview else None
+    smoother, writer, summary = Smoother(cfg.smooth), None, Summary(size=source.size)
+    totals = dict.fromkeys(("read", "preprocess", "infer", "overlay"), 0.0)
+    uniform = np.full(NUM_CLASSES, 1.0 / NUM_CLASSES, np.float32)
+    fps, last, last_status = 0.0, time.perf_counter(), 0.0
+    if on_start:
+        where = f"; preview on http://{server.server_address[0]}:{server.server_port}/" if server else ""
+        on_start(f"source {source.spec.kind} {source.spec.target}: {source.size[0]}x{source.size[1]}"
+                 f"{f' @ {source.fps:.0f} fps' if source.fps else ''}; "
+                 f"{'window' if show else 'headless'}{where}")
+    started = time.perf_counter()
+    try:
+        while cfg.max_frames is None or summary.frames < cfg.max_frames:
+            t0 = time.perf_counter()
+            frame = source.read()
+            if frame is None:
+                break
+            t1 = time.perf_counter()
+            box = guide_box(frame.shape[1], frame.shape[0], cfg.roi)
+            x, y, w, h = box
+            prepared = preprocess(frame[y : y + h, x : x + w])
+            t2 = time.perf_counter()
+            probs = classifier.predict(prepared.image[None])[0]
+            t3 = time.perf_counter()
+            nothing = prepared.empty or prepared.low_contrast
+            smoothed = smoother.add(uniform if nothing else probs)  # nothing there: pull toward 1/10
+            best = int(np.argmax(smoothed))
+            label = classifier.labels[best] if smoothed[best] >= cfg.threshold else NOT_SURE
+            fps = 1.0 / max(t3 - last, 1e-6) if summary.frames == 0 else 0.9 * fps + 0.1 / max(t3 - last, 1e-6)
+            last = t3
+            result = FrameResult(summary.frames, label, float(smoothed[best]), fps, (t3 - t1) * 1000)
+            lines = [f"{label} {smoothed[best]:.0%}" if label != NOT_SURE else NOT_SURE,
+                     f"{fps:.1f} fps  infer {(t3 - t2) * 1000:.1f} ms"]
+            colour = (40, 220, 40) if label != NOT_SURE else (0, 200, 255)  # green, or amber when unsure
+            annotated = annotate(frame, lines, prepared.image, box, colour)
+            t4 = time.perf_counter()
+            if cfg.record:
+                writer = writer or _writer(cfg.record, (frame.shape[1], frame.shape[0]), source.fps)
+                writer.write(annotated)
+            if preview:
+                ok, jpeg = cv2.imencode(".jpg", annotated, [cv2.IMWRITE_JPEG_QUALITY, 80])
+                preview.publish(jpeg.tobytes() if ok else b"", {"frame": result.frame, "label": label,
+                                                                "score": round(result.score, 4),
+                                                                "fps": round(fps, 2), "ms": round(result.ms, 2)})
+            for stage, seconds in zip(totals, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+                totals[stage] += seconds
+            summary.frames += 1
+            summary.labels[label] += 1
+            if emit:
+                emit(result)
+            if show and not _show(annotated, summary.frames):
+                break
+            if not show and t4 - last_status >= cfg.status_every_s:
+                last_status = t4
+                print(f"frame {result.frame}: {lines[0]}  {lines[1]}", file=sys.stderr, flush=True)
+    except KeyboardInterrupt:
+        summary.interrupted = True
+    finally:
+        summary.seconds = time.perf_counter() - started
+        source.release()
+        if writer is not None:
+            writer.release()  # finalizes the container: the recording plays after Ctrl-C too
+        if preview:
+            preview.close()
+        if server:
+            server.shutdown()
+            server.server_close()
+        if show:
+            cv2.destroyAllWindows()
+    summary.stage_ms = {k: round(v / max(1, summary.frames) * 1000, 2) for k, v in totals.items()}
+    return summary
+
+
+def _show(annotated: np.ndarray, frame: int) -> bool:
+    """Show a frame; False when the user quits. s saves a snapshot into the current folder."""
+    cv2.imshow(WINDOW, annotated)
+    key = cv2.waitKey(1) & 0xFF
+    if key == ord("s"):
+        name = f"snapshot-{time.strftime('%Y%m%d-%H%M%S')}-{frame}.jpg"
+        cv2.imwrite(name, annotated)
+        print(f"saved {name}", file=sys.stderr)
+    return key not in (ord("q"), 27)

@@ -1,0 +1,133 @@
+"""fmnist live on real video files made with cv2.VideoWriter (no camera here), headless."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from fmnist import data
+from fmnist.cli import app
+from fmnist.errors import SourceError, UsageError
+from fmnist.meta import CLASS_NAMES
+from fmnist.runtime import serve
+from fmnist.runtime.classifier import Classifier
+from fmnist.runtime.live import LiveConfig, display_available, guide_box, parse_roi, run
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from product_video import write_video
+
+HOLD, BLANK, SMOOTH = 40, 10, 5  # frames per product, blank frames at the end, the default smoothing window
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory) -> tuple[Path, list[int]]:
+    """One confidently classified test image per class, un-inverted and enlarged on a 640x480 light
+    background, each held for HOLD frames as a camera would see a product; then BLANK empty frames."""
+    test = data.load_split("test")
+    probs = Classifier().predict(test.images)
+    confident = (probs.argmax(1) == test.labels) & (probs.max(1) > 0.9)
+    picked = [int(np.flatnonzero(confident & (test.labels == k))[0]) for k in range(10)]
+    path = tmp_path_factory.mktemp("video") / "products.mp4"
+    write_video(path, test.images[picked], HOLD, BLANK)
+    return path, [k for k in range(10) for _ in range(HOLD)] + [-1] * BLANK
+
+
+def test_headless_json_matches_the_products_and_abstains_on_blank(video):
+    path, truth = video
+    got = runner.invoke(app, ["live", "--source", str(path), "--no-display", "--json", "--max-frames", str(len(truth))])
+    assert got.exit_code == 0, got.output
+    rows = [json.loads(line) for line in got.stdout.splitlines()]
+    assert len(rows) == len(truth) and set(rows[0]) == {"frame", "label", "score", "fps", "ms"}
+    for k in range(10):
+        labels = [r["label"] for r, t in zip(rows, truth, strict=True) if t == k]
+        assert sum(label == CLASS_NAMES[k] for label in labels) >= 0.9 * HOLD, (k, labels)
+    blank = [r["label"] for r, t in zip(rows, truth, strict=True) if t == -1]
+    assert blank[SMOOTH - 1 :] == ["not sure"] * (BLANK - SMOOTH + 1)  # once the window holds only blank frames
+    assert f"{len(truth)} frames in" in got.stderr and "labels: " in got.stderr and "per frame: read" in got.stderr
+
+
+def test_record_plays_back_with_every_frame(video, tmp_path):
+    path, _ = video
+    out = tmp_path / "rec.mp4"
+    summary = run(LiveConfig(source=str(path), display=False, record=out, max_frames=50))
+    assert summary.frames == 50 and not summary.interrupted
+    capture = cv2.VideoCapture(str(out))
+    assert capture.isOpened() and int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 50
+    ok, frame = capture.read()
+    assert ok and frame.shape == (480, 640, 3)
+
+
+def test_serve_streams_mjpeg_and_status(video):
+    path, _ = video
+    probe = serve.start("127.0.0.1:0", serve.Preview())  # find a free port
+    port = probe.server_port
+    probe.shutdown()
+    probe.server_close()
+    seen: dict = {}
+
+    def client() -> None:
+        deadline = time.time() + 20
+        while time.time() < deadline and "jpeg" not in seen:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/stream", timeout=5) as stream:
+                    head = stream.read(4096)
+                    start = head.find(b"\xff\xd8")
+                    seen["jpeg"] = start > 0 and head.startswith(b"--fmnistframe") and b"image/jpeg" in head
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=5) as status:
+                    seen["status"] = json.loads(status.read())
+            except OSError:
+                time.sleep(0.1)
+
+    thread = threading.Thread(target=client)
+    thread.start()
+    run(LiveConfig(source=str(path), display=False, serve=f"127.0.0.1:{port}", max_frames=200))
+    thread.join()
+    assert seen.get("jpeg") is True
+    assert set(seen["status"]) == {"frame", "label", "score", "fps", "ms"}
+
+
+def test_missing_source_fails_fast_with_what_was_tried(tmp_path):
+    started = time.monotonic()
+    got = runner.invoke(app, ["live", "--source", str(tmp_path / "nope.mp4"), "--no-display"])
+    assert got.exit_code == 1 and time.monotonic() - started < 5
+    assert got.stderr.startswith(f"error: cannot open --source {tmp_path / 'nope.mp4'}: tried video file")
+    assert "no such file" in got.stderr
+    with pytest.raises(SourceError, match=r"tried camera 7 through V4L2"):
+        run(LiveConfig(source="7", display=False))
+
+
+def test_serve_on_a_busy_port_is_a_clear_error():
+    first = serve.start("127.0.0.1:0", serve.Preview())
+    try:
+        with pytest.raises(UsageError, match=rf"--serve 127.0.0.1:{first.server_port}: .*pick another port"):
+            serve.start(f"127.0.0.1:{first.server_port}", serve.Preview())
+    finally:
+        first.shutdown()
+        first.server_close()
+
+
+def test_display_decision_without_a_screen():
+    assert not display_available({}, probe=lambda: True)  # no $DISPLAY: headless, the window is never tried
+    assert not display_available({"DISPLAY": ":0"}, probe=lambda: False)  # a display that refuses a window
+    assert display_available({"WAYLAND_DISPLAY": "wayland-0"}, probe=lambda: True)
+
+
+def test_roi_parsing_and_guide_box():
+    assert parse_roi("10,20,300,200") == (10, 20, 300, 200)
+    for bad in ("1,2,3", "a,b,c,d", "0,0,4,4"):
+        with pytest.raises(UsageError, match="--roi"):
+            parse_roi(bad)
+    assert guide_box(640, 480, None) == (176, 96, 288, 288)
+    assert guide_box(640, 480, (600, 400, 300, 300)) == (600, 400, 40, 80)  # clipped to the frame
+    got = runner.invoke(app, ["live", "--roi", "1,2", "--no-display"])
+    assert got.exit_code == 2 and got.stderr.startswith("error: --roi takes x,y,w,h")
