@@ -37,14 +37,19 @@ model: system
 	cp runs/release/model.onnx fmnist/assets/edge.onnx
 	$(BIN)/fmnist info fmnist/assets/edge.int8.onnx
 
-# Batch-1 latency of the exported files in runs/edge and runs/cnn (pytest-benchmark).
-bench: setup
-	$(BIN)/python -m pytest benchmarks --benchmark-columns=min,median,iqr --benchmark-sort=name
+# pytest-benchmark on runs/edge's exports (FMNIST_BENCH_RUN to change): saves each run under .benchmarks/
+# and compares it with the previous one.
+bench: system
+	@prev=$$(ls .benchmarks/*/*.json 2>/dev/null | tail -n 1); \
+	$(BIN)/python -m pytest benchmarks --benchmark-autosave --benchmark-columns=min,median,iqr,rounds \
+	  --benchmark-sort=name $${prev:+--benchmark-compare}
 
 # pytest exits 5 when it collects no tests: that is a failure here.
 test: system
 	@$(BIN)/python -m pytest; rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$rc
+	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; \
+	[ $$rc -eq 0 ] || exit $$rc; \
+	$(BIN)/python -m pytest benchmarks --benchmark-disable -q  # once, unmeasured, so the suite cannot rot
 
 lint: setup
 	$(BIN)/ruff check .

@@ -1,25 +1,56 @@
-"""Benchmarks run on exported run folders: FMNIST_BENCH_RUNS="runs/edge runs/cnn" (the default)."""
+"""Benchmarks: `make bench` (saves and compares runs). Plain `pytest` never collects this folder.
+
+Models come from FMNIST_BENCH_RUN (default runs/edge, after `fmnist export runs/edge --int8`). If that
+folder has no exports (CI), a tiny notebook CNN is trained and exported once, so the suite always runs.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-MODEL_FILES = ("model.onnx", "model.int8.onnx", "model.tflite", "model.fp16.tflite", "model.int8.tflite")
-
-
-def bench_runs() -> list[Path]:
-    return [Path(p) for p in os.environ.get("FMNIST_BENCH_RUNS", "runs/edge runs/cnn").split()]
-
-
-def exported_files() -> list[Path]:
-    return [run / name for run in bench_runs() for name in MODEL_FILES if (run / name).is_file()]
+ROOT = Path(__file__).resolve().parent.parent
+FORMATS = ("model.onnx", "model.int8.onnx", "model.tflite", "model.int8.tflite")
 
 
 @pytest.fixture(scope="session")
-def batch1():
+def run_dir(tmp_path_factory) -> Path:
+    chosen = Path(os.environ.get("FMNIST_BENCH_RUN", ROOT / "runs" / "edge"))
+    if all((chosen / f).is_file() for f in (*FORMATS, "model.keras")):
+        return chosen
+    from fmnist.export.pipeline import ExportOptions, export
+    from fmnist.train.fit import TrainConfig, train
+
+    tiny = tmp_path_factory.mktemp("bench") / "cnn"
+    train(TrainConfig(model="cnn", epochs=1, limit=2000, out=tiny, progress=False))
+    export(tiny, ExportOptions(int8=True, calib=200))
+    return tiny
+
+
+@pytest.fixture(scope="session")
+def images() -> np.ndarray:
     from fmnist import data
 
-    return data.to_model_input(data.load_split("test").images[:1])
+    return data.to_model_input(data.load_split("test").images[:64])  # (64, 28, 28, 1) float32
+
+
+@pytest.fixture(scope="session")
+def photo() -> np.ndarray:
+    """A real 640x480 JPEG photo (a sample, resized)."""
+    import cv2
+
+    from fmnist.runtime.preprocess import read_image
+
+    return cv2.resize(read_image(ROOT / "examples" / "photos" / "pants.jpg"), (640, 480), interpolation=cv2.INTER_AREA)
+
+
+@pytest.fixture(autouse=True)
+def machine_info(benchmark):
+    from fmnist.bench.machine import describe
+
+    machine = describe()
+    benchmark.extra_info.update(cpu=machine["cpu"], int8_dot=machine["int8_dot"], onnxruntime=machine["onnxruntime"],
+                                provider="CPUExecutionProvider")

@@ -389,5 +389,50 @@ def live(
                + (f"; recorded {record}" if record else ""), err=True)
 
 
+def _int_list(text: str, option: str) -> list[int]:
+    from fmnist.errors import UsageError
+
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise UsageError(f"{option} takes positive whole numbers separated by commas, e.g. 1,2,4; got {text!r}")
+    return values
+
+
+@app.command()
+def bench(
+    models: list[Path] | None = typer.Argument(None, help="Model files (.onnx, .tflite, .keras). Default: the "
+                                                           "shipped model plus every export in --run."),
+    run_dir: Path | None = typer.Option(None, "--run", file_okay=False, help="A run folder whose exports to add."),
+    threads: str = typer.Option("1,2", "--threads", help="Thread counts to try, e.g. 1,2,4."),
+    batch: str = typer.Option("1,64", "--batch", help="Batch sizes: latency at 1, throughput at the largest."),
+    iterations: int = typer.Option(1000, "--iterations", min=10, help="Timed batch-1 runs per row, after warm-up."),
+    as_json: bool = typer.Option(False, "--json", help="Print the machine, rows and advice as JSON."),
+    plot_to: Path | None = typer.Option(None, "--plot", dir_okay=False,
+                                        help="Draw accuracy vs latency to this PNG (needs fmnist[train])."),
+) -> None:
+    """Measure every model file: size, test accuracy, cold start, batch-1 p50/p90/p99, throughput, peak RSS.
+
+    Each row runs in a fresh process, so cold start and memory are that model's alone. The last line says
+    which file to deploy on this machine, and whether int8 pays here.
+
+    Example: fmnist bench --run runs/edge --threads 1,2,4
+    """
+    from fmnist.bench.run import BenchConfig, find_models, plot, render
+    from fmnist.bench.run import bench as run_bench
+
+    cfg = BenchConfig(find_models(list(models or []), run_dir), _int_list(threads, "--threads"),
+                      _int_list(batch, "--batch"), iterations)
+    report = run_bench(cfg, progress=lambda text: typer.echo(text, err=True))
+    if plot_to:
+        plot(report, plot_to)
+    if as_json:
+        _stdout_json(report)
+    else:
+        _print(*render(report))
+
+
 def main() -> None:
     app()

@@ -127,6 +127,41 @@ def _writer(path: Path, size: tuple[int, int], fps: float) -> cv2.VideoWriter:
     return writer
 
 
+class FrameStep:
+    """One frame: region of interest, preprocess, infer, smooth, decide, draw. Keeps the smoothing window and FPS."""
+
+    def __init__(self, classifier: Classifier, cfg: LiveConfig) -> None:
+        self.classifier, self.cfg = classifier, cfg
+        self.smoother = Smoother(cfg.smooth)
+        self.uniform = np.full(NUM_CLASSES, 1.0 / NUM_CLASSES, np.float32)
+        self.frames, self.fps, self.last = 0, 0.0, time.perf_counter()
+        self.seconds = dict.fromkeys(("preprocess", "infer", "overlay"), 0.0)  # totals per stage
+
+    def __call__(self, frame: np.ndarray) -> tuple[FrameResult, np.ndarray]:
+        t1 = time.perf_counter()
+        box = guide_box(frame.shape[1], frame.shape[0], self.cfg.roi)
+        x, y, w, h = box
+        prepared = preprocess(frame[y : y + h, x : x + w])
+        t2 = time.perf_counter()
+        probs = self.classifier.predict(prepared.image[None])[0]
+        t3 = time.perf_counter()
+        nothing = prepared.empty or prepared.low_contrast
+        smoothed = self.smoother.add(self.uniform if nothing else probs)  # nothing there: pull toward 1/10
+        best = int(np.argmax(smoothed))
+        label = self.classifier.labels[best] if smoothed[best] >= self.cfg.threshold else NOT_SURE
+        rate = 1.0 / max(t3 - self.last, 1e-6)
+        self.fps, self.last = (rate if self.frames == 0 else 0.9 * self.fps + 0.1 * rate), t3
+        result = FrameResult(self.frames, label, float(smoothed[best]), self.fps, (t3 - t1) * 1000)
+        lines = [f"{label} {smoothed[best]:.0%}" if label != NOT_SURE else NOT_SURE,
+                 f"{self.fps:.1f} fps  infer {(t3 - t2) * 1000:.1f} ms"]
+        colour = (40, 220, 40) if label != NOT_SURE else (0, 200, 255)  # green, or amber when unsure
+        annotated = annotate(frame, lines, prepared.image, box, colour)
+        for stage, seconds in zip(self.seconds, (t2 - t1, t3 - t2, time.perf_counter() - t3), strict=True):
+            self.seconds[stage] += seconds
+        self.frames += 1
+        return result, annotated
+
+
 def run(cfg: LiveConfig, emit: Callable[[FrameResult], None] | None = None,
         on_start: Callable[[str], None] | None = None) -> Summary:
     """The loop. Ends at the end of a file, --max-frames, q/Esc in the window, or Ctrl-C; always cleans up."""
@@ -135,10 +170,8 @@ def run(cfg: LiveConfig, emit: Callable[[FrameResult], None] | None = None,
     show = cfg.display and display_available()
     preview = serve.Preview() if cfg.serve else None
     server = serve.start(cfg.serve, preview) if cfg.serve and preview else None
-    smoother, writer, summary = Smoother(cfg.smooth), None, Summary(size=source.size)
-    totals = dict.fromkeys(("read", "preprocess", "infer", "overlay"), 0.0)
-    uniform = np.full(NUM_CLASSES, 1.0 / NUM_CLASSES, np.float32)
-    fps, last, last_status = 0.0, time.perf_counter(), 0.0
+    step, writer, summary = FrameStep(classifier, cfg), None, Summary(size=source.size)
+    read_s, last_status = 0.0, 0.0
     if on_start:
         where = f"; preview on http://{server.server_address[0]}:{server.server_port}/" if server else ""
         on_start(f"source {source.spec.kind} {source.spec.target}: {source.size[0]}x{source.size[1]}"
@@ -151,44 +184,27 @@ def run(cfg: LiveConfig, emit: Callable[[FrameResult], None] | None = None,
             frame = source.read()
             if frame is None:
                 break
-            t1 = time.perf_counter()
-            box = guide_box(frame.shape[1], frame.shape[0], cfg.roi)
-            x, y, w, h = box
-            prepared = preprocess(frame[y : y + h, x : x + w])
-            t2 = time.perf_counter()
-            probs = classifier.predict(prepared.image[None])[0]
-            t3 = time.perf_counter()
-            nothing = prepared.empty or prepared.low_contrast
-            smoothed = smoother.add(uniform if nothing else probs)  # nothing there: pull toward 1/10
-            best = int(np.argmax(smoothed))
-            label = classifier.labels[best] if smoothed[best] >= cfg.threshold else NOT_SURE
-            fps = 1.0 / max(t3 - last, 1e-6) if summary.frames == 0 else 0.9 * fps + 0.1 / max(t3 - last, 1e-6)
-            last = t3
-            result = FrameResult(summary.frames, label, float(smoothed[best]), fps, (t3 - t1) * 1000)
-            lines = [f"{label} {smoothed[best]:.0%}" if label != NOT_SURE else NOT_SURE,
-                     f"{fps:.1f} fps  infer {(t3 - t2) * 1000:.1f} ms"]
-            colour = (40, 220, 40) if label != NOT_SURE else (0, 200, 255)  # green, or amber when unsure
-            annotated = annotate(frame, lines, prepared.image, box, colour)
-            t4 = time.perf_counter()
+            read_s += time.perf_counter() - t0
+            result, annotated = step(frame)
             if cfg.record:
                 writer = writer or _writer(cfg.record, (frame.shape[1], frame.shape[0]), source.fps)
                 writer.write(annotated)
             if preview:
                 ok, jpeg = cv2.imencode(".jpg", annotated, [cv2.IMWRITE_JPEG_QUALITY, 80])
-                preview.publish(jpeg.tobytes() if ok else b"", {"frame": result.frame, "label": label,
+                preview.publish(jpeg.tobytes() if ok else b"", {"frame": result.frame, "label": result.label,
                                                                 "score": round(result.score, 4),
-                                                                "fps": round(fps, 2), "ms": round(result.ms, 2)})
-            for stage, seconds in zip(totals, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
-                totals[stage] += seconds
+                                                                "fps": round(result.fps, 2), "ms": round(result.ms, 2)})
             summary.frames += 1
-            summary.labels[label] += 1
+            summary.labels[result.label] += 1
             if emit:
                 emit(result)
             if show and not _show(annotated, summary.frames):
                 break
-            if not show and t4 - last_status >= cfg.status_every_s:
-                last_status = t4
-                print(f"frame {result.frame}: {lines[0]}  {lines[1]}", file=sys.stderr, flush=True)
+            now = time.perf_counter()
+            if not show and now - last_status >= cfg.status_every_s:
+                last_status = now
+                print(f"frame {result.frame}: {result.label} {result.score:.0%}  {result.fps:.1f} fps  "
+                      f"{result.ms:.1f} ms", file=sys.stderr, flush=True)
     except KeyboardInterrupt:
         summary.interrupted = True
     finally:
@@ -203,6 +219,7 @@ def run(cfg: LiveConfig, emit: Callable[[FrameResult], None] | None = None,
             server.server_close()
         if show:
             cv2.destroyAllWindows()
+    totals = {"read": read_s, **step.seconds}
     summary.stage_ms = {k: round(v / max(1, summary.frames) * 1000, 2) for k, v in totals.items()}
     return summary
 

@@ -12,7 +12,7 @@ from fmnist.errors import needs_train_extra
 from fmnist.meta import CLASS_NAMES
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
     try:
         import matplotlib
     except ImportError as e:
@@ -23,15 +23,15 @@ def _pyplot() -> Any:
     return plt
 
 
-def _save(fig: Any, path: Path) -> None:
+def save_figure(fig: Any, path: Path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, bbox_inches="tight")
     fig.clf()
-    _pyplot().close(fig)
+    pyplot().close(fig)
 
 
 def curves(history: dict[str, list[float]], path: Path) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
         epochs = np.arange(1, len(history[metric]) + 1)
@@ -41,11 +41,11 @@ def curves(history: dict[str, list[float]], path: Path) -> None:
         ax.set(xlabel="epoch", ylabel=metric, title=metric)
         ax.grid(alpha=0.3)
         ax.legend()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def confusion(cm: list[list[int]], path: Path) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     matrix = np.asarray(cm)
     fig, ax = plt.subplots(figsize=(7.5, 6.5))
     image = ax.imshow(matrix, cmap="Blues")
@@ -57,12 +57,12 @@ def confusion(cm: list[list[int]], path: Path) -> None:
     for i, j in np.ndindex(matrix.shape):
         colour = "white" if matrix[i, j] > matrix.max() / 2 else "black"
         ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=7, color=colour)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def image_grid(images: np.ndarray, captions: list[str], path: Path, title: str, columns: int = 5) -> None:
     """Up to rows x columns 28x28 images with a caption under each (the tutorial's 5x5 figure)."""
-    plt = _pyplot()
+    plt = pyplot()
     rows = max(1, -(-len(images) // columns))
     fig, axes = plt.subplots(rows, columns, figsize=(2 * columns, 2.2 * rows), squeeze=False)
     for ax in axes.flat:
@@ -71,7 +71,7 @@ def image_grid(images: np.ndarray, captions: list[str], path: Path, title: str, 
         ax.imshow(image, cmap="binary")
         ax.set_title(caption, fontsize=8)
     fig.suptitle(title)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def samples(images: np.ndarray, labels: np.ndarray, path: Path) -> None:

@@ -1,0 +1,59 @@
+"""Batch-1 and batch-64 latency on one thread: ORT fp32/int8, LiteRT fp32/int8, and the Keras call."""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import pytest
+
+from fmnist.export.predictors import quantize
+from fmnist.runtime.session import make_session
+
+THREADS = 1
+
+
+def _onnx(path):
+    session = make_session(path, THREADS)
+    name = session.get_inputs()[0].name
+    return lambda x: session.run(None, {name: x})
+
+
+def _tflite(path, batch):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path), num_threads=THREADS)
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    interpreter.resize_tensor_input(inp["index"], (batch, 28, 28, 1))
+    interpreter.allocate_tensors()
+
+    def run(x):
+        interpreter.set_tensor(inp["index"], quantize(x, inp))
+        interpreter.invoke()
+        return interpreter.get_tensor(out["index"])
+
+    return run
+
+
+@pytest.mark.parametrize("batch", [1, 64])
+@pytest.mark.parametrize("name", ["model.onnx", "model.int8.onnx", "model.tflite", "model.int8.tflite"])
+def test_exported_model(benchmark, run_dir, images, name, batch):
+    path = run_dir / name
+    run = _onnx(path) if path.suffix == ".onnx" else _tflite(path, batch)
+    x = np.ascontiguousarray(images[:batch])
+    benchmark.group = f"inference, batch {batch}, {THREADS} thread"
+    benchmark.extra_info.update(threads=THREADS, batch=batch, file=name, size_kb=round(path.stat().st_size / 1024, 1))
+    benchmark.pedantic(run, args=(x,), rounds=1000 if batch == 1 else 100, warmup_rounds=50)
+
+
+@pytest.mark.parametrize("batch", [1, 64])
+def test_keras_call_reference(benchmark, run_dir, images, batch):
+    from fmnist.export.predictors import load_keras
+    from fmnist.train._deps import tf
+
+    with contextlib.suppress(RuntimeError):  # TensorFlow already started in this process: it keeps its threads
+        tf.config.threading.set_intra_op_parallelism_threads(THREADS)
+    model = load_keras(run_dir / "model.keras")
+    benchmark.group = f"inference, batch {batch}, {THREADS} thread"
+    benchmark.extra_info.update(threads=THREADS, batch=batch, file="model.keras (Keras call)")
+    benchmark.pedantic(lambda x: model(x, training=False), args=(images[:batch],), rounds=100, warmup_rounds=10)

@@ -1,0 +1,31 @@
+"""The runtime's other costs: photo preprocessing, end-to-end classify of a JPEG, one live-loop iteration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fmnist.runtime.classifier import Classifier
+from fmnist.runtime.live import FrameStep, LiveConfig
+from fmnist.runtime.preprocess import preprocess, read_image
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_preprocess_640x480_photo(benchmark, photo):
+    benchmark.group = "runtime"
+    benchmark.pedantic(preprocess, args=(photo,), rounds=50, warmup_rounds=3)
+
+
+def test_classify_a_jpeg_end_to_end(benchmark):
+    classifier = Classifier(threads=1)
+    path = ROOT / "examples" / "photos" / "pants.jpg"
+    benchmark.group = "runtime"
+    benchmark.extra_info.update(threads=1, model="shipped edge.int8.onnx", note="decode + preprocess + infer")
+    benchmark.pedantic(lambda: classifier.classify(read_image(path)), rounds=50, warmup_rounds=3)
+
+
+def test_live_loop_iteration_640x480(benchmark, photo):
+    step = FrameStep(Classifier(threads=1), LiveConfig(display=False))
+    benchmark.group = "runtime"
+    benchmark.extra_info.update(threads=1, note="guide box, preprocess, infer, smooth, overlay")
+    benchmark.pedantic(step, args=(photo,), rounds=50, warmup_rounds=3)

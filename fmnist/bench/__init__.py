@@ -1,0 +1,1 @@
+"""`fmnist bench`: latency, throughput, memory and accuracy per model file and thread count."""

@@ -1,0 +1,164 @@
+"""Gather the models, measure each (accuracy here, timing and memory in a fresh process per thread count),
+and advise which file to deploy on this machine."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fmnist import data
+from fmnist.bench import machine
+from fmnist.errors import FmnistError, UsageError
+
+MODEL_FILES = ("model.onnx", "model.int8.onnx", "model.tflite", "model.fp16.tflite", "model.int8.tflite")
+NEEDS = {".onnx": "onnxruntime", ".tflite": "ai_edge_litert", ".keras": "tensorflow"}
+INSTALL = {"ai_edge_litert": "pip install ai-edge-litert", "tensorflow": "pip install 'fmnist[train]'"}
+SAME_ACCURACY_PP = 0.5  # files within this of the best accuracy count as equally accurate
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    models: list[Path]
+    threads: list[int]
+    batches: list[int]
+    iterations: int = 1000
+
+
+def find_models(models: list[Path], run_dir: Path | None) -> list[Path]:
+    """The models named, else the shipped default plus every exported file in `run_dir`."""
+    if models:
+        missing = [m for m in models if not m.is_file()]
+        if missing:
+            raise UsageError(f"no such model: {', '.join(map(str, missing))}")
+        return models
+    from fmnist.runtime.classifier import default_model
+
+    found = [default_model()]
+    if run_dir:
+        if not run_dir.is_dir():
+            raise UsageError(f"--run {run_dir} is not a folder; export a model into it with fmnist export")
+        found += [run_dir / name for name in MODEL_FILES if (run_dir / name).is_file()]
+    return found
+
+
+def _precision(path: Path) -> str:
+    if path.suffix == ".keras":
+        return "fp32"
+    from fmnist.meta import read_meta
+
+    try:
+        meta = read_meta(path)
+    except FmnistError:
+        meta = None
+    if meta:
+        return meta.precision
+    return "int8" if ".int8." in path.name else "fp16" if ".fp16." in path.name else "fp32"
+
+
+def _accuracy(path: Path, test: data.Split) -> float:
+    from fmnist.export.predictors import open_model
+
+    probs = open_model(path, threads=None)(data.to_model_input(test.images))
+    return round(float((probs.argmax(1) == test.labels).mean()), 4)
+
+
+def _worker(path: Path, threads: int, cfg: BenchConfig) -> dict[str, Any]:
+    command = [sys.executable, "-m", "fmnist.bench.worker", str(path), str(threads),
+               ",".join(map(str, cfg.batches)), str(cfg.iterations)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode:
+        raise FmnistError(f"benchmarking {path} failed: {done.stderr.strip().splitlines()[-1:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def bench(cfg: BenchConfig, progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+    """{"machine", "rows", "skipped", "advice"}; one row per model and thread count."""
+    test = data.load_split("test")
+    rows, skipped = [], []
+    for path in cfg.models:
+        runtime = NEEDS.get(path.suffix)
+        if runtime is None:
+            raise UsageError(f"cannot benchmark {path}: expected .onnx, .tflite or .keras")
+        if importlib.util.find_spec(runtime) is None:
+            skipped.append({"model": str(path), "note": f"skipped: needs {runtime} ({INSTALL.get(runtime, '')})"})
+            continue
+        progress(f"accuracy of {path}")
+        accuracy = _accuracy(path, test)
+        for threads in cfg.threads:
+            progress(f"timing {path} on {threads} thread(s)")
+            rows.append({"model": str(path), "format": path.suffix[1:], "precision": _precision(path),
+                         "size_kb": round(path.stat().st_size / 1024, 1), "threads": threads, "accuracy": accuracy,
+                         **_worker(path, threads, cfg)})
+    return {"machine": machine.describe(), "rows": rows, "skipped": skipped, "advice": advise(rows)}
+
+
+def advise(rows: list[dict[str, Any]]) -> str:
+    """Which file to deploy here (the fastest among the most accurate), and whether int8 pays."""
+    deployable = [r for r in rows if r["format"] != "keras"]
+    if not deployable:
+        return "no deployable (.onnx/.tflite) rows to compare"
+    best_accuracy = max(r["accuracy"] for r in deployable)
+    good = [r for r in deployable if r["accuracy"] >= best_accuracy - SAME_ACCURACY_PP / 100]
+    pick = min(good, key=lambda r: r["p50_us"])
+    advice = (f"deploy {short_name(pick['model'])} with {pick['threads']} thread(s): {pick['p50_us']:.0f} µs at "
+              f"batch 1, {pick['accuracy']:.2%} accurate")
+    speedups = [(r, twin["p50_us"] / r["p50_us"]) for r in deployable if r["precision"] == "int8"
+                for twin in deployable if _fp32_twin(twin, r)]
+    if speedups:
+        advice += ". int8 over fp32 at batch 1: " + ", ".join(
+            f"{short_name(r['model'])} {s:.2f}x ({r['threads']} thr)" for r, s in speedups)
+        paying = sum(s > 1.1 for _, s in speedups)
+        advice += (" - int8 pays here" if paying == len(speedups) else " - int8 does not pay here" if not paying
+                   else " - int8 pays only in some formats here")
+    return advice
+
+
+def _fp32_twin(row: dict[str, Any], int8: dict[str, Any]) -> bool:
+    """The fp32 file of the same export, format and thread count as an int8 row."""
+    return (row["precision"] == "fp32" and row["format"] == int8["format"] and row["threads"] == int8["threads"]
+            and Path(row["model"]).parent == Path(int8["model"]).parent)
+
+
+def render(report: dict[str, Any]) -> list[Any]:
+    from rich.table import Table
+
+    table = Table(title=machine.line(report["machine"]))
+    big = max((r["throughput_batch"] for r in report["rows"]), default=0)
+    columns = ("model", "format", "prec", "size", "thr", "accuracy", "cold ms", "p50 µs", "p90 µs", "p99 µs",
+               f"img/s b{big}", "RSS MB")
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("model", "format", "prec") else "right",
+                         no_wrap=column == "model")
+    for r in report["rows"]:
+        table.add_row(short_name(r["model"]), r["format"], r["precision"], f"{r['size_kb']:.0f} KB", str(r["threads"]),
+                      f"{r['accuracy']:.2%}", f"{r['cold_ms']:.0f}", f"{r['p50_us']:.0f}", f"{r['p90_us']:.0f}",
+                      f"{r['p99_us']:.0f}", f"{r['throughput_ips']:,}",
+                      f"{r['peak_rss_mb']:.0f}")
+    return [table, *(s["note"] + f": {s['model']}" for s in report["skipped"]), f"advice: {report['advice']}"]
+
+
+def short_name(model: str) -> str:
+    path = Path(model)
+    return f"{path.name} (shipped)" if path.parent.name == "assets" else f"{path.parent.name}/{path.name}"
+
+
+def plot(report: dict[str, Any], out: Path) -> None:
+    """Accuracy against batch-1 latency, one point per row (needs matplotlib, from the train extra)."""
+    from fmnist.train.plots import pyplot, save_figure
+
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for r in report["rows"]:
+        ax.scatter(r["p50_us"], r["accuracy"] * 100, s=40)
+        ax.annotate(f"{short_name(r['model'])} ({r['threads']}t)",
+                    (r["p50_us"], r["accuracy"] * 100), fontsize=7, xytext=(4, 2), textcoords="offset points")
+    ax.set(xscale="log", xlabel="batch-1 latency, p50 (µs, log)", ylabel="test accuracy (%)",
+           title="accuracy vs latency")
+    ax.grid(alpha=0.3)
+    save_figure(fig, out)

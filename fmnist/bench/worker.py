@@ -1,0 +1,109 @@
+"""One benchmark row, in its own process so that cold start and peak RSS belong to that model alone.
+
+    python -m fmnist.bench.worker MODEL THREADS BATCHES ITERATIONS  ->  one JSON object on stdout
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import resource
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+Run = Callable[[np.ndarray], object]
+
+
+def _onnx(path: Path, threads: int) -> Callable[[int], Run]:
+    from fmnist.runtime.session import make_session
+
+    session = make_session(path, threads)
+    name = session.get_inputs()[0].name
+    return lambda batch: (lambda x: session.run(None, {name: x}))
+
+
+def _tflite(path: Path, threads: int) -> Callable[[int], Run]:
+    from ai_edge_litert.interpreter import Interpreter
+
+    from fmnist.export.predictors import quantize
+    from fmnist.quiet import quiet_stderr
+
+    interpreter = Interpreter(model_path=str(path), num_threads=threads)
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+
+    def for_batch(batch: int) -> Run:
+        interpreter.resize_tensor_input(inp["index"], (batch, 28, 28, 1))
+        with quiet_stderr():
+            interpreter.allocate_tensors()
+
+        def run(x: np.ndarray) -> object:
+            interpreter.set_tensor(inp["index"], quantize(x, inp))
+            interpreter.invoke()
+            return interpreter.get_tensor(out["index"])
+
+        return run
+
+    return for_batch
+
+
+def _keras(path: Path, threads: int) -> Callable[[int], Run]:
+    from fmnist.export.predictors import load_keras
+    from fmnist.train._deps import tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    model = load_keras(path)
+    return lambda batch: (lambda x: model(x, training=False))
+
+
+def measure(path: Path, threads: int, batches: list[int], iterations: int) -> dict[str, object]:
+    x = np.random.default_rng(0).random((max(batches), 28, 28, 1), dtype=np.float32)
+    opener = _keras if path.suffix == ".keras" else _tflite if path.suffix == ".tflite" else _onnx
+    # import the runtime first: its import is not the model's cold start
+    importlib.import_module({".keras": "fmnist.train._deps", ".tflite": "ai_edge_litert.interpreter"}
+                            .get(path.suffix, "onnxruntime"))
+    started = time.perf_counter()
+    make_run = opener(path, threads)
+    run1 = make_run(1)
+    run1(x[:1])
+    cold_ms = (time.perf_counter() - started) * 1000
+    for _ in range(max(10, iterations // 20)):  # warm-up
+        run1(x[:1])
+    times = np.empty(iterations)
+    for i in range(iterations):
+        t = time.perf_counter_ns()
+        run1(x[:1])
+        times[i] = time.perf_counter_ns() - t
+    big = max(batches)
+    run_big = make_run(big)
+    run_big(x)
+    rounds = max(3, iterations // 50)
+    t = time.perf_counter()
+    for _ in range(rounds):
+        run_big(x)
+    throughput = big * rounds / (time.perf_counter() - t)
+    p50, p90, p99 = (float(v) / 1000 for v in np.percentile(times, [50, 90, 99]))
+    return {"cold_ms": round(cold_ms, 2), "p50_us": round(p50, 1), "p90_us": round(p90, 1),
+            "p99_us": round(p99, 1), "throughput_batch": big, "throughput_ips": round(throughput),
+            "peak_rss_mb": round(_peak_rss_kb() / 1024, 1)}
+
+
+def _peak_rss_kb() -> int:
+    """This process's peak RSS. VmHWM, unlike ru_maxrss, is not inherited from the parent across exec."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # not Linux: kilobytes there too, or close
+
+
+if __name__ == "__main__":
+    model, threads, batches, iterations = sys.argv[1:5]
+    row = measure(Path(model), int(threads), [int(b) for b in batches.split(",")], int(iterations))
+    sys.stdout.write(json.dumps(row) + "\n")
