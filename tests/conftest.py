@@ -10,6 +10,21 @@ for var in ("FMNIST_DATA", "FMNIST_BASE_URL"):
 
 
 @pytest.fixture(scope="session")
+def exported_cnn(tmp_path_factory):
+    """A notebook CNN trained one epoch on the full data, then exported to all five files by the CLI."""
+    from typer.testing import CliRunner
+
+    from fmnist.cli import app
+    from fmnist.train.fit import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("export") / "cnn"
+    train(TrainConfig(model="cnn", epochs=1, out=out, progress=False))
+    got = CliRunner().invoke(app, ["export", str(out), "--int8", "--fp16"])
+    assert got.exit_code == 0, got.output
+    return out
+
+
+@pytest.fixture(scope="session")
 def real_data_dir():
     """The folder holding the real dataset. CI installs it; missing data is a failure, not a skip."""
     from fmnist import data

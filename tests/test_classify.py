@@ -98,8 +98,9 @@ def test_classify_and_info_import_no_tensorflow():
 
 
 @pytest.mark.slow
-def test_base_install_alone_classifies_a_photo(tmp_path):
-    """pip install . (no extras) into a fresh venv: numpy, onnxruntime, OpenCV and typer only."""
+def test_base_install_alone_classifies_a_photo(tmp_path, exported_cnn):
+    """pip install . (no extras) into a fresh venv: numpy, onnxruntime, OpenCV and typer only. It classifies,
+    and fmnist bench skips the .tflite rows it has no runtime for, with a note."""
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
@@ -117,3 +118,12 @@ def test_base_install_alone_classifies_a_photo(tmp_path):
     expected = Classifier().classify(read_image(PHOTOS / "pants.jpg")).best  # this checkout, full install
     result = json.loads(got.stdout)
     assert result["label"] == expected.label and result["score"] == pytest.approx(expected.score, abs=1e-3)
+
+    bench = subprocess.run([env_dir / "bin" / "fmnist", "bench", str(exported_cnn / "model.int8.onnx"),
+                            str(exported_cnn / "model.int8.tflite"), "--threads", "1", "--iterations", "20", "--json"],
+                           capture_output=True, text=True, cwd=tmp_path)
+    assert bench.returncode == 0, bench.stderr
+    report = json.loads(bench.stdout)
+    assert [Path(r["model"]).name for r in report["rows"]] == ["model.int8.onnx"]
+    assert report["skipped"] == [{"model": str(exported_cnn / "model.int8.tflite"),
+                                  "note": "skipped: needs ai_edge_litert (pip install ai-edge-litert)"}]

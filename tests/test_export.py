@@ -17,7 +17,6 @@ from fmnist import atomic, data
 from fmnist.cli import app
 from fmnist.export.pipeline import ExportOptions, export
 from fmnist.meta import CLASS_NAMES, read_meta
-from fmnist.train.fit import TrainConfig, train
 
 FILES = {"model.onnx": "fp32", "model.int8.onnx": "int8", "model.tflite": "fp32", "model.fp16.tflite": "fp16",
          "model.int8.tflite": "int8"}
@@ -25,13 +24,8 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
-    """A notebook CNN trained one epoch on the full data, then exported to all five files by the CLI."""
-    out = tmp_path_factory.mktemp("export") / "cnn"
-    train(TrainConfig(model="cnn", epochs=1, out=out, progress=False))
-    got = runner.invoke(app, ["export", str(out), "--int8", "--fp16"])
-    assert got.exit_code == 0, got.output
-    return out
+def run_dir(exported_cnn) -> Path:
+    return exported_cnn
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,55 @@
+"""fmnist bench: well-formed rows on a small model, quickly (few iterations); the advice; bad options."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from fmnist.bench.run import advise
+from fmnist.cli import app
+
+runner = CliRunner()
+KEYS = {"model", "format", "precision", "size_kb", "threads", "accuracy", "cold_ms", "p50_us", "p90_us", "p99_us",
+        "throughput_batch", "throughput_ips", "peak_rss_mb"}
+
+
+def test_bench_json_rows_are_well_formed(exported_cnn):
+    got = runner.invoke(app, ["bench", "--run", str(exported_cnn), "--threads", "1,2", "--batch", "1,16",
+                              "--iterations", "50", "--json"])
+    assert got.exit_code == 0, got.output
+    report = json.loads(got.stdout)
+    assert set(report) == {"machine", "rows", "skipped", "advice"} and report["skipped"] == []
+    assert report["machine"]["cores"] >= 1 and report["machine"]["onnxruntime"]
+    names = [(Path(r["model"]).name, r["threads"]) for r in report["rows"]]
+    files = ["edge.int8.onnx", "model.onnx", "model.int8.onnx", "model.tflite", "model.fp16.tflite",
+             "model.int8.tflite"]
+    assert names == [(f, t) for f in files for t in (1, 2)]
+    parity = {row["file"]: row for row in json.loads((exported_cnn / "parity.json").read_text())["files"]}
+    for row in report["rows"]:
+        assert set(row) == KEYS and row["throughput_batch"] == 16
+        assert 0 < row["p50_us"] <= row["p90_us"] <= row["p99_us"] and row["cold_ms"] > 0
+        assert row["throughput_ips"] > 0 and row["peak_rss_mb"] > 10 and row["size_kb"] > 10
+        name = Path(row["model"]).name
+        if name in parity:  # the same harness as the gate: the same accuracy
+            assert row["accuracy"] == parity[name]["accuracy"] and row["precision"] == parity[name]["precision"]
+    assert report["advice"].startswith("deploy ")
+
+
+def test_advice_names_the_fastest_accurate_file_and_the_int8_verdict():
+    def row(name, precision, fmt, p50, accuracy):
+        return {"model": f"runs/x/{name}", "precision": precision, "format": fmt, "threads": 1, "p50_us": p50,
+                "accuracy": accuracy}
+
+    rows = [row("model.onnx", "fp32", "onnx", 100.0, 0.910), row("model.int8.onnx", "int8", "onnx", 120.0, 0.909),
+            row("model.tflite", "fp32", "tflite", 90.0, 0.910), row("model.int8.tflite", "int8", "tflite", 30.0, 0.890)]
+    advice = advise(rows)
+    assert advice.startswith("deploy x/model.tflite with 1 thread(s): 90 µs")  # int8 tflite lost 2 pp: not picked
+    assert "x/model.int8.onnx 0.83x" in advice and "x/model.int8.tflite 3.00x" in advice
+    assert advice.endswith("int8 pays only in some formats here")
+
+
+def test_bad_thread_list_is_a_usage_error():
+    got = runner.invoke(app, ["bench", "--threads", "one,two"])
+    assert got.exit_code == 2 and got.stderr.startswith("error: --threads takes positive whole numbers")
