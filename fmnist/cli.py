@@ -389,6 +389,23 @@ def live(
                + (f"; recorded {record}" if record else ""), err=True)
 
 
+@app.command("bundle")
+def bundle_cmd(
+    model: Path | None = typer.Option(None, "--model", "-m", help="The .onnx model to ship (default: shipped)."),
+    out: Path = typer.Option(Path("dist/fmnist-pi"), "--out", "-o", file_okay=False,
+                             help="The bundle folder; a .tar.gz of it is written beside it."),
+) -> None:
+    """Make a folder and .tar.gz to copy to a Raspberry Pi: model, pinned requirements, the fmnist wheel,
+    install.sh, a self-test and a systemd unit running `fmnist live --no-display --serve 0.0.0.0:8080`.
+
+    Example: fmnist bundle --model runs/edge/model.int8.onnx --out dist/fmnist-pi
+    """
+    from fmnist.bundle import bundle
+
+    archive = bundle(model, out)
+    typer.echo(f"wrote {out}/ and {archive}; on the Pi: tar xzf {archive.name} && {out.name}/install.sh")
+
+
 def _int_list(text: str, option: str) -> list[int]:
     from fmnist.errors import UsageError
 

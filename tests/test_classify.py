@@ -119,6 +119,17 @@ def test_base_install_alone_classifies_a_photo(tmp_path, exported_cnn):
     result = json.loads(got.stdout)
     assert result["label"] == expected.label and result["score"] == pytest.approx(expected.score, abs=1e-3)
 
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from product_video import write_video
+
+    from fmnist import data
+
+    write_video(tmp_path / "clip.mp4", data.load_split("test").images[:3], hold=5, blank=2)
+    live = subprocess.run([env_dir / "bin" / "fmnist", "live", "--source", str(tmp_path / "clip.mp4"), "--json"],
+                          capture_output=True, text=True, cwd=tmp_path)  # no --no-display: no screen is found
+    assert live.returncode == 0, live.stderr
+    assert len(live.stdout.splitlines()) == 17 and "17 frames in" in live.stderr and "headless" in live.stderr
+
     bench = subprocess.run([env_dir / "bin" / "fmnist", "bench", str(exported_cnn / "model.int8.onnx"),
                             str(exported_cnn / "model.int8.tflite"), "--threads", "1", "--iterations", "20", "--json"],
                            capture_output=True, text=True, cwd=tmp_path)

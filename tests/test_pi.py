@@ -1,0 +1,47 @@
+"""The Raspberry Pi path: the bundle installs and self-tests in a scratch folder (x86, same steps), and
+scripts/pi-smoke runs the runtime on emulated aarch64 with the labels of this machine."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fmnist.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_bundle_installs_and_passes_its_selftest(tmp_path):
+    got = CliRunner().invoke(app, ["bundle", "--out", str(tmp_path / "build" / "fmnist-pi")])
+    assert got.exit_code == 0, got.output
+    archive = tmp_path / "build" / "fmnist-pi.tar.gz"
+    with tarfile.open(archive) as tar:
+        names = set(tar.getnames())
+        assert {"fmnist-pi/model.onnx", "fmnist-pi/requirements.txt", "fmnist-pi/install.sh", "fmnist-pi/selftest",
+                "fmnist-pi/fmnist-live.service.in", "fmnist-pi/sample.jpg", "fmnist-pi/expected.json"} <= names
+        assert any(n.startswith("fmnist-pi/fmnist-") and n.endswith(".whl") for n in names)
+        tar.extractall(tmp_path / "pi", filter="data")  # a scratch folder, as on the Pi
+    pins = (tmp_path / "pi" / "fmnist-pi" / "requirements.txt").read_text().split()
+    assert [p.split("==")[0] for p in pins] == ["numpy", "onnxruntime", "opencv-python-headless", "typer"]
+    install = subprocess.run([tmp_path / "pi" / "fmnist-pi" / "install.sh"], capture_output=True, text=True)
+    assert install.returncode == 0, install.stderr
+    assert "selftest: sample.jpg -> " in install.stdout and ": PASS" in install.stdout
+    unit = (tmp_path / "pi" / "fmnist-pi" / "fmnist-live.service").read_text()
+    assert f"ExecStart={tmp_path / 'pi' / 'fmnist-pi' / 'venv'}/bin/fmnist live" in unit
+    assert "--serve 0.0.0.0:8080" in unit and "ALL network interfaces, on purpose" in unit
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="pi-smoke fetches arm64 packages with apt-get: needs root")
+def test_pi_smoke_on_emulated_aarch64():
+    done = subprocess.run([ROOT / "scripts" / "pi-smoke"], capture_output=True, text=True, cwd=ROOT, timeout=1200)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "aarch64 run: aarch64" in done.stdout
+    assert "classify: 10/10 labels equal to x86" in done.stdout and "live: " in done.stdout
+    assert "FAIL" not in done.stdout
