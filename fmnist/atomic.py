@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from fmnist.errors import FmnistError
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -33,6 +35,9 @@ def atomic_path(final: Path) -> Iterator[Path]:
     try:
         yield tmp_path
         _commit(tmp_path, final)
+    except OSError as e:  # a full disk, a read-only folder…: the old file is untouched, the temp file goes
+        raise FmnistError(f"cannot write {final}: {e.strerror or e}; free some space or choose another "
+                          "folder (the previous file, if any, is unchanged)") from e
     finally:
         tmp_path.unlink(missing_ok=True)
 

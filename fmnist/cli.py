@@ -238,8 +238,11 @@ def export(
     opts = ExportOptions(int8=int8, fp16=fp16, tflite=tflite, calib=calib, calib_method=calib_method.value,
                          per_channel=per_channel, min_agree=min_agree, max_drop=max_drop, out=out,
                          data_dir=data_dir, command=_command_line())
-    from fmnist.errors import ParityError
+    from fmnist.errors import ParityError, UsageError
     from fmnist.export.parity import table
+
+    if fp16 and not tflite:
+        raise UsageError("--fp16 writes model.fp16.tflite, which --no-tflite turns off; drop one of them")
 
     def show(report: dict[str, Any]) -> None:
         _stdout_json(report) if as_json else _print(table(report))

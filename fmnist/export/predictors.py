@@ -28,7 +28,7 @@ def load_keras(path: Path) -> Any:
     from fmnist.train._deps import keras
 
     try:
-        return keras.models.load_model(path, compile=False)
+        return keras.models.load_model(path, compile=False, safe_mode=True)  # refuses Lambda layers' code
     except Exception as e:  # Keras raises ValueError, OSError, zipfile errors… for a bad file
         raise ModelError(f"cannot load {path} as a Keras model ({type(e).__name__}: {e}); "
                          "re-run fmnist train to write it again") from e

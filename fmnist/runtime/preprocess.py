@@ -24,7 +24,7 @@ SEED_NOISE_FACTOR = 3.0
 LIFT = 128.0  # a faint (light) object is brightened until its 99th percentile reaches this
 MIN_CONTRAST = 40.0  # object-vs-background distance (BGR, 0-441) below which the result is flagged
 MIN_AREA = 0.01  # an object smaller than this share of the picture is a speck: nothing there
-MAX_PIXELS = 100_000_000  # refuse to decode anything larger (a 20000x20000 image is 400 MP)
+MAX_PIXELS = 100_000_000  # refuse to decode anything larger (a 20000x20000 image is 400 MP, 1.2 GB decoded)
 
 
 class ImageError(FmnistError):
@@ -39,6 +39,21 @@ class Prepared:
     box: tuple[int, int, int, int]  # (x, y, w, h) of the object in the input image's pixels
 
 
+def declared_size(buf: np.ndarray) -> tuple[int, int] | None:
+    """(width, height) from a PNG or JPEG header, without decoding; None for other formats."""
+    head = buf[:65536].tobytes()
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) >= 24:
+        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    if head[:2] == b"\xff\xd8":  # walk the JPEG segments to the first start-of-frame
+        i = 2
+        while i + 9 < len(head) and head[i] == 0xFF:
+            marker, length = head[i + 1], int.from_bytes(head[i + 2 : i + 4], "big")
+            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+                return int.from_bytes(head[i + 7 : i + 9], "big"), int.from_bytes(head[i + 5 : i + 7], "big")
+            i += 2 + length
+    return None
+
+
 def read_image(path: Path) -> np.ndarray:
     """Decode a file as OpenCV does, keeping alpha and 16-bit depth, with EXIF orientation applied."""
     path = Path(path)
@@ -48,6 +63,10 @@ def read_image(path: Path) -> np.ndarray:
         raise ImageError(f"{path}: cannot read ({e.strerror})") from e
     if buf.size == 0:
         raise ImageError(f"{path}: empty file")
+    size = declared_size(buf)
+    if size and size[0] * size[1] > MAX_PIXELS:
+        raise ImageError(f"{path}: {size[0]}x{size[1]} is {size[0] * size[1] / 1e6:.0f} megapixels, over the "
+                         f"{MAX_PIXELS // 1_000_000} MP limit; downscale it first")
     # IMREAD_UNCHANGED keeps alpha but ignores EXIF orientation; ANYCOLOR|ANYDEPTH applies it but drops alpha
     image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     if image is None:
@@ -169,8 +188,8 @@ def preprocess(image: np.ndarray) -> Prepared:
     if 0 < top < LIFT:  # a light garment would come out nearly black: lift it (gently; more hurt)
         negated = np.clip(negated * (LIFT / top), 0, 255)
     box = (int(x0 / factor), int(y0 / factor), int((x1 - x0) / factor), int((y1 - y0) / factor))
-    empty = mask.mean() < MIN_AREA or bool(mask.all())  # all: nothing differed, the whole frame was taken
-    return Prepared(fit_28(negated.astype(np.uint8)), contrast < MIN_CONTRAST, empty, box)
+    empty = bool(mask.mean() < MIN_AREA or mask.all())  # all: nothing differed, the whole frame was taken
+    return Prepared(fit_28(negated.astype(np.uint8)), bool(contrast < MIN_CONTRAST), empty, box)
 
 
 def prepare_raw(image: np.ndarray) -> Prepared:
