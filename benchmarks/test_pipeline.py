@@ -29,3 +29,21 @@ def test_live_loop_iteration_640x480(benchmark, photo):
     benchmark.group = "runtime"
     benchmark.extra_info.update(threads=1, note="guide box, preprocess, infer, smooth, overlay")
     benchmark.pedantic(step, args=(photo,), rounds=50, warmup_rounds=3)
+
+
+def test_soak_10k_predicts(benchmark, images):
+    """Steady-state batch-1 predict over 10,000 calls; extra_info holds the RSS growth over the run."""
+    from fmnist.bench.machine import rss_bytes
+
+    classifier = Classifier(threads=1)
+    one = images[:1]
+
+    def many() -> None:
+        for _ in range(10_000):
+            classifier.predict(one)
+
+    many()  # warm-up
+    before = rss_bytes()
+    benchmark.group = "soak"
+    benchmark.pedantic(many, rounds=3, iterations=1)
+    benchmark.extra_info.update(rss_growth_pct=round((rss_bytes() / before - 1) * 100, 2), calls_per_round=10_000)

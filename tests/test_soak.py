@@ -8,15 +8,11 @@ import cv2
 import pytest
 
 from fmnist import data
+from fmnist.bench.machine import rss_bytes
 from fmnist.runtime.classifier import Classifier
 from fmnist.runtime.preprocess import WORK_SIZE, read_image
 
 PHOTOS = sorted((Path(__file__).resolve().parent.parent / "examples" / "photos").glob("*.jpg"))
-
-
-def rss_bytes() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * 4096  # resident pages (4 KiB on x86-64 and the Pi's kernels)
 
 
 @pytest.mark.slow
