@@ -7,8 +7,6 @@ Library errors (FmnistError) become one `error: …` line on stderr and the erro
 from __future__ import annotations
 
 import enum
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,8 @@ import typer
 from typer.core import TyperGroup
 
 from fmnist import __version__
+from fmnist.cli_common import DataDir, Json, command_line, print_rich, stdout_json
+from fmnist.cli_runtime import register as register_runtime_commands
 from fmnist.errors import FmnistError
 from fmnist.train.models import DEFAULT_MODEL, REGISTRY
 
@@ -44,27 +44,7 @@ app.add_typer(data_app, name="data")
 
 ModelName = enum.Enum("ModelName", {name: name for name in REGISTRY}, type=str)  # type: ignore[misc]
 
-IMAGE_SUFFIXES = (".jpg", ".png", ".bmp", ".webp", ".tif")  # for messages; the runtime knows the full list
 
-DataDir = typer.Option(None, "--data-dir", file_okay=False,
-                       help="Folder with the four IDX files (default: $FMNIST_DATA, the Debian package, ~/.keras).")
-Json = typer.Option(False, "--json", help="Print JSON on stdout instead of tables.")
-
-
-def _command_line() -> str:
-    import shlex
-
-    return shlex.join(["fmnist", *sys.argv[1:]])
-
-
-def _stdout_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj) + "\n")
-
-
-def _print(*renderables: Any) -> None:
-    from rich.console import Console
-
-    Console(width=None if sys.stdout.isatty() else 120).print(*renderables)  # pipes/logs: no 80-column wrap
 
 
 def _version(value: bool) -> None:
@@ -96,7 +76,7 @@ def data_info(data_dir: Path | None = DataDir, as_json: bool = Json) -> None:
     train, test = data.load(location.path)
     counts = {"train": data.class_counts(train.labels).tolist(), "test": data.class_counts(test.labels).tolist()}
     if as_json:
-        _stdout_json({"path": str(location.path), "source": location.source, "classes": list(CLASS_NAMES),
+        stdout_json({"path": str(location.path), "source": location.source, "classes": list(CLASS_NAMES),
                       "counts": counts})
         return
     from rich.table import Table
@@ -107,7 +87,7 @@ def data_info(data_dir: Path | None = DataDir, as_json: bool = Json) -> None:
     for i, name in enumerate(CLASS_NAMES):
         table.add_row(f"{i} {name}", str(counts["train"][i]), str(counts["test"][i]))
     table.add_row("total", str(len(train.labels)), str(len(test.labels)), style="bold")
-    _print(f"Fashion-MNIST found at {location.path} ({location.source}); all four files check out", table)
+    print_rich(f"Fashion-MNIST found at {location.path} ({location.source}); all four files check out", table)
 
 
 @data_app.command("fetch")
@@ -165,7 +145,7 @@ def train(
     from fmnist.train.fit import train as run
 
     cfg = TrainConfig(model=model.value, out=out, epochs=epochs, batch_size=batch_size, seed=seed,
-                      val_split=val_split, limit=limit, data_dir=data_dir, command=_command_line())
+                      val_split=val_split, limit=limit, data_dir=data_dir, command=command_line())
     metrics = run(cfg)
     folder = out or Path("runs") / model.value
     typer.echo(f"{metrics['model']}: test accuracy {metrics['test_accuracy']:.2%}, {metrics['params']:,} params, "
@@ -191,9 +171,9 @@ def evaluate(
     model = model or default_model()
     report = run(model, data_dir)
     if as_json:
-        _stdout_json(report)
+        stdout_json(report)
     else:
-        _print(*render(report, str(model)))
+        print_rich(*render(report, str(model)))
 
 
 class CalibMethod(str, enum.Enum):
@@ -237,7 +217,7 @@ def export(
 
     opts = ExportOptions(int8=int8, fp16=fp16, tflite=tflite, calib=calib, calib_method=calib_method.value,
                          per_channel=per_channel, min_agree=min_agree, max_drop=max_drop, out=out,
-                         data_dir=data_dir, command=_command_line())
+                         data_dir=data_dir, command=command_line())
     from fmnist.errors import ParityError, UsageError
     from fmnist.export.parity import table
 
@@ -245,7 +225,7 @@ def export(
         raise UsageError("--fp16 writes model.fp16.tflite, which --no-tflite turns off; drop one of them")
 
     def show(report: dict[str, Any]) -> None:
-        _stdout_json(report) if as_json else _print(table(report))
+        stdout_json(report) if as_json else print_rich(table(report))
 
     try:
         show(run(source, opts))
@@ -273,7 +253,7 @@ def info(
     if meta is None:
         raise ModelError(f"{model} has no fmnist metadata; export it with fmnist export")
     if as_json:
-        _stdout_json(asdict(meta))
+        stdout_json(asdict(meta))
         return
     parity, training = meta.parity, meta.training
     lines = [
@@ -289,169 +269,12 @@ def info(
         lines.append(f"parity: accuracy {parity['accuracy']:.2%} ({parity['accuracy_delta_pp']:+.2f} pp), "
                      f"agreement {parity['agreement']:.2%}, max |Δp| {parity['max_abs_diff']:.1e}, "
                      f"gate {'passed' if parity['passed'] else 'FAILED'}")
-    _print("\n".join(lines))
+    print_rich("\n".join(lines))
 
 
-@app.command()
-def classify(
-    inputs: list[str] = typer.Argument(..., help="Image files, folders (searched recursively) or globs."),
-    model: Path | None = typer.Option(None, "--model", "-m", help="An fmnist .onnx model (default: the shipped one)."),
-    top: int = typer.Option(3, "--top", "-k", min=1, max=10, help="How many guesses to show per image."),
-    as_json: bool = typer.Option(False, "--json", help="One JSON object per line on stdout."),
-    save: Path | None = typer.Option(None, "--save", file_okay=False,
-                                     help="Write annotated copies here: label, box and the 28x28 input."),
-    raw: bool = typer.Option(False, "--raw", help="Skip photo preprocessing: inputs already look like "
-                                                  "Fashion-MNIST (28x28, object bright on black)."),
-    threads: int = typer.Option(1, "--threads", min=0, help="onnxruntime threads (0: one per core)."),
-    labels: str | None = typer.Option(None, "--labels", help="10 comma-separated names, for a model "
-                                                            "without fmnist metadata."),
-) -> None:
-    """Classify photos of clothing with the lightweight runtime (onnxruntime + OpenCV, no TensorFlow).
-
-    Each photo is cropped to its largest object, turned bright-on-black like Fashion-MNIST and resized to
-    28x28. Bad inputs are reported and skipped; the exit code is then 1.
-
-    Example: fmnist classify examples/photos --save annotated/
-    """
-    from fmnist.errors import FmnistError
-    from fmnist.runtime.batch import classify_inputs, label_text
-    from fmnist.runtime.classifier import Classifier
-
-    classifier = Classifier(model, threads=threads, labels=labels.split(",") if labels else None)
-    done = failed = 0
-    for outcome in classify_inputs(classifier, inputs, top=top, raw=raw, save=save):
-        done += 1
-        if outcome.error:
-            failed += 1
-            if as_json:
-                _stdout_json({"input": str(outcome.path), "error": outcome.error})
-            else:
-                typer.echo(f"skipped {outcome.error}", err=True)
-            continue
-        result = outcome.result
-        assert result is not None
-        if as_json:
-            top_k = [{"label": g.label, "index": g.index, "score": round(g.score, 4)} for g in result.top]
-            _stdout_json({"input": str(outcome.path), **top_k[0], "top": top_k, "ms": round(result.ms, 2),
-                          "low_contrast": result.prepared.low_contrast, "empty": result.prepared.empty})
-        else:
-            others = "  ".join(f"{g.label} {g.score:.0%}" for g in result.top[1:])
-            typer.echo(f"{outcome.path}: {label_text(result)}  {others}  [{result.ms:.1f} ms]")
-    if done == 0:
-        raise FmnistError(f"no images found in {' '.join(inputs)} (looked for {', '.join(IMAGE_SUFFIXES)})")
-    if save and done > failed:
-        typer.echo(f"annotated copies in {save}/", err=True)
-    if failed:
-        raise FmnistError(f"{failed} of {done} inputs could not be classified (listed above)")
 
 
-@app.command()
-def live(
-    source: str = typer.Option("0", "--source", "-s", help="Camera index or /dev/videoN, a video file, or a "
-                                                           "stream URL (rtsp://, http://, tcp://)."),
-    model: Path | None = typer.Option(None, "--model", "-m", help="An fmnist .onnx model (default: the shipped one)."),
-    roi: str | None = typer.Option(None, "--roi", help="Region to classify, x,y,w,h in pixels "
-                                                       "(default: a centred square guide box)."),
-    no_display: bool = typer.Option(False, "--no-display", help="Never open a window (automatic without a screen)."),
-    record: Path | None = typer.Option(None, "--record", dir_okay=False,
-                                       help="Write the annotated frames to this .mp4 or .avi."),
-    serve_at: str | None = typer.Option(None, "--serve", metavar="[HOST:]PORT",
-                                        help="MJPEG preview at http://HOST:PORT/ and JSON at /status "
-                                             "(host 127.0.0.1 unless given)."),
-    max_frames: int | None = typer.Option(None, "--max-frames", min=1, help="Stop after this many frames."),
-    smooth: int = typer.Option(5, "--smooth", min=1, help="Average the probabilities over the last K frames."),
-    threshold: float = typer.Option(0.6, "--threshold", min=0.0, max=1.0,
-                                    help="Below this smoothed probability, say 'not sure'."),
-    as_json: bool = typer.Option(False, "--json", help="One JSON line per frame on stdout: frame, label, score, "
-                                                       "fps, ms."),
-    threads: int = typer.Option(1, "--threads", min=0, help="onnxruntime threads (0: one per core)."),
-) -> None:
-    """Classify webcam, video-file or stream frames live, in a window or headless.
-
-    In a window: q or Esc quits, s saves a snapshot. Without a screen (or with --no-display) a status line
-    goes to stderr every 2 s. The end of a file, --max-frames or Ctrl-C end the run with a summary.
-
-    Example: fmnist live --source 0 --no-display --serve 8080 --record session.mp4
-    """
-    from fmnist.runtime.live import LiveConfig, parse_roi
-    from fmnist.runtime.live import run as run_live
-
-    cfg = LiveConfig(source=source, model=model, roi=parse_roi(roi) if roi else None, display=not no_display,
-                     record=record, serve=serve_at, max_frames=max_frames, smooth=smooth, threshold=threshold,
-                     threads=threads)
-
-    def emit(r: Any) -> None:
-        _stdout_json({"frame": r.frame, "label": r.label, "score": round(r.score, 4), "fps": round(r.fps, 2),
-                      "ms": round(r.ms, 2)})
-
-    summary = run_live(cfg, emit if as_json else None, on_start=lambda line: typer.echo(line, err=True))
-    histogram = ", ".join(f"{label} {n}" for label, n in summary.labels.most_common())
-    stages = ", ".join(f"{k} {v:.2f} ms" for k, v in summary.stage_ms.items())
-    typer.echo(f"{'interrupted: ' if summary.interrupted else ''}{summary.frames} frames in {summary.seconds:.1f} s, "
-               f"{summary.fps:.1f} fps; labels: {histogram or 'none'}; per frame: {stages}"
-               + (f"; recorded {record}" if record else ""), err=True)
-
-
-@app.command("bundle")
-def bundle_cmd(
-    model: Path | None = typer.Option(None, "--model", "-m", help="The .onnx model to ship (default: shipped)."),
-    out: Path = typer.Option(Path("dist/fmnist-pi"), "--out", "-o", file_okay=False,
-                             help="The bundle folder; a .tar.gz of it is written beside it."),
-) -> None:
-    """Make a folder and .tar.gz to copy to a Raspberry Pi: model, pinned requirements, the fmnist wheel,
-    install.sh, a self-test and a systemd unit running `fmnist live --no-display --serve 0.0.0.0:8080`.
-
-    Example: fmnist bundle --model runs/edge/model.int8.onnx --out dist/fmnist-pi
-    """
-    from fmnist.bundle import bundle
-
-    archive = bundle(model, out)
-    typer.echo(f"wrote {out}/ and {archive}; on the Pi: tar xzf {archive.name} && {out.name}/install.sh")
-
-
-def _int_list(text: str, option: str) -> list[int]:
-    from fmnist.errors import UsageError
-
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        values = []
-    if not values or min(values) < 1:
-        raise UsageError(f"{option} takes positive whole numbers separated by commas, e.g. 1,2,4; got {text!r}")
-    return values
-
-
-@app.command()
-def bench(
-    models: list[Path] | None = typer.Argument(None, help="Model files (.onnx, .tflite, .keras). Default: the "
-                                                           "shipped model plus every export in --run."),
-    run_dir: Path | None = typer.Option(None, "--run", file_okay=False, help="A run folder whose exports to add."),
-    threads: str = typer.Option("1,2", "--threads", help="Thread counts to try, e.g. 1,2,4."),
-    batch: str = typer.Option("1,64", "--batch", help="Batch sizes: latency at 1, throughput at the largest."),
-    iterations: int = typer.Option(1000, "--iterations", min=10, help="Timed batch-1 runs per row, after warm-up."),
-    as_json: bool = typer.Option(False, "--json", help="Print the machine, rows and advice as JSON."),
-    plot_to: Path | None = typer.Option(None, "--plot", dir_okay=False,
-                                        help="Draw accuracy vs latency to this PNG (needs fmnist[train])."),
-) -> None:
-    """Measure every model file: size, test accuracy, cold start, batch-1 p50/p90/p99, throughput, peak RSS.
-
-    Each row runs in a fresh process, so cold start and memory are that model's alone. The last line says
-    which file to deploy on this machine, and whether int8 pays here.
-
-    Example: fmnist bench --run runs/edge --threads 1,2,4
-    """
-    from fmnist.bench.run import BenchConfig, find_models, plot, render
-    from fmnist.bench.run import bench as run_bench
-
-    cfg = BenchConfig(find_models(list(models or []), run_dir), _int_list(threads, "--threads"),
-                      _int_list(batch, "--batch"), iterations)
-    report = run_bench(cfg, progress=lambda text: typer.echo(text, err=True))
-    if plot_to:
-        plot(report, plot_to)
-    if as_json:
-        _stdout_json(report)
-    else:
-        _print(*render(report))
+register_runtime_commands(app)
 
 
 def main() -> None:

@@ -1,0 +1,31 @@
+"""What the CLI's command modules share: output helpers and common options."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import typer
+
+IMAGE_SUFFIXES = (".jpg", ".png", ".bmp", ".webp", ".tif")  # for messages; the runtime knows the full list
+
+DataDir = typer.Option(None, "--data-dir", file_okay=False,
+                       help="Folder with the four IDX files (default: $FMNIST_DATA, the Debian package, ~/.keras).")
+Json = typer.Option(False, "--json", help="Print JSON on stdout instead of tables.")
+
+
+def command_line() -> str:
+    import shlex
+
+    return shlex.join(["fmnist", *sys.argv[1:]])
+
+
+def stdout_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj) + "\n")
+
+
+def print_rich(*renderables: Any) -> None:
+    from rich.console import Console
+
+    Console(width=None if sys.stdout.isatty() else 120).print(*renderables)  # pipes/logs: no 80-column wrap
