@@ -18,36 +18,12 @@ import numpy as np
 Run = Callable[[np.ndarray], object]
 
 
-def _onnx(path: Path, threads: int) -> Callable[[int], Run]:
-    from fmnist.runtime.session import make_session
+def _file(path: Path, threads: int) -> Callable[[int], Run]:
+    """An .onnx or .tflite file through the harness's raw runner (it adapts to each batch size)."""
+    from fmnist.export.predictors import runner
 
-    session = make_session(path, threads)
-    name = session.get_inputs()[0].name
-    return lambda batch: (lambda x: session.run(None, {name: x}))
-
-
-def _tflite(path: Path, threads: int) -> Callable[[int], Run]:
-    from ai_edge_litert.interpreter import Interpreter
-
-    from fmnist.export.predictors import quantize
-    from fmnist.quiet import quiet_stderr
-
-    interpreter = Interpreter(model_path=str(path), num_threads=threads)
-    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-
-    def for_batch(batch: int) -> Run:
-        interpreter.resize_tensor_input(inp["index"], (batch, 28, 28, 1))
-        with quiet_stderr():
-            interpreter.allocate_tensors()
-
-        def run(x: np.ndarray) -> object:
-            interpreter.set_tensor(inp["index"], quantize(x, inp))
-            interpreter.invoke()
-            return interpreter.get_tensor(out["index"])
-
-        return run
-
-    return for_batch
+    run = runner(path, threads)
+    return lambda batch: run
 
 
 def _keras(path: Path, threads: int) -> Callable[[int], Run]:
@@ -62,14 +38,14 @@ def _keras(path: Path, threads: int) -> Callable[[int], Run]:
 
 def measure(path: Path, threads: int, batches: list[int], iterations: int) -> dict[str, object]:
     x = np.random.default_rng(0).random((max(batches), 28, 28, 1), dtype=np.float32)
-    opener = _keras if path.suffix == ".keras" else _tflite if path.suffix == ".tflite" else _onnx
+    opener = _keras if path.suffix == ".keras" else _file
     # import the runtime first: its import is not the model's cold start
     importlib.import_module({".keras": "fmnist.train._deps", ".tflite": "ai_edge_litert.interpreter"}
                             .get(path.suffix, "onnxruntime"))
     started = time.perf_counter()
     make_run = opener(path, threads)
     run1 = make_run(1)
-    run1(x[:1])
+    run1(x[:1])  # the first inference allocates
     cold_ms = (time.perf_counter() - started) * 1000
     for _ in range(max(10, iterations // 20)):  # warm-up
         run1(x[:1])

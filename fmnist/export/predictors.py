@@ -38,16 +38,12 @@ def keras_predictor(model: Any) -> Predict:
     return lambda x: np.asarray(model.predict(x, batch_size=CHUNK, verbose=0), dtype=np.float32)
 
 
-def _keras(path: Path, threads: int | None) -> Predict:
-    return keras_predictor(load_keras(path))
-
-
 def _onnx(path: Path, threads: int | None) -> Predict:
     from fmnist.runtime.session import make_session
 
     session = make_session(path, threads or 0)
     name = session.get_inputs()[0].name
-    return _chunked(lambda x: session.run(None, {name: x})[0])
+    return lambda x: session.run(None, {name: x})[0]
 
 
 def quantize(x: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
@@ -84,18 +80,32 @@ def _tflite(path: Path, threads: int | None) -> Predict:
         interpreter.invoke()
         return dequantize(interpreter.get_tensor(out["index"]), out)
 
-    return _chunked(run)
+    return run
+
+
+def _kind(path: Path) -> str:
+    """"tflite", "onnx" or "keras", from the file's content and suffix."""
+    if not path.is_file():
+        raise ModelError(f"model {path} does not exist")
+    if path.open("rb").read(8)[4:8] == TFLITE_MAGIC:
+        return "tflite"
+    if path.suffix in (".onnx", ".keras"):
+        return path.suffix[1:]
+    raise ModelError(f"cannot run {path}: expected a .keras, .onnx or .tflite model")
+
+
+def runner(path: Path, threads: int | None = 1) -> Predict:
+    """Raw inference of an .onnx or .tflite file: one call per batch of any size, no chunking (for timing)."""
+    path = Path(path)
+    kind = _kind(path)
+    if kind == "keras":
+        raise ModelError(f"{path}: raw runners exist for .onnx and .tflite files")
+    return (_tflite if kind == "tflite" else _onnx)(path, threads)
 
 
 def open_model(path: Path, threads: int | None = 1) -> Predict:
     """A predict function for any fmnist model file, picked by its content and suffix (threads None: default)."""
     path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"model {path} does not exist")
-    if path.open("rb").read(8)[4:8] == TFLITE_MAGIC:
-        return _tflite(path, threads)
-    if path.suffix == ".onnx":
-        return _onnx(path, threads)
-    if path.suffix == ".keras":
-        return _keras(path, threads)
-    raise ModelError(f"cannot run {path}: expected a .keras, .onnx or .tflite model")
+    if _kind(path) == "keras":
+        return keras_predictor(load_keras(path))
+    return _chunked(runner(path, threads))
