@@ -182,6 +182,11 @@ class CalibMethod(str, enum.Enum):
     percentile = "percentile"
 
 
+class Activations(str, enum.Enum):
+    int8 = "int8"
+    uint8 = "uint8"
+
+
 @app.command()
 def export(
     source: Path = typer.Argument(..., help="A run folder (holding model.keras) or a .keras file."),
@@ -194,6 +199,11 @@ def export(
                                              help="ONNX int8 calibration method."),
     per_channel: bool = typer.Option(True, "--per-channel/--no-per-channel",
                                      help="Per-channel int8 weights for ONNX."),
+    activations: Activations = typer.Option(Activations.int8, "--activations",
+                                            help="ONNX int8 activation type: int8 (S8S8) or uint8 (U8S8)."),
+    search: bool = typer.Option(False, "--search",
+                                help="With --int8: try a grid of ONNX quantization settings (activation type, "
+                                     "per-channel, calibration), gate each, keep the fastest at batch 1."),
     min_agree: float | None = typer.Option(None, "--min-agree", min=0.0,
                                            help="Gate: minimum top-1 agreement with Keras, 0-1 "
                                                 "(default 0.999 fp32, 0.99 int8/fp16)."),
@@ -211,21 +221,32 @@ def export(
     Metadata (labels, input spec, parity figures, source hash) is embedded in every file.
 
     Example: fmnist export runs/edge --int8
+
+    Example: fmnist export runs/edge --int8 --search   (keep the fastest int8 ONNX that passes)
     """
     from fmnist.export.pipeline import ExportOptions
     from fmnist.export.pipeline import export as run
 
     opts = ExportOptions(int8=int8, fp16=fp16, tflite=tflite, calib=calib, calib_method=calib_method.value,
-                         per_channel=per_channel, min_agree=min_agree, max_drop=max_drop, out=out,
+                         per_channel=per_channel, activations=activations.value, search=search,
+                         min_agree=min_agree, max_drop=max_drop, out=out,
                          data_dir=data_dir, command=command_line())
     from fmnist.errors import ParityError, UsageError
     from fmnist.export.parity import table
 
     if fp16 and not tflite:
         raise UsageError("--fp16 writes model.fp16.tflite, which --no-tflite turns off; drop one of them")
+    if search and not int8:
+        raise UsageError("--search picks the int8 ONNX settings; add --int8")
 
     def show(report: dict[str, Any]) -> None:
-        stdout_json(report) if as_json else print_rich(table(report))
+        if as_json:
+            return stdout_json(report)
+        if "int8_search" in report:
+            from fmnist.export.search import table as search_table
+
+            print_rich(search_table(report["int8_search"]))
+        print_rich(table(report))
 
     try:
         show(run(source, opts))

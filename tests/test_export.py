@@ -140,3 +140,29 @@ def test_info_rejects_files_without_metadata(run_dir, tmp_path):
                           (tmp_path / "text.onnx", "is not a loadable ONNX model")):
         got = runner.invoke(app, ["info", str(path)])
         assert got.exit_code == 4 and got.stderr.startswith("error: ") and message in got.stderr
+
+
+def test_search_keeps_the_fastest_passing_int8_file_and_reports_every_try(run_dir, tmp_path):
+    from fmnist.export.search import GRID, TIE
+
+    got = runner.invoke(app, ["export", str(run_dir), "--int8", "--search", "--no-tflite", "-o", str(tmp_path),
+                              "--json"])
+    assert got.exit_code == 0, got.output
+    report = json.loads(got.stdout)  # the histogram calibrators' chatter stays off stdout
+    tries = report["int8_search"]["tries"]
+    assert [t["settings"] for t in tries] == [s.as_dict() for s in GRID]
+    passing = [t for t in tries if t["passed"]]
+    assert passing and all(t["p50_us"] > 0 for t in passing)
+    assert all(t["p50_us"] is None and t["failures"] for t in tries if not t["passed"])
+    (chosen,) = [t for t in tries if t["chosen"]]
+    assert chosen["passed"] and chosen["p50_us"] <= min(t["p50_us"] for t in passing) * (1 + TIE)
+    written = read_meta(tmp_path / "model.int8.onnx")
+    assert written.parity["quantization"] == chosen["settings"] == report["int8_search"]["chosen"]
+    assert {k: report["calibration"][k] for k in chosen["settings"]} == chosen["settings"]
+    assert written.parity["agreement"] == chosen["agreement"]
+    assert "## int8 quantization search" in (tmp_path / "parity.md").read_text()
+
+
+def test_search_needs_int8(run_dir, tmp_path):
+    got = runner.invoke(app, ["export", str(run_dir), "--search", "-o", str(tmp_path)])
+    assert got.exit_code == 2 and "add --int8" in got.output

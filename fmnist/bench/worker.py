@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fmnist.bench.timing import batch1_times_us
+
 Run = Callable[[np.ndarray], object]
 
 
@@ -47,13 +49,7 @@ def measure(path: Path, threads: int, batches: list[int], iterations: int) -> di
     run1 = make_run(1)
     run1(x[:1])  # the first inference allocates
     cold_ms = (time.perf_counter() - started) * 1000
-    for _ in range(max(10, iterations // 20)):  # warm-up
-        run1(x[:1])
-    times = np.empty(iterations)
-    for i in range(iterations):
-        t = time.perf_counter_ns()
-        run1(x[:1])
-        times[i] = time.perf_counter_ns() - t
+    times = batch1_times_us(run1, x[:1], iterations)
     big = max(batches)
     run_big = make_run(big)
     run_big(x)
@@ -62,7 +58,7 @@ def measure(path: Path, threads: int, batches: list[int], iterations: int) -> di
     for _ in range(rounds):
         run_big(x)
     throughput = big * rounds / (time.perf_counter() - t)
-    p50, p90, p99 = (float(v) / 1000 for v in np.percentile(times, [50, 90, 99]))
+    p50, p90, p99 = (float(v) for v in np.percentile(times, [50, 90, 99]))
     return {"cold_ms": round(cold_ms, 2), "p50_us": round(p50, 1), "p90_us": round(p90, 1),
             "p99_us": round(p99, 1), "throughput_batch": big, "throughput_ips": round(throughput),
             "peak_rss_mb": round(_peak_rss_kb() / 1024, 1)}

@@ -24,6 +24,8 @@ from fmnist.errors import ModelError, ParityError
 from fmnist.export.embed import embed_onnx, embed_tflite
 from fmnist.export.parity import compare, markdown, thresholds_for
 from fmnist.export.predictors import keras_predictor, load_keras, open_model
+from fmnist.export.search import markdown as search_markdown
+from fmnist.export.search import search
 from fmnist.meta import INPUT_SPEC, ModelMeta
 from fmnist.train.split import stratified_indices
 
@@ -36,6 +38,8 @@ class ExportOptions:
     calib: int = 1000  # stratified training images for int8 calibration
     calib_method: str = "minmax"
     per_channel: bool = True
+    activations: str = "int8"  # int8 ONNX activations: int8 (S8S8) or uint8 (U8S8)
+    search: bool = False  # try a grid of int8 ONNX settings and keep the fastest that passes the gate
     min_agree: float | None = None  # override the gate's defaults (see parity.DEFAULTS)
     max_drop: float | None = None
     out: Path | None = None  # default: next to the source model
@@ -68,8 +72,12 @@ def resolve_source(source: Path) -> Path:
     return candidate
 
 
-def _targets(model: Any, opts: ExportOptions, calib: np.ndarray, work: Path) -> list[Target]:
-    from fmnist.export.quantize import quantize_onnx
+Gate = Callable[[str, str], Callable[[Path], dict[str, Any]]]  # (file, precision) -> raw file -> parity row
+
+
+def _targets(model: Any, opts: ExportOptions, calib: np.ndarray, work: Path, gate: Gate,
+             notes: dict[str, Any], status: Callable[[str], None]) -> list[Target]:
+    from fmnist.export.quantize import QuantSettings, quantize_onnx
     from fmnist.export.to_onnx import keras_to_onnx
 
     fp32_onnx = work / "model.onnx"
@@ -78,7 +86,12 @@ def _targets(model: Any, opts: ExportOptions, calib: np.ndarray, work: Path) -> 
         path.write_bytes(keras_to_onnx(model).SerializeToString())
 
     def onnx_int8(path: Path) -> None:
-        quantize_onnx(fp32_onnx, path, calib, opts.calib_method, opts.per_channel)
+        if opts.search:
+            notes["int8_search"] = search(fp32_onnx, path, calib, gate("model.int8.onnx", "int8"), work,
+                                          status=status)
+            notes["quantization"] = notes["int8_search"]["chosen"]
+        else:
+            quantize_onnx(fp32_onnx, path, calib, QuantSettings(opts.calib_method, opts.per_channel, opts.activations))
 
     def tflite(precision: str) -> Callable[[Path], None]:
         def build(path: Path) -> None:
@@ -140,23 +153,31 @@ def export(source: Path, opts: ExportOptions, console: Console | None = None) ->
         "source": str(keras_path), "source_sha256": sha256, "n_test": len(x_test), "created": created,
         "reference_accuracy": round(float((reference.argmax(1) == test.labels).mean()), 4),
         "fmnist_version": __version__, "command": opts.command,
-        "calibration": {"images": opts.calib, "method": opts.calib_method, "per_channel": opts.per_channel},
         "files": [],
     }
+    notes: dict[str, Any] = {"quantization": {"method": opts.calib_method, "per_channel": opts.per_channel,
+                                              "activations": opts.activations}}
+
+    def gate(file: str, precision: str) -> Callable[[Path], dict[str, Any]]:
+        limits = thresholds_for(precision, opts.min_agree, opts.max_drop)
+        return lambda raw: compare(file, precision, reference, open_model(raw)(x_test), test.labels, limits)
+
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".fmnist-export-", dir=out) as tmp, \
             Progress(console=console, transient=True, disable=not console.is_terminal) as bar:
         work = Path(tmp)
-        targets = _targets(model, opts, calib, work)
-        task = bar.add_task("exporting", total=2 * len(targets))
+        task = bar.add_task("exporting", total=None)
+        targets = _targets(model, opts, calib, work, gate, notes, lambda text: bar.update(task, description=text))
+        bar.update(task, total=2 * len(targets))
         for target in targets:
             raw = work / target.file
             bar.update(task, description=f"converting {target.file}")
             target.build(raw)
             bar.update(task, advance=1, description=f"checking {target.file} on {len(x_test)} test images")
-            limits = thresholds_for(target.precision, opts.min_agree, opts.max_drop)
-            row = compare(target.file, target.precision, reference, open_model(raw)(x_test), test.labels, limits)
+            row = gate(target.file, target.precision)(raw)
             row["size_kb"] = round(raw.stat().st_size / 1024, 1)
+            if target.file == "model.int8.onnx":
+                row["quantization"] = notes["quantization"]
             report["files"].append(row)
             bar.update(task, advance=1)
             if not row["passed"]:  # kept for inspection under a name no loader takes for a good model
@@ -168,10 +189,14 @@ def export(source: Path, opts: ExportOptions, console: Console | None = None) ->
             blob = embed_onnx(raw, meta) if target.file.endswith(".onnx") else embed_tflite(raw.read_bytes(), meta)
             atomic.write_bytes(out / target.file, blob)
 
+    report["calibration"] = {"images": opts.calib, **notes["quantization"]}
+    if "int8_search" in notes:
+        report["int8_search"] = notes["int8_search"]
     rejected = [row["file"] for row in report["files"] if not row["passed"]]
     report["passed"] = not rejected
     atomic.write_json(out / "parity.json", report)
-    atomic.write_bytes(out / "parity.md", markdown(report).encode())
+    search_lines = search_markdown(report["int8_search"]) if "int8_search" in report else []
+    atomic.write_bytes(out / "parity.md", "\n".join([markdown(report), *search_lines]).encode())
     if rejected:
         failures = "; ".join(f for row in report["files"] for f in row["failures"])
         kept = ", ".join(rejected_name(name) for name in rejected)

@@ -3,20 +3,36 @@ calibrated on stratified training images. The input and output stay float32."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import tempfile
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from fmnist.errors import needs_train_extra
 
 
+@dataclass(frozen=True)
+class QuantSettings:
+    method: str = "minmax"  # calibration: minmax, entropy or percentile
+    per_channel: bool = True  # one scale per output channel of each weight
+    activations: str = "int8"  # int8 (S8S8) or uint8 (U8S8: uint8 activations, int8 weights)
+
+    def name(self) -> str:
+        return f"{self.activations} acts, {'per-channel' if self.per_channel else 'per-tensor'}, {self.method}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 def quantize_onnx(
     fp32: Path,
     out: Path,
     calib: np.ndarray,  # (N, 28, 28, 1) float32 in [0, 1], training images
-    method: str = "minmax",
-    per_channel: bool = True,
+    settings: QuantSettings = QuantSettings(),
 ) -> None:
     try:
         import onnx
@@ -31,26 +47,32 @@ def quantize_onnx(
     except ImportError as e:
         raise needs_train_extra("onnx") from e
 
+    # equal batches: the histogram calibrators (entropy, percentile) stack them and fail on a short last one
+    batch = max(d for d in range(1, 33) if len(calib) % d == 0)
+
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
-            self.batches = iter({"image": b} for b in np.array_split(calib, max(1, len(calib) // 32)))
+            self.batches = iter({"image": b} for b in np.split(calib, len(calib) // batch))
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             return next(self.batches, None)
 
     methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                "percentile": CalibrationMethod.Percentile}
+    activations = {"int8": QuantType.QInt8, "uint8": QuantType.QUInt8}
     with tempfile.TemporaryDirectory(prefix="fmnist-quant-") as tmp:
         prepped = Path(tmp) / "prepped.onnx"
         # symbolic shape inference + BASIC fusions (Conv+BN, MatMul+Add -> Gemm): fewer tensors to quantize
         quant_pre_process(str(fp32), str(prepped), skip_symbolic_shape=False)
         softmax = [n.name for n in onnx.load(str(prepped)).graph.node if n.op_type == "Softmax"]
-        quantize_static(
-            str(prepped), str(out), Reader(),
-            quant_format=QuantFormat.QDQ,
-            activation_type=QuantType.QInt8,
-            weight_type=QuantType.QInt8,
-            per_channel=per_channel,
-            calibrate_method=methods[method],
-            nodes_to_exclude=softmax,  # probabilities stay float
-        )
+        # the histogram calibrators print progress on stdout, which belongs to --json
+        with contextlib.redirect_stdout(io.StringIO()):
+            quantize_static(
+                str(prepped), str(out), Reader(),
+                quant_format=QuantFormat.QDQ,
+                activation_type=activations[settings.activations],
+                weight_type=QuantType.QInt8,
+                per_channel=settings.per_channel,
+                calibrate_method=methods[settings.method],
+                nodes_to_exclude=softmax,  # probabilities stay float
+            )
