@@ -32,7 +32,7 @@ demo: system
 # The shipped default model: train `edge` from a fixed seed, export it, copy the ONNX files into the package.
 model: system
 	$(BIN)/fmnist train --model edge --seed 0 --out runs/release
-	$(BIN)/fmnist export runs/release --int8 --no-tflite
+	$(BIN)/fmnist export runs/release --int8 --search --no-tflite
 	cp runs/release/model.int8.onnx fmnist/assets/edge.int8.onnx
 	cp runs/release/model.onnx fmnist/assets/edge.onnx
 	$(BIN)/fmnist info fmnist/assets/edge.int8.onnx

@@ -18,6 +18,7 @@ import numpy as np
 from fmnist import __version__, atomic, data
 from fmnist.train import plots
 from fmnist.train._deps import keras, tf
+from fmnist.train.augment import augment_batch
 from fmnist.train.models import REGISTRY, Recipe
 from fmnist.train.progress import RichProgress
 from fmnist.train.report import classification_report
@@ -38,24 +39,17 @@ class TrainConfig:
     command: str = ""  # the command line that ran this, recorded for reproducibility
 
 
-def _augment(image: Any, label: Any, seed: Any) -> tuple[Any, Any]:
-    """Random shift (pad 2, crop back to 28) and horizontal flip; stateless, so a seed repeats it."""
-    crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-    image = tf.pad(image, [[2, 2], [2, 2], [0, 0]])
-    image = tf.image.stateless_random_crop(image, (28, 28, 1), seed=crop_seed)
-    return tf.image.stateless_random_flip_left_right(image, seed=flip_seed), label
-
-
-def make_dataset(x: np.ndarray, y: np.ndarray, batch: int, *, train: bool, augment: bool, seed: int) -> Any:
+def make_dataset(x: np.ndarray, y: np.ndarray, batch: int, *, train: bool, augment: bool, seed: int,
+                 erase: float = 0.0) -> Any:
     ds = tf.data.Dataset.from_tensor_slices((x, tf.one_hot(y, 10)))
     if train:
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-        if augment:
-            seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-            ds = tf.data.Dataset.zip(ds, seeds).map(
-                lambda xy, s: _augment(xy[0], xy[1], s), num_parallel_calls=tf.data.AUTOTUNE
-            )
-    return ds.batch(batch).prefetch(tf.data.AUTOTUNE)
+    ds = ds.batch(batch)
+    if train and augment:
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        ds = tf.data.Dataset.zip(ds, seeds).map(lambda xy, s: augment_batch(xy[0], xy[1], s, erase),
+                                                num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def _optimizer(recipe: Recipe, steps: int) -> Any:
@@ -82,7 +76,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     keras.utils.set_random_seed(cfg.seed)
     tf.config.experimental.enable_op_determinism()
     fit_ds = make_dataset(data.to_model_input(x_all[fit_idx]), y_all[fit_idx], batch, train=True,
-                          augment=recipe.augment, seed=cfg.seed)
+                          augment=recipe.augment, seed=cfg.seed, erase=recipe.erase)
     val_ds = make_dataset(data.to_model_input(x_all[val_idx]), y_all[val_idx], 512, train=False, augment=False, seed=0)
     steps = -(-len(fit_idx) // batch)
 

@@ -1,0 +1,54 @@
+"""Training augmentation on real images: every output is a shift/flip of its input (plus at most one erased
+rectangle), a seed repeats it, and labels pass through untouched."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fmnist import data
+
+tf = pytest.importorskip("tensorflow")
+from fmnist.train.augment import augment_batch  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def images() -> np.ndarray:
+    train, _ = data.load()
+    return data.to_model_input(train.images[:200])
+
+
+def _explained(original: np.ndarray, out: np.ndarray) -> tuple[float, int]:
+    """Best (fraction of equal pixels, number of unequal pixels) over the 25 shifts x 2 flips."""
+    padded = np.pad(original[:, :, 0], 2)
+    best = (0.0, 28 * 28)
+    for dy in range(5):
+        for dx in range(5):
+            crop = padded[dy:dy + 28, dx:dx + 28]
+            for candidate in (crop, crop[:, ::-1]):
+                unequal = int((np.abs(candidate - out[:, :, 0]) > 1e-6).sum())
+                best = max(best, (1 - unequal / 784, unequal), key=lambda b: b[0])
+    return best
+
+
+def test_shift_and_flip_only_move_pixels(images):
+    out, labels = augment_batch(tf.constant(images), tf.range(200), tf.constant([3, 4], tf.int64))
+    out = out.numpy()
+    assert out.shape == images.shape and out.dtype == np.float32
+    assert np.array_equal(labels.numpy(), np.arange(200))
+    assert all(_explained(images[i], out[i])[1] == 0 for i in range(40))
+    assert not np.array_equal(out, images)  # something moved
+
+
+def test_erasing_covers_at_most_one_14px_square(images):
+    out, _ = augment_batch(tf.constant(images), tf.range(200), tf.constant([5, 6], tf.int64), erase=1.0)
+    unequal = [_explained(images[i], out.numpy()[i])[1] for i in range(40)]
+    assert max(unequal) <= 14 * 14 and sum(u > 0 for u in unequal) >= 20  # most images lose a visible patch
+
+
+def test_a_seed_repeats_the_augmentation_and_another_seed_does_not(images):
+    def run(seed: int) -> np.ndarray:
+        return augment_batch(tf.constant(images), tf.range(200), tf.constant([seed, 0], tf.int64), erase=0.5)[0]
+
+    assert np.array_equal(run(1), run(1))
+    assert not np.array_equal(run(1), run(2))
