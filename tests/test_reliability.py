@@ -170,8 +170,11 @@ def test_live_ctrl_c_while_recording_leaves_a_playable_file(tmp_path):
     write_video(tmp_path / "long.mp4", data.load_split("test").images[:20], hold=30, blank=0)
     out = tmp_path / "rec.mp4"
     fmnist = Path(sys.executable).parent / "fmnist"
+    # A shell starts background jobs with SIGINT ignored, and children inherit that: give this one a
+    # terminal's default, as for a user pressing Ctrl-C, wherever the test suite itself was started.
     process = subprocess.Popen([fmnist, "live", "--source", str(tmp_path / "long.mp4"), "--no-display",
-                                "--record", str(out)], stderr=subprocess.PIPE, text=True)
+                                "--record", str(out)], stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     seen = []
     for line in process.stderr:  # interrupt once the loop reports progress past frame 0: mid-video, mid-recording
         seen.append(line)
