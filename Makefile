@@ -24,6 +24,7 @@ demo: system
 	$(BIN)/fmnist evaluate $(RUN)/model.keras
 	$(BIN)/fmnist export $(RUN) --int8
 	$(BIN)/fmnist info $(RUN)/model.int8.onnx
+	$(BIN)/fmnist bench --run $(RUN) --threads 1,2 --batch 1,64
 	@echo "plots: $(RUN)/curves.png $(RUN)/confusion.png $(RUN)/samples.png $(RUN)/errors.png"
 	@echo "models: $(RUN)/model.onnx $(RUN)/model.int8.onnx $(RUN)/model.tflite $(RUN)/model.int8.tflite; parity: $(RUN)/parity.md"
 	$(BIN)/fmnist classify examples/photos --model $(RUN)/model.int8.onnx --save $(RUN)/annotated
