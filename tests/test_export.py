@@ -156,6 +156,7 @@ def test_search_keeps_the_fastest_passing_int8_file_and_reports_every_try(run_di
     assert all(t["p50_us"] is None and t["failures"] for t in tries if not t["passed"])
     (chosen,) = [t for t in tries if t["chosen"]]
     assert chosen["passed"] and chosen["p50_us"] <= min(t["p50_us"] for t in passing) * (1 + TIE)
+    assert chosen["kernels"]["int8"]["QLinearConv"] >= 2  # the optimized graph ORT runs, reported per try
     written = read_meta(tmp_path / "model.int8.onnx")
     assert written.parity["quantization"] == chosen["settings"] == report["int8_search"]["chosen"]
     assert {k: report["calibration"][k] for k in chosen["settings"]} == chosen["settings"]
@@ -166,3 +167,13 @@ def test_search_keeps_the_fastest_passing_int8_file_and_reports_every_try(run_di
 def test_search_needs_int8(run_dir, tmp_path):
     got = runner.invoke(app, ["export", str(run_dir), "--search", "-o", str(tmp_path)])
     assert got.exit_code == 2 and "add --int8" in got.output
+
+
+def test_shipped_int8_model_runs_every_compute_op_as_an_int8_kernel():
+    from fmnist.export.kernels import optimized_ops, summary
+    from fmnist.runtime.classifier import default_model
+
+    int8 = summary(optimized_ops(default_model()))
+    assert int8["float"] == {} and int8["int8"]["QLinearConv"] == 4 and "QGemm" in int8["int8"]
+    fp32 = summary(optimized_ops(default_model().with_name("edge.onnx")))
+    assert fp32["int8"] == {} and fp32["float"]["Conv"] == 4

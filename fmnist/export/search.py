@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from fmnist.bench.timing import batch1_times_us
+from fmnist.export.kernels import optimized_ops, summary
 from fmnist.export.predictors import runner
 from fmnist.export.quantize import QuantSettings, quantize_onnx
 
@@ -44,7 +45,7 @@ def search(fp32: Path, out: Path, calib: np.ndarray, gate: Callable[[Path], dict
         row = gate(path)
         tries.append({"settings": settings.as_dict(), "name": settings.name(), "accuracy": row.get("accuracy"),
                       "agreement": row.get("agreement"), "passed": row["passed"], "failures": row["failures"],
-                      "size_kb": round(path.stat().st_size / 1024, 1), "p50_us": None, "chosen": False,
+                      "size_kb": round(path.stat().st_size / 1024, 1), "p50_us": None, "kernels": None, "chosen": False,
                       "path": path})
     passing = [t for t in tries if t["passed"]]
     x1 = calib[:1]
@@ -56,6 +57,7 @@ def search(fp32: Path, out: Path, calib: np.ndarray, gate: Callable[[Path], dict
             rounds[id(t)].append(float(np.median(batch1_times_us(runs[id(t)], x1, CALLS))))
     for t in passing:
         t["p50_us"] = round(float(np.median(rounds[id(t)])), 1)
+        t["kernels"] = summary(optimized_ops(t["path"]))
     best = _pick(passing) if passing else tries[0]
     best["chosen"] = True
     shutil.copyfile(best["path"], out)
@@ -65,22 +67,27 @@ def search(fp32: Path, out: Path, calib: np.ndarray, gate: Callable[[Path], dict
             "chosen": best["settings"], "tries": tries}
 
 
-COLUMNS = ("settings", "size", "accuracy", "agreement", "batch-1 p50", "gate", "kept")
+COLUMNS = ("settings", "size", "accuracy", "agreement", "batch-1 p50", "int8 kernels", "float ops", "gate", "kept")
 
 
 def _cells(t: dict[str, Any]) -> list[str]:
     def pct(v: float | None) -> str:
         return f"{v:.2%}" if v is not None else ""
 
+    def ops(counts: dict[str, int]) -> str:
+        return ", ".join(f"{op} x{n}" if n > 1 else op for op, n in counts.items()) or "none"
+
+    kernels = t["kernels"] or {}
     return [t["name"], f"{t['size_kb']:.1f} KB", pct(t["accuracy"]), pct(t["agreement"]),
-            f"{t['p50_us']:.1f} µs" if t["p50_us"] is not None else "", "pass" if t["passed"] else "FAIL",
-            "yes" if t["chosen"] else ""]
+            f"{t['p50_us']:.1f} µs" if t["p50_us"] is not None else "",
+            ops(kernels["int8"]) if kernels else "", ops(kernels["float"]) if kernels else "",
+            "pass" if t["passed"] else "FAIL", "yes" if t["chosen"] else ""]
 
 
 def markdown(result: dict[str, Any]) -> list[str]:
     """The search as Markdown lines for parity.md."""
     lines = ["## int8 quantization search", "", f"Latency: {result['timing']}.", "",
-             "| " + " | ".join(COLUMNS) + " |", "|---|---:|---:|---:|---:|---|---|"]
+             "| " + " | ".join(COLUMNS) + " |", "|---|---:|---:|---:|---:|---|---|---|---|"]
     return [*lines, *("| " + " | ".join(_cells(t)) + " |" for t in result["tries"]), ""]
 
 
@@ -90,9 +97,10 @@ def table(result: dict[str, Any]) -> Any:
 
     out = Table(title="int8 quantization search", caption=result["timing"])
     for column in COLUMNS:
-        out.add_column(column, justify="left" if column in ("settings", "gate", "kept") else "right")
+        numeric = column in ("size", "accuracy", "agreement", "batch-1 p50")
+        out.add_column(column, justify="right" if numeric else "left")
     for t in result["tries"]:
         cells = _cells(t)
-        cells[5] = "[green]pass[/]" if t["passed"] else "[bold red]FAIL[/]"
+        cells[-2] = "[green]pass[/]" if t["passed"] else "[bold red]FAIL[/]"
         out.add_row(*cells, style="bold" if t["chosen"] else None)
     return out
