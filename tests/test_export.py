@@ -177,3 +177,13 @@ def test_shipped_int8_model_runs_every_compute_op_as_an_int8_kernel():
     assert int8["float"] == {} and int8["int8"]["QLinearConv"] == 4 and "QGemm" in int8["int8"]
     fp32 = summary(optimized_ops(default_model().with_name("edge.onnx")))
     assert fp32["int8"] == {} and fp32["float"]["Conv"] == 4
+
+
+def test_search_with_no_passing_try_keeps_nothing_and_exits_5(run_dir, tmp_path):
+    got = runner.invoke(app, ["export", str(run_dir), "--int8", "--search", "--no-tflite", "--min-agree", "1.0",
+                              "-o", str(tmp_path), "--json"])
+    assert got.exit_code == 5, got.output
+    report = json.loads(got.stdout)
+    assert not any(t["passed"] or t["chosen"] for t in report["int8_search"]["tries"])
+    assert not (tmp_path / "model.int8.onnx").exists() and (tmp_path / "model.int8.rejected.onnx").exists()
+    assert (tmp_path / "model.onnx").exists()  # fp32 agrees on 100 % and passes even this gate

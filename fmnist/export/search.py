@@ -59,7 +59,7 @@ def search(fp32: Path, out: Path, calib: np.ndarray, gate: Callable[[Path], dict
         t["p50_us"] = round(float(np.median(rounds[id(t)])), 1)
         t["kernels"] = summary(optimized_ops(t["path"]))
     best = _pick(passing) if passing else tries[0]
-    best["chosen"] = True
+    best["chosen"] = bool(passing)  # nothing passed: the file goes on to be rejected, not "kept"
     shutil.copyfile(best["path"], out)
     for t in tries:
         del t["path"]
