@@ -45,8 +45,6 @@ app.add_typer(data_app, name="data")
 ModelName = enum.Enum("ModelName", {name: name for name in REGISTRY}, type=str)  # type: ignore[misc]
 
 
-
-
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"fmnist {__version__}")
@@ -291,8 +289,6 @@ def info(
                      f"agreement {parity['agreement']:.2%}, max |Δp| {parity['max_abs_diff']:.1e}, "
                      f"gate {'passed' if parity['passed'] else 'FAILED'}")
     print_rich("\n".join(lines))
-
-
 
 
 register_runtime_commands(app)

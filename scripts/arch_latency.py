@@ -19,21 +19,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from fmnist import data
+from fmnist.bench.timing import interleaved_p50_us
 from fmnist.export.predictors import runner
 from fmnist.export.quantize import quantize_onnx
 from fmnist.export.to_onnx import keras_to_onnx
 from fmnist.meta import INPUT_SHAPE, NUM_CLASSES
 from fmnist.train._deps import keras
+from fmnist.train.models import conv_bn_relu
 
 L = keras.layers
 
 
 def cbr(x: Any, filters: int, size: int = 3, strides: int = 1) -> Any:
-    x = L.Conv2D(filters, size, strides=strides, padding="same", use_bias=False)(x)
-    return L.ReLU()(L.BatchNormalization()(x))
+    return conv_bn_relu(keras, x, filters, size, strides)
 
 
 def layer(x: Any, token: str) -> Any:
@@ -64,12 +63,6 @@ def build(spec: str) -> Any:
     return keras.Model(inputs, L.Softmax(name="probs")(L.Dense(NUM_CLASSES)(x)))
 
 
-def median_us(run: Any, x1: np.ndarray, calls: int = 1000) -> float:
-    from fmnist.bench.timing import batch1_times_us
-
-    return float(np.median(batch1_times_us(run, x1, calls)))
-
-
 def main(specs: list[str]) -> None:
     train, _ = data.load()
     x = data.to_model_input(train.images[:3000])
@@ -85,17 +78,14 @@ def main(specs: list[str]) -> None:
         quantize_onnx(fp32, int8, x[:320])
         files |= {f"{spec}, fp32": fp32, f"{spec}, int8": int8}
     runs = {name: runner(path, 1) for name, path in files.items()}
-    rounds: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(5):  # interleaved rounds: noise hits every file alike
-        for name, run in runs.items():
-            rounds[name].append(median_us(run, x[:1]))
+    p50 = interleaved_p50_us(runs, x[:1], rounds=5, calls=1000)
     for name, run in runs.items():
         run(x[:256])
         started = time.perf_counter()
         for _ in range(20):
             run(x[:256])
         ips = 256 * 20 / (time.perf_counter() - started)
-        print(f"{name:55s} batch 1: {np.median(rounds[name]):6.1f} µs   batch 256: {ips:8,.0f} img/s   "
+        print(f"{name:55s} batch 1: {p50[name]:6.1f} µs   batch 256: {ips:8,.0f} img/s   "
               f"{files[name].stat().st_size / 1024:5.0f} KB")
 
 

@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import onnxruntime as ort
 
-from fmnist.bench.timing import batch1_times_us
+from fmnist.bench.timing import interleaved_p50_us
 
 LEVELS = {"disabled": ort.GraphOptimizationLevel.ORT_DISABLE_ALL, "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
           "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED, "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}
@@ -34,12 +34,9 @@ def main(path: str) -> None:
              "optimization all, 2 threads, no spinning": ("all", 2, False)}
     sessions = {name: session(path, *args) for name, args in rows.items()}
     x1 = np.random.default_rng(0).random((1, 28, 28, 1), dtype=np.float32)
-    rounds: dict[str, list[float]] = {name: [] for name in rows}
-    for _ in range(5):
-        for name, s in sessions.items():
-            rounds[name].append(float(np.median(batch1_times_us(lambda x, s=s: s.run(None, {"image": x}), x1, 1000))))
-    for name in rows:
-        print(f"{name:45s} {np.median(rounds[name]):7.1f} µs")
+    runs = {name: (lambda x, s=s: s.run(None, {"image": x})) for name, s in sessions.items()}
+    for name, p50 in interleaved_p50_us(runs, x1, rounds=5, calls=1000).items():
+        print(f"{name:45s} {p50:7.1f} µs")
 
 
 if __name__ == "__main__":

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
+
+K = TypeVar("K")
 
 
 def batch1_times_us(run: Callable[[np.ndarray], object], x1: np.ndarray, iterations: int,
@@ -19,3 +22,15 @@ def batch1_times_us(run: Callable[[np.ndarray], object], x1: np.ndarray, iterati
         run(x1)
         times[i] = time.perf_counter_ns() - t
     return times / 1000
+
+
+def interleaved_p50_us(runs: dict[K, Callable[[np.ndarray], object]], x1: np.ndarray, rounds: int, calls: int,
+                       on_round: Callable[[int], None] = lambda _: None) -> dict[K, float]:
+    """Batch-1 p50 of several runners measured side by side: `rounds` rounds over all of them, each round's median
+    of `calls` calls, then the median over rounds. A noisy neighbour slows every runner alike."""
+    medians: dict[K, list[float]] = {key: [] for key in runs}
+    for r in range(rounds):
+        on_round(r)
+        for key, run in runs.items():
+            medians[key].append(float(np.median(batch1_times_us(run, x1, calls))))
+    return {key: float(np.median(values)) for key, values in medians.items()}

@@ -1,7 +1,7 @@
 """`fmnist export --int8 --search`: try a small grid of quantization settings, gate each try on parity, time
 the ones that pass at batch 1 on this machine, and keep the fastest (within 2 %, the one closest to Keras).
 
-The timing runs in rounds over all passing tries, so a noisy neighbour slows every try alike.
+The passing tries are timed side by side (fmnist.bench.timing.interleaved_p50_us).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from fmnist.bench.timing import batch1_times_us
+from fmnist.bench.timing import interleaved_p50_us
 from fmnist.export.kernels import optimized_ops, summary
 from fmnist.export.predictors import runner
 from fmnist.export.quantize import QuantSettings, quantize_onnx
@@ -48,15 +48,11 @@ def search(fp32: Path, out: Path, calib: np.ndarray, gate: Callable[[Path], dict
                       "size_kb": round(path.stat().st_size / 1024, 1), "p50_us": None, "kernels": None, "chosen": False,
                       "path": path})
     passing = [t for t in tries if t["passed"]]
-    x1 = calib[:1]
-    rounds: dict[int, list[float]] = {id(t): [] for t in passing}
-    runs = {id(t): runner(t["path"], 1) for t in passing}
-    for r in range(ROUNDS):
-        status(f"search: timing {len(passing)} passing tries at batch 1, round {r + 1}/{ROUNDS}")
-        for t in passing:
-            rounds[id(t)].append(float(np.median(batch1_times_us(runs[id(t)], x1, CALLS))))
-    for t in passing:
-        t["p50_us"] = round(float(np.median(rounds[id(t)])), 1)
+    p50 = interleaved_p50_us({i: runner(t["path"], 1) for i, t in enumerate(passing)}, calib[:1], ROUNDS, CALLS,
+                             lambda r: status(f"search: timing {len(passing)} passing tries at batch 1, "
+                                              f"round {r + 1}/{ROUNDS}"))
+    for i, t in enumerate(passing):
+        t["p50_us"] = round(p50[i], 1)
         t["kernels"] = summary(optimized_ops(t["path"]))
     best = _pick(passing) if passing else tries[0]
     best["chosen"] = bool(passing)  # nothing passed: the file goes on to be rejected, not "kept"

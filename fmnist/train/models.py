@@ -69,22 +69,25 @@ def _notebook_cnn(keras: Any) -> Callable[[Any], Any]:
     return apply
 
 
+def conv_bn_relu(keras: Any, x: Any, filters: int, size: int = 3, strides: int = 1) -> Any:
+    """Conv (no bias: batch norm has one), batch norm, ReLU; the norm folds into the conv at export."""
+    L = keras.layers
+    x = L.Conv2D(filters, size, strides=strides, padding="same", use_bias=False)(x)
+    x = L.BatchNormalization()(x)
+    return L.ReLU()(x)
+
+
 def _edge(keras: Any) -> Callable[[Any], Any]:
     """Our default, shaped by int8 latency (docs/model.md): a 2x2 stride-2 stem (space-to-depth, no pixel
     dropped) so no conv runs at 28x28, conv-BN-ReLU (BN folds away at export), global average pooling."""
     L = keras.layers
 
-    def conv(x: Any, filters: int, size: int = 3, strides: int = 1) -> Any:
-        x = L.Conv2D(filters, size, strides=strides, padding="same", use_bias=False)(x)
-        x = L.BatchNormalization()(x)
-        return L.ReLU()(x)
-
     def apply(x: Any) -> Any:
-        x = conv(x, 24, size=2, strides=2)  # 14x14
-        x = conv(x, 48)
+        x = conv_bn_relu(keras, x, 24, size=2, strides=2)  # 14x14
+        x = conv_bn_relu(keras, x, 48)
         x = L.MaxPooling2D()(x)  # 7x7
-        x = conv(x, 96)
-        x = conv(x, 96)
+        x = conv_bn_relu(keras, x, 96)
+        x = conv_bn_relu(keras, x, 96)
         x = L.GlobalAveragePooling2D()(x)
         x = L.Dropout(0.2)(x)
         return L.Dense(NUM_CLASSES, name="logits")(x)
