@@ -91,16 +91,24 @@ def data_info(data_dir: Path | None = DataDir, as_json: bool = Json) -> None:
 @data_app.command("fetch")
 def data_fetch(
     dest: Path | None = typer.Option(None, "--dest", file_okay=False,
-                                     help="Where to save the files (default ~/.keras/datasets/fashion-mnist)."),
+                                     help="Where to save the files (default ~/.keras/datasets/fashion-mnist; with "
+                                          "--photos, ~/.keras/datasets/clothing-dataset-small)."),
     base_url: str | None = typer.Option(None, "--base-url", envvar="FMNIST_BASE_URL",
                                         help="Download from this mirror instead of the official GitHub copy."),
     skip_md5: bool = typer.Option(False, "--skip-md5",
                                   help="Skip the official MD5 check (for a mirror that recompresses)."),
     timeout: float = typer.Option(30.0, "--timeout", min=1, help="Network timeout in seconds."),
+    photos: bool = typer.Option(False, "--photos", help="Instead, download the clothing photo set (CC0, about "
+                                                        "3,800 phone photos in train/validation/test) to learn "
+                                                        "from and check on real photos."),
+    photos_url: str | None = typer.Option(None, "--photos-url", envvar="FMNIST_PHOTOS_URL",
+                                          help="With --photos: download the zip from this mirror."),
 ) -> None:
     """Download the four official IDX files, check them, and save them where fmnist finds them.
 
     Example: fmnist data fetch --dest ~/data/fashion-mnist
+
+    Example: fmnist data fetch --photos   (then: fmnist train --photos ~/.keras/datasets/clothing-dataset-small/train)
     """
     from rich.console import Console
     from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
@@ -117,7 +125,16 @@ def data_fetch(
                 tasks[name] = bar.add_task(name, total=total)
             bar.update(tasks[name], completed=done)
 
-        folder = fetch(dest, base_url, None if skip_md5 else OFFICIAL_MD5, on_progress, timeout)
+        if photos:
+            from fmnist.fetch_photos import PHOTO_COUNTS, fetch_photos
+
+            folder = fetch_photos(dest, photos_url, progress=on_progress, timeout=max(timeout, 60.0))
+        else:
+            folder = fetch(dest, base_url, None if skip_md5 else OFFICIAL_MD5, on_progress, timeout)
+    if photos:
+        typer.echo(f"saved and checked the clothing photo set in {folder}: "
+                   + ", ".join(f"{split}/ {n} photos" for split, n in PHOTO_COUNTS.items()))
+        return
     typer.echo(f"saved and checked the four Fashion-MNIST files in {folder}")
 
 
@@ -131,47 +148,87 @@ def train(
     val_split: float = typer.Option(0.1, "--val-split", min=0.01, max=0.9,
                                     help="Stratified share of training images held out for validation."),
     limit: int | None = typer.Option(None, "--limit", min=20, help="Train on a stratified subset (for quick checks)."),
+    photos: Path | None = typer.Option(None, "--photos", exists=True, file_okay=False,
+                                       help="Also learn from real photos: a folder with one subfolder per class."),
+    photos_val: Path | None = typer.Option(None, "--photos-val", exists=True, file_okay=False,
+                                           help="Photos to report on and to choose the 'not sure' threshold with "
+                                                "(never trained on)."),
+    photo_map: Path | None = typer.Option(None, "--photo-map", exists=True, dir_okay=False,
+                                          help="JSON {folder: [labels]} (default: the clothing photo set's "
+                                               "folders; [] means 'not sure')."),
+    photo_share: float | None = typer.Option(None, "--photo-share", min=0.01, max=0.9,
+                                             help="Share of each epoch's samples that are photos (default: "
+                                                  "the recipe's, 0.25)."),
+    photo_epochs: int | None = typer.Option(None, "--photo-epochs", min=1,
+                                            help="Photos join for the last N epochs (default: the recipe's)."),
+    coverage: float = typer.Option(0.9, "--coverage", min=0.05, max=1.0,
+                                   help="The 'not sure' threshold answers this share of mapped --photos-val "
+                                        "photos."),
     data_dir: Path | None = DataDir,
 ) -> None:
     """Train a model and write its run folder: model.keras, history.json, metrics.json and four plots.
 
     Models: [b]edge[/b] (default, ours), [b]cnn[/b] (the Keras notebook CNN), [b]mlp[/b], [b]mlp2[/b].
 
+    With --photos, real photos go through the runtime's own preprocessing (cached) and join training;
+    with --photos-val, metrics.json and photo_confusion.png report them and the 'not sure' threshold is chosen.
+
     Example: fmnist train --model cnn --epochs 5 --batch-size 64 --seed 0 --out runs/cnn
+
+    Example: fmnist train --photos photos/train --photos-val photos/validation
     """
     from fmnist.train.fit import TrainConfig
     from fmnist.train.fit import train as run
 
     cfg = TrainConfig(model=model.value, out=out, epochs=epochs, batch_size=batch_size, seed=seed,
-                      val_split=val_split, limit=limit, data_dir=data_dir, command=command_line())
+                      val_split=val_split, limit=limit, data_dir=data_dir, photos=photos, photos_val=photos_val,
+                      photo_map=photo_map, photo_share=photo_share, photo_epochs=photo_epochs, coverage=coverage,
+                      command=command_line())
     metrics = run(cfg)
     folder = out or Path("runs") / model.value
     typer.echo(f"{metrics['model']}: test accuracy {metrics['test_accuracy']:.2%}, {metrics['params']:,} params, "
                f"trained in {metrics['train_seconds']:.0f} s")
+    if "photos" in metrics:
+        p = metrics["photos"]
+        typer.echo(f"photos ({p['photos']}): lenient {p['lenient']:.1%}, strict {p['strict']:.1%}, mean over "
+                   f"folders {p['mean_lenient']:.1%}; 'not sure' below {p['threshold']:.2f}: answers "
+                   f"{p['coverage']:.0%} of mapped photos ({p['answered_lenient']:.1%} right), unsure on "
+                   f"{p['unsure_unmapped']:.0%} of unmapped")
     typer.echo(f"wrote {folder}/: model.keras history.json metrics.json curves.png confusion.png samples.png "
-               "errors.png")
+               "errors.png" + (" photo_confusion.png" if "photos" in metrics else ""))
 
 
 @app.command()
 def evaluate(
     model: Path | None = typer.Argument(None, help="A .keras, .onnx or .tflite model (default: the shipped one)."),
+    photos: Path | None = typer.Option(None, "--photos", exists=True, file_okay=False,
+                                       help="Also report on real photos (one subfolder per class). Default: the "
+                                            "fetched photo set's validation/ (fmnist data fetch --photos), if any."),
+    photo_map: Path | None = typer.Option(None, "--photo-map", exists=True, dir_okay=False,
+                                          help="JSON {folder: [labels]} (default: the clothing photo set's)."),
+    threshold: float | None = typer.Option(None, "--threshold", min=0.0, max=1.0,
+                                           help="'not sure' threshold for the photo figures (default: the model's)."),
     as_json: bool = Json,
     data_dir: Path | None = DataDir,
 ) -> None:
-    """Report a model's test-set accuracy, per-class precision/recall/F1 and confusion matrix.
+    """Report a model's test-set accuracy, per-class precision/recall/F1 and confusion matrix, and its
+    figures on real photos: strict, lenient, per folder, and how often it says 'not sure'.
 
     Example: fmnist evaluate runs/edge/model.int8.onnx --json
+
+    Example: fmnist evaluate --photos ~/photos/validation   (the shipped model)
     """
     from fmnist.runtime.classifier import default_model
+    from fmnist.train.evaluate import default_photos
     from fmnist.train.evaluate import evaluate as run
-    from fmnist.train.report import render
+    from fmnist.train.report import render, render_photos
 
     model = model or default_model()
-    report = run(model, data_dir)
+    report = run(model, data_dir, photos=photos or default_photos(), photo_map=photo_map, threshold=threshold)
     if as_json:
         stdout_json(report)
     else:
-        print_rich(*render(report, str(model)))
+        print_rich(*render(report, str(model)), *(render_photos(report["photos"]) if "photos" in report else []))
 
 
 class CalibMethod(str, enum.Enum):
@@ -288,6 +345,16 @@ def info(
         lines.append(f"parity: accuracy {parity['accuracy']:.2%} ({parity['accuracy_delta_pp']:+.2f} pp), "
                      f"agreement {parity['agreement']:.2%}, max |Δp| {parity['max_abs_diff']:.1e}, "
                      f"gate {'passed' if parity['passed'] else 'FAILED'}")
+    decision = meta.decision
+    if decision:
+        lines.append(f"not sure below {decision['threshold']:.2f} ({decision.get('rule', '?')}, on "
+                     f"{decision.get('chosen_on', '?')}): answers {decision['coverage']:.1%} of mapped photos, "
+                     f"{decision['answered_lenient']:.1%} of them right; unsure on {decision['unsure_unmapped']:.1%} "
+                     "of photos with no class")
+    else:
+        from fmnist.runtime.decision import DEFAULT_THRESHOLD
+
+        lines.append(f"not sure below {DEFAULT_THRESHOLD:.2f} (the default: no threshold was chosen on photos)")
     print_rich("\n".join(lines))
 
 

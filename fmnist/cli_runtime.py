@@ -32,11 +32,15 @@ def classify(
     threads: int = typer.Option(1, "--threads", min=0, help="onnxruntime threads (0: one per core)."),
     labels: str | None = typer.Option(None, "--labels", help="10 comma-separated names, for a model "
                                                             "without fmnist metadata."),
+    threshold: float | None = typer.Option(None, "--threshold", min=0.0, max=1.0,
+                                           help="Below this top probability, answer 'not sure' (default: the "
+                                                "model's own, chosen on validation photos; see fmnist info)."),
 ) -> None:
     """Classify photos of clothing with the lightweight runtime (onnxruntime + OpenCV, no TensorFlow).
 
     Each photo is cropped to its largest object, turned bright-on-black like Fashion-MNIST and resized to
-    28x28. Bad inputs are reported and skipped; the exit code is then 1.
+    28x28. Below the model's threshold, or with no object found, the answer is "not sure (maybe Coat 41%)".
+    Bad inputs are reported and skipped; the exit code is then 1.
 
     Example: fmnist classify examples/photos --save annotated/
     """
@@ -44,7 +48,8 @@ def classify(
     from fmnist.runtime.batch import classify_inputs, label_text
     from fmnist.runtime.classifier import Classifier
 
-    classifier = Classifier(model, threads=threads, labels=labels.split(",") if labels else None)
+    classifier = Classifier(model, threads=threads, labels=labels.split(",") if labels else None,
+                            threshold=threshold)
     done = failed = 0
     for outcome in classify_inputs(classifier, inputs, top=top, raw=raw, save=save):
         done += 1
@@ -59,8 +64,9 @@ def classify(
         assert result is not None
         if as_json:
             top_k = [{"label": g.label, "index": g.index, "score": round(g.score, 4)} for g in result.top]
-            stdout_json({"input": str(outcome.path), **top_k[0], "top": top_k, "ms": round(result.ms, 2),
-                          "low_contrast": result.prepared.low_contrast, "empty": result.prepared.empty})
+            stdout_json({"input": str(outcome.path), **top_k[0], "sure": result.sure,
+                         "threshold": classifier.threshold, "top": top_k, "ms": round(result.ms, 2),
+                         "low_contrast": result.prepared.low_contrast, "empty": result.prepared.empty})
         else:
             others = "  ".join(f"{g.label} {g.score:.0%}" for g in result.top[1:])
             typer.echo(f"{outcome.path}: {label_text(result)}  {others}  [{result.ms:.1f} ms]")
@@ -86,8 +92,9 @@ def live(
                                              "(host 127.0.0.1 unless given)."),
     max_frames: int | None = typer.Option(None, "--max-frames", min=1, help="Stop after this many frames."),
     smooth: int = typer.Option(5, "--smooth", min=1, help="Average the probabilities over the last K frames."),
-    threshold: float = typer.Option(0.6, "--threshold", min=0.0, max=1.0,
-                                    help="Below this smoothed probability, say 'not sure'."),
+    threshold: float | None = typer.Option(None, "--threshold", min=0.0, max=1.0,
+                                           help="Below this smoothed probability, say 'not sure' (default: the "
+                                                "model's own, as for classify)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON line per frame on stdout: frame, label, score, "
                                                        "fps, ms."),
     threads: int = typer.Option(1, "--threads", min=0, help="onnxruntime threads (0: one per core)."),

@@ -52,6 +52,11 @@ def keras_cache_dir() -> Path:
     return home / "datasets" / "fashion-mnist"
 
 
+def photos_home() -> Path:
+    """Where `fmnist data fetch --photos` puts the clothing photo set: train/, validation/, test/."""
+    return keras_cache_dir().parent / "clothing-dataset-small"
+
+
 def find_file(folder: Path, name: str) -> Path | None:
     """The gzipped or plain copy of an IDX file in `folder`, if either exists."""
     for candidate in (folder / f"{name}.gz", folder / name):

@@ -38,7 +38,7 @@ def _targets() -> list[tuple[str, int, int]]:
     return out
 
 
-def _download(url: str, part: Path, name: str, timeout: float, progress: Progress | None) -> str:
+def download(url: str, part: Path, name: str, timeout: float, progress: Progress | None) -> str:
     """Stream `url` into `part`; return its MD5."""
     digest = hashlib.md5(usedforsecurity=False)
     try:
@@ -84,7 +84,7 @@ def fetch(
         raise DataError(f"cannot create {dest}: {e.strerror or e}; pass a writable --dest") from e
     for name, magic, count in _targets():
         url, final, part = base_url + name, dest / name, dest / f"{name}.part"
-        got = _download(url, part, name, timeout, progress)
+        got = download(url, part, name, timeout, progress)
         if md5 is not None and got != md5[name]:
             part.unlink(missing_ok=True)
             raise DataError(f"{url} has MD5 {got}, expected {md5[name]}: the download is corrupt or not "

@@ -56,6 +56,7 @@ class ModelMeta:
     preprocessing: str = PREPROCESSING
     training: dict[str, Any] = field(default_factory=dict)  # model name, test accuracy, epochs, …
     parity: dict[str, Any] = field(default_factory=dict)  # this file's figures against the Keras model
+    decision: dict[str, Any] = field(default_factory=dict)  # the "not sure" threshold and the trade-off it gives
     export_command: str = ""  # how this file was made (the training command is in `training`)
     fmnist_version: str = ""
     created: str = ""

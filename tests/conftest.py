@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import pytest
 
-# Tests never read a developer's own settings.
-for var in ("FMNIST_DATA", "FMNIST_BASE_URL"):
+# Tests never read a developer's own settings, nor fill their photo cache.
+for var in ("FMNIST_DATA", "FMNIST_BASE_URL", "FMNIST_PHOTOS_URL"):
     os.environ.pop(var, None)
+os.environ["FMNIST_CACHE"] = tempfile.mkdtemp(prefix="fmnist-test-cache-")
 
 
 @pytest.fixture(scope="session")

@@ -127,12 +127,14 @@ def _input_spec(raw: Path) -> dict[str, Any]:
     return spec
 
 
-def _training_summary(keras_path: Path) -> dict[str, Any]:
+def _run_metrics(keras_path: Path) -> dict[str, Any]:
     metrics_path = keras_path.parent / "metrics.json"
-    if not metrics_path.is_file():
-        return {}
-    metrics = json.loads(metrics_path.read_text())
-    keys = ("model", "command", "params", "test_accuracy", "val_accuracy", "train_seconds", "config", "versions")
+    return json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+
+
+def _training_summary(metrics: dict[str, Any]) -> dict[str, Any]:
+    keys = ("model", "command", "params", "test_accuracy", "val_accuracy", "train_seconds", "config", "recipe",
+            "versions")
     return {k: metrics[k] for k in keys if k in metrics}
 
 
@@ -143,6 +145,7 @@ def export(source: Path, opts: ExportOptions, console: Console | None = None) ->
     console = console or Console(stderr=True)
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     sha256 = hashlib.sha256(keras_path.read_bytes()).hexdigest()
+    metrics = _run_metrics(keras_path)  # the training figures and the "not sure" threshold travel with the file
 
     train, test = data.load(opts.data_dir)
     x_test = data.to_model_input(test.images)
@@ -184,8 +187,8 @@ def export(source: Path, opts: ExportOptions, console: Console | None = None) ->
                 atomic.write_bytes(out / rejected_name(target.file), raw.read_bytes())
                 continue
             meta = ModelMeta(precision=target.precision, source_sha256=sha256, input=_input_spec(raw),
-                             training=_training_summary(keras_path), parity=row, export_command=opts.command,
-                             fmnist_version=__version__, created=created)
+                             training=_training_summary(metrics), parity=row, decision=metrics.get("decision", {}),
+                             export_command=opts.command, fmnist_version=__version__, created=created)
             blob = embed_onnx(raw, meta) if target.file.endswith(".onnx") else embed_tflite(raw.read_bytes(), meta)
             atomic.write_bytes(out / target.file, blob)
 

@@ -10,6 +10,7 @@ import cv2
 
 from fmnist.runtime.annotate import annotate
 from fmnist.runtime.classifier import Classifier, Result
+from fmnist.runtime.decision import NOT_SURE
 from fmnist.runtime.inputs import expand
 from fmnist.runtime.preprocess import ImageError, read_image
 
@@ -23,9 +24,12 @@ class Outcome:
 
 
 def label_text(result: Result) -> str:
+    """"Coat 87%", or "not sure (maybe Coat 41%)" below the model's threshold or when nothing was found."""
     best = result.best
-    flag = " (no object found)" if result.prepared.empty else " (low contrast)" if result.prepared.low_contrast else ""
-    return f"{best.label} {best.score:.0%}{flag}"
+    if not result.sure:
+        why = "no object found; " if result.prepared.empty else ""
+        return f"{NOT_SURE} ({why}maybe {best.label} {best.score:.0%})"
+    return f"{best.label} {best.score:.0%}" + (" (low contrast)" if result.prepared.low_contrast else "")
 
 
 def _save(folder: Path, path: Path, image: object, result: Result, taken: set[str]) -> Path:

@@ -11,6 +11,7 @@ import numpy as np
 
 from fmnist.errors import ModelError
 from fmnist.meta import INPUT_SHAPE, META_KEY, NUM_CLASSES, ModelMeta, meta_from_props
+from fmnist.runtime.decision import is_sure, model_threshold
 from fmnist.runtime.preprocess import Prepared, prepare_raw, preprocess
 from fmnist.runtime.session import make_session
 
@@ -38,6 +39,7 @@ class Result:
     probs: np.ndarray  # (10,) float32
     prepared: Prepared  # the 28x28 image the model saw, and where the object was
     ms: float  # preprocessing + inference, milliseconds
+    sure: bool  # an object was found and the top probability reached the threshold
 
     @property
     def best(self) -> Guess:
@@ -45,7 +47,8 @@ class Result:
 
 
 class Classifier:
-    def __init__(self, model: Path | None = None, threads: int = 1, labels: list[str] | None = None) -> None:
+    def __init__(self, model: Path | None = None, threads: int = 1, labels: list[str] | None = None,
+                 threshold: float | None = None) -> None:
         self.path = Path(model) if model else default_model()
         if self.path.suffix != ".onnx":
             raise ModelError(f"{self.path}: the runtime runs .onnx models (export one with fmnist export)")
@@ -59,6 +62,8 @@ class Classifier:
         if len(self.labels) != NUM_CLASSES:
             raise ModelError(f"{len(self.labels)} labels given for {self.path}; it needs {NUM_CLASSES}")
         self._check_io()
+        # below this top probability the answer is "not sure": the model's own (metadata), unless overridden
+        self.threshold = model_threshold(self.meta) if threshold is None else float(threshold)
         self.input_name = self.session.get_inputs()[0].name
         warm = np.full((64, 48, 3), 200, np.uint8)
         warm[16:48, 12:36] = 40
@@ -92,4 +97,5 @@ class Classifier:
         probs = self.predict(prepared.image[None])[0]
         order = np.argsort(probs)[::-1][: max(1, top)]
         guesses = [Guess(self.labels[i], int(i), float(probs[i])) for i in order]
-        return Result(guesses, probs, prepared, (time.perf_counter() - started) * 1000)
+        sure = is_sure(guesses[0].score, prepared.empty, self.threshold)
+        return Result(guesses, probs, prepared, (time.perf_counter() - started) * 1000, sure)

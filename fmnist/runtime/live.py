@@ -1,8 +1,8 @@
 """`fmnist live`: classify frames from a camera, a video file or a stream, with a window or headless.
 
 Per frame: take the region of interest (a centred square guide box by default), run the same
-preprocessing as `classify`, infer, smooth the probabilities over the last K frames, and say
-"not sure" below the threshold or when nothing stands out of the background.
+preprocessing as `classify`, infer, smooth the probabilities over the last K frames, and apply the same
+"not sure" rule as `classify` (fmnist.runtime.decision) to the smoothed probabilities.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from fmnist.meta import NUM_CLASSES
 from fmnist.runtime import serve
 from fmnist.runtime.annotate import annotate
 from fmnist.runtime.classifier import Classifier
+from fmnist.runtime.decision import NOT_SURE, is_sure
 from fmnist.runtime.preprocess import preprocess
 from fmnist.runtime.sources import VideoSource
 
 WINDOW = "fmnist live (q: quit, s: snapshot)"
-NOT_SURE = "not sure"
 GUIDE = 0.6  # the default region of interest: a centred square, this share of the frame's short side
 
 Box = tuple[int, int, int, int]  # x, y, w, h
@@ -43,7 +43,7 @@ class LiveConfig:
     serve: str | None = None
     max_frames: int | None = None
     smooth: int = 5
-    threshold: float = 0.6
+    threshold: float | None = None  # None: the model's own (its metadata)
     threads: int = 1
     status_every_s: float = 2.0
 
@@ -148,7 +148,8 @@ class FrameStep:
         nothing = prepared.empty or prepared.low_contrast
         smoothed = self.smoother.add(self.uniform if nothing else probs)  # nothing there: pull toward 1/10
         best = int(np.argmax(smoothed))
-        label = self.classifier.labels[best] if smoothed[best] >= self.cfg.threshold else NOT_SURE
+        sure = is_sure(float(smoothed[best]), prepared.empty, self.classifier.threshold)
+        label = self.classifier.labels[best] if sure else NOT_SURE
         rate = 1.0 / max(t3 - self.last, 1e-6)
         self.fps, self.last = (rate if self.frames == 0 else 0.9 * self.fps + 0.1 * rate), t3
         result = FrameResult(self.frames, label, float(smoothed[best]), self.fps, (t3 - t1) * 1000)
@@ -165,7 +166,7 @@ class FrameStep:
 def run(cfg: LiveConfig, emit: Callable[[FrameResult], None] | None = None,
         on_start: Callable[[str], None] | None = None) -> Summary:
     """The loop. Ends at the end of a file, --max-frames, q/Esc in the window, or Ctrl-C; always cleans up."""
-    classifier = Classifier(cfg.model, threads=cfg.threads)
+    classifier = Classifier(cfg.model, threads=cfg.threads, threshold=cfg.threshold)
     source = VideoSource(cfg.source)
     show = cfg.display and display_available()
     preview = serve.Preview() if cfg.serve else None

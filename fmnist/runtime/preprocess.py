@@ -16,6 +16,8 @@ import numpy as np
 
 from fmnist.errors import FmnistError
 
+# Bump when `preprocess` changes what it returns for a photo: the photo cache (fmnist.runtime.photos) is keyed on it.
+PREPROCESS_VERSION = "1"
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 WORK_SIZE = 120  # long side the photo is reduced to before segmentation (GrabCut time grows fast with it)
 GRABCUT_ITERATIONS = 2

@@ -1,7 +1,8 @@
 """Training-time augmentation on whole batches in tf.data (never in the exported graph).
 
 One map call per batch: per-image random shift (pad 2, crop back to 28), horizontal flip and, optionally,
-random erasing. Stateless random ops driven by a seed per batch, so the same seed repeats a run.
+random erasing and photo-like light: a random gamma and gain, as uneven light and the runtime's lift of
+faint garments give real photos. Stateless random ops driven by a seed per batch, so the same seed repeats a run.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 from fmnist.train._deps import tf
 
 SIZE, PAD = 28, 2
+GAMMA_LOG = 0.47  # ln 1.6
 
 
 def _shift(images: Any, u_rows: Any, u_cols: Any) -> Any:
@@ -37,11 +39,21 @@ def _erase(images: Any, u: Any, probability: float) -> Any:
     return tf.where(inside[..., None], u[:, 5][:, None, None, None], images)
 
 
-def augment_batch(images: Any, labels: Any, seed: Any, erase: float = 0.0) -> tuple[Any, Any]:
+def _light(images: Any, u: Any) -> Any:
+    """Half the images get gamma in [0.6, 1.6] and gain in [0.7, 1.3] (clipped to [0, 1]); 0 stays 0."""
+    gamma = tf.exp((u[:, 0] - 0.5) * 2 * GAMMA_LOG)[:, None, None, None]
+    gain = (1.0 + (u[:, 1] - 0.5) * 0.6)[:, None, None, None]
+    lit = tf.clip_by_value(tf.pow(images, gamma) * gain, 0.0, 1.0)
+    return tf.where((u[:, 2] < 0.5)[:, None, None, None], lit, images)
+
+
+def augment_batch(images: Any, labels: Any, seed: Any, erase: float = 0.0, light: bool = False) -> tuple[Any, Any]:
     """images (B, 28, 28, 1) float32 in [0, 1]; seed: a (2,) int64 tensor."""
-    u = tf.random.stateless_uniform([tf.shape(images)[0], 9], seed)
+    u = tf.random.stateless_uniform([tf.shape(images)[0], 12], seed)
     out = _shift(images, u[:, 0], u[:, 1])
     out = tf.where((u[:, 2] < 0.5)[:, None, None, None], tf.reverse(out, [2]), out)
     if erase:
-        out = _erase(out, u[:, 3:], erase)
+        out = _erase(out, u[:, 3:9], erase)
+    if light:
+        out = _light(out, u[:, 9:12])
     return out, labels

@@ -1,17 +1,47 @@
-"""`fmnist evaluate MODEL`: the full test-set report for a .keras, .onnx or .tflite model, one harness for all."""
+"""`fmnist evaluate MODEL`: the full test-set report for a .keras, .onnx or .tflite model, one harness for all,
+and, given a folder of real photos, the photo figures at the model's "not sure" threshold."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from fmnist import data
 from fmnist.export.predictors import open_model
+from fmnist.meta import read_meta
+from fmnist.runtime.decision import DEFAULT_THRESHOLD, model_threshold
+from fmnist.runtime.photo_report import photo_figures
+from fmnist.runtime.photomap import PhotoMap
+from fmnist.runtime.photos import load_photos
 from fmnist.train.report import classification_report
 
 
-def evaluate(path: Path, data_dir: Path | None = None, threads: int | None = None) -> dict[str, Any]:
-    """Accuracy, per-class precision/recall/F1 and the confusion matrix on the 10,000 test images."""
+def default_photos() -> Path | None:
+    """The fetched photo set's validation folder, when `fmnist data fetch --photos` has run."""
+    folder = data.photos_home() / "validation"
+    return folder if folder.is_dir() else None
+
+
+def threshold_of(path: Path) -> float:
+    """The model's "not sure" threshold: its metadata, or for a .keras file its run's metrics.json."""
+    if path.suffix == ".keras":
+        metrics = path.parent / "metrics.json"
+        decision = json.loads(metrics.read_text()).get("decision", {}) if metrics.is_file() else {}
+        return float(decision.get("threshold", DEFAULT_THRESHOLD))
+    return model_threshold(read_meta(path))
+
+
+def evaluate(path: Path, data_dir: Path | None = None, threads: int | None = None, photos: Path | None = None,
+             photo_map: Path | None = None, threshold: float | None = None) -> dict[str, Any]:
+    """Accuracy, per-class precision/recall/F1 and the confusion matrix on the 10,000 test images;
+    with `photos`, also "photos": strict, lenient, per folder, coverage and abstention."""
     test = data.load_split("test", data_dir)
     predict = open_model(Path(path), threads)
-    return {"model": str(path), **classification_report(test.labels, predict(data.to_model_input(test.images)))}
+    report = {"model": str(path), **classification_report(test.labels, predict(data.to_model_input(test.images)))}
+    if photos is not None:
+        photo_set = load_photos(photos)
+        cut = threshold_of(Path(path)) if threshold is None else threshold
+        report["photos"] = photo_figures(predict(data.to_model_input(photo_set.images)), photo_set,
+                                         PhotoMap.load(photo_map), cut)
+    return report

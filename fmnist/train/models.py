@@ -26,6 +26,11 @@ class Recipe:
     augment: bool = False  # random shift and horizontal flip, in tf.data (never in the exported graph)
     label_smoothing: float = 0.0
     erase: float = 0.0  # random-erasing probability (with augment)
+    # with --photos (docs/model.md): photos make this share of the samples of each epoch they are in,
+    # for the last `photo_epochs` epochs (None: all of them), with photo-like light augmentation
+    photo_share: float = 0.25
+    photo_epochs: int | None = None
+    photo_light: bool = True
 
     def build(self) -> Any:
         """A fresh, uncompiled keras.Model."""

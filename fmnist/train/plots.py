@@ -60,6 +60,28 @@ def confusion(cm: list[list[int]], path: Path) -> None:
     save_figure(fig, path)
 
 
+def photo_confusion(figures: dict[str, Any], path: Path) -> None:
+    """Photo folders (rows, with their lenient accuracy) against the decision: a label or "not sure"."""
+    plt = pyplot()
+    cm = figures["confusion"]
+    matrix = np.asarray(cm["counts"])
+    shares = matrix / np.maximum(1, matrix.sum(axis=1, keepdims=True))
+    fig, ax = plt.subplots(figsize=(8.5, 0.5 * len(cm["rows"]) + 2.5))
+    ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    rows = [f"{name} ({row['lenient']:.0%} lenient)" if row["mapped"] else f"{name} (no class)"
+            for name, row in figures["per_folder"].items()]
+    ax.set_xticks(np.arange(len(cm["columns"])), cm["columns"], rotation=45, ha="right")
+    ax.set_yticks(np.arange(len(rows)), rows)
+    ax.set(xlabel=f"answer (threshold {figures['threshold']:.2f})", ylabel="photo folder",
+           title=f"real photos: lenient {figures['lenient']:.1%}, strict {figures['strict']:.1%}, "
+                 f"answered {figures['coverage']:.0%}, unsure on no-class {figures['unsure_unmapped']:.0%}")
+    for i, j in np.ndindex(matrix.shape):
+        if matrix[i, j]:
+            colour = "white" if shares[i, j] > 0.5 else "black"
+            ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=7, color=colour)
+    save_figure(fig, path)
+
+
 def image_grid(images: np.ndarray, captions: list[str], path: Path, title: str, columns: int = 5) -> None:
     """Up to rows x columns 28x28 images with a caption under each (the tutorial's 5x5 figure)."""
     plt = pyplot()

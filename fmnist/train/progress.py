@@ -13,9 +13,9 @@ from fmnist.train._deps import keras
 
 
 class RichProgress(keras.callbacks.Callback):
-    def __init__(self, epochs: int, steps: int, console: Console | None = None) -> None:
+    def __init__(self, epochs: int, steps: int, console: Console | None = None, start: int = 0) -> None:
         super().__init__()
-        self.epochs, self.steps = epochs, steps
+        self.epochs, self.steps, self.start = epochs, steps, start  # start: epochs done in an earlier phase
         self.console = console or Console(stderr=True)
         self.bar = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -26,7 +26,7 @@ class RichProgress(keras.callbacks.Callback):
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self.bar.start()
-        self.epoch_task = self.bar.add_task("epochs", total=self.epochs, stats="")
+        self.epoch_task = self.bar.add_task("epochs", total=self.epochs, completed=self.start, stats="")
         self.batch_task = self.bar.add_task("batches", total=self.steps, stats="")
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:

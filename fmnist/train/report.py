@@ -64,3 +64,21 @@ def render(report: dict[str, Any], title: str) -> list[Any]:
     for i, row in enumerate(report["confusion"]):
         confusion.add_row(f"{i} {CLASS_NAMES[i]}", *(f"[bold]{v}[/]" if j == i else str(v) for j, v in enumerate(row)))
     return [per_class, confusion]
+
+
+def render_photos(figures: dict[str, Any]) -> list[Any]:
+    """The photo figures as a Rich table: one row per folder, then the summary line."""
+    from rich.table import Table
+
+    out = Table(title=f"real photos in {figures['photos']}: lenient {figures['lenient']:.1%}, strict "
+                      f"{figures['strict']:.1%} over {figures['n_mapped']} mapped photos; mean over folders "
+                      f"{figures['mean_lenient']:.1%} lenient",
+                caption=f"'not sure' below {figures['threshold']:.2f} (or no object found): answers "
+                        f"{figures['coverage']:.1%} of mapped photos, {figures['answered_lenient']:.1%} of them "
+                        f"right; unsure on {figures['unsure_unmapped']:.1%} of photos with no class")
+    for column in ("folder", "photos", "strict", "lenient", "not sure"):
+        out.add_column(column, justify="left" if column == "folder" else "right")
+    for name, row in figures["per_folder"].items():
+        scores = (f"{row['strict']:.1%}", f"{row['lenient']:.1%}") if row["mapped"] else ("no class", "")
+        out.add_row(name, str(row["n"]), *scores, f"{row['unsure']:.1%}")
+    return [out]

@@ -1,0 +1,81 @@
+"""Figures on a folder tree of real photos, from a model's probabilities (numpy only).
+
+- strict / lenient: the top label is the folder's first / any accepted label (over mapped photos,
+  whether or not the model is sure); per folder, and the mean over mapped folders;
+- coverage: the share of mapped photos the model answers (is sure about), and the lenient accuracy of
+  those answers; unsure_unmapped: the share of photos of unmapped folders (hat, …) it is not sure about;
+- confusion: folder x (label or "not sure") counts of the final decision.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from fmnist.meta import CLASS_NAMES
+from fmnist.runtime.decision import NOT_SURE
+from fmnist.runtime.photomap import PhotoMap
+from fmnist.runtime.photos import PhotoSet
+
+COVERAGE = 0.9  # the threshold is the highest that still answers this share of mapped validation photos
+
+
+def _share(hits: np.ndarray) -> float:
+    return round(float(hits.mean()), 4) if hits.size else 0.0
+
+
+def photo_figures(probs: np.ndarray, photos: PhotoSet, pmap: PhotoMap, threshold: float) -> dict[str, Any]:
+    pmap.check(photos.folders)
+    predicted, score = probs.argmax(axis=1), probs.max(axis=1)
+    sure = ~photos.empty & (score >= threshold)
+    accepted = [pmap.accepted[f] for f in photos.folders]
+    strict = np.array([bool(accepted[f]) and p == accepted[f][0] for p, f in zip(predicted, photos.folder_index,
+                                                                                  strict=True)])
+    lenient = np.array([p in accepted[f] for p, f in zip(predicted, photos.folder_index, strict=True)])
+    mapped = np.array([bool(accepted[f]) for f in photos.folder_index], bool)
+    per_folder, columns = {}, [*CLASS_NAMES, NOT_SURE]
+    confusion = np.zeros((len(photos.folders), len(columns)), int)
+    for i, name in enumerate(photos.folders):
+        rows = photos.folder_index == i
+        decided = np.where(sure[rows], predicted[rows], len(CLASS_NAMES))
+        confusion[i] = np.bincount(decided, minlength=len(columns))
+        row: dict[str, Any] = {"n": int(rows.sum()), "mapped": bool(accepted[i]), "unsure": _share(~sure[rows])}
+        if accepted[i]:
+            row |= {"strict": _share(strict[rows]), "lenient": _share(lenient[rows])}
+        per_folder[name] = row
+    mapped_rows = [r for r in per_folder.values() if r["mapped"]]
+    answered = mapped & sure
+    return {
+        "photos": str(photos.root), "n": len(photos), "n_mapped": int(mapped.sum()), "threshold": round(threshold, 4),
+        "strict": _share(strict[mapped]), "lenient": _share(lenient[mapped]),
+        "mean_strict": round(float(np.mean([r["strict"] for r in mapped_rows])), 4) if mapped_rows else 0.0,
+        "mean_lenient": round(float(np.mean([r["lenient"] for r in mapped_rows])), 4) if mapped_rows else 0.0,
+        "coverage": _share(sure[mapped]), "answered_lenient": _share(lenient[answered]),
+        "unsure_unmapped": _share(~sure[~mapped]), "empty": int(photos.empty.sum()),
+        "per_folder": per_folder,
+        "confusion": {"rows": list(photos.folders), "columns": columns, "counts": confusion.tolist()},
+    }
+
+
+def choose_threshold(probs: np.ndarray, photos: PhotoSet, pmap: PhotoMap, coverage: float = COVERAGE) -> float:
+    """The highest threshold (0.00-0.99, step 0.01) at which the model still answers `coverage` of the mapped
+    photos. Photos the preprocessing finds empty are never answered, whatever the threshold."""
+    pmap.check(photos.folders)
+    mapped = np.array([pmap.mapped(photos.folders[f]) for f in photos.folder_index], bool) & ~photos.empty
+    total = int(np.array([pmap.mapped(photos.folders[f]) for f in photos.folder_index]).sum())
+    scores = probs.max(axis=1)[mapped]
+    best = 0.0
+    for t in np.arange(0.0, 1.0, 0.01):
+        if total and (scores >= t).sum() / total >= coverage:
+            best = float(t)
+    return round(best, 2)
+
+
+def decision_record(figures: dict[str, Any], coverage: float = COVERAGE) -> dict[str, Any]:
+    """What a model's metadata keeps about its threshold: the value, how it was chosen and what it gives."""
+    return {"threshold": figures["threshold"],
+            "rule": f"highest threshold answering >= {coverage:.0%} of mapped validation photos",
+            "chosen_on": figures["photos"], "n": figures["n"], "coverage": figures["coverage"],
+            "answered_lenient": figures["answered_lenient"], "unsure_unmapped": figures["unsure_unmapped"],
+            "lenient": figures["lenient"], "strict": figures["strict"], "mean_lenient": figures["mean_lenient"]}

@@ -1,0 +1,61 @@
+"""Which Fashion-MNIST labels a photo folder counts as right: {folder: [label, …]}, the strict label first.
+
+The default (fmnist/assets/photo_map.json) follows the clothing photo set's README. A folder mapped to
+several labels is right with any of them ("lenient"; "strict" counts only the first); a folder mapped to
+none (hat, shorts, skirt) has no Fashion-MNIST class, and the right answer for it is "not sure".
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from fmnist.errors import UsageError
+from fmnist.meta import CLASS_NAMES
+
+DEFAULT_MAP = "photo_map.json"  # in fmnist/assets
+
+
+@dataclass(frozen=True)
+class PhotoMap:
+    accepted: dict[str, tuple[int, ...]]  # folder -> label indices, strict first; () = no class ("not sure")
+    source: str  # the file it came from
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> PhotoMap:
+        """The default mapping, or a JSON file {folder: [label name or index, …]}."""
+        where = Path(path) if path else Path(str(resources.files("fmnist") / "assets" / DEFAULT_MAP))
+        try:
+            raw = json.loads(where.read_text())
+        except (OSError, ValueError) as e:
+            raise UsageError(f"cannot read the photo map {where}: {e}; it must be JSON like "
+                             '{"t-shirt": ["T-shirt/top"], "hat": []}') from e
+        if not isinstance(raw, dict):
+            raise UsageError(f"{where}: the photo map must be a JSON object {{folder: [labels]}}")
+        accepted = {}
+        for folder, labels in raw.items():
+            if not isinstance(labels, list):
+                raise UsageError(f"{where}: {folder!r} maps to {labels!r}; give a list of labels ([] for none)")
+            accepted[folder] = tuple(_index(label, folder, where) for label in labels)
+        return cls(accepted, "default" if path is None else str(where))
+
+    def check(self, folders: tuple[str, ...] | list[str]) -> None:
+        unknown = [f for f in folders if f not in self.accepted]
+        if unknown:
+            raise UsageError(f"photo folders {', '.join(unknown)} are not in the photo map ({self.source}); "
+                             "pass --photo-map FILE with a line for each, e.g. "
+                             f'{{"{unknown[0]}": ["Coat"]}} or {{"{unknown[0]}": []}} for "not sure"')
+
+    def mapped(self, folder: str) -> bool:
+        return bool(self.accepted.get(folder))
+
+
+def _index(label: str | int, folder: str, where: Path) -> int:
+    if isinstance(label, int) and 0 <= label < len(CLASS_NAMES):
+        return label
+    if isinstance(label, str) and label in CLASS_NAMES:
+        return CLASS_NAMES.index(label)
+    raise UsageError(f"{where}: {folder!r} maps to unknown label {label!r}; use one of {', '.join(CLASS_NAMES)} "
+                     "or an index 0-9")

@@ -1,0 +1,127 @@
+"""Photo folders (one folder per class) -> the 28x28 images the model sees, through `preprocess`.
+
+Every photo goes through `fmnist.runtime.preprocess.preprocess`, the function `classify` and `live` call,
+so training and evaluation see exactly what the runtime feeds the model. Results are cached per photo,
+keyed by the file's sha256 and PREPROCESS_VERSION: a re-run reads 28x28 arrays instead of redoing GrabCut.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from fmnist.errors import DataError
+from fmnist.runtime import preprocess as prep
+from fmnist.runtime.preprocess import IMAGE_EXTENSIONS, ImageError, read_image
+
+CACHE_VAR = "FMNIST_CACHE"
+Progress = Callable[[int, int], None]  # (photos done, photos in all)
+
+
+@dataclass(frozen=True)
+class PhotoSet:
+    root: Path
+    folders: tuple[str, ...]  # class folder names, sorted
+    images: np.ndarray  # (N, 28, 28) uint8, the object bright on black
+    folder_index: np.ndarray  # (N,) int, index into `folders`
+    empty: np.ndarray  # (N,) bool: the preprocessing found nothing to classify
+    paths: list[Path]
+    skipped: list[tuple[Path, str]] = field(default_factory=list)  # unreadable photos and why
+    cache_hits: int = 0
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+def cache_dir() -> Path:
+    base = os.environ.get(CACHE_VAR) or os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / ("" if os.environ.get(CACHE_VAR) else "fmnist") / "photos"
+
+
+def _cache_file(folder: Path, digest: str) -> Path:
+    return folder / f"v{prep.PREPROCESS_VERSION}" / digest[:2] / f"{digest}.npy"
+
+
+def _prepare(path: Path, cache: Path | None) -> tuple[np.ndarray, bool, bool]:
+    """(28x28 image, empty, from cache) for one photo; ImageError when it cannot be read."""
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise ImageError(f"{path}: cannot read ({e.strerror or e})") from e
+    cached = _cache_file(cache, hashlib.sha256(raw).hexdigest()) if cache else None
+    if cached and cached.is_file():
+        try:
+            row = np.load(cached)
+            if row.shape == (785,) and row.dtype == np.uint8:
+                return row[:784].reshape(28, 28), bool(row[784]), True
+        except (OSError, ValueError):
+            pass  # a damaged cache entry: redo it
+    prepared = prep.preprocess(read_image(path))
+    if cached:
+        row = np.concatenate([prepared.image.reshape(-1), [np.uint8(prepared.empty)]]).astype(np.uint8)
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+            with tmp.open("wb") as out:
+                np.save(out, row)
+            os.replace(tmp, cached)  # atomic: a reader never sees half an entry
+        except OSError:
+            pass  # a read-only or full cache only costs time
+    return prepared.image, prepared.empty, False
+
+
+def list_photos(root: Path) -> dict[str, list[Path]]:
+    """{class folder: its image files, sorted}; the folders are root's subfolders."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"photo folder {root} does not exist; pass a folder with one subfolder per class "
+                        "(fmnist data fetch --photos downloads one)")
+    out = {}
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+        if files:
+            out[folder.name] = files
+    if not out:
+        raise DataError(f"{root} has no class subfolders with photos ({', '.join(IMAGE_EXTENSIONS)}); "
+                        "expected ROOT/<class>/<photo>.jpg")
+    return out
+
+
+def load_photos(root: Path, cache: Path | None = None, progress: Progress | None = None,
+                workers: int | None = None, use_cache: bool = True) -> PhotoSet:
+    """Read and preprocess every photo under root/<class>/; unreadable ones are listed in `skipped`."""
+    root = Path(root)
+    listing = list_photos(root)
+    folders = tuple(listing)
+    jobs = [(i, path) for i, name in enumerate(folders) for path in listing[name]]
+    cache = (cache or cache_dir()) if use_cache else None
+
+    def one(job: tuple[int, Path]) -> tuple[int, Path, tuple[np.ndarray, bool, bool] | str]:
+        index, path = job
+        try:
+            return index, path, _prepare(path, cache)
+        except ImageError as e:
+            return index, path, str(e)
+
+    images, index, empty, paths, skipped, hits = [], [], [], [], [], 0
+    # OpenCV releases the GIL in its heavy calls (decode, GrabCut), so threads use every core
+    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+        for done, (i, path, got) in enumerate(pool.map(one, jobs), 1):
+            if isinstance(got, str):
+                skipped.append((path, got))
+            else:
+                images.append(got[0])
+                empty.append(got[1])
+                hits += got[2]
+                index.append(i)
+                paths.append(path)
+            if progress:
+                progress(done, len(jobs))
+    return PhotoSet(root, folders, np.array(images, np.uint8).reshape(-1, 28, 28), np.array(index, np.int64),
+                    np.array(empty, bool), paths, skipped, hits)

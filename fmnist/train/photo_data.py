@@ -1,0 +1,53 @@
+"""Photo folders for training and reporting: read through the runtime's preprocessing (cached), with a
+progress bar, unreadable photos listed and skipped, targets from the photo map."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.progress import Progress
+
+from fmnist import data
+from fmnist.runtime.photo_report import choose_threshold, decision_record, photo_figures
+from fmnist.runtime.photomap import PhotoMap
+from fmnist.runtime.photos import PhotoSet, load_photos
+from fmnist.train.photo_mix import photo_targets
+
+
+@dataclass(frozen=True)
+class PhotoData:
+    set: PhotoSet
+    pmap: PhotoMap
+    x_all: np.ndarray  # (N, 28, 28, 1) float32: every readable photo
+    x: np.ndarray  # the photos to learn from: those where the preprocessing found an object
+    targets: np.ndarray  # (len(x), 11), fmnist.train.photo_mix
+
+
+def load_photo_data(root: Path, map_path: Path | None = None, progress: bool = True) -> PhotoData:
+    pmap = PhotoMap.load(map_path)
+    console = Console(stderr=True)
+    with Progress(console=console, transient=True, disable=not (progress and console.is_terminal)) as bar:
+        task = bar.add_task(f"preparing photos in {root}", total=None)
+        photos = load_photos(root, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    pmap.check(photos.folders)
+    if photos.skipped:
+        console.print(f"skipped {len(photos.skipped)} unreadable photo(s) in {root}:", highlight=False)
+        for path, reason in photos.skipped:
+            console.print(f"  {path}: {reason}", highlight=False, soft_wrap=True)
+    if progress:
+        console.print(f"{len(photos)} photos in {len(photos.folders)} folders from {root} "
+                      f"({photos.cache_hits} from the cache)", highlight=False)
+    x_all = data.to_model_input(photos.images)
+    keep = ~photos.empty  # nothing found: the runtime says "not sure" there, so there is nothing to learn
+    return PhotoData(photos, pmap, x_all, x_all[keep], photo_targets(photos, pmap)[keep])
+
+
+def photo_report(probs: np.ndarray, photos: PhotoData, coverage: float) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(figures at the chosen threshold, the decision record for the model's metadata)."""
+    threshold = choose_threshold(probs, photos.set, photos.pmap, coverage)
+    figures = photo_figures(probs, photos.set, photos.pmap, threshold)
+    return figures, decision_record(figures, coverage)

@@ -1,0 +1,92 @@
+"""`fmnist data fetch --photos` against a real HTTP server on 127.0.0.1 serving zip archives the test
+writes, laid out as GitHub's archive of the clothing photo set (TOP/<split>/<class>/<photo>.jpg)."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import io
+import threading
+import zipfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from fmnist.cli import app
+from fmnist.errors import DataError
+from fmnist.fetch_photos import PHOTO_COUNTS, fetch_photos
+from fmnist.runtime.photos import list_photos
+
+CLASSES = ("dress", "hat", "longsleeve", "outwear", "pants", "shirt", "shoes", "shorts", "skirt", "t-shirt")
+TINY = {"train": 20, "validation": 10, "test": 10}
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def archive(counts: dict[str, int], top: str = "clothing-dataset-small-master") -> bytes:
+    jpeg = cv2.imencode(".jpg", np.full((8, 8, 3), 128, np.uint8))[1].tobytes()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr(f"{top}/README.md", "clothing photos")
+        for split, n in counts.items():
+            for i in range(n):
+                z.writestr(f"{top}/{split}/{CLASSES[i % len(CLASSES)]}/{i:05d}.jpg", jpeg)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("photo-mirror")
+    (root / "tiny.zip").write_bytes(tiny := archive(TINY))
+    (root / "truncated.zip").write_bytes(tiny[: len(tiny) // 2])
+    crc = bytearray(tiny)
+    at = crc.index(b"\xff\xd8")  # inside the first stored JPEG: its CRC no longer matches
+    crc[at + 20] ^= 0xFF
+    (root / "crc.zip").write_bytes(bytes(crc))
+    (root / "official.zip").write_bytes(archive(PHOTO_COUNTS))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_port}/"
+    httpd.shutdown()
+
+
+def test_fetch_checks_and_places_the_photo_set(server, tmp_path):
+    seen = []
+    dest = fetch_photos(tmp_path / "photos", server + "tiny.zip", TINY, progress=lambda *a: seen.append(a))
+    assert sorted(p.name for p in dest.iterdir()) == ["README.md", "test", "train", "validation"]
+    assert sum(len(v) for v in list_photos(dest / "train").values()) == 20
+    assert sorted(list_photos(dest / "validation")) == sorted(CLASSES)
+    assert seen[-1][1] == seen[-1][2] == len(archive(TINY))  # the progress bar reached the archive's end
+    assert [p.name for p in tmp_path.iterdir()] == ["photos"]  # no temp folder or partial zip left
+
+
+def test_truncated_or_corrupt_archives_are_rejected_and_keep_the_old_copy(server, tmp_path):
+    dest = fetch_photos(tmp_path / "photos", server + "tiny.zip", TINY)
+    before = sorted(str(p.relative_to(dest)) for p in dest.rglob("*"))
+    with pytest.raises(DataError, match="not a complete zip archive"):
+        fetch_photos(dest, server + "truncated.zip", TINY)
+    with pytest.raises(DataError, match="is corrupt in the photo archive"):
+        fetch_photos(dest, server + "crc.zip", TINY)
+    with pytest.raises(DataError, match=r"holds train 20 \(expected 3068\)"):
+        fetch_photos(dest, server + "tiny.zip")  # the official counts
+    assert sorted(str(p.relative_to(dest)) for p in dest.rglob("*")) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["photos"]
+
+
+def test_cli_fetch_photos(server, tmp_path):
+    runner = CliRunner()
+    got = runner.invoke(app, ["data", "fetch", "--photos", "--photos-url", server + "official.zip",
+                              "--dest", str(tmp_path / "photos")])
+    assert got.exit_code == 0, got.output
+    assert "train/ 3068 photos, validation/ 341 photos, test/ 372 photos" in got.stdout
+    assert sum(len(v) for v in list_photos(Path(tmp_path / "photos" / "validation")).values()) == 341
+    bad = runner.invoke(app, ["data", "fetch", "--photos", "--photos-url", server + "truncated.zip",
+                              "--dest", str(tmp_path / "other")])
+    assert bad.exit_code == 3 and bad.stderr.startswith("error: ") and "Traceback" not in bad.output
+    assert not (tmp_path / "other").exists()

@@ -1,0 +1,107 @@
+"""Learning from photos: the loss that reads photo targets, a tiny `train --photos --photos-val` run,
+and the "not sure" threshold travelling from metrics.json into the exported file and `classify`."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from photo_tree import make_tree
+from typer.testing import CliRunner
+
+from fmnist.cli import app
+from fmnist.meta import read_meta
+
+tf = pytest.importorskip("tensorflow")
+from fmnist.runtime.photomap import PhotoMap  # noqa: E402
+from fmnist.runtime.photos import load_photos  # noqa: E402
+from fmnist.train.photo_mix import fmnist_targets, make_loss, mixed_arrays, photo_targets  # noqa: E402
+
+runner = CliRunner()
+
+
+def test_targets_soft_for_several_labels_uniform_for_none(tmp_path):
+    photos = load_photos(make_tree(tmp_path / "p", per_class=2))
+    targets = photo_targets(photos, PhotoMap.load())
+    rows = {name: targets[photos.folder_index == i][0] for i, name in enumerate(photos.folders)}
+    assert rows["pants"].tolist() == [0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1]
+    assert np.allclose(rows["longsleeve"][[2, 0, 6]], 1 / 3) and rows["longsleeve"][10] == 1  # a candidate set
+    assert np.allclose(rows["hat"][:10], 0.1) and rows["hat"][10] == 0  # uniform: learn to be unsure
+
+
+def test_loss_is_cross_entropy_set_likelihood_or_uniform_by_row():
+    probs = np.array([[0.7, 0.1, 0.2] + [0.0] * 7, [0.2, 0.1, 0.5] + [0.025] * 7, [0.1] * 10], np.float32)
+    targets = np.stack([fmnist_targets(np.array([0]))[0], np.zeros(11, np.float32),
+                        np.r_[np.full(10, 0.1, np.float32), 0.0]])
+    targets[1, [2, 0, 6]], targets[1, 10] = 1 / 3, 1.0
+    got = make_loss()(tf.constant(targets), tf.constant(probs)).numpy()
+    assert got[0] == pytest.approx(-np.log(0.7), rel=1e-5)  # one label: plain cross-entropy
+    assert got[1] == pytest.approx(-np.log(0.2 + 0.5 + 0.025), rel=1e-5)  # any of the set
+    assert got[2] == pytest.approx(-np.log(0.1), rel=1e-5)  # uniform probs are right for "none"
+    smoothed = make_loss(0.1)(tf.constant(targets[:1]), tf.constant(np.full((1, 10), 0.1, np.float32))).numpy()
+    assert smoothed[0] == pytest.approx(-np.log(0.1), rel=1e-5)
+
+
+def test_photos_are_oversampled_to_their_share():
+    x_fm, y_fm = np.zeros((900, 28, 28, 1), np.float32), fmnist_targets(np.zeros(900, int))
+    ids = np.arange(1, 41, dtype=np.float32)  # photo i is all i, its target's flag is i too
+    x_ph = np.broadcast_to(ids[:, None, None, None], (40, 28, 28, 1)).copy()
+    y_ph = np.zeros((40, 11), np.float32)
+    y_ph[:, 10] = ids
+    x, y = mixed_arrays(x_fm, y_fm, x_ph, y_ph, share=0.25, seed=0)
+    assert len(x) == 1200 and (x[:, 0, 0, 0] > 0).mean() == pytest.approx(0.25)  # 7.5 copies of the 40 photos
+    seen = np.bincount(x[900:, 0, 0, 0].astype(int), minlength=41)[1:]
+    assert set(seen.tolist()) == {7, 8} and (seen == 8).sum() == 20
+    assert np.array_equal(x[900:, 0, 0, 0], y[900:, 10])  # each photo keeps its own target
+
+
+@pytest.fixture(scope="module")
+def photo_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("photo-run")
+    train_tree = make_tree(root / "train", per_class=8, broken=True)
+    val_tree = make_tree(root / "validation", per_class=4)
+    out = root / "run"
+    got = runner.invoke(app, ["train", "--model", "cnn", "--limit", "600", "--epochs", "2", "--seed", "0",
+                              "--photos", str(train_tree), "--photos-val", str(val_tree), "--photo-epochs", "1",
+                              "--out", str(out)])
+    assert got.exit_code == 0, got.output
+    return out, json.loads((out / "metrics.json").read_text()), got
+
+
+def test_train_with_photos_records_the_mix_and_the_photo_figures(photo_run):
+    out, metrics, got = photo_run
+    mix = metrics["recipe"]["photo_mix"]
+    assert mix["n_photos"] == 32 and mix["skipped"] == 2 and mix["photo_epochs"] == 1 and mix["pretrain_epochs"] == 1
+    assert mix["share"] == 0.25 and mix["oversampling"] > 1
+    photos = metrics["photos"]
+    assert photos["n"] == 16 and photos["n_mapped"] == 12
+    assert set(photos["per_folder"]) == {"hat", "longsleeve", "pants", "t-shirt"}
+    assert photos["per_folder"]["hat"]["mapped"] is False and "lenient" not in photos["per_folder"]["hat"]
+    assert 0 <= photos["strict"] <= photos["lenient"] <= 1
+    assert photos["coverage"] >= 0.9  # the threshold was chosen to answer 90 % of mapped photos
+    assert metrics["decision"]["threshold"] == photos["threshold"]
+    assert np.array(photos["confusion"]["counts"]).sum() == 16
+    assert (out / "photo_confusion.png").read_bytes()[:4] == b"\x89PNG"
+    assert "truncated.jpg" in got.stderr and "lenient" in got.stdout
+
+
+def test_the_threshold_travels_into_the_export_and_classify(photo_run, tmp_path):
+    out, metrics, _ = photo_run
+    exported = runner.invoke(app, ["export", str(out), "--no-tflite"])
+    assert exported.exit_code == 0, exported.output
+    model = out / "model.onnx"
+    meta = read_meta(model)
+    assert meta.decision == metrics["decision"] and meta.training["recipe"]["photo_mix"]["share"] == 0.25
+    photo = str(out.parent / "validation" / "pants" / "0.jpg")
+
+    line = json.loads(runner.invoke(app, ["classify", photo, "--model", str(model), "--json"]).stdout)
+    assert line["threshold"] == metrics["decision"]["threshold"]
+    assert line["sure"] is (line["score"] >= line["threshold"]) and {"label", "top", "index"} <= set(line)
+    strict = runner.invoke(app, ["classify", photo, "--model", str(model), "--threshold", "1"])
+    assert json.loads(runner.invoke(app, ["classify", photo, "--model", str(model), "--threshold", "1",
+                                          "--json"]).stdout)["sure"] is False
+    assert ": not sure (maybe " in strict.stdout
+    lenient = json.loads(runner.invoke(app, ["classify", photo, "--model", str(model), "--threshold", "0",
+                                             "--json"]).stdout)
+    assert lenient["sure"] is True and lenient["threshold"] == 0

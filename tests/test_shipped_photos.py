@@ -1,0 +1,69 @@
+"""The shipped model on real photos it never learned from: the 341 validation photos of the clothing
+photo set, as the runtime's `preprocess` sees them (tests/data/validation_photos.npz, made by
+scripts/photo_fixture.py, because CI has no copy of the photo set). The floors sit a little below the
+goals the model was made for (docs/model.md), so that noise does not flake."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fmnist.runtime.classifier import Classifier
+from fmnist.runtime.photo_report import photo_figures
+from fmnist.runtime.photomap import PhotoMap
+from fmnist.runtime.photos import PhotoSet
+from fmnist.runtime.preprocess import PREPROCESS_VERSION, preprocess, read_image
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE = ROOT / "tests" / "data" / "validation_photos.npz"
+SAMPLES = ROOT / "examples" / "photos"
+
+
+@pytest.fixture(scope="module")
+def fixture() -> dict[str, np.ndarray]:
+    return dict(np.load(FIXTURE))
+
+
+@pytest.fixture(scope="module")
+def validation(fixture) -> PhotoSet:
+    return PhotoSet(Path("validation"), tuple(str(f) for f in fixture["folders"]), fixture["images"],
+                    fixture["folder_index"], fixture["empty"], [Path(h) for h in fixture["sha256"]])
+
+
+@pytest.fixture(scope="module")
+def figures(validation) -> dict:
+    classifier = Classifier()
+    return photo_figures(classifier.predict(validation.images), validation, PhotoMap.load(), classifier.threshold)
+
+
+def test_the_fixture_is_what_preprocess_gives_today(fixture):
+    """The samples are the first photo of each validation folder: their rows must equal a fresh preprocess."""
+    assert str(fixture["preprocess_version"]) == PREPROCESS_VERSION, "re-run scripts/photo_fixture.py"
+    rows = {h: i for i, h in enumerate(fixture["sha256"])}
+    for sample in sorted(SAMPLES.glob("*.jpg")):
+        row = rows[hashlib.sha256(sample.read_bytes()).hexdigest()]
+        assert fixture["folders"][fixture["folder_index"][row]] == sample.stem
+        prepared = preprocess(read_image(sample))
+        assert np.array_equal(prepared.image, fixture["images"][row]), sample.name
+        assert prepared.empty == fixture["empty"][row]
+
+
+def test_shipped_model_is_right_on_most_mapped_photos(figures):
+    assert figures["n_mapped"] == 290
+    assert figures["lenient"] >= 0.75, figures["per_folder"]
+    assert figures["strict"] >= 0.60
+    assert figures["per_folder"]["shoes"]["lenient"] >= 0.6
+
+
+def test_shipped_model_is_unsure_on_garments_it_has_no_class_for(figures):
+    assert figures["unsure_unmapped"] >= 0.60  # hat, shorts, skirt
+    assert figures["coverage"] >= 0.80  # while still answering most mapped photos
+
+
+def test_shipped_model_carries_its_threshold_and_trade_off():
+    decision = Classifier().meta.decision
+    assert 0 < decision["threshold"] < 1
+    assert {"coverage", "answered_lenient", "unsure_unmapped", "rule", "chosen_on"} <= set(decision)
