@@ -16,7 +16,14 @@ from fmnist.meta import read_meta
 tf = pytest.importorskip("tensorflow")
 from fmnist.runtime.photomap import PhotoMap  # noqa: E402
 from fmnist.runtime.photos import load_photos  # noqa: E402
-from fmnist.train.photo_mix import fmnist_targets, make_loss, mixed_arrays, photo_targets  # noqa: E402
+from fmnist.train.photo_mix import (  # noqa: E402
+    MAIN_PULL,
+    fmnist_targets,
+    make_loss,
+    mixed_arrays,
+    photo_draws,
+    photo_targets,
+)
 
 runner = CliRunner()
 
@@ -26,21 +33,44 @@ def test_targets_soft_for_several_labels_uniform_for_none(tmp_path):
     targets = photo_targets(photos, PhotoMap.load())
     rows = {name: targets[photos.folder_index == i][0] for i, name in enumerate(photos.folders)}
     assert rows["pants"].tolist() == [0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1]
-    assert np.allclose(rows["longsleeve"][[2, 0, 6]], 1 / 3) and rows["longsleeve"][10] == 1  # a candidate set
+    assert np.allclose(rows["longsleeve"][[2, 0, 6]], [0.5, 0.25, 0.25]) and rows["longsleeve"][10] == 1  # a set
     assert np.allclose(rows["hat"][:10], 0.1) and rows["hat"][10] == 0  # uniform: learn to be unsure
+
+
+def test_training_reads_photos_through_the_runtime_preprocess(tmp_path, monkeypatch):
+    from fmnist.runtime import preprocess as prep
+    from fmnist.train.photo_data import load_photo_data
+
+    seen = []
+    real = prep.preprocess
+    monkeypatch.setenv("FMNIST_CACHE", str(tmp_path / "cache"))  # an empty cache: every photo is prepared
+    monkeypatch.setattr(prep, "preprocess", lambda image: seen.append(image.shape) or real(image))
+    got = load_photo_data(make_tree(tmp_path / "p", per_class=3), progress=False)
+    assert len(seen) == 12 and len(got.x) == 12
+    first = real(prep.read_image(got.set.paths[0])).image
+    assert np.array_equal(got.x[0, :, :, 0], first.astype(np.float32) / 255)  # what the model is fed
 
 
 def test_loss_is_cross_entropy_set_likelihood_or_uniform_by_row():
     probs = np.array([[0.7, 0.1, 0.2] + [0.0] * 7, [0.2, 0.1, 0.5] + [0.025] * 7, [0.1] * 10], np.float32)
     targets = np.stack([fmnist_targets(np.array([0]))[0], np.zeros(11, np.float32),
                         np.r_[np.full(10, 0.1, np.float32), 0.0]])
-    targets[1, [2, 0, 6]], targets[1, 10] = 1 / 3, 1.0
+    targets[1, [2, 0, 6]], targets[1, 10] = [0.5, 0.25, 0.25], 1.0
     got = make_loss()(tf.constant(targets), tf.constant(probs)).numpy()
     assert got[0] == pytest.approx(-np.log(0.7), rel=1e-5)  # one label: plain cross-entropy
-    assert got[1] == pytest.approx(-np.log(0.2 + 0.5 + 0.025), rel=1e-5)  # any of the set
+    in_set = -np.log(0.2 + 0.5 + 0.025)  # any label of the set
+    toward_main = -(0.5 * np.log(0.5) + 0.25 * np.log(0.2) + 0.25 * np.log(0.025))
+    assert got[1] == pytest.approx((1 - MAIN_PULL) * in_set + MAIN_PULL * toward_main, rel=1e-5)
     assert got[2] == pytest.approx(-np.log(0.1), rel=1e-5)  # uniform probs are right for "none"
     smoothed = make_loss(0.1)(tf.constant(targets[:1]), tf.constant(np.full((1, 10), 0.1, np.float32))).numpy()
     assert smoothed[0] == pytest.approx(-np.log(0.1), rel=1e-5)
+
+
+def test_balanced_draws_give_every_folder_the_same_weight():
+    groups = np.array([0] * 100 + [1] * 10 + [2] * 30)
+    assert np.bincount(groups[photo_draws(groups, 600, True, 0)]).tolist() == [200, 200, 200]
+    plain = photo_draws(groups, 560, False, 0)  # 4 whole copies of each photo
+    assert np.bincount(groups[plain]).tolist() == [400, 40, 120]
 
 
 def test_photos_are_oversampled_to_their_share():

@@ -26,7 +26,7 @@ from fmnist.train._deps import keras, tf
 from fmnist.train.augment import augment_batch
 from fmnist.train.models import REGISTRY, Recipe
 from fmnist.train.photo_data import PhotoData, load_photo_data, photo_report
-from fmnist.train.photo_mix import SetAccuracy, fmnist_targets, make_loss, mixed_arrays, oversampling
+from fmnist.train.photo_mix import MAIN_PULL, SetAccuracy, fmnist_targets, make_loss, mixed_arrays, oversampling
 from fmnist.train.progress import RichProgress
 from fmnist.train.report import classification_report
 from fmnist.train.split import stratified_indices, stratified_split
@@ -47,6 +47,7 @@ class TrainConfig:
     photo_map: Path | None = None  # folder -> labels (default: fmnist/assets/photo_map.json)
     photo_share: float | None = None  # default: the recipe's
     photo_epochs: int | None = None  # default: the recipe's (None there: every epoch)
+    photo_balance: bool | None = None  # default: the recipe's
     coverage: float = 0.9  # the threshold answers this share of mapped validation photos
     progress: bool = True
     command: str = ""  # the command line that ran this, recorded for reproducibility
@@ -100,6 +101,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         x_all, y_all = x_all[subset], y_all[subset]
     fit_idx, val_idx = stratified_split(y_all, cfg.val_split, cfg.seed)
     photo_epochs, share = _phases(cfg, recipe, epochs, photos)
+    balance = recipe.photo_balance if cfg.photo_balance is None else cfg.photo_balance
 
     keras.utils.set_random_seed(cfg.seed)
     tf.config.experimental.enable_op_determinism()
@@ -109,7 +111,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     if epochs - photo_epochs:
         phases.append((epochs - photo_epochs, make_dataset(x_fit, y_fit, batch, train=True, **options), len(x_fit)))
     if photo_epochs and photos is not None:
-        x_mix, y_mix = mixed_arrays(x_fit, y_fit, photos.x, photos.targets, share, cfg.seed)
+        x_mix, y_mix = mixed_arrays(x_fit, y_fit, photos.x, photos.targets, share, cfg.seed, photos.folder_index,
+                                    balance)
         mix = make_dataset(x_mix, y_mix, batch, train=True, light=recipe.photo_light, **options)
         phases.append((photo_epochs, mix, len(x_mix)))
     phases = [(e, ds, -(-n // batch)) for e, ds, n in phases]
@@ -140,7 +143,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                "left_out_empty": int(photos.set.empty.sum()), "photo_map": photos.pmap.source,
                "share": share, "oversampling": round(oversampling(len(x_fit), len(photos.x), share), 2),
                "photo_epochs": photo_epochs, "pretrain_epochs": epochs - photo_epochs,
-               "light_augmentation": recipe.photo_light, "multi_label_folders": "candidate set (partial label)",
+               "folders_balanced": balance, "light_augmentation": recipe.photo_light,
+               "multi_label_folders": f"candidate set, pulled {MAIN_PULL} toward the main label",
                "no_label_folders": "uniform target"}
     metrics = {
         "model": recipe.name,

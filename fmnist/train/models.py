@@ -31,6 +31,7 @@ class Recipe:
     photo_share: float = 0.25
     photo_epochs: int | None = None
     photo_light: bool = True
+    photo_balance: bool = True  # every photo folder drawn equally often
 
     def build(self) -> Any:
         """A fresh, uncompiled keras.Model."""

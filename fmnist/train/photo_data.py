@@ -25,6 +25,7 @@ class PhotoData:
     x_all: np.ndarray  # (N, 28, 28, 1) float32: every readable photo
     x: np.ndarray  # the photos to learn from: those where the preprocessing found an object
     targets: np.ndarray  # (len(x), 11), fmnist.train.photo_mix
+    folder_index: np.ndarray  # (len(x),) each photo's folder
 
 
 def load_photo_data(root: Path, map_path: Path | None = None, progress: bool = True) -> PhotoData:
@@ -43,7 +44,7 @@ def load_photo_data(root: Path, map_path: Path | None = None, progress: bool = T
                       f"({photos.cache_hits} from the cache)", highlight=False)
     x_all = data.to_model_input(photos.images)
     keep = ~photos.empty  # nothing found: the runtime says "not sure" there, so there is nothing to learn
-    return PhotoData(photos, pmap, x_all, x_all[keep], photo_targets(photos, pmap)[keep])
+    return PhotoData(photos, pmap, x_all, x_all[keep], photo_targets(photos, pmap)[keep], photos.folder_index[keep])
 
 
 def photo_report(probs: np.ndarray, photos: PhotoData, coverage: float) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -2,8 +2,11 @@
 
 Targets are (N, 11) float32: ten label weights, then a flag.
 - flag 1, a candidate set (a Fashion-MNIST image: one label; a photo folder mapped to several labels):
-  loss -log(sum of p over the set). Its gradient is that of cross-entropy against a soft target, the
-  model's own belief restricted to the set, so a longsleeve can be a confident Pullover *or* Shirt;
+  loss (1 - MAIN_PULL) * -log(sum of p over the set) + MAIN_PULL * cross-entropy against the weights.
+  The first term's gradient is that of cross-entropy against the model's own belief restricted to the set,
+  so a longsleeve may be a confident Pullover *or* Shirt; the second pulls it toward the folder's main
+  label (weight MAIN_WEIGHT, the others share the rest), which is what "strict" counts. With one label
+  both terms are plain cross-entropy;
 - flag 0, a fixed soft target (a folder mapped to no label): cross-entropy against the uniform
   distribution, which teaches the model to be unsure.
 Label smoothing mixes in the uniform term for every row.
@@ -21,6 +24,8 @@ from fmnist.runtime.photos import PhotoSet
 from fmnist.train._deps import keras, tf
 
 EPSILON = 1e-7
+MAIN_PULL = 0.5
+MAIN_WEIGHT = 0.5
 
 
 def fmnist_targets(labels: np.ndarray) -> np.ndarray:
@@ -38,7 +43,11 @@ def photo_targets(photos: PhotoSet, pmap: PhotoMap) -> np.ndarray:
         rows, labels = photos.folder_index == i, list(pmap.accepted[folder])
         if labels:
             weights = np.zeros(NUM_CLASSES, np.float32)
-            weights[labels] = 1.0 / len(labels)
+            if len(labels) == 1:
+                weights[labels[0]] = 1.0
+            else:
+                weights[labels[1:]] = (1.0 - MAIN_WEIGHT) / (len(labels) - 1)
+                weights[labels[0]] = MAIN_WEIGHT
             out[rows, :NUM_CLASSES], out[rows, NUM_CLASSES] = weights, 1.0
         else:
             out[rows, :NUM_CLASSES] = 1.0 / NUM_CLASSES
@@ -53,7 +62,7 @@ def make_loss(label_smoothing: float = 0.0) -> Any:
         in_set = -tf.math.log(tf.clip_by_value(tf.reduce_sum(tf.cast(weights > 0, probs.dtype) * probs, 1),
                                                EPSILON, 1.0))
         soft = -tf.reduce_sum(weights * log_p, 1)
-        main = tf.where(is_set > 0.5, in_set, soft)
+        main = tf.where(is_set > 0.5, (1.0 - MAIN_PULL) * in_set + MAIN_PULL * soft, soft)
         return (1.0 - label_smoothing) * main + label_smoothing * -tf.reduce_mean(log_p, 1)
 
     return photo_aware_loss
@@ -75,15 +84,28 @@ class SetAccuracy(keras.metrics.MeanMetricWrapper):
 
 
 def oversampling(n_fmnist: int, n_photos: int, share: float) -> float:
-    """How many times each photo is seen per epoch so that photos make `share` of the samples."""
+    """How many times each photo is seen per epoch (on average) so that photos make `share` of the samples."""
     return share / (1.0 - share) * n_fmnist / max(1, n_photos)
 
 
+def photo_draws(groups: np.ndarray, total: int, balance: bool, seed: int) -> np.ndarray:
+    """`total` photo indices: whole copies, then a random part. With `balance`, every group (photo folder)
+    gets the same number of draws, so a small folder (shoes, hats) weighs as much as a large one."""
+    rng = np.random.default_rng(seed)
+    if not balance:
+        groups = np.zeros_like(groups)
+    members = [np.flatnonzero(groups == g) for g in np.unique(groups)]
+    picked = []
+    for rows in members:
+        want = total // len(members)
+        whole, part = divmod(want, len(rows))
+        picked += [np.tile(rows, whole), rng.permutation(rows)[:part]]
+    return np.concatenate(picked)
+
+
 def mixed_arrays(x_fm: np.ndarray, y_fm: np.ndarray, x_ph: np.ndarray, y_ph: np.ndarray, share: float,
-                 seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Fashion-MNIST once and the photos repeated (whole copies, then a random part) to reach `share`."""
-    factor = oversampling(len(x_fm), len(x_ph), share)
-    whole, part = int(factor), factor - int(factor)
-    extra = np.random.default_rng(seed).permutation(len(x_ph))[: round(part * len(x_ph))]
-    idx = np.concatenate([np.tile(np.arange(len(x_ph)), whole), extra])
+                 seed: int, groups: np.ndarray | None = None, balance: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Fashion-MNIST once and the photos drawn (photo_draws) to make `share` of the samples."""
+    total = round(oversampling(len(x_fm), len(x_ph), share) * len(x_ph))
+    idx = photo_draws(np.zeros(len(x_ph), int) if groups is None else groups, total, balance, seed)
     return np.concatenate([x_fm, x_ph[idx]]), np.concatenate([y_fm, y_ph[idx]])
