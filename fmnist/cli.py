@@ -17,6 +17,7 @@ from fmnist import __version__
 from fmnist.cli_common import DataDir, Json, command_line, print_rich, stdout_json
 from fmnist.cli_runtime import register as register_runtime_commands
 from fmnist.errors import FmnistError
+from fmnist.runtime.photo_report import COVERAGE
 from fmnist.train.models import DEFAULT_MODEL, REGISTRY
 
 
@@ -158,10 +159,10 @@ def train(
                                                "folders; [] means 'not sure')."),
     photo_share: float | None = typer.Option(None, "--photo-share", min=0.01, max=0.9,
                                              help="Share of each epoch's samples that are photos (default: "
-                                                  "the recipe's, 0.25)."),
+                                                  "the recipe's)."),
     photo_epochs: int | None = typer.Option(None, "--photo-epochs", min=1,
                                             help="Photos join for the last N epochs (default: the recipe's)."),
-    coverage: float = typer.Option(0.9, "--coverage", min=0.05, max=1.0,
+    coverage: float = typer.Option(COVERAGE, "--coverage", min=0.05, max=1.0,
                                    help="The 'not sure' threshold answers this share of mapped --photos-val "
                                         "photos."),
     data_dir: Path | None = DataDir,

@@ -52,3 +52,15 @@ def test_a_seed_repeats_the_augmentation_and_another_seed_does_not(images):
 
     assert np.array_equal(run(1), run(1))
     assert not np.array_equal(run(1), run(2))
+
+
+def test_photo_light_changes_only_photos_and_keeps_the_background_black(images):
+    targets = np.zeros((200, 12), np.float32)
+    targets[100:, -1] = 1.0  # the second half are photos
+    seed = tf.constant([7, 8], tf.int64)
+    lit = augment_batch(tf.constant(images), tf.constant(targets), seed, light=True)[0].numpy()
+    plain = augment_batch(tf.constant(images), tf.constant(targets), seed, light=False)[0].numpy()  # same moves
+    assert np.array_equal(lit[:100], plain[:100])  # Fashion-MNIST rows: moved, never lit
+    relit = [not np.allclose(lit[i], plain[i]) for i in range(100, 200)]
+    assert 30 <= sum(relit) <= 70  # about half the photos get a new gamma and gain
+    assert lit.min() >= 0 and lit.max() <= 1 and (lit[plain == 0] == 0).all()  # black stays black

@@ -32,7 +32,7 @@ def test_targets_soft_for_several_labels_uniform_for_none(tmp_path):
     photos = load_photos(make_tree(tmp_path / "p", per_class=2))
     targets = photo_targets(photos, PhotoMap.load())
     rows = {name: targets[photos.folder_index == i][0] for i, name in enumerate(photos.folders)}
-    assert rows["pants"].tolist() == [0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1]
+    assert rows["pants"].tolist() == [0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1]  # one label, a photo
     assert np.allclose(rows["longsleeve"][[2, 0, 6]], [0.5, 0.25, 0.25]) and rows["longsleeve"][10] == 1  # a set
     assert np.allclose(rows["hat"][:10], 0.1) and rows["hat"][10] == 0  # uniform: learn to be unsure
 
@@ -53,8 +53,8 @@ def test_training_reads_photos_through_the_runtime_preprocess(tmp_path, monkeypa
 
 def test_loss_is_cross_entropy_set_likelihood_or_uniform_by_row():
     probs = np.array([[0.7, 0.1, 0.2] + [0.0] * 7, [0.2, 0.1, 0.5] + [0.025] * 7, [0.1] * 10], np.float32)
-    targets = np.stack([fmnist_targets(np.array([0]))[0], np.zeros(11, np.float32),
-                        np.r_[np.full(10, 0.1, np.float32), 0.0]])
+    targets = np.stack([fmnist_targets(np.array([0]))[0], np.zeros(12, np.float32),
+                        np.r_[np.full(10, 0.1, np.float32), 0.0, 1.0]])
     targets[1, [2, 0, 6]], targets[1, 10] = [0.5, 0.25, 0.25], 1.0
     got = make_loss()(tf.constant(targets), tf.constant(probs)).numpy()
     assert got[0] == pytest.approx(-np.log(0.7), rel=1e-5)  # one label: plain cross-entropy
@@ -77,7 +77,7 @@ def test_photos_are_oversampled_to_their_share():
     x_fm, y_fm = np.zeros((900, 28, 28, 1), np.float32), fmnist_targets(np.zeros(900, int))
     ids = np.arange(1, 41, dtype=np.float32)  # photo i is all i, its target's flag is i too
     x_ph = np.broadcast_to(ids[:, None, None, None], (40, 28, 28, 1)).copy()
-    y_ph = np.zeros((40, 11), np.float32)
+    y_ph = np.zeros((40, 12), np.float32)
     y_ph[:, 10] = ids
     x, y = mixed_arrays(x_fm, y_fm, x_ph, y_ph, share=0.25, seed=0)
     assert len(x) == 1200 and (x[:, 0, 0, 0] > 0).mean() == pytest.approx(0.25)  # 7.5 copies of the 40 photos

@@ -17,7 +17,7 @@ import numpy as np
 from fmnist.errors import FmnistError
 
 # Bump when `preprocess` changes what it returns for a photo: the photo cache (fmnist.runtime.photos) is keyed on it.
-PREPROCESS_VERSION = "1"
+PREPROCESS_VERSION = "2"
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 WORK_SIZE = 120  # long side the photo is reduced to before segmentation (GrabCut time grows fast with it)
 GRABCUT_ITERATIONS = 2
@@ -26,6 +26,8 @@ SEED_NOISE_FACTOR = 3.0
 LIFT = 128.0  # a faint (light) object is brightened until its 99th percentile reaches this
 MIN_CONTRAST = 40.0  # object-vs-background distance (BGR, 0-441) below which the result is flagged
 MIN_AREA = 0.01  # an object smaller than this share of the picture is a speck: nothing there
+MAX_AREA = 0.95  # an object covering more than this share of the picture is the picture itself: nothing there
+RECT_MARGIN = 0.06  # the fallback's "object is inside" rectangle leaves this share of each side as background
 MAX_PIXELS = 100_000_000  # refuse to decode anything larger (a 20000x20000 image is 400 MP, 1.2 GB decoded)
 
 
@@ -137,22 +139,52 @@ def _grabcut(small: np.ndarray, seed: np.ndarray) -> np.ndarray:
     return np.isin(trimap, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8)
 
 
-def _object_mask(small: np.ndarray) -> tuple[np.ndarray, float]:
-    """The largest object that differs from the border's colour, and that difference (BGR distance, 0-441).
-
-    Plain BGR distance: on the photo set it segmented as well as Lab, and Lab's first use costs ~90 ms.
-    """
-    pixels = small.astype(np.float32)
-    border = _border(pixels, max(2, min(small.shape[:2]) // 25))
-    background = np.median(border, axis=0)  # the dataset trimmed against its "corner pixels"
-    distance = np.linalg.norm(pixels - background, axis=2)
+def _seeded_mask(small: np.ndarray, distance: np.ndarray, border: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """Seed the object where it differs from the border more than the border's own spread; GrabCut refines it."""
     # above the border's own spread (noise, texture, shading): keeps an object's faint parts on a plain ground
     noise = np.percentile(np.linalg.norm(border - background, axis=1), 90)
     seed = (distance > max(SEED_MIN_DISTANCE, SEED_NOISE_FACTOR * noise)).astype(np.uint8)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
     seed = cv2.morphologyEx(cv2.morphologyEx(seed, cv2.MORPH_CLOSE, kernel), cv2.MORPH_OPEN, kernel)
-    mask = _largest_filled(_grabcut(small, _largest_filled(seed)))
-    return mask, float(np.percentile(distance[mask > 0], 90))  # how strongly the object stands out, at its most
+    return _largest_filled(_grabcut(small, _largest_filled(seed)))
+
+
+def _framed_mask(small: np.ndarray) -> np.ndarray:
+    """GrabCut from a rectangle: the object is inside, the margin is background. For a textured ground or a
+    garment touching the border, where the border's spread is too wide to seed from."""
+    h, w = small.shape[:2]
+    seed = np.zeros((h, w), np.uint8)
+    dy, dx = max(1, round(h * RECT_MARGIN)), max(1, round(w * RECT_MARGIN))
+    seed[dy : h - dy, dx : w - dx] = 1
+    return _largest_filled(_grabcut(small, seed))
+
+
+def _found(mask: np.ndarray) -> bool:
+    return MIN_AREA <= mask.mean() <= MAX_AREA
+
+
+def _object_mask(small: np.ndarray) -> tuple[np.ndarray, float]:
+    """The largest object that differs from the border's colour, and that difference (BGR distance, 0-441).
+
+    Plain BGR distance: on the photo set it segmented as well as Lab, and Lab's first use costs ~90 ms.
+    When seeding finds nothing, a rectangle-initialised GrabCut tries again; its object counts only if it
+    stands out clearly (MIN_CONTRAST), so a blank or noisy frame stays empty.
+    """
+    pixels = small.astype(np.float32)
+    border = _border(pixels, max(2, min(small.shape[:2]) // 25))
+    background = np.median(border, axis=0)  # the dataset trimmed against its "corner pixels"
+    distance = np.linalg.norm(pixels - background, axis=2)
+    mask = _seeded_mask(small, distance, border, background)
+    if not _found(mask):
+        framed = _framed_mask(small)
+        if _found(framed) and _contrast(distance, framed) >= MIN_CONTRAST:
+            mask = framed
+    return mask, _contrast(distance, mask)
+
+
+def _contrast(distance: np.ndarray, mask: np.ndarray) -> float:
+    """How strongly the object stands out from the background, at its most (90th percentile)."""
+    return float(np.percentile(distance[mask > 0], 90)) if mask.any() else 0.0
 
 
 def fit_28(gray: np.ndarray) -> np.ndarray:
@@ -190,7 +222,7 @@ def preprocess(image: np.ndarray) -> Prepared:
     if 0 < top < LIFT:  # a light garment would come out nearly black: lift it (gently; more hurt)
         negated = np.clip(negated * (LIFT / top), 0, 255)
     box = (int(x0 / factor), int(y0 / factor), int((x1 - x0) / factor), int((y1 - y0) / factor))
-    empty = bool(mask.mean() < MIN_AREA or mask.all())  # all: nothing differed, the whole frame was taken
+    empty = not _found(mask)  # a speck, or the whole frame taken because nothing differed
     return Prepared(fit_28(negated.astype(np.uint8)), bool(contrast < MIN_CONTRAST), empty, box)
 
 

@@ -39,21 +39,22 @@ def _erase(images: Any, u: Any, probability: float) -> Any:
     return tf.where(inside[..., None], u[:, 5][:, None, None, None], images)
 
 
-def _light(images: Any, u: Any) -> Any:
-    """Half the images get gamma in [0.6, 1.6] and gain in [0.7, 1.3] (clipped to [0, 1]); 0 stays 0."""
+def _light(images: Any, u: Any, chosen: Any) -> Any:
+    """Half the chosen images get gamma in [0.6, 1.6] and gain in [0.7, 1.3] (clipped to [0, 1]); 0 stays 0."""
     gamma = tf.exp((u[:, 0] - 0.5) * 2 * GAMMA_LOG)[:, None, None, None]
     gain = (1.0 + (u[:, 1] - 0.5) * 0.6)[:, None, None, None]
     lit = tf.clip_by_value(tf.pow(images, gamma) * gain, 0.0, 1.0)
-    return tf.where((u[:, 2] < 0.5)[:, None, None, None], lit, images)
+    return tf.where(((u[:, 2] < 0.5) & chosen)[:, None, None, None], lit, images)
 
 
 def augment_batch(images: Any, labels: Any, seed: Any, erase: float = 0.0, light: bool = False) -> tuple[Any, Any]:
-    """images (B, 28, 28, 1) float32 in [0, 1]; seed: a (2,) int64 tensor."""
+    """images (B, 28, 28, 1) float32 in [0, 1]; seed: a (2,) int64 tensor. With `light`, labels are the
+    (B, 12) targets of fmnist.train.photo_mix, whose last column marks the photos it applies to."""
     u = tf.random.stateless_uniform([tf.shape(images)[0], 12], seed)
     out = _shift(images, u[:, 0], u[:, 1])
     out = tf.where((u[:, 2] < 0.5)[:, None, None, None], tf.reverse(out, [2]), out)
     if erase:
         out = _erase(out, u[:, 3:9], erase)
     if light:
-        out = _light(out, u[:, 9:12])
+        out = _light(out, u[:, 9:12], labels[:, -1] > 0.5)
     return out, labels

@@ -21,6 +21,7 @@ import numpy as np
 
 from fmnist import __version__, atomic, data
 from fmnist.errors import UsageError
+from fmnist.runtime.photo_report import COVERAGE
 from fmnist.train import plots
 from fmnist.train._deps import keras, tf
 from fmnist.train.augment import augment_batch
@@ -48,14 +49,14 @@ class TrainConfig:
     photo_share: float | None = None  # default: the recipe's
     photo_epochs: int | None = None  # default: the recipe's (None there: every epoch)
     photo_balance: bool | None = None  # default: the recipe's
-    coverage: float = 0.9  # the threshold answers this share of mapped validation photos
+    coverage: float = COVERAGE  # the threshold answers this share of mapped validation photos
     progress: bool = True
     command: str = ""  # the command line that ran this, recorded for reproducibility
 
 
 def make_dataset(x: np.ndarray, y: np.ndarray, batch: int, *, train: bool, augment: bool, seed: int,
                  erase: float = 0.0, light: bool = False) -> Any:
-    """x (N, 28, 28, 1) float32; y (N, 11) targets (fmnist.train.photo_mix)."""
+    """x (N, 28, 28, 1) float32; y (N, 12) targets (fmnist.train.photo_mix)."""
     ds = tf.data.Dataset.from_tensor_slices((x, y))
     if train:
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)

@@ -107,7 +107,7 @@ REGISTRY: dict[str, Recipe] = {
         Recipe("edge", "2x2/2 stem 24, conv-BN-ReLU 48/96/96, global average pool; shift/flip/erasing, AdamW, "
                "cosine schedule, label smoothing",
                _edge, epochs=36, batch_size=128, learning_rate=3e-3, optimizer="adamw", weight_decay=1e-4,
-               augment=True, erase=0.5, label_smoothing=0.1),
+               augment=True, erase=0.5, label_smoothing=0.1, photo_share=0.2, photo_epochs=12),
         Recipe("cnn", "the Keras tutorial CNN: conv 32-64-64, dense 64; Adam",
                _notebook_cnn, epochs=5, batch_size=64),
         Recipe("mlp", "the Keras tutorial MLP: dense 128", _mlp((128,)), epochs=10, batch_size=32),

@@ -24,7 +24,7 @@ class PhotoData:
     pmap: PhotoMap
     x_all: np.ndarray  # (N, 28, 28, 1) float32: every readable photo
     x: np.ndarray  # the photos to learn from: those where the preprocessing found an object
-    targets: np.ndarray  # (len(x), 11), fmnist.train.photo_mix
+    targets: np.ndarray  # (len(x), 12), fmnist.train.photo_mix
     folder_index: np.ndarray  # (len(x),) each photo's folder
 
 

@@ -1,6 +1,7 @@
 """Real photos in training: their targets, the loss that reads them, and the mixed tf.data pipeline.
 
-Targets are (N, 11) float32: ten label weights, then a flag.
+Targets are (N, 12) float32: ten label weights, a flag (below), and 1 for a photo (0 for Fashion-MNIST),
+which lets the photo-like light augmentation touch photos only.
 - flag 1, a candidate set (a Fashion-MNIST image: one label; a photo folder mapped to several labels):
   loss (1 - MAIN_PULL) * -log(sum of p over the set) + MAIN_PULL * cross-entropy against the weights.
   The first term's gradient is that of cross-entropy against the model's own belief restricted to the set,
@@ -23,22 +24,25 @@ from fmnist.runtime.photomap import PhotoMap
 from fmnist.runtime.photos import PhotoSet
 from fmnist.train._deps import keras, tf
 
+TARGET_WIDTH = NUM_CLASSES + 2
+SET, PHOTO = NUM_CLASSES, NUM_CLASSES + 1  # target columns
 EPSILON = 1e-7
 MAIN_PULL = 0.5
 MAIN_WEIGHT = 0.5
 
 
 def fmnist_targets(labels: np.ndarray) -> np.ndarray:
-    out = np.zeros((len(labels), NUM_CLASSES + 1), np.float32)
+    out = np.zeros((len(labels), TARGET_WIDTH), np.float32)
     out[np.arange(len(labels)), labels] = 1.0
-    out[:, NUM_CLASSES] = 1.0
+    out[:, SET] = 1.0
     return out
 
 
 def photo_targets(photos: PhotoSet, pmap: PhotoMap) -> np.ndarray:
     """One target row per photo, from its folder's labels (see the module doc)."""
     pmap.check(photos.folders)
-    out = np.zeros((len(photos), NUM_CLASSES + 1), np.float32)
+    out = np.zeros((len(photos), TARGET_WIDTH), np.float32)
+    out[:, PHOTO] = 1.0
     for i, folder in enumerate(photos.folders):
         rows, labels = photos.folder_index == i, list(pmap.accepted[folder])
         if labels:
@@ -48,7 +52,7 @@ def photo_targets(photos: PhotoSet, pmap: PhotoMap) -> np.ndarray:
             else:
                 weights[labels[1:]] = (1.0 - MAIN_WEIGHT) / (len(labels) - 1)
                 weights[labels[0]] = MAIN_WEIGHT
-            out[rows, :NUM_CLASSES], out[rows, NUM_CLASSES] = weights, 1.0
+            out[rows, :NUM_CLASSES], out[rows, SET] = weights, 1.0
         else:
             out[rows, :NUM_CLASSES] = 1.0 / NUM_CLASSES
     return out
@@ -56,7 +60,7 @@ def photo_targets(photos: PhotoSet, pmap: PhotoMap) -> np.ndarray:
 
 def make_loss(label_smoothing: float = 0.0) -> Any:
     def photo_aware_loss(y_true: Any, y_pred: Any) -> Any:
-        weights, is_set = y_true[:, :NUM_CLASSES], y_true[:, NUM_CLASSES]
+        weights, is_set = y_true[:, :NUM_CLASSES], y_true[:, SET]
         probs = tf.clip_by_value(y_pred, EPSILON, 1.0)
         log_p = tf.math.log(probs)
         in_set = -tf.math.log(tf.clip_by_value(tf.reduce_sum(tf.cast(weights > 0, probs.dtype) * probs, 1),
@@ -74,7 +78,7 @@ class SetAccuracy(keras.metrics.MeanMetricWrapper):
 
     def __init__(self, name: str = "accuracy", **kwargs: Any) -> None:
         def hit(y_true: Any, y_pred: Any) -> Any:
-            weights, is_set = y_true[:, :NUM_CLASSES], y_true[:, NUM_CLASSES]
+            weights, is_set = y_true[:, :NUM_CLASSES], y_true[:, SET]
             top = tf.argmax(y_pred, axis=1)
             in_set = tf.gather(weights, top, axis=1, batch_dims=1) > 0
             unsure = tf.reduce_max(y_pred, axis=1) < 0.5
