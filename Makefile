@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 MODEL  ?= edge
 RUN    ?= runs/$(MODEL)
 
-.PHONY: setup system demo model test bench lint clean
+.PHONY: setup system demo model test check bench lint clean
 
 setup: $(VENV)/.installed
 
@@ -19,16 +19,21 @@ $(VENV)/.installed: pyproject.toml
 system: setup
 	scripts/setup-system $(BIN)
 
+# The whole path in minutes: a short `edge` run (DEMO_EPOCHS) and a one-epoch notebook CNN to compare with,
+# export with the parity gate, bench against the CNN and the shipped model, classify the sample photos, and
+# one closing screen. The full recipe is `make model`.
+DEMO_EPOCHS ?= 4
+CNN_RUN     ?= runs/cnn-demo
+
 demo: system
-	$(BIN)/fmnist train --model $(MODEL) --out $(RUN)
-	$(BIN)/fmnist evaluate $(RUN)/model.keras
+	$(BIN)/fmnist train --model $(MODEL) --epochs $(DEMO_EPOCHS) --out $(RUN)
+	$(BIN)/fmnist train --model cnn --epochs 1 --out $(CNN_RUN)
 	$(BIN)/fmnist export $(RUN) --int8
-	$(BIN)/fmnist info $(RUN)/model.int8.onnx
-	$(BIN)/fmnist bench --run $(RUN) --threads 1,2 --batch 1,64
-	@echo "plots: $(RUN)/curves.png $(RUN)/confusion.png $(RUN)/samples.png $(RUN)/errors.png"
-	@echo "models: $(RUN)/model.onnx $(RUN)/model.int8.onnx $(RUN)/model.tflite $(RUN)/model.int8.tflite; parity: $(RUN)/parity.md"
-	$(BIN)/fmnist classify examples/photos --model $(RUN)/model.int8.onnx --save $(RUN)/annotated
-	@echo "annotated photos: $(RUN)/annotated/"
+	$(BIN)/fmnist export $(CNN_RUN) --no-tflite
+	$(BIN)/fmnist bench fmnist/assets/edge.int8.onnx $(RUN)/model.int8.onnx $(RUN)/model.onnx \
+	  $(RUN)/model.int8.tflite $(CNN_RUN)/model.onnx --threads 1 --batch 1,64 --json > $(RUN)/bench.json
+	$(BIN)/fmnist classify examples/photos --save $(RUN)/annotated --json > $(RUN)/photos.jsonl
+	@$(BIN)/python scripts/demo_summary.py $(RUN) $(CNN_RUN) $(RUN)/bench.json $(RUN)/photos.jsonl
 
 # The shipped default model: train `edge` from a fixed seed on Fashion-MNIST and the clothing photos, choose
 # its "not sure" threshold on the validation photos, export it, copy the ONNX files into the package.
@@ -54,12 +59,22 @@ bench: system
 	$(BIN)/python -m pytest benchmarks --benchmark-autosave --benchmark-columns=min,median,iqr,rounds \
 	  --benchmark-sort=name $${prev:+--benchmark-compare}
 
+# The suite on both cores (pytest-xdist); tests that build the fmnist wheel in the source tree share one worker.
 # pytest exits 5 when it collects no tests: that is a failure here.
+PYTEST := $(BIN)/python -m pytest -n 2 --dist loadgroup
+define pytest_strict
+	@$(PYTEST) $(1); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$rc
+endef
+
 test: system
-	@$(BIN)/python -m pytest; rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; \
-	[ $$rc -eq 0 ] || exit $$rc; \
+	$(call pytest_strict,)
 	$(BIN)/python -m pytest benchmarks --benchmark-disable -q  # once, unmeasured, so the suite cannot rot
+
+# The inner loop, before each commit: ruff, then every test not marked slow.
+check: system
+	$(BIN)/ruff check .
+	$(call pytest_strict,-q -m "not slow")
 
 lint: setup
 	$(BIN)/ruff check .

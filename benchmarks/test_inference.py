@@ -7,7 +7,7 @@ import contextlib
 import numpy as np
 import pytest
 
-from fmnist.export.predictors import runner
+from fmnist.evaluation.predictors import runner
 
 THREADS = 1
 
@@ -25,8 +25,8 @@ def test_exported_model(benchmark, run_dir, images, name, batch):
 
 @pytest.mark.parametrize("batch", [1, 64])
 def test_keras_call_reference(benchmark, run_dir, images, batch):
-    from fmnist.export.predictors import load_keras
-    from fmnist.train._deps import tf
+    from fmnist.deps import tf
+    from fmnist.evaluation.predictors import load_keras
 
     with contextlib.suppress(RuntimeError):  # TensorFlow already started in this process: it keeps its threads
         tf.config.threading.set_intra_op_parallelism_threads(THREADS)

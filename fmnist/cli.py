@@ -219,10 +219,10 @@ def evaluate(
 
     Example: fmnist evaluate --photos ~/photos/validation   (the shipped model)
     """
+    from fmnist.evaluation.evaluate import default_photos
+    from fmnist.evaluation.evaluate import evaluate as run
+    from fmnist.evaluation.report import render, render_photos
     from fmnist.runtime.classifier import default_model
-    from fmnist.train.evaluate import default_photos
-    from fmnist.train.evaluate import evaluate as run
-    from fmnist.train.report import render, render_photos
 
     model = model or default_model()
     report = run(model, data_dir, photos=photos or default_photos(), photo_map=photo_map, threshold=threshold)

@@ -77,7 +77,7 @@ class ModelMeta:
 
 
 def _onnx_props(path: Path) -> dict[str, str]:
-    from fmnist.runtime.session import make_session
+    from fmnist.session import make_session
 
     return dict(make_session(path).get_modelmeta().custom_metadata_map)
 

@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from fmnist import data
-from fmnist.bench.timing import interleaved_p50_us
-from fmnist.export.predictors import runner
+from fmnist.deps import keras
+from fmnist.evaluation.predictors import runner
 from fmnist.export.quantize import quantize_onnx
 from fmnist.export.to_onnx import keras_to_onnx
 from fmnist.meta import INPUT_SHAPE, NUM_CLASSES
-from fmnist.train._deps import keras
+from fmnist.timing import interleaved_p50_us
 from fmnist.train.models import conv_bn_relu
 
 L = keras.layers

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from fmnist.bench.run import advise
@@ -15,6 +16,7 @@ KEYS = {"model", "format", "precision", "size_kb", "threads", "accuracy", "cold_
         "throughput_batch", "throughput_ips", "peak_rss_mb"}
 
 
+@pytest.mark.slow
 def test_bench_json_rows_are_well_formed(exported_cnn):
     got = runner.invoke(app, ["bench", "--run", str(exported_cnn), "--threads", "1,2", "--batch", "1,16",
                               "--iterations", "50", "--json"])

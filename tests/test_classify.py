@@ -97,6 +97,7 @@ def test_classify_and_info_import_no_tensorflow():
     assert out.strip().splitlines()[-1] == "[]"
 
 
+@pytest.mark.xdist_group("builds-the-wheel")  # pip builds in the source tree: one at a time
 @pytest.mark.slow
 def test_base_install_alone_classifies_a_photo(tmp_path, exported_cnn):
     """pip install . (no extras) into a fresh venv: numpy, onnxruntime, OpenCV and typer only. It classifies,

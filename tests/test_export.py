@@ -21,6 +21,7 @@ from fmnist.meta import CLASS_NAMES, read_meta
 FILES = {"model.onnx": "fp32", "model.int8.onnx": "int8", "model.tflite": "fp32", "model.fp16.tflite": "fp16",
          "model.int8.tflite": "int8"}
 runner = CliRunner()
+pytestmark = pytest.mark.slow  # every test here needs the exported notebook CNN (conftest)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,7 @@ def test_int8_agrees_with_keras_on_99_percent_of_the_test_set(parity):
 
 
 def test_onnx_fp32_matches_keras_at_batch_1_and_7(run_dir):
-    from fmnist.export.predictors import load_keras
+    from fmnist.evaluation.predictors import load_keras
 
     keras_model = load_keras(run_dir / "model.keras")
     session = ort.InferenceSession(str(run_dir / "model.onnx"), providers=["CPUExecutionProvider"])

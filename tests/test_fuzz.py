@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -41,6 +42,7 @@ def images(draw):
 
 
 @given(images())
+@pytest.mark.slow
 def test_preprocess_returns_28x28_uint8_or_an_image_error(image):
     try:
         prepared = preprocess(image)

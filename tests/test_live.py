@@ -42,6 +42,7 @@ def video(tmp_path_factory) -> tuple[Path, list[int]]:
     return path, [k for k in range(10) for _ in range(HOLD)] + [-1] * BLANK
 
 
+@pytest.mark.slow
 def test_headless_json_matches_the_products_and_abstains_on_blank(video):
     path, truth = video
     got = runner.invoke(app, ["live", "--source", str(path), "--no-display", "--json", "--max-frames", str(len(truth))])
@@ -56,6 +57,7 @@ def test_headless_json_matches_the_products_and_abstains_on_blank(video):
     assert f"{len(truth)} frames in" in got.stderr and "labels: " in got.stderr and "per frame: read" in got.stderr
 
 
+@pytest.mark.slow
 def test_record_plays_back_with_every_frame(video, tmp_path):
     path, _ = video
     out = tmp_path / "rec.mp4"
@@ -67,6 +69,7 @@ def test_record_plays_back_with_every_frame(video, tmp_path):
     assert ok and frame.shape == (480, 640, 3)
 
 
+@pytest.mark.slow
 def test_serve_streams_mjpeg_and_status(video):
     path, _ = video
     probe = serve.start("127.0.0.1:0", serve.Preview())  # find a free port

@@ -99,6 +99,7 @@ def photo_run(tmp_path_factory):
     return out, json.loads((out / "metrics.json").read_text()), got
 
 
+@pytest.mark.slow
 def test_train_with_photos_records_the_mix_and_the_photo_figures(photo_run):
     out, metrics, got = photo_run
     mix = metrics["recipe"]["photo_mix"]
@@ -116,6 +117,7 @@ def test_train_with_photos_records_the_mix_and_the_photo_figures(photo_run):
     assert "truncated.jpg" in got.stderr and "lenient" in got.stdout
 
 
+@pytest.mark.slow
 def test_the_threshold_travels_into_the_export_and_classify(photo_run, tmp_path):
     out, metrics, _ = photo_run
     exported = runner.invoke(app, ["export", str(out), "--no-tflite"])

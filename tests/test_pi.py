@@ -16,6 +16,7 @@ from fmnist.cli import app
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.xdist_group("builds-the-wheel")  # pip builds in the source tree: one at a time
 @pytest.mark.slow
 def test_bundle_installs_and_passes_its_selftest(tmp_path):
     got = CliRunner().invoke(app, ["bundle", "--out", str(tmp_path / "build" / "fmnist-pi")])
@@ -37,6 +38,7 @@ def test_bundle_installs_and_passes_its_selftest(tmp_path):
     assert "--serve 0.0.0.0:8080" in unit and "ALL network interfaces, on purpose" in unit
 
 
+@pytest.mark.xdist_group("builds-the-wheel")  # pip builds in the source tree: one at a time
 @pytest.mark.slow
 @pytest.mark.skipif(os.geteuid() != 0, reason="pi-smoke fetches arm64 packages with apt-get: needs root")
 def test_pi_smoke_on_emulated_aarch64():

@@ -111,6 +111,7 @@ def test_data_unreadable_files(tmp_path):
 
 # --- export ---------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_export_full_disk_leaves_no_partial_file(exported_cnn, tmp_path, monkeypatch):
     from fmnist.errors import FmnistError
     from fmnist.export.pipeline import ExportOptions, export
@@ -136,6 +137,7 @@ def test_export_conflicting_flags():
 
 # --- live -----------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_live_stream_that_stops_midway_exits_1():
     preview, stop = serve.Preview(), threading.Event()
     server = serve.start("127.0.0.1:0", preview)
@@ -164,6 +166,7 @@ def test_live_source_of_empty_frames_says_not_sure(tmp_path):
     assert {json.loads(line)["label"] for line in got.stdout.splitlines()} == {"not sure"}
 
 
+@pytest.mark.slow
 def test_live_ctrl_c_while_recording_leaves_a_playable_file(tmp_path):
     from fmnist import data
 

@@ -51,6 +51,7 @@ def _canvas_photo(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return cv2.cvtColor(noisy, cv2.COLOR_GRAY2BGR)
 
 
+@pytest.mark.slow
 def test_round_trip_keeps_the_prediction(classifier, test_split):
     rng = np.random.default_rng(0)
     picked = rng.choice(len(test_split.images), 500, replace=False)

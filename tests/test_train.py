@@ -28,6 +28,7 @@ def tiny_run(tmp_path_factory):
     return out, metrics, got
 
 
+@pytest.mark.slow
 def test_tiny_run_writes_every_artifact(tiny_run):
     out, metrics, got = tiny_run
     for name in ARTIFACTS:
@@ -44,11 +45,13 @@ def test_tiny_run_writes_every_artifact(tiny_run):
 
 
 @pytest.mark.parametrize("name", ["cnn", "mlp", "mlp2"])
+@pytest.mark.slow
 def test_every_registry_model_trains(tmp_path, name):
     metrics, _ = train(tmp_path, "--model", name, "--epochs", "1", "--limit", "300")
     assert metrics["model"] == name and 0.0 <= metrics["test_accuracy"] <= 1.0
 
 
+@pytest.mark.slow
 def test_a_fixed_seed_repeats_the_run(tmp_path):
     args = ("--model", "mlp", "--epochs", "2", "--limit", "500")
     first, _ = train(tmp_path / "a", *args)
@@ -59,6 +62,7 @@ def test_a_fixed_seed_repeats_the_run(tmp_path):
     assert other["confusion"] != first["confusion"]
 
 
+@pytest.mark.slow
 def test_evaluate_matches_the_training_report(tiny_run):
     out, metrics, _ = tiny_run
     got = runner.invoke(app, ["evaluate", str(out / "model.keras"), "--json"])

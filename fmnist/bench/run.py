@@ -62,7 +62,7 @@ def _precision(path: Path) -> str:
 
 
 def _accuracy(path: Path, test: data.Split) -> float:
-    from fmnist.export.predictors import open_model
+    from fmnist.evaluation.predictors import open_model
 
     probs = open_model(path, threads=None)(data.to_model_input(test.images))
     return round(float((probs.argmax(1) == test.labels).mean()), 4)

@@ -15,22 +15,22 @@ from pathlib import Path
 
 import numpy as np
 
-from fmnist.bench.timing import batch1_times_us
+from fmnist.timing import batch1_times_us
 
 Run = Callable[[np.ndarray], object]
 
 
 def _file(path: Path, threads: int) -> Callable[[int], Run]:
     """An .onnx or .tflite file through the harness's raw runner (it adapts to each batch size)."""
-    from fmnist.export.predictors import runner
+    from fmnist.evaluation.predictors import runner
 
     run = runner(path, threads)
     return lambda batch: run
 
 
 def _keras(path: Path, threads: int) -> Callable[[int], Run]:
-    from fmnist.export.predictors import load_keras
-    from fmnist.train._deps import tf
+    from fmnist.deps import tf
+    from fmnist.evaluation.predictors import load_keras
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
@@ -42,7 +42,7 @@ def measure(path: Path, threads: int, batches: list[int], iterations: int) -> di
     x = np.random.default_rng(0).random((max(batches), 28, 28, 1), dtype=np.float32)
     opener = _keras if path.suffix == ".keras" else _file
     # import the runtime first: its import is not the model's cold start
-    importlib.import_module({".keras": "fmnist.train._deps", ".tflite": "ai_edge_litert.interpreter"}
+    importlib.import_module({".keras": "fmnist.deps", ".tflite": "ai_edge_litert.interpreter"}
                             .get(path.suffix, "onnxruntime"))
     started = time.perf_counter()
     make_run = opener(path, threads)

@@ -21,9 +21,9 @@ from rich.progress import Progress
 
 from fmnist import __version__, atomic, data
 from fmnist.errors import ModelError, ParityError
+from fmnist.evaluation.predictors import keras_predictor, load_keras, open_model
 from fmnist.export.embed import embed_onnx, embed_tflite
 from fmnist.export.parity import compare, markdown, thresholds_for
-from fmnist.export.predictors import keras_predictor, load_keras, open_model
 from fmnist.export.search import markdown as search_markdown
 from fmnist.export.search import search
 from fmnist.meta import INPUT_SPEC, ModelMeta

@@ -14,7 +14,7 @@ def keras_to_onnx(model: Any) -> Any:
     import onnx
     import tf2onnx
 
-    from fmnist.train._deps import tf
+    from fmnist.deps import tf
 
     spec = (tf.TensorSpec((None, *INPUT_SHAPE), tf.float32, name=INPUT_SPEC["name"]),)
 

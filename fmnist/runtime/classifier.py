@@ -13,7 +13,7 @@ from fmnist.errors import ModelError
 from fmnist.meta import INPUT_SHAPE, META_KEY, NUM_CLASSES, ModelMeta, meta_from_props
 from fmnist.runtime.decision import is_sure, model_threshold
 from fmnist.runtime.preprocess import Prepared, prepare_raw, preprocess
-from fmnist.runtime.session import make_session
+from fmnist.session import make_session
 
 DEFAULT_MODEL = "edge.int8.onnx"  # in fmnist/assets, made by `make model`
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fmnist.train._deps import tf
+from fmnist.deps import tf
 
 SIZE, PAD = 28, 2
 GAMMA_LOG = 0.47  # ln 1.6

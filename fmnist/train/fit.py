@@ -20,16 +20,16 @@ from typing import Any
 import numpy as np
 
 from fmnist import __version__, atomic, data
+from fmnist.deps import keras, tf
 from fmnist.errors import UsageError
+from fmnist.evaluation.report import classification_report
 from fmnist.runtime.photo_report import COVERAGE
 from fmnist.train import plots
-from fmnist.train._deps import keras, tf
 from fmnist.train.augment import augment_batch
 from fmnist.train.models import REGISTRY, Recipe
 from fmnist.train.photo_data import PhotoData, load_photo_data, photo_report
 from fmnist.train.photo_mix import MAIN_PULL, SetAccuracy, fmnist_targets, make_loss, mixed_arrays, oversampling
 from fmnist.train.progress import RichProgress
-from fmnist.train.report import classification_report
 from fmnist.train.split import stratified_indices, stratified_split
 
 

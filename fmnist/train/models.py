@@ -35,7 +35,7 @@ class Recipe:
 
     def build(self) -> Any:
         """A fresh, uncompiled keras.Model."""
-        from fmnist.train._deps import keras
+        from fmnist.deps import keras
 
         inputs = keras.Input(shape=INPUT_SHAPE, name="image")
         logits = self.architecture(keras)(inputs)

@@ -25,7 +25,7 @@ def _chunked(run: Callable[[np.ndarray], np.ndarray]) -> Predict:
 
 
 def load_keras(path: Path) -> Any:
-    from fmnist.train._deps import keras
+    from fmnist.deps import keras
 
     try:
         return keras.models.load_model(path, compile=False, safe_mode=True)  # refuses Lambda layers' code
@@ -39,7 +39,7 @@ def keras_predictor(model: Any) -> Predict:
 
 
 def _onnx(path: Path, threads: int | None) -> Predict:
-    from fmnist.runtime.session import make_session
+    from fmnist.session import make_session
 
     session = make_session(path, threads or 0)
     name = session.get_inputs()[0].name

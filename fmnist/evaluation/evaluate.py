@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from fmnist import data
-from fmnist.export.predictors import open_model
+from fmnist.evaluation.predictors import open_model
+from fmnist.evaluation.report import classification_report
 from fmnist.meta import read_meta
 from fmnist.runtime.decision import DEFAULT_THRESHOLD, model_threshold
 from fmnist.runtime.photo_report import photo_figures
 from fmnist.runtime.photomap import PhotoMap
 from fmnist.runtime.photos import load_photos
-from fmnist.train.report import classification_report
 
 
 def default_photos() -> Path | None:

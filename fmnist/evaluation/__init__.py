@@ -1,0 +1,1 @@
+"""Any model file on a batch (the one harness), and the test-set and photo reports built on it."""

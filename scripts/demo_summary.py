@@ -1,0 +1,85 @@
+"""The last screen of `make demo`: what the run made, in one place a newcomer can read.
+
+    python scripts/demo_summary.py RUN CNN_RUN BENCH_JSON CLASSIFY_JSONL
+
+RUN: the demo's `edge` run (parity.json, metrics.json); CNN_RUN: the notebook CNN's run; BENCH_JSON:
+`fmnist bench --json` output; CLASSIFY_JSONL: `fmnist classify --json` output on the sample photos.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from fmnist.runtime.classifier import Classifier
+
+
+def parity_table(run: Path) -> Table:
+    parity = json.loads((run / "parity.json").read_text())
+    table = Table(title=f"export: every file against {run}/model.keras on the 10,000 test images "
+                        f"(Keras {parity['reference_accuracy']:.2%})")
+    for column in ("file", "size", "accuracy", "agreement", "gate"):
+        table.add_column(column, justify="left" if column == "file" else "right")
+    for f in parity["files"]:
+        table.add_row(f["file"], f"{f['size_kb']:.0f} KB", f"{f['accuracy']:.2%}", f"{f['agreement']:.2%}",
+                      "pass" if f["passed"] else "FAIL")
+    return table
+
+
+def _name(model: str) -> str:
+    path = Path(model)
+    if path.parent.name == "assets":
+        return f"{path.name} (shipped)"
+    return f"{path.parent.name}/{path.name}" + (" (notebook CNN)" if "cnn" in path.parent.name else "")
+
+
+def bench_table(bench: dict) -> Table:
+    machine = bench["machine"]
+    table = Table(title=f"bench: batch 1 on {machine['cpu']}, {machine['cores']} cores (compare rows, not machines)")
+    for column in ("model", "precision", "threads", "accuracy", "p50 µs", "img/s (batch)"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for row in bench["rows"]:
+        table.add_row(_name(row["model"]), row["precision"], str(row["threads"]), f"{row['accuracy']:.2%}",
+                      f"{row['p50_us']:.0f}", f"{row['throughput_ips']:,.0f} ({row['throughput_batch']})")
+    return table
+
+
+def photo_table(rows: list[dict]) -> Table:
+    table = Table(title="classify: the sample photos with the shipped model (it learned from real photos)")
+    table.add_column("photo")
+    table.add_column("answer")
+    for row in rows:
+        name = Path(row["input"]).name
+        if "error" in row:
+            table.add_row(name, f"error: {row['error']}")
+        else:
+            answer = f"{row['label']} {row['score']:.0%}"
+            table.add_row(name, answer if row["sure"] else f"not sure (maybe {answer})")
+    return table
+
+
+def main(run: Path, cnn: Path, bench_json: Path, classify_jsonl: Path) -> None:
+    console = Console(width=max(Console().width, 100))
+    edge, notebook = (json.loads((r / "metrics.json").read_text()) for r in (run, cnn))
+    console.rule("fmnist demo")
+    shipped = Classifier().meta
+    console.print(f"trained: edge, a short {edge['config']['epochs']}-epoch run: {edge['test_accuracy']:.2%} on the "
+                  f"test set in {edge['train_seconds']:.0f} s. The full recipe (make model: "
+                  f"{shipped.training['config']['epochs']} epochs and the clothing photos) reaches "
+                  f"{shipped.training['test_accuracy']:.2%}; the shipped int8 file {shipped.parity['accuracy']:.2%}. "
+                  f"The notebook CNN, {notebook['config']['epochs']} epoch(s): {notebook['test_accuracy']:.2%}.")
+    console.print(parity_table(run))
+    console.print(bench_table(json.loads(bench_json.read_text())))
+    console.print(photo_table([json.loads(line) for line in classify_jsonl.read_text().splitlines() if line]))
+    console.print(f"plots: {run}/curves.png, confusion.png, samples.png, errors.png; "
+                  f"annotated photos: {run}/annotated/; models and parity.md: {run}/")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 5:
+        sys.exit(__doc__)
+    main(*map(Path, sys.argv[1:]))
