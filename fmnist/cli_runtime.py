@@ -96,13 +96,18 @@ def live(
                                            help="Below this smoothed probability, say 'not sure' (default: the "
                                                 "model's own, as for classify)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON line per frame on stdout: frame, label, score, "
-                                                       "fps, ms."),
+                                                       "fps, ms, source_frame, age_ms."),
     threads: int = typer.Option(1, "--threads", min=0, help="onnxruntime threads (0: one per core)."),
+    realtime: bool = typer.Option(False, "--realtime", help="Play a video file at its own fps and, like a "
+                                                            "camera, classify only the newest frame."),
 ) -> None:
     """Classify webcam, video-file or stream frames live, in a window or headless.
 
     In a window: q or Esc quits, s saves a snapshot. Without a screen (or with --no-display) a status line
     goes to stderr every 2 s. The end of a file, --max-frames or Ctrl-C end the run with a summary.
+
+    A camera or stream is read by its own thread that keeps only the newest frame, so the label never lags
+    behind the scene; the frames skipped that way are counted. A file is read frame by frame unless --realtime.
 
     Example: fmnist live --source 0 --no-display --serve 8080 --record session.mp4
     """
@@ -111,17 +116,19 @@ def live(
 
     cfg = LiveConfig(source=source, model=model, roi=parse_roi(roi) if roi else None, display=not no_display,
                      record=record, serve=serve_at, max_frames=max_frames, smooth=smooth, threshold=threshold,
-                     threads=threads)
+                     threads=threads, realtime=realtime)
 
     def emit(r: Any) -> None:
         stdout_json({"frame": r.frame, "label": r.label, "score": round(r.score, 4), "fps": round(r.fps, 2),
-                      "ms": round(r.ms, 2)})
+                      "ms": round(r.ms, 2), "source_frame": r.source_frame, "age_ms": round(r.age_ms, 2)})
 
     summary = run_live(cfg, emit if as_json else None, on_start=lambda line: typer.echo(line, err=True))
     histogram = ", ".join(f"{label} {n}" for label, n in summary.labels.most_common())
     stages = ", ".join(f"{k} {v:.2f} ms" for k, v in summary.stage_ms.items())
     typer.echo(f"{'interrupted: ' if summary.interrupted else ''}{summary.frames} frames in {summary.seconds:.1f} s, "
-               f"{summary.fps:.1f} fps; labels: {histogram or 'none'}; per frame: {stages}"
+               f"{summary.fps:.1f} fps, {summary.dropped} dropped as stale; labels: {histogram or 'none'}; "
+               f"per frame: {stages}; label age p50 {summary.age_percentile(50):.1f} ms, "
+               f"p95 {summary.age_percentile(95):.1f} ms"
                + (f"; recorded {record}" if record else ""), err=True)
 
 

@@ -48,7 +48,8 @@ def test_headless_json_matches_the_products_and_abstains_on_blank(video):
     got = runner.invoke(app, ["live", "--source", str(path), "--no-display", "--json", "--max-frames", str(len(truth))])
     assert got.exit_code == 0, got.output
     rows = [json.loads(line) for line in got.stdout.splitlines()]
-    assert len(rows) == len(truth) and set(rows[0]) == {"frame", "label", "score", "fps", "ms"}
+    assert len(rows) == len(truth)
+    assert set(rows[0]) == {"frame", "label", "score", "fps", "ms", "source_frame", "age_ms"}
     for k in range(10):
         labels = [r["label"] for r, t in zip(rows, truth, strict=True) if t == k]
         assert sum(label == CLASS_NAMES[k] for label in labels) >= 0.9 * HOLD, (k, labels)

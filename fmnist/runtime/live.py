@@ -22,6 +22,7 @@ from fmnist.errors import SourceError, UsageError
 from fmnist.meta import NUM_CLASSES
 from fmnist.runtime import serve
 from fmnist.runtime.annotate import annotate
+from fmnist.runtime.capture import EveryFrame, LatestFrame
 from fmnist.runtime.classifier import Classifier
 from fmnist.runtime.decision import NOT_SURE, is_sure
 from fmnist.runtime.preprocess import preprocess
@@ -46,6 +47,7 @@ class LiveConfig:
     threshold: float | None = None  # None: the model's own (its metadata)
     threads: int = 1
     status_every_s: float = 2.0
+    realtime: bool = False  # a file: play it at its own fps, newest frame only (as a camera)
 
 
 @dataclass
@@ -55,6 +57,8 @@ class FrameResult:
     score: float  # smoothed probability of the best class
     fps: float  # moving average of frames per second
     ms: float  # preprocessing + inference for this frame
+    source_frame: int = 0  # the frame's position in the source (gaps: frames dropped as stale)
+    age_ms: float = 0.0  # from the frame's capture to its label
 
 
 @dataclass
@@ -65,6 +69,11 @@ class Summary:
     stage_ms: dict[str, float] = field(default_factory=dict)  # mean per frame: read, preprocess, infer, overlay
     interrupted: bool = False
     size: tuple[int, int] = (0, 0)
+    dropped: int = 0  # frames the source delivered while an older one was being processed: skipped as stale
+    ages_ms: list[float] = field(default_factory=list)  # each label's age
+
+    def age_percentile(self, q: float) -> float:
+        return float(np.percentile(self.ages_ms, q)) if self.ages_ms else 0.0
 
     @property
     def fps(self) -> float:
@@ -137,8 +146,10 @@ class FrameStep:
         self.frames, self.fps, self.last = 0, 0.0, time.perf_counter()
         self.seconds = dict.fromkeys(("preprocess", "infer", "overlay"), 0.0)  # totals per stage
 
-    def __call__(self, frame: np.ndarray) -> tuple[FrameResult, np.ndarray]:
+    def __call__(self, frame: np.ndarray, captured: float | None = None,
+                 number: int | None = None) -> tuple[FrameResult, np.ndarray]:
         t1 = time.perf_counter()
+        captured = t1 if captured is None else captured
         box = guide_box(frame.shape[1], frame.shape[0], self.cfg.roi)
         x, y, w, h = box
         prepared = preprocess(frame[y : y + h, x : x + w])
@@ -152,9 +163,11 @@ class FrameStep:
         label = self.classifier.labels[best] if sure else NOT_SURE
         rate = 1.0 / max(t3 - self.last, 1e-6)
         self.fps, self.last = (rate if self.frames == 0 else 0.9 * self.fps + 0.1 * rate), t3
-        result = FrameResult(self.frames, label, float(smoothed[best]), self.fps, (t3 - t1) * 1000)
+        age_ms = (t3 - captured) * 1000
+        result = FrameResult(self.frames, label, float(smoothed[best]), self.fps, (t3 - t1) * 1000,
+                             self.frames if number is None else number, age_ms)
         lines = [f"{label} {smoothed[best]:.0%}" if label != NOT_SURE else NOT_SURE,
-                 f"{self.fps:.1f} fps  infer {(t3 - t2) * 1000:.1f} ms"]
+                 f"{self.fps:.1f} fps  infer {(t3 - t2) * 1000:.1f} ms  age {age_ms:.0f} ms"]
         colour = (40, 220, 40) if label != NOT_SURE else (0, 200, 255)  # green, or amber when unsure
         annotated = annotate(frame, lines, prepared.image, box, colour)
         for stage, seconds in zip(self.seconds, (t2 - t1, t3 - t2, time.perf_counter() - t3), strict=True):
@@ -179,14 +192,17 @@ def run(cfg: LiveConfig, emit: Callable[[FrameResult], None] | None = None,
                  f"{f' @ {source.fps:.0f} fps' if source.fps else ''}; "
                  f"{'window' if show else 'headless'}{where}")
     started = time.perf_counter()
+    frames = open_frames(source, cfg.realtime)
     try:
         while cfg.max_frames is None or summary.frames < cfg.max_frames:
             t0 = time.perf_counter()
-            frame = source.read()
-            if frame is None:
+            got = frames.get()
+            if got is None:
                 break
             read_s += time.perf_counter() - t0
-            result, annotated = step(frame)
+            frame = got.image
+            result, annotated = step(frame, got.captured, got.number)
+            summary.ages_ms.append(result.age_ms)
             if cfg.record:
                 writer = writer or _writer(cfg.record, (frame.shape[1], frame.shape[0]), source.fps)
                 writer.write(annotated)
@@ -210,6 +226,8 @@ def run(cfg: LiveConfig, emit: Callable[[FrameResult], None] | None = None,
         summary.interrupted = True
     finally:
         summary.seconds = time.perf_counter() - started
+        frames.stop()
+        summary.dropped = frames.dropped
         source.release()
         if writer is not None:
             writer.release()  # finalizes the container: the recording plays after Ctrl-C too
@@ -223,6 +241,16 @@ def run(cfg: LiveConfig, emit: Callable[[FrameResult], None] | None = None,
     totals = {"read": read_s, **step.seconds}
     summary.stage_ms = {k: round(v / max(1, summary.frames) * 1000, 2) for k, v in totals.items()}
     return summary
+
+
+def open_frames(source: VideoSource, realtime: bool = False) -> EveryFrame | LatestFrame:
+    """A camera or stream: the newest frame only, so processing never falls behind it. A file: every frame,
+    unless `realtime` plays it at its own fps like a camera."""
+    if source.spec.live:
+        return LatestFrame(source.read)
+    if realtime:
+        return LatestFrame(source.read, fps=source.fps or 30.0)
+    return EveryFrame(source.read)
 
 
 def _show(annotated: np.ndarray, frame: int) -> bool:
