@@ -17,7 +17,7 @@ from fmnist import __version__
 from fmnist.cli_common import DataDir, Json, command_line, print_rich, stdout_json
 from fmnist.cli_runtime import register as register_runtime_commands
 from fmnist.errors import FmnistError
-from fmnist.runtime.photo_report import COVERAGE
+from fmnist.runtime.decision import COVERAGE
 from fmnist.train.models import DEFAULT_MODEL, REGISTRY
 
 

@@ -177,8 +177,9 @@ def _object_mask(small: np.ndarray) -> tuple[np.ndarray, float]:
     mask = _seeded_mask(small, distance, border, background)
     if not _found(mask):
         framed = _framed_mask(small)
-        if _found(framed) and _contrast(distance, framed) >= MIN_CONTRAST:
-            mask = framed
+        contrast = _contrast(distance, framed)
+        if _found(framed) and contrast >= MIN_CONTRAST:
+            return framed, contrast
     return mask, _contrast(distance, mask)
 
 

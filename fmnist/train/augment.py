@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from fmnist.deps import tf
+from fmnist.train.photo_mix import PHOTO
 
 SIZE, PAD = 28, 2
 GAMMA_LOG = 0.47  # ln 1.6
@@ -49,12 +50,12 @@ def _light(images: Any, u: Any, chosen: Any) -> Any:
 
 def augment_batch(images: Any, labels: Any, seed: Any, erase: float = 0.0, light: bool = False) -> tuple[Any, Any]:
     """images (B, 28, 28, 1) float32 in [0, 1]; seed: a (2,) int64 tensor. With `light`, labels are the
-    (B, 12) targets of fmnist.train.photo_mix, whose last column marks the photos it applies to."""
+    (B, 12) targets of fmnist.train.photo_mix, whose PHOTO column marks the photos it applies to."""
     u = tf.random.stateless_uniform([tf.shape(images)[0], 12], seed)
     out = _shift(images, u[:, 0], u[:, 1])
     out = tf.where((u[:, 2] < 0.5)[:, None, None, None], tf.reverse(out, [2]), out)
     if erase:
         out = _erase(out, u[:, 3:9], erase)
     if light:
-        out = _light(out, u[:, 9:12], labels[:, -1] > 0.5)
+        out = _light(out, u[:, 9:12], labels[:, PHOTO] > 0.5)
     return out, labels

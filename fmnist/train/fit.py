@@ -23,7 +23,7 @@ from fmnist import __version__, atomic, data
 from fmnist.deps import keras, tf
 from fmnist.errors import UsageError
 from fmnist.evaluation.report import classification_report
-from fmnist.runtime.photo_report import COVERAGE
+from fmnist.runtime.decision import COVERAGE
 from fmnist.train import plots
 from fmnist.train.augment import augment_batch
 from fmnist.train.models import REGISTRY, Recipe
