@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from fmnist.runtime.classifier import Classifier
 from fmnist.runtime.live import FrameStep, LiveConfig
 from fmnist.runtime.preprocess import preprocess, read_image
+from fmnist.runtime.scene import MAX_WAIT
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,8 +30,23 @@ def test_classify_a_jpeg_end_to_end(benchmark):
 def test_live_loop_iteration_640x480(benchmark, photo):
     step = FrameStep(Classifier(threads=1), LiveConfig(display=False))
     benchmark.group = "runtime"
-    benchmark.extra_info.update(threads=1, note="guide box, preprocess, infer, smooth, overlay")
+    benchmark.extra_info.update(threads=1, note="guide box, preprocess, infer, smooth, overlay; a held scene: "
+                                "segmented once, the mask reused")
     benchmark.pedantic(step, args=(photo,), rounds=50, warmup_rounds=3)
+
+
+def test_live_loop_iteration_scene_moving_every_frame(benchmark, photo):
+    """The worst case for the video path: the picture moves every frame (a camera swung around). Moving
+    frames are skipped as "not sure"; every MAX_WAIT + 1-th frame is segmented anyway."""
+    step = FrameStep(Classifier(threads=1), LiveConfig(display=False))
+    frames = iter([np.roll(photo, 48 * k, axis=1) for k in range(60)])
+    benchmark.group = "runtime"
+    benchmark.extra_info.update(threads=1, note="a new picture every frame: skipped as moving, segmented "
+                                "every MAX_WAIT + 1 frames")
+    benchmark.pedantic(lambda: step(next(frames)), rounds=54, warmup_rounds=0)
+    counts = step.preprocess.segmented, step.preprocess.moving, step.preprocess.reused
+    calls = sum(counts)  # 54, or 1 with --benchmark-disable
+    assert counts[2] == 0 and counts[0] == (calls + MAX_WAIT) // (MAX_WAIT + 1), counts
 
 
 def test_soak_10k_predicts(benchmark, images):

@@ -126,7 +126,9 @@ def live(
     histogram = ", ".join(f"{label} {n}" for label, n in summary.labels.most_common())
     stages = ", ".join(f"{k} {v:.2f} ms" for k, v in summary.stage_ms.items())
     typer.echo(f"{'interrupted: ' if summary.interrupted else ''}{summary.frames} frames in {summary.seconds:.1f} s, "
-               f"{summary.fps:.1f} fps, {summary.dropped} dropped as stale; labels: {histogram or 'none'}; "
+               f"{summary.fps:.1f} fps, {summary.dropped} dropped as stale, {summary.segmented} segmented, "
+               f"{summary.moving} moving; "
+               f"labels: {histogram or 'none'}; "
                f"per frame: {stages}; label age p50 {summary.age_percentile(50):.1f} ms, "
                f"p95 {summary.age_percentile(95):.1f} ms"
                + (f"; recorded {record}" if record else ""), err=True)

@@ -3,7 +3,7 @@
 (a dark garment on a light table), enlarged to 224 px inside the live guide box, with sensor noise;
 then some empty frames. For demos and measurements of `fmnist live` without a camera.
 
-    .venv/bin/python scripts/product_video.py OUT.mp4 [--per-class 1] [--hold 30] [--blank 10]
+    .venv/bin/python scripts/product_video.py OUT.mp4 [--per-class 1] [--hold 30] [--blank 10] [--fps 15]
 """
 
 from __future__ import annotations
@@ -43,10 +43,11 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=1, help="test images per class")
     parser.add_argument("--hold", type=int, default=30, help="frames each image is held")
     parser.add_argument("--blank", type=int, default=10, help="empty frames at the end")
+    parser.add_argument("--fps", type=float, default=15.0, help="the frame rate the file declares")
     args = parser.parse_args()
     test = data.load_split("test")
     picked = [i for k in range(10) for i in np.flatnonzero(test.labels == k)[: args.per_class]]
-    write_video(args.out, test.images[picked], args.hold, args.blank)
+    write_video(args.out, test.images[picked], args.hold, args.blank, fps=args.fps)
     print(f"wrote {args.out}: {len(picked)} products x {args.hold} frames + {args.blank} empty frames")
 
 

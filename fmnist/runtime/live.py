@@ -1,8 +1,9 @@
 """`fmnist live`: classify frames from a camera, a video file or a stream, with a window or headless.
 
 Per frame: take the region of interest (a centred square guide box by default), run the same
-preprocessing as `classify`, infer, smooth the probabilities over the last K frames, and apply the same
-"not sure" rule as `classify` (fmnist.runtime.decision) to the smoothed probabilities.
+preprocessing as `classify` (segmenting anew only when the scene has changed: fmnist.runtime.scene),
+infer, smooth the probabilities over the last K frames, and apply the same "not sure" rule as `classify`
+(fmnist.runtime.decision) to the smoothed probabilities.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from fmnist.runtime.annotate import annotate
 from fmnist.runtime.capture import EveryFrame, LatestFrame
 from fmnist.runtime.classifier import Classifier
 from fmnist.runtime.decision import NOT_SURE, is_sure
-from fmnist.runtime.preprocess import preprocess
+from fmnist.runtime.scene import ScenePreprocess
 from fmnist.runtime.sources import VideoSource
 
 WINDOW = "fmnist live (q: quit, s: snapshot)"
@@ -71,6 +72,8 @@ class Summary:
     size: tuple[int, int] = (0, 0)
     dropped: int = 0  # frames the source delivered while an older one was being processed: skipped as stale
     ages_ms: list[float] = field(default_factory=list)  # each label's age
+    segmented: int = 0  # frames whose scene had changed and settled: segmented anew
+    moving: int = 0  # frames whose scene was still changing: not segmented, "not sure"
 
     def age_percentile(self, q: float) -> float:
         return float(np.percentile(self.ages_ms, q)) if self.ages_ms else 0.0
@@ -142,6 +145,7 @@ class FrameStep:
     def __init__(self, classifier: Classifier, cfg: LiveConfig) -> None:
         self.classifier, self.cfg = classifier, cfg
         self.smoother = Smoother(cfg.smooth)
+        self.preprocess = ScenePreprocess()  # classify's preprocessing; segments only when the scene changes
         self.uniform = np.full(NUM_CLASSES, 1.0 / NUM_CLASSES, np.float32)
         self.frames, self.fps, self.last = 0, 0.0, time.perf_counter()
         self.seconds = dict.fromkeys(("preprocess", "infer", "overlay"), 0.0)  # totals per stage
@@ -152,7 +156,7 @@ class FrameStep:
         captured = t1 if captured is None else captured
         box = guide_box(frame.shape[1], frame.shape[0], self.cfg.roi)
         x, y, w, h = box
-        prepared = preprocess(frame[y : y + h, x : x + w])
+        prepared = self.preprocess(frame[y : y + h, x : x + w])
         t2 = time.perf_counter()
         probs = self.classifier.predict(prepared.image[None])[0]
         t3 = time.perf_counter()
@@ -228,6 +232,7 @@ def run(cfg: LiveConfig, emit: Callable[[FrameResult], None] | None = None,
         summary.seconds = time.perf_counter() - started
         frames.stop()
         summary.dropped = frames.dropped
+        summary.segmented, summary.moving = step.preprocess.segmented, step.preprocess.moving
         source.release()
         if writer is not None:
             writer.release()  # finalizes the container: the recording plays after Ctrl-C too

@@ -163,8 +163,20 @@ def _found(mask: np.ndarray) -> bool:
     return MIN_AREA <= mask.mean() <= MAX_AREA
 
 
-def _object_mask(small: np.ndarray) -> tuple[np.ndarray, float]:
-    """The largest object that differs from the border's colour, and that difference (BGR distance, 0-441).
+@dataclass(frozen=True)
+class Segment:
+    """Where the object is in a work-size picture, and how strongly it stands out (BGR distance, 0-441)."""
+
+    mask: np.ndarray  # (h, w) uint8, 1 on the object
+    contrast: float
+
+    @property
+    def found(self) -> bool:
+        return _found(self.mask)
+
+
+def segment(small: np.ndarray) -> Segment:
+    """The largest object that differs from the border's colour, and that difference.
 
     Plain BGR distance: on the photo set it segmented as well as Lab, and Lab's first use costs ~90 ms.
     When seeding finds nothing, a rectangle-initialised GrabCut tries again; its object counts only if it
@@ -179,8 +191,8 @@ def _object_mask(small: np.ndarray) -> tuple[np.ndarray, float]:
         framed = _framed_mask(small)
         contrast = _contrast(distance, framed)
         if _found(framed) and contrast >= MIN_CONTRAST:
-            return framed, contrast
-    return mask, _contrast(distance, mask)
+            return Segment(framed, contrast)
+    return Segment(mask, _contrast(distance, mask))
 
 
 def _contrast(distance: np.ndarray, mask: np.ndarray) -> float:
@@ -201,19 +213,29 @@ def fit_28(gray: np.ndarray) -> np.ndarray:
     return out
 
 
-def preprocess(image: np.ndarray) -> Prepared:
-    """A photo array (as read_image or a camera gives it) -> the 28x28 image the model sees."""
+@dataclass(frozen=True)
+class Shrunk:
+    small: np.ndarray  # BGR uint8, long side at most WORK_SIZE: what segmentation works on
+    factor: float  # small = input * factor
+
+
+def shrink(image: np.ndarray) -> Shrunk:
+    """Any photo array -> BGR uint8 at work size (shrunk first, at any depth or channel count: cheaper)."""
     if image.ndim not in (2, 3) or image.size == 0:
         raise ImageError(f"not an image array: shape {image.shape}")
     h, w = image.shape[:2]
     factor = min(1.0, WORK_SIZE / max(h, w))
-    if factor < 1.0:  # shrink first (any depth, any channels): the rest then works on ~160 px
+    if factor < 1.0:
         if np.issubdtype(image.dtype, np.floating):
             image = np.nan_to_num(image.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0)
         image = cv2.resize(image, (max(1, round(w * factor)), max(1, round(h * factor))),
                            interpolation=cv2.INTER_AREA)
-    small = to_bgr8(image)
-    mask, contrast = _object_mask(small)
+    return Shrunk(to_bgr8(image), factor)
+
+
+def render(shrunk: Shrunk, seg: Segment) -> Prepared:
+    """Cut the segmented object out of the work-size picture: grey, negated, lifted if faint, fit to 28x28."""
+    small, factor, mask = shrunk.small, shrunk.factor, seg.mask
     ys, xs = np.nonzero(mask)
     x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
     crop = cv2.cvtColor(small[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY).astype(np.float32)
@@ -223,8 +245,14 @@ def preprocess(image: np.ndarray) -> Prepared:
     if 0 < top < LIFT:  # a light garment would come out nearly black: lift it (gently; more hurt)
         negated = np.clip(negated * (LIFT / top), 0, 255)
     box = (int(x0 / factor), int(y0 / factor), int((x1 - x0) / factor), int((y1 - y0) / factor))
-    empty = not _found(mask)  # a speck, or the whole frame taken because nothing differed
-    return Prepared(fit_28(negated.astype(np.uint8)), bool(contrast < MIN_CONTRAST), empty, box)
+    empty = not seg.found  # a speck, or the whole frame taken because nothing differed
+    return Prepared(fit_28(negated.astype(np.uint8)), bool(seg.contrast < MIN_CONTRAST), empty, box)
+
+
+def preprocess(image: np.ndarray) -> Prepared:
+    """A photo array (as read_image or a camera gives it) -> the 28x28 image the model sees."""
+    shrunk = shrink(image)
+    return render(shrunk, segment(shrunk.small))
 
 
 def prepare_raw(image: np.ndarray) -> Prepared:

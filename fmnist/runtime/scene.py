@@ -1,0 +1,78 @@
+"""`preprocess` for a stream of frames: segment when the scene changes, reuse the mask while it holds still.
+
+A photo is segmented once; a camera shows the same scene for many frames in a row. Segmentation (GrabCut)
+is nearly all of preprocessing's cost, so the video path segments a frame only when its picture differs
+from the one last segmented, and otherwise cuts the current frame with the mask it already has. Every
+step is `fmnist.runtime.preprocess`'s own (shrink, segment, render): a frame that is segmented gives
+exactly what `classify` gives on it.
+
+"Differs" is judged on a 32-pixel grey thumbnail, where sensor noise averages out: the scene has changed
+when more than CHANGE_SHARE of its pixels moved by more than CHANGE_LEVEL grey levels since the last
+segmentation. The comparison is with that frame, not the previous one, so a slow drift adds up too.
+
+A changed scene is segmented once it has settled (a frame like the one before it): while the camera swings
+or a garment is carried in, each frame would cost a full segmentation (~20-250 ms here) for a picture that
+is gone by the next one. Such a frame is marked empty, so the label falls to "not sure" while the scene
+moves; a scene that never settles is still segmented every MAX_WAIT frames.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from fmnist.runtime.preprocess import Prepared, Segment, Shrunk, render, segment, shrink
+
+THUMB_SIZE = 32  # long side of the thumbnail frames are compared on
+CHANGE_LEVEL = 24  # grey levels a thumbnail pixel must move by to count as changed
+CHANGE_SHARE = 0.01  # share of thumbnail pixels that must change for a new segmentation
+MAX_WAIT = 8  # moving frames after which a scene that has not settled is segmented anyway
+
+
+def thumbnail(small: np.ndarray) -> np.ndarray:
+    h, w = small.shape[:2]
+    scale = THUMB_SIZE / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+    return cv2.resize(grey, size, interpolation=cv2.INTER_AREA).astype(np.int16)
+
+
+def changed(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    """Has the scene changed between two thumbnails? (A missing one or another size: yes.)"""
+    if a is None or b is None or a.shape != b.shape:
+        return True
+    return float(np.mean(np.abs(a - b) > CHANGE_LEVEL)) > CHANGE_SHARE
+
+
+def moving(shrunk: Shrunk) -> Prepared:
+    """A frame of a scene in motion: nothing to classify yet."""
+    h, w = shrunk.small.shape[:2]
+    return Prepared(np.zeros((28, 28), np.uint8), False, True, (0, 0, int(w / shrunk.factor), int(h / shrunk.factor)))
+
+
+class ScenePreprocess:
+    """Call it on each frame's region of interest, in order. Counts the frames it segmented, reused the mask
+    for, and skipped as moving."""
+
+    def __init__(self) -> None:
+        self.reference: np.ndarray | None = None  # the thumbnail of the last segmented frame
+        self.previous: np.ndarray | None = None  # the thumbnail of the frame before this one
+        self.segment: Segment | None = None
+        self.segmented = self.reused = self.moving = 0
+        self.waited = 0  # moving frames since the scene changed
+
+    def __call__(self, image: np.ndarray) -> Prepared:
+        shrunk = shrink(image)
+        thumb = thumbnail(shrunk.small)
+        previous, self.previous = self.previous, thumb
+        if self.segment is not None and not changed(thumb, self.reference):
+            self.reused += 1
+            return render(shrunk, self.segment)
+        settled = self.segment is None or not changed(thumb, previous)
+        if not settled and self.waited < MAX_WAIT:
+            self.waited += 1
+            self.moving += 1
+            return moving(shrunk)
+        self.segment, self.reference, self.waited = segment(shrunk.small), thumb, 0
+        self.segmented += 1
+        return render(shrunk, self.segment)

@@ -1,0 +1,89 @@
+"""The video path (fmnist.runtime.scene): segments only when the scene changes, and agrees with `classify`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from fmnist import data
+from fmnist.runtime.classifier import Classifier
+from fmnist.runtime.live import LiveConfig, run
+from fmnist.runtime.preprocess import preprocess, read_image
+from fmnist.runtime.scene import MAX_WAIT, ScenePreprocess
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from product_video import frame as product_frame
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def products() -> tuple[np.ndarray, np.ndarray]:
+    """A trouser and an ankle boot from the test set (28x28, bright on black)."""
+    test = data.load_split("test")
+    return test.images[np.flatnonzero(test.labels == 1)[0]], test.images[np.flatnonzero(test.labels == 9)[0]]
+
+
+def test_a_held_scene_is_segmented_once_despite_sensor_noise(products):
+    rng = np.random.default_rng(0)
+    scene = ScenePreprocess()
+    frames = [product_frame(rng, products[0]) for _ in range(20)]
+    out = [scene(f) for f in frames]
+    reference = preprocess(frames[0])
+    assert (scene.segmented, scene.reused) == (1, 19)
+    # a segmented frame gives exactly what classify's path gives
+    assert np.array_equal(out[0].image, reference.image) and out[0].box == reference.box
+    # a reused mask on a new noisy frame: the same cut-out, up to the noise
+    assert all(p.box == out[0].box for p in out)
+    assert np.abs(out[-1].image.astype(int) - out[0].image.astype(int)).mean() < 6
+
+
+def test_a_scene_change_is_segmented_once_it_settles(products):
+    rng = np.random.default_rng(1)
+    scene = ScenePreprocess()
+    first = [product_frame(rng, products[0]) for _ in range(5)]
+    second = [product_frame(rng, products[1]) for _ in range(5)]
+    blank = [product_frame(rng, None) for _ in range(5)]
+    for f in first:
+        scene(f)
+    assert scene(second[0]).empty and scene.moving == 1  # new, and unlike the frame before: still moving
+    settled, reference = scene(second[1]), preprocess(second[1])
+    assert scene.segmented == 2 and np.array_equal(settled.image, reference.image) and not settled.empty
+    for f in second[2:]:
+        scene(f)
+    assert scene.segmented == 2 and scene.reused == 4 + 3
+    assert all(scene(f).empty for f in blank) and (scene.segmented, scene.moving) == (3, 2)
+
+
+def test_a_scene_that_never_settles_is_segmented_every_max_wait_frames(products):
+    rng = np.random.default_rng(2)
+    scene = ScenePreprocess()
+    still = product_frame(rng, products[0])
+    frames = [np.roll(still, 12 * k, axis=1) for k in range(1 + 3 * (MAX_WAIT + 1))]  # sliding across the box
+    out = [scene(f) for f in frames]
+    assert (scene.segmented, scene.moving, scene.reused) == (4, 3 * MAX_WAIT, 0)
+    assert not out[MAX_WAIT + 1].empty and all(p.empty for p in out[1 : MAX_WAIT + 1])
+
+
+def test_a_still_repeated_as_video_gets_classify_s_label(tmp_path):
+    """The same photo as a video file (through a real codec), live over the whole frame: once the smoothing
+    window is full, each frame carries the label `classify` gives the photo."""
+    photo = read_image(ROOT / "examples" / "photos" / "pants.jpg")
+    h, w = photo.shape[0] // 2 * 2, photo.shape[1] // 2 * 2
+    still = photo[:h, :w]
+    cv2.imwrite(str(tmp_path / "still.png"), still)
+    video = tmp_path / "still.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 15.0, (w, h))
+    for _ in range(12):
+        writer.write(still)
+    writer.release()
+    expected = Classifier().classify(read_image(tmp_path / "still.png"))
+    labels = []
+    summary = run(LiveConfig(source=str(video), display=False, roi=(0, 0, w, h)),
+                  emit=lambda r: labels.append(r.label))
+    assert summary.frames == 12 and summary.segmented == 1
+    assert expected.sure and labels[5:] == [expected.best.label] * 7, (expected.best, labels)
