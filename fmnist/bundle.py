@@ -91,7 +91,7 @@ def requirements() -> list[str]:
     return pins
 
 
-def bundle(model: Path | None, out: Path) -> Path:
+def bundle(model: Path | None, out: Path, sample: Path | None = None) -> Path:
     """Write the bundle folder `out` and `out`.tar.gz; return the archive's path."""
     from fmnist.runtime.classifier import Classifier, default_model
     from fmnist.runtime.preprocess import read_image
@@ -104,7 +104,7 @@ def bundle(model: Path | None, out: Path) -> Path:
         shutil.rmtree(out)
     out.mkdir(parents=True)
     shutil.copy(model, out / "model.onnx")
-    sample = root / "examples" / "photos" / SAMPLE
+    sample = Path(sample) if sample else root / "examples" / "photos" / SAMPLE
     shutil.copy(sample, out / "sample.jpg")
     best = Classifier(out / "model.onnx").classify(read_image(sample)).best
     (out / "expected.json").write_text(json.dumps({"label": best.label, "score": round(best.score, 4)}) + "\n")

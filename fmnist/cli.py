@@ -16,7 +16,7 @@ from typer.core import TyperGroup
 from fmnist import __version__
 from fmnist.cli_common import DataDir, Json, command_line, print_rich, stdout_json
 from fmnist.cli_runtime import register as register_runtime_commands
-from fmnist.errors import FmnistError
+from fmnist.errors import FmnistError, UsageError
 from fmnist.runtime.decision import COVERAGE
 from fmnist.train.models import DEFAULT_MODEL, REGISTRY
 
@@ -165,6 +165,16 @@ def train(
     coverage: float = typer.Option(COVERAGE, "--coverage", min=0.05, max=1.0,
                                    help="The 'not sure' threshold answers this share of mapped --photos-val "
                                         "photos."),
+    own_labels: bool = typer.Option(False, "--own-labels",
+                                    help="Learn --photos' folder names as the labels (2-50 classes), from a "
+                                         "Fashion-MNIST backbone with a new head."),
+    init: Path | None = typer.Option(None, "--init", exists=True, dir_okay=False,
+                                     help="With --own-labels: the .keras model to start from (default: the "
+                                          "shipped edge model's backbone)."),
+    holdout: float = typer.Option(0.15, "--holdout", min=0.05, max=0.5,
+                                  help="With --own-labels and no --photos-val: share of each folder held out."),
+    per_class: int | None = typer.Option(None, "--per-class", min=1,
+                                         help="With --own-labels: learn from at most N photos per folder."),
     data_dir: Path | None = DataDir,
 ) -> None:
     """Train a model and write its run folder: model.keras, history.json, metrics.json and four plots.
@@ -177,7 +187,16 @@ def train(
     Example: fmnist train --model cnn --epochs 5 --batch-size 64 --seed 0 --out runs/cnn
 
     Example: fmnist train --photos photos/train --photos-val photos/validation
+
+    With --own-labels, the labels are the --photos folder names (docs/your-own-classes.md):
+
+    Example: fmnist train --photos my-photos --own-labels --out runs/mine
     """
+    if own_labels:
+        _train_own(photos, photos_val, init, out, epochs, batch_size, holdout, per_class, seed, coverage)
+        return
+    if init or per_class:
+        raise UsageError("--init and --per-class go with --own-labels")
     from fmnist.train.fit import TrainConfig
     from fmnist.train.fit import train as run
 
@@ -199,6 +218,29 @@ def train(
                "errors.png" + (" photo_confusion.png" if "photos" in metrics else ""))
 
 
+def _train_own(photos: Path | None, photos_val: Path | None, init: Path | None, out: Path | None,
+               epochs: int | None, batch_size: int | None, holdout: float, per_class: int | None, seed: int,
+               coverage: float) -> None:
+    from fmnist.train.own import OwnConfig, train_own
+
+    if photos is None:
+        raise UsageError("--own-labels learns from --photos DIR: a folder with one subfolder per class")
+    defaults = OwnConfig(photos)
+    cfg = OwnConfig(photos, out=out, photos_val=photos_val, init=init, epochs=epochs or defaults.epochs,
+                    batch_size=batch_size or defaults.batch_size, holdout=holdout, per_class=per_class, seed=seed,
+                    coverage=coverage, command=command_line())
+    metrics = train_own(cfg)
+    folder = out or Path("runs") / "own"
+    p, own = metrics["photos"], metrics["own_labels"]
+    typer.echo(f"{len(metrics['labels'])} labels ({', '.join(metrics['labels'])}): top-1 "
+               f"{metrics['heldout_accuracy']:.1%} on {own['n_heldout']} held-out photos, mean over folders "
+               f"{p['mean_strict']:.1%}; learned from {own['n_learn']} photos in {metrics['train_seconds']:.0f} s")
+    typer.echo(f"'not sure' below {p['threshold']:.2f}: answers {p['coverage']:.0%} of held-out photos, "
+               f"{p['answered_lenient']:.1%} of them right")
+    typer.echo(f"wrote {folder}/: model.keras metrics.json own_data.npz history.json curves.png "
+               f"photo_confusion.png; next: fmnist export {folder} --int8")
+
+
 @app.command()
 def evaluate(
     model: Path | None = typer.Argument(None, help="A .keras, .onnx or .tflite model (default: the shipped one)."),
@@ -218,14 +260,20 @@ def evaluate(
     Example: fmnist evaluate runs/edge/model.int8.onnx --json
 
     Example: fmnist evaluate --photos ~/photos/validation   (the shipped model)
+
+    A model trained with --own-labels is judged on its run's held-out photos, and on --photos by folder name.
     """
     from fmnist.evaluation.evaluate import default_photos
     from fmnist.evaluation.evaluate import evaluate as run
     from fmnist.evaluation.report import render, render_photos
+    from fmnist.evaluation.testset import labels_of
+    from fmnist.meta import CLASS_NAMES
     from fmnist.runtime.classifier import default_model
 
     model = model or default_model()
-    report = run(model, data_dir, photos=photos or default_photos(), photo_map=photo_map, threshold=threshold)
+    fmnist_labels = labels_of(model) == list(CLASS_NAMES)  # own labels: no default photo folder fits them
+    report = run(model, data_dir, photos=photos or (default_photos() if fmnist_labels else None),
+                 photo_map=photo_map, threshold=threshold)
     if as_json:
         stdout_json(report)
     else:
@@ -287,7 +335,7 @@ def export(
                          per_channel=per_channel, activations=activations.value, search=search,
                          min_agree=min_agree, max_drop=max_drop, out=out,
                          data_dir=data_dir, command=command_line())
-    from fmnist.errors import ParityError, UsageError
+    from fmnist.errors import ParityError
     from fmnist.export.parity import table
 
     if fp16 and not tflite:
@@ -335,15 +383,18 @@ def info(
     parity, training = meta.parity, meta.training
     lines = [
         f"[b]{model}[/b] ({meta.precision}), fmnist {meta.fmnist_version}, created {meta.created}",
-        f"labels: {', '.join(f'{i} {name}' for i, name in enumerate(meta.labels))}",
+        f"{len(meta.labels)} labels{' (its own)' if meta.own_labels else ''}: "
+        f"{', '.join(f'{i} {name}' for i, name in enumerate(meta.labels))}",
         f"input: {meta.input['name']} {meta.input['shape']} {meta.input['layout']} {meta.input['dtype']}; "
         f"{meta.preprocessing}",
-        f"source: sha256 {meta.source_sha256[:16]}…, model {training.get('model', '?')}, "
-        f"Keras test accuracy {training.get('test_accuracy', float('nan')):.2%}",
+        f"source: sha256 {meta.source_sha256[:16]}…, model {training.get('model', '?')}, " + (
+            f"Keras top-1 {training.get('heldout_accuracy', float('nan')):.2%} on held-out photos" if meta.own_labels
+            else f"Keras test accuracy {training.get('test_accuracy', float('nan')):.2%}"),
         f"made by: {training.get('command') or '?'}; then {meta.export_command or '?'}",
     ]
     if parity:
-        lines.append(f"parity: accuracy {parity['accuracy']:.2%} ({parity['accuracy_delta_pp']:+.2f} pp), "
+        on = f" on {parity['n']} {parity['data']}" if "data" in parity else ""
+        lines.append(f"parity{on}: accuracy {parity['accuracy']:.2%} ({parity['accuracy_delta_pp']:+.2f} pp), "
                      f"agreement {parity['agreement']:.2%}, max |Δp| {parity['max_abs_diff']:.1e}, "
                      f"gate {'passed' if parity['passed'] else 'FAILED'}")
     decision = meta.decision

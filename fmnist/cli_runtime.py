@@ -12,6 +12,7 @@ from typing import Any
 import typer
 
 from fmnist.cli_common import IMAGE_SUFFIXES, print_rich, stdout_json
+from fmnist.errors import UsageError
 
 
 def register(app: typer.Typer) -> None:
@@ -100,6 +101,13 @@ def live(
     threads: int = typer.Option(1, "--threads", min=0, help="onnxruntime threads (0: one per core)."),
     realtime: bool = typer.Option(False, "--realtime", help="Play a video file at its own fps and, like a "
                                                             "camera, classify only the newest frame."),
+    collect: Path | None = typer.Option(None, "--collect", file_okay=False,
+                                        help="Save guide-box crops as DIR/<label>/*.jpg, to train your own classes "
+                                             "(docs/your-own-classes.md)."),
+    labels: str | None = typer.Option(None, "--labels", help="With --collect: labels, comma-separated; keys 1-9 "
+                                                             "pick one in the window, space saves."),
+    label: str | None = typer.Option(None, "--label", help="With --collect, headless: save under this label."),
+    every: int = typer.Option(5, "--every", min=1, help="With --collect, headless: save every Nth frame."),
 ) -> None:
     """Classify webcam, video-file or stream frames live, in a window or headless.
 
@@ -110,13 +118,26 @@ def live(
     behind the scene; the frames skipped that way are counted. A file is read frame by frame unless --realtime.
 
     Example: fmnist live --source 0 --no-display --serve 8080 --record session.mp4
+
+    Collect photos for your own classes: with a window, --labels names the keys 1-9 and space saves the guide
+    box; headless, --label and --every save every Nth frame until --max-frames.
+
+    Example: fmnist live --collect my-photos --labels mug,cup,bowl
+
+    Example: fmnist live --collect my-photos --label mug --every 10 --max-frames 600 --no-display
     """
+    from fmnist.runtime.collect import parse_labels
     from fmnist.runtime.live import LiveConfig, parse_roi
     from fmnist.runtime.live import run as run_live
 
+    if (labels or label) and not collect:
+        raise UsageError("--labels and --label go with --collect DIR")
+    if collect and bool(labels) == bool(label):
+        raise UsageError("--collect needs --labels a,b,c (a window, keys 1-9) or --label NAME (headless)")
     cfg = LiveConfig(source=source, model=model, roi=parse_roi(roi) if roi else None, display=not no_display,
                      record=record, serve=serve_at, max_frames=max_frames, smooth=smooth, threshold=threshold,
-                     threads=threads, realtime=realtime)
+                     threads=threads, realtime=realtime, collect=collect,
+                     collect_labels=tuple(parse_labels(labels or label or "")) if collect else (), every=every)
 
     def emit(r: Any) -> None:
         stdout_json({"frame": r.frame, "label": r.label, "score": round(r.score, 4), "fps": round(r.fps, 2),
@@ -132,27 +153,33 @@ def live(
                f"per frame: {stages}; label age p50 {summary.age_percentile(50):.1f} ms, "
                f"p95 {summary.age_percentile(95):.1f} ms"
                + (f"; recorded {record}" if record else ""), err=True)
+    if collect:
+        saved = ", ".join(f"{name} {n}" for name, n in summary.collected.items()) or "none"
+        typer.echo(f"collected into {collect}: {saved}", err=True)
 
 
 def bundle_cmd(
     model: Path | None = typer.Option(None, "--model", "-m", help="The .onnx model to ship (default: shipped)."),
     out: Path = typer.Option(Path("dist/fmnist-pi"), "--out", "-o", file_okay=False,
                              help="The bundle folder; a .tar.gz of it is written beside it."),
+    sample: Path | None = typer.Option(None, "--sample", exists=True, dir_okay=False,
+                                       help="The photo the self-test classifies (default: a sample garment); "
+                                            "for a model of your own classes, one of your photos."),
 ) -> None:
     """Make a folder and .tar.gz to copy to a Raspberry Pi: model, pinned requirements, the fmnist wheel,
     install.sh, a self-test and a systemd unit running `fmnist live --no-display --serve 0.0.0.0:8080`.
 
     Example: fmnist bundle --model runs/edge/model.int8.onnx --out dist/fmnist-pi
+
+    Example: fmnist bundle --model runs/mine/model.int8.onnx --sample my-photos/mug/1.jpg
     """
     from fmnist.bundle import bundle
 
-    archive = bundle(model, out)
+    archive = bundle(model, out, sample)
     typer.echo(f"wrote {out}/ and {archive}; on the Pi: tar xzf {archive.name} && {out.name}/install.sh")
 
 
 def int_list(text: str, option: str) -> list[int]:
-    from fmnist.errors import UsageError
-
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:

@@ -26,7 +26,19 @@ CLASS_NAMES: tuple[str, ...] = (
     "Bag",
     "Ankle boot",
 )
-NUM_CLASSES = len(CLASS_NAMES)
+NUM_CLASSES = len(CLASS_NAMES)  # Fashion-MNIST's; a model trained on your own classes has 2..50 (its metadata)
+MIN_LABELS, MAX_LABELS = 2, 50
+
+
+def check_labels(labels: object, where: str) -> list[str]:
+    """A model's label list: 2 to 50 distinct, non-empty names. ModelError otherwise."""
+    if not (isinstance(labels, list) and all(isinstance(x, str) and x.strip() for x in labels)):
+        raise ModelError(f"{where}: labels must be a list of names, got {labels!r}")
+    if not MIN_LABELS <= len(labels) <= MAX_LABELS:
+        raise ModelError(f"{where}: {len(labels)} labels; a model has {MIN_LABELS} to {MAX_LABELS}")
+    if len(set(labels)) != len(labels):
+        raise ModelError(f"{where}: labels repeat a name: {labels!r}")
+    return labels
 
 IMAGE_SIZE = 28
 # (N, 28, 28, 1) float32 in [0, 1]: pixel / 255, the object bright on a dark background
@@ -71,9 +83,13 @@ class ModelMeta:
             meta = cls(**{k: v for k, v in raw.items() if k in cls.__dataclass_fields__})
         except (ValueError, TypeError, AttributeError) as e:
             raise ModelError(f"{source} has unreadable fmnist metadata ({e}); re-export it with fmnist export") from e
-        if not (isinstance(meta.labels, list) and len(meta.labels) == NUM_CLASSES):
-            raise ModelError(f"{source} metadata lists {meta.labels!r} as labels, expected {NUM_CLASSES} names")
+        check_labels(meta.labels, f"{source} metadata")
         return meta
+
+    @property
+    def own_labels(self) -> bool:
+        """Trained on your own classes (not Fashion-MNIST's ten): Fashion-MNIST figures do not apply."""
+        return self.labels != list(CLASS_NAMES)
 
 
 def _onnx_props(path: Path) -> dict[str, str]:

@@ -61,11 +61,14 @@ def _precision(path: Path) -> str:
     return "int8" if ".int8." in path.name else "fp16" if ".fp16." in path.name else "fp32"
 
 
-def _accuracy(path: Path, test: data.Split) -> float:
+def _accuracy(path: Path) -> tuple[float, str]:
+    """Top-1 on the images the model is judged on (own labels: its held-out photos), and what they are."""
     from fmnist.evaluation.predictors import open_model
+    from fmnist.evaluation.testset import test_set_for
 
+    test = test_set_for(path)
     probs = open_model(path, threads=None)(data.to_model_input(test.images))
-    return round(float((probs.argmax(1) == test.labels).mean()), 4)
+    return round(float((probs.argmax(1) == test.labels).mean()), 4), test.what
 
 
 def _worker(path: Path, threads: int, cfg: BenchConfig) -> dict[str, Any]:
@@ -79,7 +82,6 @@ def _worker(path: Path, threads: int, cfg: BenchConfig) -> dict[str, Any]:
 
 def bench(cfg: BenchConfig, progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
     """{"machine", "rows", "skipped", "advice"}; one row per model and thread count."""
-    test = data.load_split("test")
     rows, skipped = [], []
     for path in cfg.models:
         runtime = NEEDS.get(path.suffix)
@@ -89,12 +91,12 @@ def bench(cfg: BenchConfig, progress: Callable[[str], None] = lambda _: None) ->
             skipped.append({"model": str(path), "note": f"skipped: needs {runtime} ({INSTALL.get(runtime, '')})"})
             continue
         progress(f"accuracy of {path}")
-        accuracy = _accuracy(path, test)
+        accuracy, judged_on = _accuracy(path)
         for threads in cfg.threads:
             progress(f"timing {path} on {threads} thread(s)")
             rows.append({"model": str(path), "format": path.suffix[1:], "precision": _precision(path),
                          "size_kb": round(path.stat().st_size / 1024, 1), "threads": threads, "accuracy": accuracy,
-                         **_worker(path, threads, cfg)})
+                         "accuracy_on": judged_on, **_worker(path, threads, cfg)})
     return {"machine": machine.describe(), "rows": rows, "skipped": skipped, "advice": advise(rows)}
 
 

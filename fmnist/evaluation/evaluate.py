@@ -1,5 +1,8 @@
 """`fmnist evaluate MODEL`: the full test-set report for a .keras, .onnx or .tflite model, one harness for all,
-and, given a folder of real photos, the photo figures at the model's "not sure" threshold."""
+and, given a folder of real photos, the photo figures at the model's "not sure" threshold.
+
+A model trained on its own labels is judged on its run's held-out photos instead of the Fashion-MNIST test
+set, and on a photo folder by folder name (fmnist.evaluation.testset)."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from typing import Any
 from fmnist import data
 from fmnist.evaluation.predictors import open_model
 from fmnist.evaluation.report import classification_report
+from fmnist.evaluation.testset import FMNIST_TEST, test_set_for
 from fmnist.meta import read_meta
 from fmnist.runtime.decision import DEFAULT_THRESHOLD, model_threshold
 from fmnist.runtime.photo_report import photo_figures
@@ -34,14 +38,15 @@ def threshold_of(path: Path) -> float:
 
 def evaluate(path: Path, data_dir: Path | None = None, threads: int | None = None, photos: Path | None = None,
              photo_map: Path | None = None, threshold: float | None = None) -> dict[str, Any]:
-    """Accuracy, per-class precision/recall/F1 and the confusion matrix on the 10,000 test images;
-    with `photos`, also "photos": strict, lenient, per folder, coverage and abstention."""
-    test = data.load_split("test", data_dir)
+    """Accuracy, per-class precision/recall/F1 and the confusion matrix on the 10,000 test images (own labels:
+    the held-out photos); with `photos`, also "photos": strict, lenient, per folder, coverage and abstention."""
+    test = test_set_for(Path(path), data_dir)
     predict = open_model(Path(path), threads)
-    report = {"model": str(path), **classification_report(test.labels, predict(data.to_model_input(test.images)))}
+    report = {"model": str(path), "labels": test.names, "data": test.what,
+              **classification_report(test.labels, predict(data.to_model_input(test.images)), test.names)}
     if photos is not None:
         photo_set = load_photos(photos)
         cut = threshold_of(Path(path)) if threshold is None else threshold
-        report["photos"] = photo_figures(predict(data.to_model_input(photo_set.images)), photo_set,
-                                         PhotoMap.load(photo_map), cut)
+        pmap = PhotoMap.load(photo_map) if test.what == FMNIST_TEST else PhotoMap.own(test.names)
+        report["photos"] = photo_figures(predict(data.to_model_input(photo_set.images)), photo_set, pmap, cut)
     return report

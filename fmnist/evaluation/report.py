@@ -10,20 +10,19 @@ from typing import Any
 
 import numpy as np
 
-from fmnist.meta import CLASS_NAMES, NUM_CLASSES
+from fmnist.meta import CLASS_NAMES
 
 
-def confusion_matrix(labels: np.ndarray, predicted: np.ndarray) -> np.ndarray:
-    """(10, 10) counts; row = true class, column = predicted class."""
-    return np.bincount(labels.astype(np.int64) * NUM_CLASSES + predicted, minlength=NUM_CLASSES**2).reshape(
-        NUM_CLASSES, NUM_CLASSES
-    )
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndarray:
+    """(classes, classes) counts; row = true class, column = predicted class."""
+    return np.bincount(labels.astype(np.int64) * classes + predicted, minlength=classes**2).reshape(classes, classes)
 
 
-def classification_report(labels: np.ndarray, probs: np.ndarray) -> dict[str, Any]:
-    """Accuracy, per-class precision/recall/F1 and the confusion matrix of (N, 10) probabilities."""
+def classification_report(labels: np.ndarray, probs: np.ndarray,
+                          names: list[str] | tuple[str, ...] = CLASS_NAMES) -> dict[str, Any]:
+    """Accuracy, per-class precision/recall/F1 and the confusion matrix of (N, classes) probabilities."""
     predicted = probs.argmax(axis=1)
-    cm = confusion_matrix(labels, predicted)
+    cm = confusion_matrix(labels, predicted, len(names))
     tp = np.diag(cm).astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
         precision = np.nan_to_num(tp / cm.sum(axis=0))
@@ -36,7 +35,7 @@ def classification_report(labels: np.ndarray, probs: np.ndarray) -> dict[str, An
             "f1": round(float(f1[i]), 4),
             "support": int(cm[i].sum()),
         }
-        for i, name in enumerate(CLASS_NAMES)
+        for i, name in enumerate(names)
     }
     return {
         "accuracy": round(float(tp.sum() / len(labels)), 4),
@@ -50,7 +49,8 @@ def render(report: dict[str, Any], title: str) -> list[Any]:
     """Rich tables for the terminal: the per-class table, then the confusion matrix."""
     from rich.table import Table
 
-    per_class = Table(title=f"{title}: accuracy {report['accuracy']:.2%} on {report['n']} test images")
+    what = report.get("data", "test images")
+    per_class = Table(title=f"{title}: accuracy {report['accuracy']:.2%} on {report['n']} {what}")
     for column in ("class", "precision", "recall", "F1", "support"):
         per_class.add_column(column, justify="left" if column == "class" else "right")
     for name, row in report["per_class"].items():
@@ -59,10 +59,11 @@ def render(report: dict[str, Any], title: str) -> list[Any]:
 
     confusion = Table(title="confusion matrix (rows: true, columns: predicted)")
     confusion.add_column("true \\ pred")
-    for i in range(NUM_CLASSES):
+    names = list(report["per_class"])
+    for i in range(len(names)):
         confusion.add_column(str(i), justify="right")
     for i, row in enumerate(report["confusion"]):
-        confusion.add_row(f"{i} {CLASS_NAMES[i]}", *(f"[bold]{v}[/]" if j == i else str(v) for j, v in enumerate(row)))
+        confusion.add_row(f"{i} {names[i]}", *(f"[bold]{v}[/]" if j == i else str(v) for j, v in enumerate(row)))
     return [per_class, confusion]
 
 

@@ -37,13 +37,13 @@ def thresholds_for(precision: str, min_agree: float | None = None, max_drop: flo
     )
 
 
-def _per_class_accuracy(predicted: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    return np.array([(predicted[labels == c] == c).mean() for c in range(len(CLASS_NAMES))])
+def _per_class_accuracy(predicted: np.ndarray, labels: np.ndarray, classes: int) -> np.ndarray:
+    return np.array([(predicted[labels == c] == c).mean() if (labels == c).any() else 0.0 for c in range(classes)])
 
 
 def compare(file: str, precision: str, reference: np.ndarray, probs: np.ndarray, labels: np.ndarray,
-            limits: Thresholds) -> dict[str, Any]:
-    """One row of the parity report for `probs` (N, 10) against the Keras `reference` (N, 10)."""
+            limits: Thresholds, names: list[str] | tuple[str, ...] = CLASS_NAMES) -> dict[str, Any]:
+    """One row of the parity report for `probs` (N, classes) against the Keras `reference` (N, classes)."""
     if probs.shape != reference.shape:
         failures = [f"{file} output probs {probs.dtype} {probs.shape}: expected shape {reference.shape}"]
         return {"file": file, "precision": precision, "passed": False, "failures": failures}
@@ -51,7 +51,9 @@ def compare(file: str, precision: str, reference: np.ndarray, probs: np.ndarray,
     agreement = float((predicted == expected).mean())
     accuracy, reference_accuracy = float((predicted == labels).mean()), float((expected == labels).mean())
     drop_pp = (reference_accuracy - accuracy) * 100
-    class_delta = (_per_class_accuracy(predicted, labels) - _per_class_accuracy(expected, labels)) * 100
+    classes = len(names)
+    class_delta = (_per_class_accuracy(predicted, labels, classes)
+                   - _per_class_accuracy(expected, labels, classes)) * 100
     max_abs_diff = float(np.abs(probs.astype(np.float64) - reference).max())
 
     where = f"{file} output probs {probs.dtype} {probs.shape}"
@@ -70,8 +72,8 @@ def compare(file: str, precision: str, reference: np.ndarray, probs: np.ndarray,
         "accuracy_delta_pp": round(-drop_pp, 2) + 0.0,  # + 0.0: never print "-0.00"
         "agreement": round(agreement, 4),
         "max_abs_diff": float(f"{max_abs_diff:.3g}"),
-        "per_class_delta_pp": {n: round(float(d), 2) + 0.0 for n, d in zip(CLASS_NAMES, class_delta, strict=True)},
-        "worst_classes": [{"name": CLASS_NAMES[i], "delta_pp": round(float(class_delta[i]), 2) + 0.0} for i in worst],
+        "per_class_delta_pp": {n: round(float(d), 2) + 0.0 for n, d in zip(names, class_delta, strict=True)},
+        "worst_classes": [{"name": names[i], "delta_pp": round(float(class_delta[i]), 2) + 0.0} for i in worst],
         "thresholds": asdict(limits),
         "passed": not failures,
         "failures": failures,
@@ -93,7 +95,7 @@ def _cells(row: dict[str, Any]) -> list[str]:
 
 def _heading(report: dict[str, Any]) -> str:
     return (f"Parity against {report['source']}: Keras accuracy {report['reference_accuracy']:.2%} on "
-            f"{report['n_test']} test images")
+            f"{report['n_test']} {report.get('data', 'test images')}")
 
 
 def _failures(report: dict[str, Any]) -> list[str]:

@@ -22,6 +22,7 @@ from rich.progress import Progress
 from fmnist import __version__, atomic, data
 from fmnist.errors import ModelError, ParityError
 from fmnist.evaluation.predictors import keras_predictor, load_keras, open_model
+from fmnist.evaluation.testset import TestSet, test_set_for
 from fmnist.export.embed import embed_onnx, embed_tflite
 from fmnist.export.parity import compare, markdown, thresholds_for
 from fmnist.export.search import markdown as search_markdown
@@ -127,6 +128,14 @@ def _input_spec(raw: Path) -> dict[str, Any]:
     return spec
 
 
+def _calibration(test: TestSet, opts: ExportOptions) -> np.ndarray:
+    """int8 calibration images: the run's training photos (own labels) or stratified training images."""
+    if test.calib is not None:
+        return test.calib[: opts.calib]
+    train = data.load_split("train", opts.data_dir)
+    return train.images[stratified_indices(train.labels, opts.calib, seed=0)]
+
+
 def _run_metrics(keras_path: Path) -> dict[str, Any]:
     metrics_path = keras_path.parent / "metrics.json"
     return json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
@@ -134,7 +143,7 @@ def _run_metrics(keras_path: Path) -> dict[str, Any]:
 
 def _training_summary(metrics: dict[str, Any]) -> dict[str, Any]:
     keys = ("model", "command", "params", "test_accuracy", "val_accuracy", "train_seconds", "config", "recipe",
-            "versions")
+            "versions", "own_labels", "heldout_accuracy")
     return {k: metrics[k] for k in keys if k in metrics}
 
 
@@ -147,13 +156,14 @@ def export(source: Path, opts: ExportOptions, console: Console | None = None) ->
     sha256 = hashlib.sha256(keras_path.read_bytes()).hexdigest()
     metrics = _run_metrics(keras_path)  # the training figures and the "not sure" threshold travel with the file
 
-    train, test = data.load(opts.data_dir)
+    test = test_set_for(keras_path, opts.data_dir)  # own labels: the run's held-out photos
     x_test = data.to_model_input(test.images)
-    calib = data.to_model_input(train.images[stratified_indices(train.labels, opts.calib, seed=0)])
+    calib = data.to_model_input(_calibration(test, opts))
     model = load_keras(keras_path)
     reference = keras_predictor(model)(x_test)
     report: dict[str, Any] = {
         "source": str(keras_path), "source_sha256": sha256, "n_test": len(x_test), "created": created,
+        "data": test.what, "labels": test.names,
         "reference_accuracy": round(float((reference.argmax(1) == test.labels).mean()), 4),
         "fmnist_version": __version__, "command": opts.command,
         "files": [],
@@ -163,7 +173,8 @@ def export(source: Path, opts: ExportOptions, console: Console | None = None) ->
 
     def gate(file: str, precision: str) -> Callable[[Path], dict[str, Any]]:
         limits = thresholds_for(precision, opts.min_agree, opts.max_drop)
-        return lambda raw: compare(file, precision, reference, open_model(raw)(x_test), test.labels, limits)
+        return lambda raw: compare(file, precision, reference, open_model(raw)(x_test), test.labels, limits,
+                                   test.names) | {"data": test.what, "n": len(x_test)}
 
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".fmnist-export-", dir=out) as tmp, \
@@ -176,7 +187,7 @@ def export(source: Path, opts: ExportOptions, console: Console | None = None) ->
             raw = work / target.file
             bar.update(task, description=f"converting {target.file}")
             target.build(raw)
-            bar.update(task, advance=1, description=f"checking {target.file} on {len(x_test)} test images")
+            bar.update(task, advance=1, description=f"checking {target.file} on {len(x_test)} {test.what}")
             row = gate(target.file, target.precision)(raw)
             row["size_kb"] = round(raw.stat().st_size / 1024, 1)
             if target.file == "model.int8.onnx":
@@ -186,7 +197,8 @@ def export(source: Path, opts: ExportOptions, console: Console | None = None) ->
             if not row["passed"]:  # kept for inspection under a name no loader takes for a good model
                 atomic.write_bytes(out / rejected_name(target.file), raw.read_bytes())
                 continue
-            meta = ModelMeta(precision=target.precision, source_sha256=sha256, input=_input_spec(raw),
+            meta = ModelMeta(precision=target.precision, source_sha256=sha256, labels=test.names,
+                             input=_input_spec(raw),
                              training=_training_summary(metrics), parity=row, decision=metrics.get("decision", {}),
                              export_command=opts.command, fmnist_version=__version__, created=created)
             blob = embed_onnx(raw, meta) if target.file.endswith(".onnx") else embed_tflite(raw.read_bytes(), meta)

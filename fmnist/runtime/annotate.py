@@ -30,3 +30,17 @@ def annotate(image: np.ndarray, lines: list[str], inset: np.ndarray, box: tuple[
         out[:side, w - side :] = cv2.cvtColor(big, cv2.COLOR_GRAY2BGR)
         cv2.rectangle(out, (w - side, 0), (w - 1, side - 1), (255, 255, 255), 1)
     return out
+
+
+def draw_footer(image: np.ndarray, lines: list[str], colour: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:
+    """`lines` on a dark band along the bottom of `image` (drawn in place; returned for chaining)."""
+    h, w = image.shape[:2]
+    unit = max(1.0, min(h, w) / 480)
+    scale, thick = 0.6 * unit, max(1, round(unit))
+    step = round(26 * unit)
+    top = h - step * len(lines) - 6
+    cv2.rectangle(image, (0, top), (w, h), (0, 0, 0), cv2.FILLED)
+    for i, line in enumerate(lines):
+        cv2.putText(image, line, (8, top + step * (i + 1) - 6), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thick,
+                    cv2.LINE_AA)
+    return image

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from fmnist.errors import ModelError
-from fmnist.meta import INPUT_SHAPE, META_KEY, NUM_CLASSES, ModelMeta, meta_from_props
+from fmnist.meta import INPUT_SHAPE, META_KEY, ModelMeta, check_labels, meta_from_props
 from fmnist.runtime.decision import is_sure, model_threshold
 from fmnist.runtime.preprocess import Prepared, prepare_raw, preprocess
 from fmnist.session import make_session
@@ -57,10 +57,10 @@ class Classifier:
                                                       self.path)
         if self.meta is None and labels is None:
             raise ModelError(f"{self.path} has no fmnist metadata ('{META_KEY}' key), so its labels are unknown; "
-                             "pass --labels with 10 comma-separated names, or re-export it with fmnist export")
-        self.labels = list(labels) if labels else list(self.meta.labels)  # type: ignore[union-attr]
-        if len(self.labels) != NUM_CLASSES:
-            raise ModelError(f"{len(self.labels)} labels given for {self.path}; it needs {NUM_CLASSES}")
+                             "pass --labels with one comma-separated name per output, or re-export it with fmnist "
+                             "export")
+        self.labels = check_labels(list(labels) if labels else list(self.meta.labels),  # type: ignore[union-attr]
+                                   f"{self.path}")
         self._check_io()
         # below this top probability the answer is "not sure": the model's own (metadata), unless overridden
         self.threshold = model_threshold(self.meta) if threshold is None else float(threshold)
@@ -76,11 +76,13 @@ class Classifier:
             found = [(i.name, i.shape, i.type) for i in inp]
             raise ModelError(f"{self.path} takes {found}, but fmnist models take one float (batch, 28, 28, 1) "
                              "input; is it a Fashion-MNIST model exported by fmnist?")
-        if len(out) != 1 or out[0].shape[-1] != NUM_CLASSES:
-            raise ModelError(f"{self.path} outputs {[(o.name, o.shape) for o in out]}, expected (batch, 10)")
+        if len(out) != 1 or out[0].shape[-1] != len(self.labels):
+            raise ModelError(f"{self.path} outputs {[(o.name, o.shape) for o in out]}, but has {len(self.labels)} "
+                             f"labels ({', '.join(self.labels)}): the output count and the labels disagree; "
+                             "re-export it with fmnist export")
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        """(N, 28, 28) uint8 or (N, 28, 28, 1) float in [0, 1] -> (N, 10) float32 probabilities."""
+        """(N, 28, 28) uint8 or (N, 28, 28, 1) float in [0, 1] -> (N, labels) float32 probabilities."""
         batch = np.asarray(batch)
         if batch.dtype == np.uint8:
             batch = batch.astype(np.float32) / 255.0

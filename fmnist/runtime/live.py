@@ -20,16 +20,17 @@ import cv2
 import numpy as np
 
 from fmnist.errors import SourceError, UsageError
-from fmnist.meta import NUM_CLASSES
 from fmnist.runtime import serve
-from fmnist.runtime.annotate import annotate
+from fmnist.runtime.annotate import annotate, draw_footer
 from fmnist.runtime.capture import EveryFrame, LatestFrame
 from fmnist.runtime.classifier import Classifier
+from fmnist.runtime.collect import Collector
 from fmnist.runtime.decision import NOT_SURE, is_sure
 from fmnist.runtime.scene import ScenePreprocess
 from fmnist.runtime.sources import VideoSource
 
 WINDOW = "fmnist live (q: quit, s: snapshot)"
+QUIT_KEYS = (ord("q"), 27)
 GUIDE = 0.6  # the default region of interest: a centred square, this share of the frame's short side
 
 Box = tuple[int, int, int, int]  # x, y, w, h
@@ -49,6 +50,9 @@ class LiveConfig:
     threads: int = 1
     status_every_s: float = 2.0
     realtime: bool = False  # a file: play it at its own fps, newest frame only (as a camera)
+    collect: Path | None = None  # save guide-box crops under collect/<label>/ (fmnist.runtime.collect)
+    collect_labels: tuple[str, ...] = ()  # the first is saved headless; keys 1-9 pick one in a window
+    every: int = 5  # headless collection: every Nth frame
 
 
 @dataclass
@@ -72,6 +76,7 @@ class Summary:
     size: tuple[int, int] = (0, 0)
     dropped: int = 0  # frames the source delivered while an older one was being processed: skipped as stale
     ages_ms: list[float] = field(default_factory=list)  # each label's age
+    collected: dict[str, int] = field(default_factory=dict)  # --collect: photos saved this run, per label
     segmented: int = 0  # frames whose scene had changed and settled: segmented anew
     moving: int = 0  # frames whose scene was still changing: not segmented, "not sure"
 
@@ -146,7 +151,8 @@ class FrameStep:
         self.classifier, self.cfg = classifier, cfg
         self.smoother = Smoother(cfg.smooth)
         self.preprocess = ScenePreprocess()  # classify's preprocessing; segments only when the scene changes
-        self.uniform = np.full(NUM_CLASSES, 1.0 / NUM_CLASSES, np.float32)
+        count = len(classifier.labels)
+        self.uniform = np.full(count, 1.0 / count, np.float32)
         self.frames, self.fps, self.last = 0, 0.0, time.perf_counter()
         self.seconds = dict.fromkeys(("preprocess", "infer", "overlay"), 0.0)  # totals per stage
 
@@ -161,7 +167,7 @@ class FrameStep:
         probs = self.classifier.predict(prepared.image[None])[0]
         t3 = time.perf_counter()
         nothing = prepared.empty or prepared.low_contrast
-        smoothed = self.smoother.add(self.uniform if nothing else probs)  # nothing there: pull toward 1/10
+        smoothed = self.smoother.add(self.uniform if nothing else probs)  # nothing there: pull toward uniform
         best = int(np.argmax(smoothed))
         sure = is_sure(float(smoothed[best]), prepared.empty, self.classifier.threshold)
         label = self.classifier.labels[best] if sure else NOT_SURE
@@ -189,6 +195,7 @@ def run(cfg: LiveConfig, emit: Callable[[FrameResult], None] | None = None,
     preview = serve.Preview() if cfg.serve else None
     server = serve.start(cfg.serve, preview) if cfg.serve and preview else None
     step, writer, summary = FrameStep(classifier, cfg), None, Summary(size=source.size)
+    collector = Collector(cfg.collect, list(cfg.collect_labels), cfg.every) if cfg.collect else None
     read_s, last_status = 0.0, 0.0
     if on_start:
         where = f"; preview on http://{server.server_address[0]}:{server.server_port}/" if server else ""
@@ -207,6 +214,13 @@ def run(cfg: LiveConfig, emit: Callable[[FrameResult], None] | None = None,
             frame = got.image
             result, annotated = step(frame, got.captured, got.number)
             summary.ages_ms.append(result.age_ms)
+            if collector:
+                x, y, w, h = guide_box(frame.shape[1], frame.shape[0], cfg.roi)
+                crop = frame[y : y + h, x : x + w]
+                if not show and collector.due(summary.frames):
+                    collector.save(crop)
+                    summary.collected[collector.current] = summary.collected.get(collector.current, 0) + 1
+                annotated = draw_footer(annotated, collector.lines())
             if cfg.record:
                 writer = writer or _writer(cfg.record, (frame.shape[1], frame.shape[0]), source.fps)
                 writer.write(annotated)
@@ -219,8 +233,15 @@ def run(cfg: LiveConfig, emit: Callable[[FrameResult], None] | None = None,
             summary.labels[result.label] += 1
             if emit:
                 emit(result)
-            if show and not _show(annotated, summary.frames):
-                break
+            if show:
+                key = _show(annotated, summary.frames)
+                if key in QUIT_KEYS:
+                    break
+                if collector and key == ord(" "):
+                    collector.save(crop)
+                    summary.collected[collector.current] = summary.collected.get(collector.current, 0) + 1
+                elif collector:
+                    collector.select(key)
             now = time.perf_counter()
             if not show and now - last_status >= cfg.status_every_s:
                 last_status = now
@@ -258,12 +279,12 @@ def open_frames(source: VideoSource, realtime: bool = False) -> EveryFrame | Lat
     return EveryFrame(source.read)
 
 
-def _show(annotated: np.ndarray, frame: int) -> bool:
-    """Show a frame; False when the user quits. s saves a snapshot into the current folder."""
+def _show(annotated: np.ndarray, frame: int) -> int:
+    """Show a frame; returns the key pressed (-1 for none). s saves a snapshot into the current folder."""
     cv2.imshow(WINDOW, annotated)
     key = cv2.waitKey(1) & 0xFF
     if key == ord("s"):
         name = f"snapshot-{time.strftime('%Y%m%d-%H%M%S')}-{frame}.jpg"
         cv2.imwrite(name, annotated)
         print(f"saved {name}", file=sys.stderr)
-    return key not in (ord("q"), 27)
+    return key

@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 
-from fmnist.meta import CLASS_NAMES
 from fmnist.runtime.decision import COVERAGE, NOT_SURE
 from fmnist.runtime.photomap import PhotoMap
 from fmnist.runtime.photos import PhotoSet
@@ -32,11 +31,11 @@ def photo_figures(probs: np.ndarray, photos: PhotoSet, pmap: PhotoMap, threshold
                                                                                   strict=True)])
     lenient = np.array([p in accepted[f] for p, f in zip(predicted, photos.folder_index, strict=True)])
     mapped = np.array([bool(accepted[f]) for f in photos.folder_index], bool)
-    per_folder, columns = {}, [*CLASS_NAMES, NOT_SURE]
+    per_folder, columns = {}, [*pmap.labels, NOT_SURE]
     confusion = np.zeros((len(photos.folders), len(columns)), int)
     for i, name in enumerate(photos.folders):
         rows = photos.folder_index == i
-        decided = np.where(sure[rows], predicted[rows], len(CLASS_NAMES))
+        decided = np.where(sure[rows], predicted[rows], len(pmap.labels))
         confusion[i] = np.bincount(decided, minlength=len(columns))
         row: dict[str, Any] = {"n": int(rows.sum()), "mapped": bool(accepted[i]), "unsure": _share(~sure[rows])}
         if accepted[i]:

@@ -3,6 +3,9 @@
 The default (fmnist/assets/photo_map.json) follows the clothing photo set's README. A folder mapped to
 several labels is right with any of them ("lenient"; "strict" counts only the first); a folder mapped to
 none (hat, shorts, skirt) has no Fashion-MNIST class, and the right answer for it is "not sure".
+
+A model trained on your own classes (`fmnist train --own-labels`) is judged with `PhotoMap.own`: each
+folder is right only with the label of its own name.
 """
 
 from __future__ import annotations
@@ -22,6 +25,12 @@ DEFAULT_MAP = "photo_map.json"  # in fmnist/assets
 class PhotoMap:
     accepted: dict[str, tuple[int, ...]]  # folder -> label indices, strict first; () = no class ("not sure")
     source: str  # the file it came from
+    labels: tuple[str, ...] = CLASS_NAMES  # the model's labels the indices point into
+
+    @classmethod
+    def own(cls, labels: list[str] | tuple[str, ...]) -> PhotoMap:
+        """A model's own labels: the folder named like a label counts that label as right, and only it."""
+        return cls({name: (i,) for i, name in enumerate(labels)}, "folder names", tuple(labels))
 
     @classmethod
     def load(cls, path: Path | None = None) -> PhotoMap:
@@ -44,6 +53,9 @@ class PhotoMap:
     def check(self, folders: tuple[str, ...] | list[str]) -> None:
         unknown = [f for f in folders if f not in self.accepted]
         if unknown:
+            if self.labels != CLASS_NAMES:
+                raise UsageError(f"photo folders {', '.join(unknown)} are not labels of the model "
+                                 f"({', '.join(self.labels)}); name each folder after the label it holds")
             raise UsageError(f"photo folders {', '.join(unknown)} are not in the photo map ({self.source}); "
                              "pass --photo-map FILE with a line for each, e.g. "
                              f'{{"{unknown[0]}": ["Coat"]}} or {{"{unknown[0]}": []}} for "not sure"')

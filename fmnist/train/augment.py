@@ -48,14 +48,17 @@ def _light(images: Any, u: Any, chosen: Any) -> Any:
     return tf.where(((u[:, 2] < 0.5) & chosen)[:, None, None, None], lit, images)
 
 
-def augment_batch(images: Any, labels: Any, seed: Any, erase: float = 0.0, light: bool = False) -> tuple[Any, Any]:
+def augment_batch(images: Any, labels: Any, seed: Any, erase: float = 0.0, light: bool = False,
+                  all_photos: bool = False) -> tuple[Any, Any]:
     """images (B, 28, 28, 1) float32 in [0, 1]; seed: a (2,) int64 tensor. With `light`, labels are the
-    (B, 12) targets of fmnist.train.photo_mix, whose PHOTO column marks the photos it applies to."""
+    (B, 12) targets of fmnist.train.photo_mix, whose PHOTO column marks the photos it applies to; with
+    `all_photos` too, every image is a photo (own-label training) and labels can be anything."""
     u = tf.random.stateless_uniform([tf.shape(images)[0], 12], seed)
     out = _shift(images, u[:, 0], u[:, 1])
     out = tf.where((u[:, 2] < 0.5)[:, None, None, None], tf.reverse(out, [2]), out)
     if erase:
         out = _erase(out, u[:, 3:9], erase)
     if light:
-        out = _light(out, u[:, 9:12], labels[:, PHOTO] > 0.5)
+        chosen = tf.ones_like(u[:, 0], tf.bool) if all_photos else labels[:, PHOTO] > 0.5
+        out = _light(out, u[:, 9:12], chosen)
     return out, labels

@@ -28,13 +28,13 @@ class PhotoData:
     folder_index: np.ndarray  # (len(x),) each photo's folder
 
 
-def load_photo_data(root: Path, map_path: Path | None = None, progress: bool = True) -> PhotoData:
-    pmap = PhotoMap.load(map_path)
+def read_photos(root: Path, progress: bool = True) -> PhotoSet:
+    """A folder of class folders through the runtime's preprocessing (cached), with a progress bar; unreadable
+    photos are listed and skipped."""
     console = Console(stderr=True)
     with Progress(console=console, transient=True, disable=not (progress and console.is_terminal)) as bar:
         task = bar.add_task(f"preparing photos in {root}", total=None)
         photos = load_photos(root, progress=lambda done, total: bar.update(task, completed=done, total=total))
-    pmap.check(photos.folders)
     if photos.skipped:
         console.print(f"skipped {len(photos.skipped)} unreadable photo(s) in {root}:", highlight=False)
         for path, reason in photos.skipped:
@@ -42,6 +42,13 @@ def load_photo_data(root: Path, map_path: Path | None = None, progress: bool = T
     if progress:
         console.print(f"{len(photos)} photos in {len(photos.folders)} folders from {root} "
                       f"({photos.cache_hits} from the cache)", highlight=False)
+    return photos
+
+
+def load_photo_data(root: Path, map_path: Path | None = None, progress: bool = True) -> PhotoData:
+    pmap = PhotoMap.load(map_path)
+    photos = read_photos(root, progress)
+    pmap.check(photos.folders)
     x_all = data.to_model_input(photos.images)
     keep = ~photos.empty  # nothing found: the runtime says "not sure" there, so there is nothing to learn
     return PhotoData(photos, pmap, x_all, x_all[keep], photo_targets(photos, pmap)[keep], photos.folder_index[keep])

@@ -1,0 +1,187 @@
+"""`fmnist train --photos DIR --own-labels`: a model whose labels are DIR's folder names (2 to 50).
+
+It starts from a Fashion-MNIST backbone (the shipped edge model's weights, or `--init RUN/model.keras`),
+replaces the 10-way head with one output per folder, and fine-tunes the whole network on the photos: each
+through the runtime's own `preprocess` (cached), with shift/flip and photo-like light augmentation.
+A stratified share of each folder is held out (or `--photos-val DIR` is used instead); the figures, the
+"not sure" threshold and the export's parity gate come from those photos.
+
+runs/<name>/: model.keras, metrics.json (labels, per-class table, decision), own_data.npz (the held-out
+photos as 28x28 arrays, and training photos for int8 calibration), history.json, curves.png,
+photo_confusion.png
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+import warnings
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fmnist import __version__, atomic, data
+from fmnist.deps import keras, tf
+from fmnist.errors import UsageError
+from fmnist.evaluation.report import classification_report
+from fmnist.evaluation.testset import OWN_DATA
+from fmnist.meta import MAX_LABELS, MIN_LABELS
+from fmnist.runtime.decision import COVERAGE
+from fmnist.runtime.photo_report import choose_threshold, decision_record, photo_figures
+from fmnist.runtime.photomap import PhotoMap
+from fmnist.runtime.photos import PhotoSet
+from fmnist.train import plots
+from fmnist.train.augment import augment_batch
+from fmnist.train.models import REGISTRY
+from fmnist.train.photo_data import read_photos
+from fmnist.train.progress import RichProgress
+from fmnist.train.split import stratified_split
+
+BACKBONE = "edge.weights.h5"  # in fmnist/assets: the shipped edge model's weights (make model writes it)
+CALIB_PHOTOS = 1000
+
+
+@dataclass(frozen=True)
+class OwnConfig:
+    photos: Path
+    out: Path | None = None  # default runs/own
+    photos_val: Path | None = None  # default: hold out `holdout` of each folder
+    init: Path | None = None  # a .keras model to start from; default: the shipped edge backbone
+    epochs: int = 30
+    batch_size: int = 64
+    learning_rate: float = 2e-3
+    holdout: float = 0.15
+    per_class: int | None = None  # learn from at most this many photos per folder (few-shot)
+    seed: int = 0
+    coverage: float = COVERAGE
+    progress: bool = True
+    command: str = ""
+
+
+def backbone(init: Path | None) -> Any:
+    """A Fashion-MNIST-trained model whose last Dense layer is named "logits"."""
+    if init is not None:
+        if Path(init).suffix != ".keras" or not Path(init).is_file():
+            raise UsageError(f"--init {init}: give a .keras model made by fmnist train (e.g. runs/edge/model.keras)")
+        return keras.models.load_model(init, compile=False)
+    model = REGISTRY["edge"].build()
+    model.load_weights(str(resources.files("fmnist") / "assets" / BACKBONE))
+    return model
+
+
+def with_new_head(base: Any, classes: int) -> Any:
+    features = base.get_layer("logits").input
+    logits = keras.layers.Dense(classes, name="own_logits")(features)
+    return keras.Model(base.input, keras.layers.Softmax(name="probs")(logits), name=f"{base.name}_own")
+
+
+def _dataset(x: np.ndarray, y: np.ndarray, batch: int, seed: int, train: bool) -> Any:
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    if not train:
+        return ds.batch(512)
+    ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True).batch(batch)
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+    ds = tf.data.Dataset.zip(ds, seeds).map(lambda xy, s: augment_batch(xy[0], xy[1], s, light=True, all_photos=True),
+                                            num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def subset(photos: PhotoSet, rows: np.ndarray) -> PhotoSet:
+    return replace(photos, images=photos.images[rows], folder_index=photos.folder_index[rows],
+                   empty=photos.empty[rows], paths=[photos.paths[i] for i in rows], skipped=[])
+
+
+def _split(cfg: OwnConfig, photos: PhotoSet) -> tuple[PhotoSet, PhotoSet]:
+    """(photos to learn from, photos to report on)."""
+    if cfg.photos_val is not None:
+        held = read_photos(cfg.photos_val, cfg.progress)
+        unknown = sorted(set(held.folders) - set(photos.folders))
+        if unknown:
+            raise UsageError(f"--photos-val {cfg.photos_val} has folders {', '.join(unknown)} that {cfg.photos} "
+                             "has not; both need the same class folders")
+        # re-index the validation folders into the training folders' order
+        order = np.array([photos.folders.index(f) for f in held.folders])
+        held = replace(held, folders=photos.folders, folder_index=order[held.folder_index])
+        return photos, held
+    counts = np.bincount(photos.folder_index, minlength=len(photos.folders))
+    if counts.min() < 2:
+        small = [f for f, n in zip(photos.folders, counts, strict=True) if n < 2]
+        raise UsageError(f"folders {', '.join(small)} have fewer than 2 photos; each class needs some to learn "
+                         "from and some to hold out")
+    keep, held = stratified_split(photos.folder_index, cfg.holdout, cfg.seed)
+    return subset(photos, keep), subset(photos, held)
+
+
+def _few(photos: PhotoSet, per_class: int, seed: int) -> PhotoSet:
+    rng = np.random.default_rng(seed)
+    rows = [rng.permutation(np.flatnonzero(photos.folder_index == c))[:per_class] for c in range(len(photos.folders))]
+    return subset(photos, np.sort(np.concatenate(rows)))
+
+
+def train_own(cfg: OwnConfig) -> dict[str, Any]:
+    out = Path(cfg.out or Path("runs") / "own")
+    photos = read_photos(cfg.photos, cfg.progress)
+    labels = list(photos.folders)
+    if not MIN_LABELS <= len(labels) <= MAX_LABELS:
+        raise UsageError(f"{cfg.photos} has {len(labels)} class folders; own labels need {MIN_LABELS} to {MAX_LABELS}")
+    learn, held = _split(cfg, photos)
+    if cfg.per_class:
+        learn = _few(learn, cfg.per_class, cfg.seed)
+    found = ~learn.empty  # nothing found: the runtime says "not sure" there, so there is nothing to learn
+    x = data.to_model_input(learn.images[found])
+    y = keras.utils.to_categorical(learn.folder_index[found], len(labels)).astype(np.float32)
+    x_held = data.to_model_input(held.images)
+    y_held = keras.utils.to_categorical(held.folder_index, len(labels)).astype(np.float32)
+
+    keras.utils.set_random_seed(cfg.seed)
+    tf.config.experimental.enable_op_determinism()
+    model = with_new_head(backbone(cfg.init), len(labels))
+    steps = cfg.epochs * -(-len(x) // cfg.batch_size)
+    schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, decay_steps=steps)
+    model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1), metrics=["accuracy"])
+    started = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        callbacks = [RichProgress(cfg.epochs, -(-len(x) // cfg.batch_size))] if cfg.progress else []
+        history = model.fit(_dataset(x, y, cfg.batch_size, cfg.seed, True), epochs=cfg.epochs,
+                            validation_data=_dataset(x_held, y_held, 512, 0, False), callbacks=callbacks,
+                            verbose=0).history
+    train_seconds = time.perf_counter() - started
+
+    probs = model.predict(x_held, batch_size=512, verbose=0)
+    report = classification_report(held.folder_index, probs, labels)
+    pmap = PhotoMap.own(labels)
+    threshold = choose_threshold(probs, held, pmap, cfg.coverage)
+    figures = photo_figures(probs, held, pmap, threshold)
+    metrics = {
+        "model": f"{REGISTRY['edge'].name if cfg.init is None else Path(cfg.init).parent.name} + own head",
+        "command": cfg.command, "labels": labels, "params": int(model.count_params()),
+        "heldout_accuracy": report["accuracy"], "train_seconds": round(train_seconds, 1),
+        "own_labels": {"photos": str(cfg.photos), "heldout": str(cfg.photos_val or f"{cfg.holdout:.0%} of each folder"),
+                       "n_learn": len(x), "n_heldout": len(held), "left_out_empty": int((~found).sum()),
+                       "per_class": cfg.per_class, "init": str(cfg.init or f"shipped edge backbone ({BACKBONE})"),
+                       "epochs": cfg.epochs, "batch_size": cfg.batch_size, "learning_rate": cfg.learning_rate,
+                       "augmentation": "shift, flip, photo-like light", "seed": cfg.seed},
+        "per_class": report["per_class"], "confusion": report["confusion"],
+        "photos": figures, "decision": decision_record(figures, cfg.coverage),
+        "versions": {"fmnist": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
+                     "python": platform.python_version()},
+        "machine": f"{platform.machine()}, {platform.processor() or platform.system()}",
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    calib = learn.images[found][np.random.default_rng(0).permutation(len(x))[:CALIB_PHOTOS]]
+    with atomic.atomic_path(out / "model.keras") as tmp:
+        model.save(tmp)
+    with atomic.atomic_path(out / OWN_DATA) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, heldout_images=held.images, heldout_labels=held.folder_index,
+                            heldout_empty=held.empty, calib_images=calib)
+    atomic.write_json(out / "history.json", {k: [float(v) for v in vs] for k, vs in history.items()})
+    atomic.write_json(out / "metrics.json", metrics)
+    plots.curves({k: [float(v) for v in vs] for k, vs in history.items()}, out / "curves.png")
+    plots.photo_confusion(figures, out / "photo_confusion.png")
+    return metrics

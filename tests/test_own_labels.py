@@ -1,0 +1,219 @@
+"""Your own classes: N-label models through the runtime, and the whole path from a camera to a deployed model
+(live --collect on generated video, train --own-labels, export with the gate on held-out photos, classify,
+bench, bundle's self-test)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+from typer.testing import CliRunner
+
+from fmnist.cli import app
+from fmnist.errors import ModelError
+from fmnist.export.embed import embed_onnx
+from fmnist.meta import ModelMeta
+from fmnist.runtime.classifier import Classifier
+
+ROOT = Path(__file__).resolve().parent.parent
+runner = CliRunner()
+
+
+def tiny_onnx(path: Path, outputs: int, labels: list[str]) -> Path:
+    """A linear softmax model (no TensorFlow): (N, 28, 28, 1) -> (N, outputs), with fmnist metadata."""
+    rng = np.random.default_rng(0)
+    weights = helper.make_tensor("w", TensorProto.FLOAT, [784, outputs], rng.normal(0, 0.05, 784 * outputs).tolist())
+    graph = helper.make_graph(
+        [helper.make_node("Flatten", ["image"], ["flat"]), helper.make_node("MatMul", ["flat", "w"], ["logits"]),
+         helper.make_node("Softmax", ["logits"], ["probs"], axis=-1)],
+        "tiny", [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 28, 28, 1])],
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", outputs])], [weights])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    path.write_bytes(embed_onnx(path, ModelMeta(precision="fp32", source_sha256="0" * 64, labels=labels)))
+    return path
+
+
+def test_the_runtime_refuses_a_model_whose_outputs_and_labels_disagree(tmp_path):
+    model = tiny_onnx(tmp_path / "m.onnx", 5, ["mug", "cup", "bowl", "plate"])
+    with pytest.raises(ModelError, match=r"4 labels .*the output count and the labels disagree"):
+        Classifier(model)
+    got = runner.invoke(app, ["classify", str(ROOT / "examples" / "photos" / "pants.jpg"), "--model", str(model)])
+    assert got.exit_code == 4 and "disagree" in got.output  # a model error
+
+
+def test_a_five_label_model_answers_with_its_own_labels(tmp_path):
+    labels = ["mug", "cup", "bowl", "plate", "spoon"]
+    model = tiny_onnx(tmp_path / "m.onnx", 5, labels)
+    got = runner.invoke(app, ["classify", str(ROOT / "examples" / "photos" / "pants.jpg"), "--model", str(model),
+                              "--json", "--threshold", "0"])
+    assert got.exit_code == 0, got.output
+    row = json.loads(got.stdout)
+    assert row["label"] in labels and {t["label"] for t in row["top"]} <= set(labels)
+    info = runner.invoke(app, ["info", str(model)])
+    assert "5 labels (its own): 0 mug, 1 cup" in info.output
+
+
+# ---- live --collect -------------------------------------------------------------------------------------
+
+SHAPES = {  # a dark shape per class, as a camera would see an object held in the guide box
+    "disc": lambda img, c, r: cv2.circle(img, c, r, (40, 40, 40), cv2.FILLED),
+    "bar": lambda img, c, r: cv2.rectangle(img, (c[0] - r // 3, c[1] - r), (c[0] + r // 3, c[1] + r), (40, 40, 40),
+                                           cv2.FILLED),
+    "wedge": lambda img, c, r: cv2.fillPoly(img, [np.array([(c[0], c[1] - r), (c[0] + r, c[1] + r),
+                                                             (c[0] - r, c[1] + r)], np.int32)], (40, 40, 40)),
+}
+
+
+def shape_video(path: Path, kind: str, frames: int, seed: int) -> Path:
+    """640x480 frames of one shape on a light, noisy table, moving and resizing a little from frame to frame."""
+    rng = np.random.default_rng(seed)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 15.0, (640, 480))
+    for _ in range(frames):
+        image = np.full((480, 640, 3), 225, np.uint8)
+        centre = (320 + int(rng.integers(-30, 30)), 240 + int(rng.integers(-30, 30)))
+        SHAPES[kind](image, centre, int(rng.integers(60, 100)))
+        writer.write(np.clip(image + rng.normal(0, 4, image.shape), 0, 255).astype(np.uint8))
+    writer.release()
+    return path
+
+
+def collect(video: Path, folder: Path, label: str, every: int) -> tuple[int, str]:
+    got = runner.invoke(app, ["live", "--source", str(video), "--no-display", "--collect", str(folder),
+                              "--label", label, "--every", str(every)])
+    return got.exit_code, got.output
+
+
+def test_collect_headless_saves_every_nth_guide_box_crop(tmp_path):
+    video = shape_video(tmp_path / "disc.avi", "disc", 20, 0)
+    code, output = collect(video, tmp_path / "photos", "disc", 4)
+    assert code == 0, output
+    saved = sorted((tmp_path / "photos" / "disc").iterdir())
+    assert len(saved) == 5 and "collected into" in output and "disc 5" in output
+    assert all(p.suffix == ".jpg" for p in saved)  # no temp file left behind
+    crop = cv2.imread(str(saved[0]))
+    assert crop.shape == (288, 288, 3)  # the raw guide box (60 % of 480), not the 28x28
+    code, _ = collect(video, tmp_path / "photos", "disc", 4)  # a second session adds to the folder
+    assert code == 0 and len(list((tmp_path / "photos" / "disc").iterdir())) == 10
+
+
+def test_collect_usage_errors(tmp_path):
+    video = shape_video(tmp_path / "v.avi", "disc", 2, 0)
+    got = runner.invoke(app, ["live", "--source", str(video), "--no-display", "--collect", str(tmp_path / "p")])
+    assert got.exit_code == 2 and "--labels a,b,c" in got.output
+    got = runner.invoke(app, ["live", "--source", str(video), "--no-display", "--label", "mug"])
+    assert got.exit_code == 2 and "go with --collect" in got.output
+    got = runner.invoke(app, ["live", "--source", str(video), "--no-display", "--collect", str(tmp_path / "p"),
+                              "--label", "../up"])
+    assert got.exit_code == 2 and "cannot be a folder name" in got.output
+
+
+@pytest.fixture
+def mounted(tmp_path):
+    """Mount a small tmpfs (needs root, as CI is); yields a function taking mount options."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    points = []
+
+    def mount(options: str) -> Path:
+        point = tmp_path / f"mnt{len(points)}"
+        point.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)], capture_output=True)
+        if done.returncode:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+        points.append(point)
+        return point
+
+    yield mount
+    for point in points:
+        subprocess.run(["umount", str(point)], check=False)
+
+
+def test_collect_into_a_read_only_folder_is_a_clear_error(tmp_path, mounted):
+    folder = mounted("ro,size=1m")
+    code, output = collect(shape_video(tmp_path / "v.avi", "disc", 4, 0), folder, "disc", 1)
+    assert code == 1 and "cannot collect into" in output and "Read-only file system" in output
+
+
+def test_a_full_disk_stops_collection_and_keeps_what_was_saved(tmp_path, mounted):
+    folder = mounted("size=160k")
+    code, output = collect(shape_video(tmp_path / "v.avi", "disc", 60, 0), folder, "disc", 1)
+    saved = list((folder / "disc").iterdir())
+    assert code == 1 and "the disk is full" in output and "are kept" in output
+    assert 0 < len(saved) < 60 and all(p.suffix == ".jpg" for p in saved)
+    assert all(cv2.imread(str(p)) is not None for p in saved)  # every photo kept is whole
+
+
+# ---- camera to deployed model -------------------------------------------------------------------------------
+
+@pytest.mark.xdist_group("builds-the-wheel")  # the bundle builds a wheel in the source tree: one at a time
+@pytest.mark.slow
+def test_three_classes_from_video_to_a_bundle(tmp_path):
+    photos = tmp_path / "photos"
+    for seed, kind in enumerate(SHAPES):
+        code, output = collect(shape_video(tmp_path / f"{kind}.avi", kind, 80, seed), photos, kind, 2)
+        assert code == 0, output
+    run = tmp_path / "run"
+    got = runner.invoke(app, ["train", "--photos", str(photos), "--own-labels", "--epochs", "6", "--out", str(run)])
+    assert got.exit_code == 0, got.output
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["labels"] == ["bar", "disc", "wedge"] and metrics["heldout_accuracy"] >= 0.9, metrics
+    got = runner.invoke(app, ["export", str(run), "--int8"])
+    assert got.exit_code == 0, got.output
+    parity = json.loads((run / "parity.json").read_text())
+    assert parity["data"] == "held-out photos" and parity["n_test"] == metrics["own_labels"]["n_heldout"]
+    assert parity["passed"] and len(parity["files"]) == 4
+    for name in ("model.int8.onnx", "model.int8.tflite"):
+        info = runner.invoke(app, ["info", str(run / name), "--json"])
+        assert json.loads(info.stdout)["labels"] == ["bar", "disc", "wedge"]
+    sample = next((photos / "wedge").iterdir())
+    got = runner.invoke(app, ["classify", str(sample), "--model", str(run / "model.int8.onnx"), "--json"])
+    assert got.exit_code == 0 and json.loads(got.stdout)["top"][0]["label"] == "wedge", got.output
+    got = runner.invoke(app, ["bench", str(run / "model.int8.onnx"), "--threads", "1", "--iterations", "50", "--json"])
+    assert got.exit_code == 0, got.output
+    row = json.loads(got.stdout)["rows"][0]
+    assert row["accuracy_on"] == "held-out photos" and row["accuracy"] >= 0.9
+    evaluated = json.loads(runner.invoke(app, ["evaluate", str(run / "model.int8.onnx"), "--json"]).stdout)
+    assert evaluated["data"] == "held-out photos" and set(evaluated["per_class"]) == {"bar", "disc", "wedge"}
+    out = tmp_path / "dist" / "pi"
+    got = runner.invoke(app, ["bundle", "--model", str(run / "model.int8.onnx"), "--out", str(out),
+                              "--sample", str(sample)])
+    assert got.exit_code == 0, got.output
+    selftest = subprocess.run([out / "selftest"], capture_output=True, text=True,
+                              env={**os.environ, "FMNIST": str(Path(sys.executable).parent / "fmnist")})
+    assert selftest.returncode == 0 and "(expected wedge): PASS" in selftest.stdout, selftest.stdout
+
+
+@pytest.mark.slow
+def test_twelve_classes_train_export_and_classify(tmp_path):
+    photos = tmp_path / "photos"
+    rng = np.random.default_rng(0)
+    labels = [f"class{k:02d}" for k in range(12)]
+    for k, name in enumerate(labels):  # k + 3 sided polygons, every other one a star
+        (photos / name).mkdir(parents=True)
+        for i in range(8):
+            image = np.full((160, 160, 3), 220, np.uint8) + rng.integers(0, 10, (160, 160, 3), dtype=np.uint8)
+            sides, star = 3 + k // 2, k % 2
+            angles = np.linspace(0, 2 * np.pi, 2 * sides if star else sides, endpoint=False) + rng.uniform(0, 0.3)
+            radius = np.where(np.arange(len(angles)) % 2 & star, 25, 55) * rng.uniform(0.8, 1.0)
+            points = np.stack([80 + radius * np.cos(angles), 80 + radius * np.sin(angles)], 1).astype(np.int32)
+            cv2.fillPoly(image, [points], (40, 40, 40))
+            cv2.imwrite(str(photos / name / f"{i}.jpg"), image)
+    run = tmp_path / "run"
+    got = runner.invoke(app, ["train", "--photos", str(photos), "--own-labels", "--epochs", "2", "--holdout", "0.25",
+                              "--out", str(run)])
+    assert got.exit_code == 0, got.output
+    got = runner.invoke(app, ["export", str(run), "--int8", "--no-tflite", "--min-agree", "0.5", "--max-drop", "50"])
+    assert got.exit_code == 0, got.output
+    assert "on 24 held-out photos" in (run / "parity.md").read_text()
+    classifier = Classifier(run / "model.int8.onnx")
+    assert classifier.labels == labels and classifier.predict(np.zeros((2, 28, 28), np.uint8)).shape == (2, 12)
