@@ -217,3 +217,30 @@ def test_twelve_classes_train_export_and_classify(tmp_path):
     assert "on 24 held-out photos" in (run / "parity.md").read_text()
     classifier = Classifier(run / "model.int8.onnx")
     assert classifier.labels == labels and classifier.predict(np.zeros((2, 28, 28), np.uint8)).shape == (2, 12)
+
+
+def test_collector_keys_pick_the_label_and_the_overlay_counts(tmp_path):
+    from fmnist.runtime.collect import Collector
+
+    collector = Collector(tmp_path, ["mug", "cup", "bowl"])
+    crop = np.full((64, 64, 3), 200, np.uint8)
+    collector.save(crop)
+    assert collector.select(ord("3")) and collector.current == "bowl"
+    assert not collector.select(ord("4")) and not collector.select(ord("x")) and collector.current == "bowl"
+    collector.save(crop)
+    collector.save(crop)
+    assert collector.lines() == ["collect: bowl (space saves)", "1:mug 1  2:cup 0  3:bowl 2"]
+    assert Collector(tmp_path, ["mug", "bowl"]).counts == {"mug": 1, "bowl": 2}  # a new session counts the old
+
+
+@pytest.mark.slow
+def test_the_shipped_backbone_is_the_shipped_model(real_data_dir):
+    """fmnist/assets/edge.weights.h5 (where --own-labels starts) is the network of fmnist/assets/edge.onnx."""
+    from fmnist import data
+    from fmnist.runtime.classifier import default_model
+    from fmnist.train.own import backbone
+
+    images = data.load_split("test", real_data_dir).images[:500]
+    keras_probs = backbone(None).predict(data.to_model_input(images), verbose=0)
+    onnx_probs = Classifier(default_model().with_name("edge.onnx")).predict(images)
+    assert np.abs(keras_probs - onnx_probs).max() < 1e-4

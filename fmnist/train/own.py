@@ -2,7 +2,7 @@
 
 It starts from a Fashion-MNIST backbone (the shipped edge model's weights, or `--init RUN/model.keras`),
 replaces the 10-way head with one output per folder, and fine-tunes the whole network on the photos: each
-through the runtime's own `preprocess` (cached), with shift/flip and photo-like light augmentation.
+through the runtime's own `preprocess` (cached), with shift/flip, random erasing and photo-like light augmentation.
 A stratified share of each folder is held out (or `--photos-val DIR` is used instead); the figures, the
 "not sure" threshold and the export's parity gate come from those photos.
 
@@ -52,9 +52,11 @@ class OwnConfig:
     photos_val: Path | None = None  # default: hold out `holdout` of each folder
     init: Path | None = None  # a .keras model to start from; default: the shipped edge backbone
     epochs: int = 30
-    batch_size: int = 64
+    batch_size: int = 32
     learning_rate: float = 2e-3
     holdout: float = 0.15
+    erase: float = 0.5  # random-erasing probability
+    label_smoothing: float = 0.1
     per_class: int | None = None  # learn from at most this many photos per folder (few-shot)
     seed: int = 0
     coverage: float = COVERAGE
@@ -79,13 +81,14 @@ def with_new_head(base: Any, classes: int) -> Any:
     return keras.Model(base.input, keras.layers.Softmax(name="probs")(logits), name=f"{base.name}_own")
 
 
-def _dataset(x: np.ndarray, y: np.ndarray, batch: int, seed: int, train: bool) -> Any:
+def _dataset(x: np.ndarray, y: np.ndarray, batch: int, seed: int, train: bool, erase: float = 0.0) -> Any:
     ds = tf.data.Dataset.from_tensor_slices((x, y))
     if not train:
         return ds.batch(512)
     ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True).batch(batch)
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-    ds = tf.data.Dataset.zip(ds, seeds).map(lambda xy, s: augment_batch(xy[0], xy[1], s, light=True, all_photos=True),
+    ds = tf.data.Dataset.zip(ds, seeds).map(lambda xy, s: augment_batch(xy[0], xy[1], s, erase, light=True,
+                                                                                 all_photos=True),
                                             num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
@@ -143,12 +146,13 @@ def train_own(cfg: OwnConfig) -> dict[str, Any]:
     steps = cfg.epochs * -(-len(x) // cfg.batch_size)
     schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, decay_steps=steps)
     model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
-                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1), metrics=["accuracy"])
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing), metrics=["accuracy"])
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         callbacks = [RichProgress(cfg.epochs, -(-len(x) // cfg.batch_size))] if cfg.progress else []
-        history = model.fit(_dataset(x, y, cfg.batch_size, cfg.seed, True), epochs=cfg.epochs,
+        train_ds = _dataset(x, y, cfg.batch_size, cfg.seed, True, cfg.erase)
+        history = model.fit(train_ds, epochs=cfg.epochs,
                             validation_data=_dataset(x_held, y_held, 512, 0, False), callbacks=callbacks,
                             verbose=0).history
     train_seconds = time.perf_counter() - started
@@ -166,7 +170,7 @@ def train_own(cfg: OwnConfig) -> dict[str, Any]:
                        "n_learn": len(x), "n_heldout": len(held), "left_out_empty": int((~found).sum()),
                        "per_class": cfg.per_class, "init": str(cfg.init or f"shipped edge backbone ({BACKBONE})"),
                        "epochs": cfg.epochs, "batch_size": cfg.batch_size, "learning_rate": cfg.learning_rate,
-                       "augmentation": "shift, flip, photo-like light", "seed": cfg.seed},
+                       "augmentation": f"shift, flip, photo-like light, random erasing {cfg.erase}", "seed": cfg.seed},
         "per_class": report["per_class"], "confusion": report["confusion"],
         "photos": figures, "decision": decision_record(figures, cfg.coverage),
         "versions": {"fmnist": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
