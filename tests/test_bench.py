@@ -12,8 +12,8 @@ from fmnist.bench.run import advise
 from fmnist.cli import app
 
 runner = CliRunner()
-KEYS = {"model", "format", "precision", "size_kb", "threads", "accuracy", "cold_ms", "p50_us", "p90_us", "p99_us",
-        "throughput_batch", "throughput_ips", "peak_rss_mb"}
+KEYS = {"model", "format", "precision", "size_kb", "threads", "accuracy", "accuracy_on", "cold_ms", "p50_us",
+        "p90_us", "p99_us", "throughput_batch", "throughput_ips", "peak_rss_mb"}
 
 
 @pytest.mark.slow
@@ -31,6 +31,7 @@ def test_bench_json_rows_are_well_formed(exported_cnn):
     parity = {row["file"]: row for row in json.loads((exported_cnn / "parity.json").read_text())["files"]}
     for row in report["rows"]:
         assert set(row) == KEYS and row["throughput_batch"] == 16
+        assert row["accuracy_on"] == "Fashion-MNIST test images"
         assert 0 < row["p50_us"] <= row["p90_us"] <= row["p99_us"] and row["cold_ms"] > 0
         assert row["throughput_ips"] > 0 and row["peak_rss_mb"] > 10 and row["size_kb"] > 10
         name = Path(row["model"]).name

@@ -130,7 +130,8 @@ def _fp32_twin(row: dict[str, Any], int8: dict[str, Any]) -> bool:
 def render(report: dict[str, Any]) -> list[Any]:
     from rich.table import Table
 
-    table = Table(title=machine.line(report["machine"]))
+    judged_on = sorted({r.get("accuracy_on", "") for r in report["rows"]})
+    table = Table(title=machine.line(report["machine"]), caption=f"accuracy on {' / '.join(judged_on)}")
     big = max((r["throughput_batch"] for r in report["rows"]), default=0)
     columns = ("model", "format", "prec", "size", "thr", "accuracy", "cold ms", "p50 µs", "p90 µs", "p99 µs",
                f"img/s b{big}", "RSS MB")
