@@ -175,7 +175,8 @@ def test_live_ctrl_c_while_recording_leaves_a_playable_file(tmp_path):
     fmnist = Path(sys.executable).parent / "fmnist"
     # A shell starts background jobs with SIGINT ignored, and children inherit that: give this one a
     # terminal's default, as for a user pressing Ctrl-C, wherever the test suite itself was started.
-    process = subprocess.Popen([fmnist, "live", "--source", str(tmp_path / "long.mp4"), "--no-display",
+    # --realtime plays the 40 s video at its own 15 fps, so Ctrl-C lands mid-video however fast the loop is
+    process = subprocess.Popen([fmnist, "live", "--source", str(tmp_path / "long.mp4"), "--no-display", "--realtime",
                                 "--record", str(out)], stderr=subprocess.PIPE, text=True,
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     seen = []
