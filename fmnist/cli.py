@@ -401,8 +401,9 @@ def info(
     if decision:
         lines.append(f"not sure below {decision['threshold']:.2f} ({decision.get('rule', '?')}, on "
                      f"{decision.get('chosen_on', '?')}): answers {decision['coverage']:.1%} of mapped photos, "
-                     f"{decision['answered_lenient']:.1%} of them right; unsure on {decision['unsure_unmapped']:.1%} "
-                     "of photos with no class")
+                     f"{decision['answered_lenient']:.1%} of them right"
+                     + ("" if meta.own_labels else f"; unsure on {decision['unsure_unmapped']:.1%} of photos with "
+                                                   "no class"))
     else:
         from fmnist.runtime.decision import DEFAULT_THRESHOLD
 
