@@ -267,12 +267,12 @@ def evaluate(
     from fmnist.evaluation.evaluate import evaluate as run
     from fmnist.evaluation.report import render, render_photos
     from fmnist.evaluation.testset import labels_of
-    from fmnist.meta import CLASS_NAMES
+    from fmnist.meta import is_own
     from fmnist.runtime.classifier import default_model
 
     model = model or default_model()
-    fmnist_labels = labels_of(model) == list(CLASS_NAMES)  # own labels: no default photo folder fits them
-    report = run(model, data_dir, photos=photos or (default_photos() if fmnist_labels else None),
+    own = is_own(labels_of(model))  # no default photo folder fits a model's own labels
+    report = run(model, data_dir, photos=photos or (None if own else default_photos()),
                  photo_map=photo_map, threshold=threshold)
     if as_json:
         stdout_json(report)

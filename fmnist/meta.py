@@ -40,6 +40,11 @@ def check_labels(labels: object, where: str) -> list[str]:
         raise ModelError(f"{where}: labels repeat a name: {labels!r}")
     return labels
 
+
+def is_own(labels: list[str] | tuple[str, ...]) -> bool:
+    """Labels of your own classes, not Fashion-MNIST's ten: Fashion-MNIST's test set and figures do not apply."""
+    return list(labels) != list(CLASS_NAMES)
+
 IMAGE_SIZE = 28
 # (N, 28, 28, 1) float32 in [0, 1]: pixel / 255, the object bright on a dark background
 INPUT_SHAPE: tuple[int, int, int] = (IMAGE_SIZE, IMAGE_SIZE, 1)
@@ -88,8 +93,7 @@ class ModelMeta:
 
     @property
     def own_labels(self) -> bool:
-        """Trained on your own classes (not Fashion-MNIST's ten): Fashion-MNIST figures do not apply."""
-        return self.labels != list(CLASS_NAMES)
+        return is_own(self.labels)
 
 
 def _onnx_props(path: Path) -> dict[str, str]:

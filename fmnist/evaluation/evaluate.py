@@ -13,7 +13,7 @@ from typing import Any
 from fmnist import data
 from fmnist.evaluation.predictors import open_model
 from fmnist.evaluation.report import classification_report
-from fmnist.evaluation.testset import FMNIST_TEST, test_set_for
+from fmnist.evaluation.testset import test_set_for
 from fmnist.meta import read_meta
 from fmnist.runtime.decision import DEFAULT_THRESHOLD, model_threshold
 from fmnist.runtime.photo_report import photo_figures
@@ -47,6 +47,6 @@ def evaluate(path: Path, data_dir: Path | None = None, threads: int | None = Non
     if photos is not None:
         photo_set = load_photos(photos)
         cut = threshold_of(Path(path)) if threshold is None else threshold
-        pmap = PhotoMap.load(photo_map) if test.what == FMNIST_TEST else PhotoMap.own(test.names)
+        pmap = PhotoMap.own(test.names) if test.own else PhotoMap.load(photo_map)
         report["photos"] = photo_figures(predict(data.to_model_input(photo_set.images)), photo_set, pmap, cut)
     return report

@@ -15,7 +15,7 @@ import numpy as np
 
 from fmnist import data
 from fmnist.errors import ModelError
-from fmnist.meta import CLASS_NAMES, check_labels, read_meta
+from fmnist.meta import CLASS_NAMES, check_labels, is_own, read_meta
 
 OWN_DATA = "own_data.npz"  # in an own-label run folder: heldout_images/labels/empty, calib_images
 FMNIST_TEST = "Fashion-MNIST test images"
@@ -28,6 +28,10 @@ class TestSet:
     names: list[str]  # the model's labels
     what: str  # how reports name these images
     calib: np.ndarray | None = None  # own labels: (M, 28, 28) uint8 training photos for int8 calibration
+
+    @property
+    def own(self) -> bool:
+        return is_own(self.names)
 
 
 def run_labels(folder: Path) -> list[str] | None:
@@ -49,7 +53,7 @@ def labels_of(model: Path) -> list[str]:
 def test_set_for(model: Path, data_dir: Path | None = None) -> TestSet:
     """The images `model` is judged on (see the module doc)."""
     names = labels_of(model)
-    if names == list(CLASS_NAMES):
+    if not is_own(names):
         test = data.load_split("test", data_dir)
         return TestSet(test.images, test.labels, names, FMNIST_TEST)
     path = Path(model).parent / OWN_DATA

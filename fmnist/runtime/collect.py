@@ -10,14 +10,15 @@ what was saved stays.
 from __future__ import annotations
 
 import errno
-import os
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from fmnist import atomic
 from fmnist.errors import FmnistError, UsageError
 from fmnist.meta import MAX_LABELS
 
@@ -49,7 +50,7 @@ class Collector:
     def __init__(self, root: Path, labels: list[str], every: int = 1) -> None:
         self.root, self.labels, self.every = Path(root), [check_label(x) for x in labels], max(1, every)
         self.current = self.labels[0]
-        self.saved = 0  # this run
+        self.saved: Counter[str] = Counter()  # this run, per label
         self.counts = {}
         for label in self.labels:
             folder = self.root / label
@@ -60,7 +61,8 @@ class Collector:
             except OSError as e:
                 raise CollectError(f"cannot collect into {folder}: {e.strerror or e}; choose a folder you can "
                                    "write to") from e
-            self.counts[label] = sum(1 for p in folder.iterdir() if p.suffix.lower() == ".jpg")
+            self.counts[label] = sum(1 for p in folder.iterdir() if p.suffix.lower() == ".jpg"
+                                     and not p.name.startswith("."))  # not a temp file a killed run left
 
     def select(self, key: int) -> bool:
         """A number key (1-9) picks the label; True if it did."""
@@ -81,20 +83,16 @@ class Collector:
             raise CollectError(f"OpenCV could not encode a {crop.shape} crop as JPEG")
         folder = self.root / label
         path = folder / f"{label}-{time.strftime('%Y%m%d-%H%M%S')}-{self.counts[label]:05d}.jpg"
-        tmp = folder / f".{path.name}.tmp"
         try:
-            with open(tmp, "wb") as out:
-                out.write(jpeg.tobytes())
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, path)
-        except OSError as e:
-            tmp.unlink(missing_ok=True)
-            reason = "the disk is full" if e.errno in (errno.ENOSPC, errno.EDQUOT) else (e.strerror or str(e))
-            raise CollectError(f"stopped collecting: {reason} ({folder}); the {self.saved} photo(s) saved so far "
-                               "are kept") from e
+            atomic.write_bytes(path, jpeg.tobytes())
+        except FmnistError as e:
+            cause = e.__cause__
+            full = isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT)
+            reason = "the disk is full" if full else str(cause or e)
+            raise CollectError(f"stopped collecting: {reason} ({folder}); the {self.saved.total()} photo(s) saved "
+                               "so far are kept") from e
         self.counts[label] += 1
-        self.saved += 1
+        self.saved[label] += 1
         return path
 
     def lines(self) -> list[str]:

@@ -219,7 +219,6 @@ def run(cfg: LiveConfig, emit: Callable[[FrameResult], None] | None = None,
                 crop = frame[y : y + h, x : x + w]
                 if not show and collector.due(summary.frames):
                     collector.save(crop)
-                    summary.collected[collector.current] = summary.collected.get(collector.current, 0) + 1
                 annotated = draw_footer(annotated, collector.lines())
             if cfg.record:
                 writer = writer or _writer(cfg.record, (frame.shape[1], frame.shape[0]), source.fps)
@@ -239,7 +238,6 @@ def run(cfg: LiveConfig, emit: Callable[[FrameResult], None] | None = None,
                     break
                 if collector and key == ord(" "):
                     collector.save(crop)
-                    summary.collected[collector.current] = summary.collected.get(collector.current, 0) + 1
                 elif collector:
                     collector.select(key)
             now = time.perf_counter()
@@ -254,6 +252,7 @@ def run(cfg: LiveConfig, emit: Callable[[FrameResult], None] | None = None,
         frames.stop()
         summary.dropped = frames.dropped
         summary.segmented, summary.moving = step.preprocess.segmented, step.preprocess.moving
+        summary.collected = dict(collector.saved) if collector else {}
         source.release()
         if writer is not None:
             writer.release()  # finalizes the container: the recording plays after Ctrl-C too

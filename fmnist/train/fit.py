@@ -9,17 +9,15 @@ last `photo_epochs` epochs, on one cosine schedule: earlier epochs pretrain on F
 
 from __future__ import annotations
 
-import platform
 import time
 import warnings
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from fmnist import __version__, atomic, data
+from fmnist import atomic, data
 from fmnist.deps import keras, tf
 from fmnist.errors import UsageError
 from fmnist.evaluation.report import classification_report
@@ -30,6 +28,7 @@ from fmnist.train.models import REGISTRY, Recipe
 from fmnist.train.photo_data import PhotoData, load_photo_data, photo_report
 from fmnist.train.photo_mix import MAIN_PULL, SetAccuracy, fmnist_targets, make_loss, mixed_arrays, oversampling
 from fmnist.train.progress import RichProgress
+from fmnist.train.provenance import provenance
 from fmnist.train.split import stratified_indices, stratified_split
 
 
@@ -55,15 +54,17 @@ class TrainConfig:
 
 
 def make_dataset(x: np.ndarray, y: np.ndarray, batch: int, *, train: bool, augment: bool, seed: int,
-                 erase: float = 0.0, light: bool = False) -> Any:
-    """x (N, 28, 28, 1) float32; y (N, 12) targets (fmnist.train.photo_mix)."""
+                 erase: float = 0.0, light: bool = False, all_photos: bool = False) -> Any:
+    """x (N, 28, 28, 1) float32; y (N, 12) targets (fmnist.train.photo_mix), or with `all_photos` (every image
+    a photo: own-label training) any targets."""
     ds = tf.data.Dataset.from_tensor_slices((x, y))
     if train:
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch)
     if train and augment:
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        ds = tf.data.Dataset.zip(ds, seeds).map(lambda xy, s: augment_batch(xy[0], xy[1], s, erase, light),
+        ds = tf.data.Dataset.zip(ds, seeds).map(lambda xy, s: augment_batch(xy[0], xy[1], s, erase, light,
+                                                                                   all_photos),
                                                 num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
@@ -160,10 +161,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         "recipe": {"photo_mix": mix},
         "data": {"path": str(location.path), "source": location.source},
         **{k: report[k] for k in ("per_class", "confusion")},
-        "versions": {"fmnist": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
-                     "python": platform.python_version()},
-        "machine": f"{platform.machine()}, {platform.processor() or platform.system()}",
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **provenance(),
     }
     if validation is not None:
         val_probs = model.predict(validation.x_all, batch_size=1024, verbose=0)

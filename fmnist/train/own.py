@@ -13,18 +13,16 @@ photo_confusion.png
 
 from __future__ import annotations
 
-import platform
 import time
 import warnings
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from fmnist import __version__, atomic, data
+from fmnist import atomic, data
 from fmnist.deps import keras, tf
 from fmnist.errors import UsageError
 from fmnist.evaluation.report import classification_report
@@ -35,10 +33,11 @@ from fmnist.runtime.photo_report import choose_threshold, decision_record, photo
 from fmnist.runtime.photomap import PhotoMap
 from fmnist.runtime.photos import PhotoSet
 from fmnist.train import plots
-from fmnist.train.augment import augment_batch
+from fmnist.train.fit import make_dataset
 from fmnist.train.models import REGISTRY
 from fmnist.train.photo_data import read_photos
 from fmnist.train.progress import RichProgress
+from fmnist.train.provenance import provenance
 from fmnist.train.split import stratified_split
 
 BACKBONE = "edge.weights.h5"  # in fmnist/assets: the shipped edge model's weights (make model writes it)
@@ -79,18 +78,6 @@ def with_new_head(base: Any, classes: int) -> Any:
     features = base.get_layer("logits").input
     logits = keras.layers.Dense(classes, name="own_logits")(features)
     return keras.Model(base.input, keras.layers.Softmax(name="probs")(logits), name=f"{base.name}_own")
-
-
-def _dataset(x: np.ndarray, y: np.ndarray, batch: int, seed: int, train: bool, erase: float = 0.0) -> Any:
-    ds = tf.data.Dataset.from_tensor_slices((x, y))
-    if not train:
-        return ds.batch(512)
-    ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True).batch(batch)
-    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-    ds = tf.data.Dataset.zip(ds, seeds).map(lambda xy, s: augment_batch(xy[0], xy[1], s, erase, light=True,
-                                                                                 all_photos=True),
-                                            num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def subset(photos: PhotoSet, rows: np.ndarray) -> PhotoSet:
@@ -143,18 +130,19 @@ def train_own(cfg: OwnConfig) -> dict[str, Any]:
     keras.utils.set_random_seed(cfg.seed)
     tf.config.experimental.enable_op_determinism()
     model = with_new_head(backbone(cfg.init), len(labels))
-    steps = cfg.epochs * -(-len(x) // cfg.batch_size)
-    schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, decay_steps=steps)
+    steps = -(-len(x) // cfg.batch_size)  # per epoch
+    schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, decay_steps=cfg.epochs * steps)
     model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing), metrics=["accuracy"])
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        callbacks = [RichProgress(cfg.epochs, -(-len(x) // cfg.batch_size))] if cfg.progress else []
-        train_ds = _dataset(x, y, cfg.batch_size, cfg.seed, True, cfg.erase)
-        history = model.fit(train_ds, epochs=cfg.epochs,
-                            validation_data=_dataset(x_held, y_held, 512, 0, False), callbacks=callbacks,
-                            verbose=0).history
+        callbacks = [RichProgress(cfg.epochs, steps)] if cfg.progress else []
+        train_ds = make_dataset(x, y, cfg.batch_size, train=True, augment=True, seed=cfg.seed, erase=cfg.erase,
+                                light=True, all_photos=True)
+        held_ds = make_dataset(x_held, y_held, 512, train=False, augment=False, seed=0)
+        fitted = model.fit(train_ds, epochs=cfg.epochs, validation_data=held_ds, callbacks=callbacks, verbose=0)
+    history = {k: [float(v) for v in vs] for k, vs in fitted.history.items()}
     train_seconds = time.perf_counter() - started
 
     probs = model.predict(x_held, batch_size=512, verbose=0)
@@ -173,10 +161,7 @@ def train_own(cfg: OwnConfig) -> dict[str, Any]:
                        "augmentation": f"shift, flip, photo-like light, random erasing {cfg.erase}", "seed": cfg.seed},
         "per_class": report["per_class"], "confusion": report["confusion"],
         "photos": figures, "decision": decision_record(figures, cfg.coverage),
-        "versions": {"fmnist": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
-                     "python": platform.python_version()},
-        "machine": f"{platform.machine()}, {platform.processor() or platform.system()}",
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **provenance(),
     }
     calib = learn.images[found][np.random.default_rng(0).permutation(len(x))[:CALIB_PHOTOS]]
     with atomic.atomic_path(out / "model.keras") as tmp:
@@ -184,8 +169,8 @@ def train_own(cfg: OwnConfig) -> dict[str, Any]:
     with atomic.atomic_path(out / OWN_DATA) as tmp, open(tmp, "wb") as f:
         np.savez_compressed(f, heldout_images=held.images, heldout_labels=held.folder_index,
                             heldout_empty=held.empty, calib_images=calib)
-    atomic.write_json(out / "history.json", {k: [float(v) for v in vs] for k, vs in history.items()})
+    atomic.write_json(out / "history.json", history)
     atomic.write_json(out / "metrics.json", metrics)
-    plots.curves({k: [float(v) for v in vs] for k, vs in history.items()}, out / "curves.png")
+    plots.curves(history, out / "curves.png")
     plots.photo_confusion(figures, out / "photo_confusion.png")
     return metrics

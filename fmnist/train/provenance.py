@@ -1,0 +1,19 @@
+"""Where a run came from, recorded in its metrics.json: versions, machine and time."""
+
+from __future__ import annotations
+
+import platform
+from datetime import datetime, timezone
+from typing import Any
+
+from fmnist import __version__
+from fmnist.deps import keras, tf
+
+
+def provenance() -> dict[str, Any]:
+    return {
+        "versions": {"fmnist": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
+                     "python": platform.python_version()},
+        "machine": f"{platform.machine()}, {platform.processor() or platform.system()}",
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
