@@ -17,13 +17,7 @@ def annotate(image: np.ndarray, lines: list[str], inset: np.ndarray, box: tuple[
     if box is not None:
         x, y, bw, bh = box
         cv2.rectangle(out, (x, y), (x + bw, y + bh), colour, max(1, round(2 * unit)))
-    scale, thick = 0.7 * unit, max(1, round(2 * unit))
-    sizes = [cv2.getTextSize(line, cv2.FONT_HERSHEY_SIMPLEX, scale, thick) for line in lines]
-    step = max(th + base for (_, th), base in sizes) + round(8 * unit)
-    cv2.rectangle(out, (0, 0), (min(w, max(tw for (tw, _), _ in sizes) + 16), step * len(lines) + 8), (0, 0, 0),
-                  cv2.FILLED)
-    for i, (line, ((_, th), _)) in enumerate(zip(lines, sizes, strict=True)):
-        cv2.putText(out, line, (8, step * i + th + 8), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thick, cv2.LINE_AA)
+    _text_band(out, lines, colour, 0.7 * unit, max(1, round(2 * unit)), round(8 * unit), bottom=False)
     side = min(round(INSET * unit), h // 2, w // 2)
     if side >= 28:
         big = cv2.resize(inset, (side, side), interpolation=cv2.INTER_NEAREST)
@@ -34,13 +28,21 @@ def annotate(image: np.ndarray, lines: list[str], inset: np.ndarray, box: tuple[
 
 def draw_footer(image: np.ndarray, lines: list[str], colour: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:
     """`lines` on a dark band along the bottom of `image` (drawn in place; returned for chaining)."""
-    h, w = image.shape[:2]
-    unit = max(1.0, min(h, w) / 480)
-    scale, thick = 0.6 * unit, max(1, round(unit))
-    step = round(26 * unit)
-    top = h - step * len(lines) - 6
-    cv2.rectangle(image, (0, top), (w, h), (0, 0, 0), cv2.FILLED)
-    for i, line in enumerate(lines):
-        cv2.putText(image, line, (8, top + step * (i + 1) - 6), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thick,
-                    cv2.LINE_AA)
+    unit = max(1.0, min(image.shape[:2]) / 480)
+    _text_band(image, lines, colour, 0.6 * unit, max(1, round(unit)), round(8 * unit), bottom=True)
     return image
+
+
+def _text_band(image: np.ndarray, lines: list[str], colour: tuple[int, int, int], scale: float, thick: int,
+               gap: int, bottom: bool) -> None:
+    """`lines` on a dark band at the top-left (as wide as the text) or along the whole bottom of `image`."""
+    h, w = image.shape[:2]
+    sizes = [cv2.getTextSize(line, cv2.FONT_HERSHEY_SIMPLEX, scale, thick) for line in lines]
+    step = max(th + base for (_, th), base in sizes) + gap
+    height = step * len(lines) + 8
+    top = h - height if bottom else 0
+    right = w if bottom else min(w, max(tw for (tw, _), _ in sizes) + 16)
+    cv2.rectangle(image, (0, top), (right, top + height), (0, 0, 0), cv2.FILLED)
+    for i, (line, ((_, th), _)) in enumerate(zip(lines, sizes, strict=True)):
+        cv2.putText(image, line, (8, top + step * i + th + 8), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thick,
+                    cv2.LINE_AA)
