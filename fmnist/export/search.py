@@ -1,5 +1,5 @@
 """`fmnist export --int8 --search`: try a small grid of quantization settings, gate each try on parity, time
-the ones that pass at batch 1 on this machine, and keep the fastest (within 2 %, the one closest to Keras).
+the ones that pass at batch 1 on this machine, and keep the fastest (within 10 %, the one closest to Keras).
 
 The passing tries are timed side by side (fmnist.timing.interleaved_p50_us).
 """
@@ -24,13 +24,18 @@ GRID = tuple(QuantSettings(method, per_channel, activations)
 ROUNDS, CALLS = 3, 1000  # batch-1 p50 = median over rounds of each round's median of CALLS calls, 1 thread
 
 
-TIE = 0.02  # tries within 2 % of the fastest are a tie on this noisy a measure: the best agreement wins
+# Tries within 10 % of the fastest are a tie. Two `make model` runs timed the same two files (int8 and
+# uint8 activations, equal accuracy) at 71.8 / 71.5 µs, then 79.7 / 86.0 µs: with a narrower tie the noise
+# chose the shipped file. The gaps the search is for are larger (the notebook CNN: 51.0 against 77.6 µs).
+TIE = 0.10
 
 
 def _pick(passing: list[dict[str, Any]]) -> dict[str, Any]:
+    """The fastest try, where a tie goes to the best agreement with Keras, then the best accuracy, then the
+    earlier setting in GRID: the same measurements up to noise give the same file."""
     fastest = min(t["p50_us"] for t in passing)
-    ties = [t for t in passing if t["p50_us"] <= fastest * (1 + TIE)]
-    return max(ties, key=lambda t: (t["agreement"], -t["p50_us"]))
+    ties = [(i, t) for i, t in enumerate(passing) if t["p50_us"] <= fastest * (1 + TIE)]
+    return max(ties, key=lambda it: (it[1]["agreement"], it[1]["accuracy"], -it[0]))[1]
 
 
 def search(fp32: Path, out: Path, calib: np.ndarray, gate: Callable[[Path], dict[str, Any]], work: Path,
