@@ -1,4 +1,4 @@
-"""Atomic writes: a temp file in the same folder, then a rename. A failure leaves the old file intact."""
+"""Atomic writes: a temp file in the same folder, synced, then a rename. A failure leaves the old file intact."""
 
 from __future__ import annotations
 
@@ -19,8 +19,21 @@ def _umask() -> int:
     return mask
 
 
+def _fsync(path: Path, flags: int) -> None:
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _commit(tmp: Path, final: Path) -> None:
+    """Data on disk first, then the rename, then the folder entry: a power cut (a Pi's plug pulled during
+    `live --collect`) leaves the old file or the whole new one, never an empty file under the new name."""
+    _fsync(tmp, os.O_RDONLY)
     os.replace(tmp, final)  # atomic on POSIX within one filesystem
+    if os.name == "posix":  # a folder cannot be opened for fsync on Windows
+        _fsync(final.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
 
 
 @contextmanager
