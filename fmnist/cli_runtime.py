@@ -196,14 +196,17 @@ def bench(
     threads: str = typer.Option("1,2", "--threads", help="Thread counts to try, e.g. 1,2,4."),
     batch: str = typer.Option("1,64", "--batch", help="Batch sizes: latency at 1, throughput at the largest."),
     iterations: int = typer.Option(1000, "--iterations", min=10, help="Timed batch-1 runs per row, after warm-up."),
+    rounds: int = typer.Option(10, "--rounds", min=1, help="Rounds in which the rows take turns, each with its "
+                                                           "share of --iterations, so all are timed side by side."),
     as_json: bool = typer.Option(False, "--json", help="Print the machine, rows and advice as JSON."),
     plot_to: Path | None = typer.Option(None, "--plot", dir_okay=False,
                                         help="Draw accuracy vs latency to this PNG (needs fmnist[train])."),
 ) -> None:
     """Measure every model file: size, test accuracy, cold start, batch-1 p50/p90/p99, throughput, peak RSS.
 
-    Each row runs in a fresh process, so cold start and memory are that model's alone. The last line says
-    which file to deploy on this machine, and whether int8 pays here.
+    Each row runs in its own process, so cold start and memory are that model's alone. The rows take turns
+    in --rounds rounds, so a slow spell of the machine hits them alike and their ratios hold. The last line
+    says which file to deploy on this machine, and whether int8 pays here.
 
     Example: fmnist bench --run runs/edge --threads 1,2,4
     """
@@ -211,7 +214,7 @@ def bench(
     from fmnist.bench.run import bench as run_bench
 
     cfg = BenchConfig(find_models(list(models or []), run_dir), int_list(threads, "--threads"),
-                      int_list(batch, "--batch"), iterations)
+                      int_list(batch, "--batch"), iterations, rounds)
     report = run_bench(cfg, progress=lambda text: typer.echo(text, err=True))
     if plot_to:
         plot(report, plot_to)

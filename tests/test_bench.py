@@ -22,7 +22,8 @@ def test_bench_json_rows_are_well_formed(exported_cnn):
                               "--iterations", "50", "--json"])
     assert got.exit_code == 0, got.output
     report = json.loads(got.stdout)
-    assert set(report) == {"machine", "rows", "skipped", "advice"} and report["skipped"] == []
+    assert set(report) == {"machine", "rounds", "rows", "skipped", "advice"} and report["skipped"] == []
+    assert report["rounds"] == 10
     assert report["machine"]["cores"] >= 1 and report["machine"]["onnxruntime"]
     names = [(Path(r["model"]).name, r["threads"]) for r in report["rows"]]
     files = ["edge.int8.onnx", "model.onnx", "model.int8.onnx", "model.tflite", "model.fp16.tflite",
@@ -40,6 +41,18 @@ def test_bench_json_rows_are_well_formed(exported_cnn):
     assert report["advice"].startswith("deploy ")
 
 
+def test_rows_take_turns_in_rounds():
+    got = runner.invoke(app, ["bench", "--threads", "1", "--batch", "1,8", "--iterations", "40", "--rounds", "2",
+                              "--json"])
+    assert got.exit_code == 0, got.output
+    report = json.loads(got.stdout)
+    (row,) = report["rows"]
+    assert report["rounds"] == 2 and row["model"].endswith("edge.int8.onnx") and row["accuracy"] > 0.9
+    assert 0 < row["p50_us"] <= row["p90_us"] <= row["p99_us"] and row["cold_ms"] > 0 and row["peak_rss_mb"] > 10
+    assert [line.split(":")[0] for line in got.stderr.splitlines() if line.startswith("round")] == ["round 1/2",
+                                                                                                "round 2/2"]
+
+
 def test_advice_names_the_fastest_accurate_file_and_the_int8_verdict():
     def row(name, precision, fmt, p50, accuracy):
         return {"model": f"runs/x/{name}", "precision": precision, "format": fmt, "threads": 1, "p50_us": p50,
@@ -51,6 +64,11 @@ def test_advice_names_the_fastest_accurate_file_and_the_int8_verdict():
     assert advice.startswith("deploy x/model.tflite with 1 thread(s): 90 µs")  # int8 tflite lost 2 pp: not picked
     assert "x/model.int8.onnx 0.83x" in advice and "x/model.int8.tflite 3.00x" in advice
     assert advice.endswith("int8 pays only in some formats here")
+
+
+def test_zero_rounds_is_a_usage_error():
+    got = runner.invoke(app, ["bench", "--rounds", "0"])
+    assert got.exit_code == 2 and "--rounds" in got.output
 
 
 def test_bad_thread_list_is_a_usage_error():

@@ -1,12 +1,10 @@
-"""Gather the models, measure each (accuracy here, timing and memory in a fresh process per thread count),
-and advise which file to deploy on this machine."""
+"""Gather the models, measure each (accuracy here; timing and memory in a process per model and thread count,
+all rows timed side by side in rounds: fmnist.bench.rounds), and advise which file to deploy on this
+machine."""
 
 from __future__ import annotations
 
 import importlib.util
-import json
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +12,7 @@ from typing import Any
 
 from fmnist import data
 from fmnist.bench import machine
+from fmnist.bench.rounds import time_side_by_side
 from fmnist.errors import FmnistError, UsageError
 
 MODEL_FILES = ("model.onnx", "model.int8.onnx", "model.tflite", "model.fp16.tflite", "model.int8.tflite")
@@ -28,6 +27,7 @@ class BenchConfig:
     threads: list[int]
     batches: list[int]
     iterations: int = 1000
+    rounds: int = 10
 
 
 def find_models(models: list[Path], run_dir: Path | None) -> list[Path]:
@@ -71,17 +71,8 @@ def _accuracy(path: Path) -> tuple[float, str]:
     return round(float((probs.argmax(1) == test.labels).mean()), 4), test.what
 
 
-def _worker(path: Path, threads: int, cfg: BenchConfig) -> dict[str, Any]:
-    command = [sys.executable, "-m", "fmnist.bench.worker", str(path), str(threads),
-               ",".join(map(str, cfg.batches)), str(cfg.iterations)]
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode:
-        raise FmnistError(f"benchmarking {path} failed: {done.stderr.strip().splitlines()[-1:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def bench(cfg: BenchConfig, progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
-    """{"machine", "rows", "skipped", "advice"}; one row per model and thread count."""
+    """{"machine", "rounds", "rows", "skipped", "advice"}; one row per model and thread count."""
     rows, skipped = [], []
     for path in cfg.models:
         runtime = NEEDS.get(path.suffix)
@@ -92,12 +83,14 @@ def bench(cfg: BenchConfig, progress: Callable[[str], None] = lambda _: None) ->
             continue
         progress(f"accuracy of {path}")
         accuracy, judged_on = _accuracy(path)
-        for threads in cfg.threads:
-            progress(f"timing {path} on {threads} thread(s)")
-            rows.append({"model": str(path), "format": path.suffix[1:], "precision": _precision(path),
-                         "size_kb": round(path.stat().st_size / 1024, 1), "threads": threads, "accuracy": accuracy,
-                         "accuracy_on": judged_on, **_worker(path, threads, cfg)})
-    return {"machine": machine.describe(), "rows": rows, "skipped": skipped, "advice": advise(rows)}
+        rows += [{"model": str(path), "format": path.suffix[1:], "precision": _precision(path),
+                  "size_kb": round(path.stat().st_size / 1024, 1), "threads": threads, "accuracy": accuracy,
+                  "accuracy_on": judged_on} for threads in cfg.threads]
+    timed = time_side_by_side([(Path(r["model"]), r["threads"]) for r in rows], cfg.batches, cfg.iterations,
+                              cfg.rounds, progress)
+    rows = [{**row, **figures} for row, figures in zip(rows, timed, strict=True)]
+    return {"machine": machine.describe(), "rounds": cfg.rounds, "rows": rows, "skipped": skipped,
+            "advice": advise(rows)}
 
 
 def advise(rows: list[dict[str, Any]]) -> str:

@@ -1,6 +1,11 @@
 """One benchmark row, in its own process so that cold start and peak RSS belong to that model alone.
 
-    python -m fmnist.bench.worker MODEL THREADS BATCHES ITERATIONS  ->  one JSON object on stdout
+    python -m fmnist.bench.worker MODEL THREADS BATCHES
+
+It opens the model (the cold start) and prints one JSON line, then waits for the parent's rounds: each line
+"CALLS BIG_CALLS" on stdin makes it time CALLS batch-1 calls and BIG_CALLS calls at the largest batch, and
+print the times as one JSON line. An empty line or end of input prints the peak RSS and ends it. Several
+workers stay open at once and take turns, so the rows of one `fmnist bench` run are timed side by side.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -38,7 +44,12 @@ def _keras(path: Path, threads: int) -> Callable[[int], Run]:
     return lambda batch: (lambda x: model(x, training=False))
 
 
-def measure(path: Path, threads: int, batches: list[int], iterations: int) -> dict[str, object]:
+def _reply(obj: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def serve(path: Path, threads: int, batches: list[int]) -> None:
     x = np.random.default_rng(0).random((max(batches), 28, 28, 1), dtype=np.float32)
     opener = _keras if path.suffix == ".keras" else _file
     # import the runtime first: its import is not the model's cold start
@@ -49,19 +60,19 @@ def measure(path: Path, threads: int, batches: list[int], iterations: int) -> di
     run1 = make_run(1)
     run1(x[:1])  # the first inference allocates
     cold_ms = (time.perf_counter() - started) * 1000
-    times = batch1_times_us(run1, x[:1], iterations)
-    big = max(batches)
-    run_big = make_run(big)
+    run_big = make_run(max(batches))
     run_big(x)
-    rounds = max(3, iterations // 50)
-    t = time.perf_counter()
-    for _ in range(rounds):
-        run_big(x)
-    throughput = big * rounds / (time.perf_counter() - t)
-    p50, p90, p99 = (float(v) for v in np.percentile(times, [50, 90, 99]))
-    return {"cold_ms": round(cold_ms, 2), "p50_us": round(p50, 1), "p90_us": round(p90, 1),
-            "p99_us": round(p99, 1), "throughput_batch": big, "throughput_ips": round(throughput),
-            "peak_rss_mb": round(_peak_rss_kb() / 1024, 1)}
+    _reply({"cold_ms": round(cold_ms, 2), "throughput_batch": max(batches)})
+    for line in sys.stdin:
+        if not line.strip():
+            break
+        calls, big_calls = (int(v) for v in line.split())
+        times = batch1_times_us(run1, x[:1], calls)
+        t = time.perf_counter()
+        for _ in range(big_calls):
+            run_big(x)
+        _reply({"times_us": np.round(times, 2).tolist(), "big_seconds": time.perf_counter() - t})
+    _reply({"peak_rss_mb": round(_peak_rss_kb() / 1024, 1)})
 
 
 def _peak_rss_kb() -> int:
@@ -76,6 +87,5 @@ def _peak_rss_kb() -> int:
 
 
 if __name__ == "__main__":
-    model, threads, batches, iterations = sys.argv[1:5]
-    row = measure(Path(model), int(threads), [int(b) for b in batches.split(",")], int(iterations))
-    sys.stdout.write(json.dumps(row) + "\n")
+    model, threads, batches = sys.argv[1:4]
+    serve(Path(model), int(threads), [int(b) for b in batches.split(",")])

@@ -1,0 +1,98 @@
+"""Time several rows side by side: one worker process per row (fmnist.bench.worker), all open at once, taking
+turns in rounds whose order rotates. A slow spell of a shared machine then falls on every row alike instead
+of on whichever row was running, and the ratios between rows hold up from run to run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fmnist.errors import FmnistError
+
+
+class Worker:
+    """A running `python -m fmnist.bench.worker MODEL THREADS BATCHES`: one JSON line per request."""
+
+    def __init__(self, path: Path, threads: int, batches: list[int]) -> None:
+        self.name = f"{path} on {threads} thread(s)"
+        # the worker's stderr (TensorFlow's chatter) goes to a file that lives as long as the worker: a pipe
+        # nobody reads could fill and stall it
+        self._log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "fmnist.bench.worker", str(path), str(threads), ",".join(map(str, batches))],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True)
+        try:
+            self.started = self._read()
+        except FmnistError:
+            self.kill()
+            raise
+
+    def _read(self) -> dict[str, Any]:
+        line = self._proc.stdout.readline() if self._proc.stdout else ""
+        if not line:
+            self._proc.wait()
+            self._log.seek(0)
+            last = (self._log.read().strip().splitlines() or ["no output"])[-1]
+            raise FmnistError(f"benchmarking {self.name} failed: {last}")
+        return json.loads(line)
+
+    def ask(self, calls: int, big_calls: int) -> dict[str, Any]:
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(f"{calls} {big_calls}\n")
+        self._proc.stdin.flush()
+        return self._read()
+
+    def finish(self) -> dict[str, Any]:
+        assert self._proc.stdin is not None
+        self._proc.stdin.write("\n")
+        self._proc.stdin.flush()
+        done = self._read()
+        self._proc.wait()
+        self._log.close()
+        return done
+
+    def kill(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self._log.close()
+
+
+def time_side_by_side(jobs: list[tuple[Path, int]], batches: list[int], iterations: int, rounds: int,
+                      progress: Callable[[str], None] = lambda _: None) -> list[dict[str, Any]]:
+    """Per (model, threads) job: cold start, batch-1 p50/p90/p99 over all its rounds' `iterations` calls,
+    throughput at the largest batch and peak RSS. Workers start one at a time, so each cold start is alone."""
+    calls = max(10, -(-iterations // rounds))
+    big_calls = max(1, -(-max(3, iterations // 50) // rounds))
+    workers: list[Worker] = []
+    try:
+        for path, threads in jobs:
+            progress(f"opening {path} on {threads} thread(s)")
+            workers.append(Worker(path, threads, batches))
+        times: list[list[np.ndarray]] = [[] for _ in jobs]
+        big_seconds = [0.0 for _ in jobs]
+        for r in range(rounds):
+            progress(f"round {r + 1}/{rounds}: {calls} batch-1 calls per row, side by side")
+            for i in [(r + k) % len(jobs) for k in range(len(jobs))]:
+                got = workers[i].ask(calls, big_calls)
+                times[i].append(np.asarray(got["times_us"]))
+                big_seconds[i] += got["big_seconds"]
+        ends = [w.finish() for w in workers]
+    finally:
+        for w in workers:
+            w.kill()
+    rows = []
+    for w, t, seconds, end in zip(workers, times, big_seconds, ends, strict=True):
+        p50, p90, p99 = (round(float(v), 1) for v in np.percentile(np.concatenate(t), [50, 90, 99]))
+        batch = w.started["throughput_batch"]
+        rows.append({"cold_ms": w.started["cold_ms"], "p50_us": p50, "p90_us": p90, "p99_us": p99,
+                     "throughput_batch": batch, "throughput_ips": round(batch * big_calls * rounds / seconds),
+                     "peak_rss_mb": end["peak_rss_mb"]})
+    return rows
