@@ -66,6 +66,15 @@ def test_advice_names_the_fastest_accurate_file_and_the_int8_verdict():
     assert advice.endswith("int8 pays only in some formats here")
 
 
+def test_a_worker_that_cannot_open_its_model_says_why(tmp_path):
+    from fmnist.bench.rounds import Worker
+    from fmnist.errors import FmnistError
+
+    (tmp_path / "text.onnx").write_text("hello")
+    with pytest.raises(FmnistError, match=r"benchmarking .*text.onnx on 1 thread\(s\) failed: .*not a loadable"):
+        Worker(tmp_path / "text.onnx", 1, [1])
+
+
 def test_zero_rounds_is_a_usage_error():
     got = runner.invoke(app, ["bench", "--rounds", "0"])
     assert got.exit_code == 2 and "--rounds" in got.output

@@ -35,24 +35,30 @@ class Worker:
             raise
 
     def _read(self) -> dict[str, Any]:
-        line = self._proc.stdout.readline() if self._proc.stdout else ""
-        if not line:
-            self._proc.wait()
-            self._log.seek(0)
-            last = (self._log.read().strip().splitlines() or ["no output"])[-1]
-            raise FmnistError(f"benchmarking {self.name} failed: {last}")
-        return json.loads(line)
+        """The worker's next JSON line; a library's own print on stdout is skipped."""
+        assert self._proc.stdout is not None
+        for line in self._proc.stdout:
+            if line.startswith("{"):
+                return json.loads(line)
+        self._proc.wait()
+        self._log.seek(0)
+        last = (self._log.read().strip().splitlines() or ["no output"])[-1]
+        raise FmnistError(f"benchmarking {self.name} failed: {last}")
+
+    def _send(self, line: str) -> None:
+        assert self._proc.stdin is not None
+        try:
+            self._proc.stdin.write(line + "\n")
+            self._proc.stdin.flush()
+        except BrokenPipeError:
+            pass  # the worker has died: the read that follows says why
 
     def ask(self, calls: int, big_calls: int) -> dict[str, Any]:
-        assert self._proc.stdin is not None
-        self._proc.stdin.write(f"{calls} {big_calls}\n")
-        self._proc.stdin.flush()
+        self._send(f"{calls} {big_calls}")
         return self._read()
 
     def finish(self) -> dict[str, Any]:
-        assert self._proc.stdin is not None
-        self._proc.stdin.write("\n")
-        self._proc.stdin.flush()
+        self._send("")
         done = self._read()
         self._proc.wait()
         self._log.close()
