@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,20 @@ def test_a_worker_that_cannot_open_its_model_says_why(tmp_path):
     (tmp_path / "text.onnx").write_text("hello")
     with pytest.raises(FmnistError, match=r"benchmarking .*text.onnx on 1 thread\(s\) failed: .*not a loadable"):
         Worker(tmp_path / "text.onnx", 1, [1])
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="CPU affinity is Linux-only")
+def test_every_worker_runs_on_the_same_first_cores():
+    from fmnist.bench.rounds import Worker
+    from fmnist.runtime.classifier import default_model
+
+    cpus = sorted(os.sched_getaffinity(0))
+    workers = [Worker(default_model(), threads, [1]) for threads in (1, 1, 2)]
+    try:
+        assert [os.sched_getaffinity(w.pid) for w in workers] == [set(cpus[:1]), set(cpus[:1]), set(cpus[:2])]
+    finally:
+        for w in workers:
+            w.finish()
 
 
 def test_zero_rounds_is_a_usage_error():
