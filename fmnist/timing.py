@@ -24,13 +24,19 @@ def batch1_times_us(run: Callable[[np.ndarray], object], x1: np.ndarray, iterati
     return times / 1000
 
 
+def median_of_round_medians(rounds: list[np.ndarray]) -> float:
+    """The p50 of a runner timed in rounds: each round's median, then the median of those. A slow round moves it
+    least."""
+    return float(np.median([np.median(one) for one in rounds]))
+
+
 def interleaved_p50_us(runs: dict[K, Callable[[np.ndarray], object]], x1: np.ndarray, rounds: int, calls: int,
                        on_round: Callable[[int], None] = lambda _: None) -> dict[K, float]:
     """Batch-1 p50 of several runners measured side by side: `rounds` rounds over all of them, each round's median
     of `calls` calls, then the median over rounds. A noisy neighbour slows every runner alike."""
-    medians: dict[K, list[float]] = {key: [] for key in runs}
+    times: dict[K, list[np.ndarray]] = {key: [] for key in runs}
     for r in range(rounds):
         on_round(r)
         for key, run in runs.items():
-            medians[key].append(float(np.median(batch1_times_us(run, x1, calls))))
-    return {key: float(np.median(values)) for key, values in medians.items()}
+            times[key].append(batch1_times_us(run, x1, calls))
+    return {key: median_of_round_medians(values) for key, values in times.items()}

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from fmnist.errors import FmnistError
+from fmnist.timing import median_of_round_medians
 
 
 class Worker:
@@ -77,8 +78,8 @@ class Worker:
 
 def time_side_by_side(jobs: list[tuple[Path, int]], batches: list[int], iterations: int, rounds: int,
                       progress: Callable[[str], None] = lambda _: None) -> list[dict[str, Any]]:
-    """Per (model, threads) job: cold start, batch-1 latency (p50: the median of the rounds' medians, as
-    fmnist.timing.interleaved_p50_us; p90 and p99 over all `iterations` calls), throughput at the largest
+    """Per (model, threads) job: cold start, batch-1 latency (p50: fmnist.timing.median_of_round_medians, as
+    in interleaved_p50_us; p90 and p99 over all `iterations` calls), throughput at the largest
     batch and peak RSS. Workers start one at a time, so each cold start is alone."""
     calls = max(10, -(-iterations // rounds))
     big_calls = max(1, -(-max(3, iterations // 50) // rounds))
@@ -102,9 +103,8 @@ def time_side_by_side(jobs: list[tuple[Path, int]], batches: list[int], iteratio
     rows = []
     for w, t, seconds, end in zip(workers, times, big_seconds, ends, strict=True):
         p90, p99 = (round(float(v), 1) for v in np.percentile(np.concatenate(t), [90, 99]))
-        p50 = round(float(np.median([np.median(one) for one in t])), 1)  # a slow round moves it least
-        batch = w.started["throughput_batch"]
-        rows.append({"cold_ms": w.started["cold_ms"], "p50_us": p50, "p90_us": p90, "p99_us": p99,
-                     "throughput_batch": batch, "throughput_ips": round(batch * big_calls * rounds / seconds),
+        rows.append({"cold_ms": w.started["cold_ms"], "p50_us": round(median_of_round_medians(t), 1),
+                     "p90_us": p90, "p99_us": p99, "throughput_batch": max(batches),
+                     "throughput_ips": round(max(batches) * big_calls * rounds / seconds),
                      "peak_rss_mb": end["peak_rss_mb"]})
     return rows
