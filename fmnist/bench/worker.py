@@ -63,7 +63,8 @@ def _settle(run: Run, x1: np.ndarray) -> None:
 def _pin(threads: int) -> None:
     """Run on the first `threads` CPUs this process may use (Linux), so every row runs on the same cores. On a
     shared 2-core machine the two cores differ in speed from moment to moment: five runs with the rows free
-    to land on either core put the same two files at 0.96-1.61x of each other; pinned, 1.00-1.04x."""
+    to land on either core put the same two files at 0.96-1.61x of each other; pinned, seven of ten runs
+    gave 1.00-1.04x (all ten 0.77-1.34x)."""
     if hasattr(os, "sched_setaffinity"):
         allowed = sorted(os.sched_getaffinity(0))
         os.sched_setaffinity(0, set(allowed[:threads]))
