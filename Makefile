@@ -49,7 +49,7 @@ model: system
 	$(BIN)/fmnist export runs/release --int8 --search --no-tflite
 	cp runs/release/model.int8.onnx fmnist/assets/edge.int8.onnx
 	cp runs/release/model.onnx fmnist/assets/edge.onnx
-	$(BIN)/python -c "from fmnist.deps import keras; keras.models.load_model('runs/release/model.keras', \
+	$(BIN)/python -c "from fmnist.core.tf import keras; keras.models.load_model('runs/release/model.keras', \
 	  compile=False).save_weights('fmnist/assets/edge.weights.h5')"  # the own-label backbone (train --own-labels)
 	$(BIN)/fmnist info fmnist/assets/edge.int8.onnx
 	$(BIN)/fmnist evaluate fmnist/assets/edge.int8.onnx --photos $(FMNIST_PHOTOS_VAL)

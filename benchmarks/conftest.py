@@ -32,9 +32,9 @@ def run_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def images() -> np.ndarray:
-    from fmnist import data
+    from fmnist.data import fashion
 
-    return data.to_model_input(data.load_split("test").images[:64])  # (64, 28, 28, 1) float32
+    return fashion.to_model_input(fashion.load_split("test").images[:64])  # (64, 28, 28, 1) float32
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +49,7 @@ def photo() -> np.ndarray:
 
 @pytest.fixture(autouse=True)
 def machine_info(benchmark):
-    from fmnist.bench.machine import describe
+    from fmnist.deploy.bench.machine import describe
 
     machine = describe()
     benchmark.extra_info.update(cpu=machine["cpu"], int8_dot=machine["int8_dot"], onnxruntime=machine["onnxruntime"],

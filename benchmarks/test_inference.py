@@ -25,7 +25,7 @@ def test_exported_model(benchmark, run_dir, images, name, batch):
 
 @pytest.mark.parametrize("batch", [1, 64])
 def test_keras_call_reference(benchmark, run_dir, images, batch):
-    from fmnist.deps import tf
+    from fmnist.core.tf import tf
     from fmnist.evaluation.predictors import load_keras
 
     with contextlib.suppress(RuntimeError):  # TensorFlow already started in this process: it keeps its threads

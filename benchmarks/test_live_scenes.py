@@ -1,23 +1,19 @@
 """One live-loop frame (guide box, preprocess, infer, smooth, overlay) on three synthetic 640x480 scenes, the
 cases a camera meets: a product on a plain backdrop, on a textured and noisy one, and a garment that fills
 the guide box. Each round is a new frame of the same scene (fresh sensor noise), as a held camera gives:
-the loop segments the scene once and then reuses the mask (fmnist.runtime.scene), which is what is timed.
+the loop segments the scene once and then reuses the mask (fmnist.runtime.video.scene), which is what is timed.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from fmnist.runtime.classifier import Classifier
-from fmnist.runtime.live import FrameStep, LiveConfig
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-from scene_videos import noisy_frames, scenes
+from fmnist.runtime.video.live import FrameStep, LiveConfig
+from scripts.scene_videos import noisy_frames, scenes
 
 FRAMES = 30  # distinct noisy frames, cycled
 ROUNDS = 200
@@ -35,9 +31,9 @@ def _cycled(scene: np.ndarray, sigma: float) -> Callable[[], np.ndarray]:
 
 @pytest.mark.parametrize("name", ["plain backdrop", "textured noisy backdrop", "garment fills the box"])
 def test_live_frame_on_scene(benchmark, name):
-    from fmnist import data
+    from fmnist.data import fashion
 
-    test_image = data.load_split("test").images[0]  # an ankle boot
+    test_image = fashion.load_split("test").images[0]  # an ankle boot
     scene, sigma = scenes(test_image)[name]
     next_frame = _cycled(scene, sigma)
     step = FrameStep(Classifier(threads=1), LiveConfig(display=False))

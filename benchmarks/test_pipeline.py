@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 
 from fmnist.runtime.classifier import Classifier
-from fmnist.runtime.live import FrameStep, LiveConfig
 from fmnist.runtime.preprocess import preprocess, read_image
-from fmnist.runtime.scene import MAX_WAIT
+from fmnist.runtime.video.live import FrameStep, LiveConfig
+from fmnist.runtime.video.scene import MAX_WAIT
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,7 +51,7 @@ def test_live_loop_iteration_scene_moving_every_frame(benchmark, photo):
 
 def test_soak_10k_predicts(benchmark, images):
     """Steady-state batch-1 predict over 10,000 calls; extra_info holds the RSS growth over the run."""
-    from fmnist.bench.machine import rss_bytes
+    from fmnist.deploy.bench.machine import rss_bytes
 
     classifier = Classifier(threads=1)
     one = images[:1]

@@ -19,13 +19,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fmnist import data
-from fmnist.deps import keras
+from fmnist.core.meta import INPUT_SHAPE, NUM_CLASSES
+from fmnist.core.tf import keras
+from fmnist.core.timing import interleaved_p50_us
+from fmnist.data import fashion
 from fmnist.evaluation.predictors import runner
 from fmnist.export.quantize import quantize_onnx
 from fmnist.export.to_onnx import keras_to_onnx
-from fmnist.meta import INPUT_SHAPE, NUM_CLASSES
-from fmnist.timing import interleaved_p50_us
 from fmnist.train.models import conv_bn_relu
 
 L = keras.layers
@@ -64,8 +64,8 @@ def build(spec: str) -> Any:
 
 
 def main(specs: list[str]) -> None:
-    train, _ = data.load()
-    x = data.to_model_input(train.images[:3000])
+    train, _ = fashion.load()
+    x = fashion.to_model_input(train.images[:3000])
     y = keras.utils.to_categorical(train.labels[:3000], NUM_CLASSES)
     files = {"notebook cnn, fp32": Path("runs/cnn/model.onnx")}
     work = Path(tempfile.mkdtemp(prefix="fmnist-arch-"))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fmnist.runtime.photos import load_photos
+from fmnist.evaluation.photo_set import load_photos
 from fmnist.runtime.preprocess import PREPROCESS_VERSION
 
 OUT = Path(__file__).resolve().parent.parent / "tests" / "data" / "validation_photos.npz"

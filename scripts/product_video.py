@@ -36,7 +36,7 @@ def write_video(path: Path, images: np.ndarray, hold: int, blank: int, seed: int
 
 
 def main() -> None:
-    from fmnist import data
+    from fmnist.data import fashion
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", type=Path)
@@ -45,7 +45,7 @@ def main() -> None:
     parser.add_argument("--blank", type=int, default=10, help="empty frames at the end")
     parser.add_argument("--fps", type=float, default=15.0, help="the frame rate the file declares")
     args = parser.parse_args()
-    test = data.load_split("test")
+    test = fashion.load_split("test")
     picked = [i for k in range(10) for i in np.flatnonzero(test.labels == k)[: args.per_class]]
     write_video(args.out, test.images[picked], args.hold, args.blank, fps=args.fps)
     print(f"wrote {args.out}: {len(picked)} products x {args.hold} frames + {args.blank} empty frames")

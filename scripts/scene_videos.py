@@ -60,7 +60,7 @@ def noisy_frames(scene: np.ndarray, sigma: float, count: int, seed: int = 0) -> 
 
 
 def main() -> None:
-    from fmnist import data
+    from fmnist.data import fashion
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", type=Path)
@@ -68,7 +68,7 @@ def main() -> None:
     parser.add_argument("--fps", type=float, default=30.0)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    test_image = data.load_split("test").images[0]  # an ankle boot
+    test_image = fashion.load_split("test").images[0]  # an ankle boot
     for name, (scene, sigma) in scenes(test_image).items():
         path = args.out / FILES[name]
         writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), args.fps, SIZE)

@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import onnxruntime as ort
 
-from fmnist.timing import interleaved_p50_us
+from fmnist.core.timing import interleaved_p50_us
 
 LEVELS = {"disabled": ort.GraphOptimizationLevel.ORT_DISABLE_ALL, "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
           "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED, "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}

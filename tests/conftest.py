@@ -29,6 +29,6 @@ def exported_cnn(tmp_path_factory):
 @pytest.fixture(scope="session")
 def real_data_dir():
     """The folder holding the real dataset. CI installs it; missing data is a failure, not a skip."""
-    from fmnist import data
+    from fmnist.data import fashion
 
-    return data.locate().path
+    return fashion.locate().path

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fmnist import data
+from fmnist.data import fashion
 
 
 def idx_bytes(array: np.ndarray, magic: int | None = None) -> bytes:
@@ -27,16 +27,16 @@ def write_idx(path: Path, array: np.ndarray, magic: int | None = None, gz: bool 
 def copy_real(dest: Path, source: Path | None = None) -> Path:
     """A copy of the real dataset's four files in `dest`."""
     dest.mkdir(parents=True, exist_ok=True)
-    source = source or data.locate().path
-    for name in data.FILES:
-        shutil.copy(data.find_file(source, name), dest / f"{name}.gz")
+    source = source or fashion.locate().path
+    for name in fashion.FILES:
+        shutil.copy(fashion.find_file(source, name), dest / f"{name}.gz")
     return dest
 
 
 def synthetic_set(dest: Path) -> dict[str, bytes]:
     """Four valid, full-count IDX files (60000/10000, 28x28, labels 0..9) with cheap content; name -> gz bytes."""
     files = {}
-    for images_name, labels_name, count in data.SPLITS.values():
+    for images_name, labels_name, count in fashion.SPLITS.values():
         labels = (np.arange(count) % 10).astype(np.uint8)
         images = np.zeros((count, 28, 28), np.uint8)
         images[:, 10:18, 10:18] = (labels * 25)[:, None, None]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fmnist import data
+from fmnist.data import fashion
 
 tf = pytest.importorskip("tensorflow")
 from fmnist.train.augment import augment_batch  # noqa: E402
@@ -14,8 +14,8 @@ from fmnist.train.augment import augment_batch  # noqa: E402
 
 @pytest.fixture(scope="module")
 def images() -> np.ndarray:
-    train, _ = data.load()
-    return data.to_model_input(train.images[:200])
+    train, _ = fashion.load()
+    return fashion.to_model_input(train.images[:200])
 
 
 def _explained(original: np.ndarray, out: np.ndarray) -> tuple[float, int]:

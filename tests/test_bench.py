@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from fmnist.bench.run import advise
 from fmnist.cli import app
+from fmnist.deploy.bench.run import advise
 
 runner = CliRunner()
 KEYS = {"model", "format", "precision", "size_kb", "threads", "accuracy", "accuracy_on", "cold_ms", "p50_us",
@@ -68,8 +68,8 @@ def test_advice_names_the_fastest_accurate_file_and_the_int8_verdict():
 
 
 def test_a_worker_that_cannot_open_its_model_says_why(tmp_path):
-    from fmnist.bench.rounds import Worker
-    from fmnist.errors import FmnistError
+    from fmnist.core.errors import FmnistError
+    from fmnist.deploy.bench.rounds import Worker
 
     (tmp_path / "text.onnx").write_text("hello")
     with pytest.raises(FmnistError, match=r"benchmarking .*text.onnx on 1 thread\(s\) failed: .*not a loadable"):
@@ -78,7 +78,7 @@ def test_a_worker_that_cannot_open_its_model_says_why(tmp_path):
 
 @pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="CPU affinity is Linux-only")
 def test_every_worker_runs_on_the_same_first_cores():
-    from fmnist.bench.rounds import Worker
+    from fmnist.deploy.bench.rounds import Worker
     from fmnist.runtime.classifier import default_model
 
     cpus = sorted(os.sched_getaffinity(0))

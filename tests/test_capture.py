@@ -14,9 +14,9 @@ import pytest
 from typer.testing import CliRunner
 
 from fmnist.cli import app
-from fmnist.runtime.capture import EveryFrame, LatestFrame
-from fmnist.runtime.live import open_frames
-from fmnist.runtime.sources import VideoSource
+from fmnist.runtime.video.capture import EveryFrame, LatestFrame
+from fmnist.runtime.video.live import open_frames
+from fmnist.runtime.video.sources import VideoSource
 
 FRAMES = 60
 

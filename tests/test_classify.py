@@ -72,10 +72,10 @@ def test_missing_input_and_empty_folder(tmp_path):
 
 
 def test_raw_mode_classifies_dataset_images(tmp_path):
-    from fmnist import data
+    from fmnist.data import fashion
     from fmnist.runtime.classifier import Classifier
 
-    test = data.load_split("test")
+    test = fashion.load_split("test")
     for i in range(20):
         cv2.imwrite(str(tmp_path / f"{i:02d}.png"), test.images[i])
     got = runner.invoke(app, ["classify", str(tmp_path), "--raw", "--json"])
@@ -120,12 +120,10 @@ def test_base_install_alone_classifies_a_photo(tmp_path, exported_cnn):
     result = json.loads(got.stdout)
     assert result["label"] == expected.label and result["score"] == pytest.approx(expected.score, abs=1e-3)
 
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from product_video import write_video
+    from fmnist.data import fashion
+    from scripts.product_video import write_video
 
-    from fmnist import data
-
-    write_video(tmp_path / "clip.mp4", data.load_split("test").images[:3], hold=5, blank=2)
+    write_video(tmp_path / "clip.mp4", fashion.load_split("test").images[:3], hold=5, blank=2)
     live = subprocess.run([env_dir / "bin" / "fmnist", "live", "--source", str(tmp_path / "clip.mp4"), "--json"],
                           capture_output=True, text=True, cwd=tmp_path)  # no --no-display: no screen is found
     assert live.returncode == 0, live.stderr

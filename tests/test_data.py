@@ -6,47 +6,47 @@ import numpy as np
 import pytest
 from idx_files import copy_real, write_idx
 
-from fmnist import data
-from fmnist.errors import DataError
+from fmnist.core.errors import DataError
+from fmnist.data import fashion
 
 
 def test_real_dataset_loads_with_balanced_classes(real_data_dir):
-    train, test = data.load(real_data_dir)
+    train, test = fashion.load(real_data_dir)
     assert train.images.shape == (60_000, 28, 28) and train.images.dtype == np.uint8
     assert test.images.shape == (10_000, 28, 28) and test.labels.shape == (10_000,)
-    assert data.class_counts(train.labels).tolist() == [6000] * 10
-    assert data.class_counts(test.labels).tolist() == [1000] * 10
+    assert fashion.class_counts(train.labels).tolist() == [6000] * 10
+    assert fashion.class_counts(test.labels).tolist() == [1000] * 10
     # Fashion-MNIST is bright objects on black: the border is mostly dark
     assert train.images[:, 0, :].mean() * 4 < train.images[:, 10:18, 10:18].mean()
 
 
 def test_explicit_folder_wins_and_must_be_complete(tmp_path, monkeypatch):
     copy_real(tmp_path / "mine")
-    assert data.locate(tmp_path / "mine").source == "--data-dir"
-    monkeypatch.setenv(data.ENV_VAR, str(tmp_path / "mine"))
-    assert data.locate() == data.Location(tmp_path / "mine", "$FMNIST_DATA")
+    assert fashion.locate(tmp_path / "mine").source == "--data-dir"
+    monkeypatch.setenv(fashion.ENV_VAR, str(tmp_path / "mine"))
+    assert fashion.locate() == fashion.Location(tmp_path / "mine", "$FMNIST_DATA")
 
     (tmp_path / "mine" / "t10k-labels-idx1-ubyte.gz").unlink()
     with pytest.raises(DataError, match=r"lacks t10k-labels-idx1-ubyte.*fmnist data fetch --dest"):
-        data.locate()
+        fashion.locate()
     with pytest.raises(DataError, match=r"does not exist"):
-        data.locate(tmp_path / "nowhere")
+        fashion.locate(tmp_path / "nowhere")
 
 
 def test_keras_cache_is_searched_after_the_debian_folder(tmp_path, monkeypatch, real_data_dir):
-    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "no-debian")
+    monkeypatch.setattr(fashion, "DEBIAN_DIR", tmp_path / "no-debian")
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     with pytest.raises(DataError, match=r"apt-get install dataset-fashion-mnist.*fmnist data fetch"):
-        data.locate()
+        fashion.locate()
     copy_real(tmp_path / "keras" / "datasets" / "fashion-mnist", real_data_dir)
-    assert data.locate().source == "Keras cache"
+    assert fashion.locate().source == "Keras cache"
 
 
 def test_plain_uncompressed_files_are_read(tmp_path, real_data_dir):
-    for name in data.FILES:
-        raw = gzip.decompress(data.find_file(real_data_dir, name).read_bytes())
+    for name in fashion.FILES:
+        raw = gzip.decompress(fashion.find_file(real_data_dir, name).read_bytes())
         (tmp_path / name).write_bytes(raw)
-    test = data.load_split("test", tmp_path)
+    test = fashion.load_split("test", tmp_path)
     assert test.images.shape == (10_000, 28, 28)
 
 
@@ -54,7 +54,7 @@ def test_plain_uncompressed_files_are_read(tmp_path, real_data_dir):
 def broken(tmp_path):
     """A real copy whose test labels the test then replaces."""
     folder = copy_real(tmp_path / "data")
-    labels = data.load_split("test", folder).labels.copy()
+    labels = fashion.load_split("test", folder).labels.copy()
     return folder, folder / "t10k-labels-idx1-ubyte.gz", labels
 
 
@@ -62,7 +62,7 @@ def test_wrong_magic_is_named(broken):
     folder, path, labels = broken
     write_idx(path, labels, magic=0x0803)
     with pytest.raises(DataError, match=r"t10k-labels.*magic number 0x00000803, expected 0x00000801.*reinstall"):
-        data.load_split("test", folder)
+        fashion.load_split("test", folder)
 
 
 def test_truncated_gzip_is_named(broken):
@@ -70,14 +70,14 @@ def test_truncated_gzip_is_named(broken):
     images = folder / "t10k-images-idx3-ubyte.gz"
     images.write_bytes(images.read_bytes()[: images.stat().st_size // 2])
     with pytest.raises(DataError, match=r"t10k-images.*truncated or not a valid gzip.*fmnist data fetch"):
-        data.load_split("test", folder)
+        fashion.load_split("test", folder)
 
 
 def test_wrong_count_is_named(broken):
     folder, path, labels = broken
     write_idx(path, labels[:9999])
     with pytest.raises(DataError, match=r"t10k-labels.*holds 9999 items, expected 10000"):
-        data.load_split("test", folder)
+        fashion.load_split("test", folder)
 
 
 def test_label_out_of_range_is_named(broken):
@@ -85,7 +85,7 @@ def test_label_out_of_range_is_named(broken):
     labels[1234] = 11
     write_idx(path, labels)
     with pytest.raises(DataError, match=r"t10k-labels.*label 11 at index 1234, outside 0..9"):
-        data.load_split("test", folder)
+        fashion.load_split("test", folder)
 
 
 def test_header_promising_more_than_the_file_holds(broken):
@@ -93,16 +93,16 @@ def test_header_promising_more_than_the_file_holds(broken):
     raw = gzip.decompress(path.read_bytes())
     path.write_bytes(gzip.compress(raw[:-10]))
     with pytest.raises(DataError, match=r"holds 9990 bytes of data but its header \(10000,\) needs 10000"):
-        data.load_split("test", folder)
+        fashion.load_split("test", folder)
 
 
 def test_wrong_image_size_is_named(tmp_path):
     path = write_idx(tmp_path / "x.gz", np.zeros((5, 32, 32), np.uint8))
     with pytest.raises(DataError, match=r"32x32 images, expected 28x28"):
-        data.read_idx(path, data.IMAGES_MAGIC)
+        fashion.read_idx(path, fashion.IMAGES_MAGIC)
 
 
 def test_unreadable_path_is_a_data_error(tmp_path):
     (tmp_path / "is-a-dir").mkdir()
     with pytest.raises(DataError, match=r"cannot read .*is-a-dir"):
-        data.read_idx(tmp_path / "is-a-dir", data.LABELS_MAGIC)
+        fashion.read_idx(tmp_path / "is-a-dir", fashion.LABELS_MAGIC)

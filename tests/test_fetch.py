@@ -11,10 +11,10 @@ import pytest
 from idx_files import synthetic_set
 from typer.testing import CliRunner
 
-from fmnist import data
 from fmnist.cli import app
-from fmnist.errors import DataError
-from fmnist.fetch import OFFICIAL_MD5, fetch
+from fmnist.core.errors import DataError
+from fmnist.data import fashion
+from fmnist.data.fetch import OFFICIAL_MD5, fetch
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -40,8 +40,8 @@ def test_fetch_downloads_checks_and_places_the_files(served, tmp_path):
     dest = fetch(tmp_path / "dl", url, md5, progress=lambda name, done, total: seen.__setitem__(name, done))
     assert sorted(p.name for p in dest.iterdir()) == sorted(md5)  # no .part files left behind
     assert seen == {name: (dest / name).stat().st_size for name in md5}  # progress reached every file's end
-    train = data.load_split("train", dest)
-    assert data.class_counts(train.labels).tolist() == [6000] * 10
+    train = fashion.load_split("train", dest)
+    assert fashion.class_counts(train.labels).tolist() == [6000] * 10
 
 
 def test_checksum_mismatch_leaves_nothing(served, tmp_path):

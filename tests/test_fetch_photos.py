@@ -16,9 +16,9 @@ import pytest
 from typer.testing import CliRunner
 
 from fmnist.cli import app
-from fmnist.errors import DataError
-from fmnist.fetch_photos import PHOTO_COUNTS, fetch_photos
-from fmnist.runtime.photos import list_photos
+from fmnist.core.errors import DataError
+from fmnist.data.fetch_photos import PHOTO_COUNTS, fetch_photos
+from fmnist.evaluation.photo_set import list_photos
 
 CLASSES = ("dress", "hat", "longsleeve", "outwear", "pants", "shirt", "shoes", "shorts", "skirt", "t-shirt")
 TINY = {"train": 20, "validation": 10, "test": 10}

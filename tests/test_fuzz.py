@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from fmnist import data
-from fmnist.errors import DataError, ModelError
-from fmnist.meta import ModelMeta
+from fmnist.core.errors import DataError, ModelError
+from fmnist.core.meta import ModelMeta
+from fmnist.data import fashion
 from fmnist.runtime.preprocess import ImageError, preprocess
 
 settings.register_profile("ci", max_examples=200, deadline=None,
@@ -52,14 +52,14 @@ def test_preprocess_returns_28x28_uint8_or_an_image_error(image):
     assert isinstance(prepared.low_contrast, bool) and isinstance(prepared.empty, bool)
 
 
-@given(st.binary(max_size=4096), st.sampled_from([data.IMAGES_MAGIC, data.LABELS_MAGIC]), st.booleans())
+@given(st.binary(max_size=4096), st.sampled_from([fashion.IMAGES_MAGIC, fashion.LABELS_MAGIC]), st.booleans())
 def test_idx_reader_on_arbitrary_bytes(tmp_path_factory, blob, magic, gz):
     import gzip
 
     path = tmp_path_factory.mktemp("idx") / "x.gz"
     path.write_bytes(gzip.compress(blob) if gz else blob)
     try:
-        array = data.read_idx(path, magic)
+        array = fashion.read_idx(path, magic)
     except DataError:
         return
     assert array.dtype == np.uint8 and array.ndim == (magic & 0xFF)

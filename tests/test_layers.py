@@ -1,8 +1,8 @@
-"""The layers hold: no module of fmnist imports one above its own layer, not even lazily in a function.
+"""The layers hold: `ls fmnist/` shows them, and no module imports one of a higher layer, not even lazily.
 
-Bottom up: the base (every top-level module not named below) < runtime < evaluation (the one harness that
-runs any model file, and the reports on it) < train < export < the top (bench, the bundle and the CLI).
-A new folder under fmnist/ must be given its layer here before its imports can pass.
+Bottom up, a folder each: core < data < runtime < runtime/video < evaluation < train < export < deploy < cli.
+The package root holds only __init__ (the version) and __main__ (python -m fmnist). A new folder under fmnist/
+must be given its place in LAYERS before its imports can pass.
 """
 
 from __future__ import annotations
@@ -13,21 +13,20 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "fmnist"
-LAYERS = ["base", "runtime", "evaluation", "train", "export", "top"]
-FOLDERS = {"runtime": "runtime", "evaluation": "evaluation", "train": "train", "export": "export", "bench": "top",
-           "assets": "base"}
-TOP_MODULES = {"cli", "cli_common", "cli_runtime", "__main__", "bundle"}
+LAYERS = ["core", "data", "runtime", "runtime.video", "evaluation", "train", "export", "deploy", "cli"]
+ROOT_MODULES = {"fmnist": "core", "fmnist.__main__": "cli"}  # the version; `python -m fmnist`
+DATA_FOLDERS = {"assets"}  # no code
 
 
 def layer_of(module: str) -> str:
-    parts = module.split(".")
-    if len(parts) == 1:
-        return "base"  # the package itself: its version
-    if (PACKAGE / parts[1]).is_dir():
-        if parts[1] not in FOLDERS:
-            raise AssertionError(f"fmnist/{parts[1]}/ has no layer: add it to FOLDERS in {Path(__file__).name}")
-        return FOLDERS[parts[1]]
-    return "top" if parts[1] in TOP_MODULES else "base"
+    """The layer a module belongs to: the longest entry of LAYERS its dotted path starts with."""
+    if module in ROOT_MODULES:
+        return ROOT_MODULES[module]
+    inside = module.split(".", 1)[1]
+    matches = [layer for layer in LAYERS if inside == layer or inside.startswith(layer + ".")]
+    if not matches:
+        raise AssertionError(f"{module} is in no layer folder; put it in one of {', '.join(LAYERS)}")
+    return max(matches, key=len)
 
 
 def module_name(path: Path) -> str:
@@ -43,7 +42,7 @@ def imported_modules(tree: ast.AST) -> list[tuple[int, str]]:
         if isinstance(node, ast.Import):
             found += [(node.lineno, a.name) for a in node.names if a.name.split(".")[0] == "fmnist"]
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "fmnist":
-            for alias in node.names:  # `from fmnist import data` names a module; `from fmnist import __version__` not
+            for alias in node.names:  # `from fmnist.data import fashion` names a module; `import __version__` not
                 candidate = f"{node.module}.{alias.name}"
                 target = PACKAGE.parent.joinpath(*candidate.split("."))
                 is_module = target.with_suffix(".py").is_file() or target.is_dir()
@@ -54,9 +53,15 @@ def imported_modules(tree: ast.AST) -> list[tuple[int, str]]:
 SOURCES = sorted(PACKAGE.rglob("*.py"))
 
 
+def test_the_package_root_shows_the_layers():
+    folders = {p.name for p in PACKAGE.iterdir() if p.is_dir() and not p.name.startswith("__")}
+    assert folders == {layer.split(".")[0] for layer in LAYERS} | DATA_FOLDERS
+    assert {p.name for p in PACKAGE.glob("*.py")} == {"__init__.py", "__main__.py"}
+
+
 def test_every_module_is_seen():
-    assert len(SOURCES) > 40 and {"fmnist.cli", "fmnist.runtime.preprocess", "fmnist.meta"} <= {
-        module_name(p) for p in SOURCES}
+    names = {module_name(p) for p in SOURCES}
+    assert len(SOURCES) > 50 and {"fmnist.cli", "fmnist.runtime.preprocess", "fmnist.core.meta"} <= names
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PACKAGE.parent)))
@@ -70,8 +75,12 @@ def test_no_import_climbs_a_layer(path):
 
 
 def test_the_checker_catches_a_climb():
-    """A lazy import from the base into the runtime, inside a function, is caught."""
-    tree = ast.parse("def f():\n    from fmnist.runtime.session import make_session\n    from fmnist import data\n")
+    """A lazy import from the runtime into its video layer, inside a function, is caught; a module outside
+    every folder is refused."""
+    tree = ast.parse("def f():\n    from fmnist.runtime.video.scene import ScenePreprocess\n"
+                     "    from fmnist.data import fashion\n")
     targets = [t for _, t in imported_modules(tree)]
-    assert targets == ["fmnist.runtime.session", "fmnist.data"]
-    assert LAYERS.index(layer_of(targets[0])) > LAYERS.index(layer_of("fmnist.meta"))
+    assert targets == ["fmnist.runtime.video.scene", "fmnist.data.fashion"]
+    assert LAYERS.index(layer_of(targets[0])) > LAYERS.index(layer_of("fmnist.runtime.classifier"))
+    with pytest.raises(AssertionError, match="no layer folder"):
+        layer_of("fmnist.helpers")

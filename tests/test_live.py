@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import threading
 import time
 import urllib.request
@@ -15,16 +14,14 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from fmnist import data
 from fmnist.cli import app
-from fmnist.errors import SourceError, UsageError
-from fmnist.meta import CLASS_NAMES
-from fmnist.runtime import serve
+from fmnist.core.errors import SourceError, UsageError
+from fmnist.core.meta import CLASS_NAMES
+from fmnist.data import fashion
 from fmnist.runtime.classifier import Classifier
-from fmnist.runtime.live import LiveConfig, display_available, guide_box, parse_roi, run
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-from product_video import write_video
+from fmnist.runtime.video import serve
+from fmnist.runtime.video.live import LiveConfig, display_available, guide_box, parse_roi, run
+from scripts.product_video import write_video
 
 HOLD, BLANK, SMOOTH = 20, 10, 5  # frames per product, blank frames at the end, the default smoothing window
 SETTLE = 8  # frames a new product may take before its label must hold
@@ -35,7 +32,7 @@ runner = CliRunner()
 def video(tmp_path_factory) -> tuple[Path, list[int]]:
     """One confidently classified test image per class, un-inverted and enlarged on a 640x480 light
     background, each held for HOLD frames as a camera would see a product; then BLANK empty frames."""
-    test = data.load_split("test")
+    test = fashion.load_split("test")
     probs = Classifier().predict(test.images)
     confident = (probs.argmax(1) == test.labels) & (probs.max(1) > 0.9)
     picked = [int(np.flatnonzero(confident & (test.labels == k))[0]) for k in range(10)]

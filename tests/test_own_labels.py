@@ -18,9 +18,9 @@ from onnx import TensorProto, helper
 from typer.testing import CliRunner
 
 from fmnist.cli import app
-from fmnist.errors import ModelError
+from fmnist.core.errors import ModelError
+from fmnist.core.meta import ModelMeta
 from fmnist.export.embed import embed_onnx
-from fmnist.meta import ModelMeta
 from fmnist.runtime.classifier import Classifier
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -229,7 +229,7 @@ def test_twelve_classes_train_export_and_deploy(tmp_path):
 
 
 def test_collector_keys_pick_the_label_and_the_overlay_counts(tmp_path):
-    from fmnist.runtime.collect import Collector
+    from fmnist.runtime.video.collect import Collector
 
     collector = Collector(tmp_path, ["mug", "cup", "bowl"])
     crop = np.full((64, 64, 3), 200, np.uint8)
@@ -245,11 +245,11 @@ def test_collector_keys_pick_the_label_and_the_overlay_counts(tmp_path):
 @pytest.mark.slow
 def test_the_shipped_backbone_is_the_shipped_model(real_data_dir):
     """fmnist/assets/edge.weights.h5 (where --own-labels starts) is the network of fmnist/assets/edge.onnx."""
-    from fmnist import data
+    from fmnist.data import fashion
     from fmnist.runtime.classifier import default_model
     from fmnist.train.own import backbone
 
-    images = data.load_split("test", real_data_dir).images[:500]
-    keras_probs = backbone(None).predict(data.to_model_input(images), verbose=0)
+    images = fashion.load_split("test", real_data_dir).images[:500]
+    keras_probs = backbone(None).predict(fashion.to_model_input(images), verbose=0)
     onnx_probs = Classifier(default_model().with_name("edge.onnx")).predict(images)
     assert np.abs(keras_probs - onnx_probs).max() < 1e-4

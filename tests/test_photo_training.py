@@ -11,11 +11,11 @@ from photo_tree import make_tree
 from typer.testing import CliRunner
 
 from fmnist.cli import app
-from fmnist.meta import read_meta
+from fmnist.core.meta import read_meta
 
 tf = pytest.importorskip("tensorflow")
-from fmnist.runtime.photomap import PhotoMap  # noqa: E402
-from fmnist.runtime.photos import load_photos  # noqa: E402
+from fmnist.evaluation.photo_map import PhotoMap  # noqa: E402
+from fmnist.evaluation.photo_set import load_photos  # noqa: E402
 from fmnist.train.photo_mix import (  # noqa: E402
     MAIN_PULL,
     fmnist_targets,

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from photo_tree import make_tree, photo
 
-from fmnist.errors import DataError, UsageError
+from fmnist.core.errors import DataError, UsageError
+from fmnist.evaluation.photo_map import PhotoMap
+from fmnist.evaluation.photo_set import load_photos
 from fmnist.runtime import preprocess as prep
-from fmnist.runtime.photomap import PhotoMap
-from fmnist.runtime.photos import load_photos
 
 
 @pytest.fixture

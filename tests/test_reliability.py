@@ -17,14 +17,13 @@ import pytest
 from typer.testing import CliRunner
 
 from fmnist.cli import app
-from fmnist.runtime import serve
 from fmnist.runtime.classifier import default_model
+from fmnist.runtime.video import serve
+from scripts.product_video import write_video
 
 ROOT = Path(__file__).resolve().parent.parent
 PHOTO = ROOT / "examples" / "photos" / "pants.jpg"
 runner = CliRunner()
-sys.path.insert(0, str(ROOT / "scripts"))
-from product_video import write_video  # noqa: E402
 
 
 def classify_json(*paths: Path) -> tuple[int, list[dict], str]:
@@ -113,7 +112,7 @@ def test_data_unreadable_files(tmp_path):
 
 @pytest.mark.slow
 def test_export_full_disk_leaves_no_partial_file(exported_cnn, tmp_path, monkeypatch):
-    from fmnist.errors import FmnistError
+    from fmnist.core.errors import FmnistError
     from fmnist.export.pipeline import ExportOptions, export
 
     real = Path.write_bytes
@@ -168,9 +167,9 @@ def test_live_source_of_empty_frames_says_not_sure(tmp_path):
 
 @pytest.mark.slow
 def test_live_ctrl_c_while_recording_leaves_a_playable_file(tmp_path):
-    from fmnist import data
+    from fmnist.data import fashion
 
-    write_video(tmp_path / "long.mp4", data.load_split("test").images[:20], hold=30, blank=0)
+    write_video(tmp_path / "long.mp4", fashion.load_split("test").images[:20], hold=30, blank=0)
     out = tmp_path / "rec.mp4"
     fmnist = Path(sys.executable).parent / "fmnist"
     # A shell starts background jobs with SIGINT ignored, and children inherit that: give this one a

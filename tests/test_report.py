@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from fmnist.core.meta import CLASS_NAMES
 from fmnist.evaluation.report import classification_report
-from fmnist.meta import CLASS_NAMES
 
 
 def test_report_on_a_worked_example():

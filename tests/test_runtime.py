@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from fmnist import data
-from fmnist.errors import ModelError
-from fmnist.meta import CLASS_NAMES
+from fmnist.core.errors import ModelError
+from fmnist.core.meta import CLASS_NAMES
+from fmnist.data import fashion
 from fmnist.runtime.classifier import Classifier, default_model
 from fmnist.runtime.preprocess import ImageError, preprocess, read_image, to_bgr8
 
@@ -22,7 +22,7 @@ def classifier() -> Classifier:
 
 @pytest.fixture(scope="module")
 def test_split():
-    return data.load_split("test")
+    return fashion.load_split("test")
 
 
 def test_shipped_model_reaches_its_recorded_accuracy(classifier, test_split):
@@ -35,7 +35,7 @@ def test_shipped_model_reaches_its_recorded_accuracy(classifier, test_split):
 def test_predict_takes_uint8_and_float_alike(classifier, test_split):
     images = test_split.images[:16]
     as_uint8 = classifier.predict(images)
-    as_float = classifier.predict(data.to_model_input(images))
+    as_float = classifier.predict(fashion.to_model_input(images))
     np.testing.assert_allclose(as_uint8, as_float, atol=1e-6)
     assert as_uint8.shape == (16, 10)
     with pytest.raises(ModelError, match=r"\(N, 28, 28\) uint8"):

@@ -1,22 +1,19 @@
-"""The video path (fmnist.runtime.scene): segments only when the scene changes, and agrees with `classify`."""
+"""The video path (fmnist.runtime.video.scene): segments only when the scene changes, and agrees with `classify`."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from fmnist import data
+from fmnist.data import fashion
 from fmnist.runtime.classifier import Classifier
-from fmnist.runtime.live import LiveConfig, run
 from fmnist.runtime.preprocess import preprocess, read_image
-from fmnist.runtime.scene import MAX_WAIT, ScenePreprocess
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-from product_video import frame as product_frame
+from fmnist.runtime.video.live import LiveConfig, run
+from fmnist.runtime.video.scene import MAX_WAIT, ScenePreprocess
+from scripts.product_video import frame as product_frame
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def products() -> tuple[np.ndarray, np.ndarray]:
     """A trouser and an ankle boot from the test set (28x28, bright on black)."""
-    test = data.load_split("test")
+    test = fashion.load_split("test")
     return test.images[np.flatnonzero(test.labels == 1)[0]], test.images[np.flatnonzero(test.labels == 9)[0]]
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fmnist.evaluation.photo_figures import photo_figures
+from fmnist.evaluation.photo_map import PhotoMap
+from fmnist.evaluation.photo_set import PhotoSet
 from fmnist.runtime.classifier import Classifier
-from fmnist.runtime.photo_report import photo_figures
-from fmnist.runtime.photomap import PhotoMap
-from fmnist.runtime.photos import PhotoSet
 from fmnist.runtime.preprocess import PREPROCESS_VERSION, preprocess, read_image
 
 ROOT = Path(__file__).resolve().parent.parent

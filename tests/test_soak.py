@@ -20,14 +20,14 @@ SOAK = r'''
 import json, sys
 from pathlib import Path
 import cv2
-from fmnist import data
-from fmnist.bench.machine import rss_bytes
+from fmnist.data import fashion
+from fmnist.deploy.bench.machine import rss_bytes
 from fmnist.runtime.classifier import Classifier
 from fmnist.runtime.preprocess import WORK_SIZE, read_image
 
 assert "tensorflow" not in sys.modules
 classifier = Classifier(threads=1)
-images = data.load_split("test").images[:1000]
+images = fashion.load_split("test").images[:1000]
 # real photos at half the preprocessing's working size: every stage runs, at a soak-friendly cost
 side = WORK_SIZE // 2
 photos = [cv2.resize(p, (side, round(side * p.shape[0] / p.shape[1])), interpolation=cv2.INTER_AREA)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fmnist.errors import UsageError
+from fmnist.core.errors import UsageError
 from fmnist.train.split import stratified_indices, stratified_split
 
 LABELS = np.repeat(np.arange(10), [600, 600, 600, 600, 600, 600, 600, 600, 600, 300])

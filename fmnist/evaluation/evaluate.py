@@ -10,20 +10,21 @@ import json
 from pathlib import Path
 from typing import Any
 
-from fmnist import data
+from fmnist.core.meta import read_meta
+from fmnist.data import fashion
+from fmnist.data.fetch_photos import photos_home
+from fmnist.evaluation.photo_figures import photo_figures
+from fmnist.evaluation.photo_map import PhotoMap
+from fmnist.evaluation.photo_set import load_photos
 from fmnist.evaluation.predictors import open_model
 from fmnist.evaluation.report import classification_report
 from fmnist.evaluation.testset import test_set_for
-from fmnist.meta import read_meta
 from fmnist.runtime.decision import DEFAULT_THRESHOLD, model_threshold
-from fmnist.runtime.photo_report import photo_figures
-from fmnist.runtime.photomap import PhotoMap
-from fmnist.runtime.photos import load_photos
 
 
 def default_photos() -> Path | None:
     """The fetched photo set's validation folder, when `fmnist data fetch --photos` has run."""
-    folder = data.photos_home() / "validation"
+    folder = photos_home() / "validation"
     return folder if folder.is_dir() else None
 
 
@@ -43,10 +44,10 @@ def evaluate(path: Path, data_dir: Path | None = None, threads: int | None = Non
     test = test_set_for(Path(path), data_dir)
     predict = open_model(Path(path), threads)
     report = {"model": str(path), "labels": test.names, "data": test.what,
-              **classification_report(test.labels, predict(data.to_model_input(test.images)), test.names)}
+              **classification_report(test.labels, predict(fashion.to_model_input(test.images)), test.names)}
     if photos is not None:
         photo_set = load_photos(photos)
         cut = threshold_of(Path(path)) if threshold is None else threshold
         pmap = PhotoMap.own(test.names) if test.own else PhotoMap.load(photo_map)
-        report["photos"] = photo_figures(predict(data.to_model_input(photo_set.images)), photo_set, pmap, cut)
+        report["photos"] = photo_figures(predict(fashion.to_model_input(photo_set.images)), photo_set, pmap, cut)
     return report

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from fmnist.errors import DependencyError, ModelError
-from fmnist.meta import TFLITE_MAGIC
-from fmnist.quiet import quiet_stderr
+from fmnist.core.errors import DependencyError, ModelError
+from fmnist.core.meta import TFLITE_MAGIC
+from fmnist.core.quiet import quiet_stderr
 
 Predict = Callable[[np.ndarray], np.ndarray]
 CHUNK = 1000
@@ -25,7 +25,7 @@ def _chunked(run: Callable[[np.ndarray], np.ndarray]) -> Predict:
 
 
 def load_keras(path: Path) -> Any:
-    from fmnist.deps import keras
+    from fmnist.core.tf import keras
 
     try:
         return keras.models.load_model(path, compile=False, safe_mode=True)  # refuses Lambda layers' code
@@ -39,7 +39,7 @@ def keras_predictor(model: Any) -> Predict:
 
 
 def _onnx(path: Path, threads: int | None) -> Predict:
-    from fmnist.session import make_session
+    from fmnist.core.session import make_session
 
     session = make_session(path, threads or 0)
     name = session.get_inputs()[0].name

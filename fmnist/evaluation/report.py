@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from fmnist.meta import CLASS_NAMES
+from fmnist.core.meta import CLASS_NAMES
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndarray:

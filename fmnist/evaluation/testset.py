@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fmnist import data
-from fmnist.errors import ModelError
-from fmnist.meta import CLASS_NAMES, check_labels, is_own, read_meta
+from fmnist.core.errors import ModelError
+from fmnist.core.meta import CLASS_NAMES, check_labels, is_own, read_meta
+from fmnist.data import fashion
 
 OWN_DATA = "own_data.npz"  # in an own-label run folder: heldout_images/labels/empty, calib_images
 FMNIST_TEST = "Fashion-MNIST test images"
@@ -54,7 +54,7 @@ def test_set_for(model: Path, data_dir: Path | None = None) -> TestSet:
     """The images `model` is judged on (see the module doc)."""
     names = labels_of(model)
     if not is_own(names):
-        test = data.load_split("test", data_dir)
+        test = fashion.load_split("test", data_dir)
         return TestSet(test.images, test.labels, names, FMNIST_TEST)
     path = Path(model).parent / OWN_DATA
     if not path.is_file():

@@ -1,4 +1,4 @@
-"""Write the fmnist metadata into a model file (the reader is fmnist.meta.read_meta)."""
+"""Write the fmnist metadata into a model file (the reader is fmnist.core.meta.read_meta)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from fmnist import __version__
-from fmnist.meta import META_KEY, ModelMeta
+from fmnist.core.meta import META_KEY, ModelMeta
 
 
 def embed_onnx(path: Path, meta: ModelMeta) -> bytes:

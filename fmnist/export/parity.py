@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from fmnist.meta import CLASS_NAMES
+from fmnist.core.meta import CLASS_NAMES
 
 
 @dataclass(frozen=True)

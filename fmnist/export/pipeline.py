@@ -19,15 +19,17 @@ import numpy as np
 from rich.console import Console
 from rich.progress import Progress
 
-from fmnist import __version__, atomic, data
-from fmnist.errors import ModelError, ParityError
+from fmnist import __version__
+from fmnist.core import atomic
+from fmnist.core.errors import ModelError, ParityError
+from fmnist.core.meta import INPUT_SPEC, ModelMeta
+from fmnist.data import fashion
 from fmnist.evaluation.predictors import keras_predictor, load_keras, open_model
 from fmnist.evaluation.testset import TestSet, test_set_for
 from fmnist.export.embed import embed_onnx, embed_tflite
 from fmnist.export.parity import compare, markdown, thresholds_for
 from fmnist.export.search import markdown as search_markdown
 from fmnist.export.search import search
-from fmnist.meta import INPUT_SPEC, ModelMeta
 from fmnist.train.split import stratified_indices
 
 
@@ -132,7 +134,7 @@ def _calibration(test: TestSet, opts: ExportOptions) -> np.ndarray:
     """int8 calibration images: the run's training photos (own labels) or stratified training images."""
     if test.calib is not None:
         return test.calib[: opts.calib]
-    train = data.load_split("train", opts.data_dir)
+    train = fashion.load_split("train", opts.data_dir)
     return train.images[stratified_indices(train.labels, opts.calib, seed=0)]
 
 
@@ -157,8 +159,8 @@ def export(source: Path, opts: ExportOptions, console: Console | None = None) ->
     metrics = _run_metrics(keras_path)  # the training figures and the "not sure" threshold travel with the file
 
     test = test_set_for(keras_path, opts.data_dir)  # own labels: the run's held-out photos
-    x_test = data.to_model_input(test.images)
-    calib = data.to_model_input(_calibration(test, opts))
+    x_test = fashion.to_model_input(test.images)
+    calib = fashion.to_model_input(_calibration(test, opts))
     model = load_keras(keras_path)
     reference = keras_predictor(model)(x_test)
     report: dict[str, Any] = {

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from fmnist.errors import needs_train_extra
+from fmnist.core.errors import needs_train_extra
 
 
 @dataclass(frozen=True)

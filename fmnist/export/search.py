@@ -1,7 +1,7 @@
 """`fmnist export --int8 --search`: try a small grid of quantization settings, gate each try on parity, time
 the ones that pass at batch 1 on this machine, and keep the fastest (within 10 %, the one closest to Keras).
 
-The passing tries are timed side by side (fmnist.timing.interleaved_p50_us).
+The passing tries are timed side by side (fmnist.core.timing.interleaved_p50_us).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from fmnist.core.timing import interleaved_p50_us
 from fmnist.evaluation.predictors import runner
 from fmnist.export.kernels import optimized_ops, summary
 from fmnist.export.quantize import QuantSettings, quantize_onnx
-from fmnist.timing import interleaved_p50_us
 
 GRID = tuple(QuantSettings(method, per_channel, activations)
              for activations in ("int8", "uint8") for per_channel in (True, False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fmnist.meta import INPUT_SHAPE, INPUT_SPEC
+from fmnist.core.meta import INPUT_SHAPE, INPUT_SPEC
 
 OPSET = 17  # tf2onnx maps opsets up to 18; per-channel QDQ needs >= 13
 
@@ -14,7 +14,7 @@ def keras_to_onnx(model: Any) -> Any:
     import onnx
     import tf2onnx
 
-    from fmnist.deps import tf
+    from fmnist.core.tf import tf
 
     spec = (tf.TensorSpec((None, *INPUT_SHAPE), tf.float32, name=INPUT_SPEC["name"]),)
 

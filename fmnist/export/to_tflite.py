@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from fmnist.deps import tf
-from fmnist.quiet import quiet_stderr
+from fmnist.core.quiet import quiet_stderr
+from fmnist.core.tf import tf
 
 PRECISIONS = ("fp32", "fp16", "int8")
 

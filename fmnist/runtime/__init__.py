@@ -1,4 +1,10 @@
-"""The runtime: numpy, onnxruntime, OpenCV and fmnist.meta/errors/data only. Never TensorFlow."""
+"""One image -> label, what a Raspberry Pi runs: preprocess, classifier, decision ("not sure"), annotate, and
+classify's inputs and batches. Video (live, the scene cache, capture, sources, preview, collect) sits on top in
+fmnist.runtime.video.
+
+The hard wall: this package imports only the standard library, numpy, onnxruntime, OpenCV, fmnist.core and
+fmnist.data. Never TensorFlow, Keras, tf2onnx, onnx or matplotlib (tests/test_layers.py and test_runtime.py check).
+"""
 
 import os
 

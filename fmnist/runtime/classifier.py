@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from fmnist.errors import ModelError
-from fmnist.meta import INPUT_SHAPE, META_KEY, ModelMeta, check_labels, meta_from_props
+from fmnist.core.errors import ModelError
+from fmnist.core.meta import INPUT_SHAPE, META_KEY, ModelMeta, check_labels, meta_from_props
+from fmnist.core.session import make_session
 from fmnist.runtime.decision import is_sure, model_threshold
 from fmnist.runtime.preprocess import Prepared, prepare_raw, preprocess
-from fmnist.session import make_session
 
 DEFAULT_MODEL = "edge.int8.onnx"  # in fmnist/assets, made by `make model`
 

@@ -4,12 +4,12 @@ and the model's top probability reaches the threshold. The threshold is a proper
 
 from __future__ import annotations
 
-from fmnist.meta import ModelMeta
+from fmnist.core.meta import ModelMeta
 
 NOT_SURE = "not sure"
 DEFAULT_THRESHOLD = 0.5  # for a model whose metadata holds no chosen threshold
 # How a threshold is chosen: the highest that still answers this share of mapped validation photos
-# (fmnist.runtime.photo_report.choose_threshold). The goal is >= 85 %; with ~290 mapped photos the share has a
+# (fmnist.evaluation.photo_figures.choose_threshold). The goal is >= 85 %; with ~290 mapped photos the share has a
 # standard error of ~2 points, so 87 % keeps new photos above 85 %.
 COVERAGE = 0.87
 

@@ -14,9 +14,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fmnist.errors import FmnistError
+from fmnist.core.errors import FmnistError
 
-# Bump when `preprocess` changes what it returns for a photo: the photo cache (fmnist.runtime.photos) is keyed on it.
+# Bump when `preprocess` changes what it returns for a photo. The photo cache (fmnist.evaluation.photo_set)
+# is keyed on it, and a model records the version it was trained for (its metadata).
 PREPROCESS_VERSION = "2"
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 WORK_SIZE = 120  # long side the photo is reduced to before segmentation (GrabCut time grows fast with it)

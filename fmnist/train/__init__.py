@@ -1,1 +1,2 @@
-"""Training side: model registry, fitting, evaluation and reports. Needs `fmnist[train]`."""
+"""Training: the model registry, one training loop (loop) used by Fashion-MNIST fitting (fit) and by your own
+classes (own), augmentation, the photo mix, plots and provenance. Needs `fmnist[train]`."""

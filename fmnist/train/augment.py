@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fmnist.deps import tf
+from fmnist.core.tf import tf
 from fmnist.train.photo_mix import PHOTO
 
 SIZE, PAD = 28, 2

@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from fmnist import atomic, data
-from fmnist.deps import keras, tf
-from fmnist.errors import UsageError
+from fmnist.core import atomic
+from fmnist.core.errors import UsageError
+from fmnist.core.tf import keras, tf
+from fmnist.data import fashion
 from fmnist.evaluation.report import classification_report
 from fmnist.runtime.decision import COVERAGE
 from fmnist.train import plots
@@ -92,8 +93,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     recipe = REGISTRY[cfg.model]
     epochs, batch = cfg.epochs or recipe.epochs, cfg.batch_size or recipe.batch_size
     out = Path(cfg.out or Path("runs") / cfg.model)
-    location = data.locate(cfg.data_dir)
-    train_split, test_split = data.load(location.path)
+    location = fashion.locate(cfg.data_dir)
+    train_split, test_split = fashion.load(location.path)
     photos = load_photo_data(cfg.photos, cfg.photo_map, cfg.progress) if cfg.photos else None
     validation = load_photo_data(cfg.photos_val, cfg.photo_map, cfg.progress) if cfg.photos_val else None
 
@@ -107,7 +108,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
 
     keras.utils.set_random_seed(cfg.seed)
     tf.config.experimental.enable_op_determinism()
-    x_fit, y_fit = data.to_model_input(x_all[fit_idx]), fmnist_targets(y_all[fit_idx])
+    x_fit, y_fit = fashion.to_model_input(x_all[fit_idx]), fmnist_targets(y_all[fit_idx])
     options = {"augment": recipe.augment, "seed": cfg.seed, "erase": recipe.erase}
     phases = []  # (epochs, dataset, steps per epoch)
     if epochs - photo_epochs:
@@ -118,7 +119,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         mix = make_dataset(x_mix, y_mix, batch, train=True, light=recipe.photo_light, **options)
         phases.append((photo_epochs, mix, len(x_mix)))
     phases = [(e, ds, -(-n // batch)) for e, ds, n in phases]
-    val_ds = make_dataset(data.to_model_input(x_all[val_idx]), fmnist_targets(y_all[val_idx]), 512, train=False,
+    val_ds = make_dataset(fashion.to_model_input(x_all[val_idx]), fmnist_targets(y_all[val_idx]), 512, train=False,
                           augment=False, seed=0)
 
     model = recipe.build()
@@ -137,7 +138,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             done += phase_epochs
     train_seconds = time.perf_counter() - started
 
-    probs = model.predict(data.to_model_input(test_split.images), batch_size=1024, verbose=0)
+    probs = model.predict(fashion.to_model_input(test_split.images), batch_size=1024, verbose=0)
     report = classification_report(test_split.labels, probs)
     mix = None
     if photos is not None:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from fmnist.meta import INPUT_SHAPE, NUM_CLASSES
+from fmnist.core.meta import INPUT_SHAPE, NUM_CLASSES
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class Recipe:
 
     def build(self) -> Any:
         """A fresh, uncompiled keras.Model."""
-        from fmnist.deps import keras
+        from fmnist.core.tf import keras
 
         inputs = keras.Input(shape=INPUT_SHAPE, name="image")
         logits = self.architecture(keras)(inputs)

@@ -22,16 +22,17 @@ from typing import Any
 
 import numpy as np
 
-from fmnist import atomic, data
-from fmnist.deps import keras, tf
-from fmnist.errors import UsageError
+from fmnist.core import atomic
+from fmnist.core.errors import UsageError
+from fmnist.core.meta import MAX_LABELS, MIN_LABELS
+from fmnist.core.tf import keras, tf
+from fmnist.data import fashion
+from fmnist.evaluation.photo_figures import choose_threshold, decision_record, photo_figures
+from fmnist.evaluation.photo_map import PhotoMap
+from fmnist.evaluation.photo_set import PhotoSet
 from fmnist.evaluation.report import classification_report
 from fmnist.evaluation.testset import OWN_DATA
-from fmnist.meta import MAX_LABELS, MIN_LABELS
 from fmnist.runtime.decision import COVERAGE
-from fmnist.runtime.photo_report import choose_threshold, decision_record, photo_figures
-from fmnist.runtime.photomap import PhotoMap
-from fmnist.runtime.photos import PhotoSet
 from fmnist.train import plots
 from fmnist.train.fit import make_dataset
 from fmnist.train.models import REGISTRY
@@ -122,9 +123,9 @@ def train_own(cfg: OwnConfig) -> dict[str, Any]:
     if cfg.per_class:
         learn = _few(learn, cfg.per_class, cfg.seed)
     found = ~learn.empty  # nothing found: the runtime says "not sure" there, so there is nothing to learn
-    x = data.to_model_input(learn.images[found])
+    x = fashion.to_model_input(learn.images[found])
     y = keras.utils.to_categorical(learn.folder_index[found], len(labels)).astype(np.float32)
-    x_held = data.to_model_input(held.images)
+    x_held = fashion.to_model_input(held.images)
     y_held = keras.utils.to_categorical(held.folder_index, len(labels)).astype(np.float32)
 
     keras.utils.set_random_seed(cfg.seed)

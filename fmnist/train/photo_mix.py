@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from fmnist.deps import keras, tf
-from fmnist.meta import NUM_CLASSES
-from fmnist.runtime.photomap import PhotoMap
-from fmnist.runtime.photos import PhotoSet
+from fmnist.core.meta import NUM_CLASSES
+from fmnist.core.tf import keras, tf
+from fmnist.evaluation.photo_map import PhotoMap
+from fmnist.evaluation.photo_set import PhotoSet
 
 TARGET_WIDTH = NUM_CLASSES + 2
 SET, PHOTO = NUM_CLASSES, NUM_CLASSES + 1  # target columns

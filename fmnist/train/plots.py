@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from fmnist.atomic import atomic_path
-from fmnist.errors import needs_train_extra
-from fmnist.meta import CLASS_NAMES
+from fmnist.core.atomic import atomic_path
+from fmnist.core.errors import needs_train_extra
+from fmnist.core.meta import CLASS_NAMES
 
 
 def pyplot() -> Any:

@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from fmnist.deps import keras
+from fmnist.core.tf import keras
 
 
 class RichProgress(keras.callbacks.Callback):

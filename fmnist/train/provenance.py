@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from fmnist import __version__
-from fmnist.deps import keras, tf
+from fmnist.core.tf import keras, tf
 
 
 def provenance() -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fmnist.errors import UsageError
+from fmnist.core.errors import UsageError
 
 
 def stratified_indices(labels: np.ndarray, n: int, seed: int) -> np.ndarray:

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from fmnist.evaluation.photo_map import PhotoMap
+from fmnist.evaluation.photo_set import PhotoSet
 from fmnist.runtime.decision import COVERAGE, NOT_SURE
-from fmnist.runtime.photomap import PhotoMap
-from fmnist.runtime.photos import PhotoSet
 
 
 def _share(hits: np.ndarray) -> float:

@@ -11,7 +11,7 @@ import tarfile
 from importlib import metadata
 from pathlib import Path
 
-from fmnist.errors import FmnistError, ModelError
+from fmnist.core.errors import FmnistError, ModelError
 
 RUNTIME = ("numpy", "onnxruntime", "opencv-python-headless", "typer")
 BROKEN_ON_PI = {"onnxruntime": {"1.21.0"}}  # "Illegal instruction" on the Pi 4's Cortex-A72 (onnxruntime#23957)

@@ -1,4 +1,4 @@
-"""Time several rows side by side: one worker process per row (fmnist.bench.worker), all open at once, taking
+"""Time several rows side by side: one worker process per row (fmnist.deploy.bench.worker), all open at once, taking
 turns in rounds whose order rotates. A slow spell of a shared machine then falls on every row alike instead
 of on whichever row was running, and the ratios between rows hold up from run to run."""
 
@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from fmnist.errors import FmnistError
-from fmnist.timing import median_of_round_medians
+from fmnist.core.errors import FmnistError
+from fmnist.core.timing import median_of_round_medians
 
 
 class Worker:
-    """A running `python -m fmnist.bench.worker MODEL THREADS BATCHES`: one JSON line per request."""
+    """A running `python -m fmnist.deploy.bench.worker MODEL THREADS BATCHES`: one JSON line per request."""
 
     def __init__(self, path: Path, threads: int, batches: list[int]) -> None:
         self.name = f"{path} on {threads} thread(s)"
@@ -27,7 +27,7 @@ class Worker:
         # nobody reads could fill and stall it
         self._log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "fmnist.bench.worker", str(path), str(threads), ",".join(map(str, batches))],
+            [sys.executable, "-m", "fmnist.deploy.bench.worker", str(path), str(threads), ",".join(map(str, batches))],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True)
         try:
             self.started = self._read()
@@ -78,7 +78,7 @@ class Worker:
 
 def time_side_by_side(jobs: list[tuple[Path, int]], batches: list[int], iterations: int, rounds: int,
                       progress: Callable[[str], None] = lambda _: None) -> list[dict[str, Any]]:
-    """Per (model, threads) job: cold start, batch-1 latency (p50: fmnist.timing.median_of_round_medians, as
+    """Per (model, threads) job: cold start, batch-1 latency (p50: fmnist.core.timing.median_of_round_medians, as
     in interleaved_p50_us; p90 and p99 over all `iterations` calls), throughput at the largest
     batch and peak RSS. Workers start one at a time, so each cold start is alone."""
     calls = max(10, -(-iterations // rounds))

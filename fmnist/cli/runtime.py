@@ -11,8 +11,8 @@ from typing import Any
 
 import typer
 
-from fmnist.cli_common import IMAGE_SUFFIXES, print_rich, stdout_json
-from fmnist.errors import UsageError
+from fmnist.cli.common import IMAGE_SUFFIXES, print_rich, stdout_json
+from fmnist.core.errors import UsageError
 
 
 def register(app: typer.Typer) -> None:
@@ -45,7 +45,7 @@ def classify(
 
     Example: fmnist classify examples/photos --save annotated/
     """
-    from fmnist.errors import FmnistError
+    from fmnist.core.errors import FmnistError
     from fmnist.runtime.batch import classify_inputs, label_text
     from fmnist.runtime.classifier import Classifier
 
@@ -126,9 +126,9 @@ def live(
 
     Example: fmnist live --collect my-photos --label mug --every 10 --max-frames 600 --no-display
     """
-    from fmnist.runtime.collect import parse_labels
-    from fmnist.runtime.live import LiveConfig, parse_roi
-    from fmnist.runtime.live import run as run_live
+    from fmnist.runtime.video.collect import parse_labels
+    from fmnist.runtime.video.live import LiveConfig, parse_roi
+    from fmnist.runtime.video.live import run as run_live
 
     if (labels or label) and not collect:
         raise UsageError("--labels and --label go with --collect DIR")
@@ -173,7 +173,7 @@ def bundle_cmd(
 
     Example: fmnist bundle --model runs/mine/model.int8.onnx --sample my-photos/mug/1.jpg
     """
-    from fmnist.bundle import bundle
+    from fmnist.deploy.bundle import bundle
 
     archive = bundle(model, out, sample)
     typer.echo(f"wrote {out}/ and {archive}; on the Pi: tar xzf {archive.name} && {out.name}/install.sh")
@@ -210,8 +210,8 @@ def bench(
 
     Example: fmnist bench --run runs/edge --threads 1,2,4
     """
-    from fmnist.bench.run import BenchConfig, find_models, plot, render
-    from fmnist.bench.run import bench as run_bench
+    from fmnist.deploy.bench.run import BenchConfig, find_models, plot, render
+    from fmnist.deploy.bench.run import bench as run_bench
 
     cfg = BenchConfig(find_models(list(models or []), run_dir), int_list(threads, "--threads"),
                       int_list(batch, "--batch"), iterations, rounds)

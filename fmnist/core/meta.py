@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fmnist.errors import ModelError
+from fmnist.core.errors import ModelError
 
 CLASS_NAMES: tuple[str, ...] = (
     "T-shirt/top",
@@ -97,7 +97,7 @@ class ModelMeta:
 
 
 def _onnx_props(path: Path) -> dict[str, str]:
-    from fmnist.session import make_session
+    from fmnist.core.session import make_session
 
     return dict(make_session(path).get_modelmeta().custom_metadata_map)
 

@@ -13,8 +13,8 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from fmnist.data import IMAGES_MAGIC, LABELS_MAGIC, SPLITS, keras_cache_dir, read_idx
-from fmnist.errors import DataError
+from fmnist.core.errors import DataError
+from fmnist.data.fashion import IMAGES_MAGIC, LABELS_MAGIC, SPLITS, keras_cache_dir, read_idx
 
 BASE_URL_VAR = "FMNIST_BASE_URL"
 OFFICIAL_URL = "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/"
@@ -70,7 +70,7 @@ def fetch(
     progress: Progress | None = None,
     timeout: float = 30.0,
 ) -> Path:
-    """Download the dataset into `dest` (default: the Keras cache, which `fmnist.data` searches).
+    """Download the dataset into `dest` (default: the Keras cache, which `fmnist.data.fashion` searches).
 
     `md5=None` skips the checksum (for mirrors that recompress); the IDX structure is always checked.
     """

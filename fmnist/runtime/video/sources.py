@@ -13,8 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fmnist.errors import SourceError
-from fmnist.quiet import quiet_stderr
+from fmnist.core.errors import SourceError
+from fmnist.core.quiet import quiet_stderr
 
 CAMERA_SIZE = (640, 480)  # asked of a camera; it may grant another
 RETRIES = 3

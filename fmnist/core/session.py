@@ -6,7 +6,7 @@ from pathlib import Path
 
 import onnxruntime as ort
 
-from fmnist.errors import ModelError
+from fmnist.core.errors import ModelError
 
 
 def make_session(path: Path, threads: int = 1) -> ort.InferenceSession:

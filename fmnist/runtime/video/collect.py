@@ -18,9 +18,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fmnist import atomic
-from fmnist.errors import FmnistError, UsageError
-from fmnist.meta import MAX_LABELS
+from fmnist.core import atomic
+from fmnist.core.errors import FmnistError, UsageError
+from fmnist.core.meta import MAX_LABELS
 
 JPEG_QUALITY = 92
 MAX_KEYED = 9  # labels reachable with the number keys

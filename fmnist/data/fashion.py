@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fmnist.errors import DataError
-from fmnist.meta import IMAGE_SIZE, NUM_CLASSES
+from fmnist.core.errors import DataError
+from fmnist.core.meta import IMAGE_SIZE, NUM_CLASSES
 
 ENV_VAR = "FMNIST_DATA"
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -50,11 +50,6 @@ class Location:
 def keras_cache_dir() -> Path:
     home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
     return home / "datasets" / "fashion-mnist"
-
-
-def photos_home() -> Path:
-    """Where `fmnist data fetch --photos` puts the clothing photo set: train/, validation/, test/."""
-    return keras_cache_dir().parent / "clothing-dataset-small"
 
 
 def find_file(folder: Path, name: str) -> Path | None:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 
-from fmnist.errors import needs_train_extra
-from fmnist.quiet import quiet_stderr
+from fmnist.core.errors import needs_train_extra
+from fmnist.core.quiet import quiet_stderr
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 try:

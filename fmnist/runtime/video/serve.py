@@ -12,7 +12,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from fmnist.errors import UsageError
+from fmnist.core.errors import UsageError
 
 BOUNDARY = "fmnistframe"
 PAGE = (b"<!doctype html><title>fmnist live</title><body style='margin:0;background:#111'>"

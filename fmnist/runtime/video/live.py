@@ -1,7 +1,7 @@
 """`fmnist live`: classify frames from a camera, a video file or a stream, with a window or headless.
 
 Per frame: take the region of interest (a centred square guide box by default), run the same
-preprocessing as `classify` (segmenting anew only when the scene has changed: fmnist.runtime.scene),
+preprocessing as `classify` (segmenting anew only when the scene has changed: fmnist.runtime.video.scene),
 infer, smooth the probabilities over the last K frames, and apply the same "not sure" rule as `classify`
 (fmnist.runtime.decision) to the smoothed probabilities.
 """
@@ -19,15 +19,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fmnist.errors import SourceError, UsageError
-from fmnist.runtime import serve
+from fmnist.core.errors import SourceError, UsageError
 from fmnist.runtime.annotate import annotate, draw_footer
-from fmnist.runtime.capture import EveryFrame, LatestFrame
 from fmnist.runtime.classifier import Classifier
-from fmnist.runtime.collect import Collector
 from fmnist.runtime.decision import NOT_SURE, is_sure
-from fmnist.runtime.scene import ScenePreprocess
-from fmnist.runtime.sources import VideoSource
+from fmnist.runtime.video import serve
+from fmnist.runtime.video.capture import EveryFrame, LatestFrame
+from fmnist.runtime.video.collect import Collector
+from fmnist.runtime.video.scene import ScenePreprocess
+from fmnist.runtime.video.sources import VideoSource
 
 WINDOW = "fmnist live (q: quit, s: snapshot)"
 QUIT_KEYS = (ord("q"), 27)
@@ -50,7 +50,7 @@ class LiveConfig:
     threads: int = 1
     status_every_s: float = 2.0
     realtime: bool = False  # a file: play it at its own fps, newest frame only (as a camera)
-    collect: Path | None = None  # save guide-box crops under collect/<label>/ (fmnist.runtime.collect)
+    collect: Path | None = None  # save guide-box crops under collect/<label>/ (fmnist.runtime.video.collect)
     collect_labels: tuple[str, ...] = ()  # the first is saved headless; keys 1-9 pick one in a window
     every: int = 5  # headless collection: every Nth frame
 

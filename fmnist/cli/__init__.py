@@ -14,9 +14,9 @@ import typer
 from typer.core import TyperGroup
 
 from fmnist import __version__
-from fmnist.cli_common import DataDir, Json, command_line, print_rich, stdout_json
-from fmnist.cli_runtime import register as register_runtime_commands
-from fmnist.errors import FmnistError, UsageError
+from fmnist.cli.common import DataDir, Json, command_line, print_rich, stdout_json
+from fmnist.cli.runtime import register as register_runtime_commands
+from fmnist.core.errors import FmnistError, UsageError
 from fmnist.runtime.decision import COVERAGE
 from fmnist.train.models import DEFAULT_MODEL, REGISTRY
 
@@ -68,12 +68,12 @@ def data_info(data_dir: Path | None = DataDir, as_json: bool = Json) -> None:
 
     Example: fmnist data info --data-dir /usr/share/datasets/fashion-mnist
     """
-    from fmnist import data
-    from fmnist.meta import CLASS_NAMES
+    from fmnist.core.meta import CLASS_NAMES
+    from fmnist.data import fashion
 
-    location = data.locate(data_dir)
-    train, test = data.load(location.path)
-    counts = {"train": data.class_counts(train.labels).tolist(), "test": data.class_counts(test.labels).tolist()}
+    location = fashion.locate(data_dir)
+    train, test = fashion.load(location.path)
+    counts = {"train": fashion.class_counts(train.labels).tolist(), "test": fashion.class_counts(test.labels).tolist()}
     if as_json:
         stdout_json({"path": str(location.path), "source": location.source, "classes": list(CLASS_NAMES),
                       "counts": counts})
@@ -114,7 +114,7 @@ def data_fetch(
     from rich.console import Console
     from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
 
-    from fmnist.fetch import OFFICIAL_MD5, fetch
+    from fmnist.data.fetch import OFFICIAL_MD5, fetch
 
     console = Console(stderr=True)
     with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(), console=console,
@@ -127,7 +127,7 @@ def data_fetch(
             bar.update(tasks[name], completed=done)
 
         if photos:
-            from fmnist.fetch_photos import PHOTO_COUNTS, fetch_photos
+            from fmnist.data.fetch_photos import PHOTO_COUNTS, fetch_photos
 
             folder = fetch_photos(dest, photos_url, progress=on_progress, timeout=max(timeout, 60.0))
         else:
@@ -263,11 +263,11 @@ def evaluate(
 
     A model trained with --own-labels is judged on its run's held-out photos, and on --photos by folder name.
     """
+    from fmnist.core.meta import is_own
     from fmnist.evaluation.evaluate import default_photos
     from fmnist.evaluation.evaluate import evaluate as run
     from fmnist.evaluation.report import render, render_photos
     from fmnist.evaluation.testset import labels_of
-    from fmnist.meta import is_own
     from fmnist.runtime.classifier import default_model
 
     model = model or default_model()
@@ -335,7 +335,7 @@ def export(
                          per_channel=per_channel, activations=activations.value, search=search,
                          min_agree=min_agree, max_drop=max_drop, out=out,
                          data_dir=data_dir, command=command_line())
-    from fmnist.errors import ParityError
+    from fmnist.core.errors import ParityError
     from fmnist.export.parity import table
 
     if fp16 and not tflite:
@@ -371,8 +371,8 @@ def info(
     """
     from dataclasses import asdict
 
-    from fmnist.errors import ModelError
-    from fmnist.meta import read_meta
+    from fmnist.core.errors import ModelError
+    from fmnist.core.meta import read_meta
 
     meta = read_meta(model)
     if meta is None:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from fmnist.errors import UsageError
-from fmnist.meta import CLASS_NAMES
+from fmnist.core.errors import UsageError
+from fmnist.core.meta import CLASS_NAMES
 
 DEFAULT_MAP = "photo_map.json"  # in fmnist/assets
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fmnist.errors import DataError
+from fmnist.core.errors import DataError
 from fmnist.runtime import preprocess as prep
 from fmnist.runtime.preprocess import IMAGE_EXTENSIONS, ImageError, read_image
 

@@ -15,13 +15,18 @@ import zipfile
 from collections import Counter
 from pathlib import Path, PurePosixPath
 
-from fmnist.data import photos_home
-from fmnist.errors import DataError
-from fmnist.fetch import Progress, download
+from fmnist.core.errors import DataError
+from fmnist.data.fashion import keras_cache_dir
+from fmnist.data.fetch import Progress, download
 
 PHOTOS_URL = "https://github.com/alexeygrigorev/clothing-dataset-small/archive/refs/heads/master.zip"
 PHOTO_COUNTS = {"train": 3068, "validation": 341, "test": 372}  # photos per split in the official archive
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def photos_home() -> Path:
+    """Where `fmnist data fetch --photos` puts the clothing photo set: train/, validation/, test/."""
+    return keras_cache_dir().parent / "clothing-dataset-small"
 
 
 def _photo_members(archive: zipfile.ZipFile, splits: dict[str, int]) -> tuple[str, dict[str, set[str]], Counter]:

@@ -1,6 +1,6 @@
 """One benchmark row, in its own process so that cold start and peak RSS belong to that model alone.
 
-    python -m fmnist.bench.worker MODEL THREADS BATCHES
+    python -m fmnist.deploy.bench.worker MODEL THREADS BATCHES
 
 It opens the model (the cold start) and prints one JSON line, then waits for the parent's rounds: each line
 "CALLS BIG_CALLS" on stdin makes it time CALLS batch-1 calls and BIG_CALLS calls at the largest batch, and
@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from fmnist.timing import batch1_times_us
+from fmnist.core.timing import batch1_times_us
 
 Run = Callable[[np.ndarray], object]
 
@@ -36,7 +36,7 @@ def _file(path: Path, threads: int) -> Callable[[int], Run]:
 
 
 def _keras(path: Path, threads: int) -> Callable[[int], Run]:
-    from fmnist.deps import tf
+    from fmnist.core.tf import tf
     from fmnist.evaluation.predictors import load_keras
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -75,7 +75,7 @@ def serve(path: Path, threads: int, batches: list[int]) -> None:
     x = np.random.default_rng(0).random((max(batches), 28, 28, 1), dtype=np.float32)
     opener = _keras if path.suffix == ".keras" else _file
     # import the runtime first: its import is not the model's cold start
-    importlib.import_module({".keras": "fmnist.deps", ".tflite": "ai_edge_litert.interpreter"}
+    importlib.import_module({".keras": "fmnist.core.tf", ".tflite": "ai_edge_litert.interpreter"}
                             .get(path.suffix, "onnxruntime"))
     started = time.perf_counter()
     make_run = opener(path, threads)

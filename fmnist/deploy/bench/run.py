@@ -1,5 +1,5 @@
 """Gather the models, measure each (accuracy here; timing and memory in a process per model and thread count,
-all rows timed side by side in rounds: fmnist.bench.rounds), and advise which file to deploy on this
+all rows timed side by side in rounds: fmnist.deploy.bench.rounds), and advise which file to deploy on this
 machine."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fmnist import data
-from fmnist.bench import machine
-from fmnist.bench.rounds import time_side_by_side
-from fmnist.errors import FmnistError, UsageError
+from fmnist.core.errors import FmnistError, UsageError
+from fmnist.data import fashion
+from fmnist.deploy.bench import machine
+from fmnist.deploy.bench.rounds import time_side_by_side
 
 MODEL_FILES = ("model.onnx", "model.int8.onnx", "model.tflite", "model.fp16.tflite", "model.int8.tflite")
 NEEDS = {".onnx": "onnxruntime", ".tflite": "ai_edge_litert", ".keras": "tensorflow"}
@@ -50,7 +50,7 @@ def find_models(models: list[Path], run_dir: Path | None) -> list[Path]:
 def _precision(path: Path) -> str:
     if path.suffix == ".keras":
         return "fp32"
-    from fmnist.meta import read_meta
+    from fmnist.core.meta import read_meta
 
     try:
         meta = read_meta(path)
@@ -67,7 +67,7 @@ def _accuracy(path: Path) -> tuple[float, str]:
     from fmnist.evaluation.testset import test_set_for
 
     test = test_set_for(path)
-    probs = open_model(path, threads=None)(data.to_model_input(test.images))
+    probs = open_model(path, threads=None)(fashion.to_model_input(test.images))
     return round(float((probs.argmax(1) == test.labels).mean()), 4), test.what
 
 

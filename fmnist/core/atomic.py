@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from fmnist.errors import FmnistError
+from fmnist.core.errors import FmnistError
 
 
 def _umask() -> int:

@@ -1,0 +1,2 @@
+"""The base every layer stands on: model metadata, errors, onnxruntime sessions, atomic writes, timing, quiet
+native libraries, and the one place TensorFlow is imported (tf). Nothing here imports another fmnist layer."""
