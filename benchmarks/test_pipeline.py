@@ -8,8 +8,8 @@ import numpy as np
 
 from fmnist.runtime.classifier import Classifier
 from fmnist.runtime.preprocess import preprocess, read_image
-from fmnist.runtime.video.live import FrameStep, LiveConfig
 from fmnist.runtime.video.scene import MAX_WAIT
+from fmnist.runtime.video.step import FrameStep
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,7 +28,7 @@ def test_classify_a_jpeg_end_to_end(benchmark):
 
 
 def test_live_loop_iteration_640x480(benchmark, photo):
-    step = FrameStep(Classifier(threads=1), LiveConfig(display=False))
+    step = FrameStep(Classifier(threads=1))
     benchmark.group = "runtime"
     benchmark.extra_info.update(threads=1, note="guide box, preprocess, infer, smooth, overlay; a held scene: "
                                 "segmented once, the mask reused")
@@ -38,7 +38,7 @@ def test_live_loop_iteration_640x480(benchmark, photo):
 def test_live_loop_iteration_scene_moving_every_frame(benchmark, photo):
     """The worst case for the video path: the picture moves every frame (a camera swung around). Moving
     frames are skipped as "not sure"; every MAX_WAIT + 1-th frame is segmented anyway."""
-    step = FrameStep(Classifier(threads=1), LiveConfig(display=False))
+    step = FrameStep(Classifier(threads=1))
     frames = iter([np.roll(photo, 48 * k, axis=1) for k in range(60)])
     benchmark.group = "runtime"
     benchmark.extra_info.update(threads=1, note="a new picture every frame: skipped as moving, segmented "
@@ -51,7 +51,7 @@ def test_live_loop_iteration_scene_moving_every_frame(benchmark, photo):
 
 def test_soak_10k_predicts(benchmark, images):
     """Steady-state batch-1 predict over 10,000 calls; extra_info holds the RSS growth over the run."""
-    from fmnist.deploy.bench.machine import rss_bytes
+    from tests.memory import rss_bytes
 
     classifier = Classifier(threads=1)
     one = images[:1]

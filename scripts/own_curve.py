@@ -28,11 +28,12 @@ def main() -> None:
     points = []
     for size in (int(s) for s in args.sizes.split(",")):
         with tempfile.TemporaryDirectory() as tmp:
-            m = train_own(OwnConfig(args.train, out=Path(tmp), photos_val=args.val, per_class=size or None,
-                                    progress=False))
-        points.append({"per_class": size or "all", "n_learn": m["own_labels"]["n_learn"],
-                       "top1": m["heldout_accuracy"], "mean_over_folders": m["photos"]["mean_strict"],
-                       "seconds": m["train_seconds"]})
+            card = train_own(OwnConfig(args.train, out=Path(tmp), photos_val=args.val, per_class=size or None,
+                                       progress=False))
+        assert card.photos is not None  # an own-label run always reports on its held-out photos
+        points.append({"per_class": size or "all", "n_learn": card.metrics["own_labels"]["n_learn"],
+                       "top1": card.heldout_accuracy, "mean_over_folders": card.photos.mean_strict,
+                       "seconds": card.train_seconds})
         print(json.dumps(points[-1]), flush=True)
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.8))

@@ -10,11 +10,11 @@ import pytest
 from typer.testing import CliRunner
 
 from fmnist.cli import app
-from fmnist.deploy.bench.run import advise
+from fmnist.deploy.bench.run import BenchRow, advise
 
 runner = CliRunner()
 KEYS = {"model", "format", "precision", "size_kb", "threads", "accuracy", "accuracy_on", "cold_ms", "p50_us",
-        "p90_us", "p99_us", "throughput_batch", "throughput_ips", "peak_rss_mb"}
+        "p90_us", "p99_us", "throughput_batch", "throughput_ips", "peak_rss_mb"}  # pinned: the --json contract
 
 
 @pytest.mark.slow
@@ -56,8 +56,9 @@ def test_rows_take_turns_in_rounds():
 
 def test_advice_names_the_fastest_accurate_file_and_the_int8_verdict():
     def row(name, precision, fmt, p50, accuracy):
-        return {"model": f"runs/x/{name}", "precision": precision, "format": fmt, "threads": 1, "p50_us": p50,
-                "accuracy": accuracy}
+        return BenchRow(model=f"runs/x/{name}", format=fmt, precision=precision, size_kb=100.0, threads=1,
+                        accuracy=accuracy, accuracy_on="test", cold_ms=1.0, p50_us=p50, p90_us=p50, p99_us=p50,
+                        throughput_batch=64, throughput_ips=1000, peak_rss_mb=50.0)
 
     rows = [row("model.onnx", "fp32", "onnx", 100.0, 0.910), row("model.int8.onnx", "int8", "onnx", 120.0, 0.909),
             row("model.tflite", "fp32", "tflite", 90.0, 0.910), row("model.int8.tflite", "int8", "tflite", 30.0, 0.890)]

@@ -23,11 +23,35 @@ def test_help_does_not_import_tensorflow():
     assert out.strip().splitlines()[-1] == "[]"
 
 
-@pytest.mark.parametrize("command", [["data", "info"], ["data", "fetch"], ["train"], ["evaluate"]])
+def all_commands() -> list[list[str]]:
+    """Every command of the app, groups expanded, read from the app itself."""
+    import typer.main
+
+    root = typer.main.get_command(app)
+    out = []
+    for name, command in root.commands.items():
+        subcommands = getattr(command, "commands", None)
+        out += [[name, sub] for sub in subcommands] if subcommands else [[name]]
+    return out
+
+
+def test_the_app_has_the_documented_commands():
+    assert sorted(" ".join(c) for c in all_commands()) == sorted([
+        "data info", "data fetch", "train", "train-own", "export", "evaluate", "info", "classify", "live", "bench",
+        "bundle"])
+
+
+@pytest.mark.parametrize("command", all_commands(), ids=" ".join)
 def test_every_command_has_help_with_an_example(command):
     got = runner.invoke(app, [*command, "--help"])
     assert got.exit_code == 0
-    assert "Example: fmnist " in got.stdout
+    assert f"Example: fmnist {' '.join(command)} " in got.stdout
+
+
+def test_train_own_labels_names_the_new_command():
+    got = runner.invoke(app, ["train", "--own-labels", "--limit", "100"])
+    assert got.exit_code == 2 and got.stderr.count("\n") == 1
+    assert "fmnist train-own PHOTOS" in got.stderr
 
 
 def test_python_dash_m_runs_the_cli():

@@ -3,7 +3,9 @@ their documented errors, whatever they are given."""
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from fmnist.core.errors import DataError, ModelError
-from fmnist.core.meta import ModelMeta
+from fmnist.core.meta import CLASS_NAMES, ModelMeta
 from fmnist.data import fashion
 from fmnist.runtime.preprocess import ImageError, preprocess
 
@@ -65,13 +67,36 @@ def test_idx_reader_on_arbitrary_bytes(tmp_path_factory, blob, magic, gz):
     assert array.dtype == np.uint8 and array.ndim == (magic & 0xFF)
 
 
-@given(st.one_of(st.text(max_size=300), st.builds(lambda d: __import__("json").dumps(d),
-                                                   st.dictionaries(st.text(max_size=12), st.integers() | st.text()))))
-def test_metadata_reader_on_arbitrary_strings(text):
-    from pathlib import Path
+labels = st.one_of(st.lists(st.text(max_size=8), max_size=60), st.integers(), st.none())
+metadata = st.fixed_dictionaries(
+    {"precision": st.sampled_from(["fp32", "fp16", "int8"]), "source_sha256": st.text(max_size=64)},
+    optional={"labels": labels, "decision": st.dictionaries(st.text(max_size=8), st.floats() | st.text()),
+              "preprocess": st.dictionaries(st.text(max_size=8), st.text(max_size=8)), "unknown": st.integers()})
 
+
+def well_formed(raw: dict) -> bool:
+    got = raw.get("labels", list(CLASS_NAMES))
+    return (isinstance(got, list) and 2 <= len(got) <= 50 and len(set(got)) == len(got)
+            and all(x.strip() for x in got))
+
+
+@given(metadata)
+def test_metadata_reader_keeps_well_formed_labels_and_refuses_the_rest(raw):
+    """Metadata with both required keys: well-formed labels are read back as written (Fashion-MNIST's when
+    absent); any other label list is a ModelError, never a model with wrong labels."""
+    try:
+        meta = ModelMeta.from_json(json.dumps(raw), Path("fuzz.onnx"))
+    except ModelError:
+        assert not well_formed(raw)
+        return
+    assert well_formed(raw)
+    assert meta.labels == raw.get("labels", list(CLASS_NAMES)) and meta.precision == raw["precision"]
+
+
+@given(st.text(max_size=300))
+def test_metadata_reader_on_arbitrary_strings(text):
     try:
         meta = ModelMeta.from_json(text, Path("fuzz.onnx"))
     except ModelError:
         return
-    assert len(meta.labels) == 10
+    assert 2 <= len(meta.labels) <= 50  # whatever parses has a usable label list

@@ -20,7 +20,9 @@ from fmnist.core.meta import CLASS_NAMES
 from fmnist.data import fashion
 from fmnist.runtime.classifier import Classifier
 from fmnist.runtime.video import serve
-from fmnist.runtime.video.live import LiveConfig, display_available, guide_box, parse_roi, run
+from fmnist.runtime.video.live import LiveConfig, run
+from fmnist.runtime.video.outputs import display_available
+from fmnist.runtime.video.step import guide_box, parse_roi
 from scripts.product_video import write_video
 
 HOLD, BLANK, SMOOTH = 20, 10, 5  # frames per product, blank frames at the end, the default smoothing window

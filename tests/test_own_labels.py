@@ -163,7 +163,7 @@ def test_three_classes_from_video_to_a_bundle(tmp_path):
         code, output = collect(shape_video(tmp_path / f"{kind}.avi", kind, 80, seed), photos, kind, 2)
         assert code == 0, output
     run = tmp_path / "run"
-    got = runner.invoke(app, ["train", "--photos", str(photos), "--own-labels", "--epochs", "6", "--out", str(run)])
+    got = runner.invoke(app, ["train-own", str(photos), "--epochs", "6", "--out", str(run)])
     assert got.exit_code == 0, got.output
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["labels"] == ["bar", "disc", "wedge"] and metrics["heldout_accuracy"] >= 0.9, metrics
@@ -215,7 +215,7 @@ def test_twelve_classes_train_export_and_deploy(tmp_path):
             cv2.fillPoly(image, [points], (40, 40, 40))
             cv2.imwrite(str(photos / name / f"{i}.jpg"), image)
     run = tmp_path / "run"
-    got = runner.invoke(app, ["train", "--photos", str(photos), "--own-labels", "--epochs", "2", "--holdout", "0.25",
+    got = runner.invoke(app, ["train-own", str(photos), "--epochs", "2", "--holdout", "0.25",
                               "--out", str(run)])
     assert got.exit_code == 0, got.output
     got = runner.invoke(app, ["export", str(run), "--int8", "--no-tflite", "--min-agree", "0.5", "--max-drop", "50"])

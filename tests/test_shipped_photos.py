@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fmnist.evaluation.photo_figures import photo_figures
+from fmnist.evaluation.photo_figures import PhotoFigures, photo_figures
 from fmnist.evaluation.photo_map import PhotoMap
 from fmnist.evaluation.photo_set import PhotoSet
 from fmnist.runtime.classifier import Classifier
@@ -34,7 +34,7 @@ def validation(fixture) -> PhotoSet:
 
 
 @pytest.fixture(scope="module")
-def figures(validation) -> dict:
+def figures(validation) -> PhotoFigures:
     classifier = Classifier()
     return photo_figures(classifier.predict(validation.images), validation, PhotoMap.load(), classifier.threshold)
 
@@ -52,15 +52,15 @@ def test_the_fixture_is_what_preprocess_gives_today(fixture):
 
 
 def test_shipped_model_is_right_on_most_mapped_photos(figures):
-    assert figures["n_mapped"] == 290
-    assert figures["lenient"] >= 0.75, figures["per_folder"]
-    assert figures["strict"] >= 0.60
-    assert figures["per_folder"]["shoes"]["lenient"] >= 0.6
+    assert figures.n_mapped == 290
+    assert figures.lenient >= 0.75, figures.per_folder
+    assert figures.strict >= 0.60
+    assert figures.per_folder["shoes"]["lenient"] >= 0.6
 
 
 def test_shipped_model_is_unsure_on_garments_it_has_no_class_for(figures):
-    assert figures["unsure_unmapped"] >= 0.60  # hat, shorts, skirt
-    assert figures["coverage"] >= 0.80  # while still answering most mapped photos
+    assert figures.unsure_unmapped >= 0.60  # hat, shorts, skirt
+    assert figures.coverage >= 0.80  # while still answering most mapped photos
 
 
 def test_shipped_model_carries_its_threshold_and_trade_off():

@@ -21,7 +21,7 @@ import json, sys
 from pathlib import Path
 import cv2
 from fmnist.data import fashion
-from fmnist.deploy.bench.machine import rss_bytes
+from tests.memory import rss_bytes
 from fmnist.runtime.classifier import Classifier
 from fmnist.runtime.preprocess import WORK_SIZE, read_image
 
@@ -63,7 +63,7 @@ def test_memory_stays_flat_over_predicts_and_photos():
     """The RSS trend over 50k predicts and 4k photos, sampled as it goes and fitted with a line, projects to
     less than 5 % growth over a million predicts (a 10-byte leak per call would show) and over 100k photos."""
     done = subprocess.run([sys.executable, "-c", SOAK, str(ROOT / "examples" / "photos")], capture_output=True,
-                          text=True, timeout=600)
+                          text=True, timeout=600, cwd=ROOT)  # cwd: tests.memory imports
     assert done.returncode == 0, done.stderr
     got = json.loads(done.stdout.strip().splitlines()[-1])
     before, after = got["before"], got["after"]

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fmnist.cli import app
+from fmnist.runtime.preprocess import PREPROCESS_VERSION
 
 ARTIFACTS = ("model.keras", "history.json", "metrics.json", "curves.png", "confusion.png", "samples.png",
              "errors.png")
@@ -46,9 +47,11 @@ def test_tiny_run_writes_every_artifact(tiny_run):
 
 @pytest.mark.parametrize("name", ["cnn", "mlp", "mlp2"])
 @pytest.mark.slow
-def test_every_registry_model_trains(tmp_path, name):
-    metrics, _ = train(tmp_path, "--model", name, "--epochs", "1", "--limit", "300")
-    assert metrics["model"] == name and 0.0 <= metrics["test_accuracy"] <= 1.0
+def test_every_registry_model_learns(tmp_path, name):
+    """Two epochs on 2,000 images: 69-76 % measured (seeds 0 and 1), against 10 % for chance."""
+    metrics, _ = train(tmp_path, "--model", name, "--epochs", "2", "--limit", "2000")
+    assert metrics["model"] == name and metrics["test_accuracy"] >= 0.55
+    assert metrics["preprocess"]["version"] == PREPROCESS_VERSION  # the run records its preprocessing
 
 
 @pytest.mark.slow

@@ -8,8 +8,6 @@ from typing import Any
 
 import typer
 
-IMAGE_SUFFIXES = (".jpg", ".png", ".bmp", ".webp", ".tif")  # for messages; the runtime knows the full list
-
 DataDir = typer.Option(None, "--data-dir", file_okay=False,
                        help="Folder with the four IDX files (default: $FMNIST_DATA, the Debian package, ~/.keras).")
 Json = typer.Option(False, "--json", help="Print JSON on stdout instead of tables.")

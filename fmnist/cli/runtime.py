@@ -1,4 +1,4 @@
-"""The runtime commands: classify, live, bench and bundle (registered on the app in fmnist.cli).
+"""The runtime commands: classify and live (registered on the app in fmnist.cli).
 
 Like the rest of the CLI, each command parses its options, makes one library call and prints the result;
 nothing here imports TensorFlow.
@@ -11,14 +11,13 @@ from typing import Any
 
 import typer
 
-from fmnist.cli.common import IMAGE_SUFFIXES, print_rich, stdout_json
+from fmnist.cli.common import stdout_json
 from fmnist.core.errors import UsageError
 
 
 def register(app: typer.Typer) -> None:
-    for command in (classify, live, bench):
-        app.command()(command)
-    app.command("bundle")(bundle_cmd)
+    app.command()(classify)
+    app.command()(live)
 
 
 def classify(
@@ -31,8 +30,8 @@ def classify(
     raw: bool = typer.Option(False, "--raw", help="Skip photo preprocessing: inputs already look like "
                                                   "Fashion-MNIST (28x28, object bright on black)."),
     threads: int = typer.Option(1, "--threads", min=0, help="onnxruntime threads (0: one per core)."),
-    labels: str | None = typer.Option(None, "--labels", help="10 comma-separated names, for a model "
-                                                            "without fmnist metadata."),
+    labels: str | None = typer.Option(None, "--labels", help="One name per model output (2 to 50), "
+                                                            "comma-separated, for a model without fmnist metadata."),
     threshold: float | None = typer.Option(None, "--threshold", min=0.0, max=1.0,
                                            help="Below this top probability, answer 'not sure' (default: the "
                                                 "model's own, chosen on validation photos; see fmnist info)."),
@@ -48,9 +47,12 @@ def classify(
     from fmnist.core.errors import FmnistError
     from fmnist.runtime.batch import classify_inputs, label_text
     from fmnist.runtime.classifier import Classifier
+    from fmnist.runtime.preprocess import IMAGE_EXTENSIONS
 
     classifier = Classifier(model, threads=threads, labels=labels.split(",") if labels else None,
                             threshold=threshold)
+    if classifier.note:
+        typer.echo(classifier.note, err=True)
     done = failed = 0
     for outcome in classify_inputs(classifier, inputs, top=top, raw=raw, save=save):
         done += 1
@@ -72,7 +74,7 @@ def classify(
             others = "  ".join(f"{g.label} {g.score:.0%}" for g in result.top[1:])
             typer.echo(f"{outcome.path}: {label_text(result)}  {others}  [{result.ms:.1f} ms]")
     if done == 0:
-        raise FmnistError(f"no images found in {' '.join(inputs)} (looked for {', '.join(IMAGE_SUFFIXES)})")
+        raise FmnistError(f"no images found in {' '.join(inputs)} (looked for {', '.join(IMAGE_EXTENSIONS)})")
     if save and done > failed:
         typer.echo(f"annotated copies in {save}/", err=True)
     if failed:
@@ -127,8 +129,9 @@ def live(
     Example: fmnist live --collect my-photos --label mug --every 10 --max-frames 600 --no-display
     """
     from fmnist.runtime.video.collect import parse_labels
-    from fmnist.runtime.video.live import LiveConfig, parse_roi
+    from fmnist.runtime.video.live import LiveConfig
     from fmnist.runtime.video.live import run as run_live
+    from fmnist.runtime.video.step import parse_roi
 
     if (labels or label) and not collect:
         raise UsageError("--labels and --label go with --collect DIR")
@@ -156,69 +159,3 @@ def live(
     if collect:
         saved = ", ".join(f"{name} {n}" for name, n in summary.collected.items()) or "none"
         typer.echo(f"collected into {collect}: {saved}", err=True)
-
-
-def bundle_cmd(
-    model: Path | None = typer.Option(None, "--model", "-m", help="The .onnx model to ship (default: shipped)."),
-    out: Path = typer.Option(Path("dist/fmnist-pi"), "--out", "-o", file_okay=False,
-                             help="The bundle folder; a .tar.gz of it is written beside it."),
-    sample: Path | None = typer.Option(None, "--sample", exists=True, dir_okay=False,
-                                       help="The photo the self-test classifies (default: a sample garment); "
-                                            "for a model of your own classes, one of your photos."),
-) -> None:
-    """Make a folder and .tar.gz to copy to a Raspberry Pi: model, pinned requirements, the fmnist wheel,
-    install.sh, a self-test and a systemd unit running `fmnist live --no-display --serve 0.0.0.0:8080`.
-
-    Example: fmnist bundle --model runs/edge/model.int8.onnx --out dist/fmnist-pi
-
-    Example: fmnist bundle --model runs/mine/model.int8.onnx --sample my-photos/mug/1.jpg
-    """
-    from fmnist.deploy.bundle import bundle
-
-    archive = bundle(model, out, sample)
-    typer.echo(f"wrote {out}/ and {archive}; on the Pi: tar xzf {archive.name} && {out.name}/install.sh")
-
-
-def int_list(text: str, option: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        values = []
-    if not values or min(values) < 1:
-        raise UsageError(f"{option} takes positive whole numbers separated by commas, e.g. 1,2,4; got {text!r}")
-    return values
-
-
-def bench(
-    models: list[Path] | None = typer.Argument(None, help="Model files (.onnx, .tflite, .keras). Default: the "
-                                                           "shipped model plus every export in --run."),
-    run_dir: Path | None = typer.Option(None, "--run", file_okay=False, help="A run folder whose exports to add."),
-    threads: str = typer.Option("1,2", "--threads", help="Thread counts to try, e.g. 1,2,4."),
-    batch: str = typer.Option("1,64", "--batch", help="Batch sizes: latency at 1, throughput at the largest."),
-    iterations: int = typer.Option(1000, "--iterations", min=10, help="Timed batch-1 runs per row, after warm-up."),
-    rounds: int = typer.Option(10, "--rounds", min=1, help="Rounds in which the rows take turns, each with its "
-                                                           "share of --iterations, so all are timed side by side."),
-    as_json: bool = typer.Option(False, "--json", help="Print the machine, rows and advice as JSON."),
-    plot_to: Path | None = typer.Option(None, "--plot", dir_okay=False,
-                                        help="Draw accuracy vs latency to this PNG (needs fmnist[train])."),
-) -> None:
-    """Measure every model file: size, test accuracy, cold start, batch-1 p50/p90/p99, throughput, peak RSS.
-
-    Each row runs in its own process, so cold start and memory are that model's alone. The rows take turns
-    in --rounds rounds, so a slow spell of the machine hits them alike and their ratios hold. The last line
-    says which file to deploy on this machine, and whether int8 pays here.
-
-    Example: fmnist bench --run runs/edge --threads 1,2,4
-    """
-    from fmnist.deploy.bench.run import BenchConfig, find_models, plot, render
-    from fmnist.deploy.bench.run import bench as run_bench
-
-    cfg = BenchConfig(find_models(list(models or []), run_dir), int_list(threads, "--threads"),
-                      int_list(batch, "--batch"), iterations, rounds)
-    report = run_bench(cfg, progress=lambda text: typer.echo(text, err=True))
-    if plot_to:
-        plot(report, plot_to)
-    if as_json:
-        stdout_json(report)
-    else:
-        print_rich(*render(report))

@@ -7,7 +7,7 @@ Exit codes (documented in the README):
     1  a batch finished with some failed inputs; a video source could not be opened or dropped
     2  bad usage (Typer/Click)
     3  dataset missing or corrupt
-    4  model file missing, unreadable or of the wrong kind
+    4  model file missing, unreadable or of the wrong kind (made for another preprocessing included)
     5  parity gate failed
     6  an optional dependency is missing
 """
@@ -33,12 +33,16 @@ class ModelError(FmnistError):
     exit_code = 4
 
 
+class PreprocessMismatch(ModelError):
+    """A model made for another preprocessing than this fmnist's: its labels would be silently wrong."""
+
+
 class ParityError(FmnistError):
     exit_code = 5
 
-    def __init__(self, message: str, report: dict | None = None) -> None:
+    def __init__(self, message: str, report: object | None = None) -> None:
         super().__init__(message)
-        self.report = report  # the parity report, so the caller can still show the table
+        self.report = report  # the ParityReport (fmnist.export.parity), so the caller can still show the table
 
 
 class DependencyError(FmnistError):

@@ -71,6 +71,9 @@ class ModelMeta:
     labels: list[str] = field(default_factory=lambda: list(CLASS_NAMES))
     input: dict[str, Any] = field(default_factory=lambda: dict(INPUT_SPEC))
     preprocessing: str = PREPROCESSING
+    # {"version": …, parameters…}: what fmnist.runtime.preprocess did to the photos the model learned from and
+    # will be given; the runtime refuses another version. {} in files exported before it was recorded.
+    preprocess: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)  # model name, test accuracy, epochs, …
     parity: dict[str, Any] = field(default_factory=dict)  # this file's figures against the Keras model
     decision: dict[str, Any] = field(default_factory=dict)  # the "not sure" threshold and the trade-off it gives

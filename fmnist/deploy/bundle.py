@@ -70,7 +70,7 @@ WantedBy=multi-user.target
 
 
 def _checkout() -> Path:
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]  # fmnist/deploy/bundle.py -> the checkout
     if not (root / "pyproject.toml").is_file():
         raise FmnistError("fmnist bundle builds the fmnist wheel from a source checkout; run it from one "
                           "(git clone, then pip install -e .)")

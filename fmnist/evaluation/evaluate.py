@@ -6,7 +6,6 @@ set, and on a photo folder by folder name (fmnist.evaluation.testset)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +17,10 @@ from fmnist.evaluation.photo_map import PhotoMap
 from fmnist.evaluation.photo_set import load_photos
 from fmnist.evaluation.predictors import open_model
 from fmnist.evaluation.report import classification_report
+from fmnist.evaluation.run_card import RunCard
 from fmnist.evaluation.testset import test_set_for
 from fmnist.runtime.decision import DEFAULT_THRESHOLD, model_threshold
+from fmnist.runtime.preprocess import check_preprocess
 
 
 def default_photos() -> Path | None:
@@ -29,11 +30,10 @@ def default_photos() -> Path | None:
 
 
 def threshold_of(path: Path) -> float:
-    """The model's "not sure" threshold: its metadata, or for a .keras file its run's metrics.json."""
+    """The model's "not sure" threshold: its metadata, or for a .keras file its run card."""
     if path.suffix == ".keras":
-        metrics = path.parent / "metrics.json"
-        decision = json.loads(metrics.read_text()).get("decision", {}) if metrics.is_file() else {}
-        return float(decision.get("threshold", DEFAULT_THRESHOLD))
+        card = RunCard.read(path.parent)
+        return card.threshold if card and card.threshold is not None else DEFAULT_THRESHOLD
     return model_threshold(read_meta(path))
 
 
@@ -46,8 +46,11 @@ def evaluate(path: Path, data_dir: Path | None = None, threads: int | None = Non
     report = {"model": str(path), "labels": test.names, "data": test.what,
               **classification_report(test.labels, predict(fashion.to_model_input(test.images)), test.names)}
     if photos is not None:
+        if Path(path).suffix != ".keras":
+            check_preprocess(read_meta(Path(path)), Path(path))  # photos go through today's preprocessing
         photo_set = load_photos(photos)
         cut = threshold_of(Path(path)) if threshold is None else threshold
         pmap = PhotoMap.own(test.names) if test.own else PhotoMap.load(photo_map)
-        report["photos"] = photo_figures(predict(fashion.to_model_input(photo_set.images)), photo_set, pmap, cut)
+        probs = predict(fashion.to_model_input(photo_set.images))
+        report["photos"] = photo_figures(probs, photo_set, pmap, cut).to_json()
     return report

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -18,41 +19,80 @@ from fmnist.evaluation.photo_set import PhotoSet
 from fmnist.runtime.decision import COVERAGE, NOT_SURE
 
 
+@dataclass(frozen=True)
+class PhotoFigures:
+    """A model's figures on a folder tree of photos at one threshold (see the module doc)."""
+
+    photos: str  # the folder
+    n: int
+    n_mapped: int
+    threshold: float
+    strict: float
+    lenient: float
+    mean_strict: float
+    mean_lenient: float
+    coverage: float
+    answered_lenient: float
+    unsure_unmapped: float
+    empty: int  # photos the preprocessing found nothing in
+    per_folder: dict[str, dict[str, Any]]  # folder -> {n, mapped, unsure[, strict, lenient]}
+    confusion: dict[str, Any]  # {"rows": folders, "columns": labels + "not sure", "counts": [[...]]}
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> PhotoFigures:
+        return cls(**{k: raw[k] for k in cls.__dataclass_fields__})
+
+
 def _share(hits: np.ndarray) -> float:
     return round(float(hits.mean()), 4) if hits.size else 0.0
 
 
-def photo_figures(probs: np.ndarray, photos: PhotoSet, pmap: PhotoMap, threshold: float) -> dict[str, Any]:
+def _mean(rows: list[dict[str, Any]], key: str) -> float:
+    return round(float(np.mean([r[key] for r in rows])), 4) if rows else 0.0
+
+
+def _per_folder(photos: PhotoSet, accepted: list[tuple[int, ...]], sure: np.ndarray, strict: np.ndarray,
+                lenient: np.ndarray) -> dict[str, dict[str, Any]]:
+    out = {}
+    for i, name in enumerate(photos.folders):
+        rows = photos.folder_index == i
+        row: dict[str, Any] = {"n": int(rows.sum()), "mapped": bool(accepted[i]), "unsure": _share(~sure[rows])}
+        if accepted[i]:
+            row |= {"strict": _share(strict[rows]), "lenient": _share(lenient[rows])}
+        out[name] = row
+    return out
+
+
+def _confusion(photos: PhotoSet, pmap: PhotoMap, predicted: np.ndarray, sure: np.ndarray) -> dict[str, Any]:
+    """Folder x (label or "not sure") counts of the final decision."""
+    columns = [*pmap.labels, NOT_SURE]
+    counts = np.zeros((len(photos.folders), len(columns)), int)
+    for i in range(len(photos.folders)):
+        rows = photos.folder_index == i
+        counts[i] = np.bincount(np.where(sure[rows], predicted[rows], len(pmap.labels)), minlength=len(columns))
+    return {"rows": list(photos.folders), "columns": columns, "counts": counts.tolist()}
+
+
+def photo_figures(probs: np.ndarray, photos: PhotoSet, pmap: PhotoMap, threshold: float) -> PhotoFigures:
     pmap.check(photos.folders)
     predicted, score = probs.argmax(axis=1), probs.max(axis=1)
     sure = ~photos.empty & (score >= threshold)
     accepted = [pmap.accepted[f] for f in photos.folders]
     strict = np.array([bool(accepted[f]) and p == accepted[f][0] for p, f in zip(predicted, photos.folder_index,
-                                                                                  strict=True)])
-    lenient = np.array([p in accepted[f] for p, f in zip(predicted, photos.folder_index, strict=True)])
+                                                                                  strict=True)], bool)
+    lenient = np.array([p in accepted[f] for p, f in zip(predicted, photos.folder_index, strict=True)], bool)
     mapped = np.array([bool(accepted[f]) for f in photos.folder_index], bool)
-    per_folder, columns = {}, [*pmap.labels, NOT_SURE]
-    confusion = np.zeros((len(photos.folders), len(columns)), int)
-    for i, name in enumerate(photos.folders):
-        rows = photos.folder_index == i
-        decided = np.where(sure[rows], predicted[rows], len(pmap.labels))
-        confusion[i] = np.bincount(decided, minlength=len(columns))
-        row: dict[str, Any] = {"n": int(rows.sum()), "mapped": bool(accepted[i]), "unsure": _share(~sure[rows])}
-        if accepted[i]:
-            row |= {"strict": _share(strict[rows]), "lenient": _share(lenient[rows])}
-        per_folder[name] = row
+    per_folder = _per_folder(photos, accepted, sure, strict, lenient)
     mapped_rows = [r for r in per_folder.values() if r["mapped"]]
-    answered = mapped & sure
-    return {
-        "photos": str(photos.root), "n": len(photos), "n_mapped": int(mapped.sum()), "threshold": round(threshold, 4),
-        "strict": _share(strict[mapped]), "lenient": _share(lenient[mapped]),
-        "mean_strict": round(float(np.mean([r["strict"] for r in mapped_rows])), 4) if mapped_rows else 0.0,
-        "mean_lenient": round(float(np.mean([r["lenient"] for r in mapped_rows])), 4) if mapped_rows else 0.0,
-        "coverage": _share(sure[mapped]), "answered_lenient": _share(lenient[answered]),
-        "unsure_unmapped": _share(~sure[~mapped]), "empty": int(photos.empty.sum()),
-        "per_folder": per_folder,
-        "confusion": {"rows": list(photos.folders), "columns": columns, "counts": confusion.tolist()},
-    }
+    return PhotoFigures(
+        photos=str(photos.root), n=len(photos), n_mapped=int(mapped.sum()), threshold=round(threshold, 4),
+        strict=_share(strict[mapped]), lenient=_share(lenient[mapped]), mean_strict=_mean(mapped_rows, "strict"),
+        mean_lenient=_mean(mapped_rows, "lenient"), coverage=_share(sure[mapped]),
+        answered_lenient=_share(lenient[mapped & sure]), unsure_unmapped=_share(~sure[~mapped]),
+        empty=int(photos.empty.sum()), per_folder=per_folder, confusion=_confusion(photos, pmap, predicted, sure))
 
 
 def choose_threshold(probs: np.ndarray, photos: PhotoSet, pmap: PhotoMap, coverage: float = COVERAGE) -> float:
@@ -69,10 +109,10 @@ def choose_threshold(probs: np.ndarray, photos: PhotoSet, pmap: PhotoMap, covera
     return round(best, 2)
 
 
-def decision_record(figures: dict[str, Any], coverage: float = COVERAGE) -> dict[str, Any]:
+def decision_record(figures: PhotoFigures, coverage: float = COVERAGE) -> dict[str, Any]:
     """What a model's metadata keeps about its threshold: the value, how it was chosen and what it gives."""
-    return {"threshold": figures["threshold"],
+    return {"threshold": figures.threshold,
             "rule": f"highest threshold answering >= {coverage:.0%} of mapped validation photos",
-            "chosen_on": figures["photos"], "n": figures["n"], "coverage": figures["coverage"],
-            "answered_lenient": figures["answered_lenient"], "unsure_unmapped": figures["unsure_unmapped"],
-            "lenient": figures["lenient"], "strict": figures["strict"], "mean_lenient": figures["mean_lenient"]}
+            "chosen_on": figures.photos, "n": figures.n, "coverage": figures.coverage,
+            "answered_lenient": figures.answered_lenient, "unsure_unmapped": figures.unsure_unmapped,
+            "lenient": figures.lenient, "strict": figures.strict, "mean_lenient": figures.mean_lenient}

@@ -7,7 +7,9 @@ keyed by the file's sha256 and PREPROCESS_VERSION: a re-run reads 28x28 arrays i
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fmnist.core.errors import DataError
+from fmnist.core import atomic
+from fmnist.core.errors import DataError, FmnistError
 from fmnist.runtime import preprocess as prep
 from fmnist.runtime.preprocess import IMAGE_EXTENSIONS, ImageError, read_image
 
@@ -65,14 +68,10 @@ def _prepare(path: Path, cache: Path | None) -> tuple[np.ndarray, bool, bool]:
     prepared = prep.preprocess(read_image(path))
     if cached:
         row = np.concatenate([prepared.image.reshape(-1), [np.uint8(prepared.empty)]]).astype(np.uint8)
-        try:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cached.with_suffix(f".{os.getpid()}.tmp")
-            with tmp.open("wb") as out:
-                np.save(out, row)
-            os.replace(tmp, cached)  # atomic: a reader never sees half an entry
-        except OSError:
-            pass  # a read-only or full cache only costs time
+        entry = io.BytesIO()
+        np.save(entry, row)
+        with contextlib.suppress(FmnistError, OSError):  # a read-only or full cache only costs time
+            atomic.write_bytes(cached, entry.getvalue())  # a reader never sees half an entry
     return prepared.image, prepared.empty, False
 
 

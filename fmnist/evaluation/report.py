@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from fmnist.core.meta import CLASS_NAMES
+from fmnist.evaluation.photo_figures import PhotoFigures
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndarray:
@@ -67,19 +68,19 @@ def render(report: dict[str, Any], title: str) -> list[Any]:
     return [per_class, confusion]
 
 
-def render_photos(figures: dict[str, Any]) -> list[Any]:
+def render_photos(figures: PhotoFigures) -> list[Any]:
     """The photo figures as a Rich table: one row per folder, then the summary line."""
     from rich.table import Table
 
-    out = Table(title=f"real photos in {figures['photos']}: lenient {figures['lenient']:.1%}, strict "
-                      f"{figures['strict']:.1%} over {figures['n_mapped']} mapped photos; mean over folders "
-                      f"{figures['mean_lenient']:.1%} lenient",
-                caption=f"'not sure' below {figures['threshold']:.2f} (or no object found): answers "
-                        f"{figures['coverage']:.1%} of mapped photos, {figures['answered_lenient']:.1%} of them "
-                        f"right; unsure on {figures['unsure_unmapped']:.1%} of photos with no class")
+    out = Table(title=f"real photos in {figures.photos}: lenient {figures.lenient:.1%}, strict "
+                      f"{figures.strict:.1%} over {figures.n_mapped} mapped photos; mean over folders "
+                      f"{figures.mean_lenient:.1%} lenient",
+                caption=f"'not sure' below {figures.threshold:.2f} (or no object found): answers "
+                        f"{figures.coverage:.1%} of mapped photos, {figures.answered_lenient:.1%} of them "
+                        f"right; unsure on {figures.unsure_unmapped:.1%} of photos with no class")
     for column in ("folder", "photos", "strict", "lenient", "not sure"):
         out.add_column(column, justify="left" if column == "folder" else "right")
-    for name, row in figures["per_folder"].items():
+    for name, row in figures.per_folder.items():
         scores = (f"{row['strict']:.1%}", f"{row['lenient']:.1%}") if row["mapped"] else ("no class", "")
         out.add_row(name, str(row["n"]), *scores, f"{row['unsure']:.1%}")
     return [out]

@@ -7,15 +7,15 @@ model and its exports; they also hold the photos int8 calibration uses.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from fmnist.core.errors import ModelError
-from fmnist.core.meta import CLASS_NAMES, check_labels, is_own, read_meta
+from fmnist.core.meta import CLASS_NAMES, is_own, read_meta
 from fmnist.data import fashion
+from fmnist.evaluation.run_card import RunCard
 
 OWN_DATA = "own_data.npz"  # in an own-label run folder: heldout_images/labels/empty, calib_images
 FMNIST_TEST = "Fashion-MNIST test images"
@@ -34,18 +34,12 @@ class TestSet:
         return is_own(self.names)
 
 
-def run_labels(folder: Path) -> list[str] | None:
-    """The labels recorded in a run folder's metrics.json (own-label runs), or None."""
-    metrics = Path(folder) / "metrics.json"
-    labels = json.loads(metrics.read_text()).get("labels") if metrics.is_file() else None
-    return check_labels(labels, str(metrics)) if labels is not None else None
-
-
 def labels_of(model: Path) -> list[str]:
-    """A model's labels: an exported file's metadata, or for a .keras file its run's metrics.json."""
+    """A model's labels: an exported file's metadata, or for a .keras file its run card."""
     model = Path(model)
     if model.suffix == ".keras":
-        return run_labels(model.parent) or list(CLASS_NAMES)
+        card = RunCard.read(model.parent)
+        return card.labels if card else list(CLASS_NAMES)
     meta = read_meta(model)
     return list(meta.labels) if meta else list(CLASS_NAMES)
 

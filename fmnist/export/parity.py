@@ -37,26 +37,68 @@ def thresholds_for(precision: str, min_agree: float | None = None, max_drop: flo
     )
 
 
+@dataclass(frozen=True)
+class ParityRow:
+    """One exported file against the Keras model. A file whose output has the wrong shape has only the failure."""
+
+    file: str
+    precision: str
+    passed: bool
+    failures: list[str]
+    accuracy: float | None = None
+    accuracy_delta_pp: float | None = None
+    agreement: float | None = None
+    max_abs_diff: float | None = None
+    per_class_delta_pp: dict[str, float] | None = None
+    worst_classes: list[dict[str, Any]] | None = None  # the three classes that lost most, [{name, delta_pp}]
+    thresholds: dict[str, Any] | None = None
+    data: str | None = None  # what the images were (Fashion-MNIST test images, held-out photos)
+    n: int | None = None
+    size_kb: float | None = None
+    quantization: dict[str, Any] | None = None  # int8 ONNX: the settings it was made with
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class ParityReport:
+    """parity.json: every file of one export against the Keras model, on the same images."""
+
+    source: str
+    source_sha256: str
+    n_test: int
+    created: str
+    data: str
+    labels: list[str]
+    reference_accuracy: float
+    fmnist_version: str
+    command: str
+    files: list[ParityRow]
+    calibration: dict[str, Any]  # the images int8 was calibrated on and the ONNX quantization settings
+    int8_search: dict[str, Any] | None = None  # export --search: every try and the one kept
+
+    @property
+    def passed(self) -> bool:
+        return all(row.passed for row in self.files)
+
+    @property
+    def rejected(self) -> list[str]:
+        return [row.file for row in self.files if not row.passed]
+
+    def failures(self) -> list[str]:
+        return [f for row in self.files for f in row.failures]
+
+    def to_json(self) -> dict[str, Any]:
+        out = {k: v for k, v in asdict(self).items() if v is not None}
+        return out | {"files": [row.to_json() for row in self.files], "passed": self.passed}
+
+
 def _per_class_accuracy(predicted: np.ndarray, labels: np.ndarray, classes: int) -> np.ndarray:
     return np.array([(predicted[labels == c] == c).mean() if (labels == c).any() else 0.0 for c in range(classes)])
 
 
-def compare(file: str, precision: str, reference: np.ndarray, probs: np.ndarray, labels: np.ndarray,
-            limits: Thresholds, names: list[str] | tuple[str, ...] = CLASS_NAMES) -> dict[str, Any]:
-    """One row of the parity report for `probs` (N, classes) against the Keras `reference` (N, classes)."""
-    if probs.shape != reference.shape:
-        failures = [f"{file} output probs {probs.dtype} {probs.shape}: expected shape {reference.shape}"]
-        return {"file": file, "precision": precision, "passed": False, "failures": failures}
-    predicted, expected = probs.argmax(axis=1), reference.argmax(axis=1)
-    agreement = float((predicted == expected).mean())
-    accuracy, reference_accuracy = float((predicted == labels).mean()), float((expected == labels).mean())
-    drop_pp = (reference_accuracy - accuracy) * 100
-    classes = len(names)
-    class_delta = (_per_class_accuracy(predicted, labels, classes)
-                   - _per_class_accuracy(expected, labels, classes)) * 100
-    max_abs_diff = float(np.abs(probs.astype(np.float64) - reference).max())
-
-    where = f"{file} output probs {probs.dtype} {probs.shape}"
+def _failures(where: str, agreement: float, drop_pp: float, max_abs_diff: float, limits: Thresholds) -> list[str]:
     failures = []
     if agreement < limits.min_agree:
         failures.append(f"{where}: top-1 agreement {agreement:.2%} < {limits.min_agree:.2%}")
@@ -64,63 +106,72 @@ def compare(file: str, precision: str, reference: np.ndarray, probs: np.ndarray,
         failures.append(f"{where}: accuracy drop {drop_pp:.2f} pp > {limits.max_drop_pp:.2f} pp")
     if limits.max_abs_diff is not None and max_abs_diff > limits.max_abs_diff:
         failures.append(f"{where}: max |Δp| {max_abs_diff:.2e} > {limits.max_abs_diff:.0e}")
+    return failures
+
+
+def compare(file: str, precision: str, reference: np.ndarray, probs: np.ndarray, labels: np.ndarray,
+            limits: Thresholds, names: list[str] | tuple[str, ...] = CLASS_NAMES) -> ParityRow:
+    """The parity row of `probs` (N, classes) against the Keras `reference` (N, classes)."""
+    if probs.shape != reference.shape:
+        failures = [f"{file} output probs {probs.dtype} {probs.shape}: expected shape {reference.shape}"]
+        return ParityRow(file, precision, False, failures)
+    predicted, expected = probs.argmax(axis=1), reference.argmax(axis=1)
+    agreement = float((predicted == expected).mean())
+    accuracy, reference_accuracy = float((predicted == labels).mean()), float((expected == labels).mean())
+    drop_pp = (reference_accuracy - accuracy) * 100
+    class_delta = (_per_class_accuracy(predicted, labels, len(names))
+                   - _per_class_accuracy(expected, labels, len(names))) * 100
+    max_abs_diff = float(np.abs(probs.astype(np.float64) - reference).max())
+    failures = _failures(f"{file} output probs {probs.dtype} {probs.shape}", agreement, drop_pp, max_abs_diff, limits)
     worst = np.argsort(class_delta, kind="stable")[:3]
-    return {
-        "file": file,
-        "precision": precision,
-        "accuracy": round(accuracy, 4),
-        "accuracy_delta_pp": round(-drop_pp, 2) + 0.0,  # + 0.0: never print "-0.00"
-        "agreement": round(agreement, 4),
-        "max_abs_diff": float(f"{max_abs_diff:.3g}"),
-        "per_class_delta_pp": {n: round(float(d), 2) + 0.0 for n, d in zip(names, class_delta, strict=True)},
-        "worst_classes": [{"name": names[i], "delta_pp": round(float(class_delta[i]), 2) + 0.0} for i in worst],
-        "thresholds": asdict(limits),
-        "passed": not failures,
-        "failures": failures,
-    }
+    return ParityRow(
+        file, precision, not failures, failures,
+        accuracy=round(accuracy, 4),
+        accuracy_delta_pp=round(-drop_pp, 2) + 0.0,  # + 0.0: never print "-0.00"
+        agreement=round(agreement, 4),
+        max_abs_diff=float(f"{max_abs_diff:.3g}"),
+        per_class_delta_pp={n: round(float(d), 2) + 0.0 for n, d in zip(names, class_delta, strict=True)},
+        worst_classes=[{"name": names[i], "delta_pp": round(float(class_delta[i]), 2) + 0.0} for i in worst],
+        thresholds=asdict(limits))
 
 
 COLUMNS = ("file", "precision", "size", "accuracy", "Δ acc (pp)", "agreement", "max abs Δp", "worst classes (pp)",
            "gate")
 
 
-def _cells(row: dict[str, Any]) -> list[str]:
-    if "accuracy" not in row:
-        return [row["file"], row["precision"], "", "", "", "", "", "", "FAIL"]
-    worst = ", ".join(f"{c['name']} {c['delta_pp']:+.1f}" for c in row["worst_classes"] if c["delta_pp"] < 0) or "none"
-    return [row["file"], row["precision"], f"{row.get('size_kb', 0):.1f} KB", f"{row['accuracy']:.2%}",
-            f"{row['accuracy_delta_pp']:+.2f}", f"{row['agreement']:.2%}", f"{row['max_abs_diff']:.1e}",
-            worst, "pass" if row["passed"] else "FAIL"]
+def _cells(row: ParityRow) -> list[str]:
+    if row.accuracy is None:
+        return [row.file, row.precision, "", "", "", "", "", "", "FAIL"]
+    worst = ", ".join(f"{c['name']} {c['delta_pp']:+.1f}" for c in row.worst_classes or [] if c["delta_pp"] < 0)
+    return [row.file, row.precision, f"{row.size_kb or 0:.1f} KB", f"{row.accuracy:.2%}",
+            f"{row.accuracy_delta_pp:+.2f}", f"{row.agreement:.2%}", f"{row.max_abs_diff:.1e}",
+            worst or "none", "pass" if row.passed else "FAIL"]
 
 
-def _heading(report: dict[str, Any]) -> str:
-    return (f"Parity against {report['source']}: Keras accuracy {report['reference_accuracy']:.2%} on "
-            f"{report['n_test']} {report.get('data', 'test images')}")
+def _heading(report: ParityReport) -> str:
+    return (f"Parity against {report.source}: Keras accuracy {report.reference_accuracy:.2%} on "
+            f"{report.n_test} {report.data}")
 
 
-def _failures(report: dict[str, Any]) -> list[str]:
-    return [f for row in report["files"] for f in row["failures"]]
-
-
-def markdown(report: dict[str, Any]) -> str:
+def markdown(report: ParityReport) -> str:
     """parity.md: the report as a Markdown table."""
-    lines = [f"# {_heading(report)}", "", f"fmnist {report['fmnist_version']}, {report['created']}.", "",
+    lines = [f"# {_heading(report)}", "", f"fmnist {report.fmnist_version}, {report.created}.", "",
              "| " + " | ".join(COLUMNS) + " |", "|---|---|" + "---:|" * 5 + "---|---|"]
-    lines += ["| " + " | ".join(_cells(row)) + " |" for row in report["files"]]
-    failures = _failures(report)
+    lines += ["| " + " | ".join(_cells(row)) + " |" for row in report.files]
+    failures = report.failures()
     lines += ["", "All files passed the gate." if not failures else "Failures:", *(f"- {f}" for f in failures), ""]
     return "\n".join(lines)
 
 
-def table(report: dict[str, Any]) -> Any:
+def table(report: ParityReport) -> Any:
     """The report as a Rich table for the terminal."""
     from rich.table import Table
 
-    out = Table(title=_heading(report), caption="all files passed the gate" if not _failures(report) else None)
+    out = Table(title=_heading(report), caption="all files passed the gate" if report.passed else None)
     for column in COLUMNS:
         out.add_column(column, justify="left" if column in ("file", "precision", COLUMNS[-2]) else "right")
-    for row in report["files"]:
+    for row in report.files:
         cells = _cells(row)
-        cells[-1] = "[green]pass[/]" if row["passed"] else "[bold red]FAIL[/]"
+        cells[-1] = "[green]pass[/]" if row.passed else "[bold red]FAIL[/]"
         out.add_row(*cells)
     return out

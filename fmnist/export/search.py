@@ -16,6 +16,7 @@ import numpy as np
 from fmnist.core.timing import interleaved_p50_us
 from fmnist.evaluation.predictors import runner
 from fmnist.export.kernels import optimized_ops, summary
+from fmnist.export.parity import ParityRow
 from fmnist.export.quantize import QuantSettings, quantize_onnx
 
 GRID = tuple(QuantSettings(method, per_channel, activations)
@@ -38,7 +39,7 @@ def _pick(passing: list[dict[str, Any]]) -> dict[str, Any]:
     return max(ties, key=lambda it: (it[1]["agreement"], it[1]["accuracy"], -it[0]))[1]
 
 
-def search(fp32: Path, out: Path, calib: np.ndarray, gate: Callable[[Path], dict[str, Any]], work: Path,
+def search(fp32: Path, out: Path, calib: np.ndarray, gate: Callable[[Path], ParityRow], work: Path,
            grid: tuple[QuantSettings, ...] = GRID, status: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
     """Quantize `fp32` once per setting, write the fastest try that passes `gate` to `out` and return the
     report. If none passes, the first setting's file goes to `out` so that the caller's gate rejects it."""
@@ -48,8 +49,8 @@ def search(fp32: Path, out: Path, calib: np.ndarray, gate: Callable[[Path], dict
         path = work / f"search-{i}.onnx"
         quantize_onnx(fp32, path, calib, settings)
         row = gate(path)
-        tries.append({"settings": settings.as_dict(), "name": settings.name(), "accuracy": row.get("accuracy"),
-                      "agreement": row.get("agreement"), "passed": row["passed"], "failures": row["failures"],
+        tries.append({"settings": settings.as_dict(), "name": settings.name(), "accuracy": row.accuracy,
+                      "agreement": row.agreement, "passed": row.passed, "failures": row.failures,
                       "size_kb": round(path.stat().st_size / 1024, 1), "p50_us": None, "kernels": None, "chosen": False,
                       "path": path})
     passing = [t for t in tries if t["passed"]]

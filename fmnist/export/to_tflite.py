@@ -13,8 +13,6 @@ import numpy as np
 from fmnist.core.quiet import quiet_stderr
 from fmnist.core.tf import tf
 
-PRECISIONS = ("fp32", "fp16", "int8")
-
 
 def keras_to_tflite(model: Any, precision: str, calib: np.ndarray | None = None) -> bytes:
     """The flatbuffer bytes. int8 is full-integer with int8 input and output and needs `calib` images."""

@@ -13,7 +13,7 @@ from fmnist.core.errors import ModelError
 from fmnist.core.meta import INPUT_SHAPE, META_KEY, ModelMeta, check_labels, meta_from_props
 from fmnist.core.session import make_session
 from fmnist.runtime.decision import is_sure, model_threshold
-from fmnist.runtime.preprocess import Prepared, prepare_raw, preprocess
+from fmnist.runtime.preprocess import Prepared, check_preprocess, prepare_raw, preprocess
 
 DEFAULT_MODEL = "edge.int8.onnx"  # in fmnist/assets, made by `make model`
 
@@ -61,6 +61,7 @@ class Classifier:
                              "export")
         self.labels = check_labels(list(labels) if labels else list(self.meta.labels),  # type: ignore[union-attr]
                                    f"{self.path}")
+        self.note = check_preprocess(self.meta, self.path)  # refuses another version; a note when none is recorded
         self._check_io()
         # below this top probability the answer is "not sure": the model's own (metadata), unless overridden
         self.threshold = model_threshold(self.meta) if threshold is None else float(threshold)

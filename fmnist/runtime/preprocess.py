@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
-from fmnist.core.errors import FmnistError
+from fmnist.core.errors import FmnistError, PreprocessMismatch
+from fmnist.core.meta import ModelMeta
 
 # Bump when `preprocess` changes what it returns for a photo. The photo cache (fmnist.evaluation.photo_set)
 # is keyed on it, and a model records the version it was trained for (its metadata).
@@ -262,3 +264,27 @@ def prepare_raw(image: np.ndarray) -> Prepared:
     if gray.shape != (28, 28):
         gray = cv2.resize(gray, (28, 28), interpolation=cv2.INTER_AREA)
     return Prepared(gray, False, False, (0, 0, image.shape[1], image.shape[0]))
+
+
+def preprocess_record() -> dict[str, Any]:
+    """What a model's metadata records about the preprocessing it was made for: the version and its parameters
+    (as timm's pretrained config travels with the weights)."""
+    return {"version": PREPROCESS_VERSION, "output": "28x28 uint8, the object bright on black; x = pixel / 255",
+            "steps": "EXIF rotation, alpha on white, shrink, GrabCut segmentation, crop, negate, lift, fit to 28x28",
+            "work_size": WORK_SIZE, "grabcut_iterations": GRABCUT_ITERATIONS, "lift": LIFT,
+            "min_contrast": MIN_CONTRAST, "min_area": MIN_AREA, "max_area": MAX_AREA, "rect_margin": RECT_MARGIN}
+
+
+def check_preprocess(meta: ModelMeta | None, path: Path) -> str | None:
+    """Refuse a model made for another preprocessing version (PreprocessMismatch, exit 4). A model that records
+    none (exported before the record existed) is taken as made for today's: the returned note says so."""
+    recorded = meta.preprocess.get("version") if meta and isinstance(meta.preprocess, dict) else None
+    if recorded is None:
+        return (f"note: {path} records no preprocessing version (exported before fmnist recorded it); "
+                f"assuming today's, version {PREPROCESS_VERSION}")
+    if str(recorded) != PREPROCESS_VERSION:
+        raise PreprocessMismatch(
+            f"{path} was made for preprocessing version {recorded}, but this fmnist preprocesses with version "
+            f"{PREPROCESS_VERSION}, so its labels would be wrong; train and export it again with this fmnist, or "
+            f"use the fmnist release that made it")
+    return None

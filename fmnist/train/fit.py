@@ -9,27 +9,23 @@ last `photo_epochs` epochs, on one cosine schedule: earlier epochs pretrain on F
 
 from __future__ import annotations
 
-import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from fmnist.core import atomic
 from fmnist.core.errors import UsageError
-from fmnist.core.tf import keras, tf
 from fmnist.data import fashion
+from fmnist.evaluation.photo_figures import PhotoFigures
 from fmnist.evaluation.report import classification_report
+from fmnist.evaluation.run_card import RunCard
 from fmnist.runtime.decision import COVERAGE
 from fmnist.train import plots
-from fmnist.train.augment import augment_batch
+from fmnist.train.loop import Fitted, Phase, fit, make_dataset, optimizer, seed_everything, write_run
 from fmnist.train.models import REGISTRY, Recipe
 from fmnist.train.photo_data import PhotoData, load_photo_data, photo_report
 from fmnist.train.photo_mix import MAIN_PULL, SetAccuracy, fmnist_targets, make_loss, mixed_arrays, oversampling
-from fmnist.train.progress import RichProgress
-from fmnist.train.provenance import provenance
 from fmnist.train.split import stratified_indices, stratified_split
 
 
@@ -54,128 +50,135 @@ class TrainConfig:
     command: str = ""  # the command line that ran this, recorded for reproducibility
 
 
-def make_dataset(x: np.ndarray, y: np.ndarray, batch: int, *, train: bool, augment: bool, seed: int,
-                 erase: float = 0.0, light: bool = False, all_photos: bool = False) -> Any:
-    """x (N, 28, 28, 1) float32; y (N, 12) targets (fmnist.train.photo_mix), or with `all_photos` (every image
-    a photo: own-label training) any targets."""
-    ds = tf.data.Dataset.from_tensor_slices((x, y))
-    if train:
-        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch)
-    if train and augment:
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        ds = tf.data.Dataset.zip(ds, seeds).map(lambda xy, s: augment_batch(xy[0], xy[1], s, erase, light,
-                                                                                   all_photos),
-                                                num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
+@dataclass(frozen=True)
+class Inputs:
+    """What one run learns from and is judged on."""
+
+    location: fashion.Location
+    train: fashion.Split  # the training split (or its --limit subset)
+    test: fashion.Split
+    fit_idx: np.ndarray  # rows of `train` fitted on
+    val_idx: np.ndarray  # rows of `train` held out for validation
+    photos: PhotoData | None  # --photos, to learn from
+    validation: PhotoData | None  # --photos-val, to report on and choose the threshold with
 
 
-def _optimizer(recipe: Recipe, steps: int) -> Any:
-    if recipe.optimizer == "adamw":
-        schedule = keras.optimizers.schedules.CosineDecay(recipe.learning_rate, decay_steps=steps)
-        return keras.optimizers.AdamW(schedule, weight_decay=recipe.weight_decay)
-    return keras.optimizers.Adam(recipe.learning_rate)
-
-
-def _phases(cfg: TrainConfig, recipe: Recipe, epochs: int, photos: PhotoData | None) -> tuple[int, float]:
-    """(epochs with photos, photo share) for this run."""
-    if photos is None:
-        return 0, 0.0
-    share = recipe.photo_share if cfg.photo_share is None else cfg.photo_share
-    with_photos = cfg.photo_epochs or recipe.photo_epochs or epochs
-    if not 0 < share < 1:
-        raise UsageError(f"--photo-share must be between 0 and 1, got {share}")
-    return min(with_photos, epochs), share
-
-
-def train(cfg: TrainConfig) -> dict[str, Any]:
-    """Train, evaluate on the full test set, and write the run folder. Returns metrics.json's content."""
-    recipe = REGISTRY[cfg.model]
-    epochs, batch = cfg.epochs or recipe.epochs, cfg.batch_size or recipe.batch_size
-    out = Path(cfg.out or Path("runs") / cfg.model)
+def _inputs(cfg: TrainConfig) -> Inputs:
     location = fashion.locate(cfg.data_dir)
     train_split, test_split = fashion.load(location.path)
     photos = load_photo_data(cfg.photos, cfg.photo_map, cfg.progress) if cfg.photos else None
     validation = load_photo_data(cfg.photos_val, cfg.photo_map, cfg.progress) if cfg.photos_val else None
-
-    x_all, y_all = train_split.images, train_split.labels
     if cfg.limit:
-        subset = stratified_indices(y_all, cfg.limit, cfg.seed)
-        x_all, y_all = x_all[subset], y_all[subset]
-    fit_idx, val_idx = stratified_split(y_all, cfg.val_split, cfg.seed)
-    photo_epochs, share = _phases(cfg, recipe, epochs, photos)
+        subset = stratified_indices(train_split.labels, cfg.limit, cfg.seed)
+        train_split = fashion.Split(train_split.images[subset], train_split.labels[subset])
+    fit_idx, val_idx = stratified_split(train_split.labels, cfg.val_split, cfg.seed)
+    return Inputs(location, train_split, test_split, fit_idx, val_idx, photos, validation)
+
+
+@dataclass(frozen=True)
+class Mix:
+    """How photos join training: for the last `epochs` epochs, as `share` of the samples."""
+
+    epochs: int
+    share: float
+    balance: bool
+
+
+def _mix(cfg: TrainConfig, recipe: Recipe, epochs: int, photos: PhotoData | None) -> Mix:
     balance = recipe.photo_balance if cfg.photo_balance is None else cfg.photo_balance
+    if photos is None:
+        return Mix(0, 0.0, balance)
+    share = recipe.photo_share if cfg.photo_share is None else cfg.photo_share
+    if not 0 < share < 1:
+        raise UsageError(f"--photo-share must be between 0 and 1, got {share}")
+    return Mix(min(cfg.photo_epochs or recipe.photo_epochs or epochs, epochs), share, balance)
 
-    keras.utils.set_random_seed(cfg.seed)
-    tf.config.experimental.enable_op_determinism()
-    x_fit, y_fit = fashion.to_model_input(x_all[fit_idx]), fmnist_targets(y_all[fit_idx])
+
+def _phases(cfg: TrainConfig, recipe: Recipe, epochs: int, batch: int, inputs: Inputs, mix: Mix) -> list[Phase]:
+    """Fashion-MNIST alone, then (with --photos) Fashion-MNIST and photos mixed, on one schedule."""
+    x_fit = fashion.to_model_input(inputs.train.images[inputs.fit_idx])
+    y_fit = fmnist_targets(inputs.train.labels[inputs.fit_idx])
     options = {"augment": recipe.augment, "seed": cfg.seed, "erase": recipe.erase}
-    phases = []  # (epochs, dataset, steps per epoch)
-    if epochs - photo_epochs:
-        phases.append((epochs - photo_epochs, make_dataset(x_fit, y_fit, batch, train=True, **options), len(x_fit)))
-    if photo_epochs and photos is not None:
-        x_mix, y_mix = mixed_arrays(x_fit, y_fit, photos.x, photos.targets, share, cfg.seed, photos.folder_index,
-                                    balance)
-        mix = make_dataset(x_mix, y_mix, batch, train=True, light=recipe.photo_light, **options)
-        phases.append((photo_epochs, mix, len(x_mix)))
-    phases = [(e, ds, -(-n // batch)) for e, ds, n in phases]
-    val_ds = make_dataset(fashion.to_model_input(x_all[val_idx]), fmnist_targets(y_all[val_idx]), 512, train=False,
-                          augment=False, seed=0)
+    phases = []
+    if epochs - mix.epochs:
+        phases.append(Phase(epochs - mix.epochs, make_dataset(x_fit, y_fit, batch, train=True, **options), len(x_fit)))
+    if mix.epochs and inputs.photos is not None:
+        photos = inputs.photos
+        x_mix, y_mix = mixed_arrays(x_fit, y_fit, photos.x, photos.targets, mix.share, cfg.seed,
+                                    photos.folder_index, mix.balance)
+        data = make_dataset(x_mix, y_mix, batch, train=True, light=recipe.photo_light, **options)
+        phases.append(Phase(mix.epochs, data, len(x_mix)))
+    return phases
 
-    model = recipe.build()
-    model.compile(optimizer=_optimizer(recipe, sum(e * s for e, _, s in phases)),
-                  loss=make_loss(recipe.label_smoothing), metrics=[SetAccuracy()])
-    history: dict[str, list[float]] = {}
-    started, done = time.perf_counter(), 0
-    with warnings.catch_warnings():  # Keras warns that shuffle=True is ignored for a (shuffled) tf.data input
-        warnings.simplefilter("ignore", UserWarning)
-        for phase_epochs, ds, steps in phases:
-            callbacks = [RichProgress(epochs, steps, start=done)] if cfg.progress else []
-            got = model.fit(ds, validation_data=val_ds, epochs=done + phase_epochs, initial_epoch=done,
-                            callbacks=callbacks, verbose=0).history
-            for k, vs in got.items():
-                history.setdefault(k, []).extend(float(v) for v in vs)
-            done += phase_epochs
-    train_seconds = time.perf_counter() - started
 
-    probs = model.predict(fashion.to_model_input(test_split.images), batch_size=1024, verbose=0)
-    report = classification_report(test_split.labels, probs)
-    mix = None
-    if photos is not None:
-        mix = {"photos": str(cfg.photos), "n_photos": len(photos.x), "skipped": len(photos.set.skipped),
-               "left_out_empty": int(photos.set.empty.sum()), "photo_map": photos.pmap.source,
-               "share": share, "oversampling": round(oversampling(len(x_fit), len(photos.x), share), 2),
-               "photo_epochs": photo_epochs, "pretrain_epochs": epochs - photo_epochs,
-               "folders_balanced": balance, "light_augmentation": recipe.photo_light,
-               "multi_label_folders": f"candidate set, pulled {MAIN_PULL} toward the main label",
-               "no_label_folders": "uniform target"}
-    metrics = {
+def _mix_record(cfg: TrainConfig, recipe: Recipe, epochs: int, inputs: Inputs, mix: Mix) -> dict[str, Any] | None:
+    """metrics.json's account of how photos joined training (None without --photos)."""
+    photos = inputs.photos
+    if photos is None:
+        return None
+    n_fit = len(inputs.fit_idx)
+    return {"photos": str(cfg.photos), "n_photos": len(photos.x), "skipped": len(photos.set.skipped),
+            "left_out_empty": int(photos.set.empty.sum()), "photo_map": photos.pmap.source,
+            "share": mix.share, "oversampling": round(oversampling(n_fit, len(photos.x), mix.share), 2),
+            "photo_epochs": mix.epochs, "pretrain_epochs": epochs - mix.epochs,
+            "folders_balanced": mix.balance, "light_augmentation": recipe.photo_light,
+            "multi_label_folders": f"candidate set, pulled {MAIN_PULL} toward the main label",
+            "no_label_folders": "uniform target"}
+
+
+def _metrics(cfg: TrainConfig, recipe: Recipe, fitted: Fitted, inputs: Inputs, report: dict[str, Any],
+             settings: dict[str, Any], mix: dict[str, Any] | None) -> dict[str, Any]:
+    return {
         "model": recipe.name,
         "summary": recipe.summary,
         "command": cfg.command,
-        "params": int(model.count_params()),
+        "params": int(fitted.model.count_params()),
         "test_accuracy": report["accuracy"],
-        "val_accuracy": round(float(history["val_accuracy"][-1]), 4),
-        "train_seconds": round(train_seconds, 1),
-        "config": {"epochs": epochs, "batch_size": batch, "seed": cfg.seed, "val_split": cfg.val_split,
-                   "limit": cfg.limit, "n_train": len(fit_idx), "n_val": len(val_idx)},
+        "val_accuracy": round(float(fitted.history["val_accuracy"][-1]), 4),
+        "train_seconds": round(fitted.seconds, 1),
+        "config": {**settings, "seed": cfg.seed, "val_split": cfg.val_split, "limit": cfg.limit,
+                   "n_train": len(inputs.fit_idx), "n_val": len(inputs.val_idx)},
         "recipe": {"photo_mix": mix},
-        "data": {"path": str(location.path), "source": location.source},
+        "data": {"path": str(inputs.location.path), "source": inputs.location.source},
         **{k: report[k] for k in ("per_class", "confusion")},
-        **provenance(),
     }
-    if validation is not None:
-        val_probs = model.predict(validation.x_all, batch_size=1024, verbose=0)
-        metrics["photos"], metrics["decision"] = photo_report(val_probs, validation, cfg.coverage)
 
-    with atomic.atomic_path(out / "model.keras") as tmp:
-        model.save(tmp)
-    atomic.write_json(out / "history.json", history)
-    atomic.write_json(out / "metrics.json", metrics)
-    plots.curves(history, out / "curves.png")
+
+def _plots(out: Path, inputs: Inputs, probs: np.ndarray, report: dict[str, Any],
+           figures: PhotoFigures | None) -> None:
     plots.confusion(report["confusion"], out / "confusion.png")
-    plots.samples(train_split.images, train_split.labels, out / "samples.png")
-    plots.errors(test_split.images, test_split.labels, probs.argmax(axis=1), out / "errors.png")
-    if "photos" in metrics:
-        plots.photo_confusion(metrics["photos"], out / "photo_confusion.png")
-    return metrics
+    plots.samples(inputs.train.images, inputs.train.labels, out / "samples.png")
+    plots.errors(inputs.test.images, inputs.test.labels, probs.argmax(axis=1), out / "errors.png")
+    if figures is not None:
+        plots.photo_confusion(figures, out / "photo_confusion.png")
+
+
+def train(cfg: TrainConfig) -> RunCard:
+    """Train, evaluate on the full test set, and write the run folder; returns its card."""
+    recipe = REGISTRY[cfg.model]
+    epochs, batch = cfg.epochs or recipe.epochs, cfg.batch_size or recipe.batch_size
+    out = Path(cfg.out or Path("runs") / cfg.model)
+    inputs = _inputs(cfg)
+    mix = _mix(cfg, recipe, epochs, inputs.photos)
+    seed_everything(cfg.seed)
+    phases = _phases(cfg, recipe, epochs, batch, inputs, mix)
+    val_ds = make_dataset(fashion.to_model_input(inputs.train.images[inputs.val_idx]),
+                          fmnist_targets(inputs.train.labels[inputs.val_idx]), 512, train=False, augment=False, seed=0)
+    model = recipe.build()
+    model.compile(optimizer=optimizer(recipe.optimizer, recipe.learning_rate, recipe.weight_decay,
+                                      sum(p.epochs * p.steps(batch) for p in phases)),
+                  loss=make_loss(recipe.label_smoothing), metrics=[SetAccuracy()])
+    fitted = fit(model, phases, val_ds, batch, cfg.progress)
+
+    probs = model.predict(fashion.to_model_input(inputs.test.images), batch_size=1024, verbose=0)
+    report = classification_report(inputs.test.labels, probs)
+    metrics = _metrics(cfg, recipe, fitted, inputs, report, {"epochs": epochs, "batch_size": batch},
+                       _mix_record(cfg, recipe, epochs, inputs, mix))
+    figures = None
+    if inputs.validation is not None:
+        val_probs = model.predict(inputs.validation.x_all, batch_size=1024, verbose=0)
+        figures, metrics["decision"] = photo_report(val_probs, inputs.validation, cfg.coverage)
+        metrics["photos"] = figures.to_json()
+    metrics = write_run(out, fitted, metrics)
+    _plots(out, inputs, probs, report, figures)
+    return RunCard.from_metrics(out, metrics)

@@ -13,8 +13,6 @@ photo_confusion.png
 
 from __future__ import annotations
 
-import time
-import warnings
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -25,24 +23,24 @@ import numpy as np
 from fmnist.core import atomic
 from fmnist.core.errors import UsageError
 from fmnist.core.meta import MAX_LABELS, MIN_LABELS
-from fmnist.core.tf import keras, tf
+from fmnist.core.tf import keras
 from fmnist.data import fashion
-from fmnist.evaluation.photo_figures import choose_threshold, decision_record, photo_figures
+from fmnist.evaluation.photo_figures import PhotoFigures, choose_threshold, decision_record, photo_figures
 from fmnist.evaluation.photo_map import PhotoMap
 from fmnist.evaluation.photo_set import PhotoSet
 from fmnist.evaluation.report import classification_report
+from fmnist.evaluation.run_card import RunCard
 from fmnist.evaluation.testset import OWN_DATA
 from fmnist.runtime.decision import COVERAGE
 from fmnist.train import plots
-from fmnist.train.fit import make_dataset
+from fmnist.train.loop import Fitted, Phase, fit, make_dataset, optimizer, seed_everything, write_run
 from fmnist.train.models import REGISTRY
 from fmnist.train.photo_data import read_photos
-from fmnist.train.progress import RichProgress
-from fmnist.train.provenance import provenance
 from fmnist.train.split import stratified_split
 
 BACKBONE = "edge.weights.h5"  # in fmnist/assets: the shipped edge model's weights (make model writes it)
 CALIB_PHOTOS = 1000
+WEIGHT_DECAY = 1e-4
 
 
 @dataclass(frozen=True)
@@ -113,8 +111,24 @@ def _few(photos: PhotoSet, per_class: int, seed: int) -> PhotoSet:
     return subset(photos, np.sort(np.concatenate(rows)))
 
 
-def train_own(cfg: OwnConfig) -> dict[str, Any]:
-    out = Path(cfg.out or Path("runs") / "own")
+@dataclass(frozen=True)
+class OwnData:
+    labels: list[str]  # the class folders' names
+    learn: PhotoSet  # the photos learned from (those where the preprocessing found an object: `found`)
+    held: PhotoSet  # the photos reported on, the threshold chosen on and the export gated on
+    found: np.ndarray  # (len(learn),) bool
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(x, y) to learn from and (x, y) held out; x (N, 28, 28, 1) float32, y one-hot."""
+        count = len(self.labels)
+        x = fashion.to_model_input(self.learn.images[self.found])
+        y = keras.utils.to_categorical(self.learn.folder_index[self.found], count).astype(np.float32)
+        x_held = fashion.to_model_input(self.held.images)
+        y_held = keras.utils.to_categorical(self.held.folder_index, count).astype(np.float32)
+        return x, y, x_held, y_held
+
+
+def _own_data(cfg: OwnConfig) -> OwnData:
     photos = read_photos(cfg.photos, cfg.progress)
     labels = list(photos.folders)
     if not MIN_LABELS <= len(labels) <= MAX_LABELS:
@@ -122,56 +136,59 @@ def train_own(cfg: OwnConfig) -> dict[str, Any]:
     learn, held = _split(cfg, photos)
     if cfg.per_class:
         learn = _few(learn, cfg.per_class, cfg.seed)
-    found = ~learn.empty  # nothing found: the runtime says "not sure" there, so there is nothing to learn
-    x = fashion.to_model_input(learn.images[found])
-    y = keras.utils.to_categorical(learn.folder_index[found], len(labels)).astype(np.float32)
-    x_held = fashion.to_model_input(held.images)
-    y_held = keras.utils.to_categorical(held.folder_index, len(labels)).astype(np.float32)
+    return OwnData(labels, learn, held, ~learn.empty)  # nothing found: "not sure" at run time, nothing to learn
 
-    keras.utils.set_random_seed(cfg.seed)
-    tf.config.experimental.enable_op_determinism()
-    model = with_new_head(backbone(cfg.init), len(labels))
-    steps = -(-len(x) // cfg.batch_size)  # per epoch
-    schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, decay_steps=cfg.epochs * steps)
-    model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
+
+def _fit(cfg: OwnConfig, data: OwnData) -> Fitted:
+    x, y, x_held, y_held = data.arrays()
+    seed_everything(cfg.seed)
+    model = with_new_head(backbone(cfg.init), len(data.labels))
+    learn = Phase(cfg.epochs, make_dataset(x, y, cfg.batch_size, train=True, augment=True, seed=cfg.seed,
+                                           erase=cfg.erase, light=True, all_photos=True), len(x))
+    steps = cfg.epochs * learn.steps(cfg.batch_size)
+    model.compile(optimizer=optimizer("adamw", cfg.learning_rate, WEIGHT_DECAY, steps),
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing), metrics=["accuracy"])
-    started = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        callbacks = [RichProgress(cfg.epochs, steps)] if cfg.progress else []
-        train_ds = make_dataset(x, y, cfg.batch_size, train=True, augment=True, seed=cfg.seed, erase=cfg.erase,
-                                light=True, all_photos=True)
-        held_ds = make_dataset(x_held, y_held, 512, train=False, augment=False, seed=0)
-        fitted = model.fit(train_ds, epochs=cfg.epochs, validation_data=held_ds, callbacks=callbacks, verbose=0)
-    history = {k: [float(v) for v in vs] for k, vs in fitted.history.items()}
-    train_seconds = time.perf_counter() - started
+    held = make_dataset(x_held, y_held, 512, train=False, augment=False, seed=0)
+    return fit(model, [learn], held, cfg.batch_size, cfg.progress)
 
-    probs = model.predict(x_held, batch_size=512, verbose=0)
-    report = classification_report(held.folder_index, probs, labels)
-    pmap = PhotoMap.own(labels)
-    threshold = choose_threshold(probs, held, pmap, cfg.coverage)
-    figures = photo_figures(probs, held, pmap, threshold)
-    metrics = {
+
+def _metrics(cfg: OwnConfig, data: OwnData, fitted: Fitted, report: dict[str, Any],
+             figures: PhotoFigures) -> dict[str, Any]:
+    return {
         "model": f"{REGISTRY['edge'].name if cfg.init is None else Path(cfg.init).parent.name} + own head",
-        "command": cfg.command, "labels": labels, "params": int(model.count_params()),
-        "heldout_accuracy": report["accuracy"], "train_seconds": round(train_seconds, 1),
+        "command": cfg.command, "labels": data.labels, "params": int(fitted.model.count_params()),
+        "heldout_accuracy": report["accuracy"], "train_seconds": round(fitted.seconds, 1),
         "own_labels": {"photos": str(cfg.photos), "heldout": str(cfg.photos_val or f"{cfg.holdout:.0%} of each folder"),
-                       "n_learn": len(x), "n_heldout": len(held), "left_out_empty": int((~found).sum()),
-                       "per_class": cfg.per_class, "init": str(cfg.init or f"shipped edge backbone ({BACKBONE})"),
-                       "epochs": cfg.epochs, "batch_size": cfg.batch_size, "learning_rate": cfg.learning_rate,
+                       "n_learn": int(data.found.sum()), "n_heldout": len(data.held),
+                       "left_out_empty": int((~data.found).sum()), "per_class": cfg.per_class,
+                       "init": str(cfg.init or f"shipped edge backbone ({BACKBONE})"), "epochs": cfg.epochs,
+                       "batch_size": cfg.batch_size, "learning_rate": cfg.learning_rate,
                        "augmentation": f"shift, flip, photo-like light, random erasing {cfg.erase}", "seed": cfg.seed},
         "per_class": report["per_class"], "confusion": report["confusion"],
-        "photos": figures, "decision": decision_record(figures, cfg.coverage),
-        **provenance(),
+        "photos": figures.to_json(), "decision": decision_record(figures, cfg.coverage),
     }
-    calib = learn.images[found][np.random.default_rng(0).permutation(len(x))[:CALIB_PHOTOS]]
-    with atomic.atomic_path(out / "model.keras") as tmp:
-        model.save(tmp)
+
+
+def _save_own_data(out: Path, data: OwnData) -> None:
+    """The held-out photos (to judge and gate the model on) and up to CALIB_PHOTOS training photos (int8
+    calibration), as 28x28 arrays beside the model."""
+    learned = data.learn.images[data.found]
+    calib = learned[np.random.default_rng(0).permutation(len(learned))[:CALIB_PHOTOS]]
     with atomic.atomic_path(out / OWN_DATA) as tmp, open(tmp, "wb") as f:
-        np.savez_compressed(f, heldout_images=held.images, heldout_labels=held.folder_index,
-                            heldout_empty=held.empty, calib_images=calib)
-    atomic.write_json(out / "history.json", history)
-    atomic.write_json(out / "metrics.json", metrics)
-    plots.curves(history, out / "curves.png")
+        np.savez_compressed(f, heldout_images=data.held.images, heldout_labels=data.held.folder_index,
+                            heldout_empty=data.held.empty, calib_images=calib)
+
+
+def train_own(cfg: OwnConfig) -> RunCard:
+    """Learn the photo folders' names as labels and write the run folder; returns its card."""
+    out = Path(cfg.out or Path("runs") / "own")
+    data = _own_data(cfg)
+    fitted = _fit(cfg, data)
+    probs = fitted.model.predict(fashion.to_model_input(data.held.images), batch_size=512, verbose=0)
+    report = classification_report(data.held.folder_index, probs, data.labels)
+    pmap = PhotoMap.own(data.labels)
+    figures = photo_figures(probs, data.held, pmap, choose_threshold(probs, data.held, pmap, cfg.coverage))
+    metrics = write_run(out, fitted, _metrics(cfg, data, fitted, report, figures))
+    _save_own_data(out, data)
     plots.photo_confusion(figures, out / "photo_confusion.png")
-    return metrics
+    return RunCard.from_metrics(out, metrics)

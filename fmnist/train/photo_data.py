@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from fmnist.data import fashion
-from fmnist.evaluation.photo_figures import choose_threshold, decision_record, photo_figures
+from fmnist.evaluation.photo_figures import PhotoFigures, choose_threshold, decision_record, photo_figures
 from fmnist.evaluation.photo_map import PhotoMap
 from fmnist.evaluation.photo_set import PhotoSet, load_photos
 from fmnist.train.photo_mix import photo_targets
@@ -54,7 +54,7 @@ def load_photo_data(root: Path, map_path: Path | None = None, progress: bool = T
     return PhotoData(photos, pmap, x_all, x_all[keep], photo_targets(photos, pmap)[keep], photos.folder_index[keep])
 
 
-def photo_report(probs: np.ndarray, photos: PhotoData, coverage: float) -> tuple[dict[str, Any], dict[str, Any]]:
+def photo_report(probs: np.ndarray, photos: PhotoData, coverage: float) -> tuple[PhotoFigures, dict[str, Any]]:
     """(figures at the chosen threshold, the decision record for the model's metadata)."""
     threshold = choose_threshold(probs, photos.set, photos.pmap, coverage)
     figures = photo_figures(probs, photos.set, photos.pmap, threshold)

@@ -10,6 +10,7 @@ import numpy as np
 from fmnist.core.atomic import atomic_path
 from fmnist.core.errors import needs_train_extra
 from fmnist.core.meta import CLASS_NAMES
+from fmnist.evaluation.photo_figures import PhotoFigures
 
 
 def pyplot() -> Any:
@@ -60,21 +61,21 @@ def confusion(cm: list[list[int]], path: Path) -> None:
     save_figure(fig, path)
 
 
-def photo_confusion(figures: dict[str, Any], path: Path) -> None:
+def photo_confusion(figures: PhotoFigures, path: Path) -> None:
     """Photo folders (rows, with their lenient accuracy) against the decision: a label or "not sure"."""
     plt = pyplot()
-    cm = figures["confusion"]
+    cm = figures.confusion
     matrix = np.asarray(cm["counts"])
     shares = matrix / np.maximum(1, matrix.sum(axis=1, keepdims=True))
     fig, ax = plt.subplots(figsize=(8.5, 0.5 * len(cm["rows"]) + 2.5))
     ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
     rows = [f"{name} ({row['lenient']:.0%} lenient)" if row["mapped"] else f"{name} (no class)"
-            for name, row in figures["per_folder"].items()]
+            for name, row in figures.per_folder.items()]
     ax.set_xticks(np.arange(len(cm["columns"])), cm["columns"], rotation=45, ha="right")
     ax.set_yticks(np.arange(len(rows)), rows)
-    ax.set(xlabel=f"answer (threshold {figures['threshold']:.2f})", ylabel="photo folder",
-           title=f"real photos: lenient {figures['lenient']:.1%}, strict {figures['strict']:.1%}, "
-                 f"answered {figures['coverage']:.0%}, unsure on no-class {figures['unsure_unmapped']:.0%}")
+    ax.set(xlabel=f"answer (threshold {figures.threshold:.2f})", ylabel="photo folder",
+           title=f"real photos: lenient {figures.lenient:.1%}, strict {figures.strict:.1%}, "
+                 f"answered {figures.coverage:.0%}, unsure on no-class {figures.unsure_unmapped:.0%}")
     for i, j in np.ndindex(matrix.shape):
         if matrix[i, j]:
             colour = "white" if shares[i, j] > 0.5 else "black"

@@ -21,14 +21,6 @@ def _cpuinfo() -> dict[str, str]:
     return info
 
 
-def rss_bytes() -> int:
-    """This process's resident memory now (Linux; 0 elsewhere)."""
-    try:
-        return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError):
-        return 0
-
-
 def describe() -> dict[str, Any]:
     import onnxruntime as ort
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,19 @@ import numpy as np
 
 from fmnist.core.errors import FmnistError
 from fmnist.core.timing import median_of_round_medians
+
+
+@dataclass(frozen=True)
+class Timing:
+    """One row's figures from its own process: cold start, batch-1 latency, throughput and peak memory."""
+
+    cold_ms: float
+    p50_us: float  # median of the rounds' medians (fmnist.core.timing.median_of_round_medians)
+    p90_us: float  # over every batch-1 call
+    p99_us: float
+    throughput_batch: int
+    throughput_ips: int  # images per second at throughput_batch
+    peak_rss_mb: float
 
 
 class Worker:
@@ -77,7 +91,7 @@ class Worker:
 
 
 def time_side_by_side(jobs: list[tuple[Path, int]], batches: list[int], iterations: int, rounds: int,
-                      progress: Callable[[str], None] = lambda _: None) -> list[dict[str, Any]]:
+                      progress: Callable[[str], None] = lambda _: None) -> list[Timing]:
     """Per (model, threads) job: cold start, batch-1 latency (p50: fmnist.core.timing.median_of_round_medians, as
     in interleaved_p50_us; p90 and p99 over all `iterations` calls), throughput at the largest
     batch and peak RSS. Workers start one at a time, so each cold start is alone."""
@@ -103,8 +117,8 @@ def time_side_by_side(jobs: list[tuple[Path, int]], batches: list[int], iteratio
     rows = []
     for w, t, seconds, end in zip(workers, times, big_seconds, ends, strict=True):
         p90, p99 = (round(float(v), 1) for v in np.percentile(np.concatenate(t), [90, 99]))
-        rows.append({"cold_ms": w.started["cold_ms"], "p50_us": round(median_of_round_medians(t), 1),
-                     "p90_us": p90, "p99_us": p99, "throughput_batch": max(batches),
-                     "throughput_ips": round(max(batches) * big_calls * rounds / seconds),
-                     "peak_rss_mb": end["peak_rss_mb"]})
+        rows.append(Timing(cold_ms=w.started["cold_ms"], p50_us=round(median_of_round_medians(t), 1), p90_us=p90,
+                           p99_us=p99, throughput_batch=max(batches),
+                           throughput_ips=round(max(batches) * big_calls * rounds / seconds),
+                           peak_rss_mb=end["peak_rss_mb"]))
     return rows

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -71,9 +71,52 @@ def _accuracy(path: Path) -> tuple[float, str]:
     return round(float((probs.argmax(1) == test.labels).mean()), 4), test.what
 
 
-def bench(cfg: BenchConfig, progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
-    """{"machine", "rounds", "rows", "skipped", "advice"}; one row per model and thread count."""
-    rows, skipped = [], []
+@dataclass(frozen=True)
+class BenchRow:
+    """One model file at one thread count."""
+
+    model: str
+    format: str  # onnx, tflite or keras
+    precision: str
+    size_kb: float
+    threads: int
+    accuracy: float
+    accuracy_on: str  # the images accuracy is measured on
+    cold_ms: float
+    p50_us: float
+    p90_us: float
+    p99_us: float
+    throughput_batch: int
+    throughput_ips: int
+    peak_rss_mb: float
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class BenchReport:
+    machine: dict[str, Any]  # fmnist.deploy.bench.machine.describe()
+    rounds: int
+    rows: list[BenchRow]
+    skipped: list[dict[str, str]]  # files whose runtime is not installed: {model, note}
+    advice: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "rows": [row.to_json() for row in self.rows]}
+
+
+def _facts(path: Path, progress: Callable[[str], None]) -> dict[str, Any]:
+    """What a file is and how accurate, before it is timed."""
+    progress(f"accuracy of {path}")
+    accuracy, judged_on = _accuracy(path)
+    return {"model": str(path), "format": path.suffix[1:], "precision": _precision(path),
+            "size_kb": round(path.stat().st_size / 1024, 1), "accuracy": accuracy, "accuracy_on": judged_on}
+
+
+def bench(cfg: BenchConfig, progress: Callable[[str], None] = lambda _: None) -> BenchReport:
+    """One row per model and thread count, timed side by side, and the advice."""
+    facts, skipped = [], []
     for path in cfg.models:
         runtime = NEEDS.get(path.suffix)
         if runtime is None:
@@ -81,62 +124,58 @@ def bench(cfg: BenchConfig, progress: Callable[[str], None] = lambda _: None) ->
         if importlib.util.find_spec(runtime) is None:
             skipped.append({"model": str(path), "note": f"skipped: needs {runtime} ({INSTALL.get(runtime, '')})"})
             continue
-        progress(f"accuracy of {path}")
-        accuracy, judged_on = _accuracy(path)
-        rows += [{"model": str(path), "format": path.suffix[1:], "precision": _precision(path),
-                  "size_kb": round(path.stat().st_size / 1024, 1), "threads": threads, "accuracy": accuracy,
-                  "accuracy_on": judged_on} for threads in cfg.threads]
-    timed = time_side_by_side([(Path(r["model"]), r["threads"]) for r in rows], cfg.batches, cfg.iterations,
+        known = _facts(path, progress)
+        facts += [(known, threads) for threads in cfg.threads]
+    timed = time_side_by_side([(Path(f["model"]), threads) for f, threads in facts], cfg.batches, cfg.iterations,
                               cfg.rounds, progress)
-    rows = [{**row, **figures} for row, figures in zip(rows, timed, strict=True)]
-    return {"machine": machine.describe(), "rounds": cfg.rounds, "rows": rows, "skipped": skipped,
-            "advice": advise(rows)}
+    rows = [BenchRow(**f, threads=threads, **asdict(timing)) for (f, threads), timing in zip(facts, timed, strict=True)]
+    return BenchReport(machine.describe(), cfg.rounds, rows, skipped, advise(rows))
 
 
-def advise(rows: list[dict[str, Any]]) -> str:
+def advise(rows: list[BenchRow]) -> str:
     """Which file to deploy here (the fastest among the most accurate), and whether int8 pays."""
-    deployable = [r for r in rows if r["format"] != "keras"]
+    deployable = [r for r in rows if r.format != "keras"]
     if not deployable:
         return "no deployable (.onnx/.tflite) rows to compare"
-    best_accuracy = max(r["accuracy"] for r in deployable)
-    good = [r for r in deployable if r["accuracy"] >= best_accuracy - SAME_ACCURACY_PP / 100]
-    pick = min(good, key=lambda r: r["p50_us"])
-    advice = (f"deploy {short_name(pick['model'])} with {pick['threads']} thread(s): {pick['p50_us']:.0f} µs at "
-              f"batch 1, {pick['accuracy']:.2%} accurate")
-    speedups = [(r, twin["p50_us"] / r["p50_us"]) for r in deployable if r["precision"] == "int8"
+    best_accuracy = max(r.accuracy for r in deployable)
+    good = [r for r in deployable if r.accuracy >= best_accuracy - SAME_ACCURACY_PP / 100]
+    pick = min(good, key=lambda r: r.p50_us)
+    advice = (f"deploy {short_name(pick.model)} with {pick.threads} thread(s): {pick.p50_us:.0f} µs at "
+              f"batch 1, {pick.accuracy:.2%} accurate")
+    speedups = [(r, twin.p50_us / r.p50_us) for r in deployable if r.precision == "int8"
                 for twin in deployable if _fp32_twin(twin, r)]
     if speedups:
         advice += ". int8 over fp32 at batch 1: " + ", ".join(
-            f"{short_name(r['model'])} {s:.2f}x ({r['threads']} thr)" for r, s in speedups)
+            f"{short_name(r.model)} {s:.2f}x ({r.threads} thr)" for r, s in speedups)
         paying = sum(s > 1.1 for _, s in speedups)
         advice += (" - int8 pays here" if paying == len(speedups) else " - int8 does not pay here" if not paying
                    else " - int8 pays only in some formats here")
     return advice
 
 
-def _fp32_twin(row: dict[str, Any], int8: dict[str, Any]) -> bool:
+def _fp32_twin(row: BenchRow, int8: BenchRow) -> bool:
     """The fp32 file of the same export, format and thread count as an int8 row."""
-    return (row["precision"] == "fp32" and row["format"] == int8["format"] and row["threads"] == int8["threads"]
-            and Path(row["model"]).parent == Path(int8["model"]).parent)
+    return (row.precision == "fp32" and row.format == int8.format and row.threads == int8.threads
+            and Path(row.model).parent == Path(int8.model).parent)
 
 
-def render(report: dict[str, Any]) -> list[Any]:
+def render(report: BenchReport) -> list[Any]:
     from rich.table import Table
 
-    judged_on = sorted({r.get("accuracy_on", "") for r in report["rows"]})
-    table = Table(title=machine.line(report["machine"]), caption=f"accuracy on {' / '.join(judged_on)}")
-    big = max((r["throughput_batch"] for r in report["rows"]), default=0)
+    judged_on = sorted({r.accuracy_on for r in report.rows})
+    table = Table(title=machine.line(report.machine), caption=f"accuracy on {' / '.join(judged_on)}")
+    big = max((r.throughput_batch for r in report.rows), default=0)
     columns = ("model", "format", "prec", "size", "thr", "accuracy", "cold ms", "p50 µs", "p90 µs", "p99 µs",
                f"img/s b{big}", "RSS MB")
     for column in columns:
         table.add_column(column, justify="left" if column in ("model", "format", "prec") else "right",
                          no_wrap=column == "model")
-    for r in report["rows"]:
-        table.add_row(short_name(r["model"]), r["format"], r["precision"], f"{r['size_kb']:.0f} KB", str(r["threads"]),
-                      f"{r['accuracy']:.2%}", f"{r['cold_ms']:.0f}", f"{r['p50_us']:.0f}", f"{r['p90_us']:.0f}",
-                      f"{r['p99_us']:.0f}", f"{r['throughput_ips']:,}",
-                      f"{r['peak_rss_mb']:.0f}")
-    return [table, *(s["note"] + f": {s['model']}" for s in report["skipped"]), f"advice: {report['advice']}"]
+    for r in report.rows:
+        table.add_row(short_name(r.model), r.format, r.precision, f"{r.size_kb:.0f} KB", str(r.threads),
+                      f"{r.accuracy:.2%}", f"{r.cold_ms:.0f}", f"{r.p50_us:.0f}", f"{r.p90_us:.0f}",
+                      f"{r.p99_us:.0f}", f"{r.throughput_ips:,}",
+                      f"{r.peak_rss_mb:.0f}")
+    return [table, *(s["note"] + f": {s['model']}" for s in report.skipped), f"advice: {report.advice}"]
 
 
 def short_name(model: str) -> str:
@@ -144,16 +183,16 @@ def short_name(model: str) -> str:
     return f"{path.name} (shipped)" if path.parent.name == "assets" else f"{path.parent.name}/{path.name}"
 
 
-def plot(report: dict[str, Any], out: Path) -> None:
+def plot(report: BenchReport, out: Path) -> None:
     """Accuracy against batch-1 latency, one point per row (needs matplotlib, from the train extra)."""
     from fmnist.train.plots import pyplot, save_figure
 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for r in report["rows"]:
-        ax.scatter(r["p50_us"], r["accuracy"] * 100, s=40)
-        ax.annotate(f"{short_name(r['model'])} ({r['threads']}t)",
-                    (r["p50_us"], r["accuracy"] * 100), fontsize=7, xytext=(4, 2), textcoords="offset points")
+    for r in report.rows:
+        ax.scatter(r.p50_us, r.accuracy * 100, s=40)
+        ax.annotate(f"{short_name(r.model)} ({r.threads}t)",
+                    (r.p50_us, r.accuracy * 100), fontsize=7, xytext=(4, 2), textcoords="offset points")
     ax.set(xscale="log", xlabel="batch-1 latency, p50 (µs, log)", ylabel="test accuracy (%)",
            title="accuracy vs latency")
     ax.grid(alpha=0.3)

@@ -1,0 +1,49 @@
+"""The `fmnist` app: its options, and library errors (FmnistError) as one `error: …` line and an exit code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from fmnist import __version__
+from fmnist.core.errors import FmnistError
+
+
+class FmnistGroup(TyperGroup):
+    """Turns a library error into `error: …` on stderr and its exit code, with no traceback."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except FmnistError as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(e.exit_code) from None
+
+
+app = typer.Typer(
+    cls=FmnistGroup,
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+    pretty_exceptions_show_locals=False,
+    help="Fashion-MNIST from a Keras notebook to a device: train, export with a parity gate, classify, bench.",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"fmnist {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Fashion-MNIST from a Keras notebook to a device.
+
+    [b]Quick start[/b]: fmnist train --model edge, then fmnist evaluate runs/edge/model.keras
+    """
+

@@ -1,0 +1,94 @@
+"""`fmnist data info` and `fmnist data fetch`: find, check and download the Fashion-MNIST files and the photo set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from fmnist.cli.common import DataDir, Json, print_rich, stdout_json
+
+data_app = typer.Typer(no_args_is_help=True, help="Find, check and download the Fashion-MNIST IDX files.")
+
+
+def register(app: typer.Typer) -> None:
+    data_app.command("info")(data_info)
+    data_app.command("fetch")(data_fetch)
+    app.add_typer(data_app, name="data")
+
+
+def data_info(data_dir: Path | None = DataDir, as_json: bool = Json) -> None:
+    """Show where the dataset was found and its class counts (and check every file).
+
+    Example: fmnist data info --data-dir /usr/share/datasets/fashion-mnist
+    """
+    from fmnist.core.meta import CLASS_NAMES
+    from fmnist.data import fashion
+
+    location = fashion.locate(data_dir)
+    train, test = fashion.load(location.path)
+    counts = {"train": fashion.class_counts(train.labels).tolist(), "test": fashion.class_counts(test.labels).tolist()}
+    if as_json:
+        stdout_json({"path": str(location.path), "source": location.source, "classes": list(CLASS_NAMES),
+                      "counts": counts})
+        return
+    from rich.table import Table
+
+    table = Table(title="class counts")
+    for column in ("class", "train", "test"):
+        table.add_column(column, justify="left" if column == "class" else "right")
+    for i, name in enumerate(CLASS_NAMES):
+        table.add_row(f"{i} {name}", str(counts["train"][i]), str(counts["test"][i]))
+    table.add_row("total", str(len(train.labels)), str(len(test.labels)), style="bold")
+    print_rich(f"Fashion-MNIST found at {location.path} ({location.source}); all four files check out", table)
+
+
+def data_fetch(
+    dest: Path | None = typer.Option(None, "--dest", file_okay=False,
+                                     help="Where to save the files (default ~/.keras/datasets/fashion-mnist; with "
+                                          "--photos, ~/.keras/datasets/clothing-dataset-small)."),
+    base_url: str | None = typer.Option(None, "--base-url", envvar="FMNIST_BASE_URL",
+                                        help="Download from this mirror instead of the official GitHub copy."),
+    skip_md5: bool = typer.Option(False, "--skip-md5",
+                                  help="Skip the official MD5 check (for a mirror that recompresses)."),
+    timeout: float = typer.Option(30.0, "--timeout", min=1, help="Network timeout in seconds."),
+    photos: bool = typer.Option(False, "--photos", help="Instead, download the clothing photo set (CC0, about "
+                                                        "3,800 phone photos in train/validation/test) to learn "
+                                                        "from and check on real photos."),
+    photos_url: str | None = typer.Option(None, "--photos-url", envvar="FMNIST_PHOTOS_URL",
+                                          help="With --photos: download the zip from this mirror."),
+) -> None:
+    """Download the four official IDX files, check them, and save them where fmnist finds them.
+
+    Example: fmnist data fetch --dest ~/data/fashion-mnist
+
+    Example: fmnist data fetch --photos   (then: fmnist train --photos ~/.keras/datasets/clothing-dataset-small/train)
+    """
+    from rich.console import Console
+    from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
+
+    from fmnist.data.fetch import OFFICIAL_MD5, fetch
+
+    console = Console(stderr=True)
+    with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(), console=console,
+                  transient=True, disable=not console.is_terminal) as bar:
+        tasks: dict[str, Any] = {}
+
+        def on_progress(name: str, done: int, total: int | None) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(name, total=total)
+            bar.update(tasks[name], completed=done)
+
+        if photos:
+            from fmnist.data.fetch_photos import PHOTO_COUNTS, fetch_photos
+
+            folder = fetch_photos(dest, photos_url, progress=on_progress, timeout=max(timeout, 60.0))
+        else:
+            folder = fetch(dest, base_url, None if skip_md5 else OFFICIAL_MD5, on_progress, timeout)
+    if photos:
+        typer.echo(f"saved and checked the clothing photo set in {folder}: "
+                   + ", ".join(f"{split}/ {n} photos" for split, n in PHOTO_COUNTS.items()))
+        return
+    typer.echo(f"saved and checked the four Fashion-MNIST files in {folder}")
+

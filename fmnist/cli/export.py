@@ -1,0 +1,92 @@
+"""`fmnist export`: Keras to ONNX and TFLite, every file through the parity gate."""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+
+import typer
+
+from fmnist.cli.common import DataDir, Json, command_line, print_rich, stdout_json
+from fmnist.core.errors import UsageError
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(export)
+
+
+class CalibMethod(str, enum.Enum):
+    minmax = "minmax"
+    entropy = "entropy"
+    percentile = "percentile"
+
+
+class Activations(str, enum.Enum):
+    int8 = "int8"
+    uint8 = "uint8"
+
+
+def export(
+    source: Path = typer.Argument(..., help="A run folder (holding model.keras) or a .keras file."),
+    int8: bool = typer.Option(False, "--int8", help="Also write int8 ONNX and (with TFLite) full-integer TFLite."),
+    fp16: bool = typer.Option(False, "--fp16", help="Also write an fp16 TFLite."),
+    tflite: bool = typer.Option(True, "--tflite/--no-tflite", help="Write TFLite files besides ONNX."),
+    calib: int = typer.Option(1000, "--calib", min=10, max=60000,
+                              help="Stratified training images used to calibrate int8."),
+    calib_method: CalibMethod = typer.Option(CalibMethod.minmax, "--calib-method",
+                                             help="ONNX int8 calibration method."),
+    per_channel: bool = typer.Option(True, "--per-channel/--no-per-channel",
+                                     help="Per-channel int8 weights for ONNX."),
+    activations: Activations = typer.Option(Activations.int8, "--activations",
+                                            help="ONNX int8 activation type: int8 (S8S8) or uint8 (U8S8)."),
+    search: bool = typer.Option(False, "--search",
+                                help="With --int8: try a grid of ONNX quantization settings (activation type, "
+                                     "per-channel, calibration), gate each, keep the fastest at batch 1."),
+    min_agree: float | None = typer.Option(None, "--min-agree", min=0.0,
+                                           help="Gate: minimum top-1 agreement with Keras, 0-1 "
+                                                "(default 0.999 fp32, 0.99 int8/fp16)."),
+    max_drop: float | None = typer.Option(None, "--max-drop", min=0.0,
+                                          help="Gate: maximum accuracy drop in percentage points (default 0.5)."),
+    out: Path | None = typer.Option(None, "--out", "-o", file_okay=False,
+                                    help="Output folder (default: next to the model)."),
+    as_json: bool = Json,
+    data_dir: Path | None = DataDir,
+) -> None:
+    """Export a trained model to ONNX and TFLite; every file must pass the parity gate against Keras.
+
+    Writes model.onnx and model.tflite; --int8 adds model.int8.onnx and model.int8.tflite, --fp16 adds
+    model.fp16.tflite. Each file runs on the 10,000 test images and is kept only if it agrees with Keras.
+    Metadata (labels, input spec, parity figures, source hash) is embedded in every file.
+
+    Example: fmnist export runs/edge --int8
+
+    Example: fmnist export runs/edge --int8 --search   (keep the fastest int8 ONNX that passes)
+    """
+    if fp16 and not tflite:
+        raise UsageError("--fp16 writes model.fp16.tflite, which --no-tflite turns off; drop one of them")
+    if search and not int8:
+        raise UsageError("--search picks the int8 ONNX settings; add --int8")
+    from fmnist.core.errors import ParityError
+    from fmnist.export.parity import ParityReport, table
+    from fmnist.export.pipeline import ExportOptions
+    from fmnist.export.pipeline import export as run
+    from fmnist.export.search import table as search_table
+
+    opts = ExportOptions(int8=int8, fp16=fp16, tflite=tflite, calib=calib, calib_method=calib_method.value,
+                         per_channel=per_channel, activations=activations.value, search=search,
+                         min_agree=min_agree, max_drop=max_drop, out=out,
+                         data_dir=data_dir, command=command_line())
+
+    def show(report: ParityReport) -> None:
+        if as_json:
+            return stdout_json(report.to_json())
+        if report.int8_search:
+            print_rich(search_table(report.int8_search))
+        print_rich(table(report))
+
+    try:
+        show(run(source, opts))
+    except ParityError as e:  # the table first, with the failing rows and their worst classes
+        if isinstance(e.report, ParityReport):
+            show(e.report)
+        raise

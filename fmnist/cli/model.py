@@ -1,0 +1,114 @@
+"""`fmnist evaluate` and `fmnist info`: what a model file scores, and what it says about itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from fmnist.cli.common import DataDir, Json, print_rich, stdout_json
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(evaluate)
+    app.command()(info)
+
+
+def evaluate(
+    model: Path | None = typer.Argument(None, help="A .keras, .onnx or .tflite model (default: the shipped one)."),
+    photos: Path | None = typer.Option(None, "--photos", exists=True, file_okay=False,
+                                       help="Also report on real photos (one subfolder per class). Default: the "
+                                            "fetched photo set's validation/ (fmnist data fetch --photos), if any."),
+    photo_map: Path | None = typer.Option(None, "--photo-map", exists=True, dir_okay=False,
+                                          help="JSON {folder: [labels]} (default: the clothing photo set's)."),
+    threshold: float | None = typer.Option(None, "--threshold", min=0.0, max=1.0,
+                                           help="'not sure' threshold for the photo figures (default: the model's)."),
+    as_json: bool = Json,
+    data_dir: Path | None = DataDir,
+) -> None:
+    """Report a model's test-set accuracy, per-class precision/recall/F1 and confusion matrix, and its
+    figures on real photos: strict, lenient, per folder, and how often it says 'not sure'.
+
+    Example: fmnist evaluate runs/edge/model.int8.onnx --json
+
+    Example: fmnist evaluate --photos ~/photos/validation   (the shipped model)
+
+    A model trained with --own-labels is judged on its run's held-out photos, and on --photos by folder name.
+    """
+    from fmnist.core.meta import is_own
+    from fmnist.evaluation.evaluate import default_photos
+    from fmnist.evaluation.evaluate import evaluate as run
+    from fmnist.evaluation.photo_figures import PhotoFigures
+    from fmnist.evaluation.report import render, render_photos
+    from fmnist.evaluation.testset import labels_of
+    from fmnist.runtime.classifier import default_model
+
+    model = model or default_model()
+    own = is_own(labels_of(model))  # no default photo folder fits a model's own labels
+    report = run(model, data_dir, photos=photos or (None if own else default_photos()),
+                 photo_map=photo_map, threshold=threshold)
+    if as_json:
+        stdout_json(report)
+    else:
+        photos = render_photos(PhotoFigures.from_json(report["photos"])) if "photos" in report else []
+        print_rich(*render(report, str(model)), *photos)
+
+
+
+def info(
+    model: Path = typer.Argument(..., help="An exported .onnx or .tflite model."),
+    as_json: bool = Json,
+) -> None:
+    """Print the metadata embedded in an exported model: labels, input spec, parity figures, provenance.
+
+    Example: fmnist info runs/edge/model.int8.onnx --json
+    """
+    from dataclasses import asdict
+
+    from fmnist.core.errors import ModelError
+    from fmnist.core.meta import read_meta
+
+    meta = read_meta(model)
+    if meta is None:
+        raise ModelError(f"{model} has no fmnist metadata; export it with fmnist export")
+    if as_json:
+        stdout_json(asdict(meta))
+        return
+    parity, training = meta.parity, meta.training
+    lines = [
+        f"[b]{model}[/b] ({meta.precision}), fmnist {meta.fmnist_version}, created {meta.created}",
+        f"{len(meta.labels)} labels{' (its own)' if meta.own_labels else ''}: "
+        f"{', '.join(f'{i} {name}' for i, name in enumerate(meta.labels))}",
+        f"input: {meta.input['name']} {meta.input['shape']} {meta.input['layout']} {meta.input['dtype']}; "
+        f"{meta.preprocessing}",
+        _preprocess_line(meta.preprocess),
+        f"source: sha256 {meta.source_sha256[:16]}…, model {training.get('model', '?')}, " + (
+            f"Keras top-1 {training.get('heldout_accuracy', float('nan')):.2%} on held-out photos" if meta.own_labels
+            else f"Keras test accuracy {training.get('test_accuracy', float('nan')):.2%}"),
+        f"made by: {training.get('command') or '?'}; then {meta.export_command or '?'}",
+    ]
+    if parity:
+        on = f" on {parity['n']} {parity['data']}" if "data" in parity else ""
+        lines.append(f"parity{on}: accuracy {parity['accuracy']:.2%} ({parity['accuracy_delta_pp']:+.2f} pp), "
+                     f"agreement {parity['agreement']:.2%}, max |Δp| {parity['max_abs_diff']:.1e}, "
+                     f"gate {'passed' if parity['passed'] else 'FAILED'}")
+    decision = meta.decision
+    if decision:
+        lines.append(f"not sure below {decision['threshold']:.2f} ({decision.get('rule', '?')}, on "
+                     f"{decision.get('chosen_on', '?')}): answers {decision['coverage']:.1%} of mapped photos, "
+                     f"{decision['answered_lenient']:.1%} of them right"
+                     + ("" if meta.own_labels else f"; unsure on {decision['unsure_unmapped']:.1%} of photos with "
+                                                   "no class"))
+    else:
+        from fmnist.runtime.decision import DEFAULT_THRESHOLD
+
+        lines.append(f"not sure below {DEFAULT_THRESHOLD:.2f} (the default: no threshold was chosen on photos)")
+    print_rich("\n".join(lines))
+
+
+def _preprocess_line(record: dict[str, Any]) -> str:
+    if not record:
+        return "preprocessing: not recorded (exported before fmnist recorded it; run as today's)"
+    params = ", ".join(f"{k} {v}" for k, v in record.items() if k not in ("version", "output", "steps"))
+    return f"preprocessing: version {record['version']} ({record.get('steps', '')}; {params})"

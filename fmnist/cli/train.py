@@ -1,0 +1,133 @@
+"""`fmnist train` (a registry model on Fashion-MNIST, optionally with photos) and `fmnist train-own` (a model
+of your own classes, from photo folders)."""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+
+import typer
+
+from fmnist.cli.common import DataDir, command_line
+from fmnist.core.errors import UsageError
+from fmnist.runtime.decision import COVERAGE
+from fmnist.train.models import DEFAULT_MODEL, REGISTRY
+
+ModelName = enum.Enum("ModelName", {name: name for name in REGISTRY}, type=str)  # type: ignore[misc]
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(train)
+    app.command("train-own")(train_own)
+
+
+def train(
+    model: ModelName = typer.Option(DEFAULT_MODEL, "--model", "-m", help="Which registry model to train."),
+    epochs: int | None = typer.Option(None, "--epochs", min=1, help="Epochs (default: the model's recipe)."),
+    batch_size: int | None = typer.Option(None, "--batch-size", min=1, help="Batch size (default: the recipe's)."),
+    seed: int = typer.Option(0, "--seed", help="Seed for the split, shuffling, augmentation and weights."),
+    out: Path | None = typer.Option(None, "--out", "-o", file_okay=False, help="Run folder (default runs/MODEL)."),
+    val_split: float = typer.Option(0.1, "--val-split", min=0.01, max=0.9,
+                                    help="Stratified share of training images held out for validation."),
+    limit: int | None = typer.Option(None, "--limit", min=20, help="Train on a stratified subset (for quick checks)."),
+    photos: Path | None = typer.Option(None, "--photos", exists=True, file_okay=False,
+                                       help="Also learn from real photos: a folder with one subfolder per class."),
+    photos_val: Path | None = typer.Option(None, "--photos-val", exists=True, file_okay=False,
+                                           help="Photos to report on and to choose the 'not sure' threshold with "
+                                                "(never trained on)."),
+    photo_map: Path | None = typer.Option(None, "--photo-map", exists=True, dir_okay=False,
+                                          help="JSON {folder: [labels]} (default: the clothing photo set's "
+                                               "folders; [] means 'not sure')."),
+    photo_share: float | None = typer.Option(None, "--photo-share", min=0.01, max=0.9,
+                                             help="Share of each epoch's samples that are photos (default: "
+                                                  "the recipe's)."),
+    photo_epochs: int | None = typer.Option(None, "--photo-epochs", min=1,
+                                            help="Photos join for the last N epochs (default: the recipe's)."),
+    coverage: float = typer.Option(COVERAGE, "--coverage", min=0.05, max=1.0,
+                                   help="The 'not sure' threshold answers this share of mapped --photos-val "
+                                        "photos."),
+    own_labels: bool = typer.Option(False, "--own-labels", hidden=True,
+                                    help="Moved: fmnist train-own PHOTOS."),
+    data_dir: Path | None = DataDir,
+) -> None:
+    """Train a model and write its run folder: model.keras, history.json, metrics.json and four plots.
+
+    Models: [b]edge[/b] (default, ours), [b]cnn[/b] (the Keras notebook CNN), [b]mlp[/b], [b]mlp2[/b].
+
+    With --photos, real photos go through the runtime's own preprocessing (cached) and join training;
+    with --photos-val, metrics.json and photo_confusion.png report them and the 'not sure' threshold is chosen.
+    For a model of your own classes, see fmnist train-own.
+
+    Example: fmnist train --model cnn --epochs 5 --batch-size 64 --seed 0 --out runs/cnn
+
+    Example: fmnist train --photos photos/train --photos-val photos/validation
+    """
+    if own_labels:
+        raise UsageError("train --own-labels is now its own command: fmnist train-own PHOTOS [--photos-val DIR] "
+                         "[--out DIR] (see fmnist train-own --help)")
+    from fmnist.train.fit import TrainConfig
+    from fmnist.train.fit import train as run
+
+    cfg = TrainConfig(model=model.value, out=out, epochs=epochs, batch_size=batch_size, seed=seed,
+                      val_split=val_split, limit=limit, data_dir=data_dir, photos=photos, photos_val=photos_val,
+                      photo_map=photo_map, photo_share=photo_share, photo_epochs=photo_epochs, coverage=coverage,
+                      command=command_line())
+    card = run(cfg)
+    typer.echo(f"{card.model}: test accuracy {card.test_accuracy:.2%}, {card.params:,} params, "
+               f"trained in {card.train_seconds:.0f} s")
+    if card.photos:
+        p = card.photos
+        typer.echo(f"photos ({p.photos}): lenient {p.lenient:.1%}, strict {p.strict:.1%}, mean over "
+                   f"folders {p.mean_lenient:.1%}; 'not sure' below {p.threshold:.2f}: answers "
+                   f"{p.coverage:.0%} of mapped photos ({p.answered_lenient:.1%} right), unsure on "
+                   f"{p.unsure_unmapped:.0%} of unmapped")
+    typer.echo(f"wrote {card.folder}/: model.keras history.json metrics.json curves.png confusion.png samples.png "
+               "errors.png" + (" photo_confusion.png" if card.photos else ""))
+
+
+def train_own(
+    photos: Path = typer.Argument(..., exists=True, file_okay=False,
+                                  help="A folder with one subfolder of photos per class; the folder names are the "
+                                       "labels (2 to 50)."),
+    photos_val: Path | None = typer.Option(None, "--photos-val", exists=True, file_okay=False,
+                                           help="Photos to report on and choose the 'not sure' threshold with, in "
+                                                "the same class folders (default: hold out --holdout of each)."),
+    out: Path | None = typer.Option(None, "--out", "-o", file_okay=False, help="Run folder (default runs/own)."),
+    init: Path | None = typer.Option(None, "--init", exists=True, dir_okay=False,
+                                     help="The .keras model to start from (default: the shipped edge model's "
+                                          "backbone)."),
+    epochs: int | None = typer.Option(None, "--epochs", min=1, help="Epochs (default: the recipe's, 30)."),
+    batch_size: int | None = typer.Option(None, "--batch-size", min=1, help="Batch size (default: the recipe's, 32)."),
+    holdout: float = typer.Option(0.15, "--holdout", min=0.05, max=0.5,
+                                  help="Without --photos-val: share of each folder held out."),
+    per_class: int | None = typer.Option(None, "--per-class", min=1,
+                                         help="Learn from at most N photos per folder."),
+    seed: int = typer.Option(0, "--seed", help="Seed for the hold-out, shuffling, augmentation and the head."),
+    coverage: float = typer.Option(COVERAGE, "--coverage", min=0.05, max=1.0,
+                                   help="The 'not sure' threshold answers this share of held-out photos."),
+) -> None:
+    """Train a model of your own classes: the labels are PHOTOS' folder names (docs/your-own-classes.md).
+
+    It starts from a Fashion-MNIST backbone, gives it a new head and fine-tunes on the photos, each through the
+    runtime's own preprocessing. Then export it like any run: fmnist export runs/own --int8
+
+    Example: fmnist train-own my-photos --out runs/mine
+
+    Example: fmnist train-own photos/train --photos-val photos/validation --out runs/own
+    """
+    from fmnist.train.own import OwnConfig
+    from fmnist.train.own import train_own as run
+
+    recipe = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size}.items() if v is not None}
+    cfg = OwnConfig(photos, out=out, photos_val=photos_val, init=init, holdout=holdout, per_class=per_class,
+                    seed=seed, coverage=coverage, command=command_line(), **recipe)
+    card = run(cfg)
+    p, n_learn = card.photos, card.metrics["own_labels"]["n_learn"]
+    assert p is not None  # an own-label run always reports on its held-out photos
+    typer.echo(f"{len(card.labels)} labels ({', '.join(card.labels)}): top-1 {card.heldout_accuracy:.1%} on {p.n} "
+               f"held-out photos, mean over folders {p.mean_strict:.1%}; learned from {n_learn} photos in "
+               f"{card.train_seconds:.0f} s")
+    typer.echo(f"'not sure' below {p.threshold:.2f}: answers {p.coverage:.0%} of held-out photos, "
+               f"{p.answered_lenient:.1%} of them right")
+    typer.echo(f"wrote {card.folder}/: model.keras metrics.json own_data.npz history.json curves.png "
+               f"photo_confusion.png; next: fmnist export {card.folder} --int8")

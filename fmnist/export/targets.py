@@ -1,0 +1,95 @@
+"""What `fmnist export` writes: one Target per file, each knowing how to build its raw (unchecked, metadata-free)
+model into a temp path. The int8 ONNX build returns how it was quantized, so the report says what was done."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fmnist.export.parity import ParityRow
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    int8: bool = False
+    fp16: bool = False
+    tflite: bool = True
+    calib: int = 1000  # stratified training images for int8 calibration (own labels: at most this many photos)
+    calib_method: str = "minmax"
+    per_channel: bool = True
+    activations: str = "int8"  # int8 ONNX activations: int8 (S8S8) or uint8 (U8S8)
+    search: bool = False  # try a grid of int8 ONNX settings and keep the fastest that passes the gate
+    min_agree: float | None = None  # override the gate's defaults (see parity.DEFAULTS)
+    max_drop: float | None = None
+    out: Path | None = None  # default: next to the source model
+    data_dir: Path | None = None
+    command: str = ""  # the command line that ran this, recorded in each file's metadata
+
+
+@dataclass(frozen=True)
+class Built:
+    """What a build did beyond writing the file: the int8 ONNX settings, and the search when one ran."""
+
+    quantization: dict[str, Any] | None = None
+    search: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Target:
+    file: str
+    precision: str
+    build: Callable[[Path], Built]  # writes the raw converted model to the given temp path
+
+
+Gate = Callable[[str, str], Callable[[Path], ParityRow]]  # (file, precision) -> raw file -> its parity row
+
+
+def targets(model: Any, opts: ExportOptions, calib: np.ndarray, work: Path, gate: Gate,
+            status: Callable[[str], None]) -> list[Target]:
+    """The files to write, in order: model.onnx first (the int8 ONNX is quantized from it)."""
+    fp32_onnx = work / "model.onnx"
+    out = [Target("model.onnx", "fp32", lambda path: _onnx_fp32(model, path))]
+    if opts.int8:
+        out.append(Target("model.int8.onnx", "int8",
+                          lambda path: _onnx_int8(fp32_onnx, path, calib, opts, gate, work, status)))
+    if opts.tflite:
+        out.append(Target("model.tflite", "fp32", _tflite(model, "fp32", calib)))
+        if opts.fp16:
+            out.append(Target("model.fp16.tflite", "fp16", _tflite(model, "fp16", calib)))
+        if opts.int8:
+            out.append(Target("model.int8.tflite", "int8", _tflite(model, "int8", calib)))
+    return out
+
+
+def _onnx_fp32(model: Any, path: Path) -> Built:
+    from fmnist.export.to_onnx import keras_to_onnx
+
+    path.write_bytes(keras_to_onnx(model).SerializeToString())
+    return Built()
+
+
+def _onnx_int8(fp32: Path, path: Path, calib: np.ndarray, opts: ExportOptions, gate: Gate, work: Path,
+               status: Callable[[str], None]) -> Built:
+    from fmnist.export.quantize import QuantSettings, quantize_onnx
+    from fmnist.export.search import search
+
+    if opts.search:
+        result = search(fp32, path, calib, gate("model.int8.onnx", "int8"), work, status=status)
+        return Built(quantization=result["chosen"], search=result)
+    settings = QuantSettings(opts.calib_method, opts.per_channel, opts.activations)
+    quantize_onnx(fp32, path, calib, settings)
+    return Built(quantization=settings.as_dict())
+
+
+def _tflite(model: Any, precision: str, calib: np.ndarray) -> Callable[[Path], Built]:
+    def build(path: Path) -> Built:
+        from fmnist.export.to_tflite import keras_to_tflite
+
+        path.write_bytes(keras_to_tflite(model, precision, calib))
+        return Built()
+
+    return build

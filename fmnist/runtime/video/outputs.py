@@ -1,0 +1,86 @@
+"""Where `fmnist live` sends each annotated frame besides its result: a window (with its keys), a recording,
+and a status line on stderr when headless. The MJPEG preview is fmnist.runtime.video.serve."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from fmnist.core.errors import SourceError
+
+WINDOW = "fmnist live (q: quit, s: snapshot)"
+QUIT_KEYS = (ord("q"), 27)
+
+
+def display_available(env: Mapping[str, str] | None = None, probe: Callable[[], bool] | None = None) -> bool:
+    """Is there a screen to show a window on? No $DISPLAY/$WAYLAND_DISPLAY, or a failing window, means no."""
+    env = os.environ if env is None else env
+    if not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY")):
+        return False
+    return (probe or _probe_window)()
+
+
+def _probe_window() -> bool:
+    try:
+        cv2.namedWindow(WINDOW, cv2.WINDOW_AUTOSIZE)
+        return True
+    except cv2.error:  # a headless OpenCV build, or a display that refuses us
+        return False
+
+
+def show(annotated: np.ndarray, frame: int) -> int:
+    """Show a frame; returns the key pressed (-1 for none). s saves a snapshot into the current folder."""
+    cv2.imshow(WINDOW, annotated)
+    key = cv2.waitKey(1) & 0xFF
+    if key == ord("s"):
+        name = f"snapshot-{time.strftime('%Y%m%d-%H%M%S')}-{frame}.jpg"
+        cv2.imwrite(name, annotated)
+        print(f"saved {name}", file=sys.stderr)
+    return key
+
+
+class Recorder:
+    """--record: an .mp4 or .avi opened at the first frame (its size), finalized by close() even after Ctrl-C."""
+
+    def __init__(self, path: Path | None, fps: float) -> None:
+        self.path, self.fps = path, fps
+        self.writer: cv2.VideoWriter | None = None
+
+    def write(self, frame: np.ndarray) -> None:
+        if self.path is None:
+            return
+        if self.writer is None:
+            self.writer = _writer(self.path, (frame.shape[1], frame.shape[0]), self.fps)
+        self.writer.write(frame)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.release()  # finalizes the container: the recording plays after Ctrl-C too
+
+
+def _writer(path: Path, size: tuple[int, int], fps: float) -> cv2.VideoWriter:
+    fourcc = cv2.VideoWriter_fourcc(*("MJPG" if path.suffix.lower() == ".avi" else "mp4v"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path), fourcc, fps if 1 <= fps <= 120 else 15.0, size)
+    if not writer.isOpened():
+        raise SourceError(f"cannot record to {path}: OpenCV has no writer for it; use .mp4 or .avi")
+    return writer
+
+
+class StatusLine:
+    """Headless: one line on stderr every `every_s` seconds."""
+
+    def __init__(self, every_s: float) -> None:
+        self.every_s, self.last = every_s, 0.0
+
+    def maybe(self, text: Callable[[], str]) -> None:
+        now = time.perf_counter()
+        if now - self.last >= self.every_s:
+            self.last = now
+            print(text(), file=sys.stderr, flush=True)

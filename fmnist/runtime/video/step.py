@@ -1,0 +1,106 @@
+"""One frame of `fmnist live`: take the region of interest (a centred square guide box by default), run the same
+preprocessing as `classify` (segmenting anew only when the scene has changed: fmnist.runtime.video.scene), infer,
+smooth the probabilities over the last K frames, apply classify's "not sure" rule (fmnist.runtime.decision) to the
+smoothed probabilities, and draw the result."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from fmnist.core.errors import UsageError
+from fmnist.runtime.annotate import annotate
+from fmnist.runtime.classifier import Classifier
+from fmnist.runtime.decision import NOT_SURE, is_sure
+from fmnist.runtime.video.scene import ScenePreprocess
+
+GUIDE = 0.6  # the default region of interest: a centred square, this share of the frame's short side
+
+Box = tuple[int, int, int, int]  # x, y, w, h
+
+
+@dataclass
+class FrameResult:
+    frame: int
+    label: str  # a class name or "not sure"
+    score: float  # smoothed probability of the best class
+    fps: float  # moving average of frames per second
+    ms: float  # preprocessing + inference for this frame
+    source_frame: int = 0  # the frame's position in the source (gaps: frames dropped as stale)
+    age_ms: float = 0.0  # from the frame's capture to its label
+
+
+def parse_roi(text: str) -> Box:
+    parts = text.split(",")
+    if len(parts) != 4 or not all(p.strip().isdigit() for p in parts):
+        raise UsageError(f"--roi takes x,y,w,h in pixels, e.g. 160,80,320,320; got {text!r}")
+    x, y, w, h = (int(p) for p in parts)
+    if w < 8 or h < 8:
+        raise UsageError(f"--roi {text}: the box must be at least 8x8 pixels")
+    return x, y, w, h
+
+
+def guide_box(width: int, height: int, roi: Box | None) -> Box:
+    """The region classified in each frame, clipped to the frame."""
+    if roi is None:
+        side = int(min(width, height) * GUIDE)
+        return (width - side) // 2, (height - side) // 2, side, side
+    x, y, w, h = roi
+    x, y = min(max(0, x), width - 1), min(max(0, y), height - 1)
+    return x, y, max(1, min(w, width - x)), max(1, min(h, height - y))
+
+
+class Smoother:
+    """The mean of the last K probability vectors."""
+
+    def __init__(self, k: int) -> None:
+        self.window: deque[np.ndarray] = deque(maxlen=max(1, k))
+
+    def add(self, probs: np.ndarray) -> np.ndarray:
+        self.window.append(probs)
+        return np.mean(self.window, axis=0)
+
+
+class FrameStep:
+    """One frame: region of interest, preprocess, infer, smooth, decide, draw. Keeps the smoothing window and FPS."""
+
+    def __init__(self, classifier: Classifier, roi: Box | None = None, smooth: int = 5) -> None:
+        self.classifier, self.roi = classifier, roi
+        self.smoother = Smoother(smooth)
+        self.preprocess = ScenePreprocess()  # classify's preprocessing; segments only when the scene changes
+        count = len(classifier.labels)
+        self.uniform = np.full(count, 1.0 / count, np.float32)
+        self.frames, self.fps, self.last = 0, 0.0, time.perf_counter()
+        self.seconds = dict.fromkeys(("preprocess", "infer", "overlay"), 0.0)  # totals per stage
+
+    def __call__(self, frame: np.ndarray, captured: float | None = None,
+                 number: int | None = None) -> tuple[FrameResult, np.ndarray]:
+        t1 = time.perf_counter()
+        captured = t1 if captured is None else captured
+        box = guide_box(frame.shape[1], frame.shape[0], self.roi)
+        x, y, w, h = box
+        prepared = self.preprocess(frame[y : y + h, x : x + w])
+        t2 = time.perf_counter()
+        probs = self.classifier.predict(prepared.image[None])[0]
+        t3 = time.perf_counter()
+        nothing = prepared.empty or prepared.low_contrast
+        smoothed = self.smoother.add(self.uniform if nothing else probs)  # nothing there: pull toward uniform
+        best = int(np.argmax(smoothed))
+        sure = is_sure(float(smoothed[best]), prepared.empty, self.classifier.threshold)
+        label = self.classifier.labels[best] if sure else NOT_SURE
+        rate = 1.0 / max(t3 - self.last, 1e-6)
+        self.fps, self.last = (rate if self.frames == 0 else 0.9 * self.fps + 0.1 * rate), t3
+        age_ms = (t3 - captured) * 1000
+        result = FrameResult(self.frames, label, float(smoothed[best]), self.fps, (t3 - t1) * 1000,
+                             self.frames if number is None else number, age_ms)
+        lines = [f"{label} {smoothed[best]:.0%}" if label != NOT_SURE else NOT_SURE,
+                 f"{self.fps:.1f} fps  infer {(t3 - t2) * 1000:.1f} ms  age {age_ms:.0f} ms"]
+        colour = (40, 220, 40) if label != NOT_SURE else (0, 200, 255)  # green, or amber when unsure
+        annotated = annotate(frame, lines, prepared.image, box, colour)
+        for stage, seconds in zip(self.seconds, (t2 - t1, t3 - t2, time.perf_counter() - t3), strict=True):
+            self.seconds[stage] += seconds
+        self.frames += 1
+        return result, annotated
