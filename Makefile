@@ -50,7 +50,7 @@ model: system
 	cp runs/release/model.int8.onnx fmnist/assets/edge.int8.onnx
 	cp runs/release/model.onnx fmnist/assets/edge.onnx
 	$(BIN)/python -c "from fmnist.core.tf import keras; keras.models.load_model('runs/release/model.keras', \
-	  compile=False).save_weights('fmnist/assets/edge.weights.h5')"  # the own-label backbone (train --own-labels)
+	  compile=False).save_weights('fmnist/assets/edge.weights.h5')"  # the own-label backbone (fmnist train-own)
 	$(BIN)/fmnist info fmnist/assets/edge.int8.onnx
 	$(BIN)/fmnist evaluate fmnist/assets/edge.int8.onnx --photos $(FMNIST_PHOTOS_VAL)
 

@@ -3,7 +3,7 @@
 
     .venv/bin/python scripts/own_curve.py TRAIN_DIR VAL_DIR [--out docs/img/own-classes-curve.png]
 
-Each point is `fmnist train --photos TRAIN_DIR --photos-val VAL_DIR --own-labels --per-class N` (the
+Each point is `fmnist train-own TRAIN_DIR --photos-val VAL_DIR --per-class N` (the
 same recipe, the first N photos of a seeded shuffle of each folder); the plot and a Markdown table follow.
 """
 

@@ -221,6 +221,9 @@ def test_twelve_classes_train_export_and_deploy(tmp_path):
     got = runner.invoke(app, ["export", str(run), "--int8", "--no-tflite", "--min-agree", "0.5", "--max-drop", "50"])
     assert got.exit_code == 0, got.output
     assert "on 24 held-out photos" in (run / "parity.md").read_text()
+    n_learn = json.loads((run / "metrics.json").read_text())["own_labels"]["n_learn"]
+    calibration = json.loads((run / "parity.json").read_text())["calibration"]
+    assert calibration["images"] == n_learn <= 72 < 1000  # the photos really used, not the --calib default
     classifier = Classifier(run / "model.int8.onnx")
     assert classifier.labels == labels and classifier.predict(np.zeros((2, 28, 28), np.uint8)).shape == (2, 12)
     sample = photos / "class11" / "0.jpg"

@@ -29,7 +29,7 @@ def test_bundle_installs_and_passes_its_selftest(tmp_path):
         assert any(n.startswith("fmnist-pi/fmnist-") and n.endswith(".whl") for n in names)
         tar.extractall(tmp_path / "pi", filter="data")  # a scratch folder, as on the Pi
     pins = (tmp_path / "pi" / "fmnist-pi" / "requirements.txt").read_text().split()
-    assert [p.split("==")[0] for p in pins] == ["numpy", "onnxruntime", "opencv-python-headless", "typer"]
+    assert [p.split("==")[0] for p in pins] == ["numpy", "onnxruntime", "opencv-python-headless", "typer", "rich"]
     install = subprocess.run([tmp_path / "pi" / "fmnist-pi" / "install.sh"], capture_output=True, text=True)
     assert install.returncode == 0, install.stderr
     assert "selftest: sample.jpg -> " in install.stdout and ": PASS" in install.stdout
@@ -47,3 +47,15 @@ def test_pi_smoke_on_emulated_aarch64():
     assert "aarch64 run: aarch64" in done.stdout
     assert "classify: 10/10 labels equal to x86" in done.stdout and "live: " in done.stdout
     assert "FAIL" not in done.stdout
+
+
+def test_the_bundle_pins_exactly_the_base_install():
+    """The Pi gets the packages `pip install fmnist` declares, no more and no fewer."""
+    import re
+
+    import tomllib
+
+    from fmnist.deploy.bundle import RUNTIME
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert sorted(re.split(r"[<>=!~ ]", d)[0] for d in declared) == sorted(RUNTIME)

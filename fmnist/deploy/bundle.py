@@ -13,7 +13,7 @@ from pathlib import Path
 
 from fmnist.core.errors import FmnistError, ModelError
 
-RUNTIME = ("numpy", "onnxruntime", "opencv-python-headless", "typer")
+RUNTIME = ("numpy", "onnxruntime", "opencv-python-headless", "typer", "rich")  # pyproject.toml's dependencies
 BROKEN_ON_PI = {"onnxruntime": {"1.21.0"}}  # "Illegal instruction" on the Pi 4's Cortex-A72 (onnxruntime#23957)
 SAMPLE = "pants.jpg"
 

@@ -101,7 +101,8 @@ class Outputs:
                 f"{'window' if self.show else 'headless'}{where}")
 
     def deliver(self, frame: np.ndarray, result: FrameResult, annotated: np.ndarray, count: int) -> bool:
-        """Send one annotated frame everywhere; False when the user asked to quit."""
+        """Send one annotated frame to the recording, the preview, --collect and the window; False when the user
+        asked to quit."""
         crop = None
         if self.collector:
             x, y, w, h = guide_box(frame.shape[1], frame.shape[0], self.cfg.roi)
@@ -112,11 +113,13 @@ class Outputs:
         self.recorder.write(annotated)
         if self.preview:
             self.publish(annotated, result)
+        return self.keys(show(annotated, count + 1), crop) if self.show else True
+
+    def status_line(self, result: FrameResult) -> None:
+        """Headless: a line on stderr every few seconds (after the frame is counted: Ctrl-C may follow it)."""
         if not self.show:
             self.status.maybe(lambda: f"frame {result.frame}: {result.label} {result.score:.0%}  {result.fps:.1f} fps"
                                       f"  {result.ms:.1f} ms")
-            return True
-        return self.keys(show(annotated, count + 1), crop)
 
     def collector_overlay(self, annotated: np.ndarray) -> np.ndarray:
         assert self.collector is not None
@@ -167,6 +170,7 @@ def _loop(cfg: LiveConfig, frames: EveryFrame | LatestFrame, step: FrameStep, ou
         summary.labels[result.label] += 1
         if emit:
             emit(result)
+        outputs.status_line(result)
         if not keep_going:
             break
 

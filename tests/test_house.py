@@ -1,0 +1,36 @@
+"""House rules that can be checked: a function does one thing, so none outside the CLI (whose commands are
+mostly option lists) has a body longer than MAX_BODY lines."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "fmnist"
+MAX_BODY = 60
+
+
+def body_lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    """Lines from the first statement after the docstring to the end of the function."""
+    body = node.body
+    first = body[1] if len(body) > 1 and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+        else body[0]
+    return (node.end_lineno or first.lineno) - first.lineno + 1
+
+
+def long_functions(source: str, where: str) -> list[str]:
+    return [f"{where}:{node.lineno} {node.name} ({body_lines(node)} lines)"
+            for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and body_lines(node) > MAX_BODY]
+
+
+def test_no_function_outside_the_cli_is_longer_than_60_lines():
+    found = [f for path in sorted(PACKAGE.rglob("*.py")) if "cli" not in path.relative_to(PACKAGE).parts
+             for f in long_functions(path.read_text(), str(path.relative_to(PACKAGE.parent)))]
+    assert not found, "split these:\n" + "\n".join(found)
+
+
+def test_the_check_counts_a_long_body():
+    source = "def f():\n    '''doc'''\n" + "    x = 1\n" * 61
+    assert long_functions(source, "x.py") == ["x.py:1 f (61 lines)"]
+    assert long_functions(source.replace("    x = 1\n", "", 1), "x.py") == []
