@@ -34,7 +34,8 @@ def evaluate(
 
     Example: fmnist evaluate --photos ~/photos/validation   (the shipped model)
 
-    A model trained with --own-labels is judged on its run's held-out photos, and on --photos by folder name.
+    A model of your own classes (fmnist train-own) is judged on its run's held-out photos, and on --photos by
+    folder name.
     """
     from fmnist.core.meta import is_own
     from fmnist.evaluation.evaluate import default_photos

@@ -86,7 +86,7 @@ def train(
 
 
 def train_own(
-    photos: Path = typer.Argument(..., exists=True, file_okay=False,
+    photos: Path = typer.Argument(..., exists=True, file_okay=False, metavar="PHOTOS",
                                   help="A folder with one subfolder of photos per class; the folder names are the "
                                        "labels (2 to 50)."),
     photos_val: Path | None = typer.Option(None, "--photos-val", exists=True, file_okay=False,

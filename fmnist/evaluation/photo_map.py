@@ -4,7 +4,7 @@ The default (fmnist/assets/photo_map.json) follows the clothing photo set's READ
 several labels is right with any of them ("lenient"; "strict" counts only the first); a folder mapped to
 none (hat, shorts, skirt) has no Fashion-MNIST class, and the right answer for it is "not sure".
 
-A model trained on your own classes (`fmnist train --own-labels`) is judged with `PhotoMap.own`: each
+A model trained on your own classes (`fmnist train-own`) is judged with `PhotoMap.own`: each
 folder is right only with the label of its own name.
 """
 

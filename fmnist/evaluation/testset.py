@@ -1,7 +1,7 @@
 """Which images a model is judged on, and its labels.
 
-A Fashion-MNIST model: the 10,000 test images. A model trained on your own classes (`fmnist train
---own-labels`): the photos its run held out, kept as 28x28 arrays in the run folder (OWN_DATA), next to the
+A Fashion-MNIST model: the 10,000 test images. A model trained on your own classes (`fmnist train-own`):
+the photos its run held out, kept as 28x28 arrays in the run folder (OWN_DATA), next to the
 model and its exports; they also hold the photos int8 calibration uses.
 """
 

@@ -1,4 +1,4 @@
-"""`fmnist train --photos DIR --own-labels`: a model whose labels are DIR's folder names (2 to 50).
+"""`fmnist train-own PHOTOS`: a model whose labels are PHOTOS' folder names (2 to 50).
 
 It starts from a Fashion-MNIST backbone (the shipped edge model's weights, or `--init RUN/model.keras`),
 replaces the 10-way head with one output per folder, and fine-tunes the whole network on the photos: each
