@@ -15,6 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from fmnist.evaluation.run_card import RunCard
 from fmnist.runtime.classifier import Classifier
 
 
@@ -64,14 +65,16 @@ def photo_table(rows: list[dict]) -> Table:
 
 def main(run: Path, cnn: Path, bench_json: Path, classify_jsonl: Path) -> None:
     console = Console(width=max(Console().width, 100))
-    edge, notebook = (json.loads((r / "metrics.json").read_text()) for r in (run, cnn))
+    edge, notebook = (RunCard.read(r) for r in (run, cnn))
+    assert edge and notebook and edge.test_accuracy and notebook.test_accuracy, "run make demo: no run cards"
     console.rule("fmnist demo")
     shipped = Classifier().meta
-    console.print(f"trained: edge, a short {edge['config']['epochs']}-epoch run: {edge['test_accuracy']:.2%} on the "
-                  f"test set in {edge['train_seconds']:.0f} s. The full recipe (make model: "
+    assert shipped is not None
+    console.print(f"trained: edge, a short {edge.metrics['config']['epochs']}-epoch run: {edge.test_accuracy:.2%} on "
+                  f"the test set in {edge.train_seconds:.0f} s. The full recipe (make model: "
                   f"{shipped.training['config']['epochs']} epochs and the clothing photos) reaches "
                   f"{shipped.training['test_accuracy']:.2%}; the shipped int8 file {shipped.parity['accuracy']:.2%}. "
-                  f"The notebook CNN, {notebook['config']['epochs']} epoch(s): {notebook['test_accuracy']:.2%}.")
+                  f"The notebook CNN, {notebook.metrics['config']['epochs']} epoch(s): {notebook.test_accuracy:.2%}.")
     console.print(parity_table(run))
     console.print(bench_table(json.loads(bench_json.read_text())))
     console.print(photo_table([json.loads(line) for line in classify_jsonl.read_text().splitlines() if line]))

@@ -203,3 +203,17 @@ def test_search_with_no_passing_try_keeps_nothing_and_exits_5(run_dir, tmp_path)
     assert not any(t["passed"] or t["chosen"] for t in report["int8_search"]["tries"])
     assert not (tmp_path / "model.int8.onnx").exists() and (tmp_path / "model.int8.rejected.onnx").exists()
     assert (tmp_path / "model.onnx").exists()  # fp32 agrees on 100 % and passes even this gate
+
+
+def test_the_demo_summary_reads_what_the_commands_write(run_dir, tmp_path, capsys):
+    """`make demo`'s last screen, from a real run's card and parity.json and real bench and classify output."""
+    from scripts.demo_summary import main
+
+    bench = runner.invoke(app, ["bench", str(run_dir / "model.int8.onnx"), "--threads", "1", "--iterations", "20",
+                                "--rounds", "1", "--json"])
+    classify = runner.invoke(app, ["classify", str(Path(__file__).parent.parent / "examples" / "photos"), "--json"])
+    (tmp_path / "bench.json").write_text(bench.stdout)
+    (tmp_path / "photos.jsonl").write_text(classify.stdout)
+    main(run_dir, run_dir, tmp_path / "bench.json", tmp_path / "photos.jsonl")
+    shown = capsys.readouterr().out
+    assert "a short 1-epoch run" in shown and "model.int8.onnx" in shown and "pants.jpg" in shown
