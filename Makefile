@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 MODEL  ?= edge
 RUN    ?= runs/$(MODEL)
 
-.PHONY: setup system demo model test check bench lint clean
+.PHONY: setup system browser demo model test check bench lint clean
 
 setup: $(VENV)/.installed
 
@@ -69,7 +69,11 @@ define pytest_strict
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 endef
 
-test: system
+# Debian's chromium, for the preview page's browser test (make test only: the demo needs no browser).
+browser:
+	scripts/setup-browser
+
+test: system browser
 	$(call pytest_strict,)
 	$(BIN)/python -m pytest benchmarks --benchmark-disable -q  # once, unmeasured, so the suite cannot rot
 

@@ -100,7 +100,10 @@ def test_serve_streams_mjpeg_and_status(video):
     run(LiveConfig(source=str(path), display=False, serve=f"127.0.0.1:{port}", max_frames=200))
     thread.join()
     assert seen.get("jpeg") is True
-    assert set(seen["status"]) == {"frame", "label", "score", "fps", "ms"}
+    status = seen["status"]  # today's keys, then the top 3, whether to believe it and the label's age
+    assert set(status) == {"frame", "label", "score", "fps", "ms", "sure", "top", "age_ms"}
+    assert len(status["top"]) == 3 and status["top"][0]["score"] >= status["top"][1]["score"] >= 0
+    assert status["sure"] == (status["label"] != "not sure") and status["age_ms"] >= 0
 
 
 def test_missing_source_fails_fast_with_what_was_tried(tmp_path):

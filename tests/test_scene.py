@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import cv2
@@ -13,6 +15,7 @@ from fmnist.runtime.classifier import Classifier
 from fmnist.runtime.preprocess import preprocess, read_image
 from fmnist.runtime.video.live import LiveConfig, run
 from fmnist.runtime.video.scene import MAX_WAIT, ScenePreprocess
+from fmnist.runtime.video.segmenter import BackgroundSegmenter
 from scripts.product_video import frame as product_frame
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,3 +87,71 @@ def test_a_still_repeated_as_video_gets_classify_s_label(tmp_path):
                   emit=lambda r: labels.append(r.label))
     assert summary.frames == 12 and summary.segmented == 1
     assert expected.sure and labels[5:] == [expected.best.label] * 7, (expected.best, labels)
+
+
+# --- segmentation off the frame path (live sources) ----------------------------------------------------------
+
+def test_off_the_loop_a_new_scene_is_not_sure_until_segmented_then_like_the_loop(products):
+    """A live source never waits for GrabCut: the first frame is "moving" while the worker segments it; once
+    the result is in, frames get exactly what the in-loop path gives them."""
+    rng = np.random.default_rng(3)
+    frames = [product_frame(rng, products[0]) for _ in range(6)]
+    inline, background = ScenePreprocess(), ScenePreprocess(BackgroundSegmenter())
+    try:
+        expected = [inline(f) for f in frames]
+        assert background(frames[0]).empty and background.moving == 1
+        assert background.segmenter.wait()
+        got = [background(f) for f in frames[1:]]
+    finally:
+        background.close()
+    assert background.segmented == 1 and background.stale == 0
+    assert all(np.array_equal(g.image, e.image) and g.box == e.box for g, e in zip(got, expected[1:], strict=True))
+
+
+def test_a_result_for_a_scene_already_gone_is_not_applied(products):
+    rng = np.random.default_rng(4)
+    first, second = product_frame(rng, products[0]), product_frame(rng, products[1])
+    scene = ScenePreprocess(BackgroundSegmenter())
+    try:
+        scene(first)  # the trouser, submitted
+        assert scene.segmenter.wait()
+        # the boot is in view when the trouser's mask arrives: dropped, and the boot is submitted
+        assert scene(second).empty and scene.stale == 1 and scene.segment is None
+        assert scene.segmenter.wait()
+        applied = scene(second)
+    finally:
+        scene.close()
+    assert not applied.empty and scene.segmented == 1
+    assert np.array_equal(applied.image, preprocess(second).image)
+
+
+def test_the_first_label_from_a_segmentation_carries_its_wait():
+    photo = read_image(ROOT / "examples" / "photos" / "pants.jpg")
+    scene = ScenePreprocess(BackgroundSegmenter())
+    try:
+        scene(photo, captured=100.0)
+        assert scene.segmenter.wait()
+        scene(photo, captured=100.5)
+        first = scene.since
+        scene(photo, captured=101.0)
+    finally:
+        scene.close()
+    assert first == 100.0 and scene.since == 101.0  # the wait, then the frame's own age
+
+
+def test_the_worker_steps_aside_for_the_loop():
+    """Lowest priority, and with two or more cores a core of its own (the last)."""
+    import os
+
+    segmenter = BackgroundSegmenter()
+    try:
+        native = segmenter.native_id
+        assert native is not None and native != threading.get_native_id()
+        deadline = time.time() + 5
+        while os.getpriority(os.PRIO_PROCESS, native) != 19 and time.time() < deadline:
+            time.sleep(0.01)
+        assert os.getpriority(os.PRIO_PROCESS, native) == 19
+        cores = sorted(os.sched_getaffinity(0))
+        assert os.sched_getaffinity(native) == ({cores[-1]} if len(cores) > 1 else set(cores))
+    finally:
+        segmenter.close()

@@ -91,8 +91,8 @@ def live(
     record: Path | None = typer.Option(None, "--record", dir_okay=False,
                                        help="Write the annotated frames to this .mp4 or .avi."),
     serve_at: str | None = typer.Option(None, "--serve", metavar="[HOST:]PORT",
-                                        help="MJPEG preview at http://HOST:PORT/ and JSON at /status "
-                                             "(host 127.0.0.1 unless given)."),
+                                        help="A preview page at http://HOST:PORT/ (stream, label, top 3, "
+                                             "'not sure', age), JSON at /status (host 127.0.0.1 unless given)."),
     max_frames: int | None = typer.Option(None, "--max-frames", min=1, help="Stop after this many frames."),
     smooth: int = typer.Option(5, "--smooth", min=1, help="Average the probabilities over the last K frames."),
     threshold: float | None = typer.Option(None, "--threshold", min=0.0, max=1.0,
@@ -150,7 +150,8 @@ def live(
     histogram = ", ".join(f"{label} {n}" for label, n in summary.labels.most_common())
     stages = ", ".join(f"{k} {v:.2f} ms" for k, v in summary.stage_ms.items())
     typer.echo(f"{'interrupted: ' if summary.interrupted else ''}{summary.frames} frames in {summary.seconds:.1f} s, "
-               f"{summary.fps:.1f} fps, {summary.dropped} dropped as stale, {summary.segmented} segmented, "
+               f"{summary.fps:.1f} fps, {summary.dropped} dropped as stale, {summary.segmented} segmented "
+               f"({summary.stale} too late for their scene), "
                f"{summary.moving} moving; "
                f"labels: {histogram or 'none'}; "
                f"per frame: {stages}; label age p50 {summary.age_percentile(50):.1f} ms, "

@@ -59,6 +59,7 @@ class Summary:
     collected: dict[str, int] = field(default_factory=dict)  # --collect: photos saved this run, per label
     segmented: int = 0  # frames whose scene had changed and settled: segmented anew
     moving: int = 0  # frames whose scene was still changing: not segmented, "not sure"
+    stale: int = 0  # segmentations that finished after their scene had gone: not applied
     read_seconds: float = 0.0  # waiting for frames, in all
 
     def age_percentile(self, q: float) -> float:
@@ -67,6 +68,14 @@ class Summary:
     @property
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds else 0.0
+
+
+def status(result: FrameResult) -> dict[str, object]:
+    """The preview's /status: the frame's result, its top 3 and its age."""
+    return {"frame": result.frame, "label": result.label, "score": round(result.score, 4),
+            "fps": round(result.fps, 2), "ms": round(result.ms, 2), "sure": result.sure,
+            "top": [{"label": label, "score": score} for label, score in result.top],
+            "age_ms": round(result.age_ms, 1)}
 
 
 def open_frames(source: VideoSource, realtime: bool = False) -> EveryFrame | LatestFrame:
@@ -83,11 +92,11 @@ class Outputs:
     """Everything a run opens besides the model: the source, the window or status line, the preview server,
     the recording and the collector. `close()` releases all of it."""
 
-    def __init__(self, cfg: LiveConfig) -> None:
+    def __init__(self, cfg: LiveConfig, model_name: str = "") -> None:
         self.cfg = cfg
         self.source = VideoSource(cfg.source)
         self.show = cfg.display and display_available()
-        self.preview = serve.Preview() if cfg.serve else None
+        self.preview = serve.Preview(model_name) if cfg.serve else None
         self.server = serve.start(cfg.serve, self.preview) if cfg.serve and self.preview else None
         self.recorder = Recorder(cfg.record, self.source.fps)
         self.collector = Collector(cfg.collect, list(cfg.collect_labels), cfg.every) if cfg.collect else None
@@ -128,9 +137,8 @@ class Outputs:
     def publish(self, annotated: np.ndarray, result: FrameResult) -> None:
         assert self.preview is not None
         ok, jpeg = cv2.imencode(".jpg", annotated, [cv2.IMWRITE_JPEG_QUALITY, 80])
-        self.preview.publish(jpeg.tobytes() if ok else b"", {"frame": result.frame, "label": result.label,
-                                                             "score": round(result.score, 4),
-                                                             "fps": round(result.fps, 2), "ms": round(result.ms, 2)})
+        seen = cv2.imencode(".png", result.seen)[1].tobytes() if result.seen is not None else b""
+        self.preview.publish(jpeg.tobytes() if ok else b"", status(result), seen)
 
     def keys(self, key: int, crop: np.ndarray | None) -> bool:
         """A window's key: q or Esc quits; with --collect, space saves the guide box and 1-9 pick the label."""
@@ -179,13 +187,15 @@ def run(cfg: LiveConfig, emit: Callable[[FrameResult], None] | None = None,
         on_start: Callable[[str], None] | None = None) -> Summary:
     """The loop. Ends at the end of a file, --max-frames, q/Esc in the window, or Ctrl-C; always cleans up."""
     classifier = Classifier(cfg.model, threads=cfg.threads, threshold=cfg.threshold)
-    outputs = Outputs(cfg)
-    step, summary = FrameStep(classifier, cfg.roi, cfg.smooth), Summary(size=outputs.source.size)
+    outputs = Outputs(cfg, classifier.path.name)
+    frames = open_frames(outputs.source, cfg.realtime)
+    # a live source never waits for a segmentation; a file read frame by frame gives every frame its label
+    step = FrameStep(classifier, cfg.roi, cfg.smooth, background=isinstance(frames, LatestFrame))
+    summary = Summary(size=outputs.source.size)
     for line in ([classifier.note] if classifier.note else []) + [outputs.start_line()]:
         if on_start:
             on_start(line)
     started = time.perf_counter()
-    frames = open_frames(outputs.source, cfg.realtime)
     try:
         _loop(cfg, frames, step, outputs, summary, emit)
     except KeyboardInterrupt:
@@ -193,8 +203,10 @@ def run(cfg: LiveConfig, emit: Callable[[FrameResult], None] | None = None,
     finally:
         summary.seconds = time.perf_counter() - started
         frames.stop()
+        step.close()
         summary.dropped = frames.dropped
         summary.segmented, summary.moving = step.preprocess.segmented, step.preprocess.moving
+        summary.stale = step.preprocess.stale
         summary.collected = dict(outputs.collector.saved) if outputs.collector else {}
         outputs.close()
     totals = {"read": summary.read_seconds, **step.seconds}

@@ -14,14 +14,23 @@ A changed scene is segmented once it has settled (a frame like the one before it
 or a garment is carried in, each frame would cost a full segmentation (~20-250 ms here) for a picture that
 is gone by the next one. Such a frame is marked empty, so the label falls to "not sure" while the scene
 moves; a scene that never settles is still segmented every MAX_WAIT frames.
+
+Segmentation itself runs in a Segmenter (fmnist.runtime.video.segmenter): in the loop for a video file read
+frame by frame, off it for a live source. Off the loop, the frames that arrive while a new scene is being
+segmented are "moving" (not sure), and a result is applied only if the scene has not changed since its frame:
+no label describes a scene that is gone. The first frame labelled from a new segmentation carries that
+segmentation's wait in its age (`since`).
 """
 
 from __future__ import annotations
 
+import time
+
 import cv2
 import numpy as np
 
-from fmnist.runtime.preprocess import Prepared, Segment, Shrunk, render, segment, shrink
+from fmnist.runtime.preprocess import Prepared, Segment, Shrunk, render, shrink
+from fmnist.runtime.video.segmenter import Done, Job, Segmenter
 
 THUMB_SIZE = 32  # long side of the thumbnail frames are compared on
 CHANGE_LEVEL = 24  # grey levels a thumbnail pixel must move by to count as changed
@@ -52,27 +61,51 @@ def moving(shrunk: Shrunk) -> Prepared:
 
 class ScenePreprocess:
     """Call it on each frame's region of interest, in order. Counts the frames it segmented, reused the mask
-    for, and skipped as moving."""
+    for, and skipped as moving (or waiting for a segmentation); `since` is, for the last frame, the capture time
+    the label's information dates from."""
 
-    def __init__(self) -> None:
+    def __init__(self, segmenter: Segmenter | None = None) -> None:
+        self.segmenter = segmenter or Segmenter()
         self.reference: np.ndarray | None = None  # the thumbnail of the last segmented frame
         self.previous: np.ndarray | None = None  # the thumbnail of the frame before this one
         self.segment: Segment | None = None
-        self.segmented = self.reused = self.moving = 0
+        self.segmented = self.reused = self.moving = self.stale = 0  # stale: results for a scene already gone
         self.waited = 0  # moving frames since the scene changed
+        self.since = 0.0
 
-    def __call__(self, image: np.ndarray) -> Prepared:
+    def __call__(self, image: np.ndarray, captured: float | None = None) -> Prepared:
+        captured = time.perf_counter() if captured is None else captured
+        self.since = captured
         shrunk = shrink(image)
         thumb = thumbnail(shrunk.small)
         previous, self.previous = self.previous, thumb
+        fresh = self._apply(self.segmenter.take(), thumb)
         if self.segment is not None and not changed(thumb, self.reference):
-            self.reused += 1
+            self.reused += not fresh
             return render(shrunk, self.segment)
         settled = self.segment is None or not changed(thumb, previous)
-        if not settled and self.waited < MAX_WAIT:
+        if settled or self.waited >= MAX_WAIT:
+            self.waited = 0
+            if not self.segmenter.pending or changed(thumb, self.segmenter.latest.thumb):  # type: ignore[union-attr]
+                self.segmenter.submit(Job(shrunk.small, thumb, captured))
+            if self._apply(self.segmenter.take(), thumb):  # in the loop: ready at once
+                return render(shrunk, self.segment)  # type: ignore[arg-type]
+        else:
             self.waited += 1
-            self.moving += 1
-            return moving(shrunk)
-        self.segment, self.reference, self.waited = segment(shrunk.small), thumb, 0
+        self.moving += 1
+        return moving(shrunk)
+
+    def _apply(self, done: Done | None, thumb: np.ndarray) -> bool:
+        """Take a finished segmentation if its scene is still the one in view; True if it was taken."""
+        if done is None:
+            return False
+        if changed(thumb, done.job.thumb):
+            self.stale += 1
+            return False
+        self.segment, self.reference = done.segment, done.job.thumb
         self.segmented += 1
-        return render(shrunk, self.segment)
+        self.since = min(self.since, done.job.captured)  # the label waited for this segmentation
+        return True
+
+    def close(self) -> None:
+        self.segmenter.close()

@@ -1,39 +1,46 @@
-"""`fmnist live --serve`: an MJPEG preview and a /status endpoint, standard library only, in a thread.
+"""`fmnist live --serve`: a preview page, an MJPEG stream and a /status endpoint, standard library only, in a
+thread. The page (preview.html beside this file) uses no external assets, so it works offline on a Pi's LAN.
 
-    GET /        a page showing the stream
-    GET /stream  multipart/x-mixed-replace JPEG frames, as browsers and VLC read them
-    GET /status  the latest result as JSON
+    GET /          the page: the stream, the label large, the top 3 with bars, "not sure" in its own colour, fps,
+                   the label's age, the 28x28 image the model saw and the model's name; it polls /status
+    GET /stream    multipart/x-mixed-replace JPEG frames, as browsers and VLC read them
+    GET /status    the latest result as JSON: frame, label, score, fps, ms, sure, top, age_ms
+    GET /seen.png  the 28x28 image the model saw in the latest frame
 """
 
 from __future__ import annotations
 
+import html
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
 from typing import Any
 
 from fmnist.core.errors import UsageError
 
 BOUNDARY = "fmnistframe"
-PAGE = (b"<!doctype html><title>fmnist live</title><body style='margin:0;background:#111'>"
-        b"<img src='/stream' style='max-width:100%'><pre id=s style='color:#ddd'></pre><script>"
-        b"setInterval(async()=>{s.textContent=JSON.stringify(await (await fetch('/status')).json())},1000)"
-        b"</script>")
+PAGE = resources.files("fmnist.runtime.video").joinpath("preview.html")
+
+
+def page(model: str) -> bytes:
+    return PAGE.read_text(encoding="utf-8").replace("{{MODEL}}", html.escape(model or "?")).encode()
 
 
 class Preview:
     """The latest annotated JPEG and status; the loop publishes, HTTP clients wait for the next one."""
 
-    def __init__(self) -> None:
+    def __init__(self, model: str = "") -> None:
+        self.model = model  # the model file's name, shown on the page
         self._changed = threading.Condition()
-        self._jpeg = b""
+        self._jpeg = self._seen = b""
         self._status: dict[str, Any] = {}
         self._sequence = 0
         self.closed = False
 
-    def publish(self, jpeg: bytes, status: dict[str, Any]) -> None:
+    def publish(self, jpeg: bytes, status: dict[str, Any], seen: bytes = b"") -> None:
         with self._changed:
-            self._jpeg, self._status = jpeg, status
+            self._jpeg, self._status, self._seen = jpeg, status, seen
             self._sequence += 1
             self._changed.notify_all()
 
@@ -51,6 +58,10 @@ class Preview:
         with self._changed:
             return dict(self._status)
 
+    def seen(self) -> bytes:
+        with self._changed:
+            return self._seen
+
 
 def _handler(preview: Preview) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
@@ -66,14 +77,17 @@ def _handler(preview: Preview) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(body)
 
         def do_GET(self) -> None:
-            if self.path == "/":
-                self._send(PAGE, "text/html")
-            elif self.path == "/status":
+            path = self.path.split("?", 1)[0]
+            if path == "/":
+                self._send(page(preview.model), "text/html; charset=utf-8")
+            elif path == "/status":
                 self._send(json.dumps(preview.status()).encode(), "application/json")
-            elif self.path == "/stream":
+            elif path == "/seen.png" and preview.seen():
+                self._send(preview.seen(), "image/png")
+            elif path == "/stream":
                 self._stream()
             else:
-                self.send_error(404, "try /, /stream or /status")
+                self.send_error(404, "try /, /stream, /status or /seen.png")
 
         def _stream(self) -> None:
             self.send_response(200)

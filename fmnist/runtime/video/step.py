@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -15,8 +15,11 @@ from fmnist.core.errors import UsageError
 from fmnist.runtime.annotate import annotate
 from fmnist.runtime.classifier import Classifier
 from fmnist.runtime.decision import NOT_SURE, is_sure
+from fmnist.runtime.preprocess import Prepared
 from fmnist.runtime.video.scene import ScenePreprocess
+from fmnist.runtime.video.segmenter import BackgroundSegmenter, Segmenter
 
+TOP = 3  # labels listed on the preview page
 GUIDE = 0.6  # the default region of interest: a centred square, this share of the frame's short side
 
 Box = tuple[int, int, int, int]  # x, y, w, h
@@ -30,7 +33,10 @@ class FrameResult:
     fps: float  # moving average of frames per second
     ms: float  # preprocessing + inference for this frame
     source_frame: int = 0  # the frame's position in the source (gaps: frames dropped as stale)
-    age_ms: float = 0.0  # from the frame's capture to its label
+    age_ms: float = 0.0  # from the capture of the frame the label rests on (its segmentation's, if newer) to now
+    top: list[tuple[str, float]] = field(default_factory=list)  # the TOP best labels, smoothed, best first
+    sure: bool = False  # the label is a class, not "not sure"
+    seen: np.ndarray | None = None  # the 28x28 image the model saw
 
 
 def parse_roi(text: str) -> Box:
@@ -65,16 +71,33 @@ class Smoother:
 
 
 class FrameStep:
-    """One frame: region of interest, preprocess, infer, smooth, decide, draw. Keeps the smoothing window and FPS."""
+    """One frame: region of interest, preprocess, infer, smooth, decide, draw. Keeps the smoothing window and FPS.
+    With `background`, segmentation runs off the frame path (fmnist.runtime.video.segmenter); close() ends it."""
 
-    def __init__(self, classifier: Classifier, roi: Box | None = None, smooth: int = 5) -> None:
+    def __init__(self, classifier: Classifier, roi: Box | None = None, smooth: int = 5,
+                 background: bool = False) -> None:
         self.classifier, self.roi = classifier, roi
         self.smoother = Smoother(smooth)
-        self.preprocess = ScenePreprocess()  # classify's preprocessing; segments only when the scene changes
+        # classify's preprocessing; segments only when the scene changes
+        self.preprocess = ScenePreprocess(BackgroundSegmenter() if background else Segmenter())
         count = len(classifier.labels)
         self.uniform = np.full(count, 1.0 / count, np.float32)
         self.frames, self.fps, self.last = 0, 0.0, time.perf_counter()
         self.seconds = dict.fromkeys(("preprocess", "infer", "overlay"), 0.0)  # totals per stage
+
+    def _decide(self, probs: np.ndarray, prepared: Prepared) -> tuple[str, float, bool, list[tuple[str, float]]]:
+        """(label or "not sure", smoothed score of the best class, sure, the top 3 smoothed)."""
+        nothing = prepared.empty or prepared.low_contrast
+        smoothed = self.smoother.add(self.uniform if nothing else probs)  # nothing there: pull toward uniform
+        order = np.argsort(smoothed)[::-1][:TOP]
+        best = int(order[0])
+        sure = is_sure(float(smoothed[best]), prepared.empty, self.classifier.threshold)
+        top = [(self.classifier.labels[i], round(float(smoothed[i]), 4)) for i in order]
+        return (self.classifier.labels[best] if sure else NOT_SURE), float(smoothed[best]), sure, top
+
+    def _tick(self, now: float) -> None:
+        rate = 1.0 / max(now - self.last, 1e-6)
+        self.fps, self.last = (rate if self.frames == 0 else 0.9 * self.fps + 0.1 * rate), now
 
     def __call__(self, frame: np.ndarray, captured: float | None = None,
                  number: int | None = None) -> tuple[FrameResult, np.ndarray]:
@@ -82,25 +105,23 @@ class FrameStep:
         captured = t1 if captured is None else captured
         box = guide_box(frame.shape[1], frame.shape[0], self.roi)
         x, y, w, h = box
-        prepared = self.preprocess(frame[y : y + h, x : x + w])
+        prepared = self.preprocess(frame[y : y + h, x : x + w], captured)
         t2 = time.perf_counter()
         probs = self.classifier.predict(prepared.image[None])[0]
         t3 = time.perf_counter()
-        nothing = prepared.empty or prepared.low_contrast
-        smoothed = self.smoother.add(self.uniform if nothing else probs)  # nothing there: pull toward uniform
-        best = int(np.argmax(smoothed))
-        sure = is_sure(float(smoothed[best]), prepared.empty, self.classifier.threshold)
-        label = self.classifier.labels[best] if sure else NOT_SURE
-        rate = 1.0 / max(t3 - self.last, 1e-6)
-        self.fps, self.last = (rate if self.frames == 0 else 0.9 * self.fps + 0.1 * rate), t3
-        age_ms = (t3 - captured) * 1000
-        result = FrameResult(self.frames, label, float(smoothed[best]), self.fps, (t3 - t1) * 1000,
-                             self.frames if number is None else number, age_ms)
-        lines = [f"{label} {smoothed[best]:.0%}" if label != NOT_SURE else NOT_SURE,
+        label, score, sure, top = self._decide(probs, prepared)
+        self._tick(t3)
+        age_ms = (t3 - min(captured, self.preprocess.since)) * 1000  # with the wait for its segmentation
+        result = FrameResult(self.frames, label, score, self.fps, (t3 - t1) * 1000,
+                             self.frames if number is None else number, age_ms, top, sure, prepared.image)
+        lines = [f"{label} {score:.0%}" if sure else NOT_SURE,
                  f"{self.fps:.1f} fps  infer {(t3 - t2) * 1000:.1f} ms  age {age_ms:.0f} ms"]
-        colour = (40, 220, 40) if label != NOT_SURE else (0, 200, 255)  # green, or amber when unsure
+        colour = (40, 220, 40) if sure else (0, 200, 255)  # green, or amber when unsure
         annotated = annotate(frame, lines, prepared.image, box, colour)
         for stage, seconds in zip(self.seconds, (t2 - t1, t3 - t2, time.perf_counter() - t3), strict=True):
             self.seconds[stage] += seconds
         self.frames += 1
         return result, annotated
+
+    def close(self) -> None:
+        self.preprocess.close()
