@@ -1,3 +1,3 @@
 """fmnist: Fashion-MNIST from a Keras notebook to a device."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-import venv
 from pathlib import Path
 
 import cv2
@@ -95,45 +94,3 @@ def test_classify_and_info_import_no_tensorflow():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
     assert out.strip().splitlines()[-1] == "[]"
-
-
-@pytest.mark.xdist_group("builds-the-wheel")  # pip builds in the source tree: one at a time
-@pytest.mark.slow
-def test_base_install_alone_classifies_a_photo(tmp_path, exported_cnn):
-    """pip install . (no extras) into a fresh venv: numpy, onnxruntime, OpenCV and typer only. It classifies,
-    and fmnist bench skips the .tflite rows it has no runtime for, with a note."""
-    env_dir = tmp_path / "venv"
-    venv.create(env_dir, with_pip=True)
-    python = env_dir / "bin" / "python"
-    subprocess.run([python, "-m", "pip", "install", "--quiet", str(ROOT)], check=True, cwd=tmp_path,
-                   capture_output=True)
-    names = subprocess.run([python, "-m", "pip", "list", "--format", "freeze"], capture_output=True, text=True,
-                           check=True).stdout.lower()
-    assert "tensorflow" not in names and "onnx==" not in names and "matplotlib" not in names
-    got = subprocess.run([env_dir / "bin" / "fmnist", "classify", str(PHOTOS / "pants.jpg"), "--json"],
-                         capture_output=True, text=True, cwd=tmp_path)
-    assert got.returncode == 0, got.stderr
-    from fmnist.runtime.classifier import Classifier
-    from fmnist.runtime.preprocess import read_image
-
-    expected = Classifier().classify(read_image(PHOTOS / "pants.jpg")).best  # this checkout, full install
-    result = json.loads(got.stdout)
-    assert result["label"] == expected.label and result["score"] == pytest.approx(expected.score, abs=1e-3)
-
-    from fmnist.data import fashion
-    from scripts.product_video import write_video
-
-    write_video(tmp_path / "clip.mp4", fashion.load_split("test").images[:3], hold=5, blank=2)
-    live = subprocess.run([env_dir / "bin" / "fmnist", "live", "--source", str(tmp_path / "clip.mp4"), "--json"],
-                          capture_output=True, text=True, cwd=tmp_path)  # no --no-display: no screen is found
-    assert live.returncode == 0, live.stderr
-    assert len(live.stdout.splitlines()) == 17 and "17 frames in" in live.stderr and "headless" in live.stderr
-
-    bench = subprocess.run([env_dir / "bin" / "fmnist", "bench", str(exported_cnn / "model.int8.onnx"),
-                            str(exported_cnn / "model.int8.tflite"), "--threads", "1", "--iterations", "20", "--json"],
-                           capture_output=True, text=True, cwd=tmp_path)
-    assert bench.returncode == 0, bench.stderr
-    report = json.loads(bench.stdout)
-    assert [Path(r["model"]).name for r in report["rows"]] == ["model.int8.onnx"]
-    assert report["skipped"] == [{"model": str(exported_cnn / "model.int8.tflite"),
-                                  "note": "skipped: needs ai_edge_litert (pip install ai-edge-litert)"}]

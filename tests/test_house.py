@@ -34,3 +34,27 @@ def test_the_check_counts_a_long_body():
     source = "def f():\n    '''doc'''\n" + "    x = 1\n" * 61
     assert long_functions(source, "x.py") == ["x.py:1 f (61 lines)"]
     assert long_functions(source.replace("    x = 1\n", "", 1), "x.py") == []
+
+
+def test_xdist_groups_keep_their_tests_on_one_worker(tmp_path):
+    """The tests that build wheels in the source tree share the xdist group "builds-the-wheel" so that they run
+    one at a time. pytest 9.2 silently broke loadgroup (pytest-xdist#1386); this fails if grouping breaks again."""
+    import subprocess
+    import sys
+
+    (tmp_path / "test_grouped.py").write_text(
+        "import os, pytest\n"
+        "@pytest.mark.parametrize('i', range(6))\n"
+        "@pytest.mark.xdist_group('together')\n"
+        "def test_grouped(i, tmp_path_factory):\n"
+        "    out = tmp_path_factory.getbasetemp().parent.parent / f'worker-{i}'\n"
+        "    out.write_text(os.environ['PYTEST_XDIST_WORKER'])\n"
+        "@pytest.mark.parametrize('i', range(6))\n"
+        "def test_free(i):\n"
+        "    pass\n")
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "2", "--dist", "loadgroup", "-p",
+                           "no:cacheprovider", "--basetemp", str(tmp_path / "base"), str(tmp_path / "test_grouped.py")],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    workers = {(tmp_path / f"worker-{i}").read_text() for i in range(6)}
+    assert len(workers) == 1, workers

@@ -59,3 +59,45 @@ def test_the_bundle_pins_exactly_the_base_install():
 
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     assert sorted(re.split(r"[<>=!~ ]", d)[0] for d in declared) == sorted(RUNTIME)
+
+
+def test_bundle_refuses_a_folder_it_did_not_make_and_touches_nothing(tmp_path):
+    mine = tmp_path / "notes"
+    mine.mkdir()
+    (mine / "todo.txt").write_text("my own file")
+    got = CliRunner().invoke(app, ["bundle", "--out", str(mine)])
+    assert got.exit_code == 2 and got.stderr.count("\n") == 1
+    assert "is not a bundle made by fmnist bundle" in got.stderr and "nothing was touched" in got.stderr
+    assert [p.name for p in mine.iterdir()] == ["todo.txt"] and (mine / "todo.txt").read_text() == "my own file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes"]  # no archive, no temporary folder
+    (tmp_path / "pi.tar.gz").write_text("someone else's archive")
+    got = CliRunner().invoke(app, ["bundle", "--out", str(tmp_path / "pi")])
+    assert got.exit_code == 2 and (tmp_path / "pi.tar.gz").read_text() == "someone else's archive"
+
+
+@pytest.mark.xdist_group("builds-the-wheel")  # pip builds in the source tree: one at a time
+@pytest.mark.slow
+def test_a_failed_bundle_build_leaves_the_earlier_bundle_intact(tmp_path):
+    out = tmp_path / "fmnist-pi"
+    assert CliRunner().invoke(app, ["bundle", "--out", str(out)]).exit_code == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    archive = (tmp_path / "fmnist-pi.tar.gz").read_bytes()
+    (tmp_path / "not-a-photo.jpg").write_text("text")  # the build fails midway, when it classifies the sample
+    got = CliRunner().invoke(app, ["bundle", "--out", str(out), "--sample", str(tmp_path / "not-a-photo.jpg")])
+    assert got.exit_code == 1 and "not an image" in got.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert (tmp_path / "fmnist-pi.tar.gz").read_bytes() == archive
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fmnist-pi", "fmnist-pi.tar.gz", "not-a-photo.jpg"]
+    replaced = CliRunner().invoke(app, ["bundle", "--out", str(out)])  # an earlier bundle is replaced
+    assert replaced.exit_code == 0 and (out / ".fmnist-bundle").is_file()
+
+
+def test_a_wheel_of_another_version_is_refused(tmp_path):
+    import zipfile
+
+    other = tmp_path / "fmnist-0.0.1-py3-none-any.whl"
+    with zipfile.ZipFile(other, "w") as wheel:
+        wheel.writestr("fmnist/__init__.py", "__version__ = '0.0.1'\n")
+    got = CliRunner().invoke(app, ["bundle", "--out", str(tmp_path / "pi"), "--wheel", str(other)])
+    assert got.exit_code == 2 and "is fmnist 0.0.1, but this is fmnist" in got.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fmnist-0.0.1-py3-none-any.whl"]  # nothing left behind

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -32,9 +33,30 @@ app = typer.Typer(
 )
 
 
+def version_line() -> str:
+    """fmnist's version, the shipped model's file (and the start of its sha256), and the runtime's libraries."""
+    import hashlib
+    from importlib import metadata, resources
+
+    model = Path(str(resources.files("fmnist") / "assets" / "edge.int8.onnx"))
+    shipped = (f"{model.name} sha256 {hashlib.sha256(model.read_bytes()).hexdigest()[:12]}" if model.is_file()
+               else "missing")
+
+    def installed(*names: str) -> str:
+        for name in names:
+            try:
+                return metadata.version(name)
+            except metadata.PackageNotFoundError:
+                continue
+        return "not installed"
+
+    return (f"fmnist {__version__} (shipped model {shipped}; onnxruntime {installed('onnxruntime')}, "
+            f"OpenCV {installed('opencv-python-headless', 'opencv-python')})")
+
+
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"fmnist {__version__}")
+        typer.echo(version_line())
         raise typer.Exit()
 
 

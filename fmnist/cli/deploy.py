@@ -22,9 +22,15 @@ def bundle_cmd(
     sample: Path | None = typer.Option(None, "--sample", exists=True, dir_okay=False,
                                        help="The photo the self-test classifies (default: a sample garment); "
                                             "for a model of your own classes, one of your photos."),
+    wheel: Path | None = typer.Option(None, "--wheel", exists=True, dir_okay=False,
+                                      help="The fmnist wheel to ship (default: built from this checkout, or packed "
+                                           "from the installed fmnist)."),
 ) -> None:
     """Make a folder and .tar.gz to copy to a Raspberry Pi: model, pinned requirements, the fmnist wheel,
     install.sh, a self-test and a systemd unit running `fmnist live --no-display --serve 0.0.0.0:8080`.
+
+    It works from a checkout or an installed package. --out must be new or an earlier bundle: any other folder
+    is refused untouched, and a failed build leaves an earlier bundle as it was.
 
     Example: fmnist bundle --model runs/edge/model.int8.onnx --out dist/fmnist-pi
 
@@ -32,7 +38,7 @@ def bundle_cmd(
     """
     from fmnist.deploy.bundle import bundle
 
-    archive = bundle(model, out, sample)
+    archive = bundle(model, out, sample, wheel)
     typer.echo(f"wrote {out}/ and {archive}; on the Pi: tar xzf {archive.name} && {out.name}/install.sh")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -62,3 +63,17 @@ def write_bytes(path: Path, data: bytes) -> None:
 
 def write_json(path: Path, obj: Any) -> None:
     write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode())
+
+
+def swap_folder(ready: Path, final: Path, aside: Path) -> None:
+    """Put the finished folder `ready` at `final`. An earlier `final` is moved to `aside` (beside it, same
+    filesystem) first and removed only once the new one is in place; if the move in fails, it is put back."""
+    if final.exists():
+        os.replace(final, aside)
+    try:
+        os.replace(ready, final)
+    except OSError:
+        if aside.exists():
+            os.replace(aside, final)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)

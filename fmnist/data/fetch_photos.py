@@ -8,13 +8,12 @@ renamed into place, so a failed or partial download never looks like a photo set
 
 from __future__ import annotations
 
-import os
-import shutil
 import tempfile
 import zipfile
 from collections import Counter
 from pathlib import Path, PurePosixPath
 
+from fmnist.core.atomic import swap_folder
 from fmnist.core.errors import DataError
 from fmnist.data.fashion import keras_cache_dir
 from fmnist.data.fetch import Progress, download
@@ -85,15 +84,5 @@ def fetch_photos(dest: Path | None = None, url: str | None = None, expected: dic
         with zipfile.ZipFile(part) as archive:
             members = [m for m in archive.namelist() if PurePosixPath(m).parts[:1] == (top,)]
             archive.extractall(staging, members)  # zipfile drops absolute paths and '..'
-        ready = staging / top
-        old = Path(tmp) / "previous"
-        if dest.exists():
-            os.replace(dest, old)  # the previous copy stays whole until the new one is in place
-        try:
-            os.replace(ready, dest)
-        except OSError:
-            if old.exists():
-                os.replace(old, dest)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
+        swap_folder(staging / top, dest, Path(tmp) / "previous")  # the previous copy stays whole until then
     return dest

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 import tarfile
+import tempfile
 from importlib import metadata
 from pathlib import Path
 
-from fmnist.core.errors import FmnistError, ModelError
+from fmnist import __version__
+from fmnist.core.atomic import atomic_path, swap_folder
+from fmnist.core.errors import FmnistError, ModelError, UsageError
+from fmnist.deploy.wheel import fmnist_wheel
 
 RUNTIME = ("numpy", "onnxruntime", "opencv-python-headless", "typer", "rich")  # pyproject.toml's dependencies
 BROKEN_ON_PI = {"onnxruntime": {"1.21.0"}}  # "Illegal instruction" on the Pi 4's Cortex-A72 (onnxruntime#23957)
-SAMPLE = "pants.jpg"
+SAMPLE = "sample.jpg"  # in fmnist/assets: a pair of trousers (CC0, examples/photos/pants.jpg)
 
 INSTALL = """#!/usr/bin/env bash
 # Install the fmnist runtime into a venv next to this file, then run the self-test.
@@ -69,14 +71,6 @@ WantedBy=multi-user.target
 """
 
 
-def _checkout() -> Path:
-    root = Path(__file__).resolve().parents[2]  # fmnist/deploy/bundle.py -> the checkout
-    if not (root / "pyproject.toml").is_file():
-        raise FmnistError("fmnist bundle builds the fmnist wheel from a source checkout; run it from one "
-                          "(git clone, then pip install -e .)")
-    return root
-
-
 def requirements() -> list[str]:
     """The runtime packages pinned to the versions installed (and tested) here."""
     pins = []
@@ -91,32 +85,54 @@ def requirements() -> list[str]:
     return pins
 
 
-def bundle(model: Path | None, out: Path, sample: Path | None = None) -> Path:
-    """Write the bundle folder `out` and `out`.tar.gz; return the archive's path."""
-    from fmnist.runtime.classifier import Classifier, default_model
+MARKER = ".fmnist-bundle"  # in every bundle folder: what --out may replace
+
+
+def _check_target(out: Path, archive: Path) -> None:
+    """--out may be new, or an earlier bundle; anything else is refused before anything is touched."""
+    if out.exists() and not (out / MARKER).is_file():
+        raise UsageError(f"--out {out} exists and is not a bundle made by fmnist bundle (no {MARKER} in it); "
+                         "nothing was touched. Choose a new folder, or move it away")
+    if archive.exists() and not out.exists():
+        raise UsageError(f"{archive} exists and its bundle folder {out} does not; nothing was touched. Choose "
+                         "another --out, or move the archive away")
+
+
+def _fill(folder: Path, model: Path, sample: Path, wheel: Path | None) -> None:
+    """Everything the Pi needs, in `folder`."""
+    from fmnist.runtime.classifier import Classifier
     from fmnist.runtime.preprocess import read_image
+
+    shutil.copy(model, folder / "model.onnx")
+    shutil.copy(sample, folder / "sample.jpg")
+    best = Classifier(folder / "model.onnx").classify(read_image(sample)).best
+    (folder / "expected.json").write_text(json.dumps({"label": best.label, "score": round(best.score, 4)}) + "\n")
+    (folder / "requirements.txt").write_text("\n".join(requirements()) + "\n")
+    fmnist_wheel(folder, wheel)
+    for name, text in (("install.sh", INSTALL), ("selftest", SELFTEST), ("fmnist-live.service.in", UNIT)):
+        (folder / name).write_text(text)
+        (folder / name).chmod(0o755 if name != "fmnist-live.service.in" else 0o644)
+    (folder / MARKER).write_text(f"made by fmnist {__version__} bundle; fmnist bundle --out may replace this folder\n")
+
+
+def bundle(model: Path | None, out: Path, sample: Path | None = None, wheel: Path | None = None) -> Path:
+    """Write the bundle folder `out` and `out`.tar.gz; return the archive's path. The bundle is built in a
+    temporary folder beside `out` and swapped in only when complete: a failed or interrupted build leaves an
+    earlier bundle as it was, and a folder that is not a bundle is never touched."""
+    from fmnist.runtime.classifier import default_model
 
     model = Path(model) if model else default_model()
     if model.suffix != ".onnx":
         raise ModelError(f"{model}: a Pi bundle carries an .onnx model (the runtime is onnxruntime)")
-    root = _checkout()
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    shutil.copy(model, out / "model.onnx")
-    sample = Path(sample) if sample else root / "examples" / "photos" / SAMPLE
-    shutil.copy(sample, out / "sample.jpg")
-    best = Classifier(out / "model.onnx").classify(read_image(sample)).best
-    (out / "expected.json").write_text(json.dumps({"label": best.label, "score": round(best.score, 4)}) + "\n")
-    (out / "requirements.txt").write_text("\n".join(requirements()) + "\n")
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), str(root)],
-                           capture_output=True, text=True)
-    if built.returncode:
-        raise FmnistError(f"building the fmnist wheel failed: {built.stderr.strip().splitlines()[-1:]}")
-    for name, text in (("install.sh", INSTALL), ("selftest", SELFTEST), ("fmnist-live.service.in", UNIT)):
-        (out / name).write_text(text)
-        (out / name).chmod(0o755 if name != "fmnist-live.service.in" else 0o644)
-    archive = out.with_name(out.name + ".tar.gz")
-    with tarfile.open(archive, "w:gz") as tar:
-        tar.add(out, arcname=out.name)
+    out, archive = Path(out), Path(out).with_name(Path(out).name + ".tar.gz")
+    _check_target(out, archive)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent))
+    try:
+        _fill(staging, model, Path(sample) if sample else default_model().with_name(SAMPLE), wheel)
+        with atomic_path(archive) as tmp, tarfile.open(tmp, "w:gz") as tar:
+            tar.add(staging, arcname=out.name)
+        swap_folder(staging, out, staging.with_name(staging.name + ".old"))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return archive
