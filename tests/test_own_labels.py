@@ -155,7 +155,6 @@ def test_a_full_disk_stops_collection_and_keeps_what_was_saved(tmp_path, mounted
 
 # ---- camera to deployed model -------------------------------------------------------------------------------
 
-@pytest.mark.xdist_group("builds-the-wheel")  # the bundle builds a wheel in the source tree: one at a time
 @pytest.mark.slow
 def test_three_classes_from_video_to_a_bundle(tmp_path):
     photos = tmp_path / "photos"
@@ -198,7 +197,6 @@ def deploys(model: Path, sample: Path, label: str, out: Path, floor: float) -> N
     assert selftest.returncode == 0 and f"(expected {label}): PASS" in selftest.stdout, selftest.stdout
 
 
-@pytest.mark.xdist_group("builds-the-wheel")
 @pytest.mark.slow
 def test_twelve_classes_train_export_and_deploy(tmp_path):
     photos = tmp_path / "photos"

@@ -16,7 +16,6 @@ from fmnist.cli import app
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.xdist_group("builds-the-wheel")  # pip builds in the source tree: one at a time
 @pytest.mark.slow
 def test_bundle_installs_and_passes_its_selftest(tmp_path):
     got = CliRunner().invoke(app, ["bundle", "--out", str(tmp_path / "build" / "fmnist-pi")])
@@ -75,7 +74,6 @@ def test_bundle_refuses_a_folder_it_did_not_make_and_touches_nothing(tmp_path):
     assert got.exit_code == 2 and (tmp_path / "pi.tar.gz").read_text() == "someone else's archive"
 
 
-@pytest.mark.xdist_group("builds-the-wheel")  # pip builds in the source tree: one at a time
 @pytest.mark.slow
 def test_a_failed_bundle_build_leaves_the_earlier_bundle_intact(tmp_path):
     out = tmp_path / "fmnist-pi"

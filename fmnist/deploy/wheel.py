@@ -1,7 +1,7 @@
 """The fmnist wheel a Pi bundle carries: the version running here, from one of three places.
 
 1. `--wheel PATH`: a wheel you built or downloaded (`python -m build`); it must be this version of fmnist.
-2. A source checkout (`pip install -e .`): `pip wheel` builds it from the checkout, as a user would.
+2. A source checkout (`pip install -e .`): `pip wheel` builds it from a copy of the checkout's sources.
 3. An installed package (`pip install fmnist-*.whl`): the installed files, as listed in the distribution's
    RECORD, are packed back into a wheel (PEP 427: the same files, the same WHEEL and METADATA, a new RECORD).
    No source, no network and no build tools are needed.
@@ -16,6 +16,7 @@ import io
 import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
 from importlib import metadata
 from pathlib import Path
@@ -49,9 +50,21 @@ def given_wheel(path: Path, dest: Path) -> Path:
     return Path(shutil.copy(path, dest / name))
 
 
+SOURCE = ("pyproject.toml", "README.md", "fmnist")  # what the wheel is built from
+
+
 def from_checkout(root: Path, dest: Path) -> Path:
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(dest), str(root)],
-                           capture_output=True, text=True)
+    """`pip wheel` on a copy of the checkout's package sources, so the build writes nothing into the checkout
+    (setuptools leaves build/ and *.egg-info beside the sources) and two builds never meet."""
+    with tempfile.TemporaryDirectory(prefix="fmnist-wheel-") as tmp:
+        for name in SOURCE:
+            source = root / name
+            if source.is_dir():
+                shutil.copytree(source, Path(tmp) / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            else:
+                shutil.copy(source, Path(tmp) / name)
+        built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(dest), tmp],
+                               capture_output=True, text=True)
     if built.returncode:
         raise FmnistError(f"building the fmnist wheel failed: {built.stderr.strip().splitlines()[-1:]}")
     return next(dest.glob(f"fmnist-{__version__}-*.whl"))
