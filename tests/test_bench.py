@@ -18,6 +18,7 @@ KEYS = {"model", "format", "precision", "size_kb", "threads", "accuracy", "accur
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("exported-cnn")  # the exported CNN is made once per worker
 def test_bench_json_rows_are_well_formed(exported_cnn):
     got = runner.invoke(app, ["bench", "--run", str(exported_cnn), "--threads", "1,2", "--batch", "1,16",
                               "--iterations", "50", "--json"])

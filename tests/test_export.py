@@ -22,7 +22,8 @@ from fmnist.export.pipeline import ExportOptions, export
 FILES = {"model.onnx": "fp32", "model.int8.onnx": "int8", "model.tflite": "fp32", "model.fp16.tflite": "fp16",
          "model.int8.tflite": "int8"}
 runner = CliRunner()
-pytestmark = pytest.mark.slow  # every test here needs the exported notebook CNN (conftest)
+# every test here needs the exported notebook CNN (conftest), made once per worker: keep its users on one
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("exported-cnn")]
 
 
 @pytest.fixture(scope="module")
