@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tarfile
 import venv
 import zipfile
 from pathlib import Path
@@ -59,6 +60,9 @@ def test_the_wheel_and_sdist_carry_this_version_and_the_shipped_model(built):
     assert {"fmnist/assets/edge.int8.onnx", "fmnist/assets/sample.jpg", "fmnist/runtime/video/preview.html"} <= set(
         names)
     assert not any(n.startswith(("tests/", "scripts/")) for n in names)
+    with tarfile.open(built["sdist"]) as sdist:
+        members = {m.split("/", 1)[1] for m in sdist.getnames() if "/" in m}
+    assert {"fmnist/runtime/video/preview.html", "fmnist/assets/sample.jpg", "CHANGELOG.md", "README.md"} <= members
 
 
 def test_the_wheel_alone_classifies_with_no_tensorflow(wheel_bin, tmp_path):
