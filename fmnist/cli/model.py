@@ -56,7 +56,6 @@ def evaluate(
         print_rich(*render(report, str(model)), *photos)
 
 
-
 def info(
     model: Path = typer.Argument(..., help="An exported .onnx or .tflite model."),
     as_json: bool = Json,

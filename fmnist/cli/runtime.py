@@ -142,9 +142,8 @@ def live(
                      threads=threads, realtime=realtime, collect=collect,
                      collect_labels=tuple(parse_labels(labels or label or "")) if collect else (), every=every)
 
-    def emit(r: Any) -> None:
-        stdout_json({"frame": r.frame, "label": r.label, "score": round(r.score, 4), "fps": round(r.fps, 2),
-                      "ms": round(r.ms, 2), "source_frame": r.source_frame, "age_ms": round(r.age_ms, 2)})
+    def emit(result: Any) -> None:
+        stdout_json(result.to_json())
 
     summary = run_live(cfg, emit if as_json else None, on_start=lambda line: typer.echo(line, err=True))
     histogram = ", ".join(f"{label} {n}" for label, n in summary.labels.most_common())

@@ -30,11 +30,14 @@ def default_photos() -> Path | None:
 
 
 def threshold_of(path: Path) -> float:
-    """The model's "not sure" threshold: its metadata, or for a .keras file its run card."""
+    """The model's "not sure" threshold for photos: its metadata, or for a .keras file its run card. An exported
+    file made for another preprocessing is refused: photos go through today's."""
     if path.suffix == ".keras":
         card = RunCard.read(path.parent)
         return card.threshold if card and card.threshold is not None else DEFAULT_THRESHOLD
-    return model_threshold(read_meta(path))
+    meta = read_meta(path)
+    check_preprocess(meta, path)
+    return model_threshold(meta)
 
 
 def evaluate(path: Path, data_dir: Path | None = None, threads: int | None = None, photos: Path | None = None,
@@ -46,10 +49,9 @@ def evaluate(path: Path, data_dir: Path | None = None, threads: int | None = Non
     report = {"model": str(path), "labels": test.names, "data": test.what,
               **classification_report(test.labels, predict(fashion.to_model_input(test.images)), test.names)}
     if photos is not None:
-        if Path(path).suffix != ".keras":
-            check_preprocess(read_meta(Path(path)), Path(path))  # photos go through today's preprocessing
+        own_threshold = threshold_of(Path(path))  # refuses a model made for another preprocessing first
         photo_set = load_photos(photos)
-        cut = threshold_of(Path(path)) if threshold is None else threshold
+        cut = own_threshold if threshold is None else threshold
         pmap = PhotoMap.own(test.names) if test.own else PhotoMap.load(photo_map)
         probs = predict(fashion.to_model_input(photo_set.images))
         report["photos"] = photo_figures(probs, photo_set, pmap, cut).to_json()

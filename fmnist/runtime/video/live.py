@@ -71,11 +71,10 @@ class Summary:
 
 
 def status(result: FrameResult) -> dict[str, object]:
-    """The preview's /status: the frame's result, its top 3 and its age."""
-    return {"frame": result.frame, "label": result.label, "score": round(result.score, 4),
-            "fps": round(result.fps, 2), "ms": round(result.ms, 2), "sure": result.sure,
-            "top": [{"label": label, "score": score} for label, score in result.top],
-            "age_ms": round(result.age_ms, 1)}
+    """The preview's /status: the frame's result (as --json, but for the source frame), its top 3 and its age."""
+    row = {k: v for k, v in result.to_json().items() if k != "source_frame"}
+    return row | {"sure": result.sure, "top": [{"label": label, "score": score} for label, score in result.top],
+                  "age_ms": round(result.age_ms, 1)}
 
 
 def open_frames(source: VideoSource, realtime: bool = False) -> EveryFrame | LatestFrame:

@@ -38,6 +38,11 @@ class FrameResult:
     sure: bool = False  # the label is a class, not "not sure"
     seen: np.ndarray | None = None  # the 28x28 image the model saw
 
+    def to_json(self) -> dict[str, object]:
+        """The line `fmnist live --json` prints for this frame."""
+        return {"frame": self.frame, "label": self.label, "score": round(self.score, 4), "fps": round(self.fps, 2),
+                "ms": round(self.ms, 2), "source_frame": self.source_frame, "age_ms": round(self.age_ms, 2)}
+
 
 def parse_roi(text: str) -> Box:
     parts = text.split(",")
