@@ -33,12 +33,15 @@ def export(
     tflite: bool = typer.Option(True, "--tflite/--no-tflite", help="Write TFLite files besides ONNX."),
     calib: int = typer.Option(1000, "--calib", min=10, max=60000,
                               help="Stratified training images used to calibrate int8."),
-    calib_method: CalibMethod = typer.Option(CalibMethod.minmax, "--calib-method",
-                                             help="ONNX int8 calibration method."),
+    calib_method: CalibMethod | None = typer.Option(None, "--calib-method",
+                                                    help="ONNX int8 calibration method (default: minmax for 28x28 "
+                                                         "models, percentile for the photo tier)."),
     per_channel: bool = typer.Option(True, "--per-channel/--no-per-channel",
                                      help="Per-channel int8 weights for ONNX."),
-    activations: Activations = typer.Option(Activations.int8, "--activations",
-                                            help="ONNX int8 activation type: int8 (S8S8) or uint8 (U8S8)."),
+    activations: Activations | None = typer.Option(None, "--activations",
+                                                   help="ONNX int8 activation type: int8 (S8S8) or uint8 (U8S8) "
+                                                        "(default: int8 for 28x28 models, uint8 for the photo "
+                                                        "tier)."),
     search: bool = typer.Option(False, "--search",
                                 help="With --int8: try a grid of ONNX quantization settings (activation type, "
                                      "per-channel, calibration), gate each, keep the fastest at batch 1."),
@@ -72,10 +75,10 @@ def export(
     from fmnist.export.pipeline import export as run
     from fmnist.export.search import table as search_table
 
-    opts = ExportOptions(int8=int8, fp16=fp16, tflite=tflite, calib=calib, calib_method=calib_method.value,
-                         per_channel=per_channel, activations=activations.value, search=search,
-                         min_agree=min_agree, max_drop=max_drop, out=out,
-                         data_dir=data_dir, command=command_line())
+    opts = ExportOptions(int8=int8, fp16=fp16, tflite=tflite, calib=calib,
+                         calib_method=calib_method and calib_method.value, per_channel=per_channel,
+                         activations=activations and activations.value, search=search, min_agree=min_agree,
+                         max_drop=max_drop, out=out, data_dir=data_dir, command=command_line())
 
     def show(report: ParityReport) -> None:
         if as_json:

@@ -9,18 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fmnist.core.meta import read_meta
-from fmnist.data import fashion
 from fmnist.data.fetch_photos import photos_home
 from fmnist.evaluation.photo_figures import photo_figures
 from fmnist.evaluation.photo_map import PhotoMap
 from fmnist.evaluation.photo_set import load_photos
 from fmnist.evaluation.predictors import open_model
 from fmnist.evaluation.report import classification_report
-from fmnist.evaluation.run_card import RunCard
-from fmnist.evaluation.testset import test_set_for
-from fmnist.runtime.decision import DEFAULT_THRESHOLD, model_threshold
-from fmnist.runtime.preprocess import check_preprocess
+from fmnist.evaluation.testset import describe, test_set_for
 
 
 def default_photos() -> Path | None:
@@ -29,30 +24,19 @@ def default_photos() -> Path | None:
     return folder if folder.is_dir() else None
 
 
-def threshold_of(path: Path) -> float:
-    """The model's "not sure" threshold for photos: its metadata, or for a .keras file its run card. An exported
-    file made for another preprocessing is refused: photos go through today's."""
-    if path.suffix == ".keras":
-        card = RunCard.read(path.parent)
-        return card.threshold if card and card.threshold is not None else DEFAULT_THRESHOLD
-    meta = read_meta(path)
-    check_preprocess(meta, path)
-    return model_threshold(meta)
-
-
 def evaluate(path: Path, data_dir: Path | None = None, threads: int | None = None, photos: Path | None = None,
              photo_map: Path | None = None, threshold: float | None = None) -> dict[str, Any]:
     """Accuracy, per-class precision/recall/F1 and the confusion matrix on the 10,000 test images (own labels:
     the held-out photos); with `photos`, also "photos": strict, lenient, per folder, coverage and abstention."""
-    test = test_set_for(Path(path), data_dir)
+    described = describe(Path(path))  # refuses a model made for another preprocessing
+    test = test_set_for(Path(path), data_dir, described)
     predict = open_model(Path(path), threads)
     report = {"model": str(path), "labels": test.names, "data": test.what,
-              **classification_report(test.labels, predict(fashion.to_model_input(test.images)), test.names)}
+              **classification_report(test.labels, predict(test.inputs()), test.names)}
     if photos is not None:
-        own_threshold = threshold_of(Path(path))  # refuses a model made for another preprocessing first
-        photo_set = load_photos(photos)
-        cut = own_threshold if threshold is None else threshold
+        photo_set = load_photos(photos, preparation=described.preparation)
+        cut = described.threshold if threshold is None else threshold
         pmap = PhotoMap.own(test.names) if test.own else PhotoMap.load(photo_map)
-        probs = predict(fashion.to_model_input(photo_set.images))
+        probs = predict(test.inputs(photo_set.images))
         report["photos"] = photo_figures(probs, photo_set, pmap, cut).to_json()
     return report

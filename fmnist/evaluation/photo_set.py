@@ -1,8 +1,9 @@
-"""Photo folders (one folder per class) -> the 28x28 images the model sees, through `preprocess`.
+"""Photo folders (one folder per class) -> the images the model sees, through the model's `Preparation`.
 
-Every photo goes through `fmnist.runtime.preprocess.preprocess`, the function `classify` and `live` call,
-so training and evaluation see exactly what the runtime feeds the model. Results are cached per photo,
-keyed by the file's sha256 and PREPROCESS_VERSION: a re-run reads 28x28 arrays instead of redoing GrabCut.
+Every photo goes through `fmnist.runtime.preparation.Preparation.prepare`, what `classify` and `live` call,
+so training and evaluation see exactly what the runtime feeds the model. The 28x28 cut-outs are cached per
+photo, keyed by the file's sha256 and PREPROCESS_VERSION: a re-run reads 28x28 arrays instead of redoing
+GrabCut. The photo tier's centre crop costs a decode and a resize, and is not cached.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 from fmnist.core import atomic
 from fmnist.core.errors import DataError, FmnistError
 from fmnist.runtime import preprocess as prep
+from fmnist.runtime.preparation import CUTOUT, Preparation
 from fmnist.runtime.preprocess import IMAGE_EXTENSIONS, ImageError, read_image
 
 CACHE_VAR = "FMNIST_CACHE"
@@ -31,7 +33,7 @@ Progress = Callable[[int, int], None]  # (photos done, photos in all)
 class PhotoSet:
     root: Path
     folders: tuple[str, ...]  # class folder names, sorted
-    images: np.ndarray  # (N, 28, 28) uint8, the object bright on black
+    images: np.ndarray  # (N, *preparation.image_shape) uint8: 28x28 cut-outs, or the photo tier's BGR squares
     folder_index: np.ndarray  # (N,) int, index into `folders`
     empty: np.ndarray  # (N,) bool: the preprocessing found nothing to classify
     paths: list[Path]
@@ -51,8 +53,8 @@ def _cache_file(folder: Path, digest: str) -> Path:
     return folder / f"v{prep.PREPROCESS_VERSION}" / digest[:2] / f"{digest}.npy"
 
 
-def _prepare(path: Path, cache: Path | None) -> tuple[np.ndarray, bool, bool]:
-    """(28x28 image, empty, from cache) for one photo; ImageError when it cannot be read."""
+def _prepare(path: Path, cache: Path | None, preparation: Preparation) -> tuple[np.ndarray, bool, bool]:
+    """(prepared image, empty, from cache) for one photo; ImageError when it cannot be read."""
     try:
         raw = path.read_bytes()
     except OSError as e:
@@ -65,7 +67,7 @@ def _prepare(path: Path, cache: Path | None) -> tuple[np.ndarray, bool, bool]:
                 return row[:784].reshape(28, 28), bool(row[784]), True
         except (OSError, ValueError):
             pass  # a damaged cache entry: redo it
-    prepared = prep.preprocess(read_image(path))
+    prepared = preparation.prepare(read_image(path))
     if cached:
         row = np.concatenate([prepared.image.reshape(-1), [np.uint8(prepared.empty)]]).astype(np.uint8)
         entry = io.BytesIO()
@@ -93,18 +95,18 @@ def list_photos(root: Path) -> dict[str, list[Path]]:
 
 
 def load_photos(root: Path, cache: Path | None = None, progress: Progress | None = None,
-                workers: int | None = None, use_cache: bool = True) -> PhotoSet:
-    """Read and preprocess every photo under root/<class>/; unreadable ones are listed in `skipped`."""
+                workers: int | None = None, use_cache: bool = True, preparation: Preparation = CUTOUT) -> PhotoSet:
+    """Read and prepare every photo under root/<class>/; unreadable ones are listed in `skipped`."""
     root = Path(root)
     listing = list_photos(root)
     folders = tuple(listing)
     jobs = [(i, path) for i, name in enumerate(folders) for path in listing[name]]
-    cache = (cache or cache_dir()) if use_cache else None
+    cache = (cache or cache_dir()) if use_cache and preparation == CUTOUT else None
 
     def one(job: tuple[int, Path]) -> tuple[int, Path, tuple[np.ndarray, bool, bool] | str]:
         index, path = job
         try:
-            return index, path, _prepare(path, cache)
+            return index, path, _prepare(path, cache, preparation)
         except ImageError as e:
             return index, path, str(e)
 
@@ -122,5 +124,6 @@ def load_photos(root: Path, cache: Path | None = None, progress: Progress | None
                 paths.append(path)
             if progress:
                 progress(done, len(jobs))
-    return PhotoSet(root, folders, np.array(images, np.uint8).reshape(-1, 28, 28), np.array(index, np.int64),
+    stack = np.array(images, np.uint8).reshape(-1, *preparation.image_shape)
+    return PhotoSet(root, folders, stack, np.array(index, np.int64),
                     np.array(empty, bool), paths, skipped, hits)

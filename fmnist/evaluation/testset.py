@@ -1,8 +1,8 @@
-"""Which images a model is judged on, and its labels.
+"""Which images a model is judged on, its labels and its preprocessing.
 
 A Fashion-MNIST model: the 10,000 test images. A model trained on your own classes (`fmnist train-own`):
-the photos its run held out, kept as 28x28 arrays in the run folder (OWN_DATA), next to the
-model and its exports; they also hold the photos int8 calibration uses.
+the photos its run held out, kept as prepared arrays (28x28 cut-outs, or the photo tier's colour squares) in
+the run folder (OWN_DATA), next to the model and its exports; they also hold the photos int8 calibration uses.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from fmnist.core.errors import ModelError
 from fmnist.core.meta import CLASS_NAMES, is_own, read_meta
 from fmnist.data import fashion
 from fmnist.evaluation.run_card import RunCard
+from fmnist.runtime.decision import DEFAULT_THRESHOLD, model_threshold
+from fmnist.runtime.preparation import CUTOUT, Preparation, from_record, preparation_for
 
 OWN_DATA = "own_data.npz"  # in an own-label run folder: heldout_images/labels/empty, calib_images
 FMNIST_TEST = "Fashion-MNIST test images"
@@ -23,30 +25,54 @@ FMNIST_TEST = "Fashion-MNIST test images"
 
 @dataclass(frozen=True)
 class TestSet:
-    images: np.ndarray  # (N, 28, 28) uint8, bright on black
+    images: np.ndarray  # (N, *preparation.image_shape) uint8
     labels: np.ndarray  # (N,) index into names
     names: list[str]  # the model's labels
     what: str  # how reports name these images
-    calib: np.ndarray | None = None  # own labels: (M, 28, 28) uint8 training photos for int8 calibration
+    calib: np.ndarray | None = None  # own labels: (M, *image_shape) uint8 training photos for int8 calibration
+    preparation: Preparation = CUTOUT  # how the images were made, and how they become the model's input
+
+    def inputs(self, images: np.ndarray | None = None) -> np.ndarray:
+        """The model's input for these images (or others prepared the same way)."""
+        return self.preparation.to_input(self.images if images is None else images)
 
     @property
     def own(self) -> bool:
         return is_own(self.names)
 
 
-def labels_of(model: Path) -> list[str]:
-    """A model's labels: an exported file's metadata, or for a .keras file its run card."""
+@dataclass(frozen=True)
+class Described:
+    """What a model says of itself: an exported file's metadata, or for a .keras file its run card."""
+
+    labels: list[str]
+    preparation: Preparation  # another preprocessing version is refused (PreprocessMismatch) when read
+    threshold: float  # its "not sure" threshold for photos
+
+
+def describe(model: Path) -> Described:
+    """Read a model's labels, preprocessing and threshold once (see Described)."""
     model = Path(model)
     if model.suffix == ".keras":
         card = RunCard.read(model.parent)
-        return card.labels if card else list(CLASS_NAMES)
+        if card is None:
+            return Described(list(CLASS_NAMES), CUTOUT, DEFAULT_THRESHOLD)
+        preparation = from_record(card.preprocess, card.folder) if card.preprocess else CUTOUT
+        threshold = card.threshold if card.threshold is not None else DEFAULT_THRESHOLD
+        return Described(card.labels, preparation, threshold)
     meta = read_meta(model)
-    return list(meta.labels) if meta else list(CLASS_NAMES)
+    return Described(list(meta.labels) if meta else list(CLASS_NAMES), preparation_for(meta, model)[0],
+                     model_threshold(meta))
 
 
-def test_set_for(model: Path, data_dir: Path | None = None) -> TestSet:
+def labels_of(model: Path) -> list[str]:
+    return describe(model).labels
+
+
+def test_set_for(model: Path, data_dir: Path | None = None, described: Described | None = None) -> TestSet:
     """The images `model` is judged on (see the module doc)."""
-    names = labels_of(model)
+    described = described or describe(model)
+    names = described.labels
     if not is_own(names):
         test = fashion.load_split("test", data_dir)
         return TestSet(test.images, test.labels, names, FMNIST_TEST)
@@ -57,4 +83,4 @@ def test_set_for(model: Path, data_dir: Path | None = None) -> TestSet:
                          "fmnist evaluate MODEL --photos DIR")
     with np.load(path) as arrays:
         images, labels, calib_images = arrays["heldout_images"], arrays["heldout_labels"], arrays["calib_images"]
-    return TestSet(images, labels, names, "held-out photos", calib_images)
+    return TestSet(images, labels, names, "held-out photos", calib_images, described.preparation)

@@ -21,16 +21,17 @@ from rich.progress import Progress
 from fmnist import __version__
 from fmnist.core import atomic
 from fmnist.core.errors import ModelError, ParityError
-from fmnist.core.meta import INPUT_SPEC, ModelMeta
+from fmnist.core.meta import ModelMeta
 from fmnist.data import fashion
 from fmnist.evaluation.predictors import keras_predictor, load_keras, open_model
 from fmnist.evaluation.run_card import RunCard
 from fmnist.evaluation.testset import TestSet, test_set_for
 from fmnist.export.embed import embed_onnx, embed_tflite
 from fmnist.export.parity import ParityReport, ParityRow, compare, markdown, thresholds_for
+from fmnist.export.quantize import MODEL_DEFAULTS
 from fmnist.export.search import markdown as search_markdown
 from fmnist.export.targets import Built, ExportOptions, Target, targets
-from fmnist.runtime.preprocess import preprocess_record
+from fmnist.runtime.preparation import Preparation
 from fmnist.train.split import stratified_indices
 
 __all__ = ["ExportOptions", "export"]
@@ -59,7 +60,7 @@ class Judge:
     """The images every file is judged on, and the Keras model's answers on them."""
 
     test: TestSet
-    x: np.ndarray  # (N, 28, 28, 1) float32
+    x: np.ndarray  # (N, *input shape) float32: the model's input
     reference: np.ndarray  # (N, labels) Keras probabilities
     opts: ExportOptions
 
@@ -87,18 +88,19 @@ class Provenance:
     command: str
     created: str
 
-    def meta(self, row: ParityRow, labels: list[str], raw: Path) -> ModelMeta:
+    def meta(self, row: ParityRow, labels: list[str], raw: Path, preparation: Preparation) -> ModelMeta:
         card = self.card
-        return ModelMeta(precision=row.precision, source_sha256=self.sha256, labels=labels, input=_input_spec(raw),
-                         preprocess=(card.preprocess if card else {}) or preprocess_record(),
+        return ModelMeta(precision=row.precision, source_sha256=self.sha256, labels=labels,
+                         input=_input_spec(raw, preparation), preprocessing=preparation.prose,
+                         preprocess=preparation.record(),
                          training=card.training_summary() if card else {}, parity=row.to_json(),
                          decision=card.decision if card else {}, export_command=self.command,
                          fmnist_version=__version__, created=self.created)
 
 
-def _input_spec(raw: Path) -> dict[str, Any]:
+def _input_spec(raw: Path, preparation: Preparation) -> dict[str, Any]:
     """The input spec as this file really takes it: a full-integer TFLite takes int8, quantized."""
-    spec = dict(INPUT_SPEC)
+    spec = preparation.input_spec()
     if raw.suffix == ".tflite":
         from ai_edge_litert.interpreter import Interpreter
 
@@ -106,24 +108,26 @@ def _input_spec(raw: Path) -> dict[str, Any]:
         if detail["dtype"] != np.float32:
             scale, zero = detail["quantization"]
             spec |= {"dtype": np.dtype(detail["dtype"]).name, "quantization": {"scale": scale, "zero_point": zero},
-                     "quantize": "q = clip(round(x / scale) + zero_point), x in [0, 1]"}
+                     "quantize": "q = clip(round(x / scale) + zero_point), x the float input above"}
     return spec
 
 
 def _calibration(test: TestSet, opts: ExportOptions) -> np.ndarray:
-    """int8 calibration images: the run's training photos (own labels) or stratified training images."""
+    """int8 calibration images, as model input: the run's training photos (own labels) or stratified training
+    images."""
     if test.calib is not None:
-        return test.calib[: opts.calib]
+        return test.inputs(test.calib[: opts.calib])
     train = fashion.load_split("train", opts.data_dir)
-    return train.images[stratified_indices(train.labels, opts.calib, seed=0)]
+    return test.inputs(train.images[stratified_indices(train.labels, opts.calib, seed=0)])
 
 
-def _place(out: Path, target: Target, raw: Path, row: ParityRow, origin: Provenance, labels: list[str]) -> None:
+def _place(out: Path, target: Target, raw: Path, row: ParityRow, origin: Provenance, labels: list[str],
+           preparation: Preparation) -> None:
     """A passing file gets its metadata and its name; a failing one is kept under a name no loader takes."""
     if not row.passed:
         atomic.write_bytes(out / rejected_name(target.file), raw.read_bytes())
         return
-    meta = origin.meta(row, labels, raw)
+    meta = origin.meta(row, labels, raw, preparation)
     blob = embed_onnx(raw, meta) if target.file.endswith(".onnx") else embed_tflite(raw.read_bytes(), meta)
     atomic.write_bytes(out / target.file, blob)
 
@@ -148,14 +152,22 @@ def _write_files(model: Any, judge: Judge, calib: np.ndarray, out: Path, origin:
             if target.file == "model.int8.onnx":
                 int8_onnx = built
             rows.append(row)
-            _place(out, target, raw, row, origin, judge.test.names)
+            _place(out, target, raw, row, origin, judge.test.names, judge.test.preparation)
             bar.update(task, advance=1)
     return rows, int8_onnx
 
 
+def _with_model_defaults(opts: ExportOptions, preparation: Preparation) -> ExportOptions:
+    """The int8 settings the user left open, filled with the defaults for this kind of model."""
+    default = MODEL_DEFAULTS[preparation.kind]
+    return replace(opts, calib_method=opts.calib_method or default.method,
+                   activations=opts.activations or default.activations)
+
+
 def _judge(keras_path: Path, opts: ExportOptions) -> tuple[Any, Judge]:
     test = test_set_for(keras_path, opts.data_dir)  # own labels: the run's held-out photos
-    x = fashion.to_model_input(test.images)
+    opts = _with_model_defaults(opts, test.preparation)
+    x = test.inputs()
     model = load_keras(keras_path)
     return model, Judge(test, x, keras_predictor(model)(x), opts)
 
@@ -173,9 +185,10 @@ def export(source: Path, opts: ExportOptions, console: Console | None = None) ->
     origin = Provenance(hashlib.sha256(keras_path.read_bytes()).hexdigest(), RunCard.read(keras_path.parent),
                         opts.command, datetime.now(timezone.utc).isoformat(timespec="seconds"))
     model, judge = _judge(keras_path, opts)
+    opts = judge.opts
     calib = _calibration(judge.test, opts)
     out.mkdir(parents=True, exist_ok=True)
-    rows, int8_onnx = _write_files(model, judge, fashion.to_model_input(calib), out, origin,
+    rows, int8_onnx = _write_files(model, judge, calib, out, origin,
                                    console or Console(stderr=True))
     settings = int8_onnx.quantization or {"method": opts.calib_method, "per_channel": opts.per_channel,
                                           "activations": opts.activations}

@@ -19,9 +19,9 @@ class ExportOptions:
     fp16: bool = False
     tflite: bool = True
     calib: int = 1000  # stratified training images for int8 calibration (own labels: at most this many photos)
-    calib_method: str = "minmax"
+    calib_method: str | None = None  # None: the model's default (fmnist.export.quantize.MODEL_DEFAULTS)
     per_channel: bool = True
-    activations: str = "int8"  # int8 ONNX activations: int8 (S8S8) or uint8 (U8S8)
+    activations: str | None = None  # int8 ONNX activations: int8 (S8S8) or uint8 (U8S8); None: the model's default
     search: bool = False  # try a grid of int8 ONNX settings and keep the fastest that passes the gate
     min_agree: float | None = None  # override the gate's defaults (see parity.DEFAULTS)
     max_drop: float | None = None
@@ -80,7 +80,7 @@ def _onnx_int8(fp32: Path, path: Path, calib: np.ndarray, opts: ExportOptions, g
     if opts.search:
         result = search(fp32, path, calib, gate("model.int8.onnx", "int8"), work, status=status)
         return Built(quantization=result["chosen"], search=result)
-    settings = QuantSettings(opts.calib_method, opts.per_channel, opts.activations)
+    settings = QuantSettings(opts.calib_method or "minmax", opts.per_channel, opts.activations or "int8")
     quantize_onnx(fp32, path, calib, settings)
     return Built(quantization=settings.as_dict())
 

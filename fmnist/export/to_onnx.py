@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from fmnist.core.meta import INPUT_SHAPE, INPUT_SPEC
+from fmnist.core.meta import INPUT_SPEC
 
 OPSET = 17  # tf2onnx maps opsets up to 18; per-channel QDQ needs >= 13
 
 
 def keras_to_onnx(model: Any) -> Any:
-    """An onnx.ModelProto: input `image` (batch, 28, 28, 1) float32, output `probs` (batch, 10)."""
+    """An onnx.ModelProto: input `image` (batch, *the model's input shape) float32 (28x28x1, or the photo tier's
+    colour square), output `probs` (batch, labels)."""
     import onnx
     import tf2onnx
 
     from fmnist.core.tf import tf
 
-    spec = (tf.TensorSpec((None, *INPUT_SHAPE), tf.float32, name=INPUT_SPEC["name"]),)
+    spec = (tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name=INPUT_SPEC["name"]),)
 
     @tf.function(input_signature=spec)
     def serve(x: Any) -> dict[str, Any]:

@@ -21,7 +21,7 @@ def annotate(image: np.ndarray, lines: list[str], inset: np.ndarray, box: tuple[
     side = min(round(INSET * unit), h // 2, w // 2)
     if side >= 28:
         big = cv2.resize(inset, (side, side), interpolation=cv2.INTER_NEAREST)
-        out[:side, w - side :] = cv2.cvtColor(big, cv2.COLOR_GRAY2BGR)
+        out[:side, w - side :] = big if big.ndim == 3 else cv2.cvtColor(big, cv2.COLOR_GRAY2BGR)
         cv2.rectangle(out, (w - side, 0), (w - 1, side - 1), (255, 255, 255), 1)
     return out
 

@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 
 from fmnist.core.errors import ModelError
-from fmnist.core.meta import INPUT_SHAPE, META_KEY, ModelMeta, check_labels, meta_from_props
+from fmnist.core.meta import META_KEY, ModelMeta, check_labels, meta_from_props
 from fmnist.core.session import make_session
 from fmnist.runtime.decision import is_sure, model_threshold
-from fmnist.runtime.preprocess import Prepared, check_preprocess, prepare_raw, preprocess
+from fmnist.runtime.preparation import preparation_for
+from fmnist.runtime.preprocess import Prepared
 
 DEFAULT_MODEL = "edge.int8.onnx"  # in fmnist/assets, made by `make model`
 
@@ -36,8 +37,8 @@ class Guess:
 @dataclass(frozen=True)
 class Result:
     top: list[Guess]  # best first
-    probs: np.ndarray  # (10,) float32
-    prepared: Prepared  # the 28x28 image the model saw, and where the object was
+    probs: np.ndarray  # (labels,) float32
+    prepared: Prepared  # the image the model saw (28x28 grey, or the photo tier's colour square), and where
     ms: float  # preprocessing + inference, milliseconds
     sure: bool  # an object was found and the top probability reached the threshold
 
@@ -61,7 +62,8 @@ class Classifier:
                              "export")
         self.labels = check_labels(list(labels) if labels else list(self.meta.labels),  # type: ignore[union-attr]
                                    f"{self.path}")
-        self.note = check_preprocess(self.meta, self.path)  # refuses another version; a note when none is recorded
+        # the preprocessing the model was made for; another version is refused, a note when none is recorded
+        self.preparation, self.note = preparation_for(self.meta, self.path)
         self._check_io()
         # below this top probability the answer is "not sure": the model's own (metadata), unless overridden
         self.threshold = model_threshold(self.meta) if threshold is None else float(threshold)
@@ -73,30 +75,32 @@ class Classifier:
     def _check_io(self) -> None:
         inp, out = self.session.get_inputs(), self.session.get_outputs()
         shape = list(inp[0].shape) if len(inp) == 1 else None
-        if shape is None or shape[1:] != list(INPUT_SHAPE) or inp[0].type != "tensor(float)":
+        want = list(self.preparation.input_shape)
+        if shape is None or shape[1:] != want or inp[0].type != "tensor(float)":
             found = [(i.name, i.shape, i.type) for i in inp]
-            raise ModelError(f"{self.path} takes {found}, but fmnist models take one float (batch, 28, 28, 1) "
-                             "input; is it a Fashion-MNIST model exported by fmnist?")
+            raise ModelError(f"{self.path} takes {found}, but its preprocessing gives one float (batch, "
+                             f"{', '.join(map(str, want))}) input; is it a model exported by fmnist?")
         if len(out) != 1 or out[0].shape[-1] != len(self.labels):
             raise ModelError(f"{self.path} outputs {[(o.name, o.shape) for o in out]}, but has {len(self.labels)} "
                              f"labels ({', '.join(self.labels)}): the output count and the labels disagree; "
                              "re-export it with fmnist export")
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        """(N, 28, 28) uint8 or (N, 28, 28, 1) float in [0, 1] -> (N, labels) float32 probabilities."""
+        """Prepared images (N, 28, 28) or (N, size, size, 3) uint8, or model input (N, *input_shape) float,
+        -> (N, labels) float32 probabilities."""
         batch = np.asarray(batch)
-        if batch.dtype == np.uint8:
-            batch = batch.astype(np.float32) / 255.0
-        if batch.ndim == 3:
-            batch = batch[..., None]
-        if batch.shape[1:] != INPUT_SHAPE:
-            raise ModelError(f"predict takes (N, 28, 28) uint8 or (N, 28, 28, 1) float, got {batch.shape}")
+        prep = self.preparation
+        if batch.dtype == np.uint8 and batch.shape[1:] == prep.image_shape:
+            batch = prep.to_input(batch)
+        if batch.shape[1:] != prep.input_shape:
+            raise ModelError(f"predict takes (N, {', '.join(map(str, prep.image_shape))}) uint8 or "
+                             f"(N, {', '.join(map(str, prep.input_shape))}) float, got {batch.shape}")
         return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, np.float32)})[0]
 
     def classify(self, image: np.ndarray, top: int = 3, raw: bool = False) -> Result:
         """Any photo array (grey/BGR/BGRA, 8/16-bit or float) -> the top-k guesses."""
         started = time.perf_counter()
-        prepared = prepare_raw(image) if raw else preprocess(image)
+        prepared = self.preparation.prepare(image, raw)
         probs = self.predict(prepared.image[None])[0]
         order = np.argsort(probs)[::-1][: max(1, top)]
         guesses = [Guess(self.labels[i], int(i), float(probs[i])) for i in order]

@@ -15,8 +15,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from fmnist.core.errors import FmnistError, PreprocessMismatch
-from fmnist.core.meta import ModelMeta
+from fmnist.core.errors import FmnistError
 
 # Bump when `preprocess` changes what it returns for a photo. The photo cache (fmnist.evaluation.photo_set)
 # is keyed on it, and a model records the version it was trained for (its metadata).
@@ -222,12 +221,13 @@ class Shrunk:
     factor: float  # small = input * factor
 
 
-def shrink(image: np.ndarray) -> Shrunk:
-    """Any photo array -> BGR uint8 at work size (shrunk first, at any depth or channel count: cheaper)."""
+def shrink(image: np.ndarray, long_side: int = WORK_SIZE) -> Shrunk:
+    """Any photo array -> BGR uint8, its long side at most `long_side` (shrunk first, at any depth or channel
+    count: cheaper)."""
     if image.ndim not in (2, 3) or image.size == 0:
         raise ImageError(f"not an image array: shape {image.shape}")
     h, w = image.shape[:2]
-    factor = min(1.0, WORK_SIZE / max(h, w))
+    factor = min(1.0, long_side / max(h, w))
     if factor < 1.0:
         if np.issubdtype(image.dtype, np.floating):
             image = np.nan_to_num(image.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0)
@@ -273,18 +273,3 @@ def preprocess_record() -> dict[str, Any]:
             "steps": "EXIF rotation, alpha on white, shrink, GrabCut segmentation, crop, negate, lift, fit to 28x28",
             "work_size": WORK_SIZE, "grabcut_iterations": GRABCUT_ITERATIONS, "lift": LIFT,
             "min_contrast": MIN_CONTRAST, "min_area": MIN_AREA, "max_area": MAX_AREA, "rect_margin": RECT_MARGIN}
-
-
-def check_preprocess(meta: ModelMeta | None, path: Path) -> str | None:
-    """Refuse a model made for another preprocessing version (PreprocessMismatch, exit 4). A model that records
-    none (exported before the record existed) is taken as made for today's: the returned note says so."""
-    recorded = meta.preprocess.get("version") if meta and isinstance(meta.preprocess, dict) else None
-    if recorded is None:
-        return (f"note: {path} records no preprocessing version (exported before fmnist recorded it); "
-                f"assuming today's, version {PREPROCESS_VERSION}")
-    if str(recorded) != PREPROCESS_VERSION:
-        raise PreprocessMismatch(
-            f"{path} was made for preprocessing version {recorded}, but this fmnist preprocesses with version "
-            f"{PREPROCESS_VERSION}, so its labels would be wrong; train and export it again with this fmnist, or "
-            f"use the fmnist release that made it")
-    return None

@@ -15,7 +15,7 @@ import numpy as np
 
 from fmnist.core import atomic
 from fmnist.core.tf import keras, tf
-from fmnist.runtime.preprocess import preprocess_record
+from fmnist.runtime.preparation import CUTOUT, Preparation
 from fmnist.train import plots
 from fmnist.train.augment import augment_batch
 from fmnist.train.progress import RichProgress
@@ -88,10 +88,10 @@ def fit(model: Any, phases: list[Phase], validation: Any, batch: int, progress: 
     return Fitted(model, history, time.perf_counter() - started)
 
 
-def write_run(out: Path, fitted: Fitted, metrics: dict[str, Any]) -> dict[str, Any]:
+def write_run(out: Path, fitted: Fitted, metrics: dict[str, Any], preparation: Preparation = CUTOUT) -> dict[str, Any]:
     """model.keras, history.json, metrics.json (with the preprocessing record and provenance) and curves.png.
     Returns metrics.json's content."""
-    metrics = {**metrics, "preprocess": preprocess_record(), **provenance()}
+    metrics = {**metrics, "preprocess": preparation.record(), **provenance()}
     with atomic.atomic_path(out / "model.keras") as tmp:
         fitted.model.save(tmp)
     atomic.write_json(out / "history.json", fitted.history)

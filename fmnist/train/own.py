@@ -1,13 +1,17 @@
-"""`fmnist train-own PHOTOS`: a model whose labels are PHOTOS' folder names (2 to 50).
+"""`fmnist train-own PHOTOS`: a model whose labels are PHOTOS' folder names (2 to 50), in one of two tiers.
 
-It starts from a Fashion-MNIST backbone (the shipped edge model's weights, or `--init RUN/model.keras`),
-replaces the 10-way head with one output per folder, and fine-tunes the whole network on the photos: each
-through the runtime's own `preprocess` (cached), with shift/flip, random erasing and photo-like light augmentation.
+- The 28x28 tier (`--backbone edge`, the default): it starts from a Fashion-MNIST backbone (the shipped edge
+  model's weights, or `--init RUN/model.keras`), replaces the 10-way head with one output per folder, and
+  fine-tunes the whole network on the photos: each through the runtime's own `preprocess` (cached), with
+  shift/flip, random erasing and photo-like light augmentation.
+- The photo tier (`--backbone lite0 [--size N]`): an ImageNet backbone on the photos' colour centre squares,
+  a frozen-feature head, then its top blocks fine-tuned (fmnist.train.tier).
+
 A stratified share of each folder is held out (or `--photos-val DIR` is used instead); the figures, the
 "not sure" threshold and the export's parity gate come from those photos.
 
-runs/<name>/: model.keras, metrics.json (labels, per-class table, decision), own_data.npz (the held-out
-photos as 28x28 arrays, and training photos for int8 calibration), history.json, curves.png,
+runs/<name>/: model.keras, metrics.json (labels, per-class table, decision, preprocessing), own_data.npz (the
+held-out photos as prepared arrays, and training photos for int8 calibration), history.json, curves.png,
 photo_confusion.png
 """
 
@@ -24,7 +28,6 @@ from fmnist.core import atomic
 from fmnist.core.errors import UsageError
 from fmnist.core.meta import MAX_LABELS, MIN_LABELS
 from fmnist.core.tf import keras
-from fmnist.data import fashion
 from fmnist.evaluation.photo_figures import PhotoFigures, choose_threshold, decision_record, photo_figures
 from fmnist.evaluation.photo_map import PhotoMap
 from fmnist.evaluation.photo_set import PhotoSet
@@ -32,14 +35,18 @@ from fmnist.evaluation.report import classification_report
 from fmnist.evaluation.run_card import RunCard
 from fmnist.evaluation.testset import OWN_DATA
 from fmnist.runtime.decision import COVERAGE
+from fmnist.runtime.preparation import CUTOUT, Preparation, cropped
 from fmnist.train import plots
+from fmnist.train.backbones import BACKBONES
 from fmnist.train.loop import Fitted, Phase, fit, make_dataset, optimizer, seed_everything, write_run
 from fmnist.train.models import REGISTRY
 from fmnist.train.photo_data import read_photos
 from fmnist.train.split import stratified_split
+from fmnist.train.tier import TierFitted, TierRecipe, fit_tier
 
 BACKBONE = "edge.weights.h5"  # in fmnist/assets: the shipped edge model's weights (make model writes it)
 CALIB_PHOTOS = 1000
+TIER_CALIB_PHOTOS = 300  # the photo tier's are 100-200x larger; int8 calibration needs far fewer
 WEIGHT_DECAY = 1e-4
 
 
@@ -49,8 +56,10 @@ class OwnConfig:
     out: Path | None = None  # default runs/own
     photos_val: Path | None = None  # default: hold out `holdout` of each folder
     init: Path | None = None  # a .keras model to start from; default: the shipped edge backbone
-    epochs: int = 30
-    batch_size: int = 32
+    backbone: str = "edge"  # "edge" (the 28x28 tier) or a pretrained backbone (fmnist.train.backbones)
+    size: int | None = None  # the photo tier's input side (default: the backbone's)
+    epochs: int | None = None  # default: 30 for edge, the photo tier's recipe (fine-tuning epochs)
+    batch_size: int | None = None  # default: 32 for edge, the photo tier's recipe
     learning_rate: float = 2e-3
     holdout: float = 0.15
     erase: float = 0.5  # random-erasing probability
@@ -60,6 +69,13 @@ class OwnConfig:
     coverage: float = COVERAGE
     progress: bool = True
     command: str = ""
+
+    @property
+    def preparation(self) -> Preparation:
+        if self.backbone == "edge":
+            return CUTOUT
+        chosen = BACKBONES[self.backbone]
+        return cropped(self.size or chosen.default_size, chosen.mean, chosen.std)
 
 
 def backbone(init: Path | None) -> Any:
@@ -87,7 +103,7 @@ def subset(photos: PhotoSet, rows: np.ndarray) -> PhotoSet:
 def _split(cfg: OwnConfig, photos: PhotoSet) -> tuple[PhotoSet, PhotoSet]:
     """(photos to learn from, photos to report on)."""
     if cfg.photos_val is not None:
-        held = read_photos(cfg.photos_val, cfg.progress)
+        held = read_photos(cfg.photos_val, cfg.progress, cfg.preparation)
         unknown = sorted(set(held.folders) - set(photos.folders))
         if unknown:
             raise UsageError(f"--photos-val {cfg.photos_val} has folders {', '.join(unknown)} that {cfg.photos} "
@@ -117,53 +133,79 @@ class OwnData:
     learn: PhotoSet  # the photos learned from (those where the preprocessing found an object: `found`)
     held: PhotoSet  # the photos reported on, the threshold chosen on and the export gated on
     found: np.ndarray  # (len(learn),) bool
+    preparation: Preparation
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(x, y) to learn from and (x, y) held out; x (N, 28, 28, 1) float32, y one-hot."""
+        """(x, y) to learn from and (x, y) held out; x the model's input (N, *input_shape) float32, y one-hot."""
         count = len(self.labels)
-        x = fashion.to_model_input(self.learn.images[self.found])
+        x = self.preparation.to_input(self.learn.images[self.found])
         y = keras.utils.to_categorical(self.learn.folder_index[self.found], count).astype(np.float32)
-        x_held = fashion.to_model_input(self.held.images)
+        x_held = self.preparation.to_input(self.held.images)
         y_held = keras.utils.to_categorical(self.held.folder_index, count).astype(np.float32)
         return x, y, x_held, y_held
 
 
 def _own_data(cfg: OwnConfig) -> OwnData:
-    photos = read_photos(cfg.photos, cfg.progress)
+    photos = read_photos(cfg.photos, cfg.progress, cfg.preparation)
     labels = list(photos.folders)
     if not MIN_LABELS <= len(labels) <= MAX_LABELS:
         raise UsageError(f"{cfg.photos} has {len(labels)} class folders; own labels need {MIN_LABELS} to {MAX_LABELS}")
     learn, held = _split(cfg, photos)
     if cfg.per_class:
         learn = _few(learn, cfg.per_class, cfg.seed)
-    return OwnData(labels, learn, held, ~learn.empty)  # nothing found: "not sure" at run time, nothing to learn
+    # nothing found: "not sure" at run time, nothing to learn
+    return OwnData(labels, learn, held, ~learn.empty, cfg.preparation)
 
 
-def _fit(cfg: OwnConfig, data: OwnData) -> Fitted:
+def _fit(cfg: OwnConfig, data: OwnData) -> Fitted | TierFitted:
     x, y, x_held, y_held = data.arrays()
     seed_everything(cfg.seed)
+    if cfg.backbone != "edge":
+        given = {k: v for k, v in {"epochs": cfg.epochs, "batch_size": cfg.batch_size}.items() if v}
+        recipe = TierRecipe(seed=cfg.seed, progress=cfg.progress, **given)
+        return fit_tier(BACKBONES[cfg.backbone], cfg.preparation.size, x, y, x_held, y_held, recipe)
+    epochs, batch = cfg.epochs or 30, cfg.batch_size or 32
     model = with_new_head(backbone(cfg.init), len(data.labels))
-    learn = Phase(cfg.epochs, make_dataset(x, y, cfg.batch_size, train=True, augment=True, seed=cfg.seed,
-                                           erase=cfg.erase, light=True, all_photos=True), len(x))
-    steps = cfg.epochs * learn.steps(cfg.batch_size)
+    learn = Phase(epochs, make_dataset(x, y, batch, train=True, augment=True, seed=cfg.seed,
+                                       erase=cfg.erase, light=True, all_photos=True), len(x))
+    steps = epochs * learn.steps(batch)
     model.compile(optimizer=optimizer("adamw", cfg.learning_rate, WEIGHT_DECAY, steps),
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing), metrics=["accuracy"])
     held = make_dataset(x_held, y_held, 512, train=False, augment=False, seed=0)
-    return fit(model, [learn], held, cfg.batch_size, cfg.progress)
+    return fit(model, [learn], held, batch, cfg.progress)
 
 
-def _metrics(cfg: OwnConfig, data: OwnData, fitted: Fitted, report: dict[str, Any],
+def _recipe(cfg: OwnConfig, fitted: Fitted | TierFitted) -> dict[str, Any]:
+    """How the model was made: the tier's own part of metrics.json's `own_labels`."""
+    if isinstance(fitted, TierFitted):
+        recipe = fitted.recipe
+        return {"backbone": cfg.backbone, "size": cfg.preparation.size, "epochs": recipe.epochs,
+                "head_epochs": recipe.head_epochs, "views": recipe.views, "batch_size": recipe.batch_size,
+                "learning_rate": recipe.learning_rate, "fine_tuned_from": BACKBONES[cfg.backbone].tune_from,
+                "frozen_head_accuracy": fitted.frozen_accuracy, "frozen_head_seconds": fitted.frozen_seconds,
+                "augmentation": "flip, zoom, shift, brightness, contrast (precomputed views)", "seed": cfg.seed}
+    return {"backbone": "edge", "init": str(cfg.init or f"shipped edge backbone ({BACKBONE})"),
+            "epochs": cfg.epochs or 30, "batch_size": cfg.batch_size or 32, "learning_rate": cfg.learning_rate,
+            "augmentation": f"shift, flip, photo-like light, random erasing {cfg.erase}", "seed": cfg.seed}
+
+
+def _model_name(cfg: OwnConfig) -> str:
+    if cfg.backbone != "edge":
+        return f"{cfg.backbone} {cfg.preparation.size}px + own head"
+    return f"{REGISTRY['edge'].name if cfg.init is None else Path(cfg.init).parent.name} + own head"
+
+
+def _metrics(cfg: OwnConfig, data: OwnData, fitted: Fitted | TierFitted, report: dict[str, Any],
              figures: PhotoFigures) -> dict[str, Any]:
+    model = fitted.fitted.model if isinstance(fitted, TierFitted) else fitted.model
+    seconds = fitted.fitted.seconds if isinstance(fitted, TierFitted) else fitted.seconds
     return {
-        "model": f"{REGISTRY['edge'].name if cfg.init is None else Path(cfg.init).parent.name} + own head",
-        "command": cfg.command, "labels": data.labels, "params": int(fitted.model.count_params()),
-        "heldout_accuracy": report["accuracy"], "train_seconds": round(fitted.seconds, 1),
+        "model": _model_name(cfg), "command": cfg.command, "labels": data.labels, "params": int(model.count_params()),
+        "heldout_accuracy": report["accuracy"], "train_seconds": round(seconds, 1),
         "own_labels": {"photos": str(cfg.photos), "heldout": str(cfg.photos_val or f"{cfg.holdout:.0%} of each folder"),
                        "n_learn": int(data.found.sum()), "n_heldout": len(data.held),
                        "left_out_empty": int((~data.found).sum()), "per_class": cfg.per_class,
-                       "init": str(cfg.init or f"shipped edge backbone ({BACKBONE})"), "epochs": cfg.epochs,
-                       "batch_size": cfg.batch_size, "learning_rate": cfg.learning_rate,
-                       "augmentation": f"shift, flip, photo-like light, random erasing {cfg.erase}", "seed": cfg.seed},
+                       **_recipe(cfg, fitted)},
         "per_class": report["per_class"], "confusion": report["confusion"],
         "photos": figures.to_json(), "decision": decision_record(figures, cfg.coverage),
     }
@@ -171,9 +213,10 @@ def _metrics(cfg: OwnConfig, data: OwnData, fitted: Fitted, report: dict[str, An
 
 def _save_own_data(out: Path, data: OwnData) -> None:
     """The held-out photos (to judge and gate the model on) and up to CALIB_PHOTOS training photos (int8
-    calibration), as 28x28 arrays beside the model."""
+    calibration; TIER_CALIB_PHOTOS for the photo tier), as prepared arrays beside the model."""
     learned = data.learn.images[data.found]
-    calib = learned[np.random.default_rng(0).permutation(len(learned))[:CALIB_PHOTOS]]
+    count = CALIB_PHOTOS if data.preparation == CUTOUT else TIER_CALIB_PHOTOS
+    calib = learned[np.random.default_rng(0).permutation(len(learned))[:count]]
     with atomic.atomic_path(out / OWN_DATA) as tmp, open(tmp, "wb") as f:
         np.savez_compressed(f, heldout_images=data.held.images, heldout_labels=data.held.folder_index,
                             heldout_empty=data.held.empty, calib_images=calib)
@@ -184,11 +227,12 @@ def train_own(cfg: OwnConfig) -> RunCard:
     out = Path(cfg.out or Path("runs") / "own")
     data = _own_data(cfg)
     fitted = _fit(cfg, data)
-    probs = fitted.model.predict(fashion.to_model_input(data.held.images), batch_size=512, verbose=0)
+    done = fitted.fitted if isinstance(fitted, TierFitted) else fitted
+    probs = done.model.predict(data.preparation.to_input(data.held.images), batch_size=128, verbose=0)
     report = classification_report(data.held.folder_index, probs, data.labels)
     pmap = PhotoMap.own(data.labels)
     figures = photo_figures(probs, data.held, pmap, choose_threshold(probs, data.held, pmap, cfg.coverage))
-    metrics = write_run(out, fitted, _metrics(cfg, data, fitted, report, figures))
+    metrics = write_run(out, done, _metrics(cfg, data, fitted, report, figures), data.preparation)
     _save_own_data(out, data)
     plots.photo_confusion(figures, out / "photo_confusion.png")
     return RunCard.from_metrics(out, metrics)

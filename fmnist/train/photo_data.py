@@ -15,6 +15,7 @@ from fmnist.data import fashion
 from fmnist.evaluation.photo_figures import PhotoFigures, choose_threshold, decision_record, photo_figures
 from fmnist.evaluation.photo_map import PhotoMap
 from fmnist.evaluation.photo_set import PhotoSet, load_photos
+from fmnist.runtime.preparation import CUTOUT, Preparation
 from fmnist.train.photo_mix import photo_targets
 
 
@@ -28,13 +29,14 @@ class PhotoData:
     folder_index: np.ndarray  # (len(x),) each photo's folder
 
 
-def read_photos(root: Path, progress: bool = True) -> PhotoSet:
-    """A folder of class folders through the runtime's preprocessing (cached), with a progress bar; unreadable
-    photos are listed and skipped."""
+def read_photos(root: Path, progress: bool = True, preparation: Preparation = CUTOUT) -> PhotoSet:
+    """A folder of class folders through the runtime's preprocessing (`preparation`; the 28x28 cut-out is cached),
+    with a progress bar; unreadable photos are listed and skipped."""
     console = Console(stderr=True)
     with Progress(console=console, transient=True, disable=not (progress and console.is_terminal)) as bar:
         task = bar.add_task(f"preparing photos in {root}", total=None)
-        photos = load_photos(root, progress=lambda done, total: bar.update(task, completed=done, total=total))
+        photos = load_photos(root, progress=lambda done, total: bar.update(task, completed=done, total=total),
+                             preparation=preparation)
     if photos.skipped:
         console.print(f"skipped {len(photos.skipped)} unreadable photo(s) in {root}:", highlight=False)
         for path, reason in photos.skipped:

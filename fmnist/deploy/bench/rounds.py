@@ -17,6 +17,8 @@ import numpy as np
 
 from fmnist.core.errors import FmnistError
 from fmnist.core.timing import median_of_round_medians
+from fmnist.evaluation.testset import describe
+from fmnist.runtime.preparation import CUTOUT
 
 
 @dataclass(frozen=True)
@@ -32,16 +34,26 @@ class Timing:
     peak_rss_mb: float
 
 
+def _input_shape(path: Path) -> tuple[int, int, int]:
+    """What one input image of `path` is: 28x28x1, or the photo tier's colour square."""
+    try:
+        return describe(path).preparation.input_shape
+    except FmnistError:  # an unreadable file: the worker opens it itself and says what is wrong with it
+        return CUTOUT.input_shape
+
+
 class Worker:
-    """A running `python -m fmnist.deploy.bench.worker MODEL THREADS BATCHES`: one JSON line per request."""
+    """A running `python -m fmnist.deploy.bench.worker MODEL THREADS BATCHES SHAPE`: one JSON line per request."""
 
     def __init__(self, path: Path, threads: int, batches: list[int]) -> None:
         self.name = f"{path} on {threads} thread(s)"
+        shape = ",".join(map(str, _input_shape(path)))
         # the worker's stderr (TensorFlow's chatter) goes to a file that lives as long as the worker: a pipe
         # nobody reads could fill and stall it
         self._log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "fmnist.deploy.bench.worker", str(path), str(threads), ",".join(map(str, batches))],
+            [sys.executable, "-m", "fmnist.deploy.bench.worker", str(path), str(threads), ",".join(map(str, batches)),
+             shape],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True)
         try:
             self.started = self._read()

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from fmnist.core.errors import FmnistError, UsageError
-from fmnist.data import fashion
 from fmnist.deploy.bench import machine
 from fmnist.deploy.bench.rounds import time_side_by_side
 
@@ -67,7 +66,7 @@ def _accuracy(path: Path) -> tuple[float, str]:
     from fmnist.evaluation.testset import test_set_for
 
     test = test_set_for(path)
-    probs = open_model(path, threads=None)(fashion.to_model_input(test.images))
+    probs = open_model(path, threads=None)(test.inputs())
     return round(float((probs.argmax(1) == test.labels).mean()), 4), test.what
 
 

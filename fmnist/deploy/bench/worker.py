@@ -1,6 +1,6 @@
 """One benchmark row, in its own process so that cold start and peak RSS belong to that model alone.
 
-    python -m fmnist.deploy.bench.worker MODEL THREADS BATCHES
+    python -m fmnist.deploy.bench.worker MODEL THREADS BATCHES SHAPE
 
 It opens the model (the cold start) and prints one JSON line, then waits for the parent's rounds: each line
 "CALLS BIG_CALLS" on stdin makes it time CALLS batch-1 calls and BIG_CALLS calls at the largest batch, and
@@ -70,9 +70,10 @@ def _pin(threads: int) -> None:
         os.sched_setaffinity(0, set(allowed[:threads]))
 
 
-def serve(path: Path, threads: int, batches: list[int]) -> None:
+def serve(path: Path, threads: int, batches: list[int], shape: tuple[int, ...]) -> None:
+    """Time `path` on random inputs of `shape` (one image: 28x28x1, or the photo tier's colour square)."""
     _pin(threads)
-    x = np.random.default_rng(0).random((max(batches), 28, 28, 1), dtype=np.float32)
+    x = np.random.default_rng(0).random((max(batches), *shape), dtype=np.float32)
     opener = _keras if path.suffix == ".keras" else _file
     # import the runtime first: its import is not the model's cold start
     importlib.import_module({".keras": "fmnist.core.tf", ".tflite": "ai_edge_litert.interpreter"}
@@ -110,5 +111,5 @@ def _peak_rss_kb() -> int:
 
 
 if __name__ == "__main__":
-    model, threads, batches = sys.argv[1:4]
-    serve(Path(model), int(threads), [int(b) for b in batches.split(",")])
+    model, threads, batches, shape = sys.argv[1:5]
+    serve(Path(model), int(threads), [int(b) for b in batches.split(",")], tuple(int(v) for v in shape.split(",")))

@@ -29,8 +29,9 @@ import time
 import cv2
 import numpy as np
 
+from fmnist.runtime.preparation import Preparation
 from fmnist.runtime.preprocess import Prepared, Segment, Shrunk, render, shrink
-from fmnist.runtime.video.segmenter import Done, Job, Segmenter
+from fmnist.runtime.video.segmenter import BackgroundSegmenter, Done, Job, Segmenter
 
 THUMB_SIZE = 32  # long side of the thumbnail frames are compared on
 CHANGE_LEVEL = 24  # grey levels a thumbnail pixel must move by to count as changed
@@ -109,3 +110,28 @@ class ScenePreprocess:
 
     def close(self) -> None:
         self.segmenter.close()
+
+
+class DirectPreprocess:
+    """The photo tier's frames (a model made for the "crop" preparation): the centre crop of each frame's region
+    of interest, with no segmentation, so nothing to wait for or reuse. Counts like ScenePreprocess."""
+
+    def __init__(self, preparation: Preparation) -> None:
+        self.preparation = preparation
+        self.segmented = self.reused = self.moving = self.stale = 0
+        self.since = 0.0
+
+    def __call__(self, image: np.ndarray, captured: float | None = None) -> Prepared:
+        self.since = time.perf_counter() if captured is None else captured
+        return self.preparation.prepare(image)
+
+    def close(self) -> None:
+        pass
+
+
+def frame_preprocess(preparation: Preparation, background: bool) -> ScenePreprocess | DirectPreprocess:
+    """What prepares each frame for a model: the cut-out segments when the scene changes (off the frame path with
+    `background`); the photo tier crops."""
+    if preparation.kind == "cutout":
+        return ScenePreprocess(BackgroundSegmenter() if background else Segmenter())
+    return DirectPreprocess(preparation)

@@ -16,8 +16,7 @@ from fmnist.runtime.annotate import annotate
 from fmnist.runtime.classifier import Classifier
 from fmnist.runtime.decision import NOT_SURE, is_sure
 from fmnist.runtime.preprocess import Prepared
-from fmnist.runtime.video.scene import ScenePreprocess
-from fmnist.runtime.video.segmenter import BackgroundSegmenter, Segmenter
+from fmnist.runtime.video.scene import frame_preprocess
 
 TOP = 3  # labels listed on the preview page
 GUIDE = 0.6  # the default region of interest: a centred square, this share of the frame's short side
@@ -36,7 +35,7 @@ class FrameResult:
     age_ms: float = 0.0  # from the capture of the frame the label rests on (its segmentation's, if newer) to now
     top: list[tuple[str, float]] = field(default_factory=list)  # the TOP best labels, smoothed, best first
     sure: bool = False  # the label is a class, not "not sure"
-    seen: np.ndarray | None = None  # the 28x28 image the model saw
+    seen: np.ndarray | None = None  # the image the model saw (28x28 grey, or the photo tier's colour square)
 
     def to_json(self) -> dict[str, object]:
         """The line `fmnist live --json` prints for this frame."""
@@ -83,8 +82,8 @@ class FrameStep:
                  background: bool = False) -> None:
         self.classifier, self.roi = classifier, roi
         self.smoother = Smoother(smooth)
-        # classify's preprocessing; segments only when the scene changes
-        self.preprocess = ScenePreprocess(BackgroundSegmenter() if background else Segmenter())
+        # classify's preprocessing for this model; the cut-out segments only when the scene changes
+        self.preprocess = frame_preprocess(classifier.preparation, background)
         count = len(classifier.labels)
         self.uniform = np.full(count, 1.0 / count, np.float32)
         self.frames, self.fps, self.last = 0, 0.0, time.perf_counter()

@@ -1,0 +1,121 @@
+"""The photo tier of `fmnist train-own --backbone NAME`: a pretrained backbone (fmnist.train.backbones) with a new
+head, trained in two phases.
+
+1. Frozen features: the backbone's pooled features of the photos are computed once and a linear head learns on
+   them. A good model in about a minute.
+2. Fine-tuning: the blocks after the backbone's boundary (`Backbone.tune_from`) and the head learn from
+   augmented views of the photos (flip, zoom, shift, brightness, contrast). The layers below the boundary stay
+   frozen, so each view's boundary activations are computed once (VIEWS passes) and every epoch runs only
+   the top of the network. Batch norm keeps its ImageNet statistics throughout (a few thousand photos are too
+   few to re-estimate them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from fmnist.core.tf import keras
+from fmnist.train.backbones import Backbone
+from fmnist.train.loop import Fitted, Phase, fit, make_dataset, optimizer
+
+WEIGHT_DECAY = 1e-4
+PASS_BATCH = 64  # images per forward pass below the boundary
+
+
+@dataclass(frozen=True)
+class TierRecipe:
+    epochs: int = 5  # fine-tuning epochs over all views
+    head_epochs: int = 30  # the frozen-feature head
+    views: int = 3  # the photos as they are, and VIEWS - 1 augmented views
+    batch_size: int = 64
+    learning_rate: float = 1e-3  # fine-tuning (cosine to 0)
+    head_learning_rate: float = 3e-3
+    dropout: float = 0.3
+    label_smoothing: float = 0.1
+    seed: int = 0
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class TierFitted:
+    fitted: Fitted  # the whole network: (N, size, size, 3) normalised RGB -> probabilities
+    frozen_accuracy: float  # the frozen-feature head alone, on the held-out photos
+    frozen_seconds: float
+    recipe: TierRecipe
+
+
+def _augmenter(lo: float, hi: float, seed: int) -> Any:
+    L = keras.layers
+    return keras.Sequential([L.RandomFlip("horizontal", seed=seed), L.RandomZoom((-0.25, 0.0), seed=seed + 1),
+                             L.RandomTranslation(0.08, 0.08, seed=seed + 2),
+                             L.RandomBrightness(0.15, value_range=(lo, hi), seed=seed + 3),
+                             L.RandomContrast(0.2, value_range=(lo, hi), seed=seed + 4)], name="augment")
+
+
+def _passes(bottom: Any, x: np.ndarray, backbone: Backbone, recipe: TierRecipe) -> np.ndarray:
+    """Boundary activations of `x` as it is and in views - 1 augmented views, stacked (views * N, ...)."""
+    views, show = recipe.views, recipe.progress
+    augment = _augmenter(-backbone.mean / backbone.std, (255 - backbone.mean) / backbone.std, recipe.seed)
+    out = []
+    console = Console(stderr=True)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True, disable=not (show and console.is_terminal)) as bar:
+        task = bar.add_task("backbone features", total=views * len(x))
+        for view in range(views):
+            for i in range(0, len(x), PASS_BATCH):
+                chunk = x[i : i + PASS_BATCH]
+                chunk = chunk if view == 0 else augment(chunk, training=True)
+                out.append(np.asarray(bottom(chunk, training=False)))
+                bar.update(task, advance=len(chunk), description=f"backbone features, view {view + 1}/{views}")
+    return np.concatenate(out)
+
+
+def _compiled(model: Any, learning_rate: float, steps: int, recipe: TierRecipe) -> Any:
+    model.compile(optimizer=optimizer("adamw", learning_rate, WEIGHT_DECAY, steps),
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
+                  metrics=["accuracy"])
+    return model
+
+
+def _train(model: Any, x: np.ndarray, y: np.ndarray, held: tuple[np.ndarray, np.ndarray], epochs: int,
+           learning_rate: float, recipe: TierRecipe) -> Fitted:
+    data = Phase(epochs, make_dataset(x, y, recipe.batch_size, train=True, augment=False, seed=recipe.seed), len(x))
+    _compiled(model, learning_rate, epochs * data.steps(recipe.batch_size), recipe)
+    validation = make_dataset(*held, 256, train=False, augment=False, seed=0)
+    return fit(model, [data], validation, recipe.batch_size, recipe.progress)
+
+
+def fit_tier(backbone: Backbone, size: int, x: np.ndarray, y: np.ndarray, x_held: np.ndarray, y_held: np.ndarray,
+             recipe: TierRecipe) -> TierFitted:
+    """x (N, size, size, 3) normalised RGB, y one-hot; the same for the held-out photos (reported on each epoch)."""
+    full = backbone.build(size)
+    boundary = full.get_layer(backbone.tune_from).output
+    bottom, top = keras.Model(full.input, boundary), keras.Model(boundary, full.output)
+    for layer in full.layers:
+        layer.trainable = layer in top.layers and not isinstance(layer, keras.layers.BatchNormalization)
+    acts = _passes(bottom, x, backbone, recipe)
+    acts_held = np.asarray(bottom.predict(x_held, batch_size=PASS_BATCH, verbose=0))
+    dropout = keras.layers.Dropout(recipe.dropout, name="head_dropout")
+    dense = keras.layers.Dense(y.shape[1], name="own_logits")
+    softmax = keras.layers.Softmax(name="probs")
+
+    features = keras.Input(full.output.shape[1:], name="features")
+    head = keras.Model(features, softmax(dense(dropout(features))), name="head")
+    pooled = np.asarray(top.predict(acts[: len(x)], batch_size=256, verbose=0))
+    pooled_held = np.asarray(top.predict(acts_held, batch_size=256, verbose=0))
+    frozen = _train(head, pooled, y, (pooled_held, y_held), recipe.head_epochs, recipe.head_learning_rate, recipe)
+    frozen_accuracy = float((head.predict(pooled_held, verbose=0).argmax(1) == y_held.argmax(1)).mean())
+
+    inputs = keras.Input(boundary.shape[1:], name="boundary")
+    tuned = keras.Model(inputs, softmax(dense(dropout(top(inputs)))), name="tuned")
+    tune = _train(tuned, acts, np.tile(y, (recipe.views, 1)), (acts_held, y_held), recipe.epochs, recipe.learning_rate,
+                  recipe)
+    model = keras.Model(full.input, softmax(dense(full.output)), name=f"{backbone.name}_own")
+    history = {k: frozen.history.get(k, []) + tune.history.get(k, []) for k in tune.history}
+    return TierFitted(Fitted(model, history, frozen.seconds + tune.seconds), round(frozen_accuracy, 4),
+                      round(frozen.seconds, 1), recipe)

@@ -1,0 +1,151 @@
+"""The photo tier end to end at a tiny size: train-own --backbone lite0, export behind the parity gate on the
+held-out photos, then classify, live, bench, evaluate, info and a bundle, each picking the model's preprocessing
+(a colour centre crop, no segmentation) from its metadata."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnx
+import pytest
+from typer.testing import CliRunner
+
+from fmnist.cli import app
+from fmnist.core.errors import PreprocessMismatch
+from fmnist.core.meta import read_meta
+from fmnist.export.embed import embed_onnx
+from fmnist.runtime.classifier import Classifier, default_model
+from fmnist.runtime.preparation import CUTOUT, cropped, from_record
+from tests.photo_tree import SHAPES, photo
+from tests.test_own_labels import deploys
+
+runner = CliRunner()
+SIZE = 64  # the smallest useful size: the tests are about the mechanics; the accuracy claims are measured
+
+
+def colour_tree(root: Path, per_class: int) -> Path:
+    """Photo folders where the class is the garment's shape and colour (what ImageNet features tell apart)."""
+    colours = {"t-shirt": (40, 40, 200), "pants": (200, 80, 30), "longsleeve": (40, 160, 40), "hat": (30, 30, 30)}
+    for c, kind in enumerate(SHAPES):
+        (root / kind).mkdir(parents=True)
+        for i in range(per_class):
+            image = photo(kind, 100 * c + i)
+            image[np.all(image < 100, axis=2)] = colours[kind]
+            cv2.imwrite(str(root / kind / f"{i}.jpg"), image)
+    return root
+
+
+@pytest.fixture(scope="module")
+def tier_run(tmp_path_factory):
+    """A photo-tier run on 4 classes x 10 photos, exported to ONNX and TFLite (fp32 and int8)."""
+    root = tmp_path_factory.mktemp("tier")
+    photos, run = colour_tree(root / "photos", 10), root / "run"
+    got = runner.invoke(app, ["train-own", str(photos), "--backbone", "lite0", "--size", str(SIZE), "--epochs", "3",
+                              "--holdout", "0.3", "--out", str(run)])
+    assert got.exit_code == 0, got.output
+    got = runner.invoke(app, ["export", str(run), "--int8", "--min-agree", "0.5", "--max-drop", "50"])
+    assert got.exit_code == 0, got.output
+    return photos, run
+
+
+@pytest.mark.slow
+def test_a_photo_tier_run_records_its_tier_and_its_preprocessing(tier_run):
+    _, run = tier_run
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["model"] == f"lite0 {SIZE}px + own head"
+    recipe = metrics["own_labels"]
+    assert recipe["backbone"] == "lite0" and recipe["size"] == SIZE and recipe["epochs"] == 3
+    assert 0 <= recipe["frozen_head_accuracy"] <= 1 and metrics["heldout_accuracy"] >= 0.5  # 4 classes
+    assert from_record(metrics["preprocess"], run) == cropped(SIZE, 127, 128)
+    parity = json.loads((run / "parity.json").read_text())
+    assert parity["passed"] and parity["data"] == "held-out photos" and len(parity["files"]) == 4
+    for name in ("model.onnx", "model.int8.onnx", "model.tflite", "model.int8.tflite"):
+        meta = read_meta(run / name)
+        assert meta is not None and meta.preprocess["kind"] == "crop" and meta.preprocess["size"] == SIZE
+        assert meta.input["shape"] == [None, SIZE, SIZE, 3] and meta.input["colour"] == "RGB"
+
+
+@pytest.mark.slow
+def test_the_runtime_picks_the_preprocessing_from_the_metadata(tier_run, tmp_path):
+    photos, run = tier_run
+    tier, shipped = Classifier(run / "model.int8.onnx"), Classifier(default_model())
+    assert tier.preparation == cropped(SIZE, 127, 128) and shipped.preparation == CUTOUT
+    sample = cv2.imread(str(photos / "pants" / "0.jpg"))
+    assert tier.classify(sample).prepared.image.shape == (SIZE, SIZE, 3)  # colour, the centre square
+    assert shipped.classify(sample).prepared.image.shape == (28, 28)
+    info = runner.invoke(app, ["info", str(run / "model.int8.onnx")])
+    assert info.exit_code == 0 and f"{SIZE}x{SIZE}" in info.output and "crop" in info.output
+    # a file made for another crop version is refused with the one-line reason, as the cut-out's is
+    proto = onnx.load(str(run / "model.onnx"))
+    meta = read_meta(run / "model.onnx")
+    assert meta is not None
+    meta.preprocess = {**meta.preprocess, "version": "crop-0"}
+    del proto.metadata_props[:]
+    onnx.save(proto, str(tmp_path / "old.onnx"))
+    (tmp_path / "old.onnx").write_bytes(embed_onnx(tmp_path / "old.onnx", meta))
+    with pytest.raises(PreprocessMismatch, match="preprocessing version crop-0"):
+        Classifier(tmp_path / "old.onnx")
+
+
+@pytest.mark.slow
+def test_the_photo_tier_deploys_like_any_model(tier_run, tmp_path):
+    photos, run = tier_run
+    sample = photos / "hat" / "9.jpg"
+    label = Classifier(run / "model.int8.onnx").classify(cv2.imread(str(sample))).best.label
+    deploys(run / "model.int8.onnx", sample, label, tmp_path / "pi", 0.5)
+
+
+@pytest.mark.slow
+def test_live_runs_the_photo_tier_with_no_segmentation(tier_run, tmp_path):
+    photos, run = tier_run
+    video = tmp_path / "garments.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 15.0, (320, 240))
+    for kind in SHAPES:
+        frame = cv2.resize(cv2.imread(str(photos / kind / "0.jpg")), (240, 240))
+        for _ in range(10):
+            writer.write(cv2.copyMakeBorder(frame, 0, 0, 40, 40, cv2.BORDER_REPLICATE))
+    writer.release()
+    got = runner.invoke(app, ["live", str(video), "--model", str(run / "model.int8.onnx"), "--no-display", "--json"])
+    assert got.exit_code == 0, got.output
+    rows = [json.loads(line) for line in got.stdout.splitlines() if line.startswith("{")]
+    assert len(rows) == 40 and {r["label"] for r in rows} <= {*SHAPES, "not sure"}
+    assert " 0 segmented " in got.output and " 0 moving" in got.output  # nothing waits for GrabCut
+
+
+def test_a_preparation_turns_prepared_images_into_the_models_input():
+    crop = cropped(32, 127, 128)
+    bgr = np.zeros((2, 32, 32, 3), np.uint8)
+    bgr[..., 2] = 255  # pure red in BGR
+    x = crop.to_input(bgr)
+    assert x.shape == (2, 32, 32, 3) and x.dtype == np.float32
+    assert np.allclose(x[..., 0], 1.0) and np.allclose(x[..., 2], -127 / 128)  # RGB order, (p - 127) / 128
+    grey = CUTOUT.to_input(np.full((1, 28, 28), 255, np.uint8))
+    assert grey.shape == (1, 28, 28, 1) and np.allclose(grey, 1.0)
+    with pytest.raises(ValueError, match=r"expected \(N, 32, 32, 3\)"):
+        crop.to_input(np.zeros((1, 28, 28), np.uint8))
+
+
+def test_the_centre_crop_takes_the_middle_square_of_any_photo():
+    wide = np.zeros((100, 300, 3), np.uint8)
+    wide[:, 100:200] = 255  # the middle square is white, the sides black
+    prepared = cropped(32, 127, 128).prepare(wide)
+    assert prepared.box == (100, 0, 100, 100) and prepared.image.min() == 255
+    tall = cropped(32, 127, 128).prepare(np.zeros((4000, 30, 4), np.uint16))  # 16-bit with alpha, tall, thin
+    assert tall.image.shape == (32, 32, 3) and tall.box == (0, 1985, 30, 30)
+
+
+def test_a_record_of_an_unknown_kind_is_refused():
+    with pytest.raises(PreprocessMismatch, match="kind 'sharpen'"):
+        from_record({"version": "1", "kind": "sharpen"}, "m.onnx")
+
+
+def test_train_own_refuses_options_of_the_other_tier(tmp_path):
+    got = runner.invoke(app, ["train-own", str(tmp_path), "--size", "96"])
+    assert got.exit_code == 2 and "--backbone lite0" in got.output
+    got = runner.invoke(app, ["train-own", str(tmp_path), "--backbone", "lite0", "--size", "100"])
+    assert got.exit_code == 2 and "multiple of 32" in got.output
+    shutil.rmtree(tmp_path)
