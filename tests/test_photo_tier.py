@@ -109,7 +109,8 @@ def test_live_runs_the_photo_tier_with_no_segmentation(tier_run, tmp_path):
         for _ in range(10):
             writer.write(cv2.copyMakeBorder(frame, 0, 0, 40, 40, cv2.BORDER_REPLICATE))
     writer.release()
-    got = runner.invoke(app, ["live", str(video), "--model", str(run / "model.int8.onnx"), "--no-display", "--json"])
+    got = runner.invoke(app, ["live", "--source", str(video), "--model", str(run / "model.int8.onnx"), "--no-display",
+                              "--json"])
     assert got.exit_code == 0, got.output
     rows = [json.loads(line) for line in got.stdout.splitlines() if line.startswith("{")]
     assert len(rows) == 40 and {r["label"] for r in rows} <= {*SHAPES, "not sure"}
@@ -149,3 +150,18 @@ def test_train_own_refuses_options_of_the_other_tier(tmp_path):
     got = runner.invoke(app, ["train-own", str(tmp_path), "--backbone", "lite0", "--size", "100"])
     assert got.exit_code == 2 and "multiple of 32" in got.output
     shutil.rmtree(tmp_path)
+
+
+def test_the_augmented_views_keep_the_normalised_range():
+    """The views are augmented after normalisation; Keras' brightness and contrast layers clip to (0, 255) unless
+    told the range, which once turned two thirds of the training views into garbage."""
+    from fmnist.train.backbones import BACKBONES
+    from fmnist.train.tier import view_augmenter
+
+    lite0 = BACKBONES["lite0"]
+    lo, hi = -lite0.mean / lite0.std, (255 - lite0.mean) / lite0.std
+    images = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3)).astype(np.uint8)
+    x = cropped(32, lite0.mean, lite0.std).to_input(images)
+    views = np.asarray(view_augmenter(lo, hi, seed=0)(x, training=True))
+    assert views.shape == x.shape and lo - 1e-6 <= views.min() < -0.5 and 0.5 < views.max() <= hi + 1e-6
+    assert abs(float(views.mean() - x.mean())) < 0.1 and not np.allclose(views, x)

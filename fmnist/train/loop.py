@@ -56,10 +56,15 @@ class Phase:
         return -(-self.samples // batch)
 
 
-def optimizer(name: str, learning_rate: float, weight_decay: float, steps: int) -> Any:
-    """"adamw": AdamW on a cosine schedule over all `steps`; "adam": Adam at a fixed rate (the notebook's)."""
+def optimizer(name: str, learning_rate: float, weight_decay: float, steps: int, warmup: int = 0) -> Any:
+    """"adamw": AdamW on a cosine schedule over all `steps` (after `warmup` steps rising linearly from 0);
+    "adam": Adam at a fixed rate (the notebook's)."""
     if name == "adamw":
-        schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps)
+        if warmup:
+            schedule = keras.optimizers.schedules.CosineDecay(0.0, max(1, steps - warmup), warmup_target=learning_rate,
+                                                              warmup_steps=warmup)
+        else:
+            schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps)
         return keras.optimizers.AdamW(schedule, weight_decay=weight_decay)
     return keras.optimizers.Adam(learning_rate)
 

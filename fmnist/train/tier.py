@@ -33,7 +33,7 @@ class TierRecipe:
     head_epochs: int = 30  # the frozen-feature head
     views: int = 3  # the photos as they are, and VIEWS - 1 augmented views
     batch_size: int = 64
-    learning_rate: float = 1e-3  # fine-tuning (cosine to 0)
+    learning_rate: float = 5e-4  # fine-tuning (after a warm-up epoch, cosine to 0)
     head_learning_rate: float = 3e-3
     dropout: float = 0.3
     label_smoothing: float = 0.1
@@ -49,7 +49,7 @@ class TierFitted:
     recipe: TierRecipe
 
 
-def _augmenter(lo: float, hi: float, seed: int) -> Any:
+def view_augmenter(lo: float, hi: float, seed: int) -> Any:
     L = keras.layers
     return keras.Sequential([L.RandomFlip("horizontal", seed=seed), L.RandomZoom((-0.25, 0.0), seed=seed + 1),
                              L.RandomTranslation(0.08, 0.08, seed=seed + 2),
@@ -60,7 +60,7 @@ def _augmenter(lo: float, hi: float, seed: int) -> Any:
 def _passes(bottom: Any, x: np.ndarray, backbone: Backbone, recipe: TierRecipe) -> np.ndarray:
     """Boundary activations of `x` as it is and in views - 1 augmented views, stacked (views * N, ...)."""
     views, show = recipe.views, recipe.progress
-    augment = _augmenter(-backbone.mean / backbone.std, (255 - backbone.mean) / backbone.std, recipe.seed)
+    augment = view_augmenter(-backbone.mean / backbone.std, (255 - backbone.mean) / backbone.std, recipe.seed)
     out = []
     console = Console(stderr=True)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -75,17 +75,19 @@ def _passes(bottom: Any, x: np.ndarray, backbone: Backbone, recipe: TierRecipe) 
     return np.concatenate(out)
 
 
-def _compiled(model: Any, learning_rate: float, steps: int, recipe: TierRecipe) -> Any:
-    model.compile(optimizer=optimizer("adamw", learning_rate, WEIGHT_DECAY, steps),
+def _compiled(model: Any, learning_rate: float, steps: int, warmup: int, recipe: TierRecipe) -> Any:
+    model.compile(optimizer=optimizer("adamw", learning_rate, WEIGHT_DECAY, steps, warmup),
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
                   metrics=["accuracy"])
     return model
 
 
 def _train(model: Any, x: np.ndarray, y: np.ndarray, held: tuple[np.ndarray, np.ndarray], epochs: int,
-           learning_rate: float, recipe: TierRecipe) -> Fitted:
+           learning_rate: float, recipe: TierRecipe, warmup: bool = False) -> Fitted:
+    """Fit on (x, y), reporting on `held` each epoch; with `warmup` the rate rises from 0 over the first epoch."""
     data = Phase(epochs, make_dataset(x, y, recipe.batch_size, train=True, augment=False, seed=recipe.seed), len(x))
-    _compiled(model, learning_rate, epochs * data.steps(recipe.batch_size), recipe)
+    per_epoch = data.steps(recipe.batch_size)
+    _compiled(model, learning_rate, epochs * per_epoch, per_epoch if warmup else 0, recipe)
     validation = make_dataset(*held, 256, train=False, augment=False, seed=0)
     return fit(model, [data], validation, recipe.batch_size, recipe.progress)
 
@@ -113,8 +115,10 @@ def fit_tier(backbone: Backbone, size: int, x: np.ndarray, y: np.ndarray, x_held
 
     inputs = keras.Input(boundary.shape[1:], name="boundary")
     tuned = keras.Model(inputs, softmax(dense(dropout(top(inputs)))), name="tuned")
+    # the pretrained blocks start at the rate's full size only after a warm-up epoch: at once, Adam's first steps
+    # knocked the held-out accuracy from 86 % to 77 % (all photos) and from 80 % to 54 % (30 per class)
     tune = _train(tuned, acts, np.tile(y, (recipe.views, 1)), (acts_held, y_held), recipe.epochs, recipe.learning_rate,
-                  recipe)
+                  recipe, warmup=True)
     model = keras.Model(full.input, softmax(dense(full.output)), name=f"{backbone.name}_own")
     history = {k: frozen.history.get(k, []) + tune.history.get(k, []) for k in tune.history}
     return TierFitted(Fitted(model, history, frozen.seconds + tune.seconds), round(frozen_accuracy, 4),
