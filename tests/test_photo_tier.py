@@ -165,3 +165,15 @@ def test_the_augmented_views_keep_the_normalised_range():
     views = np.asarray(view_augmenter(lo, hi, seed=0)(x, training=True))
     assert views.shape == x.shape and lo - 1e-6 <= views.min() < -0.5 and 0.5 < views.max() <= hi + 1e-6
     assert abs(float(views.mean() - x.mean())) < 0.1 and not np.allclose(views, x)
+
+
+def test_histogram_calibration_takes_a_bounded_number_of_photos():
+    """ORT's percentile calibration holds every activation of every image: the count shrinks as the size grows;
+    min-max calibration, and every 28x28 set, take all."""
+    from fmnist.export.quantize import calibration_count
+
+    assert [calibration_count((300, s, s, 3), "percentile") for s in (128, 160, 224)] == [200, 128, 65]
+    assert calibration_count((1000, 28, 28, 1), "percentile") == 1000 and calibration_count((50, 160, 160, 3),
+                                                                                             "entropy") == 50
+    assert calibration_count((300, 224, 224, 3), "minmax") == 300 and calibration_count((300, 900, 900, 3),
+                                                                                         "percentile") == 16

@@ -32,7 +32,20 @@ class QuantSettings:
 # activations (docs/model.md). The photo tier (Lite0 at 160 px, 341 held-out photos): minmax lost 2 photos
 # (-0.59 pp, over the gate's 0.5), percentile 1 (-0.29 pp); uint8 activations fuse every conv and add
 # (2.2 ms at batch 1 on 1 thread), int8 ones leave 14 convs in float (3.7 ms). `export --int8 --search` measured it.
+# ORT's histogram calibrators (percentile, entropy) keep every activation of every image in memory (onnxruntime#10503,
+# #21979). Lite0 at 160 px peaked at 13.8 GB with 300 photos, 7.9 GB with 120, 6.1 GB with 64; 300 photos at 224 px
+# were killed at 24 GB. They calibrate on at most this many pixels' worth of images: 128 photos at 160 px, 65 at
+# 224, every one of 1000 Fashion-MNIST images. Min-max calibration and the TFLite converter take them all.
+HISTOGRAM_PIXELS = 128 * 160 * 160
+HISTOGRAM_METHODS = ("percentile", "entropy")
 MODEL_DEFAULTS = {"cutout": QuantSettings("minmax", True, "int8"), "crop": QuantSettings("percentile", True, "uint8")}
+
+
+def calibration_count(shape: tuple[int, ...], method: str) -> int:
+    """How many of `shape[0]` images (N, H, W, C) calibrate with `method` (HISTOGRAM_PIXELS)."""
+    if method not in HISTOGRAM_METHODS:
+        return shape[0]
+    return min(shape[0], max(16, HISTOGRAM_PIXELS // (shape[1] * shape[2])))
 
 
 def quantize_onnx(
@@ -54,6 +67,7 @@ def quantize_onnx(
     except ImportError as e:
         raise needs_train_extra("onnx") from e
 
+    calib = calib[: calibration_count(calib.shape, settings.method)]
     # equal batches: the histogram calibrators (entropy, percentile) stack them and fail on a short last one
     batch = max(d for d in range(1, 33) if len(calib) % d == 0)
 

@@ -74,7 +74,7 @@ def _onnx_fp32(model: Any, path: Path) -> Built:
 
 def _onnx_int8(fp32: Path, path: Path, calib: np.ndarray, opts: ExportOptions, gate: Gate, work: Path,
                status: Callable[[str], None]) -> Built:
-    from fmnist.export.quantize import QuantSettings, quantize_onnx
+    from fmnist.export.quantize import QuantSettings, calibration_count, quantize_onnx
     from fmnist.export.search import search
 
     if opts.search:
@@ -82,7 +82,7 @@ def _onnx_int8(fp32: Path, path: Path, calib: np.ndarray, opts: ExportOptions, g
         return Built(quantization=result["chosen"], search=result)
     settings = QuantSettings(opts.calib_method or "minmax", opts.per_channel, opts.activations or "int8")
     quantize_onnx(fp32, path, calib, settings)
-    return Built(quantization=settings.as_dict())
+    return Built(quantization={**settings.as_dict(), "images": calibration_count(calib.shape, settings.method)})
 
 
 def _tflite(model: Any, precision: str, calib: np.ndarray) -> Callable[[Path], Built]:

@@ -46,7 +46,7 @@ from fmnist.train.tier import TierFitted, TierRecipe, fit_tier
 
 BACKBONE = "edge.weights.h5"  # in fmnist/assets: the shipped edge model's weights (make model writes it)
 CALIB_PHOTOS = 1000
-TIER_CALIB_PHOTOS = 300  # the photo tier's are 100-200x larger; int8 calibration needs far fewer
+TIER_CALIB_PHOTOS = 300  # the photo tier's are 100-200x larger (ONNX's percentile calibration takes at most 128)
 WEIGHT_DECAY = 1e-4
 
 
