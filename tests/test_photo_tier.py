@@ -24,6 +24,7 @@ from tests.photo_tree import SHAPES, photo
 from tests.test_own_labels import deploys
 
 runner = CliRunner()
+ONCE = pytest.mark.xdist_group("photo-tier")  # the tests on the trained tier share one worker, so it is made once
 SIZE = 64  # the smallest useful size: the tests are about the mechanics; the accuracy claims are measured
 
 
@@ -41,18 +42,21 @@ def colour_tree(root: Path, per_class: int) -> Path:
 
 @pytest.fixture(scope="module")
 def tier_run(tmp_path_factory):
-    """A photo-tier run on 4 classes x 10 photos, exported to ONNX and TFLite (fp32 and int8)."""
+    """A photo-tier run on 4 classes x 10 photos, exported to ONNX fp32 and int8: what the runtime and a Pi run.
+    (Its TFLite files convert the same way as the 28x28 models'; the measured run in docs/your-own-classes.md
+    exports both: 20 s more here.)"""
     root = tmp_path_factory.mktemp("tier")
     photos, run = colour_tree(root / "photos", 10), root / "run"
     got = runner.invoke(app, ["train-own", str(photos), "--backbone", "lite0", "--size", str(SIZE), "--epochs", "3",
                               "--holdout", "0.3", "--out", str(run)])
     assert got.exit_code == 0, got.output
-    got = runner.invoke(app, ["export", str(run), "--int8", "--min-agree", "0.5", "--max-drop", "50"])
+    got = runner.invoke(app, ["export", str(run), "--int8", "--no-tflite", "--min-agree", "0.5", "--max-drop", "50"])
     assert got.exit_code == 0, got.output
     return photos, run
 
 
 @pytest.mark.slow
+@ONCE
 def test_a_photo_tier_run_records_its_tier_and_its_preprocessing(tier_run):
     _, run = tier_run
     metrics = json.loads((run / "metrics.json").read_text())
@@ -62,14 +66,16 @@ def test_a_photo_tier_run_records_its_tier_and_its_preprocessing(tier_run):
     assert 0 <= recipe["frozen_head_accuracy"] <= 1 and metrics["heldout_accuracy"] >= 0.5  # 4 classes
     assert from_record(metrics["preprocess"], run) == cropped(SIZE, 127, 128)
     parity = json.loads((run / "parity.json").read_text())
-    assert parity["passed"] and parity["data"] == "held-out photos" and len(parity["files"]) == 4
-    for name in ("model.onnx", "model.int8.onnx", "model.tflite", "model.int8.tflite"):
+    assert parity["passed"] and parity["data"] == "held-out photos" and len(parity["files"]) == 2
+    assert parity["calibration"]["method"] == "percentile" and parity["calibration"]["activations"] == "uint8"
+    for name in ("model.onnx", "model.int8.onnx"):
         meta = read_meta(run / name)
         assert meta is not None and meta.preprocess["kind"] == "crop" and meta.preprocess["size"] == SIZE
         assert meta.input["shape"] == [None, SIZE, SIZE, 3] and meta.input["colour"] == "RGB"
 
 
 @pytest.mark.slow
+@ONCE
 def test_the_runtime_picks_the_preprocessing_from_the_metadata(tier_run, tmp_path):
     photos, run = tier_run
     tier, shipped = Classifier(run / "model.int8.onnx"), Classifier(default_model())
@@ -92,6 +98,7 @@ def test_the_runtime_picks_the_preprocessing_from_the_metadata(tier_run, tmp_pat
 
 
 @pytest.mark.slow
+@ONCE
 def test_the_photo_tier_deploys_like_any_model(tier_run, tmp_path):
     photos, run = tier_run
     sample = photos / "hat" / "9.jpg"
@@ -100,6 +107,7 @@ def test_the_photo_tier_deploys_like_any_model(tier_run, tmp_path):
 
 
 @pytest.mark.slow
+@ONCE
 def test_live_runs_the_photo_tier_with_no_segmentation(tier_run, tmp_path):
     photos, run = tier_run
     video = tmp_path / "garments.avi"
