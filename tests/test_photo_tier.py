@@ -76,6 +76,19 @@ def test_a_photo_tier_run_records_its_tier_and_its_preprocessing(tier_run):
 
 @pytest.mark.slow
 @ONCE
+def test_the_gate_judges_the_tier_on_its_held_out_photos(tier_run, tmp_path):
+    _, run = tier_run
+    out = tmp_path / "strict"
+    got = runner.invoke(app, ["export", str(run), "--int8", "--no-tflite", "--min-agree", "1.01", "--out", str(out)])
+    assert got.exit_code == 5 and "parity gate failed" in got.output  # no file can agree on 101 %
+    assert not (out / "model.int8.onnx").exists() and (out / "model.int8.rejected.onnx").is_file()
+    parity = json.loads((out / "parity.json").read_text())
+    held = json.loads((run / "metrics.json").read_text())["own_labels"]["n_heldout"]
+    assert parity["data"] == "held-out photos" and parity["n_test"] == held and not parity["passed"]
+
+
+@pytest.mark.slow
+@ONCE
 def test_the_runtime_picks_the_preprocessing_from_the_metadata(tier_run, tmp_path):
     photos, run = tier_run
     tier, shipped = Classifier(run / "model.int8.onnx"), Classifier(default_model())
