@@ -39,7 +39,7 @@ class ImageError(FmnistError):
 
 @dataclass(frozen=True)
 class Prepared:
-    image: np.ndarray  # (28, 28) uint8, the object bright on black: what the model sees
+    image: np.ndarray  # what the model sees: (28, 28) uint8, the object bright on black (fmnist.runtime.crop: BGR)
     low_contrast: bool  # the object barely differs from its background (e.g. white on white)
     empty: bool  # nothing stands out of the background (a speck at most): no object to classify
     box: tuple[int, int, int, int]  # (x, y, w, h) of the object in the input image's pixels
