@@ -17,7 +17,6 @@ import numpy as np
 
 from fmnist.core.errors import FmnistError
 from fmnist.core.timing import median_of_round_medians
-from fmnist.evaluation.testset import describe
 from fmnist.runtime.preparation import CUTOUT
 
 
@@ -34,26 +33,19 @@ class Timing:
     peak_rss_mb: float
 
 
-def _input_shape(path: Path) -> tuple[int, int, int]:
-    """What one input image of `path` is: 28x28x1, or the photo tier's colour square."""
-    try:
-        return describe(path).preparation.input_shape
-    except FmnistError:  # an unreadable file: the worker opens it itself and says what is wrong with it
-        return CUTOUT.input_shape
-
-
 class Worker:
     """A running `python -m fmnist.deploy.bench.worker MODEL THREADS BATCHES SHAPE`: one JSON line per request."""
 
-    def __init__(self, path: Path, threads: int, batches: list[int]) -> None:
+    def __init__(self, path: Path, threads: int, batches: list[int],
+                 shape: tuple[int, ...] = CUTOUT.input_shape) -> None:
+        """`shape`: one input image (28x28x1, or the photo tier's colour square)."""
         self.name = f"{path} on {threads} thread(s)"
-        shape = ",".join(map(str, _input_shape(path)))
         # the worker's stderr (TensorFlow's chatter) goes to a file that lives as long as the worker: a pipe
         # nobody reads could fill and stall it
         self._log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "fmnist.deploy.bench.worker", str(path), str(threads), ",".join(map(str, batches)),
-             shape],
+             ",".join(map(str, shape))],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True)
         try:
             self.started = self._read()
@@ -102,18 +94,18 @@ class Worker:
         self._log.close()
 
 
-def time_side_by_side(jobs: list[tuple[Path, int]], batches: list[int], iterations: int, rounds: int,
+def time_side_by_side(jobs: list[tuple[Path, int, tuple[int, ...]]], batches: list[int], iterations: int, rounds: int,
                       progress: Callable[[str], None] = lambda _: None) -> list[Timing]:
-    """Per (model, threads) job: cold start, batch-1 latency (p50: fmnist.core.timing.median_of_round_medians, as
-    in interleaved_p50_us; p90 and p99 over all `iterations` calls), throughput at the largest
-    batch and peak RSS. Workers start one at a time, so each cold start is alone."""
+    """Per (model, threads, input shape) job: cold start, batch-1 latency (p50:
+    fmnist.core.timing.median_of_round_medians, as in interleaved_p50_us; p90 and p99 over all `iterations` calls),
+    throughput at the largest batch and peak RSS. Workers start one at a time, so each cold start is alone."""
     calls = max(10, -(-iterations // rounds))
     big_calls = max(1, -(-max(3, iterations // 50) // rounds))
     workers: list[Worker] = []
     try:
-        for path, threads in jobs:
+        for path, threads, shape in jobs:
             progress(f"opening {path} on {threads} thread(s)")
-            workers.append(Worker(path, threads, batches))
+            workers.append(Worker(path, threads, batches, shape))
         times: list[list[np.ndarray]] = [[] for _ in jobs]
         big_seconds = [0.0 for _ in jobs]
         for r in range(rounds):

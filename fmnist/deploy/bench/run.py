@@ -60,14 +60,16 @@ def _precision(path: Path) -> str:
     return "int8" if ".int8." in path.name else "fp16" if ".fp16." in path.name else "fp32"
 
 
-def _accuracy(path: Path) -> tuple[float, str]:
-    """Top-1 on the images the model is judged on (own labels: its held-out photos), and what they are."""
+def _accuracy(path: Path) -> tuple[float, str, tuple[int, ...]]:
+    """Top-1 on the images the model is judged on (own labels: its held-out photos), what they are, and the shape
+    of one model input (what its timing worker feeds it)."""
     from fmnist.evaluation.predictors import open_model
     from fmnist.evaluation.testset import test_set_for
 
     test = test_set_for(path)
     probs = open_model(path, threads=None)(test.inputs())
-    return round(float((probs.argmax(1) == test.labels).mean()), 4), test.what
+    accuracy = round(float((probs.argmax(1) == test.labels).mean()), 4)
+    return accuracy, test.what, test.preparation.input_shape
 
 
 @dataclass(frozen=True)
@@ -105,12 +107,12 @@ class BenchReport:
         return {**asdict(self), "rows": [row.to_json() for row in self.rows]}
 
 
-def _facts(path: Path, progress: Callable[[str], None]) -> dict[str, Any]:
-    """What a file is and how accurate, before it is timed."""
+def _facts(path: Path, progress: Callable[[str], None]) -> tuple[dict[str, Any], tuple[int, ...]]:
+    """What a file is and how accurate, before it is timed; and the shape of one of its inputs."""
     progress(f"accuracy of {path}")
-    accuracy, judged_on = _accuracy(path)
+    accuracy, judged_on, shape = _accuracy(path)
     return {"model": str(path), "format": path.suffix[1:], "precision": _precision(path),
-            "size_kb": round(path.stat().st_size / 1024, 1), "accuracy": accuracy, "accuracy_on": judged_on}
+            "size_kb": round(path.stat().st_size / 1024, 1), "accuracy": accuracy, "accuracy_on": judged_on}, shape
 
 
 def bench(cfg: BenchConfig, progress: Callable[[str], None] = lambda _: None) -> BenchReport:
@@ -123,11 +125,12 @@ def bench(cfg: BenchConfig, progress: Callable[[str], None] = lambda _: None) ->
         if importlib.util.find_spec(runtime) is None:
             skipped.append({"model": str(path), "note": f"skipped: needs {runtime} ({INSTALL.get(runtime, '')})"})
             continue
-        known = _facts(path, progress)
-        facts += [(known, threads) for threads in cfg.threads]
-    timed = time_side_by_side([(Path(f["model"]), threads) for f, threads in facts], cfg.batches, cfg.iterations,
-                              cfg.rounds, progress)
-    rows = [BenchRow(**f, threads=threads, **asdict(timing)) for (f, threads), timing in zip(facts, timed, strict=True)]
+        known, shape = _facts(path, progress)
+        facts += [(known, threads, shape) for threads in cfg.threads]
+    timed = time_side_by_side([(Path(f["model"]), threads, shape) for f, threads, shape in facts], cfg.batches,
+                              cfg.iterations, cfg.rounds, progress)
+    rows = [BenchRow(**f, threads=threads, **asdict(timing))
+            for (f, threads, _), timing in zip(facts, timed, strict=True)]
     return BenchReport(machine.describe(), cfg.rounds, rows, skipped, advise(rows))
 
 
