@@ -17,7 +17,7 @@ from fmnist.core.meta import CLASS_NAMES, is_own, read_meta
 from fmnist.data import fashion
 from fmnist.evaluation.run_card import RunCard
 from fmnist.runtime.decision import DEFAULT_THRESHOLD, model_threshold
-from fmnist.runtime.preparation import CUTOUT, Preparation, from_record, preparation_for
+from fmnist.runtime.preparation import CUTOUT, Preparation, preparation_for, recorded
 
 OWN_DATA = "own_data.npz"  # in an own-label run folder: heldout_images/labels/empty, calib_images
 FMNIST_TEST = "Fashion-MNIST test images"
@@ -57,9 +57,8 @@ def describe(model: Path) -> Described:
         card = RunCard.read(model.parent)
         if card is None:
             return Described(list(CLASS_NAMES), CUTOUT, DEFAULT_THRESHOLD)
-        preparation = from_record(card.preprocess, card.folder) if card.preprocess else CUTOUT
         threshold = card.threshold if card.threshold is not None else DEFAULT_THRESHOLD
-        return Described(card.labels, preparation, threshold)
+        return Described(card.labels, recorded(card.preprocess, card.folder)[0], threshold)
     meta = read_meta(model)
     return Described(list(meta.labels) if meta else list(CLASS_NAMES), preparation_for(meta, model)[0],
                      model_threshold(meta))

@@ -111,11 +111,15 @@ def from_record(record: dict[str, Any], where: Path | str) -> Preparation:
     return made
 
 
-def preparation_for(meta: ModelMeta | None, path: Path) -> tuple[Preparation, str | None]:
-    """The preparation a model's metadata names, and a note when it names none (exported before fmnist recorded
-    it: taken as today's cut-out)."""
-    record = meta.preprocess if meta and isinstance(meta.preprocess, dict) else {}
-    if not record.get("version"):
-        return CUTOUT, (f"note: {path} records no preprocessing version (exported before fmnist recorded it); "
+def recorded(record: dict[str, Any] | None, where: Path | str) -> tuple[Preparation, str | None]:
+    """The preparation a record (a file's metadata or a run's card) names, and a note when there is none (made
+    before fmnist recorded it: taken as today's cut-out)."""
+    if not (isinstance(record, dict) and record.get("version")):
+        return CUTOUT, (f"note: {where} records no preprocessing version (exported before fmnist recorded it); "
                         f"assuming today's, version {CUTOUT.version}")
-    return from_record(record, path), None
+    return from_record(record, where), None
+
+
+def preparation_for(meta: ModelMeta | None, path: Path) -> tuple[Preparation, str | None]:
+    """The preparation an exported file's metadata names (see `recorded`)."""
+    return recorded(meta.preprocess if meta else None, path)
