@@ -157,13 +157,15 @@ def _own_data(cfg: OwnConfig) -> OwnData:
     return OwnData(labels, learn, held, ~learn.empty, cfg.preparation)
 
 
-def _fit(cfg: OwnConfig, data: OwnData) -> Fitted | TierFitted:
+def _fit(cfg: OwnConfig, data: OwnData) -> tuple[Fitted, dict[str, Any]]:
+    """The trained model, and how it was made (the tier's part of metrics.json's `own_labels`)."""
     x, y, x_held, y_held = data.arrays()
     seed_everything(cfg.seed)
     if cfg.backbone != "edge":
         given = {k: v for k, v in {"epochs": cfg.epochs, "batch_size": cfg.batch_size}.items() if v}
         recipe = TierRecipe(seed=cfg.seed, progress=cfg.progress, **given)
-        return fit_tier(BACKBONES[cfg.backbone], cfg.preparation.size, x, y, x_held, y_held, recipe)
+        tier = fit_tier(BACKBONES[cfg.backbone], cfg.preparation.size, x, y, x_held, y_held, recipe)
+        return tier.fitted, _tier_recipe(cfg, tier)
     epochs, batch = cfg.epochs or 30, cfg.batch_size or 32
     model = with_new_head(backbone(cfg.init), len(data.labels))
     learn = Phase(epochs, make_dataset(x, y, batch, train=True, augment=True, seed=cfg.seed,
@@ -172,21 +174,19 @@ def _fit(cfg: OwnConfig, data: OwnData) -> Fitted | TierFitted:
     model.compile(optimizer=optimizer("adamw", cfg.learning_rate, WEIGHT_DECAY, steps),
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing), metrics=["accuracy"])
     held = make_dataset(x_held, y_held, 512, train=False, augment=False, seed=0)
-    return fit(model, [learn], held, batch, cfg.progress)
-
-
-def _recipe(cfg: OwnConfig, fitted: Fitted | TierFitted) -> dict[str, Any]:
-    """How the model was made: the tier's own part of metrics.json's `own_labels`."""
-    if isinstance(fitted, TierFitted):
-        recipe = fitted.recipe
-        return {"backbone": cfg.backbone, "size": cfg.preparation.size, "epochs": recipe.epochs,
-                "head_epochs": recipe.head_epochs, "views": recipe.views, "batch_size": recipe.batch_size,
-                "learning_rate": recipe.learning_rate, "fine_tuned_from": BACKBONES[cfg.backbone].tune_from,
-                "frozen_head_accuracy": fitted.frozen_accuracy, "frozen_head_seconds": fitted.frozen_seconds,
-                "augmentation": "flip, zoom, shift, brightness, contrast (precomputed views)", "seed": cfg.seed}
-    return {"backbone": "edge", "init": str(cfg.init or f"shipped edge backbone ({BACKBONE})"),
-            "epochs": cfg.epochs or 30, "batch_size": cfg.batch_size or 32, "learning_rate": cfg.learning_rate,
+    edge = {"backbone": "edge", "init": str(cfg.init or f"shipped edge backbone ({BACKBONE})"), "epochs": epochs,
+            "batch_size": batch, "learning_rate": cfg.learning_rate,
             "augmentation": f"shift, flip, photo-like light, random erasing {cfg.erase}", "seed": cfg.seed}
+    return fit(model, [learn], held, batch, cfg.progress), edge
+
+
+def _tier_recipe(cfg: OwnConfig, tier: TierFitted) -> dict[str, Any]:
+    recipe = tier.recipe
+    return {"backbone": cfg.backbone, "size": cfg.preparation.size, "epochs": recipe.epochs,
+            "head_epochs": recipe.head_epochs, "views": recipe.views, "batch_size": recipe.batch_size,
+            "learning_rate": recipe.learning_rate, "fine_tuned_from": BACKBONES[cfg.backbone].tune_from,
+            "frozen_head_accuracy": tier.frozen_accuracy, "frozen_head_seconds": tier.frozen_seconds,
+            "augmentation": "flip, zoom, shift, brightness, contrast (precomputed views)", "seed": cfg.seed}
 
 
 def _model_name(cfg: OwnConfig) -> str:
@@ -195,17 +195,16 @@ def _model_name(cfg: OwnConfig) -> str:
     return f"{REGISTRY['edge'].name if cfg.init is None else Path(cfg.init).parent.name} + own head"
 
 
-def _metrics(cfg: OwnConfig, data: OwnData, fitted: Fitted | TierFitted, report: dict[str, Any],
+def _metrics(cfg: OwnConfig, data: OwnData, fitted: Fitted, recipe: dict[str, Any], report: dict[str, Any],
              figures: PhotoFigures) -> dict[str, Any]:
-    model = fitted.fitted.model if isinstance(fitted, TierFitted) else fitted.model
-    seconds = fitted.fitted.seconds if isinstance(fitted, TierFitted) else fitted.seconds
     return {
-        "model": _model_name(cfg), "command": cfg.command, "labels": data.labels, "params": int(model.count_params()),
-        "heldout_accuracy": report["accuracy"], "train_seconds": round(seconds, 1),
+        "model": _model_name(cfg), "command": cfg.command, "labels": data.labels,
+        "params": int(fitted.model.count_params()), "heldout_accuracy": report["accuracy"],
+        "train_seconds": round(fitted.seconds, 1),
         "own_labels": {"photos": str(cfg.photos), "heldout": str(cfg.photos_val or f"{cfg.holdout:.0%} of each folder"),
                        "n_learn": int(data.found.sum()), "n_heldout": len(data.held),
                        "left_out_empty": int((~data.found).sum()), "per_class": cfg.per_class,
-                       **_recipe(cfg, fitted)},
+                       **recipe},
         "per_class": report["per_class"], "confusion": report["confusion"],
         "photos": figures.to_json(), "decision": decision_record(figures, cfg.coverage),
     }
@@ -226,13 +225,12 @@ def train_own(cfg: OwnConfig) -> RunCard:
     """Learn the photo folders' names as labels and write the run folder; returns its card."""
     out = Path(cfg.out or Path("runs") / "own")
     data = _own_data(cfg)
-    fitted = _fit(cfg, data)
-    done = fitted.fitted if isinstance(fitted, TierFitted) else fitted
-    probs = done.model.predict(data.preparation.to_input(data.held.images), batch_size=128, verbose=0)
+    fitted, recipe = _fit(cfg, data)
+    probs = fitted.model.predict(data.preparation.to_input(data.held.images), batch_size=128, verbose=0)
     report = classification_report(data.held.folder_index, probs, data.labels)
     pmap = PhotoMap.own(data.labels)
     figures = photo_figures(probs, data.held, pmap, choose_threshold(probs, data.held, pmap, cfg.coverage))
-    metrics = write_run(out, done, _metrics(cfg, data, fitted, report, figures), data.preparation)
+    metrics = write_run(out, fitted, _metrics(cfg, data, fitted, recipe, report, figures), data.preparation)
     _save_own_data(out, data)
     plots.photo_confusion(figures, out / "photo_confusion.png")
     return RunCard.from_metrics(out, metrics)
