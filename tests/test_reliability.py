@@ -167,7 +167,9 @@ def test_live_source_of_empty_frames_says_not_sure(tmp_path):
 
 
 @pytest.mark.slow
-def test_live_ctrl_c_while_recording_leaves_a_playable_file(tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["ctrl_c", "sigterm", "sighup"])
+def test_live_stopped_while_recording_leaves_a_playable_file(tmp_path, stop):
+    """Ctrl-C, systemctl/docker stop (SIGTERM) and a closed terminal (SIGHUP) all finalize the recording."""
     from fmnist.data import fashion
 
     write_video(tmp_path / "long.mp4", fashion.load_split("test").images[:20], hold=30, blank=0)
@@ -184,7 +186,7 @@ def test_live_ctrl_c_while_recording_leaves_a_playable_file(tmp_path):
         seen.append(line)
         if line.startswith("frame ") and int(line.split()[1].rstrip(":")) > 0:
             break
-    process.send_signal(signal.SIGINT)
+    process.send_signal(stop)
     _, err = process.communicate(timeout=30)
     assert process.returncode == 0 and err.strip().splitlines()[-1].startswith("interrupted: "), [*seen, err]
     frames = int(err.strip().splitlines()[-1].split()[1])

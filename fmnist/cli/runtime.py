@@ -26,7 +26,8 @@ def classify(
     top: int = typer.Option(3, "--top", "-k", min=1, max=10, help="How many guesses to show per image."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line on stdout."),
     save: Path | None = typer.Option(None, "--save", file_okay=False,
-                                     help="Write annotated copies here: label, box and the 28x28 input."),
+                                     help="Write annotated copies here (label, box, the model's input) as "
+                                          "NAME.jpg, or NAME-2.jpg if taken: no file is ever replaced."),
     raw: bool = typer.Option(False, "--raw", help="Skip photo preprocessing: inputs already look like "
                                                   "Fashion-MNIST (28x28, object bright on black)."),
     threads: int = typer.Option(1, "--threads", min=0, help="onnxruntime threads (0: one per core)."),
@@ -155,7 +156,8 @@ def live(
                f"labels: {histogram or 'none'}; "
                f"per frame: {stages}; label age p50 {summary.age_percentile(50):.1f} ms, "
                f"p95 {summary.age_percentile(95):.1f} ms"
-               + (f"; recorded {record}" if record else ""), err=True)
+               + (f"; recorded {record}" if record else "")
+               + (f"; stopped by {summary.stopped_by}" if summary.stopped_by.startswith("SIG") else ""), err=True)
     if collect:
         saved = ", ".join(f"{name} {n}" for name, n in summary.collected.items()) or "none"
         typer.echo(f"collected into {collect}: {saved}", err=True)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import errno
+import itertools
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -59,6 +61,60 @@ def atomic_path(final: Path) -> Iterator[Path]:
 def write_bytes(path: Path, data: bytes) -> None:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+
+
+def write_new(data: bytes, names: Iterable[Path]) -> Path:
+    """Write `data` under the first of `names` that does not exist yet and return it; never replaces a file.
+
+    The synced temp file is hard-linked to its name, which fails if the name is taken, even by another process
+    a moment ago: O_EXCL's guarantee, with no empty file under the name in between."""
+    names = iter(names)
+    first = next(names)
+    folder = first.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{first.stem}.", suffix=f".tmp{first.suffix}", dir=folder)
+    tmp_path = Path(tmp)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp_path.chmod(0o666 & ~_umask())
+        for final in itertools.chain([first], names):
+            if _link_new(tmp_path, final):
+                _fsync(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+                return final
+    except OSError as e:
+        raise FmnistError(f"cannot write {first}: {e.strerror or e}; free some space or choose another "
+                          "folder") from e
+    finally:
+        tmp_path.unlink(missing_ok=True)
+    raise FmnistError(f"no free name for {first.name} in {folder}: every candidate is taken; move some files away")
+
+
+def _link_new(tmp: Path, final: Path) -> bool:
+    """Give `tmp`'s content the name `final` unless that name exists; False if it does."""
+    try:
+        os.link(tmp, final)
+        return True
+    except FileExistsError:
+        return False
+    except OSError as e:  # a filesystem without hard links (FAT): reserve the name, then fill it
+        if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+            raise
+    try:
+        os.close(os.open(final, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+    except FileExistsError:
+        return False
+    shutil.copyfile(tmp, final)  # over the empty file this call just made, never over another
+    return True
+
+
+def free_names(folder: Path, stem: str, suffix: str, limit: int = 10_000) -> Iterator[Path]:
+    """stem.jpg, stem-2.jpg, stem-3.jpg, …: the names write_new tries for one file."""
+    yield folder / f"{stem}{suffix}"
+    for n in range(2, limit + 1):
+        yield folder / f"{stem}-{n}{suffix}"
 
 
 def write_json(path: Path, obj: Any) -> None:

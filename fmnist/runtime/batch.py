@@ -7,12 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
+import numpy as np
 
+from fmnist.core import atomic
+from fmnist.core.errors import FmnistError
 from fmnist.runtime.annotate import annotate
 from fmnist.runtime.classifier import Classifier, Result
 from fmnist.runtime.decision import NOT_SURE
 from fmnist.runtime.inputs import expand
-from fmnist.runtime.preprocess import ImageError, read_image
+from fmnist.runtime.preprocess import ImageError, read_image, to_bgr8
 
 
 @dataclass(frozen=True)
@@ -32,31 +35,41 @@ def label_text(result: Result) -> str:
     return f"{best.label} {best.score:.0%}" + (" (low contrast)" if result.prepared.low_contrast else "")
 
 
-def _save(folder: Path, path: Path, image: object, result: Result, taken: set[str]) -> Path:
-    name, n = f"{path.stem}.jpg", 1
-    while name in taken:  # same file name from two folders
-        n += 1
-        name = f"{path.stem}-{n}.jpg"
-    taken.add(name)
-    from fmnist.runtime.preprocess import to_bgr8
+def _save(folder: Path, path: Path, image: np.ndarray, result: Result) -> Path:
+    """The annotated copy as folder/<stem>.jpg, or <stem>-2.jpg… when that name is taken: never over a file."""
+    drawn = annotate(to_bgr8(image), [label_text(result)], result.prepared.image, result.prepared.box)
+    ok, jpeg = cv2.imencode(".jpg", drawn)
+    if not ok:
+        raise ImageError(f"{path}: could not encode the annotated copy")
+    try:
+        return atomic.write_new(jpeg.tobytes(), atomic.free_names(folder, path.stem, ".jpg"))
+    except FmnistError as e:
+        raise ImageError(f"{path}: {e}") from e
 
-    out = folder / name
-    drawn = annotate(to_bgr8(image), [label_text(result)], result.prepared.image, result.prepared.box)  # type: ignore[arg-type]
-    if not cv2.imwrite(str(out), drawn):
-        raise ImageError(f"{out}: could not write the annotated copy")
-    return out
+
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise FmnistError(f"cannot write annotated copies into {folder}: {e.strerror or e}; choose another "
+                          "--save folder") from e
 
 
 def classify_inputs(classifier: Classifier, inputs: list[str], top: int = 3, raw: bool = False,
                     save: Path | None = None) -> Iterator[Outcome]:
-    taken: set[str] = set()
+    """Each input's outcome, in order. With `save`, annotated copies go there, and its files are not inputs."""
     if save:
-        save.mkdir(parents=True, exist_ok=True)
-    for path in expand(inputs):
+        _make_folder(save)
+    written: set[Path] = set()  # copies made by this run, which a walk of the --save folder itself may meet
+    for path in expand(inputs, skip=save):
+        if path.resolve() in written:
+            continue
         try:
             image = read_image(path)
             result = classifier.classify(image, top=top, raw=raw)
-            saved = _save(save, path, image, result, taken) if save else None
+            saved = _save(save, path, image, result) if save else None
+            if saved:
+                written.add(saved.resolve())
         except ImageError as e:
             yield Outcome(path, error=str(e))
             continue

@@ -14,19 +14,22 @@ def _is_image(name: str) -> bool:
     return name.lower().endswith(IMAGE_EXTENSIONS)
 
 
-def _walk(folder: Path) -> Iterator[Path]:
+def _walk(folder: Path, skip: Path | None) -> Iterator[Path]:
+    """Images under `folder`, sorted; a `skip` folder below it (classify's --save output) is not entered."""
     # os.walk does not follow symlinked folders, so a link loop cannot recurse forever
     for root, dirs, files in os.walk(folder):
-        dirs.sort()
+        dirs[:] = sorted(d for d in dirs if skip is None or (Path(root) / d).resolve() != skip)
         yield from (Path(root) / f for f in sorted(files) if _is_image(f))
 
 
-def expand(inputs: list[str]) -> Iterator[Path]:
-    """Every path to classify, in order. A name that matches nothing is yielded as is, so it is reported."""
+def expand(inputs: list[str], skip: Path | None = None) -> Iterator[Path]:
+    """Every path to classify, in order. A name that matches nothing is yielded as is, so it is reported.
+    A folder `skip` (classify's --save folder) found while walking another folder is left out."""
+    skip = skip.resolve() if skip else None
     for item in inputs:
         path = Path(item).expanduser()
         if path.is_dir():
-            yield from _walk(path)
+            yield from _walk(path, skip)
         elif path.exists() or not glob.has_magic(item):
             yield path
         else:
@@ -35,6 +38,6 @@ def expand(inputs: list[str]) -> Iterator[Path]:
                 yield path  # reported as missing
             for match in matches:
                 if Path(match).is_dir():
-                    yield from _walk(Path(match))
+                    yield from _walk(Path(match), skip)
                 elif _is_image(match):
                     yield Path(match)

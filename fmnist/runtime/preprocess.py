@@ -70,14 +70,29 @@ def read_image(path: Path) -> np.ndarray:
     if buf.size == 0:
         raise ImageError(f"{path}: empty file")
     size = declared_size(buf)
-    if size and size[0] * size[1] > MAX_PIXELS:
-        raise ImageError(f"{path}: {size[0]}x{size[1]} is {size[0] * size[1] / 1e6:.0f} megapixels, over the "
-                         f"{MAX_PIXELS // 1_000_000} MP limit; downscale it first")
-    # IMREAD_UNCHANGED keeps alpha but ignores EXIF orientation; ANYCOLOR|ANYDEPTH applies it but drops alpha
-    image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    if size:
+        _check_pixels(path, *size)  # before decoding: a PNG or JPEG bomb never allocates
+    try:  # OpenCV refuses some images (over its own pixel limit: a 144 MP TIFF) by raising, not returning None
+        image = _decode(buf)
+    except cv2.error as e:
+        why = "too many pixels for OpenCV" if "PIXELS" in str(e) else "OpenCV's decoder failed"
+        raise ImageError(f"{path}: cannot decode it ({why}); downscale it or save it as JPEG or PNG") from e
     if image is None:
         raise ImageError(f"{path}: not an image OpenCV can decode (corrupt, truncated or another format)")
-    if image.ndim == 2 or image.shape[2] != 4:
+    _check_pixels(path, image.shape[1], image.shape[0])  # formats whose header declared_size does not read
+    return image
+
+
+def _check_pixels(path: Path, width: int, height: int) -> None:
+    if width * height > MAX_PIXELS:
+        raise ImageError(f"{path}: {width}x{height} is {width * height / 1e6:.0f} megapixels, over the "
+                         f"{MAX_PIXELS // 1_000_000} MP limit; downscale it first")
+
+
+def _decode(buf: np.ndarray) -> np.ndarray | None:
+    # IMREAD_UNCHANGED keeps alpha but ignores EXIF orientation; ANYCOLOR|ANYDEPTH applies it but drops alpha
+    image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    if image is not None and (image.ndim == 2 or image.shape[2] != 4):
         rotated = cv2.imdecode(buf, cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH)
         image = rotated if rotated is not None else image
     return image

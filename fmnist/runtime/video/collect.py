@@ -2,9 +2,9 @@
 
 Each photo is the raw crop of the guide box (full resolution, not the 28x28), so a better preprocessing
 later can still use it, saved as DIR/<label>/<label>-<time>-<n>.jpg by an atomic write (a temp file, then a
-rename: an interrupted run never leaves half a JPEG). With a window, keys 1-9 choose the label and space
-saves; headless, every Nth frame is saved under one label. A full disk stops collection with a clear error;
-what was saved stays.
+link: an interrupted run never leaves half a JPEG, and a name another run took is never replaced). With a
+window, keys 1-9 choose the label and space saves; headless, every Nth frame is saved under one label. A full
+disk stops collection with a clear error; what was saved stays.
 """
 
 from __future__ import annotations
@@ -82,9 +82,9 @@ class Collector:
         if not ok:
             raise CollectError(f"OpenCV could not encode a {crop.shape} crop as JPEG")
         folder = self.root / label
-        path = folder / f"{label}-{time.strftime('%Y%m%d-%H%M%S')}-{self.counts[label]:05d}.jpg"
-        try:
-            atomic.write_bytes(path, jpeg.tobytes())
+        stem = f"{label}-{time.strftime('%Y%m%d-%H%M%S')}-{self.counts[label]:05d}"
+        try:  # another run collecting into the same folder may take a name first: then the next free one
+            path = atomic.write_new(jpeg.tobytes(), atomic.free_names(folder, stem, ".jpg"))
         except FmnistError as e:
             cause = e.__cause__
             full = isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT)

@@ -17,12 +17,20 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fmnist.core.signals import Stopped, stop_as_interrupt
 from fmnist.runtime.annotate import draw_footer
 from fmnist.runtime.classifier import Classifier
 from fmnist.runtime.video import serve
 from fmnist.runtime.video.capture import EveryFrame, Frame, LatestFrame
 from fmnist.runtime.video.collect import Collector
-from fmnist.runtime.video.outputs import QUIT_KEYS, Recorder, StatusLine, display_available, show
+from fmnist.runtime.video.outputs import (
+    QUIT_KEYS,
+    Recorder,
+    StatusLine,
+    check_new_recording,
+    display_available,
+    show,
+)
 from fmnist.runtime.video.sources import VideoSource
 from fmnist.runtime.video.step import Box, FrameResult, FrameStep, guide_box
 
@@ -53,6 +61,7 @@ class Summary:
     labels: Counter = field(default_factory=Counter)
     stage_ms: dict[str, float] = field(default_factory=dict)  # mean per frame: read, preprocess, infer, overlay
     interrupted: bool = False
+    stopped_by: str = ""  # what interrupted it: "Ctrl-C", "SIGTERM" or "SIGHUP"
     size: tuple[int, int] = (0, 0)
     dropped: int = 0  # frames the source delivered while an older one was being processed: skipped as stale
     ages_ms: list[float] = field(default_factory=list)  # each label's age
@@ -93,6 +102,7 @@ class Outputs:
 
     def __init__(self, cfg: LiveConfig, model_name: str = "") -> None:
         self.cfg = cfg
+        check_new_recording(cfg.record)
         self.source = VideoSource(cfg.source)
         self.show = cfg.display and display_available()
         self.preview = serve.Preview(model_name) if cfg.serve else None
@@ -184,7 +194,8 @@ def _loop(cfg: LiveConfig, frames: EveryFrame | LatestFrame, step: FrameStep, ou
 
 def run(cfg: LiveConfig, emit: Callable[[FrameResult], None] | None = None,
         on_start: Callable[[str], None] | None = None) -> Summary:
-    """The loop. Ends at the end of a file, --max-frames, q/Esc in the window, or Ctrl-C; always cleans up."""
+    """The loop. Ends at the end of a file, --max-frames, q/Esc in the window, Ctrl-C, SIGTERM or SIGHUP;
+    always cleans up."""
     classifier = Classifier(cfg.model, threads=cfg.threads, threshold=cfg.threshold)
     outputs = Outputs(cfg, classifier.path.name)
     frames = open_frames(outputs.source, cfg.realtime)
@@ -196,9 +207,11 @@ def run(cfg: LiveConfig, emit: Callable[[FrameResult], None] | None = None,
             on_start(line)
     started = time.perf_counter()
     try:
-        _loop(cfg, frames, step, outputs, summary, emit)
-    except KeyboardInterrupt:
+        with stop_as_interrupt():  # SIGTERM/SIGHUP end the loop as Ctrl-C does: the recording is finalized
+            _loop(cfg, frames, step, outputs, summary, emit)
+    except KeyboardInterrupt as e:
         summary.interrupted = True
+        summary.stopped_by = e.args[0] if isinstance(e, Stopped) else "Ctrl-C"
     finally:
         summary.seconds = time.perf_counter() - started
         frames.stop()

@@ -12,7 +12,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fmnist.core.errors import SourceError
+from fmnist.core import atomic
+from fmnist.core.errors import SourceError, UsageError
 
 WINDOW = "fmnist live (q: quit, s: snapshot)"
 QUIT_KEYS = (ord("q"), 27)
@@ -39,14 +40,24 @@ def show(annotated: np.ndarray, frame: int) -> int:
     cv2.imshow(WINDOW, annotated)
     key = cv2.waitKey(1) & 0xFF
     if key == ord("s"):
-        name = f"snapshot-{time.strftime('%Y%m%d-%H%M%S')}-{frame}.jpg"
-        cv2.imwrite(name, annotated)
-        print(f"saved {name}", file=sys.stderr)
+        ok, jpeg = cv2.imencode(".jpg", annotated)
+        stem = f"snapshot-{time.strftime('%Y%m%d-%H%M%S')}-{frame}"
+        if ok:
+            print(f"saved {atomic.write_new(jpeg.tobytes(), atomic.free_names(Path.cwd(), stem, '.jpg'))}",
+                  file=sys.stderr)
     return key
 
 
+def check_new_recording(path: Path | None) -> None:
+    """A file already at --record's path is the user's: refused before anything opens, never replaced."""
+    if path is not None and (path.exists() or path.is_symlink()):
+        raise UsageError(f"--record {path}: the file exists; choose a new name or move it away "
+                         "(fmnist never records over a file)")
+
+
 class Recorder:
-    """--record: an .mp4 or .avi opened at the first frame (its size), finalized by close() even after Ctrl-C."""
+    """--record: an .mp4 or .avi opened at the first frame (its size), finalized by close() even after Ctrl-C,
+    SIGTERM or SIGHUP."""
 
     def __init__(self, path: Path | None, fps: float) -> None:
         self.path, self.fps = path, fps

@@ -80,7 +80,9 @@ class ScenePreprocess:
         shrunk = shrink(image)
         thumb = thumbnail(shrunk.small)
         previous, self.previous = self.previous, thumb
-        fresh = self._apply(self.segmenter.take(), thumb)
+        if self.segment is not None and self.segment.mask.shape != shrunk.small.shape[:2]:
+            self.segment = self.reference = None  # the stream came back at another size: its mask no longer fits
+        fresh = self._apply(self.segmenter.take(), shrunk.small, thumb)
         if self.segment is not None and not changed(thumb, self.reference):
             self.reused += not fresh
             return render(shrunk, self.segment)
@@ -89,18 +91,19 @@ class ScenePreprocess:
             self.waited = 0
             if not self.segmenter.pending or changed(thumb, self.segmenter.latest.thumb):  # type: ignore[union-attr]
                 self.segmenter.submit(Job(shrunk.small, thumb, captured))
-            if self._apply(self.segmenter.take(), thumb):  # in the loop: ready at once
+            if self._apply(self.segmenter.take(), shrunk.small, thumb):  # in the loop: ready at once
                 return render(shrunk, self.segment)  # type: ignore[arg-type]
         else:
             self.waited += 1
         self.moving += 1
         return moving(shrunk)
 
-    def _apply(self, done: Done | None, thumb: np.ndarray) -> bool:
-        """Take a finished segmentation if its scene is still the one in view; True if it was taken."""
+    def _apply(self, done: Done | None, small: np.ndarray, thumb: np.ndarray) -> bool:
+        """Take a finished segmentation if its scene is still the one in view, at the same size; True if it was
+        taken."""
         if done is None:
             return False
-        if changed(thumb, done.job.thumb):
+        if changed(thumb, done.job.thumb) or done.job.small.shape != small.shape:
             self.stale += 1
             return False
         self.segment, self.reference = done.segment, done.job.thumb

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,17 +40,32 @@ class Done:
 
 class Segmenter:
     """In the loop: a job is segmented when submitted and its result is ready at once. For a video file read
-    frame by frame, where nothing is live to fall behind and every frame should get its label."""
+    frame by frame, where nothing is live to fall behind and every frame should get its label.
+
+    A segmentation that raises gives no result (its frames stay "not sure"), is counted in `failures`, and is
+    reported once on stderr: one bad frame never ends a live run or silences its labels."""
 
     background = False
 
-    def __init__(self) -> None:
+    def __init__(self, segment_fn: Callable[[np.ndarray], Segment] = segment) -> None:
+        self._segment = segment_fn  # tests give one that fails
         self._done: Done | None = None
         self.latest: Job | None = None  # the last job submitted
+        self.failures = 0
 
     def submit(self, job: Job) -> None:
         self.latest = job
-        self._done = Done(segment(job.small), job)
+        self._done = self._run(job)
+
+    def _run(self, job: Job) -> Done | None:
+        try:
+            return Done(self._segment(job.small), job)
+        except Exception as e:  # a bug or a frame OpenCV chokes on: this frame goes unlabelled, the next is tried
+            self.failures += 1
+            if self.failures == 1:
+                print(f"warning: segmentation failed on a frame ({type(e).__name__}: {e}); such frames are "
+                      "answered 'not sure'", file=sys.stderr)
+            return None
 
     def take(self) -> Done | None:
         """The finished result not taken yet, if any."""
@@ -70,8 +87,8 @@ class BackgroundSegmenter(Segmenter):
 
     background = True
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, segment_fn: Callable[[np.ndarray], Segment] = segment) -> None:
+        super().__init__(segment_fn)
         self._changed = threading.Condition()
         self._waiting: Job | None = None
         self._running = False
@@ -119,7 +136,7 @@ class BackgroundSegmenter(Segmenter):
                     return
                 job, self._waiting, self._running = self._waiting, None, True
             assert job is not None
-            done = Done(segment(job.small), job)
+            done = self._run(job)
             with self._changed:
                 self._done, self._running = done, False
                 self._changed.notify_all()

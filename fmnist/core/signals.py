@@ -1,0 +1,43 @@
+"""Stop requests from outside (systemctl stop, docker stop, timeout, a closed terminal) as Ctrl-C.
+
+Python turns only SIGINT into KeyboardInterrupt; SIGTERM and SIGHUP kill the process at once, so a loop's
+`finally` never runs and a recording is left without its index. Inside `stop_as_interrupt()` they raise
+KeyboardInterrupt too, and the loop ends the way Ctrl-C ends it.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+class Stopped(KeyboardInterrupt):
+    """A stop signal, raised where the program was: handled wherever Ctrl-C is."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise(signum: int, _frame: FrameType | None) -> None:
+    raise Stopped(signum)
+
+
+@contextmanager
+def stop_as_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise `Stopped` (a KeyboardInterrupt) inside the block; the old handlers come back
+    after it. Signals can be handled only in the main thread: elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, _raise) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
