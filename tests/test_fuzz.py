@@ -4,7 +4,9 @@ their documented errors, whatever they are given."""
 from __future__ import annotations
 
 import json
+import math
 import os
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +15,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from fmnist.cli.model import describe
 from fmnist.core.errors import DataError, ModelError
-from fmnist.core.meta import CLASS_NAMES, ModelMeta
+from fmnist.core.jsonsafe import dumps
+from fmnist.core.meta import CLASS_NAMES, MAX_META_DEPTH, RECORD_FIELDS, TEXT_FIELDS, ModelMeta
 from fmnist.data import fashion
+from fmnist.runtime.crop import CROP_VERSION
+from fmnist.runtime.decision import model_threshold
+from fmnist.runtime.preparation import cropped, from_record
 from fmnist.runtime.preprocess import ImageError, preprocess
 
 settings.register_profile("ci", max_examples=200, deadline=None,
@@ -100,3 +107,115 @@ def test_metadata_reader_on_arbitrary_strings(text):
     except ModelError:
         return
     assert 2 <= len(meta.labels) <= 50  # whatever parses has a usable label list
+
+
+# ---- the metadata reader on nested JSON, and the crop a record describes --------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12)
+@st.composite
+def nested_metadata(draw) -> dict:
+    """Well-formed metadata with some fields replaced by any JSON (the threshold, too), some left out."""
+    raw = {"precision": "fp32", "source_sha256": "", "labels": list(CLASS_NAMES), "preprocessing": "",
+           "decision": {"threshold": draw(st.floats(0, 1)), "coverage": draw(json_values)},
+           "training": draw(st.dictionaries(st.text(max_size=8), json_values, max_size=4))}
+    fields = st.sampled_from([*TEXT_FIELDS, *RECORD_FIELDS, "labels"])
+    for name in draw(st.sets(fields, max_size=4)):
+        raw[name] = draw(json_values)
+    if draw(st.booleans()):
+        raw["decision"] = {"threshold": draw(json_values)}
+    for name in draw(st.sets(fields, max_size=2)):
+        raw.pop(name, None)
+    return raw
+
+
+@given(nested_metadata())
+def test_metadata_reader_on_nested_json_values(raw):
+    """Any JSON in any field: a ModelMeta whose every field is of the type it is read as (the threshold a
+    probability), which `info` prints and whose JSON is strict; or ModelError."""
+    try:
+        meta = ModelMeta.from_json(json.dumps(raw), Path("fuzz.onnx"))
+    except ModelError:
+        return
+    assert all(isinstance(getattr(meta, name), str) for name in TEXT_FIELDS)
+    assert all(isinstance(getattr(meta, name), dict) for name in RECORD_FIELDS)
+    assert 2 <= len(meta.labels) <= 50 and all(isinstance(label, str) for label in meta.labels)
+    threshold = model_threshold(meta)
+    assert math.isfinite(threshold) and 0 <= threshold <= 1
+    assert len(describe(meta)) >= 7  # fmnist info's lines
+    json.loads(dumps(asdict(meta)), parse_constant=lambda name: pytest.fail(f"{name} in JSON"))
+
+
+@given(st.integers(0, 40) | st.integers(41, 5000), st.integers(0, 2**32 - 1))
+def test_metadata_nested_past_the_limit_is_a_model_error(levels, pattern):
+    """Nesting up to MAX_META_DEPTH is read; deeper, even past the parser's recursion limit, is ModelError."""
+    openers = ["{" if pattern >> (i % 32) & 1 else "[" for i in range(levels)]  # objects and lists, mixed
+    value = "".join('{"k": ' if o == "{" else "[" for o in openers) + "0"
+    value += "".join("}" if o == "{" else "]" for o in reversed(openers))
+    text = f'{{"precision": "fp32", "source_sha256": "", "training": {{"x": {value}}}}}'
+    depth = 2 + len(openers)  # the metadata object, `training`, then the value's levels
+    try:
+        ModelMeta.from_json(text, Path("fuzz.onnx"))
+    except ModelError as e:
+        assert depth > MAX_META_DEPTH and "levels deep" in str(e)
+        return
+    assert depth <= MAX_META_DEPTH
+
+
+odd_crop_fields = {"size": st.integers(-10, 2000) | json_values, "mean": st.floats(-10, 300) | json_values,
+                   "std": st.floats(-1, 300) | json_values, "colour": json_values}
+
+
+@st.composite
+def crop_records(draw) -> dict:
+    """A well-formed crop record with some fields out of range or any JSON, some left out."""
+    record = {"version": CROP_VERSION, "kind": "crop", "size": draw(st.integers(8, 1024)),
+              "mean": draw(st.floats(0, 255)), "std": draw(st.floats(0.001, 255)), "colour": "RGB"}
+    names = st.sampled_from(sorted(odd_crop_fields))
+    for name in draw(st.sets(names, max_size=4)):
+        record[name] = draw(odd_crop_fields[name])
+    for name in draw(st.sets(names, max_size=2)):
+        record.pop(name)
+    return record
+
+
+def well_formed_crop(record: dict) -> bool:
+    """What a crop record must hold: size an int 8..1024, mean a pixel value, std 0.001..255, colour RGB."""
+    size, mean, std = record.get("size"), record.get("mean"), record.get("std")
+
+    def number(x: object) -> bool:
+        return type(x) in (int, float) and math.isfinite(x)
+
+    return (type(size) is int and 8 <= size <= 1024 and number(mean) and 0 <= mean <= 255 and number(std)
+            and 0.001 <= std <= 255 and record.get("colour") == "RGB")
+
+
+@given(crop_records())
+def test_from_record_on_arbitrary_crop_records(record):
+    """A crop record gives the Preparation it describes when every field is well-formed; else ModelError."""
+    try:
+        made = from_record(record, "fuzz.onnx")
+    except ModelError:
+        assert not well_formed_crop(record)
+        return
+    assert well_formed_crop(record)
+    assert made == cropped(record["size"], record["mean"], record["std"])
+
+
+valid_crops = st.builds(cropped, st.integers(8, 1024), st.floats(0, 255), st.floats(0.001, 255))
+
+
+@given(images(), valid_crops, st.booleans())
+def test_the_crop_gives_the_models_input_shape_for_any_image(image, preparation, raw):
+    """Any image array through a valid crop record (read back from its metadata form) becomes the model's input
+    shape, finite; or an ImageError."""
+    preparation = from_record(preparation.record(), "fuzz.onnx")
+    try:
+        prepared = preparation.prepare(image, raw)
+    except ImageError:
+        return
+    assert prepared.image.shape == preparation.image_shape and prepared.image.dtype == np.uint8
+    x = preparation.to_input(prepared.image[None])
+    assert x.shape == (1, *preparation.input_shape) and np.isfinite(x).all()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
 import typer
+
+from fmnist.core.jsonsafe import dumps
 
 DataDir = typer.Option(None, "--data-dir", file_okay=False,
                        help="Folder with the four IDX files (default: $FMNIST_DATA, the Debian package, ~/.keras).")
@@ -20,7 +21,8 @@ def command_line() -> str:
 
 
 def stdout_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj) + "\n")
+    """One JSON line on stdout; NaN and infinity are written as null (fmnist.core.jsonsafe)."""
+    sys.stdout.write(dumps(obj) + "\n")
 
 
 def print_rich(*renderables: Any) -> None:

@@ -8,6 +8,9 @@ from typing import Any
 import typer
 
 from fmnist.cli.common import DataDir, Json, print_rich, stdout_json
+from fmnist.core.jsonsafe import finite_number
+from fmnist.core.meta import ModelMeta
+from fmnist.runtime.decision import DEFAULT_THRESHOLD
 
 
 def register(app: typer.Typer) -> None:
@@ -66,49 +69,76 @@ def info(
     """
     from dataclasses import asdict
 
+    from rich.markup import escape
+
     from fmnist.core.errors import ModelError
     from fmnist.core.meta import read_meta
 
-    meta = read_meta(model)
+    meta = read_meta(model)  # checked: every field of its type, the labels usable, the threshold a probability
     if meta is None:
         raise ModelError(f"{model} has no fmnist metadata; export it with fmnist export")
     if as_json:
         stdout_json(asdict(meta))
         return
-    parity, training = meta.parity, meta.training
-    lines = [
-        f"[b]{model}[/b] ({meta.precision}), fmnist {meta.fmnist_version}, created {meta.created}",
+    body = "\n".join(describe(meta))  # the metadata's text as it is: rich markup in it is escaped
+    print_rich(f"[b]{escape(str(model))}[/b]{escape(body)}")
+
+
+def describe(meta: ModelMeta) -> list[str]:
+    """The lines `fmnist info` prints after the file's name (the first goes on its line); a figure the metadata
+    lacks, or holds as anything but a finite number, shows as ?."""
+    spec, training = meta.input, meta.training
+    return [
+        f" ({meta.precision}), fmnist {meta.fmnist_version or '?'}, created {meta.created or '?'}",
         f"{len(meta.labels)} labels{' (its own)' if meta.own_labels else ''}: "
         f"{', '.join(f'{i} {name}' for i, name in enumerate(meta.labels))}",
-        f"input: {meta.input['name']} {meta.input['shape']} {meta.input['layout']} {meta.input['dtype']}; "
+        f"input: {spec.get('name', '?')} {spec.get('shape', '?')} {spec.get('layout', '?')} {spec.get('dtype', '?')}; "
         f"{meta.preprocessing}",
         _preprocess_line(meta.preprocess),
-        f"source: sha256 {meta.source_sha256[:16]}…, model {training.get('model', '?')}, " + (
-            f"Keras top-1 {training.get('heldout_accuracy', float('nan')):.2%} on held-out photos" if meta.own_labels
-            else f"Keras test accuracy {training.get('test_accuracy', float('nan')):.2%}"),
+        _source_line(meta),
         f"made by: {training.get('command') or '?'}; then {meta.export_command or '?'}",
+        *_parity_lines(meta.parity),
+        _decision_line(meta),
     ]
-    if parity:
-        on = f" on {parity['n']} {parity['data']}" if "data" in parity else ""
-        lines.append(f"parity{on}: accuracy {parity['accuracy']:.2%} ({parity['accuracy_delta_pp']:+.2f} pp), "
-                     f"agreement {parity['agreement']:.2%}, max |Δp| {parity['max_abs_diff']:.1e}, "
-                     f"gate {'passed' if parity['passed'] else 'FAILED'}")
-    decision = meta.decision
-    if decision:
-        lines.append(f"not sure below {decision['threshold']:.2f} ({decision.get('rule', '?')}, on "
-                     f"{decision.get('chosen_on', '?')}): answers {decision['coverage']:.1%} of mapped photos, "
-                     f"{decision['answered_lenient']:.1%} of them right"
-                     + ("" if meta.own_labels else f"; unsure on {decision['unsure_unmapped']:.1%} of photos with "
-                                                   "no class"))
-    else:
-        from fmnist.runtime.decision import DEFAULT_THRESHOLD
 
-        lines.append(f"not sure below {DEFAULT_THRESHOLD:.2f} (the default: no threshold was chosen on photos)")
-    print_rich("\n".join(lines))
+
+def _figure(value: object, spec: str) -> str:
+    """A metadata figure formatted by `spec`, or ? when it is missing or not a finite number."""
+    return format(value, spec) if finite_number(value) else "?"
 
 
 def _preprocess_line(record: dict[str, Any]) -> str:
     if not record:
         return "preprocessing: not recorded (exported before fmnist recorded it; run as today's)"
     params = ", ".join(f"{k} {v}" for k, v in record.items() if k not in ("version", "output", "steps"))
-    return f"preprocessing: version {record['version']} ({record.get('steps', '')}; {params})"
+    return f"preprocessing: version {record.get('version', '?')} ({record.get('steps', '')}; {params})"
+
+
+def _source_line(meta: ModelMeta) -> str:
+    training = meta.training
+    accuracy = (f"Keras top-1 {_figure(training.get('heldout_accuracy'), '.2%')} on held-out photos"
+                if meta.own_labels else f"Keras test accuracy {_figure(training.get('test_accuracy'), '.2%')}")
+    return f"source: sha256 {meta.source_sha256[:16]}…, model {training.get('model', '?')}, {accuracy}"
+
+
+def _parity_lines(parity: dict[str, Any]) -> list[str]:
+    if not parity:
+        return []
+    on = f" on {parity.get('n', '?')} {parity['data']}" if "data" in parity else ""
+    passed = parity.get("passed")
+    gate = "passed" if passed is True else "FAILED" if passed is False else "?"
+    return [f"parity{on}: accuracy {_figure(parity.get('accuracy'), '.2%')} "
+            f"({_figure(parity.get('accuracy_delta_pp'), '+.2f')} pp), "
+            f"agreement {_figure(parity.get('agreement'), '.2%')}, "
+            f"max |Δp| {_figure(parity.get('max_abs_diff'), '.1e')}, gate {gate}"]
+
+
+def _decision_line(meta: ModelMeta) -> str:
+    decision = meta.decision
+    if "threshold" not in decision:
+        return f"not sure below {DEFAULT_THRESHOLD:.2f} (the default: no threshold was chosen on photos)"
+    unmapped = ("" if meta.own_labels else
+                f"; unsure on {_figure(decision.get('unsure_unmapped'), '.1%')} of photos with no class")
+    return (f"not sure below {decision['threshold']:.2f} ({decision.get('rule', '?')}, on "
+            f"{decision.get('chosen_on', '?')}): answers {_figure(decision.get('coverage'), '.1%')} of mapped photos, "
+            f"{_figure(decision.get('answered_lenient'), '.1%')} of them right{unmapped}")

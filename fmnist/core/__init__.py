@@ -1,2 +1,3 @@
-"""The base every layer stands on: model metadata, errors, onnxruntime sessions, atomic writes, timing, quiet
-native libraries, and the one place TensorFlow is imported (tf). Nothing here imports another fmnist layer."""
+"""The base every layer stands on: model metadata, errors, strict JSON output (jsonsafe), onnxruntime sessions,
+atomic writes, timing, quiet native libraries, and the one place TensorFlow is imported (tf). Nothing here imports
+another fmnist layer."""

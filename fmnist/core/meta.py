@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from fmnist.core.errors import ModelError
+from fmnist.core.jsonsafe import dumps, finite_number
 
 CLASS_NAMES: tuple[str, ...] = (
     "T-shirt/top",
@@ -33,11 +34,11 @@ MIN_LABELS, MAX_LABELS = 2, 50
 def check_labels(labels: object, where: str) -> list[str]:
     """A model's label list: 2 to 50 distinct, non-empty names. ModelError otherwise."""
     if not (isinstance(labels, list) and all(isinstance(x, str) and x.strip() for x in labels)):
-        raise ModelError(f"{where}: labels must be a list of names, got {labels!r}")
+        raise ModelError(f"{where}: labels must be a list of names, got {labels!r:.120}")
     if not MIN_LABELS <= len(labels) <= MAX_LABELS:
         raise ModelError(f"{where}: {len(labels)} labels; a model has {MIN_LABELS} to {MAX_LABELS}")
     if len(set(labels)) != len(labels):
-        raise ModelError(f"{where}: labels repeat a name: {labels!r}")
+        raise ModelError(f"{where}: labels repeat a name: {labels!r:.120}")
     return labels
 
 
@@ -60,6 +61,12 @@ PREPROCESSING = "grayscale 28x28, the object bright on a dark background, x = pi
 
 META_KEY = "fmnist"
 TFLITE_MAGIC = b"TFL3"  # bytes 4..8 of every .tflite flatbuffer
+# a file's metadata is a few KB, 4 levels deep: anything past these is not fmnist's (and deep nesting would
+# exhaust the parser's recursion)
+MAX_META_CHARS = 1_000_000
+MAX_META_DEPTH = 32
+TEXT_FIELDS = ("precision", "source_sha256", "preprocessing", "export_command", "fmnist_version", "created")
+RECORD_FIELDS = ("input", "preprocess", "training", "parity", "decision")  # JSON objects
 
 
 @dataclass
@@ -82,21 +89,75 @@ class ModelMeta:
     created: str = ""
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        return dumps(asdict(self), sort_keys=True)  # strict JSON: a NaN figure is written as null
 
     @classmethod
     def from_json(cls, text: str, source: Path) -> ModelMeta:
-        try:
-            raw = json.loads(text)
-            meta = cls(**{k: v for k, v in raw.items() if k in cls.__dataclass_fields__})
-        except (ValueError, TypeError, AttributeError) as e:
-            raise ModelError(f"{source} has unreadable fmnist metadata ({e}); re-export it with fmnist export") from e
-        check_labels(meta.labels, f"{source} metadata")
+        """The metadata a file carries, every field checked before use; ModelError (one line) otherwise."""
+        where = f"{source} metadata"
+        raw = parse_meta(text, source)
+        missing = [name for name in ("precision", "source_sha256") if name not in raw]
+        if missing:
+            raise ModelError(f"{where} lacks {', '.join(missing)}; re-export it with fmnist export")
+        meta = cls(**{k: v for k, v in raw.items() if k in cls.__dataclass_fields__})
+        check_fields(meta, where)
         return meta
 
     @property
     def own_labels(self) -> bool:
         return is_own(self.labels)
+
+
+def parse_meta(text: str, source: Path) -> dict[str, Any]:
+    """The metadata string -> a JSON object, refused (ModelError) when too large, too deep or not an object."""
+    fix = "re-export it with fmnist export"
+    if len(text) > MAX_META_CHARS:
+        raise ModelError(f"{source} has {len(text):,} characters of fmnist metadata, over the limit of "
+                         f"{MAX_META_CHARS:,}; {fix}")
+    too_deep = ModelError(f"{source} has fmnist metadata nested over {MAX_META_DEPTH} levels deep; {fix}")
+    try:
+        raw = json.loads(text)
+    except RecursionError:  # deeper than the parser goes
+        raise too_deep from None
+    except ValueError as e:
+        raise ModelError(f"{source} has unreadable fmnist metadata ({e}); {fix}") from None
+    if nesting(raw, MAX_META_DEPTH) > MAX_META_DEPTH:
+        raise too_deep
+    if not isinstance(raw, dict):
+        raise ModelError(f"{source} has fmnist metadata that is a JSON {type(raw).__name__}, not an object; {fix}")
+    return raw
+
+
+def nesting(value: object, limit: int) -> int:
+    """How deep lists and objects nest in a parsed JSON value (a scalar: 0, {}: 1); counts stop past `limit`."""
+    depth, level = 0, [value]
+    while depth <= limit:
+        containers = [item for item in level if isinstance(item, dict | list)]
+        if not containers:
+            break
+        depth += 1
+        level = [child for item in containers for child in (item.values() if isinstance(item, dict) else item)]
+    return depth
+
+
+def check_fields(meta: ModelMeta, where: str) -> None:
+    """Each field of the type it is read as; the labels usable; the decision threshold a probability."""
+    for name in TEXT_FIELDS + RECORD_FIELDS:
+        value, kind = getattr(meta, name), str if name in TEXT_FIELDS else dict
+        if not isinstance(value, kind):
+            raise ModelError(f"{where}: {name} must be {'text' if kind is str else 'a JSON object'}, got "
+                             f"{value!r:.80}; re-export it with fmnist export")
+    check_labels(meta.labels, where)
+    if "threshold" in meta.decision:
+        check_threshold(meta.decision["threshold"], where)
+
+
+def check_threshold(value: object, where: str) -> float:
+    """A "not sure" threshold: a finite number in [0, 1]."""
+    if not (finite_number(value) and 0 <= value <= 1):  # type: ignore[operator]
+        raise ModelError(f"{where}: the decision threshold {value!r:.40} is not a number in [0, 1]; train and "
+                         "export it again with fmnist")
+    return float(value)  # type: ignore[arg-type]
 
 
 def _onnx_props(path: Path) -> dict[str, str]:

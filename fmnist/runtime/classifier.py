@@ -80,10 +80,22 @@ class Classifier:
             found = [(i.name, i.shape, i.type) for i in inp]
             raise ModelError(f"{self.path} takes {found}, but its preprocessing gives one float (batch, "
                              f"{', '.join(map(str, want))}) input; is it a model exported by fmnist?")
-        if len(out) != 1 or out[0].shape[-1] != len(self.labels):
-            raise ModelError(f"{self.path} outputs {[(o.name, o.shape) for o in out]}, but has {len(self.labels)} "
-                             f"labels ({', '.join(self.labels)}): the output count and the labels disagree; "
-                             "re-export it with fmnist export")
+        if len(out) != 1 or len(out[0].shape) != 2 or out[0].shape[1] != len(self.labels):
+            raise self._output_error([(o.name, o.shape) for o in out])
+
+    def _output_error(self, found: object) -> ModelError:
+        """The model's output is not one (batch, labels) row of probabilities per image."""
+        count = len(self.labels)
+        return ModelError(f"{self.path} outputs {found!s:.120}, but has {count} labels ({', '.join(self.labels)}): "
+                          f"the output count and the labels disagree; a model gives one float (batch, {count}) "
+                          "output, a probability per label; re-export it with fmnist export")
+
+    def _checked(self, probs: np.ndarray, count: int) -> np.ndarray:
+        """The session's output for `count` images, if it is the (count, labels) floats _check_io promised."""
+        if not (isinstance(probs, np.ndarray) and probs.dtype.kind == "f" and probs.shape == (count, len(self.labels))):
+            raise self._output_error(f"{getattr(probs, 'dtype', type(probs).__name__)} "
+                                     f"{getattr(probs, 'shape', '')} for a batch of {count}")
+        return probs
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """Prepared images (N, 28, 28) or (N, size, size, 3) uint8, or model input (N, *input_shape) float,
@@ -95,7 +107,8 @@ class Classifier:
         if batch.shape[1:] != prep.input_shape:
             raise ModelError(f"predict takes (N, {', '.join(map(str, prep.image_shape))}) uint8 or "
                              f"(N, {', '.join(map(str, prep.input_shape))}) float, got {batch.shape}")
-        return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, np.float32)})[0]
+        probs = self.session.run(None, {self.input_name: np.ascontiguousarray(batch, np.float32)})[0]
+        return self._checked(probs, len(batch))
 
     def classify(self, image: np.ndarray, top: int = 3, raw: bool = False) -> Result:
         """Any photo array (grey/BGR/BGRA, 8/16-bit or float) -> the top-k guesses."""

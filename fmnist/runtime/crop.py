@@ -27,16 +27,21 @@ def _resized(image: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(bgr, (size, size), interpolation=cv2.INTER_LINEAR if grows else cv2.INTER_AREA)
 
 
-def centre_crop(image: np.ndarray, size: int) -> Prepared:
-    """The centre square of a photo array (as read_image or a camera gives it), BGR uint8 size x size."""
+def _height_width(image: np.ndarray) -> tuple[int, int]:
+    """An image array's height and width; ImageError for an array that is no image."""
     if image.ndim not in (2, 3) or image.size == 0:
         raise ImageError(f"not an image array: shape {image.shape}")
-    h, w = image.shape[:2]
+    return image.shape[0], image.shape[1]
+
+
+def centre_crop(image: np.ndarray, size: int) -> Prepared:
+    """The centre square of a photo array (as read_image or a camera gives it), BGR uint8 size x size."""
+    h, w = _height_width(image)
     x, y, side, _ = centre_square(w, h)
     return Prepared(_resized(image[y : y + side, x : x + side], size), False, False, (x, y, side, side))
 
 
 def whole(image: np.ndarray, size: int) -> Prepared:
     """--raw: the whole picture squeezed to size x size, no crop."""
-    h, w = image.shape[:2]
+    h, w = _height_width(image)
     return Prepared(_resized(image, size), False, False, (0, 0, w, h))

@@ -19,6 +19,6 @@ def is_sure(score: float, empty: bool, threshold: float) -> bool:
 
 
 def model_threshold(meta: ModelMeta | None) -> float:
-    """The threshold recorded in a model's metadata, else DEFAULT_THRESHOLD."""
-    value = (meta.decision or {}).get("threshold") if meta else None
-    return float(value) if isinstance(value, int | float) else DEFAULT_THRESHOLD
+    """The threshold recorded in a model's metadata (a probability: its reader refuses any other), else
+    DEFAULT_THRESHOLD."""
+    return float(meta.decision.get("threshold", DEFAULT_THRESHOLD)) if meta else DEFAULT_THRESHOLD

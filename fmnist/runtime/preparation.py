@@ -12,13 +12,15 @@ Training records `Preparation.record()` in the run's metrics.json and export cop
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from fmnist.core.errors import PreprocessMismatch
+from fmnist.core.errors import ModelError, PreprocessMismatch
+from fmnist.core.jsonsafe import finite_number
 from fmnist.core.meta import IMAGE_SIZE, INPUT_SPEC, PREPROCESSING, ModelMeta
 from fmnist.runtime import crop, preprocess
 
@@ -93,22 +95,55 @@ def cropped(size: int, mean: float, std: float) -> Preparation:
     return Preparation("crop", int(size), 3, float(mean), float(std))
 
 
+# what a crop record's fields must be: (check, the words for it). No field is defaulted: a record without one is
+# not a crop fmnist made, and a guessed mean or std would give wrong labels silently.
+MIN_CROP, MAX_CROP = 8, 1024  # the model's input side, pixels
+MIN_STD = 0.001  # x = (pixel - mean) / std stays finite in float32
+
+
+def _number_in(low: float, high: float, whole: bool = False) -> Callable[[object], bool]:
+    """A check: a finite number (an int when `whole`) from low to high."""
+    def check(value: object) -> bool:
+        number = finite_number(value) and (isinstance(value, int) or not whole)
+        return number and low <= value <= high  # type: ignore[operator]
+
+    return check
+
+
+CROP_FIELDS: dict[str, tuple[Callable[[object], bool], str]] = {
+    "size": (_number_in(MIN_CROP, MAX_CROP, whole=True), f"a whole number of pixels from {MIN_CROP} to {MAX_CROP}"),
+    "mean": (_number_in(0, 255), "a pixel value from 0 to 255"),
+    "std": (_number_in(MIN_STD, 255), f"a number from {MIN_STD:g} to 255"),
+    "colour": (lambda v: v == "RGB", "'RGB' (the channel order the crop feeds)"),
+}
+
+
 def from_record(record: dict[str, Any], where: Path | str) -> Preparation:
-    """The preparation a preprocessing record describes; PreprocessMismatch (exit 4) for another version."""
+    """The preparation a preprocessing record describes, every field checked before use: PreprocessMismatch
+    (exit 4) for another kind or version, ModelError (exit 4) for a field missing or out of range."""
+    if not isinstance(record, dict):
+        raise ModelError(f"{where}: its preprocessing record must be a JSON object, got {record!r:.80}")
     kind = record.get("kind", "cutout")
     if kind not in ("cutout", "crop"):
-        raise PreprocessMismatch(f"{where} was made for a preprocessing kind {kind!r} this fmnist does not know; "
-                                 "use the fmnist release that made it")
-    made = CUTOUT if kind == "cutout" else cropped(record.get("size", 0), record.get("mean", 0.0),
-                                                     record.get("std", 1.0))
-    if str(record.get("version")) != made.version:
+        raise PreprocessMismatch(f"{where} was made for a preprocessing kind {kind!r:.40} this fmnist does not "
+                                 "know; use the fmnist release that made it")
+    version = CUTOUT.version if kind == "cutout" else crop.CROP_VERSION
+    if str(record.get("version")) != version:
         raise PreprocessMismatch(
-            f"{where} was made for preprocessing version {record.get('version')}, but this fmnist preprocesses with "
-            f"version {made.version}, so its labels would be wrong; train and export it again with this fmnist, "
+            f"{where} was made for preprocessing version {record.get('version')!s:.40}, but this fmnist preprocesses "
+            f"with version {version}, so its labels would be wrong; train and export it again with this fmnist, "
             f"or use the fmnist release that made it")
-    if made.size < 8 or made.std == 0:
-        raise PreprocessMismatch(f"{where}: its preprocessing record is incomplete ({record!r:.120})")
-    return made
+    return CUTOUT if kind == "cutout" else _crop_from(record, where)
+
+
+def _crop_from(record: dict[str, Any], where: Path | str) -> Preparation:
+    """The crop a record of this version describes; ModelError naming the first field missing or out of range."""
+    for name, (valid, want) in CROP_FIELDS.items():
+        if not valid(record.get(name)):
+            value = f"{record[name]!r:.40}" if name in record else "missing"
+            raise ModelError(f"{where}: its crop preprocessing record's {name} is {value}, not {want}; train and "
+                             "export it again with fmnist")
+    return cropped(record["size"], record["mean"], record["std"])
 
 
 def recorded(record: dict[str, Any] | None, where: Path | str) -> tuple[Preparation, str | None]:

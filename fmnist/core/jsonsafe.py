@@ -1,0 +1,29 @@
+"""JSON that every parser reads: fmnist's JSON outputs (`--json`, the preview's /status) never carry NaN or
+infinity, which json.dumps writes by default but JSON does not have. A non-finite number is written as null."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+
+def finite_number(value: object) -> bool:
+    """A real, finite number (int or float; not a bool, NaN or infinity)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def sanitized(value: Any) -> Any:
+    """`value` with every non-finite float, at any depth, replaced by None (tuples become lists)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: sanitized(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [sanitized(item) for item in value]
+    return value
+
+
+def dumps(value: Any, sort_keys: bool = False) -> str:
+    """The one way fmnist writes JSON output: non-finite numbers as null, so the text is strict JSON."""
+    return json.dumps(sanitized(value), allow_nan=False, sort_keys=sort_keys)
