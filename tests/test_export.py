@@ -218,3 +218,63 @@ def test_the_demo_summary_reads_what_the_commands_write(run_dir, tmp_path, capsy
     main(run_dir, run_dir, tmp_path / "bench.json", tmp_path / "photos.jsonl")
     shown = capsys.readouterr().out
     assert "a short 1-epoch run" in shown and "model.int8.onnx" in shown and "pants.jpg" in shown
+
+
+# --- the gate on its sample (fmnist.export.evidence) ------------------------------------------------------------
+
+def test_a_damaged_int8_file_still_fails_on_the_test_set(run_dir, tmp_path):
+    """Weights perturbed by 25 % noise: a real loss on 10,000 test images, which the sample-aware gate refuses."""
+    import onnx
+    from onnx import numpy_helper
+
+    from fmnist.export.parity import compare, thresholds_for
+    from fmnist.export.pipeline import _judge
+
+    model = onnx.load(run_dir / "model.onnx")
+    rng = np.random.default_rng(0)
+    for init in model.graph.initializer:
+        w = numpy_helper.to_array(init)
+        if w.dtype == np.float32 and w.size > 100:
+            init.CopyFrom(numpy_helper.from_array(w + rng.normal(0, 0.25, w.shape).astype(np.float32) * w.std(),
+                                                  init.name))
+    damaged = tmp_path / "damaged.onnx"
+    onnx.save(model, damaged)
+    _, judge = _judge(run_dir / "model.keras", ExportOptions())
+    row = compare("damaged.onnx", "int8", judge.reference, ort_probs(damaged, judge.x), judge.test.labels,
+                  thresholds_for("int8"))
+    assert row.accuracy_delta_pp <= -0.5 and not row.passed
+    assert any("accuracy drop" in f for f in row.failures), row.failures
+
+
+def ort_probs(path: Path, x: np.ndarray) -> np.ndarray:
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+
+def test_a_default_int8_that_fails_tries_the_other_calibrations_and_never_loosens_the_gate(run_dir, tmp_path):
+    got = runner.invoke(app, ["export", str(run_dir), "--int8", "--no-tflite", "--min-agree", "1.0",
+                              "--calib", "100", "-o", str(tmp_path), "--json"])  # no int8 agrees on every image
+    assert got.exit_code == 5, got.output
+    assert "failed the gate" in got.stderr and "trying the other calibration settings" in got.stderr
+    tries = json.loads(got.stdout)["int8_search"]["tries"]
+    assert len(tries) == 7 and not any(t["passed"] or t["chosen"] for t in tries)  # the grid less the default
+    assert all(t["failures"] for t in tries)
+    assert not (tmp_path / "model.int8.onnx").exists() and (tmp_path / "model.int8.rejected.onnx").exists()
+
+
+def test_the_fallback_keeps_the_passing_setting_closest_to_keras(run_dir, tmp_path):
+    from fmnist.export.pipeline import _calibration, _judge
+    from fmnist.export.quantize import QuantSettings
+    from fmnist.export.search import fallback
+
+    _, judge = _judge(run_dir / "model.keras", ExportOptions(calib=100))
+    calib = _calibration(judge.test, judge.opts)
+    grid = (QuantSettings("minmax", True, "int8"), QuantSettings("percentile", True, "uint8"),
+            QuantSettings("minmax", False, "uint8"))
+    out = tmp_path / "model.int8.onnx"
+    result = fallback(run_dir / "model.onnx", out, calib, judge.gate("model.int8.onnx", "int8"), tmp_path, grid[0],
+                      grid=grid)
+    tries = result["tries"]
+    assert [t["settings"] for t in tries] == [g.as_dict() for g in grid[1:]]
+    best = max((t for t in tries if t["passed"]), key=lambda t: (t["agreement"], t["accuracy"]))
+    assert best["chosen"] and result["chosen"] == best["settings"] and out.exists()

@@ -1,7 +1,8 @@
 """The parity gate: each exported file against the Keras model, on the same test images.
 
-Checks top-1 agreement, the accuracy delta, the per-class accuracy delta and (fp32) the max |Δp|.
-A failure names the file, the output, its dtype and shape, and the threshold it missed.
+Checks top-1 agreement and the accuracy delta by what the sample can show (fmnist.export.evidence: exact
+bounds on the images that changed), reports the per-class accuracy delta, and for fp32 the max |Δp|.
+A failure names the file, the output, its dtype and shape, the counts and the threshold it missed.
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ from typing import Any
 import numpy as np
 
 from fmnist.core.meta import CLASS_NAMES
+from fmnist.export.evidence import CONFIDENCE, loss_p_value, rate_lower_bound
 
 
 @dataclass(frozen=True)
 class Thresholds:
-    min_agree: float  # top-1 agreement with Keras, as a fraction
-    max_drop_pp: float  # accuracy drop versus Keras, in percentage points
+    min_agree: float  # top-1 agreement with Keras, as a fraction: fails when the sample shows less
+    max_drop_pp: float  # accuracy drop versus Keras, in percentage points: fails when larger and not chance
     max_abs_diff: float | None  # largest |Δp| over all images and classes (fp32 only)
+    confidence: float = CONFIDENCE  # of both bounds, one-sided
 
 
 DEFAULTS = {
@@ -48,6 +51,7 @@ class ParityRow:
     accuracy: float | None = None
     accuracy_delta_pp: float | None = None
     agreement: float | None = None
+    flips: dict[str, Any] | None = None  # the counts behind the figures and their bounds (see _flips)
     max_abs_diff: float | None = None
     per_class_delta_pp: dict[str, float] | None = None
     worst_classes: list[dict[str, Any]] | None = None  # the three classes that lost most, [{name, delta_pp}]
@@ -98,12 +102,42 @@ def _per_class_accuracy(predicted: np.ndarray, labels: np.ndarray, classes: int)
     return np.array([(predicted[labels == c] == c).mean() if (labels == c).any() else 0.0 for c in range(classes)])
 
 
-def _failures(where: str, agreement: float, drop_pp: float, max_abs_diff: float, limits: Thresholds) -> list[str]:
+@dataclass(frozen=True)
+class Flips:
+    """The images behind a row's figures: of n, `lost` Keras got right and the file wrong, `gained` the reverse,
+    `differ` answered differently at all."""
+
+    n: int
+    lost: int
+    gained: int
+    differ: int
+
+    @classmethod
+    def of(cls, predicted: np.ndarray, expected: np.ndarray, labels: np.ndarray) -> Flips:
+        right, reference_right = predicted == labels, expected == labels
+        return cls(len(labels), int((reference_right & ~right).sum()), int((right & ~reference_right).sum()),
+                   int((predicted != expected).sum()))
+
+    def to_json(self, confidence: float) -> dict[str, Any]:
+        return {"n": self.n, "lost": self.lost, "gained": self.gained, "differ": self.differ,
+                "loss_p": float(f"{loss_p_value(self.lost, self.gained):.3g}"),
+                "disagreement_lower_bound": round(rate_lower_bound(self.differ, self.n, confidence), 5),
+                "confidence": confidence}
+
+
+def _failures(where: str, flips: Flips, max_abs_diff: float, limits: Thresholds) -> list[str]:
     failures = []
-    if agreement < limits.min_agree:
-        failures.append(f"{where}: top-1 agreement {agreement:.2%} < {limits.min_agree:.2%}")
-    if drop_pp > limits.max_drop_pp:
-        failures.append(f"{where}: accuracy drop {drop_pp:.2f} pp > {limits.max_drop_pp:.2f} pp")
+    allowed = 1.0 - limits.min_agree
+    bound = rate_lower_bound(flips.differ, flips.n, limits.confidence)
+    if bound > allowed:
+        failures.append(f"{where}: top-1 agreement {1 - flips.differ / flips.n:.2%} ({flips.differ} of {flips.n} "
+                        f"differ): at {limits.confidence:.0%} confidence at least {bound:.2%} differ, over the "
+                        f"{max(allowed, 0):.2%} allowed")
+    drop_pp, p = (flips.lost - flips.gained) / flips.n * 100, loss_p_value(flips.lost, flips.gained)
+    if drop_pp > limits.max_drop_pp and p < 1.0 - limits.confidence:
+        failures.append(f"{where}: accuracy drop {drop_pp:.2f} pp > {limits.max_drop_pp:.2f} pp ({flips.lost} right "
+                        f"answers lost, {flips.gained} gained, of {flips.n}; chance alone loses that many with "
+                        f"p = {p:.2g})")
     if limits.max_abs_diff is not None and max_abs_diff > limits.max_abs_diff:
         failures.append(f"{where}: max |Δp| {max_abs_diff:.2e} > {limits.max_abs_diff:.0e}")
     return failures
@@ -116,35 +150,37 @@ def compare(file: str, precision: str, reference: np.ndarray, probs: np.ndarray,
         failures = [f"{file} output probs {probs.dtype} {probs.shape}: expected shape {reference.shape}"]
         return ParityRow(file, precision, False, failures)
     predicted, expected = probs.argmax(axis=1), reference.argmax(axis=1)
-    agreement = float((predicted == expected).mean())
+    flips = Flips.of(predicted, expected, labels)
     accuracy, reference_accuracy = float((predicted == labels).mean()), float((expected == labels).mean())
-    drop_pp = (reference_accuracy - accuracy) * 100
     class_delta = (_per_class_accuracy(predicted, labels, len(names))
                    - _per_class_accuracy(expected, labels, len(names))) * 100
     max_abs_diff = float(np.abs(probs.astype(np.float64) - reference).max())
-    failures = _failures(f"{file} output probs {probs.dtype} {probs.shape}", agreement, drop_pp, max_abs_diff, limits)
+    failures = _failures(f"{file} output probs {probs.dtype} {probs.shape}", flips, max_abs_diff, limits)
     worst = np.argsort(class_delta, kind="stable")[:3]
     return ParityRow(
         file, precision, not failures, failures,
         accuracy=round(accuracy, 4),
-        accuracy_delta_pp=round(-drop_pp, 2) + 0.0,  # + 0.0: never print "-0.00"
-        agreement=round(agreement, 4),
+        accuracy_delta_pp=round((accuracy - reference_accuracy) * 100, 2) + 0.0,  # + 0.0: never print "-0.00"
+        agreement=round(1 - flips.differ / flips.n, 4),
+        flips=flips.to_json(limits.confidence),
         max_abs_diff=float(f"{max_abs_diff:.3g}"),
         per_class_delta_pp={n: round(float(d), 2) + 0.0 for n, d in zip(names, class_delta, strict=True)},
         worst_classes=[{"name": names[i], "delta_pp": round(float(class_delta[i]), 2) + 0.0} for i in worst],
         thresholds=asdict(limits))
 
 
-COLUMNS = ("file", "precision", "size", "accuracy", "Δ acc (pp)", "agreement", "max abs Δp", "worst classes (pp)",
-           "gate")
+COLUMNS = ("file", "precision", "size", "accuracy", "Δ acc pp (lost/gained)", "agreement", "max abs Δp",
+           "worst classes (pp)", "gate")
 
 
 def _cells(row: ParityRow) -> list[str]:
-    if row.accuracy is None:
+    if row.accuracy is None or row.flips is None:
         return [row.file, row.precision, "", "", "", "", "", "", "FAIL"]
     worst = ", ".join(f"{c['name']} {c['delta_pp']:+.1f}" for c in row.worst_classes or [] if c["delta_pp"] < 0)
+    flips = row.flips
     return [row.file, row.precision, f"{row.size_kb or 0:.1f} KB", f"{row.accuracy:.2%}",
-            f"{row.accuracy_delta_pp:+.2f}", f"{row.agreement:.2%}", f"{row.max_abs_diff:.1e}",
+            f"{row.accuracy_delta_pp:+.2f} (-{flips['lost']}/+{flips['gained']})", f"{row.agreement:.2%}",
+            f"{row.max_abs_diff:.1e}",
             worst or "none", "pass" if row.passed else "FAIL"]
 
 
@@ -159,8 +195,39 @@ def markdown(report: ParityReport) -> str:
              "| " + " | ".join(COLUMNS) + " |", "|---|---|" + "---:|" * 5 + "---|---|"]
     lines += ["| " + " | ".join(_cells(row)) + " |" for row in report.files]
     failures = report.failures()
-    lines += ["", "All files passed the gate." if not failures else "Failures:", *(f"- {f}" for f in failures), ""]
+    lines += ["", "All files passed the gate." if not failures else "Failures:", *(f"- {f}" for f in failures), "",
+              *_counts(report), *_rule(report), *_pictures(report)]
     return "\n".join(lines)
+
+
+def _counts(report: ParityReport) -> list[str]:
+    """The counts behind each row's figures, and the bound and chance the gate judged them by."""
+    lines = []
+    for row in report.files:
+        if f := row.flips:
+            lines.append(f"- {row.file}: {f['lost']} right answers lost and {f['gained']} gained, {f['differ']} of "
+                         f"{f['n']} answers differ from Keras; at {f['confidence']:.0%} confidence at least "
+                         f"{f['disagreement_lower_bound']:.2%} differ; chance alone loses this many with p = "
+                         f"{f['loss_p']:.2g}")
+    return [*lines, ""] if lines else []
+
+
+def _rule(report: ParityReport) -> list[str]:
+    confidence = next((row.flips["confidence"] for row in report.files if row.flips), CONFIDENCE)
+    return [f"Lost / gained: images Keras answered right and the file wrong, and the reverse. A file fails on "
+            f"agreement when, at {confidence:.0%} confidence (exact, one-sided), more of its answers differ from "
+            "Keras than allowed; on accuracy when it lost more than allowed and chance alone would rarely lose "
+            f"that many (exact McNemar, p < {1 - confidence:.2g}). docs/commands.md, \"The parity gate\".", ""]
+
+
+def _pictures(report: ParityReport) -> list[str]:
+    return [f"![{row.file}: the images whose answer changed]({flips_picture(row.file)})\n" for row in report.files
+            if row.flips and row.flips["differ"]]
+
+
+def flips_picture(file: str) -> str:
+    """The grid of the images a file answers differently from Keras: model.int8.onnx -> flips-model.int8.onnx.png"""
+    return f"flips-{file}.png"
 
 
 def table(report: ParityReport) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from fmnist.evaluation.predictors import keras_predictor, load_keras, open_model
 from fmnist.evaluation.run_card import RunCard
 from fmnist.evaluation.testset import TestSet, test_set_for
 from fmnist.export.embed import embed_onnx, embed_tflite
-from fmnist.export.parity import ParityReport, ParityRow, compare, markdown, thresholds_for
+from fmnist.export.parity import ParityReport, ParityRow, compare, flips_picture, markdown, thresholds_for
 from fmnist.export.quantize import MODEL_DEFAULTS
 from fmnist.export.search import markdown as search_markdown
 from fmnist.export.targets import Built, ExportOptions, Target, targets
@@ -63,6 +63,16 @@ class Judge:
     x: np.ndarray  # (N, *input shape) float32: the model's input
     reference: np.ndarray  # (N, labels) Keras probabilities
     opts: ExportOptions
+    answers: dict[Path, np.ndarray] = field(default_factory=dict)  # each file judged: its top-1 answers
+
+    def draw_flips(self, raw: Path, file: str, out: Path) -> None:
+        """The parity report's picture of the images `file` answers differently from Keras, if any."""
+        from fmnist.train.plots import flips
+
+        predicted, expected = self.answers[raw], self.reference.argmax(axis=1)
+        if (predicted != expected).any():
+            flips(self.test.images, self.test.labels, expected, predicted, self.test.names,
+                  out / flips_picture(file), file)
 
     @property
     def reference_accuracy(self) -> float:
@@ -72,8 +82,10 @@ class Judge:
         limits = thresholds_for(precision, self.opts.min_agree, self.opts.max_drop)
 
         def check(raw: Path) -> ParityRow:
-            row = compare(file, precision, self.reference, open_model(raw)(self.x), self.test.labels, limits,
-                          self.test.names)
+            probs = open_model(raw)(self.x)
+            if probs.shape == self.reference.shape:
+                self.answers[raw] = probs.argmax(axis=1)
+            row = compare(file, precision, self.reference, probs, self.test.labels, limits, self.test.names)
             return replace(row, data=self.test.what, n=len(self.x))
 
         return check
@@ -153,6 +165,8 @@ def _write_files(model: Any, judge: Judge, calib: np.ndarray, out: Path, origin:
                 int8_onnx = built
             rows.append(row)
             _place(out, target, raw, row, origin, judge.test.names, judge.test.preparation)
+            if raw in judge.answers:
+                judge.draw_flips(raw, target.file, out)
             bar.update(task, advance=1)
     return rows, int8_onnx
 

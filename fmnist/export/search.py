@@ -46,13 +46,7 @@ def search(fp32: Path, out: Path, calib: np.ndarray, gate: Callable[[Path], Pari
     tries: list[dict[str, Any]] = []
     for i, settings in enumerate(grid):
         status(f"search {i + 1}/{len(grid)}: quantizing ({settings.name()})")
-        path = work / f"search-{i}.onnx"
-        quantize_onnx(fp32, path, calib, settings)
-        row = gate(path)
-        tries.append({"settings": settings.as_dict(), "name": settings.name(), "accuracy": row.accuracy,
-                      "agreement": row.agreement, "passed": row.passed, "failures": row.failures,
-                      "size_kb": round(path.stat().st_size / 1024, 1), "p50_us": None, "kernels": None, "chosen": False,
-                      "path": path})
+        tries.append(_try(fp32, work / f"search-{i}.onnx", calib, settings, gate))
     passing = [t for t in tries if t["passed"]]
     p50 = interleaved_p50_us({i: runner(t["path"], 1) for i, t in enumerate(passing)}, calib[:1], ROUNDS, CALLS,
                              lambda r: status(f"search: timing {len(passing)} passing tries at batch 1, "
@@ -69,6 +63,42 @@ def search(fp32: Path, out: Path, calib: np.ndarray, gate: Callable[[Path], Pari
             "chosen": best["settings"], "tries": tries}
 
 
+def _try(fp32: Path, path: Path, calib: np.ndarray, settings: QuantSettings,
+         gate: Callable[[Path], ParityRow]) -> dict[str, Any]:
+    """Quantize `fp32` with `settings` into `path` and gate it: one row of the search's table."""
+    quantize_onnx(fp32, path, calib, settings)
+    row = gate(path)
+    return {"settings": settings.as_dict(), "name": settings.name(), "accuracy": row.accuracy,
+            "agreement": row.agreement, "passed": row.passed, "failures": row.failures,
+            "size_kb": round(path.stat().st_size / 1024, 1), "p50_us": None, "kernels": None, "chosen": False,
+            "path": path}
+
+
+def fallback(fp32: Path, out: Path, calib: np.ndarray, gate: Callable[[Path], ParityRow], work: Path,
+             failed: QuantSettings, status: Callable[[str], None] = lambda _: None,
+             grid: tuple[QuantSettings, ...] = GRID) -> dict[str, Any]:
+    """The default int8 failed the gate: try the search's other settings (at most len(GRID) - 1), with the same
+    gate and thresholds, and write the one closest to Keras that passes to `out` (agreement, then accuracy, then
+    grid order). Untimed: `--search` is for speed. If none passes, `out` is left as it was, for the caller's
+    gate to reject."""
+    others = [settings for settings in grid if settings != failed]
+    tries = []
+    for i, settings in enumerate(others):
+        status(f"the default int8 failed the gate: trying {i + 1}/{len(others)} ({settings.name()})")
+        tries.append(_try(fp32, work / f"fallback-{i}.onnx", calib, settings, gate))
+    passing = [(i, t) for i, t in enumerate(tries) if t["passed"]]
+    best = max(passing, key=lambda it: (it[1]["agreement"], it[1]["accuracy"], -it[0]))[1] if passing else None
+    if best:
+        best["chosen"] = True
+        shutil.copyfile(best["path"], out)
+    for t in tries:
+        del t["path"]
+    return {"title": "int8: the default calibration failed the gate, so the other settings were tried",
+            "timing": "not timed (export --int8 --search times them)",
+            "chosen": best["settings"] if best else failed.as_dict(), "tries": tries}
+
+
+TITLE = "int8 quantization search"
 COLUMNS = ("settings", "size", "accuracy", "agreement", "batch-1 p50", "int8 kernels", "float ops", "gate", "kept")
 
 
@@ -88,7 +118,7 @@ def _cells(t: dict[str, Any]) -> list[str]:
 
 def markdown(result: dict[str, Any]) -> list[str]:
     """The search as Markdown lines for parity.md."""
-    lines = ["## int8 quantization search", "", f"Latency: {result['timing']}.", "",
+    lines = [f"## {result.get('title', TITLE)}", "", f"Latency: {result['timing']}.", "",
              "| " + " | ".join(COLUMNS) + " |", "|---|---:|---:|---:|---:|---|---|---|---|"]
     return [*lines, *("| " + " | ".join(_cells(t)) + " |" for t in result["tries"]), ""]
 
@@ -97,7 +127,7 @@ def table(result: dict[str, Any]) -> Any:
     """The search as a Rich table for the terminal."""
     from rich.table import Table
 
-    out = Table(title="int8 quantization search", caption=result["timing"])
+    out = Table(title=result.get("title", TITLE), caption=result["timing"])
     for column in COLUMNS:
         numeric = column in ("size", "accuracy", "agreement", "batch-1 p50")
         out.add_column(column, justify="right" if numeric else "left")

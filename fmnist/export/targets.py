@@ -3,6 +3,7 @@ model into a temp path. The int8 ONNX build returns how it was quantized, so the
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,14 +76,25 @@ def _onnx_fp32(model: Any, path: Path) -> Built:
 def _onnx_int8(fp32: Path, path: Path, calib: np.ndarray, opts: ExportOptions, gate: Gate, work: Path,
                status: Callable[[str], None]) -> Built:
     from fmnist.export.quantize import QuantSettings, calibration_count, quantize_onnx
-    from fmnist.export.search import search
+    from fmnist.export.search import fallback, search
 
+    judge = gate("model.int8.onnx", "int8")
     if opts.search:
-        result = search(fp32, path, calib, gate("model.int8.onnx", "int8"), work, status=status)
+        result = search(fp32, path, calib, judge, work, status=status)
         return Built(quantization=result["chosen"], search=result)
     settings = QuantSettings(opts.calib_method or "minmax", opts.per_channel, opts.activations or "int8")
     quantize_onnx(fp32, path, calib, settings)
-    return Built(quantization={**settings.as_dict(), "images": calibration_count(calib.shape, settings.method)})
+    row = judge(path)
+    if row.passed:
+        return Built(quantization={**settings.as_dict(), "images": calibration_count(calib.shape, settings.method)})
+    print(f"model.int8.onnx with {settings.name()} failed the gate ({row.failures[0].split(': ', 1)[-1]}); trying "
+          "the other calibration settings of --search, with the same gate", file=sys.stderr)
+    result = fallback(fp32, path, calib, judge, work, settings, status)
+    chosen = QuantSettings(**result["chosen"])
+    print(f"model.int8.onnx: {'kept ' + chosen.name() if any(t['chosen'] for t in result['tries']) else 'none passed'}",
+          file=sys.stderr)
+    return Built(quantization={**result["chosen"], "images": calibration_count(calib.shape, chosen.method)},
+                 search=result)
 
 
 def _tflite(model: Any, precision: str, calib: np.ndarray) -> Callable[[Path], Built]:

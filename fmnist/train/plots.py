@@ -84,14 +84,17 @@ def photo_confusion(figures: PhotoFigures, path: Path) -> None:
 
 
 def image_grid(images: np.ndarray, captions: list[str], path: Path, title: str, columns: int = 5) -> None:
-    """Up to rows x columns 28x28 images with a caption under each (the tutorial's 5x5 figure)."""
+    """Up to rows x columns images (28x28 grey, or colour) with a caption under each (the tutorial's 5x5 figure)."""
     plt = pyplot()
     rows = max(1, -(-len(images) // columns))
     fig, axes = plt.subplots(rows, columns, figsize=(2 * columns, 2.2 * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, image, caption in zip(axes.flat, images, captions, strict=False):
-        ax.imshow(image, cmap="binary")
+        if image.ndim == 3:  # the photo tier's colour squares, BGR as OpenCV reads them
+            ax.imshow(image[..., ::-1])
+        else:
+            ax.imshow(image, cmap="binary")
         ax.set_title(caption, fontsize=8)
     fig.suptitle(title)
     save_figure(fig, path)
@@ -105,3 +108,14 @@ def errors(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray, path: 
     wrong = np.flatnonzero(labels != predicted)[:25]
     captions = [f"true {CLASS_NAMES[labels[i]]}\npred {CLASS_NAMES[predicted[i]]}" for i in wrong]
     image_grid(images[wrong], captions, path, f"misclassified test images (first {len(wrong)})")
+
+
+def flips(images: np.ndarray, labels: np.ndarray, expected: np.ndarray, predicted: np.ndarray, names: list[str],
+          path: Path, file: str) -> None:
+    """The images an exported file answers differently from Keras (the first 25), with the truth and both
+    answers: the parity report's picture."""
+    changed = np.flatnonzero(expected != predicted)
+    shown = changed[:25]
+    captions = [f"true {names[labels[i]]}\nKeras {names[expected[i]]}\n{file}: {names[predicted[i]]}" for i in shown]
+    image_grid(images[shown], captions, path, f"{file}: {len(changed)} of {len(labels)} answers differ from Keras"
+               + (f" (first {len(shown)})" if len(changed) > len(shown) else ""))
