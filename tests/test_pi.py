@@ -4,14 +4,23 @@ scripts/pi-smoke runs the runtime on emulated aarch64 with the labels of this ma
 from __future__ import annotations
 
 import os
+import shutil
+import stat
 import subprocess
 import tarfile
+import threading
+import time
+import zipfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from fmnist import __version__
 from fmnist.cli import app
+from fmnist.core.errors import UsageError
+from fmnist.deploy.bundle import bundle
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,7 +42,7 @@ def test_bundle_installs_and_passes_its_selftest(tmp_path):
     assert install.returncode == 0, install.stderr
     assert "selftest: sample.jpg -> " in install.stdout and ": PASS" in install.stdout
     unit = (tmp_path / "pi" / "fmnist-pi" / "fmnist-live.service").read_text()
-    assert f"ExecStart={tmp_path / 'pi' / 'fmnist-pi' / 'venv'}/bin/fmnist live" in unit
+    assert f'ExecStart="{tmp_path / "pi" / "fmnist-pi" / "venv"}/bin/fmnist" live' in unit
     assert "--serve 0.0.0.0:8080" in unit and "ALL network interfaces, on purpose" in unit
 
 
@@ -91,11 +100,202 @@ def test_a_failed_bundle_build_leaves_the_earlier_bundle_intact(tmp_path):
 
 
 def test_a_wheel_of_another_version_is_refused(tmp_path):
-    import zipfile
-
     other = tmp_path / "fmnist-0.0.1-py3-none-any.whl"
     with zipfile.ZipFile(other, "w") as wheel:
         wheel.writestr("fmnist/__init__.py", "__version__ = '0.0.1'\n")
     got = CliRunner().invoke(app, ["bundle", "--out", str(tmp_path / "pi"), "--wheel", str(other)])
     assert got.exit_code == 2 and "is fmnist 0.0.1, but this is fmnist" in got.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fmnist-0.0.1-py3-none-any.whl"]  # nothing left behind
+
+
+# ---- what a user made is never lost; every fault is one line --------------------------------------------------
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    """A stand-in for this fmnist's wheel: the bundle only copies it, and building the real one takes seconds."""
+    path = tmp_path_factory.mktemp("wheel") / f"fmnist-{__version__}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as whl:
+        whl.writestr("fmnist/__init__.py", os.urandom(3_000_000))  # stored big: the build takes a moment
+    return path
+
+
+def make_bundle(out: Path, wheel: Path, *more: str):
+    return CliRunner().invoke(app, ["bundle", "--out", str(out), "--wheel", str(wheel), *more])
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder` and its bytes, by path relative to it."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_an_earlier_bundle_holding_a_file_of_yours_or_an_edit_is_refused_and_kept(tmp_path, wheel):
+    out = tmp_path / "fmnist-pi"
+    assert make_bundle(out, wheel).exit_code == 0
+    (out / "wpa_supplicant.conf").write_text("network={ssid=\"home\"}\n")  # yours, put in the bundle
+    with (out / "install.sh").open("a") as f:
+        f.write("echo my own step\n")  # an edit
+    before = snapshot(tmp_path)
+    got = make_bundle(out, wheel)
+    assert got.exit_code == 2 and got.stderr.count("\n") == 1 and "Traceback" not in got.output
+    assert "wpa_supplicant.conf (not written by fmnist bundle)" in got.stderr and "install.sh (edited)" in got.stderr
+    assert "nothing was touched" in got.stderr and "choose another --out" in got.stderr
+    assert snapshot(tmp_path) == before  # every byte kept, the archive too, no temporary folder left
+    (out / "wpa_supplicant.conf").unlink()
+    (out / "install.sh").unlink()  # a file of the bundle's removed: nothing of yours is lost by replacing it
+    assert make_bundle(out, wheel).exit_code == 0 and (out / "install.sh").is_file()
+
+
+def test_a_bundle_from_an_older_fmnist_that_recorded_no_files_is_refused_and_kept(tmp_path, wheel):
+    out = tmp_path / "fmnist-pi"
+    out.mkdir()
+    (out / ".fmnist-bundle").write_text("made by fmnist 0.2.0 bundle; fmnist bundle --out may replace this folder\n")
+    (out / "install.sh").write_text("#!/bin/sh\n# edited, or not: nothing says\n")
+    before = snapshot(tmp_path)
+    got = make_bundle(out, wheel)
+    assert got.exit_code == 2 and got.stderr.count("\n") == 1 and "lists no files (an older fmnist's)" in got.stderr
+    assert snapshot(tmp_path) == before
+
+
+def build_meanwhile(out: Path, wheel: Path, act: Callable[[], None]) -> Exception | None:
+    """Run `bundle` and, once its build has begun (its temporary folder exists, the first check done), `act()`;
+    return what the build raised."""
+    raised: list[Exception] = []
+
+    def build() -> None:
+        try:
+            bundle(None, out, wheel=wheel)
+        except Exception as e:
+            raised.append(e)
+
+    builder = threading.Thread(target=build)
+    builder.start()
+    deadline = time.monotonic() + 30
+    while not list(out.parent.glob(f".{out.name}.*.part")) and builder.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.0005)
+    act()
+    builder.join()
+    return raised[0] if raised else None
+
+
+def test_a_folder_that_appears_or_changes_at_out_during_the_build_is_kept(tmp_path, wheel):
+    out = tmp_path / "fmnist-pi"
+
+    def yours_appears() -> None:
+        out.mkdir()
+        (out / "notes.txt").write_text("mine")
+
+    raised = build_meanwhile(out, wheel, yours_appears)
+    assert isinstance(raised, UsageError) and "is not a bundle made by fmnist bundle" in str(raised)
+    assert snapshot(tmp_path) == {"fmnist-pi/notes.txt": b"mine"}  # no archive, no temporary folder
+    shutil.rmtree(out)
+    assert make_bundle(out, wheel).exit_code == 0
+    before = snapshot(tmp_path)
+
+    def edited() -> None:
+        with (out / "selftest").open("a") as f:
+            f.write("# my edit\n")
+
+    raised = build_meanwhile(out, wheel, edited)
+    assert isinstance(raised, UsageError) and "selftest (edited)" in str(raised)
+    assert snapshot(tmp_path) == {**before, "fmnist-pi/selftest": before["fmnist-pi/selftest"] + b"# my edit\n"}
+
+
+def test_an_earlier_folder_that_fails_its_check_once_moved_aside_is_put_back(tmp_path):
+    from fmnist.core.atomic import swap_folder
+
+    ready, final, aside = tmp_path / "ready", tmp_path / "final", tmp_path / "aside"
+    for folder, text in ((ready, "new"), (final, "yours")):
+        folder.mkdir()
+        (folder / "f").write_text(text)
+
+    def check(earlier: Path) -> None:  # bundle's own check, once the earlier folder is out of everyone's way
+        assert earlier == aside and (earlier / "f").read_text() == "yours"
+        raise UsageError("refused")
+
+    with pytest.raises(UsageError):
+        swap_folder(ready, final, aside, check=check)
+    assert (final / "f").read_text() == "yours" and (ready / "f").read_text() == "new" and not aside.exists()
+
+
+@pytest.fixture
+def read_only_folder(tmp_path) -> Iterator[Path]:
+    """A folder nobody can write in: a read-only tmpfs as root (CI), a mode 0555 folder otherwise."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+        return
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)], capture_output=True)
+    if done.returncode:
+        pytest.skip(f"cannot mount a read-only tmpfs here: {done.stderr.decode().strip()}")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=False)
+
+
+def test_a_bad_out_or_model_is_one_error_line(tmp_path, wheel, read_only_folder, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # for --out .
+    (tmp_path / "a-file").write_text("x")
+    (tmp_path / "broken.onnx").write_text("not a model")
+    cases = [  # arguments, exit code, what the line says
+        (["--out", str(read_only_folder / "pi")], 2, f"cannot make a folder in {read_only_folder}: "),
+        (["--out", str(tmp_path / "a-file" / "pi")], 2, f"{tmp_path / 'a-file'} is a file, not a folder"),
+        (["--out", "."], 2, "--out . names no folder of its own"),
+        (["--out", str(tmp_path / "pi"), "--model", str(tmp_path / "nope.onnx")], 4,
+         f"model {tmp_path / 'nope.onnx'} does not exist"),
+        (["--out", str(tmp_path / "pi"), "--model", str(tmp_path / "broken.onnx")], 4,
+         f"error: {tmp_path / 'broken.onnx'} is not a loadable ONNX model"),
+    ]
+    for args, code, says in cases:
+        got = CliRunner().invoke(app, ["bundle", "--wheel", str(wheel), *args])
+        assert got.exit_code == code and got.stderr.startswith("error: ") and got.stderr.count("\n") == 1, got.output
+        assert says in got.stderr and ".part" not in got.stderr, got.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "broken.onnx", "ro"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027], ids=["umask-022", "umask-027"])
+def test_the_bundle_folder_has_the_mode_of_a_plain_mkdir(tmp_path, wheel, umask):
+    old = os.umask(umask)
+    try:
+        assert make_bundle(tmp_path / "pi", wheel).exit_code == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "pi").stat().st_mode) == 0o777 & ~umask
+    with tarfile.open(tmp_path / "pi.tar.gz") as tar:
+        assert tar.getmember("pi").mode == 0o777 & ~umask
+
+
+def unit_filler(install: str) -> str:
+    """install.sh's step that fills in the systemd unit, as it stands in the script."""
+    start = install.index('python3 - "$here/fmnist-live.service.in"')
+    return install[start : install.index("\nPY\n", start) + 4]
+
+
+def test_install_fills_in_the_unit_for_a_folder_with_any_printable_name(tmp_path, wheel):
+    assert make_bundle(tmp_path / "pi", wheel).exit_code == 0
+    template = (tmp_path / "pi" / "fmnist-live.service.in").read_text()
+    assert "LimitNOFILE=256" in template and "MemoryMax=" in template and "Restart=on-failure" in template
+    script = tmp_path / "fill.sh"
+    filler = unit_filler((tmp_path / "pi" / "install.sh").read_text())
+    script.write_text(f"set -euo pipefail\nhere=$1\nvenv=$here/venv\n{filler}")
+    here = tmp_path / "Pi & co #2 100% $HOME"  # sed's & and #, a space, systemd's % and $
+    shutil.copytree(tmp_path / "pi", here)
+    done = subprocess.run(["bash", str(script), str(here)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    unit = (here / "fmnist-live.service").read_text()
+    program, argument = str(here).replace("%", "%%"), str(here).replace("%", "%%").replace("$", "$$")
+    assert f'ExecStart="{program}/venv/bin/fmnist" live --source 0' in unit
+    assert f'--model "{argument}/model.onnx"' in unit
+    if shutil.which("systemd-analyze"):  # systemd itself reads the unit and finds the program
+        (here / "venv" / "bin").mkdir(parents=True)
+        (here / "venv" / "bin" / "fmnist").write_text("#!/bin/sh\n")
+        (here / "venv" / "bin" / "fmnist").chmod(0o755)
+        verified = subprocess.run(["systemd-analyze", "verify", str(here / "fmnist-live.service")],
+                                  capture_output=True, text=True, timeout=60)
+        assert verified.returncode == 0, verified.stderr
+    quoted = tmp_path / 'say "cheese"'  # a path systemd cannot run a program from: said at once, no unit
+    shutil.copytree(tmp_path / "pi", quoted)
+    done = subprocess.run(["bash", str(script), str(quoted)], capture_output=True, text=True)
+    assert done.returncode == 1 and "systemd cannot run a program from a path holding a quote" in done.stderr
+    assert not (quoted / "fmnist-live.service").exists()

@@ -29,8 +29,9 @@ def bundle_cmd(
     """Make a folder and .tar.gz to copy to a Raspberry Pi: model, pinned requirements, the fmnist wheel,
     install.sh, a self-test and a systemd unit running `fmnist live --no-display --serve 0.0.0.0:8080`.
 
-    It works from a checkout or an installed package. --out must be new or an earlier bundle: any other folder
-    is refused untouched, and a failed build leaves an earlier bundle as it was.
+    It works from a checkout or an installed package. --out must be new or an earlier bundle holding only the
+    files it wrote, unchanged: any other folder, or a file of yours or an edit in it, is refused untouched (exit
+    2), and a failed build leaves an earlier bundle as it was.
 
     Example: fmnist bundle --model runs/edge/model.int8.onnx --out dist/fmnist-pi
 

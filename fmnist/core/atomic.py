@@ -8,7 +8,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -121,11 +121,27 @@ def write_json(path: Path, obj: Any) -> None:
     write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode())
 
 
-def swap_folder(ready: Path, final: Path, aside: Path) -> None:
+def temp_folder(final: Path) -> Path:
+    """A new hidden folder beside `final` to build it in, with the mode mkdir gives under the umask (mkdtemp
+    makes 0700, which the folder would keep once renamed to `final`)."""
+    folder = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent))
+    folder.chmod(0o777 & ~_umask())
+    return folder
+
+
+def swap_folder(ready: Path, final: Path, aside: Path, check: Callable[[Path], None] | None = None) -> None:
     """Put the finished folder `ready` at `final`. An earlier `final` is moved to `aside` (beside it, same
-    filesystem) first and removed only once the new one is in place; if the move in fails, it is put back."""
-    if final.exists():
+    filesystem) first and removed only once the new one is in place; if the move in fails, it is put back.
+    `check`, if given, vets the earlier `final` once it is moved aside (under a name only this call uses); if it
+    raises, the earlier `final` is put back and nothing has changed."""
+    if os.path.lexists(final):
         os.replace(final, aside)
+        if check:
+            try:
+                check(aside)
+            except BaseException:
+                os.replace(aside, final)
+                raise
     try:
         os.replace(ready, final)
     except OSError:

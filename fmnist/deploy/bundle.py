@@ -3,15 +3,16 @@ fmnist wheel, install.sh, a self-test and a systemd unit for headless live class
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 import tarfile
-import tempfile
 from importlib import metadata
 from pathlib import Path
 
 from fmnist import __version__
-from fmnist.core.atomic import atomic_path, swap_folder
+from fmnist.core.atomic import atomic_path, swap_folder, temp_folder
 from fmnist.core.errors import FmnistError, ModelError, UsageError
 from fmnist.deploy.wheel import fmnist_wheel
 
@@ -19,21 +20,32 @@ RUNTIME = ("numpy", "onnxruntime", "opencv-python-headless", "typer", "rich")  #
 BROKEN_ON_PI = {"onnxruntime": {"1.21.0"}}  # "Illegal instruction" on the Pi 4's Cortex-A72 (onnxruntime#23957)
 SAMPLE = "sample.jpg"  # in fmnist/assets: a pair of trousers (CC0, examples/photos/pants.jpg)
 
-INSTALL = """#!/usr/bin/env bash
+INSTALL = r"""#!/usr/bin/env bash
 # Install the fmnist runtime into a venv next to this file, then run the self-test.
 #   ./install.sh                 (FMNIST_VENV=/path/to/venv to choose the venv)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 venv=${FMNIST_VENV:-$here/venv}
+# the systemd unit with this folder's paths, first: filled in by python (not sed), so a path arrives as it is
+python3 - "$here/fmnist-live.service.in" "$here/fmnist-live.service" "$venv" "$here" "$(id -un)" <<'PY'
+import sys
+template, unit, venv, here, user = sys.argv[1:]
+if any(c in "\"'\\" or not c.isprintable() for c in venv + here):
+    sys.exit(f"install.sh: systemd cannot run a program from a path holding a quote, a backslash or a control "
+             f"character ({venv}); move this folder (or set FMNIST_VENV) and run install.sh again")
+program = venv.replace("%", "%%")  # systemd: the program's path expands % specifiers, not $ variables
+argument = here.replace("%", "%%").replace("$", "$$")  # an argument expands both
+text = open(template, encoding="utf-8").read()
+text = text.replace("@VENV@", program).replace("@DIR@", argument).replace("@USER@", user)
+open(unit, "w", encoding="utf-8", errors="surrogateescape").write(text)
+PY
 python3 -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --upgrade pip
 "$venv/bin/python" -m pip install --quiet -r "$here/requirements.txt" "$here"/fmnist-*.whl
-sed -e "s#@VENV@#$venv#g" -e "s#@DIR@#$here#g" -e "s#@USER@#$(id -un)#g" \\
-  "$here/fmnist-live.service.in" > "$here/fmnist-live.service"
 FMNIST="$venv/bin/fmnist" "$here/selftest"
 echo "installed $venv/bin/fmnist"
 echo "to classify camera 0 at boot, with a preview on http://<this-pi>:8080/ :"
-echo "  sudo cp $here/fmnist-live.service /etc/systemd/system/ && sudo systemctl enable --now fmnist-live"
+echo "  sudo cp '$here/fmnist-live.service' /etc/systemd/system/ && sudo systemctl enable --now fmnist-live"
 """
 
 SELFTEST = """#!/usr/bin/env bash
@@ -60,9 +72,14 @@ Wants=network-online.target
 [Service]
 # --serve 0.0.0.0 serves on ALL network interfaces, on purpose: the preview is for other machines on your
 # network. Anyone who can reach port 8080 sees the camera. Use --serve 127.0.0.1:8080 to keep it on the Pi.
-ExecStart=@VENV@/bin/fmnist live --source 0 --no-display --serve 0.0.0.0:8080 --model @DIR@/model.onnx
+# The server itself serves 16 connections at once (more get 503) and drops one idle or stalled for 10 s.
+ExecStart="@VENV@/bin/fmnist" live --source 0 --no-display --serve 0.0.0.0:8080 --model "@DIR@/model.onnx"
 Restart=on-failure
 RestartSec=5
+# bounds for the whole service, whatever a client does: file descriptors, memory (160 MB with the shipped model)
+LimitNOFILE=256
+MemoryMax=1G
+NoNewPrivileges=yes
 User=@USER@
 SupplementaryGroups=video
 
@@ -85,54 +102,164 @@ def requirements() -> list[str]:
     return pins
 
 
-MARKER = ".fmnist-bundle"  # in every bundle folder: what --out may replace
+MARKER = ".fmnist-bundle"  # in every bundle folder: the files fmnist bundle wrote there, with their sha256
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_marker(folder: Path) -> None:
+    """Record every file now in `folder`: an earlier bundle may be replaced only while it holds just these."""
+    files = {p.name: _sha256(p) for p in sorted(folder.iterdir())}
+    (folder / MARKER).write_text(json.dumps({"made_by": f"fmnist {__version__} bundle", "files": files},
+                                            indent=2) + "\n")
+
+
+def _recorded(folder: Path) -> dict[str, str] | None:
+    """The files a bundle's marker lists; None if it lists none (an older fmnist's marker did not)."""
+    try:
+        files = json.loads((folder / MARKER).read_text()).get("files")
+    except (ValueError, AttributeError):
+        return None
+    return files if isinstance(files, dict) else None
+
+
+def _not_as_written(folder: Path, recorded: dict[str, str]) -> list[str]:
+    """What in `folder` fmnist bundle did not write, or has changed since it wrote it."""
+    found = []
+    for entry in sorted(folder.iterdir()):
+        if entry.name == MARKER:
+            continue
+        if entry.name not in recorded:
+            found.append(f"{entry.name}{'/' if entry.is_dir() else ''} (not written by fmnist bundle)")
+        elif entry.is_symlink() or not entry.is_file() or _sha256(entry) != recorded[entry.name]:
+            found.append(f"{entry.name} (edited)")
+    return found
+
+
+def _why_not_replaceable(found: Path) -> str | None:
+    """Why `found` may not be replaced, and the fix; None if it is a bundle holding just the files fmnist bundle
+    wrote there, unchanged."""
+    if found.is_symlink() or not (found / MARKER).is_file():
+        return (f"exists and is not a bundle made by fmnist bundle (no {MARKER} in it); nothing was touched. "
+                "Choose a new folder, or move it away")
+    recorded = _recorded(found)
+    if recorded is None:
+        return (f"is a bundle whose {MARKER} lists no files (an older fmnist's), so an edit in it cannot be told "
+                "apart; nothing was touched. Move it away (or delete it), or choose another --out")
+    changed = _not_as_written(found, recorded)
+    if changed:
+        more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
+        return (f"is an earlier bundle holding {', '.join(changed[:5])}{more}; nothing was touched. Move those "
+                "out of it (or delete them), or choose another --out")
+    return None
+
+
+def _refuse_unless_replaceable(found: Path, out: Path) -> None:
+    """`found` (--out, or the earlier --out once moved aside) is replaced only if nothing a user made or edited
+    is in it."""
+    try:
+        why = _why_not_replaceable(found)
+    except OSError as e:
+        why = f"cannot be read ({e.strerror or e}); nothing was touched. Choose another --out"
+    if why:
+        raise UsageError(f"--out {out} {why}")
+
+
+def _archive_of(out: Path) -> Path:
+    """--out.tar.gz, beside --out; --out must name a folder of its own (not ., .. or /)."""
+    if out.name in ("", ".", ".."):
+        raise UsageError(f"--out {out} names no folder of its own; give the bundle a new folder, e.g. --out "
+                         "dist/fmnist-pi")
+    return out.with_name(out.name + ".tar.gz")
 
 
 def _check_target(out: Path, archive: Path) -> None:
-    """--out may be new, or an earlier bundle; anything else is refused before anything is touched."""
-    if out.exists() and not (out / MARKER).is_file():
-        raise UsageError(f"--out {out} exists and is not a bundle made by fmnist bundle (no {MARKER} in it); "
-                         "nothing was touched. Choose a new folder, or move it away")
-    if archive.exists() and not out.exists():
+    """--out may be new, or an earlier bundle as fmnist bundle wrote it; anything else is refused untouched."""
+    blocking = next((p for p in reversed(out.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise UsageError(f"--out {out}: {blocking} is a file, not a folder; choose another --out")
+    if os.path.lexists(out):
+        _refuse_unless_replaceable(out, out)
+    elif os.path.lexists(archive):
         raise UsageError(f"{archive} exists and its bundle folder {out} does not; nothing was touched. Choose "
                          "another --out, or move the archive away")
 
 
-def _fill(folder: Path, model: Path, sample: Path, wheel: Path | None) -> None:
-    """Everything the Pi needs, in `folder`."""
+def _expected(model: Path, sample: Path) -> dict[str, object]:
+    """The label the Pi's self-test must find, from the user's own files: an error names them."""
     from fmnist.runtime.classifier import Classifier
     from fmnist.runtime.preprocess import read_image
 
-    shutil.copy(model, folder / "model.onnx")
-    shutil.copy(sample, folder / "sample.jpg")
-    best = Classifier(folder / "model.onnx").classify(read_image(sample)).best
-    (folder / "expected.json").write_text(json.dumps({"label": best.label, "score": round(best.score, 4)}) + "\n")
-    (folder / "requirements.txt").write_text("\n".join(requirements()) + "\n")
-    fmnist_wheel(folder, wheel)
-    for name, text in (("install.sh", INSTALL), ("selftest", SELFTEST), ("fmnist-live.service.in", UNIT)):
-        (folder / name).write_text(text)
-        (folder / name).chmod(0o755 if name != "fmnist-live.service.in" else 0o644)
-    (folder / MARKER).write_text(f"made by fmnist {__version__} bundle; fmnist bundle --out may replace this folder\n")
+    best = Classifier(model).classify(read_image(sample)).best
+    return {"label": best.label, "score": round(best.score, 4)}
+
+
+def _staging(out: Path) -> Path:
+    """The folder the bundle is built in, beside --out."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return temp_folder(out)
+    except OSError as e:
+        raise UsageError(f"--out {out}: cannot make a folder in {out.parent}: {e.strerror or e}; choose a folder "
+                         "you can write to") from e
+
+
+def _fill(folder: Path, model: Path, sample: Path, expected: dict[str, object], wheel: Path | None) -> None:
+    """Everything the Pi needs, in `folder`, and the marker listing it."""
+    try:
+        shutil.copy(model, folder / "model.onnx")
+        shutil.copy(sample, folder / "sample.jpg")
+        (folder / "expected.json").write_text(json.dumps(expected) + "\n")
+        (folder / "requirements.txt").write_text("\n".join(requirements()) + "\n")
+        fmnist_wheel(folder, wheel)
+        for name, text in (("install.sh", INSTALL), ("selftest", SELFTEST), ("fmnist-live.service.in", UNIT)):
+            (folder / name).write_text(text)
+            (folder / name).chmod(0o755 if name != "fmnist-live.service.in" else 0o644)
+        _write_marker(folder)
+    except OSError as e:  # a full disk, mostly
+        raise FmnistError(f"cannot write the bundle in {folder.parent}: {e.strerror or e}; free some space or "
+                          "choose another --out (an earlier bundle is unchanged)") from e
+
+
+def _swap_in(staging: Path, out: Path) -> None:
+    """The finished folder at --out; an earlier bundle is vetted once more after it is moved aside, and put back
+    if anything in it is not as fmnist bundle wrote it."""
+    try:
+        swap_folder(staging, out, staging.with_name(staging.name + ".old"),
+                    check=lambda earlier: _refuse_unless_replaceable(earlier, out))
+    except OSError as e:
+        raise FmnistError(f"cannot put the bundle at {out}: {e.strerror or e}; nothing was replaced") from e
 
 
 def bundle(model: Path | None, out: Path, sample: Path | None = None, wheel: Path | None = None) -> Path:
     """Write the bundle folder `out` and `out`.tar.gz; return the archive's path. The bundle is built in a
     temporary folder beside `out` and swapped in only when complete: a failed or interrupted build leaves an
-    earlier bundle as it was, and a folder that is not a bundle is never touched."""
+    earlier bundle as it was; a folder that is not a bundle, or an earlier bundle holding a file it did not write
+    or one edited since, is refused untouched, checked before the build and again just before the swap."""
     from fmnist.runtime.classifier import default_model
 
     model = Path(model) if model else default_model()
     if model.suffix != ".onnx":
         raise ModelError(f"{model}: a Pi bundle carries an .onnx model (the runtime is onnxruntime)")
-    out, archive = Path(out), Path(out).with_name(Path(out).name + ".tar.gz")
+    out = Path(out)
+    archive = _archive_of(out)
     _check_target(out, archive)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent))
+    sample = Path(sample) if sample else default_model().with_name(SAMPLE)
+    expected = _expected(model, sample)
+    staging = _staging(out)
     try:
-        _fill(staging, model, Path(sample) if sample else default_model().with_name(SAMPLE), wheel)
-        with atomic_path(archive) as tmp, tarfile.open(tmp, "w:gz") as tar:
-            tar.add(staging, arcname=out.name)
-        swap_folder(staging, out, staging.with_name(staging.name + ".old"))
+        _fill(staging, model, sample, expected, wheel)
+        with atomic_path(archive) as tmp:
+            with tarfile.open(tmp, "w:gz") as tar:
+                tar.add(staging, arcname=out.name)
+            _check_target(out, archive)  # again: the build took seconds, and --out may have appeared or changed
+            _swap_in(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return archive

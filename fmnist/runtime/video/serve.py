@@ -6,20 +6,37 @@ thread. The page (preview.html beside this file) uses no external assets, so it 
     GET /stream    multipart/x-mixed-replace JPEG frames, as browsers and VLC read them
     GET /status    the latest result as JSON: frame, label, score, fps, ms, sure, top, age_ms
     GET /seen.png  the 28x28 image the model saw in the latest frame
+
+Limits, so that a browser left open, a port scanner or a hostile page never takes the preview (or `live`) down:
+each request must arrive within `timeout` seconds and a viewer that stops reading is dropped after as long; at
+most `max_clients` connections are served at once, and the next ones get a 503 at once; a client that resets or
+goes away costs nothing but its connection, with no traceback. On a loopback bind, a request whose Host header is
+not a loopback name is refused (421), so a web page cannot reach the camera through DNS rebinding.
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
-import json
+import ipaddress
+import socket
+import sys
 import threading
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
 
 from fmnist.core.errors import UsageError
+from fmnist.core.jsonsafe import dumps
 
 BOUNDARY = "fmnistframe"
+TIMEOUT_S = 10.0  # to send the whole request; and the longest a write to a viewer may stall
+MAX_CLIENTS = 16  # connections served at once: threads and file descriptors stay bounded on a Pi
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")  # what a browser on this machine sends as Host
+_BUSY_BODY = b"busy: the fmnist preview has all the viewers it serves at once; try again in a few seconds\n"
+BUSY = (b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\nRetry-After: 5\r\nConnection: close\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(_BUSY_BODY), _BUSY_BODY))
 PAGE = resources.files("fmnist.runtime.video").joinpath("preview.html")
 
 
@@ -63,67 +80,161 @@ class Preview:
             return self._seen
 
 
-def _handler(preview: Preview) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:  # keep the terminal for fmnist's own status line
-            pass
+class PreviewHandler(BaseHTTPRequestHandler):
+    """One viewer's request: the page, the stream, the status or the model's input image, within the limits."""
 
-        def _send(self, body: bytes, content_type: str) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            self.wfile.write(body)
+    preview: Preview  # set by _handler
+    timeout: float = TIMEOUT_S  # on the socket (StreamRequestHandler.setup): an idle read or a stalled write fails
+    late = False
 
-        def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
-            if path == "/":
-                self._send(page(preview.model), "text/html; charset=utf-8")
-            elif path == "/status":
-                self._send(json.dumps(preview.status()).encode(), "application/json")
-            elif path == "/seen.png" and preview.seen():
-                self._send(preview.seen(), "image/png")
-            elif path == "/stream":
-                self._stream()
-            else:
-                self.send_error(404, "try /, /stream, /status or /seen.png")
+    def log_message(self, *args: Any) -> None:  # keep the terminal for fmnist's own status line
+        pass
 
-        def _stream(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            seen = 0
-            try:
-                while not preview.closed:
-                    seen, jpeg = preview.next_frame(seen)
-                    if not jpeg:
-                        continue
-                    self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
-                                     f"Content-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the viewer went away
+    def setup(self) -> None:
+        super().setup()
+        self._deadline = threading.Timer(self.timeout, self._cut_off)  # the whole request, not each byte of it
+        self._deadline.daemon = True
+        self._deadline.start()
 
-    return Handler
+    def _cut_off(self) -> None:
+        """The request did not arrive in time (a client sending a byte now and then): stop reading it."""
+        self.late = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RD)
+
+    def parse_request(self) -> bool:
+        parsed = not self.late and super().parse_request()  # reads the headers; a cut-off line gets no 400
+        self._deadline.cancel()
+        return parsed and not self.late
+
+    def finish(self) -> None:
+        self._deadline.cancel()
+        super().finish()
+
+    def _host_allowed(self) -> bool:
+        allowed = getattr(self.server, "allowed_hosts", None)
+        return allowed is None or (self.headers.get("Host") or "").strip().lower() in allowed
+
+    def _send(self, body: bytes, content_type: str) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if not self._host_allowed():
+            self.send_error(HTTPStatus.MISDIRECTED_REQUEST, explain="this preview answers only Host: "
+                            "localhost, 127.0.0.1 or [::1] (a loopback bind refuses other names: DNS rebinding)")
+        elif path == "/":
+            self._send(page(self.preview.model), "text/html; charset=utf-8")
+        elif path == "/status":
+            self._send(dumps(self.preview.status()).encode(), "application/json")  # NaN as null
+        elif path == "/seen.png" and self.preview.seen():
+            self._send(self.preview.seen(), "image/png")
+        elif path == "/stream":
+            self._stream()
+        else:
+            self.send_error(404, "try /, /stream, /status or /seen.png")
+
+    def _stream(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        seen = 0
+        try:
+            while not self.preview.closed:
+                seen, jpeg = self.preview.next_frame(seen)
+                if not jpeg:
+                    continue
+                self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
+                                 f"Content-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
+        except OSError:
+            pass  # the viewer went away, reset the connection or stopped reading for `timeout` seconds
+
+
+
+def _handler(preview: Preview, seconds: float) -> type[BaseHTTPRequestHandler]:
+    """The handler class for one preview: its Preview and its timeout."""
+    return type("Handler", (PreviewHandler,), {"preview": preview, "timeout": seconds})
 
 
 def parse_address(address: str) -> tuple[str, int]:
-    """"8080" or "HOST:PORT" -> (host, port); the host defaults to 127.0.0.1 (this machine only)."""
+    """"8080" or "HOST:PORT" -> (host, port); the host defaults to 127.0.0.1 (this machine only). An IPv6
+    host may be bracketed: [::1]:8080."""
     host, _, port = address.rpartition(":")
     if not port.isdigit() or not 0 <= int(port) <= 65535:
         raise UsageError(f"--serve takes PORT or HOST:PORT, got {address!r}")
-    return host or "127.0.0.1", int(port)
+    return host.removeprefix("[").removesuffix("]") or "127.0.0.1", int(port)
 
 
-def start(address: str, preview: Preview) -> ThreadingHTTPServer:
+def loopback_hosts(host: str, port: int) -> frozenset[str] | None:
+    """The Host headers a loopback bind answers, with or without the port; None for any other bind (its names
+    are the network's: fmnist cannot know them)."""
+    try:
+        loopback = host.lower() == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        return None
+    names = {*LOOPBACK_NAMES, f"[{host}]" if ":" in host else host.lower()}
+    return frozenset(name for base in names for name in (base, f"{base}:{port}"))
+
+
+def _refuse(request: socket.socket) -> None:
+    """Over the cap: a 503 at once, from the accepting thread, with no thread and no wait for the client."""
+    with contextlib.suppress(OSError):
+        request.setblocking(False)
+        request.send(BUSY)  # a fresh socket's send buffer holds it
+        request.recv(65536)  # what the client sent already, so that closing does not reset the connection
+
+
+class PreviewServer(ThreadingHTTPServer):
+    """ThreadingHTTPServer with a cap on concurrent connections, quiet about clients that go away, and the Host
+    headers a loopback bind answers."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], max_clients: int) -> None:
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.slots = threading.BoundedSemaphore(max_clients)
+        super().__init__(address, handler)
+        self.allowed_hosts = loopback_hosts(address[0], self.server_port)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.slots.acquire(blocking=False):
+            _refuse(request)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)  # starts the connection's thread
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client's reset, broken pipe or timeout is the client's business: no traceback on fmnist's terminal.
+        Anything else is a bug and keeps its traceback."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
+
+def start(address: str, preview: Preview, timeout: float = TIMEOUT_S, max_clients: int = MAX_CLIENTS) -> PreviewServer:
     """Serve in a daemon thread. The server's real port is `server.server_port` (for port 0)."""
     host, port = parse_address(address)
     try:
-        server = ThreadingHTTPServer((host, port), _handler(preview))
+        server = PreviewServer((host, port), _handler(preview, timeout), max_clients)
     except OSError as e:
         raise UsageError(f"--serve {host}:{port}: {e.strerror or e}; pick another port, e.g. --serve "
                          f"{host}:{port + 1 if port else 8081}") from e
-    server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="fmnist-serve", daemon=True).start()
     return server
