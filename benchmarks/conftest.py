@@ -33,8 +33,9 @@ def run_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def images() -> np.ndarray:
     from fmnist.data import fashion
+    from fmnist.runtime.preparation import CUTOUT
 
-    return fashion.to_model_input(fashion.load_split("test").images[:64])  # (64, 28, 28, 1) float32
+    return CUTOUT.to_input(fashion.load_split("test").images[:64])  # (64, 28, 28, 1) float32
 
 
 @pytest.fixture(scope="session")
@@ -42,7 +43,7 @@ def photo() -> np.ndarray:
     """A real 640x480 JPEG photo (a sample, resized)."""
     import cv2
 
-    from fmnist.runtime.preprocess import read_image
+    from fmnist.runtime.image import read_image
 
     return cv2.resize(read_image(ROOT / "examples" / "photos" / "pants.jpg"), (640, 480), interpolation=cv2.INTER_AREA)
 

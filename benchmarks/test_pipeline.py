@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from fmnist.runtime.classifier import Classifier
-from fmnist.runtime.preprocess import preprocess, read_image
+from fmnist.runtime.cutout import preprocess
+from fmnist.runtime.image import read_image
 from fmnist.runtime.video.scene import MAX_WAIT
 from fmnist.runtime.video.step import FrameStep
 

@@ -26,6 +26,7 @@ from fmnist.data import fashion
 from fmnist.evaluation.predictors import runner
 from fmnist.export.quantize import quantize_onnx
 from fmnist.export.to_onnx import keras_to_onnx
+from fmnist.runtime.preparation import CUTOUT
 from fmnist.train.models import conv_bn_relu
 
 L = keras.layers
@@ -65,7 +66,7 @@ def build(spec: str) -> Any:
 
 def main(specs: list[str]) -> None:
     train, _ = fashion.load()
-    x = fashion.to_model_input(train.images[:3000])
+    x = CUTOUT.to_input(train.images[:3000])
     y = keras.utils.to_categorical(train.labels[:3000], NUM_CLASSES)
     files = {"notebook cnn, fp32": Path("runs/cnn/model.onnx")}
     work = Path(tempfile.mkdtemp(prefix="fmnist-arch-"))

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from fmnist.evaluation.photo_set import load_photos
-from fmnist.runtime.preprocess import PREPROCESS_VERSION
+from fmnist.runtime.cutout import PREPROCESS_VERSION
 
 OUT = Path(__file__).resolve().parent.parent / "tests" / "data" / "validation_photos.npz"
 

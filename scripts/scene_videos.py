@@ -42,7 +42,7 @@ def _tiles() -> np.ndarray:
 
 def scenes(test_image: np.ndarray) -> dict[str, tuple[np.ndarray, float]]:
     """name -> (the scene without noise, float32 BGR; the sensor noise's sigma)."""
-    from fmnist.runtime.preprocess import read_image
+    from fmnist.runtime.image import read_image
 
     plain = np.full((SIZE[1], SIZE[0], 3), 235, np.float32)
     garment = cv2.resize(read_image(ROOT / "examples" / "photos" / "pants.jpg"), (SIZE[1], SIZE[1]))

@@ -18,7 +18,8 @@ import numpy as np
 
 from fmnist.data import fashion
 from fmnist.runtime.classifier import Classifier
-from fmnist.runtime.preprocess import render, segment, shrink
+from fmnist.runtime.cutout import render, segment
+from fmnist.runtime.image import shrink
 from scripts.scene_videos import noisy_frames, scenes
 
 

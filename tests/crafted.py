@@ -12,8 +12,8 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from fmnist.core.meta import CLASS_NAMES
-from fmnist.runtime.preparation import cropped
-from fmnist.runtime.preprocess import preprocess_record
+from fmnist.runtime.crop import CentreCrop
+from fmnist.runtime.cutout import preprocess_record
 
 RAW = "@raw@"  # a metadata value written as the JSON text given to `meta_text` (1e400, NaN, a bad literal, …)
 
@@ -28,7 +28,7 @@ def meta_text(raw: str | None = None, **fields: Any) -> str:
 
 def crop_record(**fields: Any) -> dict[str, Any]:
     """The photo tier's record (32x32, mean 127, std 128) with `fields` replaced (None: left out)."""
-    record = {**cropped(32, 127, 128).record(), **fields}
+    record = {**CentreCrop(32, 127, 128).record(), **fields}
     return {k: v for k, v in record.items() if v is not None}
 
 

@@ -9,13 +9,14 @@ import pytest
 from fmnist.data import fashion
 
 tf = pytest.importorskip("tensorflow")
+from fmnist.runtime.preparation import CUTOUT  # noqa: E402
 from fmnist.train.augment import augment_batch  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def images() -> np.ndarray:
     train, _ = fashion.load()
-    return fashion.to_model_input(train.images[:200])
+    return CUTOUT.to_input(train.images[:200])
 
 
 def _explained(original: np.ndarray, out: np.ndarray) -> tuple[float, int]:

@@ -18,6 +18,7 @@ from fmnist.core import atomic
 from fmnist.core.meta import CLASS_NAMES, read_meta
 from fmnist.data import fashion
 from fmnist.export.pipeline import ExportOptions, export
+from fmnist.runtime.preparation import CUTOUT
 
 FILES = {"model.onnx": "fp32", "model.int8.onnx": "int8", "model.tflite": "fp32", "model.fp16.tflite": "fp16",
          "model.int8.tflite": "int8"}
@@ -58,7 +59,7 @@ def test_onnx_fp32_matches_keras_at_batch_1_and_7(run_dir):
     keras_model = load_keras(run_dir / "model.keras")
     session = ort.InferenceSession(str(run_dir / "model.onnx"), providers=["CPUExecutionProvider"])
     assert session.get_inputs()[0].shape == ["batch", 28, 28, 1]
-    images = fashion.to_model_input(fashion.load_split("test").images[:7])
+    images = CUTOUT.to_input(fashion.load_split("test").images[:7])
     for batch in (images[:1], images):
         expected = np.asarray(keras_model(batch, training=False))
         np.testing.assert_allclose(session.run(None, {"image": batch})[0], expected, atol=1e-5)

@@ -20,10 +20,11 @@ from fmnist.core.errors import DataError, ModelError
 from fmnist.core.jsonsafe import dumps
 from fmnist.core.meta import CLASS_NAMES, MAX_META_DEPTH, RECORD_FIELDS, TEXT_FIELDS, ModelMeta
 from fmnist.data import fashion
-from fmnist.runtime.crop import CROP_VERSION
+from fmnist.runtime.crop import CROP_VERSION, CentreCrop
+from fmnist.runtime.cutout import preprocess
 from fmnist.runtime.decision import model_threshold
-from fmnist.runtime.preparation import cropped, from_record
-from fmnist.runtime.preprocess import ImageError, preprocess
+from fmnist.runtime.image import ImageError
+from fmnist.runtime.preparation import from_record
 
 settings.register_profile("ci", max_examples=200, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -201,10 +202,10 @@ def test_from_record_on_arbitrary_crop_records(record):
         assert not well_formed_crop(record)
         return
     assert well_formed_crop(record)
-    assert made == cropped(record["size"], record["mean"], record["std"])
+    assert made == CentreCrop(record["size"], record["mean"], record["std"])
 
 
-valid_crops = st.builds(cropped, st.integers(8, 1024), st.floats(0, 255), st.floats(0.001, 255))
+valid_crops = st.builds(CentreCrop, st.integers(8, 1024), st.floats(0, 255), st.floats(0.001, 255))
 
 
 @given(images(), valid_crops, st.booleans())

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from fmnist.cli import app
 from fmnist.core import atomic
 from fmnist.data import fashion
-from fmnist.runtime.preprocess import preprocess, segment
+from fmnist.runtime.cutout import preprocess, segment
 from fmnist.runtime.video.scene import ScenePreprocess
 from fmnist.runtime.video.segmenter import BackgroundSegmenter, Segmenter
 from scripts.product_video import frame as product_frame
@@ -149,7 +149,7 @@ def test_a_144_megapixel_tiff_is_skipped_and_the_batch_goes_on(tmp_path):
 
 
 def test_an_image_over_the_pixel_limit_is_refused_after_decoding_where_no_header_is_read(tmp_path, monkeypatch):
-    from fmnist.runtime import preprocess as pre
+    from fmnist.runtime import image as pre
 
     tiff = tmp_path / "wide.tif"
     assert cv2.imwrite(str(tiff), np.zeros((100, 400), np.uint8))

@@ -22,6 +22,7 @@ from fmnist.core.errors import ModelError
 from fmnist.core.meta import ModelMeta
 from fmnist.export.embed import embed_onnx
 from fmnist.runtime.classifier import Classifier
+from fmnist.runtime.preparation import CUTOUT
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -251,6 +252,6 @@ def test_the_shipped_backbone_is_the_shipped_model(real_data_dir):
     from fmnist.train.own import backbone
 
     images = fashion.load_split("test", real_data_dir).images[:500]
-    keras_probs = backbone(None).predict(fashion.to_model_input(images), verbose=0)
+    keras_probs = backbone(None).predict(CUTOUT.to_input(images), verbose=0)
     onnx_probs = Classifier(default_model().with_name("edge.onnx")).predict(images)
     assert np.abs(keras_probs - onnx_probs).max() < 1e-4

@@ -77,7 +77,7 @@ def test_the_wheel_alone_classifies_with_no_tensorflow(wheel_bin, tmp_path):
     assert size <= MAX_VENV_MB
     got = run(wheel_bin / "fmnist", "classify", PHOTOS, "--json", cwd=tmp_path)
     from fmnist.runtime.classifier import Classifier
-    from fmnist.runtime.preprocess import read_image
+    from fmnist.runtime.image import read_image
 
     classifier = Classifier()  # this checkout, full install
     rows = [json.loads(line) for line in got.stdout.splitlines()]

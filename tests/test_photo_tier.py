@@ -19,7 +19,8 @@ from fmnist.core.errors import PreprocessMismatch
 from fmnist.core.meta import read_meta
 from fmnist.export.embed import embed_onnx
 from fmnist.runtime.classifier import Classifier, default_model
-from fmnist.runtime.preparation import CUTOUT, cropped, from_record
+from fmnist.runtime.crop import CentreCrop
+from fmnist.runtime.preparation import CUTOUT, from_record
 from tests.photo_tree import SHAPES, photo
 from tests.test_own_labels import deploys
 
@@ -64,7 +65,7 @@ def test_a_photo_tier_run_records_its_tier_and_its_preprocessing(tier_run):
     recipe = metrics["own_labels"]
     assert recipe["backbone"] == "lite0" and recipe["size"] == SIZE and recipe["epochs"] == 3
     assert 0 <= recipe["frozen_head_accuracy"] <= 1 and metrics["heldout_accuracy"] >= 0.5  # 4 classes
-    assert from_record(metrics["preprocess"], run) == cropped(SIZE, 127, 128)
+    assert from_record(metrics["preprocess"], run) == CentreCrop(SIZE, 127, 128)
     parity = json.loads((run / "parity.json").read_text())
     assert parity["passed"] and parity["data"] == "held-out photos" and len(parity["files"]) == 2
     assert parity["calibration"]["method"] == "percentile" and parity["calibration"]["activations"] == "uint8"
@@ -84,7 +85,7 @@ def test_the_gate_judges_the_tier_on_its_held_out_photos(tier_run):
 
     _, run = tier_run
     test = test_set_for(run / "model.keras")
-    assert test.preparation == cropped(SIZE, 127, 128) and test.images.shape[1:] == (SIZE, SIZE, 3)
+    assert test.preparation == CentreCrop(SIZE, 127, 128) and test.images.shape[1:] == (SIZE, SIZE, 3)
     reference = keras_predictor(load_keras(run / "model.keras"))(test.inputs())
     probs = open_model(run / "model.int8.onnx")(test.inputs())
     recorded = next(f for f in json.loads((run / "parity.json").read_text())["files"] if f["file"] == "model.int8.onnx")
@@ -99,7 +100,7 @@ def test_the_gate_judges_the_tier_on_its_held_out_photos(tier_run):
 def test_the_runtime_picks_the_preprocessing_from_the_metadata(tier_run, tmp_path):
     photos, run = tier_run
     tier, shipped = Classifier(run / "model.int8.onnx"), Classifier(default_model())
-    assert tier.preparation == cropped(SIZE, 127, 128) and shipped.preparation == CUTOUT
+    assert tier.preparation == CentreCrop(SIZE, 127, 128) and shipped.preparation == CUTOUT
     sample = cv2.imread(str(photos / "pants" / "0.jpg"))
     assert tier.classify(sample).prepared.image.shape == (SIZE, SIZE, 3)  # colour, the centre square
     assert shipped.classify(sample).prepared.image.shape == (28, 28)
@@ -146,7 +147,7 @@ def test_live_runs_the_photo_tier_with_no_segmentation(tier_run, tmp_path):
 
 
 def test_a_preparation_turns_prepared_images_into_the_models_input():
-    crop = cropped(32, 127, 128)
+    crop = CentreCrop(32, 127, 128)
     bgr = np.zeros((2, 32, 32, 3), np.uint8)
     bgr[..., 2] = 255  # pure red in BGR
     x = crop.to_input(bgr)
@@ -161,9 +162,9 @@ def test_a_preparation_turns_prepared_images_into_the_models_input():
 def test_the_centre_crop_takes_the_middle_square_of_any_photo():
     wide = np.zeros((100, 300, 3), np.uint8)
     wide[:, 100:200] = 255  # the middle square is white, the sides black
-    prepared = cropped(32, 127, 128).prepare(wide)
+    prepared = CentreCrop(32, 127, 128).prepare(wide)
     assert prepared.box == (100, 0, 100, 100) and prepared.image.min() == 255
-    tall = cropped(32, 127, 128).prepare(np.zeros((4000, 30, 4), np.uint16))  # 16-bit with alpha, tall, thin
+    tall = CentreCrop(32, 127, 128).prepare(np.zeros((4000, 30, 4), np.uint16))  # 16-bit with alpha, tall, thin
     assert tall.image.shape == (32, 32, 3) and tall.box == (0, 1985, 30, 30)
 
 
@@ -189,7 +190,7 @@ def test_the_augmented_views_keep_the_normalised_range():
     lite0 = BACKBONES["lite0"]
     lo, hi = -lite0.mean / lite0.std, (255 - lite0.mean) / lite0.std
     images = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3)).astype(np.uint8)
-    x = cropped(32, lite0.mean, lite0.std).to_input(images)
+    x = CentreCrop(32, lite0.mean, lite0.std).to_input(images)
     views = np.asarray(view_augmenter(lo, hi, seed=0)(x, training=True))
     assert views.shape == x.shape and lo - 1e-6 <= views.min() < -0.5 and 0.5 < views.max() <= hi + 1e-6
     assert abs(float(views.mean() - x.mean())) < 0.1 and not np.allclose(views, x)

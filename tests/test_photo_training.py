@@ -38,7 +38,8 @@ def test_targets_soft_for_several_labels_uniform_for_none(tmp_path):
 
 
 def test_training_reads_photos_through_the_runtime_preprocess(tmp_path, monkeypatch):
-    from fmnist.runtime import preprocess as prep
+    from fmnist.runtime import cutout as prep
+    from fmnist.runtime.image import read_image
     from fmnist.train.photo_data import load_photo_data
 
     seen = []
@@ -47,7 +48,7 @@ def test_training_reads_photos_through_the_runtime_preprocess(tmp_path, monkeypa
     monkeypatch.setattr(prep, "preprocess", lambda image: seen.append(image.shape) or real(image))
     got = load_photo_data(make_tree(tmp_path / "p", per_class=3), progress=False)
     assert len(seen) == 12 and len(got.x) == 12
-    first = real(prep.read_image(got.set.paths[0])).image
+    first = real(read_image(got.set.paths[0])).image
     assert np.array_equal(got.x[0, :, :, 0], first.astype(np.float32) / 255)  # what the model is fed
 
 

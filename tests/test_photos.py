@@ -13,7 +13,8 @@ from photo_tree import make_tree, photo
 from fmnist.core.errors import DataError, UsageError
 from fmnist.evaluation.photo_map import PhotoMap
 from fmnist.evaluation.photo_set import load_photos
-from fmnist.runtime import preprocess as prep
+from fmnist.runtime import cutout as prep
+from fmnist.runtime.image import read_image
 
 
 @pytest.fixture
@@ -44,7 +45,7 @@ def test_every_photo_goes_through_the_runtime_preprocess(tree, tmp_path, monkeyp
     photos = load_photos(tree, use_cache=False)
     assert len(calls) == len(photos) == 16
     for i in (0, 7, 15):  # the same arrays classify would feed the model
-        assert np.array_equal(photos.images[i], real(prep.read_image(photos.paths[i])).image)
+        assert np.array_equal(photos.images[i], real(read_image(photos.paths[i])).image)
 
 
 def test_cache_hits_on_a_second_run_and_misses_after_a_version_change(tree, tmp_path, monkeypatch):
@@ -57,7 +58,7 @@ def test_cache_hits_on_a_second_run_and_misses_after_a_version_change(tree, tmp_
     second = load_photos(tree, cache=cache)
     assert second.cache_hits == 16 and not calls
     assert np.array_equal(first.images, second.images) and np.array_equal(first.empty, second.empty)
-    monkeypatch.setattr(prep, "PREPROCESS_VERSION", "test-next")
+    monkeypatch.setattr(prep.CutOut, "version", "test-next")  # the cut-out changed: every entry is stale
     third = load_photos(tree, cache=cache)
     assert third.cache_hits == 0 and len(calls) == 16
     assert np.array_equal(first.images, third.images)

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from fmnist.cli import app
 from fmnist.core.meta import read_meta
 from fmnist.runtime.classifier import default_model
-from fmnist.runtime.preprocess import PREPROCESS_VERSION, preprocess_record
+from fmnist.runtime.cutout import PREPROCESS_VERSION, preprocess_record
 
 PHOTO = Path(__file__).resolve().parent.parent / "examples" / "photos" / "pants.jpg"
 runner = CliRunner()

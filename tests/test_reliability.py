@@ -57,7 +57,7 @@ def test_image_20000x20000_is_refused_before_decoding(tmp_path):
 def test_image_cmyk_jpeg(tmp_path):
     from PIL import Image  # Pillow comes with matplotlib (the train extra)
 
-    from fmnist.runtime.preprocess import read_image
+    from fmnist.runtime.image import read_image
 
     twin = ROOT / "examples" / "photos" / "outwear.jpg"
     Image.open(twin).convert("CMYK").save(tmp_path / "cmyk.jpg", quality=95)

@@ -10,7 +10,9 @@ from fmnist.core.errors import ModelError
 from fmnist.core.meta import CLASS_NAMES
 from fmnist.data import fashion
 from fmnist.runtime.classifier import Classifier, default_model
-from fmnist.runtime.preprocess import ImageError, preprocess, read_image, to_bgr8
+from fmnist.runtime.cutout import preprocess
+from fmnist.runtime.image import ImageError, read_image, to_bgr8
+from fmnist.runtime.preparation import CUTOUT
 
 PHOTO = "examples/photos/pants.jpg"
 
@@ -35,7 +37,7 @@ def test_shipped_model_reaches_its_recorded_accuracy(classifier, test_split):
 def test_predict_takes_uint8_and_float_alike(classifier, test_split):
     images = test_split.images[:16]
     as_uint8 = classifier.predict(images)
-    as_float = classifier.predict(fashion.to_model_input(images))
+    as_float = classifier.predict(CUTOUT.to_input(images))
     np.testing.assert_allclose(as_uint8, as_float, atol=1e-6)
     assert as_uint8.shape == (16, 10)
     with pytest.raises(ModelError, match=r"\(N, 28, 28\) uint8"):

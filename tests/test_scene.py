@@ -12,7 +12,8 @@ import pytest
 
 from fmnist.data import fashion
 from fmnist.runtime.classifier import Classifier
-from fmnist.runtime.preprocess import preprocess, read_image
+from fmnist.runtime.cutout import preprocess
+from fmnist.runtime.image import read_image
 from fmnist.runtime.video.live import LiveConfig, run
 from fmnist.runtime.video.scene import MAX_WAIT, ScenePreprocess
 from fmnist.runtime.video.segmenter import BackgroundSegmenter
@@ -147,11 +148,13 @@ def test_the_worker_steps_aside_for_the_loop():
     try:
         native = segmenter.native_id
         assert native is not None and native != threading.get_native_id()
-        deadline = time.time() + 5
-        while os.getpriority(os.PRIO_PROCESS, native) != 19 and time.time() < deadline:
+        cores = sorted(os.sched_getaffinity(0))
+        pinned = {cores[-1]} if len(cores) > 1 else set(cores)
+        deadline = time.time() + 5  # the thread sets its priority, then its core: wait for both
+        while (os.getpriority(os.PRIO_PROCESS, native), os.sched_getaffinity(native)) != (19, pinned) \
+                and time.time() < deadline:
             time.sleep(0.01)
         assert os.getpriority(os.PRIO_PROCESS, native) == 19
-        cores = sorted(os.sched_getaffinity(0))
-        assert os.sched_getaffinity(native) == ({cores[-1]} if len(cores) > 1 else set(cores))
+        assert os.sched_getaffinity(native) == pinned
     finally:
         segmenter.close()

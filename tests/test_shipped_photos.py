@@ -15,7 +15,8 @@ from fmnist.evaluation.photo_figures import PhotoFigures, choose_threshold, phot
 from fmnist.evaluation.photo_map import PhotoMap
 from fmnist.evaluation.photo_set import PhotoSet
 from fmnist.runtime.classifier import Classifier
-from fmnist.runtime.preprocess import PREPROCESS_VERSION, preprocess, read_image
+from fmnist.runtime.cutout import PREPROCESS_VERSION, preprocess
+from fmnist.runtime.image import read_image
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "data" / "validation_photos.npz"

@@ -23,7 +23,8 @@ import cv2
 from fmnist.data import fashion
 from tests.memory import rss_bytes
 from fmnist.runtime.classifier import Classifier
-from fmnist.runtime.preprocess import WORK_SIZE, read_image
+from fmnist.runtime.cutout import WORK_SIZE
+from fmnist.runtime.image import read_image
 
 assert "tensorflow" not in sys.modules
 classifier = Classifier(threads=1)

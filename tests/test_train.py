@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fmnist.cli import app
-from fmnist.runtime.preprocess import PREPROCESS_VERSION
+from fmnist.runtime.cutout import PREPROCESS_VERSION
 
 ARTIFACTS = ("model.keras", "history.json", "metrics.json", "curves.png", "confusion.png", "samples.png",
              "errors.png")

@@ -48,7 +48,7 @@ def classify(
     from fmnist.core.errors import FmnistError
     from fmnist.runtime.batch import classify_inputs, label_text
     from fmnist.runtime.classifier import Classifier
-    from fmnist.runtime.preprocess import IMAGE_EXTENSIONS
+    from fmnist.runtime.image import IMAGE_EXTENSIONS
 
     classifier = Classifier(model, threads=threads, labels=labels.split(",") if labels else None,
                             threshold=threshold)
@@ -105,7 +105,7 @@ def live(
     realtime: bool = typer.Option(False, "--realtime", help="Play a video file at its own fps and, like a "
                                                             "camera, classify only the newest frame."),
     collect: Path | None = typer.Option(None, "--collect", file_okay=False,
-                                        help="Save guide-box crops as DIR/<label>/*.jpg, to train your own classes "
+                                        help="Save guide-box crops as `DIR/<label>/*.jpg`, to train your own classes "
                                              "(docs/your-own-classes.md)."),
     labels: str | None = typer.Option(None, "--labels", help="With --collect: labels, comma-separated; keys 1-9 "
                                                              "pick one in the window, space saves."),

@@ -11,8 +11,8 @@ import typer
 from fmnist.cli.common import DataDir, command_line
 from fmnist.core.errors import UsageError
 from fmnist.runtime.decision import COVERAGE
-from fmnist.train.backbones import TIERS
 from fmnist.train.models import DEFAULT_MODEL, REGISTRY
+from fmnist.train.tiers import DEFAULT_TIER, TIERS
 
 ModelName = enum.Enum("ModelName", {name: name for name in REGISTRY}, type=str)  # type: ignore[misc]
 TierName = enum.Enum("TierName", {name: name for name in TIERS}, type=str)  # type: ignore[misc]
@@ -54,7 +54,7 @@ def train(
 ) -> None:
     """Train a model and write its run folder: model.keras, history.json, metrics.json and four plots.
 
-    Models: [b]edge[/b] (default, ours), [b]cnn[/b] (the Keras notebook CNN), [b]mlp[/b], [b]mlp2[/b].
+    Models: **edge** (default, ours), **cnn** (the Keras notebook CNN), **mlp**, **mlp2**.
 
     With --photos, real photos go through the runtime's own preprocessing (cached) and join training;
     with --photos-val, metrics.json and photo_confusion.png report them and the 'not sure' threshold is chosen.
@@ -95,10 +95,8 @@ def train_own(
                                            help="Photos to report on and choose the 'not sure' threshold with, in "
                                                 "the same class folders (default: hold out --holdout of each)."),
     out: Path | None = typer.Option(None, "--out", "-o", file_okay=False, help="Run folder (default runs/own)."),
-    backbone: TierName = typer.Option("edge", "--backbone", "-b",
-                                      help="edge: the 28x28 tier (about 80 %% on the clothing photos, well under "
-                                           "1 ms); lite0: the photo tier, EfficientNet-Lite0 ImageNet features "
-                                           "(about 92 %%, a few ms)."),
+    backbone: TierName = typer.Option(DEFAULT_TIER, "--backbone", "-b",
+                                      help="; ".join(f"{t.name}: {t.about}" for t in TIERS.values()) + "."),
     size: int | None = typer.Option(None, "--size", min=32, max=512,
                                     help="The photo tier's input side in pixels, a multiple of 32 (default 160; "
                                          "224, 192 and 128 are measured in docs/your-own-classes.md)."),
@@ -106,8 +104,12 @@ def train_own(
                                      help="The 28x28 tier's .keras model to start from (default: the shipped edge "
                                           "model's backbone)."),
     epochs: int | None = typer.Option(None, "--epochs", min=1,
-                                      help="Epochs (default: the recipe's: 30; the photo tier's fine-tuning, 5)."),
-    batch_size: int | None = typer.Option(None, "--batch-size", min=1, help="Batch size (default: the recipe's, 32)."),
+                                      help="Epochs (default: the tier's: "
+                                           + ", ".join(f"{t.name} {t.epochs}" for t in TIERS.values())
+                                           + "; a photo tier's are fine-tuning epochs)."),
+    batch_size: int | None = typer.Option(None, "--batch-size", min=1,
+                                          help="Batch size (default: the tier's: "
+                                               + ", ".join(f"{t.name} {t.batch_size}" for t in TIERS.values()) + ")."),
     holdout: float = typer.Option(0.15, "--holdout", min=0.05, max=0.5,
                                   help="Without --photos-val: share of each folder held out."),
     per_class: int | None = typer.Option(None, "--per-class", min=1,
@@ -130,10 +132,14 @@ def train_own(
     from fmnist.train.own import OwnConfig
     from fmnist.train.own import train_own as run
 
-    if backbone.value == "edge" and size is not None:
-        raise UsageError("--size is the photo tier's input side; the 28x28 tier takes 28x28 (add --backbone lite0)")
-    if backbone.value != "edge" and init is not None:
-        raise UsageError("--init starts the 28x28 tier from a .keras run; the photo tier starts from ImageNet")
+    tier = TIERS[backbone.value]
+    if size is not None and not tier.sized:
+        raise UsageError(f"--size is a photo tier's input side; --backbone {tier.name} takes "
+                         f"{'x'.join(map(str, tier.preparation(None).input_shape[:2]))} (add --backbone "
+                         f"{next(t.name for t in TIERS.values() if t.sized)})")
+    if init is not None and not tier.initialised:
+        raise UsageError(f"--init starts the 28x28 tier from a .keras run; --backbone {tier.name} starts from "
+                         "its pretrained weights")
     if size is not None and size % 32:
         raise UsageError(f"--size {size}: give a multiple of 32 (the backbone halves the picture five times)")
     recipe = {k: v for k, v in {"batch_size": batch_size}.items() if v is not None}

@@ -47,17 +47,9 @@ def is_own(labels: list[str] | tuple[str, ...]) -> bool:
     return list(labels) != list(CLASS_NAMES)
 
 IMAGE_SIZE = 28
-# (N, 28, 28, 1) float32 in [0, 1]: pixel / 255, the object bright on a dark background
-INPUT_SHAPE: tuple[int, int, int] = (IMAGE_SIZE, IMAGE_SIZE, 1)
-INPUT_SPEC: dict[str, Any] = {
-    "name": "image",
-    "shape": [None, IMAGE_SIZE, IMAGE_SIZE, 1],
-    "layout": "NHWC",
-    "dtype": "float32",
-    "scale": 1.0 / 255.0,
-    "range": [0.0, 1.0],
-}
-PREPROCESSING = "grayscale 28x28, the object bright on a dark background, x = pixel / 255"
+INPUT_SHAPE: tuple[int, int, int] = (IMAGE_SIZE, IMAGE_SIZE, 1)  # a Fashion-MNIST model's input, one image
+# every model's input entry starts so; its preprocessing kind (fmnist.runtime.kind) adds shape, scale and range
+INPUT_BASE: dict[str, Any] = {"name": "image", "layout": "NHWC", "dtype": "float32"}
 
 META_KEY = "fmnist"
 TFLITE_MAGIC = b"TFL3"  # bytes 4..8 of every .tflite flatbuffer
@@ -76,9 +68,9 @@ class ModelMeta:
     precision: str  # "fp32", "fp16" or "int8"
     source_sha256: str  # of the .keras file it was exported from
     labels: list[str] = field(default_factory=lambda: list(CLASS_NAMES))
-    input: dict[str, Any] = field(default_factory=lambda: dict(INPUT_SPEC))
-    preprocessing: str = PREPROCESSING
-    # {"version": …, parameters…}: what fmnist.runtime.preprocess did to the photos the model learned from and
+    input: dict[str, Any] = field(default_factory=dict)  # the preprocessing kind's input_spec()
+    preprocessing: str = ""  # the kind's prose
+    # {"version": …, parameters…}: what the model's preprocessing kind did to the photos it learned from and
     # will be given; the runtime refuses another version. {} in files exported before it was recorded.
     preprocess: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)  # model name, test accuracy, epochs, …

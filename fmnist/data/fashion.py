@@ -142,10 +142,5 @@ def load(data_dir: Path | None = None) -> tuple[Split, Split]:
     return load_split("train", data_dir), load_split("test", data_dir)
 
 
-def to_model_input(images: np.ndarray) -> np.ndarray:
-    """(N, 28, 28) uint8 -> (N, 28, 28, 1) float32 in [0, 1]: what every fmnist model takes."""
-    return (images.astype(np.float32) / 255.0)[..., None]
-
-
 def class_counts(labels: np.ndarray) -> np.ndarray:
     return np.bincount(labels, minlength=NUM_CLASSES)

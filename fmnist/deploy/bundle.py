@@ -194,7 +194,7 @@ def _check_target(out: Path, archive: Path) -> None:
 def _expected(model: Path, sample: Path) -> dict[str, object]:
     """The label the Pi's self-test must find, from the user's own files: an error names them."""
     from fmnist.runtime.classifier import Classifier
-    from fmnist.runtime.preprocess import read_image
+    from fmnist.runtime.image import read_image
 
     best = Classifier(model).classify(read_image(sample)).best
     return {"label": best.label, "score": round(best.score, 4)}

@@ -1,9 +1,10 @@
 """Photo folders (one folder per class) -> the images the model sees, through the model's `Preparation`.
 
 Every photo goes through `fmnist.runtime.preparation.Preparation.prepare`, what `classify` and `live` call,
-so training and evaluation see exactly what the runtime feeds the model. The 28x28 cut-outs are cached per
-photo, keyed by the file's sha256 and PREPROCESS_VERSION: a re-run reads 28x28 arrays instead of redoing
-GrabCut. The photo tier's centre crop costs a decode and a resize, and is not cached.
+so training and evaluation see exactly what the runtime feeds the model. A preparation that segments (the
+cut-out) is cached per photo, keyed by the file's sha256 and the kind's `cache_key` (kind, version, size): a
+re-run reads the prepared arrays instead of redoing GrabCut. One that does not (the photo tier's centre crop
+costs a decode and a resize) is not cached.
 """
 
 from __future__ import annotations
@@ -21,9 +22,8 @@ import numpy as np
 
 from fmnist.core import atomic
 from fmnist.core.errors import DataError, FmnistError
-from fmnist.runtime import preprocess as prep
+from fmnist.runtime.image import IMAGE_EXTENSIONS, ImageError, read_image
 from fmnist.runtime.preparation import CUTOUT, Preparation
-from fmnist.runtime.preprocess import IMAGE_EXTENSIONS, ImageError, read_image
 
 CACHE_VAR = "FMNIST_CACHE"
 Progress = Callable[[int, int], None]  # (photos done, photos in all)
@@ -49,8 +49,8 @@ def cache_dir() -> Path:
     return Path(base) / ("" if os.environ.get(CACHE_VAR) else "fmnist") / "photos"
 
 
-def _cache_file(folder: Path, digest: str) -> Path:
-    return folder / f"v{prep.PREPROCESS_VERSION}" / digest[:2] / f"{digest}.npy"
+def _cache_file(folder: Path, digest: str, preparation: Preparation) -> Path:
+    return folder / preparation.cache_key / digest[:2] / f"{digest}.npy"
 
 
 def _prepare(path: Path, cache: Path | None, preparation: Preparation) -> tuple[np.ndarray, bool, bool]:
@@ -59,12 +59,13 @@ def _prepare(path: Path, cache: Path | None, preparation: Preparation) -> tuple[
         raw = path.read_bytes()
     except OSError as e:
         raise ImageError(f"{path}: cannot read ({e.strerror or e})") from e
-    cached = _cache_file(cache, hashlib.sha256(raw).hexdigest()) if cache else None
+    cached = _cache_file(cache, hashlib.sha256(raw).hexdigest(), preparation) if cache else None
+    pixels = int(np.prod(preparation.image_shape))  # a cache row: the prepared image's pixels, then `empty`
     if cached and cached.is_file():
         try:
             row = np.load(cached)
-            if row.shape == (785,) and row.dtype == np.uint8:
-                return row[:784].reshape(28, 28), bool(row[784]), True
+            if row.shape == (pixels + 1,) and row.dtype == np.uint8:
+                return row[:pixels].reshape(preparation.image_shape), bool(row[pixels]), True
         except (OSError, ValueError):
             pass  # a damaged cache entry: redo it
     prepared = preparation.prepare(read_image(path))
@@ -101,7 +102,7 @@ def load_photos(root: Path, cache: Path | None = None, progress: Progress | None
     listing = list_photos(root)
     folders = tuple(listing)
     jobs = [(i, path) for i, name in enumerate(folders) for path in listing[name]]
-    cache = (cache or cache_dir()) if use_cache and preparation == CUTOUT else None
+    cache = (cache or cache_dir()) if use_cache and preparation.segments else None  # worth keeping: GrabCut
 
     def one(job: tuple[int, Path]) -> tuple[int, Path, tuple[np.ndarray, bool, bool] | str]:
         index, path = job

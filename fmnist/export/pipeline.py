@@ -28,7 +28,6 @@ from fmnist.evaluation.run_card import RunCard
 from fmnist.evaluation.testset import TestSet, test_set_for
 from fmnist.export.embed import embed_onnx, embed_tflite
 from fmnist.export.parity import ParityReport, ParityRow, compare, flips_picture, markdown, thresholds_for
-from fmnist.export.quantize import MODEL_DEFAULTS
 from fmnist.export.search import markdown as search_markdown
 from fmnist.export.targets import Built, ExportOptions, Target, targets
 from fmnist.runtime.preparation import Preparation
@@ -173,9 +172,8 @@ def _write_files(model: Any, judge: Judge, calib: np.ndarray, out: Path, origin:
 
 def _with_model_defaults(opts: ExportOptions, preparation: Preparation) -> ExportOptions:
     """The int8 settings the user left open, filled with the defaults for this kind of model."""
-    default = MODEL_DEFAULTS[preparation.kind]
-    return replace(opts, calib_method=opts.calib_method or default.method,
-                   activations=opts.activations or default.activations)
+    return replace(opts, calib_method=opts.calib_method or preparation.int8_method,
+                   activations=opts.activations or preparation.int8_activations)
 
 
 def _judge(keras_path: Path, opts: ExportOptions) -> tuple[Any, Judge]:

@@ -28,17 +28,14 @@ class QuantSettings:
         return asdict(self)
 
 
-# The settings `export --int8` uses unless told otherwise, per preprocessing kind. The 28x28 models: minmax, int8
-# activations (docs/model.md). The photo tier (Lite0 at 160 px, 341 held-out photos): minmax lost 2 photos
-# (-0.59 pp, over the gate's 0.5), percentile 1 (-0.29 pp); uint8 activations fuse every conv and add
-# (2.2 ms at batch 1 on 1 thread), int8 ones leave 14 convs in float (3.7 ms). `export --int8 --search` measured it.
-# ORT's histogram calibrators (percentile, entropy) keep every activation of every image in memory (onnxruntime#10503,
+# The settings `export --int8` uses unless told otherwise belong to the model's preprocessing kind
+# (fmnist.runtime.kind: int8_method, int8_activations). ORT's histogram calibrators (percentile, entropy) keep every
+# activation of every image in memory (onnxruntime#10503,
 # #21979). Lite0 at 160 px peaked at 13.8 GB with 300 photos, 7.9 GB with 120, 6.1 GB with 64; 300 photos at 224 px
 # were killed at 24 GB. They calibrate on at most this many pixels' worth of images: 128 photos at 160 px, 65 at
 # 224, every one of 1000 Fashion-MNIST images. Min-max calibration and the TFLite converter take them all.
 HISTOGRAM_PIXELS = 128 * 160 * 160
 HISTOGRAM_METHODS = ("percentile", "entropy")
-MODEL_DEFAULTS = {"cutout": QuantSettings("minmax", True, "int8"), "crop": QuantSettings("percentile", True, "uint8")}
 
 
 def calibration_count(shape: tuple[int, ...], method: str) -> int:

@@ -20,7 +20,7 @@ class ExportOptions:
     fp16: bool = False
     tflite: bool = True
     calib: int = 1000  # stratified training images for int8 calibration (own labels: at most this many photos)
-    calib_method: str | None = None  # None: the model's default (fmnist.export.quantize.MODEL_DEFAULTS)
+    calib_method: str | None = None  # None: the model's kind's (fmnist.runtime.kind)
     per_channel: bool = True
     activations: str | None = None  # int8 ONNX activations: int8 (S8S8) or uint8 (U8S8); None: the model's default
     search: bool = False  # try a grid of int8 ONNX settings and keep the fastest that passes the gate

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fmnist.core.meta import INPUT_SPEC
+from fmnist.core.meta import INPUT_BASE
 
 OPSET = 17  # tf2onnx maps opsets up to 18; per-channel QDQ needs >= 13
 
@@ -17,7 +17,7 @@ def keras_to_onnx(model: Any) -> Any:
 
     from fmnist.core.tf import tf
 
-    spec = (tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name=INPUT_SPEC["name"]),)
+    spec = (tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name=INPUT_BASE["name"]),)
 
     @tf.function(input_signature=spec)
     def serve(x: Any) -> dict[str, Any]:

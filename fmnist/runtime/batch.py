@@ -14,8 +14,8 @@ from fmnist.core.errors import FmnistError
 from fmnist.runtime.annotate import annotate
 from fmnist.runtime.classifier import Classifier, Result
 from fmnist.runtime.decision import NOT_SURE
+from fmnist.runtime.image import ImageError, read_image, to_bgr8
 from fmnist.runtime.inputs import expand
-from fmnist.runtime.preprocess import ImageError, read_image, to_bgr8
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from fmnist.core.errors import ModelError
 from fmnist.core.meta import META_KEY, ModelMeta, check_labels, meta_from_props
 from fmnist.core.session import make_session
 from fmnist.runtime.decision import is_sure, model_threshold
+from fmnist.runtime.image import Prepared
 from fmnist.runtime.preparation import preparation_for
-from fmnist.runtime.preprocess import Prepared
 
 DEFAULT_MODEL = "edge.int8.onnx"  # in fmnist/assets, made by `make model`
 

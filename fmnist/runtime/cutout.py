@@ -1,5 +1,6 @@
-"""Photo -> what Fashion-MNIST looks like: the object bright on black, cropped tight on its long axis,
-centred and padded to 28x28. The one preprocessing path: `classify` and `live` both call `preprocess`.
+"""The cut-out kind (`CutOut`): photo -> what Fashion-MNIST looks like, the object bright on black, cropped
+tight on its long axis, centred and padded to 28x28. The Fashion-MNIST models and the 28x28 own-label tier;
+`classify`, `live` and training all call `preprocess` through it.
 
 It follows how the dataset was made (Xiao et al. 2017): trim the background, resize the long edge to 28,
 sharpen, pad the short edge, negate. A photo adds what a studio thumbnail does not have: EXIF rotation,
@@ -10,17 +11,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import cv2
 import numpy as np
 
-from fmnist.core.errors import FmnistError
+from fmnist.core.meta import IMAGE_SIZE, INPUT_BASE
+from fmnist.runtime.image import Prepared, Shrunk, shrink, to_bgr8
+from fmnist.runtime.kind import Preparation
 
 # Bump when `preprocess` changes what it returns for a photo. The photo cache (fmnist.evaluation.photo_set)
 # is keyed on it, and a model records the version it was trained for (its metadata).
 PREPROCESS_VERSION = "2"
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 WORK_SIZE = 120  # long side the photo is reduced to before segmentation (GrabCut time grows fast with it)
 GRABCUT_ITERATIONS = 2
 SEED_MIN_DISTANCE = 8.0  # BGR distance a pixel must differ from the background by to seed the object
@@ -30,99 +32,6 @@ MIN_CONTRAST = 40.0  # object-vs-background distance (BGR, 0-441) below which th
 MIN_AREA = 0.01  # an object smaller than this share of the picture is a speck: nothing there
 MAX_AREA = 0.95  # an object covering more than this share of the picture is the picture itself: nothing there
 RECT_MARGIN = 0.06  # the fallback's "object is inside" rectangle leaves this share of each side as background
-MAX_PIXELS = 100_000_000  # refuse to decode anything larger (a 20000x20000 image is 400 MP, 1.2 GB decoded)
-
-
-class ImageError(FmnistError):
-    """An input that is not a usable image (missing, empty, not an image, truncated)."""
-
-
-@dataclass(frozen=True)
-class Prepared:
-    image: np.ndarray  # what the model sees: (28, 28) uint8, the object bright on black (fmnist.runtime.crop: BGR)
-    low_contrast: bool  # the object barely differs from its background (e.g. white on white)
-    empty: bool  # nothing stands out of the background (a speck at most): no object to classify
-    box: tuple[int, int, int, int]  # (x, y, w, h) of the object in the input image's pixels
-
-
-def declared_size(buf: np.ndarray) -> tuple[int, int] | None:
-    """(width, height) from a PNG or JPEG header, without decoding; None for other formats."""
-    head = buf[:65536].tobytes()
-    if head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) >= 24:
-        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
-    if head[:2] == b"\xff\xd8":  # walk the JPEG segments to the first start-of-frame
-        i = 2
-        while i + 9 < len(head) and head[i] == 0xFF:
-            marker, length = head[i + 1], int.from_bytes(head[i + 2 : i + 4], "big")
-            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-                return int.from_bytes(head[i + 7 : i + 9], "big"), int.from_bytes(head[i + 5 : i + 7], "big")
-            i += 2 + length
-    return None
-
-
-def read_image(path: Path) -> np.ndarray:
-    """Decode a file as OpenCV does, keeping alpha and 16-bit depth, with EXIF orientation applied."""
-    path = Path(path)
-    try:
-        buf = np.fromfile(path, dtype=np.uint8)
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
-        raise ImageError(f"{path}: cannot read ({e.strerror})") from e
-    if buf.size == 0:
-        raise ImageError(f"{path}: empty file")
-    size = declared_size(buf)
-    if size:
-        _check_pixels(path, *size)  # before decoding: a PNG or JPEG bomb never allocates
-    try:  # OpenCV refuses some images (over its own pixel limit: a 144 MP TIFF) by raising, not returning None
-        image = _decode(buf)
-    except cv2.error as e:
-        why = "too many pixels for OpenCV" if "PIXELS" in str(e) else "OpenCV's decoder failed"
-        raise ImageError(f"{path}: cannot decode it ({why}); downscale it or save it as JPEG or PNG") from e
-    if image is None:
-        raise ImageError(f"{path}: not an image OpenCV can decode (corrupt, truncated or another format)")
-    _check_pixels(path, image.shape[1], image.shape[0])  # formats whose header declared_size does not read
-    return image
-
-
-def _check_pixels(path: Path, width: int, height: int) -> None:
-    if width * height > MAX_PIXELS:
-        raise ImageError(f"{path}: {width}x{height} is {width * height / 1e6:.0f} megapixels, over the "
-                         f"{MAX_PIXELS // 1_000_000} MP limit; downscale it first")
-
-
-def _decode(buf: np.ndarray) -> np.ndarray | None:
-    # IMREAD_UNCHANGED keeps alpha but ignores EXIF orientation; ANYCOLOR|ANYDEPTH applies it but drops alpha
-    image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
-    if image is not None and (image.ndim == 2 or image.shape[2] != 4):
-        rotated = cv2.imdecode(buf, cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH)
-        image = rotated if rotated is not None else image
-    return image
-
-
-def to_bgr8(image: np.ndarray) -> np.ndarray:
-    """Any decoded array (grey/BGR/BGRA; uint8, uint16 or float) -> BGR uint8, alpha composited on white."""
-    if image.ndim not in (2, 3) or image.size == 0 or min(image.shape[:2]) < 1:
-        raise ImageError(f"not an image array: shape {image.shape}")
-    if image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3:
-        return image  # already BGR uint8
-    if image.dtype == np.uint8:
-        pixels = image.astype(np.float32)
-    elif image.dtype == np.uint16:
-        pixels = image.astype(np.float32) / 257.0
-    elif np.issubdtype(image.dtype, np.floating):
-        pixels = np.nan_to_num(image.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0).clip(0, 1) * 255
-    else:
-        raise ImageError(f"unsupported pixel type {image.dtype}")
-    if pixels.ndim == 2:
-        pixels = pixels[..., None]
-    channels = pixels.shape[2]
-    if channels == 4:
-        alpha = pixels[..., 3:] / 255.0
-        pixels = pixels[..., :3] * alpha + 255.0 * (1 - alpha)
-    elif channels == 1:
-        pixels = np.repeat(pixels, 3, axis=2)
-    elif channels != 3:
-        raise ImageError(f"unsupported channel count {channels}")
-    return np.clip(pixels + 0.5, 0, 255).astype(np.uint8)
 
 
 def _border(image: np.ndarray, width: int) -> np.ndarray:
@@ -230,27 +139,6 @@ def fit_28(gray: np.ndarray) -> np.ndarray:
     return out
 
 
-@dataclass(frozen=True)
-class Shrunk:
-    small: np.ndarray  # BGR uint8, long side at most WORK_SIZE: what segmentation works on
-    factor: float  # small = input * factor
-
-
-def shrink(image: np.ndarray, long_side: int = WORK_SIZE) -> Shrunk:
-    """Any photo array -> BGR uint8, its long side at most `long_side` (shrunk first, at any depth or channel
-    count: cheaper)."""
-    if image.ndim not in (2, 3) or image.size == 0:
-        raise ImageError(f"not an image array: shape {image.shape}")
-    h, w = image.shape[:2]
-    factor = min(1.0, long_side / max(h, w))
-    if factor < 1.0:
-        if np.issubdtype(image.dtype, np.floating):
-            image = np.nan_to_num(image.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0)
-        image = cv2.resize(image, (max(1, round(w * factor)), max(1, round(h * factor))),
-                           interpolation=cv2.INTER_AREA)
-    return Shrunk(to_bgr8(image), factor)
-
-
 def render(shrunk: Shrunk, seg: Segment) -> Prepared:
     """Cut the segmented object out of the work-size picture: grey, negated, lifted if faint, fit to 28x28."""
     small, factor, mask = shrunk.small, shrunk.factor, seg.mask
@@ -269,7 +157,7 @@ def render(shrunk: Shrunk, seg: Segment) -> Prepared:
 
 def preprocess(image: np.ndarray) -> Prepared:
     """A photo array (as read_image or a camera gives it) -> the 28x28 image the model sees."""
-    shrunk = shrink(image)
+    shrunk = shrink(image, WORK_SIZE)
     return render(shrunk, segment(shrunk.small))
 
 
@@ -288,3 +176,40 @@ def preprocess_record() -> dict[str, Any]:
             "steps": "EXIF rotation, alpha on white, shrink, GrabCut segmentation, crop, negate, lift, fit to 28x28",
             "work_size": WORK_SIZE, "grabcut_iterations": GRABCUT_ITERATIONS, "lift": LIFT,
             "min_contrast": MIN_CONTRAST, "min_area": MIN_AREA, "max_area": MAX_AREA, "rect_margin": RECT_MARGIN}
+
+
+@dataclass(frozen=True)
+class CutOut(Preparation):
+    """Segment, grey, negate, fit to 28x28; x = pixel / 255. A record without a kind is this one."""
+
+    size: int = IMAGE_SIZE
+
+    kind: ClassVar[str] = "cutout"
+    version: ClassVar[str] = PREPROCESS_VERSION
+    channels: ClassVar[int] = 1
+    segments: ClassVar[bool] = True
+    int8_method: ClassVar[str] = "minmax"  # docs/model.md
+    int8_activations: ClassVar[str] = "int8"
+    calib_photos: ClassVar[int] = 1000
+
+    def prepare(self, image: np.ndarray, raw: bool = False) -> Prepared:
+        return prepare_raw(image) if raw else preprocess(image)
+
+    def to_input(self, images: np.ndarray) -> np.ndarray:
+        # (N, 28, 28, 1) float32 in [0, 1], the object bright on black
+        return (self.checked(images)[..., None].astype(np.float32) / np.float32(255.0)).astype(np.float32)
+
+    def record(self) -> dict[str, Any]:
+        return preprocess_record()
+
+    @classmethod
+    def from_fields(cls, record: dict[str, Any], where: Path | str) -> CutOut:
+        # the other fields describe this fmnist's fixed pipeline, which the version names
+        return cls()
+
+    @property
+    def prose(self) -> str:
+        return "grayscale 28x28, the object bright on a dark background, x = pixel / 255"
+
+    def input_spec(self) -> dict[str, Any]:
+        return {**INPUT_BASE, "shape": [None, *self.input_shape], "scale": 1.0 / 255.0, "range": [0.0, 1.0]}

@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from fmnist.runtime.preprocess import IMAGE_EXTENSIONS
+from fmnist.runtime.image import IMAGE_EXTENSIONS
 
 
 def _is_image(name: str) -> bool:

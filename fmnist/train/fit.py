@@ -21,6 +21,7 @@ from fmnist.evaluation.photo_figures import PhotoFigures
 from fmnist.evaluation.report import classification_report
 from fmnist.evaluation.run_card import RunCard
 from fmnist.runtime.decision import COVERAGE
+from fmnist.runtime.preparation import CUTOUT
 from fmnist.train import plots
 from fmnist.train.loop import Fitted, Phase, fit, make_dataset, optimizer, seed_everything, write_run
 from fmnist.train.models import REGISTRY, Recipe
@@ -96,7 +97,7 @@ def _mix(cfg: TrainConfig, recipe: Recipe, epochs: int, photos: PhotoData | None
 
 def _phases(cfg: TrainConfig, recipe: Recipe, epochs: int, batch: int, inputs: Inputs, mix: Mix) -> list[Phase]:
     """Fashion-MNIST alone, then (with --photos) Fashion-MNIST and photos mixed, on one schedule."""
-    x_fit = fashion.to_model_input(inputs.train.images[inputs.fit_idx])
+    x_fit = CUTOUT.to_input(inputs.train.images[inputs.fit_idx])
     y_fit = fmnist_targets(inputs.train.labels[inputs.fit_idx])
     options = {"augment": recipe.augment, "seed": cfg.seed, "erase": recipe.erase}
     phases = []
@@ -162,7 +163,7 @@ def train(cfg: TrainConfig) -> RunCard:
     mix = _mix(cfg, recipe, epochs, inputs.photos)
     seed_everything(cfg.seed)
     phases = _phases(cfg, recipe, epochs, batch, inputs, mix)
-    val_ds = make_dataset(fashion.to_model_input(inputs.train.images[inputs.val_idx]),
+    val_ds = make_dataset(CUTOUT.to_input(inputs.train.images[inputs.val_idx]),
                           fmnist_targets(inputs.train.labels[inputs.val_idx]), 512, train=False, augment=False, seed=0)
     model = recipe.build()
     model.compile(optimizer=optimizer(recipe.optimizer, recipe.learning_rate, recipe.weight_decay,
@@ -170,7 +171,7 @@ def train(cfg: TrainConfig) -> RunCard:
                   loss=make_loss(recipe.label_smoothing), metrics=[SetAccuracy()])
     fitted = fit(model, phases, val_ds, batch, cfg.progress)
 
-    probs = model.predict(fashion.to_model_input(inputs.test.images), batch_size=1024, verbose=0)
+    probs = model.predict(CUTOUT.to_input(inputs.test.images), batch_size=1024, verbose=0)
     report = classification_report(inputs.test.labels, probs)
     metrics = _metrics(cfg, recipe, fitted, inputs, report, {"epochs": epochs, "batch_size": batch},
                        _mix_record(cfg, recipe, epochs, inputs, mix))

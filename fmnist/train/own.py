@@ -1,5 +1,6 @@
 """`fmnist train-own PHOTOS`: a model whose labels are PHOTOS' folder names (2 to 50), in one of two tiers.
 
+The tiers (fmnist.train.tiers) own what differs between them:
 - The 28x28 tier (`--backbone edge`, the default): it starts from a Fashion-MNIST backbone (the shipped edge
   model's weights, or `--init RUN/model.keras`), replaces the 10-way head with one output per folder, and
   fine-tunes the whole network on the photos: each through the runtime's own `preprocess` (cached), with
@@ -35,18 +36,15 @@ from fmnist.evaluation.report import classification_report
 from fmnist.evaluation.run_card import RunCard
 from fmnist.evaluation.testset import OWN_DATA
 from fmnist.runtime.decision import COVERAGE
-from fmnist.runtime.preparation import CUTOUT, Preparation, cropped
+from fmnist.runtime.kind import Preparation
 from fmnist.train import plots
-from fmnist.train.backbones import BACKBONES
 from fmnist.train.loop import Fitted, Phase, fit, make_dataset, optimizer, seed_everything, write_run
 from fmnist.train.models import REGISTRY
 from fmnist.train.photo_data import read_photos
 from fmnist.train.split import stratified_split
-from fmnist.train.tier import TierFitted, TierRecipe, fit_tier
+from fmnist.train.tiers import DEFAULT_TIER, TIERS, Tier
 
 BACKBONE = "edge.weights.h5"  # in fmnist/assets: the shipped edge model's weights (make model writes it)
-CALIB_PHOTOS = 1000
-TIER_CALIB_PHOTOS = 300  # the photo tier's are 100-200x larger (ONNX's percentile calibration takes at most 128)
 WEIGHT_DECAY = 1e-4
 
 
@@ -56,10 +54,10 @@ class OwnConfig:
     out: Path | None = None  # default runs/own
     photos_val: Path | None = None  # default: hold out `holdout` of each folder
     init: Path | None = None  # a .keras model to start from; default: the shipped edge backbone
-    backbone: str = "edge"  # "edge" (the 28x28 tier) or a pretrained backbone (fmnist.train.backbones)
+    backbone: str = DEFAULT_TIER  # a tier's name (fmnist.train.tiers): edge, the 28x28 tier, or a backbone's
     size: int | None = None  # the photo tier's input side (default: the backbone's)
-    epochs: int | None = None  # default: 30 for edge, the photo tier's recipe (fine-tuning epochs)
-    batch_size: int | None = None  # default: 32 for edge, the photo tier's recipe
+    epochs: int | None = None  # default: the tier's
+    batch_size: int | None = None  # default: the tier's
     learning_rate: float = 2e-3
     holdout: float = 0.15
     erase: float = 0.5  # random-erasing probability
@@ -71,11 +69,12 @@ class OwnConfig:
     command: str = ""
 
     @property
+    def tier(self) -> Tier:
+        return TIERS[self.backbone]
+
+    @property
     def preparation(self) -> Preparation:
-        if self.backbone == "edge":
-            return CUTOUT
-        chosen = BACKBONES[self.backbone]
-        return cropped(self.size or chosen.default_size, chosen.mean, chosen.std)
+        return self.tier.preparation(self.size)
 
 
 def backbone(init: Path | None) -> Any:
@@ -157,16 +156,9 @@ def _own_data(cfg: OwnConfig) -> OwnData:
     return OwnData(labels, learn, held, ~learn.empty, cfg.preparation)
 
 
-def _fit(cfg: OwnConfig, data: OwnData) -> tuple[Fitted, dict[str, Any]]:
-    """The trained model, and how it was made (the tier's part of metrics.json's `own_labels`)."""
+def fit_cutout(cfg: OwnConfig, data: OwnData, epochs: int, batch: int) -> tuple[Fitted, dict[str, Any]]:
+    """The 28x28 tier: the Fashion-MNIST backbone with a new head, fine-tuned on the grey cut-outs."""
     x, y, x_held, y_held = data.arrays()
-    seed_everything(cfg.seed)
-    if cfg.backbone != "edge":
-        given = {k: v for k, v in {"epochs": cfg.epochs, "batch_size": cfg.batch_size}.items() if v}
-        recipe = TierRecipe(seed=cfg.seed, progress=cfg.progress, **given)
-        tier = fit_tier(BACKBONES[cfg.backbone], cfg.preparation.size, x, y, x_held, y_held, recipe)
-        return tier.fitted, _tier_recipe(cfg, tier)
-    epochs, batch = cfg.epochs or 30, cfg.batch_size or 32
     model = with_new_head(backbone(cfg.init), len(data.labels))
     learn = Phase(epochs, make_dataset(x, y, batch, train=True, augment=True, seed=cfg.seed,
                                        erase=cfg.erase, light=True, all_photos=True), len(x))
@@ -174,31 +166,16 @@ def _fit(cfg: OwnConfig, data: OwnData) -> tuple[Fitted, dict[str, Any]]:
     model.compile(optimizer=optimizer("adamw", cfg.learning_rate, WEIGHT_DECAY, steps),
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing), metrics=["accuracy"])
     held = make_dataset(x_held, y_held, 512, train=False, augment=False, seed=0)
-    edge = {"backbone": "edge", "init": str(cfg.init or f"shipped edge backbone ({BACKBONE})"), "epochs": epochs,
-            "batch_size": batch, "learning_rate": cfg.learning_rate,
-            "augmentation": f"shift, flip, photo-like light, random erasing {cfg.erase}", "seed": cfg.seed}
-    return fit(model, [learn], held, batch, cfg.progress), edge
-
-
-def _tier_recipe(cfg: OwnConfig, tier: TierFitted) -> dict[str, Any]:
-    recipe = tier.recipe
-    return {"backbone": cfg.backbone, "size": cfg.preparation.size, "epochs": recipe.epochs,
-            "head_epochs": recipe.head_epochs, "views": recipe.views, "batch_size": recipe.batch_size,
-            "learning_rate": recipe.learning_rate, "fine_tuned_from": BACKBONES[cfg.backbone].tune_from,
-            "frozen_head_accuracy": tier.frozen_accuracy, "frozen_head_seconds": tier.frozen_seconds,
-            "augmentation": "flip, zoom, shift, brightness, contrast (precomputed views)", "seed": cfg.seed}
-
-
-def _model_name(cfg: OwnConfig) -> str:
-    if cfg.backbone != "edge":
-        return f"{cfg.backbone} {cfg.preparation.size}px + own head"
-    return f"{REGISTRY['edge'].name if cfg.init is None else Path(cfg.init).parent.name} + own head"
+    recipe = {"backbone": cfg.tier.name, "init": str(cfg.init or f"shipped edge backbone ({BACKBONE})"),
+              "epochs": epochs, "batch_size": batch, "learning_rate": cfg.learning_rate,
+              "augmentation": f"shift, flip, photo-like light, random erasing {cfg.erase}", "seed": cfg.seed}
+    return fit(model, [learn], held, batch, cfg.progress), recipe
 
 
 def _metrics(cfg: OwnConfig, data: OwnData, fitted: Fitted, recipe: dict[str, Any], report: dict[str, Any],
              figures: PhotoFigures) -> dict[str, Any]:
     return {
-        "model": _model_name(cfg), "command": cfg.command, "labels": data.labels,
+        "model": cfg.tier.model_name(cfg), "command": cfg.command, "labels": data.labels,
         "params": int(fitted.model.count_params()), "heldout_accuracy": report["accuracy"],
         "train_seconds": round(fitted.seconds, 1),
         "own_labels": {"photos": str(cfg.photos), "heldout": str(cfg.photos_val or f"{cfg.holdout:.0%} of each folder"),
@@ -211,10 +188,10 @@ def _metrics(cfg: OwnConfig, data: OwnData, fitted: Fitted, recipe: dict[str, An
 
 
 def _save_own_data(out: Path, data: OwnData) -> None:
-    """The held-out photos (to judge and gate the model on) and up to CALIB_PHOTOS training photos (int8
-    calibration; TIER_CALIB_PHOTOS for the photo tier), as prepared arrays beside the model."""
+    """The held-out photos (to judge and gate the model on) and up to the preparation's `calib_photos` training
+    photos (int8 calibration), as prepared arrays beside the model."""
     learned = data.learn.images[data.found]
-    count = CALIB_PHOTOS if data.preparation == CUTOUT else TIER_CALIB_PHOTOS
+    count = data.preparation.calib_photos
     calib = learned[np.random.default_rng(0).permutation(len(learned))[:count]]
     with atomic.atomic_path(out / OWN_DATA) as tmp, open(tmp, "wb") as f:
         np.savez_compressed(f, heldout_images=data.held.images, heldout_labels=data.held.folder_index,
@@ -225,7 +202,8 @@ def train_own(cfg: OwnConfig) -> RunCard:
     """Learn the photo folders' names as labels and write the run folder; returns its card."""
     out = Path(cfg.out or Path("runs") / "own")
     data = _own_data(cfg)
-    fitted, recipe = _fit(cfg, data)
+    seed_everything(cfg.seed)
+    fitted, recipe = cfg.tier.fit(cfg, data)
     probs = fitted.model.predict(data.preparation.to_input(data.held.images), batch_size=128, verbose=0)
     report = classification_report(data.held.folder_index, probs, data.labels)
     pmap = PhotoMap.own(data.labels)

@@ -11,7 +11,6 @@ import numpy as np
 from rich.console import Console
 from rich.progress import Progress
 
-from fmnist.data import fashion
 from fmnist.evaluation.photo_figures import PhotoFigures, choose_threshold, decision_record, photo_figures
 from fmnist.evaluation.photo_map import PhotoMap
 from fmnist.evaluation.photo_set import PhotoSet, load_photos
@@ -51,7 +50,7 @@ def load_photo_data(root: Path, map_path: Path | None = None, progress: bool = T
     pmap = PhotoMap.load(map_path)
     photos = read_photos(root, progress)
     pmap.check(photos.folders)
-    x_all = fashion.to_model_input(photos.images)
+    x_all = CUTOUT.to_input(photos.images)
     keep = ~photos.empty  # nothing found: the runtime says "not sure" there, so there is nothing to learn
     return PhotoData(photos, pmap, x_all, x_all[keep], photo_targets(photos, pmap)[keep], photos.folder_index[keep])
 

@@ -48,6 +48,15 @@ class TierFitted:
     frozen_seconds: float
     recipe: TierRecipe
 
+    def record(self, backbone: Backbone, size: int) -> dict[str, Any]:
+        """How it was made: the run card's `own_labels` recipe."""
+        recipe = self.recipe
+        return {"backbone": backbone.name, "size": size, "epochs": recipe.epochs, "head_epochs": recipe.head_epochs,
+                "views": recipe.views, "batch_size": recipe.batch_size, "learning_rate": recipe.learning_rate,
+                "fine_tuned_from": backbone.tune_from, "frozen_head_accuracy": self.frozen_accuracy,
+                "frozen_head_seconds": self.frozen_seconds,
+                "augmentation": "flip, zoom, shift, brightness, contrast (precomputed views)", "seed": recipe.seed}
+
 
 def view_augmenter(lo: float, hi: float, seed: int) -> Any:
     L = keras.layers

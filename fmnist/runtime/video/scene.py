@@ -29,8 +29,9 @@ import time
 import cv2
 import numpy as np
 
-from fmnist.runtime.preparation import Preparation
-from fmnist.runtime.preprocess import Prepared, Segment, Shrunk, render, shrink
+from fmnist.runtime.cutout import WORK_SIZE, Segment, render
+from fmnist.runtime.image import Prepared, Shrunk, shrink
+from fmnist.runtime.kind import Preparation
 from fmnist.runtime.video.segmenter import BackgroundSegmenter, Done, Job, Segmenter
 
 THUMB_SIZE = 32  # long side of the thumbnail frames are compared on
@@ -77,7 +78,7 @@ class ScenePreprocess:
     def __call__(self, image: np.ndarray, captured: float | None = None) -> Prepared:
         captured = time.perf_counter() if captured is None else captured
         self.since = captured
-        shrunk = shrink(image)
+        shrunk = shrink(image, WORK_SIZE)
         thumb = thumbnail(shrunk.small)
         previous, self.previous = self.previous, thumb
         if self.segment is not None and self.segment.mask.shape != shrunk.small.shape[:2]:
@@ -133,8 +134,8 @@ class DirectPreprocess:
 
 
 def frame_preprocess(preparation: Preparation, background: bool) -> ScenePreprocess | DirectPreprocess:
-    """What prepares each frame for a model: the cut-out segments when the scene changes (off the frame path with
-    `background`); the photo tier crops."""
-    if preparation.kind == "cutout":
+    """What prepares each frame for a model: a preparation that segments (the cut-out) segments when the scene
+    changes (off the frame path with `background`); any other prepares every frame (the photo tier's crop)."""
+    if preparation.segments:
         return ScenePreprocess(BackgroundSegmenter() if background else Segmenter())
     return DirectPreprocess(preparation)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fmnist.runtime.preprocess import Segment, segment
+from fmnist.runtime.cutout import Segment, segment
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from fmnist.core.errors import UsageError
 from fmnist.runtime.annotate import annotate
 from fmnist.runtime.classifier import Classifier
 from fmnist.runtime.decision import NOT_SURE, is_sure
-from fmnist.runtime.preprocess import Prepared
+from fmnist.runtime.image import Prepared
 from fmnist.runtime.video.scene import frame_preprocess
 
 TOP = 3  # labels listed on the preview page

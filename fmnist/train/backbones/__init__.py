@@ -3,7 +3,7 @@
 Each entry builds a Keras feature extractor (RGB at a square size -> pooled features) with its weights read
 offline, says how its input is normalised (recorded in the model's metadata, applied by the runtime) and
 where fine-tuning starts: the layer whose output feeds the blocks that are trained. The 28x28 tier (`edge`,
-the Fashion-MNIST backbone) is not here: it has its own path (fmnist.train.own).
+the Fashion-MNIST backbone) is not here: fmnist.train.tiers lists every tier, one per backbone here.
 
 To add one (for example a Keras application whose weights a user can download): a `Backbone` with a `build`
 that returns the feature model and the name of its fine-tuning boundary. Importing this module does not
@@ -46,4 +46,3 @@ BACKBONES: dict[str, Backbone] = {
                  tune_from="blocks.10.add", builder=_lite0),
     )
 }
-TIERS = ("edge", *BACKBONES)  # --backbone: the 28x28 tier, or a pretrained backbone

@@ -1,0 +1,87 @@
+"""A preprocessing kind: how one family of models turns a photo into its input, and everything that follows
+from it. The extension point for new preprocessing: a kind is one file with one subclass of `Preparation`, plus
+one line in fmnist.runtime.preparation.KINDS (docs/architecture.md, "Extension points").
+
+A kind owns what is specific to it, so no code outside its file asks which kind it has:
+- `prepare` (a photo -> the uint8 image the model sees) and `to_input` (those images -> the float input);
+- `record` (what a model's metadata says of it) and `from_fields` (the same record read back, every field checked),
+  `prose` and `input_spec` (the metadata's words and input entry);
+- `segments`: whether preparing costs a segmentation, so live segments only when the scene changes and photo
+  folders are cached (the cut-out); otherwise every frame is prepared afresh and nothing is cached;
+- its int8 defaults (`int8_method`, `int8_activations`) and `calib_photos`, the training photos an own-label run
+  keeps to calibrate int8 on.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from fmnist.runtime.image import Prepared
+
+
+@dataclass(frozen=True)
+class Preparation(ABC):
+    size: int  # the model's input side, pixels
+
+    kind: ClassVar[str]  # the record's "kind" (absent in a record: "cutout")
+    version: ClassVar[str]  # bump when `prepare` changes what it returns for a photo
+    channels: ClassVar[int]  # 1 (grey) or 3 (RGB)
+    segments: ClassVar[bool]
+    int8_method: ClassVar[str]  # export --int8's calibration: minmax, percentile or entropy
+    int8_activations: ClassVar[str]  # int8 (S8S8) or uint8 (U8S8)
+    calib_photos: ClassVar[int]
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return self.size, self.size, self.channels
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        """The shape of one prepared image: (size, size) grey, or (size, size, 3) BGR."""
+        return (self.size, self.size) if self.channels == 1 else (self.size, self.size, 3)
+
+    @property
+    def cache_key(self) -> str:
+        """What a cached prepared image is valid for: this kind, version and size."""
+        return f"{self.kind}-{self.version}-{self.size}"
+
+    def checked(self, images: np.ndarray) -> np.ndarray:
+        """`images` as an array of this kind's prepared images, (N, *image_shape) uint8; ValueError otherwise."""
+        images = np.asarray(images)
+        if images.shape[1:] != self.image_shape:
+            raise ValueError(f"expected (N, {', '.join(map(str, self.image_shape))}) images, got {images.shape}")
+        return images
+
+    @abstractmethod
+    def prepare(self, image: np.ndarray, raw: bool = False) -> Prepared:
+        """A photo array -> the uint8 image the model sees (and where it came from). `raw`: the photo already
+        looks like the model's input; only convert and resize."""
+
+    @abstractmethod
+    def to_input(self, images: np.ndarray) -> np.ndarray:
+        """(N, *image_shape) uint8 -> (N, *input_shape) float32, normalised as the model was trained."""
+
+    @abstractmethod
+    def record(self) -> dict[str, Any]:
+        """What a model's metadata records about this preprocessing (as timm's pretrained config travels with
+        the weights); `from_fields` reads it back."""
+
+    @classmethod
+    @abstractmethod
+    def from_fields(cls, record: dict[str, Any], where: Path | str) -> Preparation:
+        """The preparation a record of this kind and version describes; ModelError naming the first field that is
+        missing or out of range (no field is ever defaulted: a guess would give wrong labels silently)."""
+
+    @property
+    @abstractmethod
+    def prose(self) -> str:
+        """The metadata's `preprocessing` entry: the convention in words."""
+
+    @abstractmethod
+    def input_spec(self) -> dict[str, Any]:
+        """The metadata's `input` entry."""
