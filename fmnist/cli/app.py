@@ -27,9 +27,8 @@ app = typer.Typer(
     cls=FmnistGroup,
     no_args_is_help=True,
     add_completion=False,
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",  # help paragraphs reflow to the terminal; an `Example:` paragraph keeps its own
     pretty_exceptions_show_locals=False,
-    help="Fashion-MNIST from a Keras notebook to a device: train, export with a parity gate, classify, bench.",
 )
 
 
@@ -64,8 +63,12 @@ def _version(value: bool) -> None:
 def _main(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
-    """Fashion-MNIST from a Keras notebook to a device.
+    """Fashion-MNIST from a Keras notebook to a device: train, export with a parity gate, classify, bench.
 
-    [b]Quick start[/b]: fmnist train --model edge, then fmnist evaluate runs/edge/model.keras
+    **Quick start**: train the default model, then evaluate it.
+
+    Example: fmnist train --model edge
+
+    Example: fmnist evaluate runs/edge/model.keras
     """
 

@@ -47,7 +47,7 @@ def data_info(data_dir: Path | None = DataDir, as_json: bool = Json) -> None:
 def data_fetch(
     dest: Path | None = typer.Option(None, "--dest", file_okay=False,
                                      help="Where to save the files (default ~/.keras/datasets/fashion-mnist; with "
-                                          "--photos, ~/.keras/datasets/clothing-dataset-small)."),
+                                          "--photos, clothing-dataset-small beside it)."),
     base_url: str | None = typer.Option(None, "--base-url", envvar="FMNIST_BASE_URL",
                                         help="Download from this mirror instead of the official GitHub copy."),
     skip_md5: bool = typer.Option(False, "--skip-md5",
