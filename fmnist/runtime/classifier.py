@@ -12,7 +12,7 @@ import numpy as np
 from fmnist.core.errors import ModelError
 from fmnist.core.meta import META_KEY, ModelMeta, check_labels, meta_from_props
 from fmnist.core.session import make_session
-from fmnist.runtime.decision import is_sure, model_threshold
+from fmnist.runtime.decision import decide, model_threshold
 from fmnist.runtime.image import Prepared
 from fmnist.runtime.preparation import preparation_for
 
@@ -115,7 +115,6 @@ class Classifier:
         started = time.perf_counter()
         prepared = self.preparation.prepare(image, raw)
         probs = self.predict(prepared.image[None])[0]
-        order = np.argsort(probs)[::-1][: max(1, top)]
-        guesses = [Guess(self.labels[i], int(i), float(probs[i])) for i in order]
-        sure = is_sure(guesses[0].score, prepared.empty, self.threshold)
-        return Result(guesses, probs, prepared, (time.perf_counter() - started) * 1000, sure)
+        decision = decide(probs, prepared.empty, self.threshold, self.labels, top)
+        guesses = [Guess(self.labels[i], i, score) for i, score in decision.top]
+        return Result(guesses, probs, prepared, (time.perf_counter() - started) * 1000, decision.sure)

@@ -14,7 +14,7 @@ import numpy as np
 from fmnist.core.errors import UsageError
 from fmnist.runtime.annotate import annotate
 from fmnist.runtime.classifier import Classifier
-from fmnist.runtime.decision import NOT_SURE, is_sure
+from fmnist.runtime.decision import NOT_SURE, decide
 from fmnist.runtime.image import Prepared
 from fmnist.runtime.video.scene import frame_preprocess
 
@@ -90,14 +90,12 @@ class FrameStep:
         self.seconds = dict.fromkeys(("preprocess", "infer", "overlay"), 0.0)  # totals per stage
 
     def _decide(self, probs: np.ndarray, prepared: Prepared) -> tuple[str, float, bool, list[tuple[str, float]]]:
-        """(label or "not sure", smoothed score of the best class, sure, the top 3 smoothed)."""
-        nothing = prepared.empty or prepared.low_contrast
-        smoothed = self.smoother.add(self.uniform if nothing else probs)  # nothing there: pull toward uniform
-        order = np.argsort(smoothed)[::-1][:TOP]
-        best = int(order[0])
-        sure = is_sure(float(smoothed[best]), prepared.empty, self.classifier.threshold)
-        top = [(self.classifier.labels[i], round(float(smoothed[i]), 4)) for i in order]
-        return (self.classifier.labels[best] if sure else NOT_SURE), float(smoothed[best]), sure, top
+        """(label or "not sure", smoothed score of the best class, sure, the top 3 smoothed): classify's rule
+        (fmnist.runtime.decision.decide) on the probabilities smoothed over the last frames."""
+        smoothed = self.smoother.add(self.uniform if prepared.empty else probs)  # nothing there: toward uniform
+        labels = self.classifier.labels
+        decision = decide(smoothed, prepared.empty, self.classifier.threshold, labels, TOP)
+        return decision.label, decision.score, decision.sure, [(labels[i], round(p, 4)) for i, p in decision.top]
 
     def _tick(self, now: float) -> None:
         rate = 1.0 / max(now - self.last, 1e-6)
