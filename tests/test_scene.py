@@ -86,7 +86,7 @@ def test_a_still_repeated_as_video_gets_classify_s_label(tmp_path):
     labels = []
     summary = run(LiveConfig(source=str(video), display=False, roi=(0, 0, w, h)),
                   emit=lambda r: labels.append(r.label))
-    assert summary.frames == 12 and summary.segmented == 1
+    assert summary.frames == 12 and summary.scene["segmented"] == 1
     assert expected.sure and labels[5:] == [expected.best.label] * 7, (expected.best, labels)
 
 

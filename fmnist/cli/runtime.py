@@ -150,9 +150,8 @@ def live(
     histogram = ", ".join(f"{label} {n}" for label, n in summary.labels.most_common())
     stages = ", ".join(f"{k} {v:.2f} ms" for k, v in summary.stage_ms.items())
     typer.echo(f"{'interrupted: ' if summary.interrupted else ''}{summary.frames} frames in {summary.seconds:.1f} s, "
-               f"{summary.fps:.1f} fps, {summary.dropped} dropped as stale, {summary.segmented} segmented "
-               f"({summary.stale} too late for their scene), "
-               f"{summary.moving} moving; "
+               f"{summary.fps:.1f} fps, {summary.dropped} dropped as stale"
+               + "".join(f", {n} {what}" for what, n in summary.scene.items()) + "; "
                f"labels: {histogram or 'none'}; "
                f"per frame: {stages}; label age p50 {summary.age_percentile(50):.1f} ms, "
                f"p95 {summary.age_percentile(95):.1f} ms"

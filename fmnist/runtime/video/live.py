@@ -32,7 +32,7 @@ from fmnist.runtime.video.outputs import (
     show,
 )
 from fmnist.runtime.video.sources import VideoSource
-from fmnist.runtime.video.step import Box, FrameResult, FrameStep, guide_box
+from fmnist.runtime.video.step import Box, FrameResult, FrameStep
 
 
 @dataclass(frozen=True)
@@ -66,9 +66,7 @@ class Summary:
     dropped: int = 0  # frames the source delivered while an older one was being processed: skipped as stale
     ages_ms: list[float] = field(default_factory=list)  # each label's age
     collected: dict[str, int] = field(default_factory=dict)  # --collect: photos saved this run, per label
-    segmented: int = 0  # frames whose scene had changed and settled: segmented anew
-    moving: int = 0  # frames whose scene was still changing: not segmented, "not sure"
-    stale: int = 0  # segmentations that finished after their scene had gone: not applied
+    scene: dict[str, int] = field(default_factory=dict)  # what the frame path counted (ScenePreprocess.counts)
     read_seconds: float = 0.0  # waiting for frames, in all
 
     def age_percentile(self, q: float) -> float:
@@ -97,33 +95,32 @@ def open_frames(source: VideoSource, realtime: bool = False) -> EveryFrame | Lat
 
 
 class Outputs:
-    """Everything a run opens besides the model: the source, the window or status line, the preview server,
+    """Everything a run opens besides the model and the source: the window or status line, the preview server,
     the recording and the collector. `close()` releases all of it."""
 
-    def __init__(self, cfg: LiveConfig, model_name: str = "") -> None:
+    def __init__(self, cfg: LiveConfig, fps: float, model_name: str = "") -> None:
         self.cfg = cfg
-        check_new_recording(cfg.record)
-        self.source = VideoSource(cfg.source)
         self.show = cfg.display and display_available()
         self.preview = serve.Preview(model_name) if cfg.serve else None
         self.server = serve.start(cfg.serve, self.preview) if cfg.serve and self.preview else None
-        self.recorder = Recorder(cfg.record, self.source.fps)
+        self.recorder = Recorder(cfg.record, fps)
         self.collector = Collector(cfg.collect, list(cfg.collect_labels), cfg.every) if cfg.collect else None
         self.status = StatusLine(cfg.status_every_s)
 
-    def start_line(self) -> str:
-        source, server = self.source, self.server
-        where = f"; preview on http://{server.server_address[0]}:{server.server_port}/" if server else ""
-        fps = f" @ {source.fps:.0f} fps" if source.fps else ""
-        return (f"source {source.spec.kind} {source.spec.target}: {source.size[0]}x{source.size[1]}{fps}; "
-                f"{'window' if self.show else 'headless'}{where}")
+    def where(self) -> str:
+        """'window' or 'headless', and the preview's address."""
+        if not self.server:
+            return "window" if self.show else "headless"
+        host, port = self.server.server_address[0], self.server.server_port
+        host = f"[{host}]" if ":" in str(host) else host  # an IPv6 address in a URL
+        return f"{'window' if self.show else 'headless'}; preview on http://{host}:{port}/"
 
     def deliver(self, frame: np.ndarray, result: FrameResult, annotated: np.ndarray, count: int) -> bool:
         """Send one annotated frame to the recording, the preview, --collect and the window; False when the user
         asked to quit."""
         crop = None
         if self.collector:
-            x, y, w, h = guide_box(frame.shape[1], frame.shape[0], self.cfg.roi)
+            x, y, w, h = result.box
             crop = frame[y : y + h, x : x + w]
             if not self.show and self.collector.due(count):
                 self.collector.save(crop)
@@ -160,7 +157,6 @@ class Outputs:
         return True
 
     def close(self) -> None:
-        self.source.release()
         self.recorder.close()
         if self.preview:
             self.preview.close()
@@ -192,17 +188,29 @@ def _loop(cfg: LiveConfig, frames: EveryFrame | LatestFrame, step: FrameStep, ou
             break
 
 
+def start_line(source: VideoSource, outputs: Outputs) -> str:
+    fps = f" @ {source.fps:.0f} fps" if source.fps else ""
+    return (f"source {source.spec.kind} {source.spec.target}: {source.size[0]}x{source.size[1]}{fps}; "
+            f"{outputs.where()}")
+
+
 def run(cfg: LiveConfig, emit: Callable[[FrameResult], None] | None = None,
         on_start: Callable[[str], None] | None = None) -> Summary:
     """The loop. Ends at the end of a file, --max-frames, q/Esc in the window, Ctrl-C, SIGTERM or SIGHUP;
     always cleans up."""
     classifier = Classifier(cfg.model, threads=cfg.threads, threshold=cfg.threshold)
-    outputs = Outputs(cfg, classifier.path.name)
-    frames = open_frames(outputs.source, cfg.realtime)
+    check_new_recording(cfg.record)  # before the camera opens
+    source = VideoSource(cfg.source)
+    try:
+        outputs = Outputs(cfg, source.fps, classifier.path.name)
+    except BaseException:
+        source.release()
+        raise
+    frames = open_frames(source, cfg.realtime)
     # a live source never waits for a segmentation; a file read frame by frame gives every frame its label
     step = FrameStep(classifier, cfg.roi, cfg.smooth, background=isinstance(frames, LatestFrame))
-    summary = Summary(size=outputs.source.size)
-    for line in ([classifier.note] if classifier.note else []) + [outputs.start_line()]:
+    summary = Summary(size=source.size)
+    for line in ([classifier.note] if classifier.note else []) + [start_line(source, outputs)]:
         if on_start:
             on_start(line)
     started = time.perf_counter()
@@ -214,13 +222,18 @@ def run(cfg: LiveConfig, emit: Callable[[FrameResult], None] | None = None,
         summary.stopped_by = e.args[0] if isinstance(e, Stopped) else "Ctrl-C"
     finally:
         summary.seconds = time.perf_counter() - started
-        frames.stop()
-        step.close()
-        summary.dropped = frames.dropped
-        summary.segmented, summary.moving = step.preprocess.segmented, step.preprocess.moving
-        summary.stale = step.preprocess.stale
-        summary.collected = dict(outputs.collector.saved) if outputs.collector else {}
-        outputs.close()
+        _close(summary, frames, step, outputs)
+        source.release()
+    return summary
+
+
+def _close(summary: Summary, frames: EveryFrame | LatestFrame, step: FrameStep, outputs: Outputs) -> None:
+    """Stop reading, end the frame path and the outputs, and fill in what the summary learns from them."""
+    frames.stop()
+    step.close()
+    summary.dropped = frames.dropped
+    summary.scene = step.preprocess.counts()
+    summary.collected = dict(outputs.collector.saved) if outputs.collector else {}
+    outputs.close()
     totals = {"read": summary.read_seconds, **step.seconds}
     summary.stage_ms = {k: round(v / max(1, summary.frames) * 1000, 2) for k, v in totals.items()}
-    return summary

@@ -112,22 +112,28 @@ class ScenePreprocess:
         self.since = min(self.since, done.job.captured)  # the label waited for this segmentation
         return True
 
+    def counts(self) -> dict[str, int]:
+        """For the run's summary: frames segmented, segmentations too late for their scene, frames moving."""
+        return {"segmented": self.segmented, "too late for their scene": self.stale, "moving": self.moving}
+
     def close(self) -> None:
         self.segmenter.close()
 
 
 class DirectPreprocess:
-    """The photo tier's frames (a model made for the "crop" preparation): the centre crop of each frame's region
-    of interest, with no segmentation, so nothing to wait for or reuse. Counts like ScenePreprocess."""
+    """Frames for a preparation that does not segment (the photo tier's centre crop): each frame's region of
+    interest prepared afresh, with nothing to wait for or reuse."""
 
     def __init__(self, preparation: Preparation) -> None:
         self.preparation = preparation
-        self.segmented = self.reused = self.moving = self.stale = 0
         self.since = 0.0
 
     def __call__(self, image: np.ndarray, captured: float | None = None) -> Prepared:
         self.since = time.perf_counter() if captured is None else captured
         return self.preparation.prepare(image)
+
+    def counts(self) -> dict[str, int]:
+        return {}  # nothing segmented, reused or waited for
 
     def close(self) -> None:
         pass

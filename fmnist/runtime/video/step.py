@@ -36,6 +36,7 @@ class FrameResult:
     top: list[tuple[str, float]] = field(default_factory=list)  # the TOP best labels, smoothed, best first
     sure: bool = False  # the label is a class, not "not sure"
     seen: np.ndarray | None = None  # the image the model saw (28x28 grey, or the photo tier's colour square)
+    box: Box = (0, 0, 0, 0)  # the region of interest classified, in the frame's pixels
 
     def to_json(self) -> dict[str, object]:
         """The line `fmnist live --json` prints for this frame."""
@@ -115,7 +116,7 @@ class FrameStep:
         self._tick(t3)
         age_ms = (t3 - min(captured, self.preprocess.since)) * 1000  # with the wait for its segmentation
         result = FrameResult(self.frames, label, score, self.fps, (t3 - t1) * 1000,
-                             self.frames if number is None else number, age_ms, top, sure, prepared.image)
+                             self.frames if number is None else number, age_ms, top, sure, prepared.image, box)
         lines = [f"{label} {score:.0%}" if sure else NOT_SURE,
                  f"{self.fps:.1f} fps  infer {(t3 - t2) * 1000:.1f} ms  age {age_ms:.0f} ms"]
         colour = (40, 220, 40) if sure else (0, 200, 255)  # green, or amber when unsure
