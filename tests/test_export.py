@@ -253,10 +253,12 @@ def ort_probs(path: Path, x: np.ndarray) -> np.ndarray:
 
 
 def test_a_default_int8_that_fails_tries_the_other_calibrations_and_never_loosens_the_gate(run_dir, tmp_path):
-    got = runner.invoke(app, ["export", str(run_dir), "--int8", "--no-tflite", "--min-agree", "1.0",
+    got = runner.invoke(app, ["export", str(run_dir), "--int8", "--min-agree", "1.0",
                               "--calib", "100", "-o", str(tmp_path), "--json"])  # no int8 agrees on every image
     assert got.exit_code == 5, got.output
     assert "failed the gate" in got.stderr and "trying the other calibration settings" in got.stderr
+    assert "trying int16 activations with int8 weights (16x8)" in got.stderr  # the TFLite file's fallback
+    assert "16x8 failed the gate too" in got.stderr and (tmp_path / "model.int8.rejected.tflite").exists()
     tries = json.loads(got.stdout)["int8_search"]["tries"]
     assert len(tries) == 7 and not any(t["passed"] or t["chosen"] for t in tries)  # the grid less the default
     assert all(t["failures"] for t in tries)

@@ -14,8 +14,10 @@ from fmnist.core.quiet import quiet_stderr
 from fmnist.core.tf import tf
 
 
-def keras_to_tflite(model: Any, precision: str, calib: np.ndarray | None = None) -> bytes:
-    """The flatbuffer bytes. int8 is full-integer with int8 input and output and needs `calib` images."""
+def keras_to_tflite(model: Any, precision: str, calib: np.ndarray | None = None, mode: str = "int8") -> bytes:
+    """The flatbuffer bytes. int8 needs `calib` images: full-integer with int8 input and output, or (`mode`
+    "16x8") int8 weights with int16 activations and float input and output, for a model int8 activations
+    lose too much on."""
     with tempfile.TemporaryDirectory(prefix="fmnist-savedmodel-") as tmp:
         saved = Path(tmp) / "saved_model"
         model.export(str(saved), format="tf_saved_model", verbose=False)
@@ -32,8 +34,12 @@ def keras_to_tflite(model: Any, precision: str, calib: np.ndarray | None = None)
                     yield [image[None].astype(np.float32)]
 
             converter.representative_dataset = representative
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]  # fail, never keep float ops
-            converter.inference_input_type = tf.int8
-            converter.inference_output_type = tf.int8
+            if mode == "16x8":
+                ops = tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+                converter.target_spec.supported_ops = [ops]
+            else:
+                converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]  # never keep float ops
+                converter.inference_input_type = tf.int8
+                converter.inference_output_type = tf.int8
         with quiet_stderr():  # the MLIR converter logs every pass on fd 2
             return bytes(converter.convert())
