@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fmnist.cli import app
-from fmnist.deploy.bench.run import BenchRow, advise
+from fmnist.deploy.bench.run import BenchReport, BenchRow, advise, plot
 
 runner = CliRunner()
 KEYS = {"model", "format", "precision", "size_kb", "threads", "accuracy", "accuracy_on", "cold_ms", "p50_us",
@@ -55,18 +55,28 @@ def test_rows_take_turns_in_rounds():
                                                                                                 "round 2/2"]
 
 
-def test_advice_names_the_fastest_accurate_file_and_the_int8_verdict():
-    def row(name, precision, fmt, p50, accuracy):
-        return BenchRow(model=f"runs/x/{name}", format=fmt, precision=precision, size_kb=100.0, threads=1,
-                        accuracy=accuracy, accuracy_on="test", cold_ms=1.0, p50_us=p50, p90_us=p50, p99_us=p50,
-                        throughput_batch=64, throughput_ips=1000, peak_rss_mb=50.0)
+def row(name: str, precision: str, fmt: str, p50: float, accuracy: float, on: str = "test") -> BenchRow:
+    return BenchRow(model=f"runs/x/{name}", format=fmt, precision=precision, size_kb=100.0, threads=1,
+                    accuracy=accuracy, accuracy_on=on, cold_ms=1.0, p50_us=p50, p90_us=p50, p99_us=p50,
+                    throughput_batch=64, throughput_ips=1000, peak_rss_mb=50.0)
 
+
+def test_advice_names_the_fastest_accurate_file_and_the_int8_verdict():
     rows = [row("model.onnx", "fp32", "onnx", 100.0, 0.910), row("model.int8.onnx", "int8", "onnx", 120.0, 0.909),
             row("model.tflite", "fp32", "tflite", 90.0, 0.910), row("model.int8.tflite", "int8", "tflite", 30.0, 0.890)]
     advice = advise(rows)
     assert advice.startswith("deploy x/model.tflite with 1 thread(s): 90 µs")  # int8 tflite lost 2 pp: not picked
     assert "x/model.int8.onnx 0.83x" in advice and "x/model.int8.tflite 3.00x" in advice
     assert advice.endswith("int8 pays only in some formats here")
+
+
+def test_the_plot_names_the_images_accuracy_is_measured_on(tmp_path, monkeypatch):
+    rows = [row("model.onnx", "fp32", "onnx", 100.0, 0.9, "held-out photos"),
+            row("edge.int8.onnx", "int8", "onnx", 50.0, 0.9, "Fashion-MNIST test images")]
+    labels = []
+    monkeypatch.setattr("fmnist.train.plots.save_figure", lambda fig, out: labels.append(fig.axes[0].get_ylabel()))
+    plot(BenchReport({}, 1, rows, [], ""), tmp_path / "plot.png")
+    assert labels == ["accuracy on Fashion-MNIST test images / held-out photos (%)"]
 
 
 def test_a_worker_that_cannot_open_its_model_says_why(tmp_path):

@@ -22,7 +22,7 @@ from fmnist.core.meta import CLASS_NAMES, MAX_META_DEPTH, RECORD_FIELDS, TEXT_FI
 from fmnist.data import fashion
 from fmnist.runtime.crop import CROP_VERSION, CentreCrop
 from fmnist.runtime.cutout import preprocess
-from fmnist.runtime.decision import model_threshold
+from fmnist.runtime.decision import DEFAULT_THRESHOLD, model_threshold
 from fmnist.runtime.image import ImageError
 from fmnist.runtime.preparation import from_record
 
@@ -143,7 +143,8 @@ def test_metadata_reader_on_nested_json_values(raw):
     assert all(isinstance(getattr(meta, name), str) for name in TEXT_FIELDS)
     assert all(isinstance(getattr(meta, name), dict) for name in RECORD_FIELDS)
     assert 2 <= len(meta.labels) <= 50 and all(isinstance(label, str) for label in meta.labels)
-    threshold = model_threshold(meta)
+    threshold = model_threshold(meta)  # the metadata's own, never silently replaced; a probability
+    assert threshold == (float(raw["decision"]["threshold"]) if "threshold" in meta.decision else DEFAULT_THRESHOLD)
     assert math.isfinite(threshold) and 0 <= threshold <= 1
     assert len(describe(meta)) >= 7  # fmnist info's lines
     json.loads(dumps(asdict(meta)), parse_constant=lambda name: pytest.fail(f"{name} in JSON"))

@@ -19,19 +19,26 @@ from typer.testing import CliRunner
 
 from fmnist.cli import app
 from fmnist.core.errors import ModelError
-from fmnist.core.meta import ModelMeta
+from fmnist.core.meta import CLASS_NAMES, ModelMeta
 from fmnist.export.embed import embed_onnx
 from fmnist.runtime.classifier import Classifier
+from fmnist.runtime.image import read_image
 from fmnist.runtime.preparation import CUTOUT
 
 ROOT = Path(__file__).resolve().parent.parent
+PANTS = ROOT / "examples" / "photos" / "pants.jpg"
+FIVE = ["mug", "cup", "bowl", "plate", "spoon"]
 runner = CliRunner()
+
+
+def tiny_weights(outputs: int) -> np.ndarray:
+    """The tiny model's (784, outputs) weights: fixed, so a test can work out its answers with numpy."""
+    return np.random.default_rng(0).normal(0, 0.05, (784, outputs)).astype(np.float32)
 
 
 def tiny_onnx(path: Path, outputs: int, labels: list[str]) -> Path:
     """A linear softmax model (no TensorFlow): (N, 28, 28, 1) -> (N, outputs), with fmnist metadata."""
-    rng = np.random.default_rng(0)
-    weights = helper.make_tensor("w", TensorProto.FLOAT, [784, outputs], rng.normal(0, 0.05, 784 * outputs).tolist())
+    weights = helper.make_tensor("w", TensorProto.FLOAT, [784, outputs], tiny_weights(outputs).ravel().tolist())
     graph = helper.make_graph(
         [helper.make_node("Flatten", ["image"], ["flat"]), helper.make_node("MatMul", ["flat", "w"], ["logits"]),
          helper.make_node("Softmax", ["logits"], ["probs"], axis=-1)],
@@ -40,28 +47,50 @@ def tiny_onnx(path: Path, outputs: int, labels: list[str]) -> Path:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.save(model, str(path))
-    path.write_bytes(embed_onnx(path, ModelMeta(precision="fp32", source_sha256="0" * 64, labels=labels)))
+    meta = ModelMeta(precision="fp32", source_sha256="0" * 64, labels=labels, preprocessing=CUTOUT.prose)
+    path.write_bytes(embed_onnx(path, meta))
     return path
+
+
+def tiny_answer(photo: Path, labels: list[str]) -> list[tuple[str, float]]:
+    """What the tiny model should answer for a photo, worked out with numpy: (label, probability), best first."""
+    x = CUTOUT.to_input(CUTOUT.prepare(read_image(photo)).image[None]).reshape(1, 784)
+    logits = (x @ tiny_weights(len(labels)))[0].astype(np.float64)
+    probs = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+    return [(labels[i], float(probs[i])) for i in np.argsort(-probs)]
 
 
 def test_the_runtime_refuses_a_model_whose_outputs_and_labels_disagree(tmp_path):
     model = tiny_onnx(tmp_path / "m.onnx", 5, ["mug", "cup", "bowl", "plate"])
     with pytest.raises(ModelError, match=r"4 labels .*the output count and the labels disagree"):
         Classifier(model)
-    got = runner.invoke(app, ["classify", str(ROOT / "examples" / "photos" / "pants.jpg"), "--model", str(model)])
+    got = runner.invoke(app, ["classify", str(PANTS), "--model", str(model)])
     assert got.exit_code == 4 and "disagree" in got.output  # a model error
 
 
 def test_a_five_label_model_answers_with_its_own_labels(tmp_path):
-    labels = ["mug", "cup", "bowl", "plate", "spoon"]
-    model = tiny_onnx(tmp_path / "m.onnx", 5, labels)
-    got = runner.invoke(app, ["classify", str(ROOT / "examples" / "photos" / "pants.jpg"), "--model", str(model),
-                              "--json", "--threshold", "0"])
+    model = tiny_onnx(tmp_path / "m.onnx", 5, FIVE)
+    got = runner.invoke(app, ["classify", str(PANTS), "--model", str(model), "--json", "--threshold", "0"])
     assert got.exit_code == 0, got.output
     row = json.loads(got.stdout)
-    assert row["label"] in labels and {t["label"] for t in row["top"]} <= set(labels)
+    expected = tiny_answer(PANTS, FIVE)[:3]  # the model's own answer, label for output, in order
+    assert [(t["label"], t["index"]) for t in row["top"]] == [(label, FIVE.index(label)) for label, _ in expected]
+    assert [t["score"] for t in row["top"]] == pytest.approx([p for _, p in expected], abs=1e-4)
+    assert row["label"] == expected[0][0] and row["sure"] is True
+    probs = Classifier(model).predict(np.stack([CUTOUT.prepare(read_image(PANTS)).image] * 3))
+    assert probs.shape == (3, 5) and np.abs(probs.sum(axis=1) - 1).max() < 1e-5
     info = runner.invoke(app, ["info", str(model)])
-    assert "5 labels (its own): 0 mug, 1 cup" in info.output
+    assert "5 labels (its own): 0 mug, 1 cup, 2 bowl, 3 plate, 4 spoon" in info.output
+
+
+def test_the_onnx_file_says_what_it_classifies_and_what_its_input_is(tmp_path):
+    prose = "grayscale 28x28, the object bright on a dark background, x = pixel / 255"
+    own = onnx.load(str(tiny_onnx(tmp_path / "own.onnx", 5, FIVE)))
+    assert own.doc_string == f"fmnist classifier of 5 own classes: mug, cup, bowl, plate, spoon (fp32); input: {prose}"
+    assert own.graph.input[0].doc_string == prose
+    fashion = onnx.load(str(tiny_onnx(tmp_path / "fashion.onnx", 10, list(CLASS_NAMES))))
+    assert fashion.doc_string == (f"Fashion-MNIST classifier (fp32); labels: {', '.join(CLASS_NAMES)}; "
+                                  f"input: {prose}")
 
 
 # ---- live --collect -------------------------------------------------------------------------------------
@@ -102,7 +131,7 @@ def test_collect_headless_saves_every_nth_guide_box_crop(tmp_path):
     assert len(saved) == 5 and "collected into" in output and "disc 5" in output
     assert all(p.suffix == ".jpg" for p in saved)  # no temp file left behind
     crop = cv2.imread(str(saved[0]))
-    assert crop.shape == (288, 288, 3)  # the raw guide box (60 % of 480), not the 28x28
+    assert crop.shape == (288, 288, 3)  # the raw guide box (60 % of 480), not the model's input
     code, _ = collect(video, tmp_path / "photos", "disc", 4)  # a second session adds to the folder
     assert code == 0 and len(list((tmp_path / "photos" / "disc").iterdir())) == 10
 
@@ -175,6 +204,9 @@ def test_three_classes_from_video_to_a_bundle(tmp_path):
     for name in ("model.int8.onnx", "model.int8.tflite"):
         info = runner.invoke(app, ["info", str(run / name), "--json"])
         assert json.loads(info.stdout)["labels"] == ["bar", "disc", "wedge"]
+    assert onnx.load(str(run / "model.int8.onnx")).doc_string == (
+        "fmnist classifier of 3 own classes: bar, disc, wedge (int8); input: grayscale 28x28, the object bright on a "
+        "dark background, x = pixel / 255")
     deploys(run / "model.int8.onnx", next((photos / "wedge").iterdir()), "wedge", tmp_path / "dist" / "pi", 0.9)
 
 
@@ -183,7 +215,10 @@ def deploys(model: Path, sample: Path, label: str, out: Path, floor: float) -> N
     labels = json.loads(runner.invoke(app, ["info", str(model), "--json"]).stdout)["labels"]
     got = runner.invoke(app, ["classify", str(sample), "--model", str(model), "--json", "--top", "3"])
     row = json.loads(got.stdout)
-    assert got.exit_code == 0 and row["top"][0]["label"] == label and {t["label"] for t in row["top"]} <= set(labels)
+    assert got.exit_code == 0 and row["top"][0]["label"] == label
+    assert [t["label"] for t in row["top"]] == [labels[t["index"]] for t in row["top"]]  # each output's own name
+    assert len({t["index"] for t in row["top"]}) == 3 and sorted(t["score"] for t in row["top"])[::-1] == [
+        t["score"] for t in row["top"]]  # three guesses, best first
     got = runner.invoke(app, ["bench", str(model), "--threads", "1", "--iterations", "50", "--json"])
     assert got.exit_code == 0, got.output
     bench = json.loads(got.stdout)["rows"][0]

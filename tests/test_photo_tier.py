@@ -21,6 +21,7 @@ from fmnist.export.embed import embed_onnx
 from fmnist.runtime.classifier import Classifier, default_model
 from fmnist.runtime.crop import CentreCrop
 from fmnist.runtime.preparation import CUTOUT, from_record
+from fmnist.runtime.video.step import guide_box
 from tests.photo_tree import SHAPES, photo
 from tests.test_own_labels import deploys
 
@@ -64,7 +65,9 @@ def test_a_photo_tier_run_records_its_tier_and_its_preprocessing(tier_run):
     assert metrics["model"] == f"lite0 {SIZE}px + own head"
     recipe = metrics["own_labels"]
     assert recipe["backbone"] == "lite0" and recipe["size"] == SIZE and recipe["epochs"] == 3
-    assert 0 <= recipe["frozen_head_accuracy"] <= 1 and metrics["heldout_accuracy"] >= 0.5  # 4 classes
+    held_out = recipe["frozen_head_accuracy"] * recipe["n_heldout"]  # a share of the 12 held-out photos
+    assert recipe["n_heldout"] == 12 and abs(held_out - round(held_out)) < 1e-3
+    assert recipe["frozen_head_accuracy"] >= 0.5 and metrics["heldout_accuracy"] >= 0.5  # 4 classes: chance is 0.25
     assert from_record(metrics["preprocess"], run) == CentreCrop(SIZE, 127, 128)
     parity = json.loads((run / "parity.json").read_text())
     assert parity["passed"] and parity["data"] == "held-out photos" and len(parity["files"]) == 2
@@ -73,6 +76,9 @@ def test_a_photo_tier_run_records_its_tier_and_its_preprocessing(tier_run):
         meta = read_meta(run / name)
         assert meta is not None and meta.preprocess["kind"] == "crop" and meta.preprocess["size"] == SIZE
         assert meta.input["shape"] == [None, SIZE, SIZE, 3] and meta.input["colour"] == "RGB"
+        assert onnx.load(str(run / name)).doc_string == (
+            f"fmnist classifier of 4 own classes: hat, longsleeve, pants, t-shirt ({meta.precision}); input: colour "
+            f"{SIZE}x{SIZE}, the centre square of the photo, RGB, x = (pixel - 127) / 128")
 
 
 @pytest.mark.slow
@@ -142,8 +148,25 @@ def test_live_runs_the_photo_tier_with_no_segmentation(tier_run, tmp_path):
                               "--json"])
     assert got.exit_code == 0, got.output
     rows = [json.loads(line) for line in got.stdout.splitlines() if line.startswith("{")]
-    assert len(rows) == 40 and {r["label"] for r in rows} <= {*SHAPES, "not sure"}
+    assert len(rows) == 40
+    tier, (x, y, w, h), frames = Classifier(run / "model.int8.onnx"), guide_box(320, 240, None), decoded(video)
+    for start in range(0, 40, 10):  # each garment's frames decode alike (the video's first aside): take its last
+        answer = tier.classify(frames[start + 9][y : y + h, x : x + w])  # classify's answer for the guide box
+        said = [r["label"] for r in rows[start + 5 : start + 10]]  # smoothed over 5 frames, all of this garment
+        assert said == [answer.best.label if answer.sure else "not sure"] * 5, (start, said, answer.top)
+        assert rows[start + 9]["score"] == pytest.approx(answer.best.score, abs=1e-4)
     assert "segmented" not in got.output and "moving" not in got.output  # no GrabCut: nothing to count
+
+
+def decoded(video: Path) -> list[np.ndarray]:
+    """A video's frames, as live reads them."""
+    capture, frames = cv2.VideoCapture(str(video)), []
+    ok, frame = capture.read()
+    while ok:
+        frames.append(frame)
+        ok, frame = capture.read()
+    capture.release()
+    return frames
 
 
 def test_a_preparation_turns_prepared_images_into_the_models_input():

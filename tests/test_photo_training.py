@@ -110,7 +110,11 @@ def test_train_with_photos_records_the_mix_and_the_photo_figures(photo_run):
     assert photos["n"] == 16 and photos["n_mapped"] == 12
     assert set(photos["per_folder"]) == {"hat", "longsleeve", "pants", "t-shirt"}
     assert photos["per_folder"]["hat"]["mapped"] is False and "lenient" not in photos["per_folder"]["hat"]
-    assert 0 <= photos["strict"] <= photos["lenient"] <= 1
+    mapped = [f for f in photos["per_folder"].values() if f["mapped"]]
+    for share in ("strict", "lenient"):  # over the 12 mapped photos: a whole count, the folders' own added up
+        right = sum(f[share] * f["n"] for f in mapped)
+        assert abs(right - round(right)) < 1e-3 and photos[share] == pytest.approx(right / 12, abs=1e-4)
+    assert photos["strict"] <= photos["lenient"]
     assert photos["coverage"] >= 0.9  # the threshold was chosen to answer 90 % of mapped photos
     assert metrics["decision"]["threshold"] == photos["threshold"]
     assert np.array(photos["confusion"]["counts"]).sum() == 16

@@ -73,6 +73,8 @@ def test_the_page_shows_the_product_the_top_3_a_moving_stream_and_not_sure(brows
     top = [li.get_attribute("data-label") for li in page.query_selector_all("#top li")]
     assert len(top) == 3 and top[0] == "Trouser"
     assert page.evaluate("document.getElementById('seen').naturalWidth") == 28  # what the model saw
+    page.wait_for_function("document.getElementById('seen-size').textContent === 'what the model saw (28\u00d728)'",
+                           timeout=5_000)  # captioned with the input's own size, not a fixed 28x28
     first = page.locator("#stream").screenshot()
     time.sleep(0.5)
     assert page.locator("#stream").screenshot() != first  # the stream moves (fresh sensor noise every frame)

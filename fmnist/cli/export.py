@@ -60,7 +60,8 @@ def export(
     """Export a trained model to ONNX and TFLite; every file must pass the parity gate against Keras.
 
     Writes model.onnx and model.tflite; --int8 adds model.int8.onnx and model.int8.tflite, --fp16 adds
-    model.fp16.tflite. Each file runs on the 10,000 test images and is kept only if it agrees with Keras.
+    model.fp16.tflite. Each file runs on the model's test set (a Fashion-MNIST model: the 10,000 test images; your
+    own classes: the photos the run held out) and is kept only if it agrees with Keras.
     Metadata (labels, input spec, parity figures, source hash) is embedded in every file.
 
     Example: fmnist export runs/edge --int8

@@ -28,8 +28,9 @@ def classify(
     save: Path | None = typer.Option(None, "--save", file_okay=False,
                                      help="Write annotated copies here (label, box, the model's input) as "
                                           "NAME.jpg, or NAME-2.jpg if taken: no file is ever replaced."),
-    raw: bool = typer.Option(False, "--raw", help="Skip photo preprocessing: inputs already look like "
-                                                  "Fashion-MNIST (28x28, object bright on black)."),
+    raw: bool = typer.Option(False, "--raw", help="Inputs already look like the model's input: skip the cut-out "
+                                                  "(a 28x28 model: grey, the object bright on black; only resized) "
+                                                  "or the centre crop (the photo tier: the whole picture resized)."),
     threads: int = typer.Option(1, "--threads", min=0, help="onnxruntime threads (0: one per core)."),
     labels: str | None = typer.Option(None, "--labels", help="One name per model output (2 to 50), "
                                                             "comma-separated, for a model without fmnist metadata."),
@@ -37,11 +38,13 @@ def classify(
                                            help="Below this top probability, answer 'not sure' (default: the "
                                                 "model's own, chosen on validation photos; see fmnist info)."),
 ) -> None:
-    """Classify photos of clothing with the lightweight runtime (onnxruntime + OpenCV, no TensorFlow).
+    """Classify photos with the lightweight runtime (onnxruntime + OpenCV, no TensorFlow).
 
-    Each photo is cropped to its largest object, turned bright-on-black like Fashion-MNIST and resized to
-    28x28. Below the model's threshold, or with no object found, the answer is "not sure (maybe Coat 41%)".
-    Bad inputs are reported and skipped; the exit code is then 1.
+    Each photo is prepared as its model was trained (read from the model's metadata): for a 28x28 model (the
+    shipped one, or your own classes' default tier) the largest object is cut out, turned grey and bright-on-black
+    and fitted to 28x28; for a photo-tier model the centre square is taken in colour at the model's size. Below
+    the model's threshold, or when the cut-out finds no object, the answer is "not sure (maybe Coat 41%)". Bad
+    inputs are reported and skipped; the exit code is then 1.
 
     Example: fmnist classify examples/photos --save annotated/
     """

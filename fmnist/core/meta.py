@@ -1,4 +1,5 @@
-"""What every fmnist model shares (class names, input spec) and the metadata embedded in exported files.
+"""Fashion-MNIST's class names, the label rules every model follows, and the metadata embedded in exported files
+(each model's labels, input spec and preprocessing: fmnist.runtime.kind).
 
 The metadata is one JSON object stored under the key `fmnist`: in ONNX `metadata_props`, and in the
 TFLite flatbuffer's `metadata` table. This module is the one reader; it runs without TensorFlow
@@ -27,7 +28,7 @@ CLASS_NAMES: tuple[str, ...] = (
     "Bag",
     "Ankle boot",
 )
-NUM_CLASSES = len(CLASS_NAMES)  # Fashion-MNIST's; a model trained on your own classes has 2..50 (its metadata)
+NUM_CLASSES = len(CLASS_NAMES)  # Fashion-MNIST's; a model of your own classes has 2..50 (its metadata's labels)
 MIN_LABELS, MAX_LABELS = 2, 50
 
 
@@ -46,8 +47,8 @@ def is_own(labels: list[str] | tuple[str, ...]) -> bool:
     """Labels of your own classes, not Fashion-MNIST's ten: Fashion-MNIST's test set and figures do not apply."""
     return list(labels) != list(CLASS_NAMES)
 
-IMAGE_SIZE = 28
-INPUT_SHAPE: tuple[int, int, int] = (IMAGE_SIZE, IMAGE_SIZE, 1)  # a Fashion-MNIST model's input, one image
+IMAGE_SIZE = 28  # Fashion-MNIST's side, and the cut-out's; a photo-tier model's is its crop's size (its metadata)
+INPUT_SHAPE: tuple[int, int, int] = (IMAGE_SIZE, IMAGE_SIZE, 1)  # one image for a registry model (fmnist train)
 # every model's input entry starts so; its preprocessing kind (fmnist.runtime.kind) adds shape, scale and range
 INPUT_BASE: dict[str, Any] = {"name": "image", "layout": "NHWC", "dtype": "float32"}
 
@@ -67,13 +68,13 @@ class ModelMeta:
 
     precision: str  # "fp32", "fp16" or "int8"
     source_sha256: str  # of the .keras file it was exported from
-    labels: list[str] = field(default_factory=lambda: list(CLASS_NAMES))
+    labels: list[str] = field(default_factory=lambda: list(CLASS_NAMES))  # or your own classes' folder names
     input: dict[str, Any] = field(default_factory=dict)  # the preprocessing kind's input_spec()
     preprocessing: str = ""  # the kind's prose
     # {"version": …, parameters…}: what the model's preprocessing kind did to the photos it learned from and
     # will be given; the runtime refuses another version. {} in files exported before it was recorded.
     preprocess: dict[str, Any] = field(default_factory=dict)
-    training: dict[str, Any] = field(default_factory=dict)  # model name, test accuracy, epochs, …
+    training: dict[str, Any] = field(default_factory=dict)  # model, command, test or held-out accuracy, recipe, …
     parity: dict[str, Any] = field(default_factory=dict)  # this file's figures against the Keras model
     decision: dict[str, Any] = field(default_factory=dict)  # the "not sure" threshold and the trade-off it gives
     export_command: str = ""  # how this file was made (the training command is in `training`)

@@ -1,5 +1,6 @@
-"""The one harness: run (N, 28, 28, 1) float32 images through a .keras, .onnx or .tflite file and get
-(N, 10) float32 probabilities. The parity gate and `fmnist evaluate` both go through here."""
+"""The one harness: run a batch of model inputs (float32, as the model's preparation makes them: (N, 28, 28, 1)
+for the cut-out, (N, S, S, 3) for the photo tier's crop) through a .keras, .onnx or .tflite file and get
+(N, labels) float32 probabilities. The parity gate, `fmnist evaluate` and `fmnist bench` all go through here."""
 
 from __future__ import annotations
 

@@ -7,11 +7,21 @@ from pathlib import Path
 import numpy as np
 
 from fmnist import __version__
-from fmnist.core.meta import META_KEY, ModelMeta
+from fmnist.core.meta import INPUT_BASE, META_KEY, ModelMeta
+
+
+def doc_string(meta: ModelMeta) -> str:
+    """The ONNX file's one-line description: what it classifies (Fashion-MNIST, or its own classes), its precision and
+    its input."""
+    labels = ", ".join(meta.labels)
+    what = (f"fmnist classifier of {len(meta.labels)} own classes: {labels} ({meta.precision})" if meta.own_labels
+            else f"Fashion-MNIST classifier ({meta.precision}); labels: {labels}")
+    return f"{what}; input: {meta.preprocessing}" if meta.preprocessing else what
 
 
 def embed_onnx(path: Path, meta: ModelMeta) -> bytes:
-    """The ONNX file's bytes with `metadata_props["fmnist"]` set (replacing any earlier value)."""
+    """The ONNX file's bytes with `metadata_props["fmnist"]` set (replacing any earlier value), its description, and
+    its input's (the preprocessing in words)."""
     import onnx
 
     model = onnx.load(str(path))
@@ -19,7 +29,10 @@ def embed_onnx(path: Path, meta: ModelMeta) -> bytes:
     props[META_KEY] = meta.to_json()
     onnx.helper.set_model_props(model, props)
     model.producer_name, model.producer_version = "fmnist", __version__
-    model.doc_string = f"Fashion-MNIST classifier ({meta.precision}); labels: {', '.join(meta.labels)}"
+    model.doc_string = doc_string(meta)
+    for value in model.graph.input:
+        if value.name == INPUT_BASE["name"] and meta.preprocessing:
+            value.doc_string = meta.preprocessing
     return model.SerializeToString()
 
 

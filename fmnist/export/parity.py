@@ -1,4 +1,5 @@
-"""The parity gate: each exported file against the Keras model, on the same test images.
+"""The parity gate: each exported file against the Keras model, on the same images: the model's test set
+(fmnist.evaluation.testset: Fashion-MNIST's test images, or an own-label run's held-out photos).
 
 Checks top-1 agreement and the accuracy delta by what the sample can show (fmnist.export.evidence: exact
 bounds on the images that changed), reports the per-class accuracy delta, and for fp32 the max |Δp|.

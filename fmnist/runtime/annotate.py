@@ -5,7 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-INSET = 112  # the 28x28 input, shown 4x
+INSET = 112  # side of the inset of the model's input, at 480 px: a 28x28 cut-out 4x, a photo-tier square scaled
+MIN_INSET = 28  # the smallest inset drawn: a picture too small for it gets none
 
 
 def annotate(image: np.ndarray, lines: list[str], inset: np.ndarray, box: tuple[int, int, int, int] | None = None,
@@ -19,8 +20,9 @@ def annotate(image: np.ndarray, lines: list[str], inset: np.ndarray, box: tuple[
         cv2.rectangle(out, (x, y), (x + bw, y + bh), colour, max(1, round(2 * unit)))
     _text_band(out, lines, colour, 0.7 * unit, max(1, round(2 * unit)), round(8 * unit), bottom=False)
     side = min(round(INSET * unit), h // 2, w // 2)
-    if side >= 28:
-        big = cv2.resize(inset, (side, side), interpolation=cv2.INTER_NEAREST)
+    if side >= MIN_INSET:
+        grows = side >= max(inset.shape[:2])  # enlarged: its pixels kept sharp; shrunk: averaged
+        big = cv2.resize(inset, (side, side), interpolation=cv2.INTER_NEAREST if grows else cv2.INTER_AREA)
         out[:side, w - side :] = big if big.ndim == 3 else cv2.cvtColor(big, cv2.COLOR_GRAY2BGR)
         cv2.rectangle(out, (w - side, 0), (w - 1, side - 1), (255, 255, 255), 1)
     return out

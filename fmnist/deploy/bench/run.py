@@ -161,11 +161,15 @@ def _fp32_twin(row: BenchRow, int8: BenchRow) -> bool:
             and Path(row.model).parent == Path(int8.model).parent)
 
 
+def judged_on(report: BenchReport) -> str:
+    """The images the rows' accuracy is measured on: Fashion-MNIST's test images, held-out photos, or both."""
+    return " / ".join(sorted({r.accuracy_on for r in report.rows}))
+
+
 def render(report: BenchReport) -> list[Any]:
     from rich.table import Table
 
-    judged_on = sorted({r.accuracy_on for r in report.rows})
-    table = Table(title=machine.line(report.machine), caption=f"accuracy on {' / '.join(judged_on)}")
+    table = Table(title=machine.line(report.machine), caption=f"accuracy on {judged_on(report)}")
     big = max((r.throughput_batch for r in report.rows), default=0)
     columns = ("model", "format", "prec", "size", "thr", "accuracy", "cold ms", "p50 µs", "p90 µs", "p99 µs",
                f"img/s b{big}", "RSS MB")
@@ -195,7 +199,7 @@ def plot(report: BenchReport, out: Path) -> None:
         ax.scatter(r.p50_us, r.accuracy * 100, s=40)
         ax.annotate(f"{short_name(r.model)} ({r.threads}t)",
                     (r.p50_us, r.accuracy * 100), fontsize=7, xytext=(4, 2), textcoords="offset points")
-    ax.set(xscale="log", xlabel="batch-1 latency, p50 (µs, log)", ylabel="test accuracy (%)",
+    ax.set(xscale="log", xlabel="batch-1 latency, p50 (µs, log)", ylabel=f"accuracy on {judged_on(report)} (%)",
            title="accuracy vs latency")
     ax.grid(alpha=0.3)
     save_figure(fig, out)

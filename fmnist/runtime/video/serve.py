@@ -2,10 +2,12 @@
 thread. The page (preview.html beside this file) uses no external assets, so it works offline on a Pi's LAN.
 
     GET /          the page: the stream, the label large, the top 3 with bars, "not sure" in its own colour, fps,
-                   the label's age, the 28x28 image the model saw and the model's name; it polls /status
+                   the label's age, the image the model saw (captioned with its size) and the model's name; it
+                   polls /status
     GET /stream    multipart/x-mixed-replace JPEG frames, as browsers and VLC read them
     GET /status    the latest result as JSON: frame, label, score, fps, ms, sure, top, age_ms
-    GET /seen.png  the 28x28 image the model saw in the latest frame
+    GET /seen.png  the image the model saw in the latest frame: its prepared input (a 28x28 grey cut-out, or
+                   the photo tier's colour square at the model's size)
 
 Limits, so that a browser left open, a port scanner or a hostile page never takes the preview (or `live`) down:
 each request must arrive within `timeout` seconds and a viewer that stops reading is dropped after as long; at
