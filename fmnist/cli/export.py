@@ -32,9 +32,10 @@ def export(
     fp16: bool = typer.Option(False, "--fp16", help="Also write an fp16 TFLite."),
     tflite: bool = typer.Option(True, "--tflite/--no-tflite", help="Write TFLite files besides ONNX."),
     calib: int = typer.Option(1000, "--calib", min=10, max=60000,
-                              help="Stratified training images used to calibrate int8 (percentile and entropy "
-                                   "on ONNX: at most 128 photos' worth at 160x160, as they hold every activation "
-                                   "in memory)."),
+                              help="Images used to calibrate int8: stratified training images (your own "
+                                   "classes: at most this many of the run's training photos; percentile and "
+                                   "entropy on ONNX: at most 128 photos' worth at 160x160, as they hold every "
+                                   "activation in memory)."),
     calib_method: CalibMethod | None = typer.Option(None, "--calib-method",
                                                     help="ONNX int8 calibration method (default: minmax for 28x28 "
                                                          "models, percentile for the photo tier)."),
