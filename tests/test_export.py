@@ -256,11 +256,12 @@ def test_a_default_int8_that_fails_tries_the_other_calibrations_and_never_loosen
     got = runner.invoke(app, ["export", str(run_dir), "--int8", "--min-agree", "1.0",
                               "--calib", "100", "-o", str(tmp_path), "--json"])  # no int8 agrees on every image
     assert got.exit_code == 5, got.output
-    assert "failed the gate" in got.stderr and "trying the other calibration settings" in got.stderr
+    assert "failed the gate" in got.stderr and "trying the other per-channel settings" in got.stderr
     assert "trying int16 activations with int8 weights (16x8)" in got.stderr  # the TFLite file's fallback
     assert "16x8 failed the gate too" in got.stderr and (tmp_path / "model.int8.rejected.tflite").exists()
     tries = json.loads(got.stdout)["int8_search"]["tries"]
-    assert len(tries) == 7 and not any(t["passed"] or t["chosen"] for t in tries)  # the grid less the default
+    assert len(tries) == 3 and not any(t["passed"] or t["chosen"] for t in tries)  # per-channel, less the default
+    assert all(t["settings"]["per_channel"] for t in tries)
     assert all(t["failures"] for t in tries)
     assert not (tmp_path / "model.int8.onnx").exists() and (tmp_path / "model.int8.rejected.onnx").exists()
 
@@ -273,11 +274,11 @@ def test_the_fallback_keeps_the_passing_setting_closest_to_keras(run_dir, tmp_pa
     _, judge = _judge(run_dir / "model.keras", ExportOptions(calib=100))
     calib = _calibration(judge.test, judge.opts)
     grid = (QuantSettings("minmax", True, "int8"), QuantSettings("percentile", True, "uint8"),
-            QuantSettings("minmax", False, "uint8"))
+            QuantSettings("minmax", False, "uint8"), QuantSettings("minmax", True, "uint8"))
     out = tmp_path / "model.int8.onnx"
     result = fallback(run_dir / "model.onnx", out, calib, judge.gate("model.int8.onnx", "int8"), tmp_path, grid[0],
                       grid=grid)
     tries = result["tries"]
-    assert [t["settings"] for t in tries] == [g.as_dict() for g in grid[1:]]
+    assert [t["settings"] for t in tries] == [grid[1].as_dict(), grid[3].as_dict()]  # per-channel, not the default
     best = max((t for t in tries if t["passed"]), key=lambda t: (t["agreement"], t["accuracy"]))
     assert best["chosen"] and result["chosen"] == best["settings"] and out.exists()

@@ -167,31 +167,36 @@ def test_live_source_of_empty_frames_says_not_sure(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["ctrl_c", "sigterm", "sighup"])
-def test_live_stopped_while_recording_leaves_a_playable_file(tmp_path, stop):
-    """Ctrl-C, systemctl/docker stop (SIGTERM) and a closed terminal (SIGHUP) all finalize the recording."""
+def test_live_stopped_while_recording_leaves_a_playable_file(tmp_path):
+    """Ctrl-C, systemctl/docker stop (SIGTERM) and a closed terminal (SIGHUP) all finalize the recording: three
+    runs at once, each stopped mid-video by one of them."""
     from fmnist.data import fashion
 
     write_video(tmp_path / "long.mp4", fashion.load_split("test").images[:20], hold=30, blank=0)
-    out = tmp_path / "rec.mp4"
     fmnist = Path(sys.executable).parent / "fmnist"
-    # A shell starts background jobs with SIGINT ignored, and children inherit that: give this one a
-    # terminal's default, as for a user pressing Ctrl-C, wherever the test suite itself was started.
-    # --realtime plays the 40 s video at its own 15 fps, so Ctrl-C lands mid-video however fast the loop is
-    process = subprocess.Popen([fmnist, "live", "--source", str(tmp_path / "long.mp4"), "--no-display", "--realtime",
-                                "--record", str(out)], stderr=subprocess.PIPE, text=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    seen = []
-    for line in process.stderr:  # interrupt once the loop reports progress past frame 0: mid-video, mid-recording
-        seen.append(line)
-        if line.startswith("frame ") and int(line.split()[1].rstrip(":")) > 0:
-            break
-    process.send_signal(stop)
-    _, err = process.communicate(timeout=30)
-    assert process.returncode == 0 and err.strip().splitlines()[-1].startswith("interrupted: "), [*seen, err]
-    frames = int(err.strip().splitlines()[-1].split()[1])
-    capture = cv2.VideoCapture(str(out))
-    assert capture.isOpened() and int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == frames > 0
+    stops = {"ctrl_c": signal.SIGINT, "sigterm": signal.SIGTERM, "sighup": signal.SIGHUP}
+    # A shell starts background jobs with SIGINT ignored, and children inherit that: give these a terminal's
+    # default, as for a user pressing Ctrl-C, wherever the test suite itself was started.
+    # --realtime plays the 40 s video at its own 15 fps, so the signal lands mid-video however fast the loop is
+    runs = {name: subprocess.Popen([fmnist, "live", "--source", str(tmp_path / "long.mp4"), "--no-display",
+                                    "--realtime", "--record", str(tmp_path / f"{name}.mp4")],
+                                   stderr=subprocess.PIPE, text=True,
+                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+            for name in stops}
+    for name, process in runs.items():
+        assert process.stderr is not None
+        for line in process.stderr:  # stop it once the loop reports progress past frame 0: mid-recording
+            if line.startswith("frame ") and int(line.split()[1].rstrip(":")) > 0:
+                break
+        process.send_signal(stops[name])
+    for name, process in runs.items():
+        _, err = process.communicate(timeout=30)
+        last = err.strip().splitlines()[-1]
+        assert process.returncode == 0 and last.startswith("interrupted: "), (name, err)
+        assert name == "ctrl_c" or last.endswith(f"stopped by {stops[name].name}")
+        frames = int(last.split()[1])
+        capture = cv2.VideoCapture(str(tmp_path / f"{name}.mp4"))
+        assert capture.isOpened() and int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == frames > 0, name
 
 
 # --- CLI ------------------------------------------------------------------------------------------------

@@ -89,7 +89,7 @@ def _onnx_int8(fp32: Path, path: Path, calib: np.ndarray, opts: ExportOptions, g
     if row.passed:
         return Built(quantization={**settings.as_dict(), "images": calibration_count(calib.shape, settings.method)})
     print(f"model.int8.onnx with {settings.name()} failed the gate ({row.failures[0].split(': ', 1)[-1]}); trying "
-          "the other calibration settings of --search, with the same gate", file=sys.stderr)
+          "the other per-channel settings of --search, with the same gate", file=sys.stderr)
     result = fallback(fp32, path, calib, judge, work, settings, status)
     chosen = QuantSettings(**result["chosen"])
     print(f"model.int8.onnx: {'kept ' + chosen.name() if any(t['chosen'] for t in result['tries']) else 'none passed'}",
