@@ -157,3 +157,12 @@ def test_the_preview_status_is_strict_json_whatever_the_scores():
         server.shutdown()
         server.server_close()
     assert status == {"label": "not sure", "score": None, "fps": None, "top": [{"label": "Coat", "score": None}]}
+
+
+def test_a_400_digit_number_or_a_control_character_in_metadata_is_one_error_line(tmp_path):
+    huge = model(tmp_path / "huge.onnx", meta_text(raw="1" + "0" * 400, decision={"threshold": RAW}))
+    escape = model(tmp_path / "esc.onnx", meta_text(labels=["ok", "\x1b[31mred"]), width=2)
+    for path in (huge, escape):
+        for command in (["info", str(path)], ["classify", str(PHOTO), "--model", str(path)]):
+            got = runner.invoke(app, command)
+            assert got.exit_code == 4 and got.stderr.startswith("error: ") and "Traceback" not in got.output

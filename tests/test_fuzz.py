@@ -85,7 +85,7 @@ metadata = st.fixed_dictionaries(
 def well_formed(raw: dict) -> bool:
     got = raw.get("labels", list(CLASS_NAMES))
     return (isinstance(got, list) and 2 <= len(got) <= 50 and len(set(got)) == len(got)
-            and all(x.strip() for x in got))
+            and all(x.strip() and x.isprintable() for x in got))
 
 
 @given(metadata)

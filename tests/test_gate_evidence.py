@@ -88,3 +88,14 @@ def test_a_file_that_never_disagrees_passes_a_gate_of_100_percent_and_one_that_d
     assert compare("f", "int8", reference, probs, labels, exact).passed
     reference, probs, labels = answers(341, 1, 0)
     assert not compare("f", "int8", reference, probs, labels, exact).passed
+
+
+def test_a_drop_exactly_at_the_limit_passes_and_nan_outputs_fail():
+    """'At most 0.5 pp' holds at the limit (counts, not a rounded ratio); a NaN output is never within |Δp|."""
+    reference, probs, labels = answers(1000, lost=7, gained=0)
+    assert compare("f", "int8", reference, probs, labels, thresholds_for("int8", max_drop=0.7)).passed
+    assert not compare("f", "int8", reference, probs, labels, thresholds_for("int8", max_drop=0.69)).passed
+    reference, probs, labels = answers(1000, 0, 0)
+    probs[:10] = np.nan
+    row = compare("model.onnx", "fp32", reference, probs, labels, thresholds_for("fp32"))
+    assert not row.passed and any("max |Δp| nan" in f for f in row.failures)

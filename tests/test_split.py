@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from fmnist.core.errors import UsageError
-from fmnist.train.split import stratified_indices, stratified_split
+from fmnist.data.split import stratified_indices, stratified_split
 
 LABELS = np.repeat(np.arange(10), [600, 600, 600, 600, 600, 600, 600, 600, 600, 300])
 

@@ -48,7 +48,7 @@ def export(
     search: bool = typer.Option(False, "--search",
                                 help="With --int8: try a grid of ONNX quantization settings (activation type, "
                                      "per-channel, calibration), gate each, keep the fastest at batch 1."),
-    min_agree: float | None = typer.Option(None, "--min-agree", min=0.0,
+    min_agree: float | None = typer.Option(None, "--min-agree", min=0.0, max=1.0,
                                            help="Gate: minimum top-1 agreement with Keras, 0-1 "
                                                 "(default 0.999 fp32, 0.99 int8/fp16)."),
     max_drop: float | None = typer.Option(None, "--max-drop", min=0.0,

@@ -10,7 +10,12 @@ from typing import Any
 
 def finite_number(value: object) -> bool:
     """A real, finite number (int or float; not a bool, NaN or infinity)."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float (a 400-digit JSON number): no figure fmnist reads
+        return False
 
 
 def sanitized(value: Any) -> Any:

@@ -36,6 +36,8 @@ def check_labels(labels: object, where: str) -> list[str]:
     """A model's label list: 2 to 50 distinct, non-empty names. ModelError otherwise."""
     if not (isinstance(labels, list) and all(isinstance(x, str) and x.strip() for x in labels)):
         raise ModelError(f"{where}: labels must be a list of names, got {labels!r:.120}")
+    if any(not ch.isprintable() for x in labels for ch in x):  # ESC, CR, tabs: they would rewrite the terminal
+        raise ModelError(f"{where}: labels must be printable names, got {labels!r:.120}")
     if not MIN_LABELS <= len(labels) <= MAX_LABELS:
         raise ModelError(f"{where}: {len(labels)} labels; a model has {MIN_LABELS} to {MAX_LABELS}")
     if len(set(labels)) != len(labels):

@@ -47,15 +47,17 @@ def classification_report(labels: np.ndarray, probs: np.ndarray,
 
 
 def render(report: dict[str, Any], title: str) -> list[Any]:
-    """Rich tables for the terminal: the per-class table, then the confusion matrix."""
+    """Rich tables for the terminal: the per-class table, then the confusion matrix (labels and titles shown as
+    written: Rich markup in them is escaped)."""
+    from rich.markup import escape
     from rich.table import Table
 
     what = report.get("data", "test images")
-    per_class = Table(title=f"{title}: accuracy {report['accuracy']:.2%} on {report['n']} {what}")
+    per_class = Table(title=escape(f"{title}: accuracy {report['accuracy']:.2%} on {report['n']} {what}"))
     for column in ("class", "precision", "recall", "F1", "support"):
         per_class.add_column(column, justify="left" if column == "class" else "right")
     for name, row in report["per_class"].items():
-        per_class.add_row(name, f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}",
+        per_class.add_row(escape(name), f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}",
                           str(row["support"]))
 
     confusion = Table(title="confusion matrix (rows: true, columns: predicted)")
@@ -64,17 +66,19 @@ def render(report: dict[str, Any], title: str) -> list[Any]:
     for i in range(len(names)):
         confusion.add_column(str(i), justify="right")
     for i, row in enumerate(report["confusion"]):
-        confusion.add_row(f"{i} {names[i]}", *(f"[bold]{v}[/]" if j == i else str(v) for j, v in enumerate(row)))
+        cells = (f"[bold]{v}[/]" if j == i else str(v) for j, v in enumerate(row))
+        confusion.add_row(escape(f"{i} {names[i]}"), *cells)
     return [per_class, confusion]
 
 
 def render_photos(figures: PhotoFigures) -> list[Any]:
     """The photo figures as a Rich table: one row per folder, then the summary line."""
+    from rich.markup import escape
     from rich.table import Table
 
-    out = Table(title=f"real photos in {figures.photos}: lenient {figures.lenient:.1%}, strict "
+    out = Table(title=escape(f"real photos in {figures.photos}: lenient {figures.lenient:.1%}, strict "
                       f"{figures.strict:.1%} over {figures.n_mapped} mapped photos; mean over folders "
-                      f"{figures.mean_lenient:.1%} lenient",
+                      f"{figures.mean_lenient:.1%} lenient"),
                 caption=f"'not sure' below {figures.threshold:.2f} (or no object found): answers "
                         f"{figures.coverage:.1%} of mapped photos, {figures.answered_lenient:.1%} of them "
                         f"right; unsure on {figures.unsure_unmapped:.1%} of photos with no class")
@@ -82,5 +86,5 @@ def render_photos(figures: PhotoFigures) -> list[Any]:
         out.add_column(column, justify="left" if column == "folder" else "right")
     for name, row in figures.per_folder.items():
         scores = (f"{row['strict']:.1%}", f"{row['lenient']:.1%}") if row["mapped"] else ("no class", "")
-        out.add_row(name, str(row["n"]), *scores, f"{row['unsure']:.1%}")
+        out.add_row(escape(name), str(row["n"]), *scores, f"{row['unsure']:.1%}")
     return [out]

@@ -132,14 +132,15 @@ def _failures(where: str, flips: Flips, max_abs_diff: float, limits: Thresholds)
     bound = rate_lower_bound(flips.differ, flips.n, limits.confidence)
     if bound > allowed:
         failures.append(f"{where}: top-1 agreement {1 - flips.differ / flips.n:.2%} ({flips.differ} of {flips.n} "
-                        f"differ): at {limits.confidence:.0%} confidence at least {bound:.2%} differ, over the "
-                        f"{max(allowed, 0):.2%} allowed")
+                        f"differ): at {limits.confidence:.0%} confidence at least {bound:.3%} differ, over the "
+                        f"{max(allowed, 0):.3%} allowed")
     drop_pp, p = (flips.lost - flips.gained) / flips.n * 100, loss_p_value(flips.lost, flips.gained)
-    if drop_pp > limits.max_drop_pp and p < 1.0 - limits.confidence:
+    over = (flips.lost - flips.gained) * 100 > limits.max_drop_pp * flips.n + 1e-9  # counts, not a rounded ratio
+    if over and p < 1.0 - limits.confidence:
         failures.append(f"{where}: accuracy drop {drop_pp:.2f} pp > {limits.max_drop_pp:.2f} pp ({flips.lost} right "
                         f"answers lost, {flips.gained} gained, of {flips.n}; chance alone loses that many with "
-                        f"p = {p:.2g})")
-    if limits.max_abs_diff is not None and max_abs_diff > limits.max_abs_diff:
+                        f"p = {max(p, 1e-300):.2g})")
+    if limits.max_abs_diff is not None and not max_abs_diff <= limits.max_abs_diff:  # NaN fails too
         failures.append(f"{where}: max |Δp| {max_abs_diff:.2e} > {limits.max_abs_diff:.0e}")
     return failures
 

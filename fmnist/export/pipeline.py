@@ -23,6 +23,7 @@ from fmnist.core import atomic
 from fmnist.core.errors import ModelError, ParityError
 from fmnist.core.meta import ModelMeta
 from fmnist.data import fashion
+from fmnist.data.split import stratified_indices
 from fmnist.evaluation.predictors import keras_predictor, load_keras, open_model
 from fmnist.evaluation.run_card import RunCard
 from fmnist.evaluation.testset import TestSet, test_set_for
@@ -31,7 +32,6 @@ from fmnist.export.parity import ParityReport, ParityRow, compare, flips_picture
 from fmnist.export.search import markdown as search_markdown
 from fmnist.export.targets import Built, ExportOptions, Target, targets
 from fmnist.runtime.preparation import Preparation
-from fmnist.train.split import stratified_indices
 
 __all__ = ["ExportOptions", "export"]
 
@@ -172,8 +172,9 @@ def _write_files(model: Any, judge: Judge, calib: np.ndarray, out: Path, origin:
 
 def _with_model_defaults(opts: ExportOptions, preparation: Preparation) -> ExportOptions:
     """The int8 settings the user left open, filled with the defaults for this kind of model."""
+    chosen = opts.calib_method is not None or opts.activations is not None or not opts.per_channel
     return replace(opts, calib_method=opts.calib_method or preparation.int8_method,
-                   activations=opts.activations or preparation.int8_activations)
+                   activations=opts.activations or preparation.int8_activations, fallback=not chosen)
 
 
 def _judge(keras_path: Path, opts: ExportOptions) -> tuple[Any, Judge]:

@@ -24,6 +24,7 @@ class ExportOptions:
     per_channel: bool = True
     activations: str | None = None  # int8 ONNX activations: int8 (S8S8) or uint8 (U8S8); None: the model's default
     search: bool = False  # try a grid of int8 ONNX settings and keep the fastest that passes the gate
+    fallback: bool = True  # when the default int8 fails, try the others (never when the user chose the settings)
     min_agree: float | None = None  # override the gate's defaults (see parity.DEFAULTS)
     max_drop: float | None = None
     out: Path | None = None  # default: next to the source model
@@ -86,7 +87,7 @@ def _onnx_int8(fp32: Path, path: Path, calib: np.ndarray, opts: ExportOptions, g
     settings = QuantSettings(opts.calib_method or "minmax", opts.per_channel, opts.activations or "int8")
     quantize_onnx(fp32, path, calib, settings)
     row = judge(path)
-    if row.passed:
+    if row.passed or not opts.fallback:
         return Built(quantization={**settings.as_dict(), "images": calibration_count(calib.shape, settings.method)})
     print(f"model.int8.onnx with {settings.name()} failed the gate ({row.failures[0].split(': ', 1)[-1]}); trying "
           "the other per-channel settings of --search, with the same gate", file=sys.stderr)
@@ -123,7 +124,7 @@ def _tflite_int8(model: Any, path: Path, calib: np.ndarray, judge: Callable[[Pat
     fallback.write_bytes(keras_to_tflite(model, "int8", calib, mode="16x8"))
     if not judge(fallback).passed:
         print("model.int8.tflite: 16x8 failed the gate too", file=sys.stderr)
-        return Built(quantization={"activations": "int8", "weights": "int8"})
+        return Built(quantization={"activations": "int8", "weights": "int8", "fallback": "16x8 failed the gate too"})
     fallback.replace(path)
     print("model.int8.tflite: kept 16x8 (int16 activations, int8 weights; float input and output)", file=sys.stderr)
     return Built(quantization={"activations": "int16", "weights": "int8", "fallback": "int8 activations failed"})

@@ -17,6 +17,7 @@ import numpy as np
 
 from fmnist.core.errors import UsageError
 from fmnist.data import fashion
+from fmnist.data.split import stratified_indices, stratified_split
 from fmnist.evaluation.photo_figures import PhotoFigures
 from fmnist.evaluation.report import classification_report
 from fmnist.evaluation.run_card import RunCard
@@ -27,7 +28,6 @@ from fmnist.train.loop import Fitted, Phase, fit, make_dataset, optimizer, seed_
 from fmnist.train.models import REGISTRY, Recipe
 from fmnist.train.photo_data import PhotoData, load_photo_data, photo_report
 from fmnist.train.photo_mix import MAIN_PULL, SetAccuracy, fmnist_targets, make_loss, mixed_arrays, oversampling
-from fmnist.train.split import stratified_indices, stratified_split
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from fmnist.core import atomic
 from fmnist.core.errors import UsageError
 from fmnist.core.meta import MAX_LABELS, MIN_LABELS
 from fmnist.core.tf import keras
+from fmnist.data.split import stratified_split
 from fmnist.evaluation.photo_figures import PhotoFigures, choose_threshold, decision_record, photo_figures
 from fmnist.evaluation.photo_map import PhotoMap
 from fmnist.evaluation.photo_set import PhotoSet
@@ -41,7 +42,6 @@ from fmnist.train import plots
 from fmnist.train.loop import Fitted, Phase, fit, make_dataset, optimizer, seed_everything, write_run
 from fmnist.train.models import REGISTRY
 from fmnist.train.photo_data import read_photos
-from fmnist.train.split import stratified_split
 from fmnist.train.tiers import DEFAULT_TIER, TIERS, Tier
 
 BACKBONE = "edge.weights.h5"  # in fmnist/assets: the shipped edge model's weights (make model writes it)
