@@ -32,10 +32,9 @@ def parity_table(run: Path) -> Table:
 
 
 def _name(model: str) -> str:
-    path = Path(model)
-    if path.parent.name == "assets":
-        return f"{path.name} (shipped)"
-    return f"{path.parent.name}/{path.name}" + (" (notebook CNN)" if "cnn" in path.parent.name else "")
+    from fmnist.deploy.bench.run import short_name
+
+    return short_name(model) + (" (notebook CNN)" if "cnn" in Path(model).parent.name else "")
 
 
 def bench_table(bench: dict) -> Table:

@@ -94,3 +94,15 @@ def test_classify_and_info_import_no_tensorflow():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_a_shipped_model_is_named_and_any_other_name_is_a_clear_error():
+    from fmnist.runtime.shipped import SHIPPED
+
+    photo = PHOTOS / "pants.jpg"
+    by_name = runner.invoke(app, ["classify", str(photo), "--model", "edge", "--json"])
+    by_path = runner.invoke(app, ["classify", str(photo), "--model", str(SHIPPED["edge"].path), "--json"])
+    assert by_name.exit_code == by_path.exit_code == 0
+    assert json.loads(by_name.stdout)["top"] == json.loads(by_path.stdout)["top"]
+    got = runner.invoke(app, ["classify", str(photo), "--model", "nosuch"])
+    assert got.exit_code == 4 and "no shipped model of that name (shipped: edge)" in got.stderr

@@ -219,6 +219,7 @@ def test_the_demo_summary_reads_what_the_commands_write(run_dir, tmp_path, capsy
     main(run_dir, run_dir, tmp_path / "bench.json", tmp_path / "photos.jsonl")
     shown = capsys.readouterr().out
     assert "a short 1-epoch run" in shown and "model.int8.onnx" in shown and "pants.jpg" in shown
+    assert "edge (shipped)" in shown  # the shipped model by its name
 
 
 # --- the gate on its sample (fmnist.export.evidence) ------------------------------------------------------------

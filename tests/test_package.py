@@ -113,7 +113,7 @@ def test_the_sdist_installs_and_classifies_the_same_way(built, tmp_path):
 
 def test_version_names_the_wheel_s_version_the_model_and_the_runtime(wheel_bin, built, tmp_path):
     line = run(wheel_bin / "fmnist", "--version", cwd=tmp_path).stdout
-    assert line.startswith(f"fmnist {built['wheel'].name.split('-')[1]} (shipped model edge.int8.onnx sha256 ")
+    assert line.startswith(f"fmnist {built['wheel'].name.split('-')[1]} (shipped models edge edge.int8.onnx sha256 ")
     assert "onnxruntime 1." in line and "OpenCV " in line and "not installed" not in line
 
 

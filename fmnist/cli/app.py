@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import typer
@@ -33,13 +32,20 @@ app = typer.Typer(
 
 
 def version_line() -> str:
-    """fmnist's version, the shipped model's file (and the start of its sha256), and the runtime's libraries."""
+    """fmnist's version, each shipped model by name (its file and the start of its sha256; the default first),
+    and the runtime's libraries."""
     import hashlib
-    from importlib import metadata, resources
+    from importlib import metadata
 
-    model = Path(str(resources.files("fmnist") / "assets" / "edge.int8.onnx"))
-    shipped = (f"{model.name} sha256 {hashlib.sha256(model.read_bytes()).hexdigest()[:12]}" if model.is_file()
-               else "missing")
+    from fmnist.runtime.shipped import DEFAULT, SHIPPED
+
+    def described(name: str) -> str:
+        path = SHIPPED[name].path
+        sha = hashlib.sha256(path.read_bytes()).hexdigest()[:12] if path.is_file() else None
+        return f"{name} {path.name} sha256 {sha}" if sha else f"{name} missing"
+
+    names = [DEFAULT, *(n for n in SHIPPED if n != DEFAULT)]
+    shipped = ", ".join(described(n) + (" (default)" if n == DEFAULT else "") for n in names)
 
     def installed(*names: str) -> str:
         for name in names:
@@ -49,7 +55,7 @@ def version_line() -> str:
                 continue
         return "not installed"
 
-    return (f"fmnist {__version__} (shipped model {shipped}; onnxruntime {installed('onnxruntime')}, "
+    return (f"fmnist {__version__} (shipped models {shipped}; onnxruntime {installed('onnxruntime')}, "
             f"OpenCV {installed('opencv-python-headless', 'opencv-python')})")
 
 

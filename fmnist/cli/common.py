@@ -8,10 +8,14 @@ from typing import Any
 import typer
 
 from fmnist.core.jsonsafe import dumps
+from fmnist.runtime.shipped import DEFAULT, SHIPPED
 
 DataDir = typer.Option(None, "--data-dir", file_okay=False,
                        help="Folder with the four IDX files (default: $FMNIST_DATA, the Debian package, ~/.keras).")
 Json = typer.Option(False, "--json", help="Print JSON on stdout instead of tables.")
+MODEL_HELP = (f"A shipped model, {' or '.join(SHIPPED)} (default {DEFAULT}), or an fmnist .onnx file: "
+              + "; ".join(f"{m.name}: {m.about}" for m in SHIPPED.values()) + ".")
+ModelOption = typer.Option(None, "--model", "-m", help=MODEL_HELP)
 
 
 def command_line() -> str:

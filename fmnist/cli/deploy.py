@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from fmnist.cli.common import print_rich, stdout_json
+from fmnist.cli.common import ModelOption, print_rich, stdout_json
 from fmnist.core.errors import UsageError
 
 
@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
 
 
 def bundle_cmd(
-    model: Path | None = typer.Option(None, "--model", "-m", help="The .onnx model to ship (default: shipped)."),
+    model: str | None = ModelOption,
     out: Path = typer.Option(Path("dist/fmnist-pi"), "--out", "-o", file_okay=False,
                              help="The bundle folder; a .tar.gz of it is written beside it."),
     sample: Path | None = typer.Option(None, "--sample", exists=True, dir_okay=False,
@@ -54,8 +54,9 @@ def int_list(text: str, option: str) -> list[int]:
 
 
 def bench(
-    models: list[Path] | None = typer.Argument(None, help="Model files (.onnx, .tflite, .keras). Default: the "
-                                                           "shipped model plus every export in --run."),
+    models: list[str] | None = typer.Argument(None, help="Model files (.onnx, .tflite, .keras) or shipped models' "
+                                                          "names (photo, edge). Default: the shipped models plus "
+                                                          "every export in --run."),
     run_dir: Path | None = typer.Option(None, "--run", file_okay=False, help="A run folder whose exports to add."),
     threads: str = typer.Option("1,2", "--threads", help="Thread counts to try, e.g. 1,2,4."),
     batch: str = typer.Option("1,64", "--batch", help="Batch sizes: latency at 1, throughput at the largest."),

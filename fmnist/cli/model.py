@@ -19,7 +19,8 @@ def register(app: typer.Typer) -> None:
 
 
 def evaluate(
-    model: Path | None = typer.Argument(None, help="A .keras, .onnx or .tflite model (default: the shipped one)."),
+    model: str | None = typer.Argument(None, help="A .keras, .onnx or .tflite model, or a shipped model's name "
+                                                  "(photo, edge; default: the default shipped one)."),
     photos: Path | None = typer.Option(None, "--photos", exists=True, file_okay=False,
                                        help="Also report on real photos (one subfolder per class). Default: the "
                                             "fetched photo set's validation/ (fmnist data fetch --photos), if any."),
@@ -46,9 +47,9 @@ def evaluate(
     from fmnist.evaluation.photo_figures import PhotoFigures
     from fmnist.evaluation.report import render, render_photos
     from fmnist.evaluation.testset import labels_of
-    from fmnist.runtime.classifier import default_model
+    from fmnist.runtime.shipped import resolve
 
-    model = model or default_model()
+    model = resolve(model)
     own = is_own(labels_of(model))  # no default photo folder fits a model's own labels
     report = run(model, data_dir, photos=photos or (None if own else default_photos()),
                  photo_map=photo_map, threshold=threshold)
@@ -60,7 +61,8 @@ def evaluate(
 
 
 def info(
-    model: Path = typer.Argument(..., help="An exported .onnx or .tflite model."),
+    model: str = typer.Argument(..., help="An exported .onnx or .tflite model, or a shipped model's name (photo, "
+                                          "edge)."),
     as_json: bool = Json,
 ) -> None:
     """Print the metadata embedded in an exported model: labels, input spec, parity figures, provenance.
@@ -73,7 +75,9 @@ def info(
 
     from fmnist.core.errors import ModelError
     from fmnist.core.meta import read_meta
+    from fmnist.runtime.shipped import resolve
 
+    model = resolve(model)  # type: ignore[assignment]  # a shipped model's name, or a path
     meta = read_meta(model)  # checked: every field of its type, the labels usable, the threshold a probability
     if meta is None:
         raise ModelError(f"{model} has no fmnist metadata; export it with fmnist export")

@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 
-from fmnist.cli.common import stdout_json
+from fmnist.cli.common import ModelOption, stdout_json
 from fmnist.core.errors import UsageError
 
 
@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
 
 def classify(
     inputs: list[str] = typer.Argument(..., help="Image files, folders (searched recursively) or globs."),
-    model: Path | None = typer.Option(None, "--model", "-m", help="An fmnist .onnx model (default: the shipped one)."),
+    model: str | None = ModelOption,
     top: int = typer.Option(3, "--top", "-k", min=1, max=10, help="How many guesses to show per image."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line on stdout."),
     save: Path | None = typer.Option(None, "--save", file_okay=False,
@@ -88,7 +88,7 @@ def classify(
 def live(
     source: str = typer.Option("0", "--source", "-s", help="Camera index or /dev/videoN, a video file, or a "
                                                            "stream URL (rtsp://, http://, tcp://)."),
-    model: Path | None = typer.Option(None, "--model", "-m", help="An fmnist .onnx model (default: the shipped one)."),
+    model: str | None = ModelOption,
     roi: str | None = typer.Option(None, "--roi", help="Region to classify, x,y,w,h in pixels "
                                                        "(default: a centred square guide box)."),
     no_display: bool = typer.Option(False, "--no-display", help="Never open a window (automatic without a screen)."),

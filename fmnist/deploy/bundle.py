@@ -237,14 +237,15 @@ def _swap_in(staging: Path, out: Path) -> None:
         raise FmnistError(f"cannot put the bundle at {out}: {e.strerror or e}; nothing was replaced") from e
 
 
-def bundle(model: Path | None, out: Path, sample: Path | None = None, wheel: Path | None = None) -> Path:
+def bundle(model: str | Path | None, out: Path, sample: Path | None = None, wheel: Path | None = None) -> Path:
     """Write the bundle folder `out` and `out`.tar.gz; return the archive's path. The bundle is built in a
     temporary folder beside `out` and swapped in only when complete: a failed or interrupted build leaves an
     earlier bundle as it was; a folder that is not a bundle, or an earlier bundle holding a file it did not write
     or one edited since, is refused untouched, checked before the build and again just before the swap."""
     from fmnist.runtime.classifier import default_model
+    from fmnist.runtime.shipped import resolve
 
-    model = Path(model) if model else default_model()
+    model = resolve(model)  # a shipped model's name, or a path
     if model.suffix != ".onnx":
         raise ModelError(f"{model}: a Pi bundle carries an .onnx model (the runtime is onnxruntime)")
     out = Path(out)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -15,16 +14,12 @@ from fmnist.core.session import make_session
 from fmnist.runtime.decision import decide, model_threshold
 from fmnist.runtime.image import Prepared
 from fmnist.runtime.preparation import preparation_for
-
-DEFAULT_MODEL = "edge.int8.onnx"  # in fmnist/assets, made by `make model`
+from fmnist.runtime.shipped import resolve
 
 
 def default_model() -> Path:
-    """The shipped model, so `fmnist classify photo.jpg` works right after `pip install fmnist`."""
-    path = Path(str(resources.files("fmnist") / "assets" / DEFAULT_MODEL))
-    if not path.is_file():
-        raise ModelError(f"the shipped model {path} is missing; reinstall fmnist, or pass --model")
-    return path
+    """The default shipped model, so `fmnist classify photo.jpg` works right after `pip install fmnist`."""
+    return resolve(None)
 
 
 @dataclass(frozen=True)
@@ -48,9 +43,9 @@ class Result:
 
 
 class Classifier:
-    def __init__(self, model: Path | None = None, threads: int = 1, labels: list[str] | None = None,
+    def __init__(self, model: str | Path | None = None, threads: int = 1, labels: list[str] | None = None,
                  threshold: float | None = None) -> None:
-        self.path = Path(model) if model else default_model()
+        self.path = resolve(model)  # a shipped model's name, or a path
         if self.path.suffix != ".onnx":
             raise ModelError(f"{self.path}: the runtime runs .onnx models (export one with fmnist export)")
         self.session = make_session(self.path, threads)

@@ -29,16 +29,18 @@ class BenchConfig:
     rounds: int = 10
 
 
-def find_models(models: list[Path], run_dir: Path | None) -> list[Path]:
-    """The models named, else the shipped default plus every exported file in `run_dir`."""
-    if models:
-        missing = [m for m in models if not m.is_file()]
-        if missing:
-            raise UsageError(f"no such model: {', '.join(map(str, missing))}")
-        return models
-    from fmnist.runtime.classifier import default_model
+def find_models(models: list[str], run_dir: Path | None) -> list[Path]:
+    """The models named (paths, or the shipped models' names), else the shipped models plus every exported file
+    in `run_dir`."""
+    from fmnist.runtime.shipped import SHIPPED, resolve
 
-    found = [default_model()]
+    if models:
+        paths = [resolve(m) for m in models]
+        missing = [str(p) for p in paths if not p.is_file()]
+        if missing:
+            raise UsageError(f"no such model: {', '.join(missing)}")
+        return paths
+    found = [m.path for m in SHIPPED.values() if m.path.is_file()]
     if run_dir:
         if not run_dir.is_dir():
             raise UsageError(f"--run {run_dir} is not a folder; export a model into it with fmnist export")
@@ -134,16 +136,23 @@ def bench(cfg: BenchConfig, progress: Callable[[str], None] = lambda _: None) ->
     return BenchReport(machine.describe(), cfg.rounds, rows, skipped, advise(rows))
 
 
+def _pick(rows: list[BenchRow]) -> str:
+    """The fastest among the most accurate of rows judged on the same images."""
+    best_accuracy = max(r.accuracy for r in rows)
+    pick = min((r for r in rows if r.accuracy >= best_accuracy - SAME_ACCURACY_PP / 100), key=lambda r: r.p50_us)
+    return (f"deploy {short_name(pick.model)} with {pick.threads} thread(s): {pick.p50_us:.0f} µs at batch 1, "
+            f"{pick.accuracy:.2%} on {pick.accuracy_on}")
+
+
 def advise(rows: list[BenchRow]) -> str:
-    """Which file to deploy here (the fastest among the most accurate), and whether int8 pays."""
+    """Which file to deploy here for each kind of image the rows are judged on (a photo model and a 28x28 model are
+    made for different images: their accuracies do not compare), and whether int8 pays."""
     deployable = [r for r in rows if r.format != "keras"]
     if not deployable:
         return "no deployable (.onnx/.tflite) rows to compare"
-    best_accuracy = max(r.accuracy for r in deployable)
-    good = [r for r in deployable if r.accuracy >= best_accuracy - SAME_ACCURACY_PP / 100]
-    pick = min(good, key=lambda r: r.p50_us)
-    advice = (f"deploy {short_name(pick.model)} with {pick.threads} thread(s): {pick.p50_us:.0f} µs at "
-              f"batch 1, {pick.accuracy:.2%} accurate")
+    judged_on = sorted({r.accuracy_on for r in deployable})
+    advice = "; ".join(("for " + on + ": " if len(judged_on) > 1 else "")
+                       + _pick([r for r in deployable if r.accuracy_on == on]) for on in judged_on)
     speedups = [(r, twin.p50_us / r.p50_us) for r in deployable if r.precision == "int8"
                 for twin in deployable if _fp32_twin(twin, r)]
     if speedups:
@@ -185,8 +194,12 @@ def render(report: BenchReport) -> list[Any]:
 
 
 def short_name(model: str) -> str:
+    """A shipped model's name, or the file with its folder."""
+    from fmnist.runtime.shipped import name_of
+
     path = Path(model)
-    return f"{path.name} (shipped)" if path.parent.name == "assets" else f"{path.parent.name}/{path.name}"
+    shipped = name_of(path) if path.parent.name == "assets" else None
+    return f"{shipped} (shipped)" if shipped else f"{path.parent.name}/{path.name}"
 
 
 def plot(report: BenchReport, out: Path) -> None:

@@ -1,0 +1,48 @@
+"""The models fmnist ships in fmnist/assets, by name, so `--model edge` works right after `pip install fmnist`,
+with no training and no TensorFlow; any other `--model` value is a path to a .onnx file. `make model` builds them
+(docs/model.md). A new shipped model is one line in SHIPPED and its file in the assets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from fmnist.core.errors import ModelError
+
+
+@dataclass(frozen=True)
+class Shipped:
+    name: str
+    file: str  # in fmnist/assets
+    about: str  # what it is for, in a phrase
+
+    @property
+    def path(self) -> Path:
+        return Path(str(resources.files("fmnist") / "assets" / self.file))
+
+
+SHIPPED: dict[str, Shipped] = {m.name: m for m in (
+    Shipped("edge", "edge.int8.onnx", "the 28x28 cut-out, int8: Fashion-MNIST's labels, the fastest on a Pi"),
+)}
+DEFAULT = "edge"
+
+
+def resolve(model: str | Path | None) -> Path:
+    """A shipped model's name (None: the default) or a path -> the .onnx file."""
+    if model is None or str(model) in SHIPPED:
+        shipped = SHIPPED[DEFAULT if model is None else str(model)]
+        if not shipped.path.is_file():
+            raise ModelError(f"the shipped model {shipped.name} ({shipped.path}) is missing; reinstall fmnist, or "
+                             "pass --model PATH")
+        return shipped.path
+    path = Path(model)
+    if not path.exists() and not path.suffix:
+        raise ModelError(f"--model {model}: no such file, and no shipped model of that name (shipped: "
+                         f"{', '.join(SHIPPED)}); give a shipped model's name or a .onnx file")
+    return path
+
+
+def name_of(path: Path) -> str | None:
+    """The shipped name of a model file, if it is one of them."""
+    return next((m.name for m in SHIPPED.values() if m.path.is_file() and path.resolve() == m.path.resolve()), None)
