@@ -290,3 +290,16 @@ def test_the_shipped_backbone_is_the_shipped_model(real_data_dir):
     keras_probs = backbone(None).predict(CUTOUT.to_input(images), verbose=0)
     onnx_probs = Classifier(default_model().with_name("edge.onnx")).predict(images)
     assert np.abs(keras_probs - onnx_probs).max() < 1e-4
+
+
+def test_class_folders_that_make_no_usable_labels_are_refused_before_any_photo_is_read(tmp_path):
+    def folder(name: str) -> None:
+        (tmp_path / "p" / name).mkdir(parents=True)
+        cv2.imwrite(str(tmp_path / "p" / name / "0.jpg"), np.full((40, 40, 3), 200, np.uint8))
+
+    folder("mug")
+    got = runner.invoke(app, ["train-own", str(tmp_path / "p")])
+    assert got.exit_code == 2 and "has 1 class folder(s) with photos; own labels need 2 to 50" in got.stderr
+    folder("  ")
+    got = runner.invoke(app, ["train-own", str(tmp_path / "p")])
+    assert got.exit_code == 2 and "rename the folders" in got.stderr and "Traceback" not in got.output

@@ -11,10 +11,10 @@ import typer
 from fmnist.cli.common import DataDir, command_line
 from fmnist.core.errors import UsageError
 from fmnist.runtime.decision import COVERAGE
-from fmnist.train.models import DEFAULT_MODEL, REGISTRY
+from fmnist.train.models import DEFAULT_MODEL, PHOTO_MODEL, REGISTRY
 from fmnist.train.tiers import DEFAULT_TIER, TIERS
 
-ModelName = enum.Enum("ModelName", {name: name for name in REGISTRY}, type=str)  # type: ignore[misc]
+ModelName = enum.Enum("ModelName", {name: name for name in (*REGISTRY, PHOTO_MODEL)}, type=str)  # type: ignore[misc]
 TierName = enum.Enum("TierName", {name: name for name in TIERS}, type=str)  # type: ignore[misc]
 
 
@@ -48,13 +48,18 @@ def train(
     coverage: float = typer.Option(COVERAGE, "--coverage", min=0.05, max=1.0,
                                    help="The 'not sure' threshold answers this share of mapped --photos-val "
                                         "photos."),
+    size: int = typer.Option(160, "--size", min=32, max=512,
+                             help="The photo model's input side in pixels, a multiple of 32."),
     own_labels: bool = typer.Option(False, "--own-labels", hidden=True,
                                     help="Moved: fmnist train-own PHOTOS."),
     data_dir: Path | None = DataDir,
 ) -> None:
     """Train a model and write its run folder: model.keras, history.json, metrics.json and four plots.
 
-    Models: **edge** (default, ours), **cnn** (the Keras notebook CNN), **mlp**, **mlp2**.
+    Models: **edge** (default, ours), **cnn** (the Keras notebook CNN), **mlp**, **mlp2**, and **photo**:
+    Fashion-MNIST's labels for real photos (EfficientNet-Lite0 on the colour centre square, trained on
+    Fashion-MNIST rendered as photos and on --photos; needs --photos and --photos-val; --limit counts its
+    rendered images, --size is its side).
 
     With --photos, real photos go through the runtime's own preprocessing (cached) and join training;
     with --photos-val, metrics.json and photo_confusion.png report them and the 'not sure' threshold is chosen.
@@ -67,6 +72,9 @@ def train(
     if own_labels:
         raise UsageError("train --own-labels is now its own command: fmnist train-own PHOTOS [--photos-val DIR] "
                          "[--out DIR] (see fmnist train-own --help)")
+    if model.value == PHOTO_MODEL:
+        _train_photo(photos, photos_val, out, size, limit, epochs, batch_size, photo_map, coverage, seed, data_dir)
+        return
     from fmnist.train.fit import TrainConfig
     from fmnist.train.fit import train as run
 
@@ -85,6 +93,50 @@ def train(
                    f"{p.unsure_unmapped:.0%} of unmapped")
     typer.echo(f"wrote {card.folder}/: model.keras history.json metrics.json curves.png confusion.png samples.png "
                "errors.png" + (" photo_confusion.png" if card.photos else ""))
+
+
+def _train_photo(photos: Path | None, photos_val: Path | None, out: Path | None, size: int, limit: int | None,
+                 epochs: int | None, batch_size: int | None, photo_map: Path | None, coverage: float, seed: int,
+                 data_dir: Path | None) -> None:
+    """fmnist train --model photo: the photo model (fmnist.train.photo_model)."""
+    if photos is None or photos_val is None:
+        raise UsageError("--model photo learns from real photos: give --photos DIR and --photos-val DIR "
+                         "(fmnist data fetch --photos downloads the clothing photo set)")
+    if size % 32:
+        raise UsageError(f"--size {size}: give a multiple of 32 (the backbone halves the picture five times)")
+    from fmnist.train.photo_model import PER_CLASS, PhotoModelConfig, train_photo
+
+    per_class = max(1, limit // 10) if limit else PER_CLASS
+    cfg = PhotoModelConfig(photos, photos_val, out=out, size=size, per_class=per_class, epochs=epochs,
+                           batch_size=batch_size, photo_map=photo_map, coverage=coverage, seed=seed,
+                           data_dir=data_dir, command=command_line())
+    card = train_photo(cfg)
+    p = card.photos
+    assert p is not None  # the photo model always reports on its validation photos
+    typer.echo(f"photo: {card.test_accuracy:.2%} on the Fashion-MNIST test images rendered as photos, "
+               f"{card.params:,} params, trained in {card.train_seconds:.0f} s")
+    typer.echo(f"photos ({p.photos}): lenient {p.lenient:.1%}, strict {p.strict:.1%}, mean over folders "
+               f"{p.mean_lenient:.1%}; 'not sure' below {p.threshold:.2f}: answers {p.coverage:.0%} of mapped "
+               f"photos ({p.answered_lenient:.1%} right), unsure on {p.unsure_unmapped:.0%} of unmapped")
+    typer.echo(f"wrote {card.folder}/: model.keras history.json metrics.json calib_data.npz curves.png "
+               f"confusion.png photo_confusion.png; next: fmnist export {card.folder} --int8")
+
+
+def _check_class_folders(photos: Path) -> None:
+    """PHOTOS' class folders make usable labels (2 to 50 printable, distinct names), checked before any photo
+    is read."""
+    from fmnist.core.errors import ModelError
+    from fmnist.core.meta import MAX_LABELS, MIN_LABELS, check_labels
+    from fmnist.evaluation.photo_set import list_photos
+
+    names = list(list_photos(photos))
+    if not MIN_LABELS <= len(names) <= MAX_LABELS:
+        raise UsageError(f"{photos} has {len(names)} class folder(s) with photos; own labels need {MIN_LABELS} to "
+                         f"{MAX_LABELS}")
+    try:
+        check_labels(names, f"{photos}'s class folders")
+    except ModelError as e:
+        raise UsageError(f"{e}; rename the folders (their names are the labels)") from None
 
 
 def train_own(
@@ -129,9 +181,6 @@ def train_own(
 
     Example: fmnist train-own photos/train --photos-val photos/validation --backbone lite0 --out runs/lite0
     """
-    from fmnist.train.own import OwnConfig
-    from fmnist.train.own import train_own as run
-
     tier = TIERS[backbone.value]
     if size is not None and not tier.sized:
         raise UsageError(f"--size is a photo tier's input side; --backbone {tier.name} takes "
@@ -142,6 +191,12 @@ def train_own(
                          "its pretrained weights")
     if size is not None and size % 32:
         raise UsageError(f"--size {size}: give a multiple of 32 (the backbone halves the picture five times)")
+    if init is not None and init.suffix != ".keras":
+        raise UsageError(f"--init {init}: give a .keras model made by fmnist train (e.g. runs/edge/model.keras)")
+    _check_class_folders(photos)
+    from fmnist.train.own import OwnConfig  # TensorFlow: only once the arguments are known to be good
+    from fmnist.train.own import train_own as run
+
     recipe = {k: v for k, v in {"batch_size": batch_size}.items() if v is not None}
     cfg = OwnConfig(photos, out=out, photos_val=photos_val, init=init, backbone=backbone.value, size=size,
                     epochs=epochs, holdout=holdout, per_class=per_class, seed=seed, coverage=coverage,

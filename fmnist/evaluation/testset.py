@@ -1,6 +1,8 @@
 """Which images a model is judged on, its labels and its preprocessing.
 
-A Fashion-MNIST model: the 10,000 test images. A model trained on your own classes (`fmnist train-own`):
+A Fashion-MNIST model: the 10,000 test images; one that takes colour photos (the photo model), a stratified
+2,000 of them rendered as photos at its size (fmnist.evaluation.render), calibrated on the photos and rendered
+images its run kept (CALIB_DATA). A model trained on your own classes (`fmnist train-own`):
 the photos its run held out, kept as prepared arrays (28x28 cut-outs, or the photo tier's colour squares) in
 the run folder (OWN_DATA), next to the model and its exports; they also hold the photos int8 calibration uses.
 """
@@ -15,12 +17,18 @@ import numpy as np
 from fmnist.core.errors import ModelError
 from fmnist.core.meta import CLASS_NAMES, is_own, read_meta
 from fmnist.data import fashion
+from fmnist.data.split import stratified_indices
+from fmnist.evaluation.render import render
 from fmnist.evaluation.run_card import RunCard
 from fmnist.runtime.decision import DEFAULT_THRESHOLD, model_threshold
 from fmnist.runtime.preparation import CUTOUT, Preparation, preparation_for, recorded
 
 OWN_DATA = "own_data.npz"  # in an own-label run folder: heldout_images/labels/empty, calib_images
+CALIB_DATA = "calib_data.npz"  # in a photo model's run folder: calib_images (photos and rendered images)
 FMNIST_TEST = "Fashion-MNIST test images"
+FMNIST_RENDERED = "Fashion-MNIST test images rendered as photos (a stratified 2,000)"
+RENDERED_TEST = 2000  # of the test images, stratified: a 160 px model runs 10,000 in minutes per file
+RENDER_CALIB = 128  # rendered training images to calibrate a colour model on when its run kept none
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,8 @@ def test_set_for(model: Path, data_dir: Path | None = None, described: Described
     names = described.labels
     if not is_own(names):
         test = fashion.load_split("test", data_dir)
+        if described.preparation.channels == 3:
+            return _rendered(Path(model), test, names, described.preparation, data_dir)
         return TestSet(test.images, test.labels, names, FMNIST_TEST)
     path = Path(model).parent / OWN_DATA
     if not path.is_file():
@@ -83,3 +93,18 @@ def test_set_for(model: Path, data_dir: Path | None = None, described: Described
     with np.load(path) as arrays:
         images, labels, calib_images = arrays["heldout_images"], arrays["heldout_labels"], arrays["calib_images"]
     return TestSet(images, labels, names, "held-out photos", calib_images, described.preparation)
+
+
+def _rendered(model: Path, test: fashion.Split, names: list[str], preparation: Preparation,
+              data_dir: Path | None) -> TestSet:
+    """The test set as a colour model sees it: rendered as photos at its size, and its calibration images."""
+    calib_path = model.parent / CALIB_DATA
+    if calib_path.is_file():
+        with np.load(calib_path) as arrays:
+            calib = arrays["calib_images"]
+    else:
+        train = fashion.load_split("train", data_dir)
+        calib = render(train.images[stratified_indices(train.labels, RENDER_CALIB, 0)], preparation.size)
+    rows = stratified_indices(test.labels, RENDERED_TEST, 0)
+    return TestSet(render(test.images[rows], preparation.size), test.labels[rows], names, FMNIST_RENDERED, calib,
+                   preparation)

@@ -115,3 +115,4 @@ REGISTRY: dict[str, Recipe] = {
     )
 }
 DEFAULT_MODEL = "edge"
+PHOTO_MODEL = "photo"  # not a 28x28 registry model: fmnist.train.photo_model (the photo tier on Fashion-MNIST labels)

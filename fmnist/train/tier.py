@@ -12,6 +12,7 @@ head, trained in two phases.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,28 @@ class TierRecipe:
     label_smoothing: float = 0.1
     seed: int = 0
     progress: bool = True
+
+
+def _argmax_hits(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return probs.argmax(1) == y.argmax(1)
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What the head learns and how it is scored. The default: one-hot labels, categorical cross-entropy. The
+    photo model's (fmnist.train.photo_model): fmnist.train.photo_mix's candidate-set targets and loss."""
+
+    classes: int | None = None  # the head's width; None: the targets' width
+    loss: Callable[[float], Any] | None = None  # label smoothing -> a keras loss; None: categorical cross-entropy
+    metric: Callable[[], Any] | None = None  # -> a keras metric named "accuracy"; None: plain accuracy
+    hits: Callable[[np.ndarray, np.ndarray], np.ndarray] = _argmax_hits  # (probs, targets) -> right, per row
+
+    def compile_args(self, smoothing: float) -> dict[str, Any]:
+        loss = self.loss(smoothing) if self.loss else keras.losses.CategoricalCrossentropy(label_smoothing=smoothing)
+        return {"loss": loss, "metrics": [self.metric() if self.metric else "accuracy"]}
+
+
+PLAIN = Objective()
 
 
 @dataclass(frozen=True)
@@ -84,19 +107,19 @@ def _passes(bottom: Any, x: np.ndarray, backbone: Backbone, recipe: TierRecipe) 
     return np.concatenate(out)
 
 
-def _compiled(model: Any, learning_rate: float, steps: int, warmup: int, recipe: TierRecipe) -> Any:
+def _compiled(model: Any, learning_rate: float, steps: int, warmup: int, recipe: TierRecipe,
+              objective: Objective) -> Any:
     model.compile(optimizer=optimizer("adamw", learning_rate, WEIGHT_DECAY, steps, warmup),
-                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
-                  metrics=["accuracy"])
+                  **objective.compile_args(recipe.label_smoothing))
     return model
 
 
 def _train(model: Any, x: np.ndarray, y: np.ndarray, held: tuple[np.ndarray, np.ndarray], epochs: int,
-           learning_rate: float, recipe: TierRecipe, warmup: bool = False) -> Fitted:
+           learning_rate: float, recipe: TierRecipe, objective: Objective, warmup: bool = False) -> Fitted:
     """Fit on (x, y), reporting on `held` each epoch; with `warmup` the rate rises from 0 over the first epoch."""
     data = Phase(epochs, make_dataset(x, y, recipe.batch_size, train=True, augment=False, seed=recipe.seed), len(x))
     per_epoch = data.steps(recipe.batch_size)
-    _compiled(model, learning_rate, epochs * per_epoch, per_epoch if warmup else 0, recipe)
+    _compiled(model, learning_rate, epochs * per_epoch, per_epoch if warmup else 0, recipe, objective)
     validation = make_dataset(*held, 256, train=False, augment=False, seed=0)
     return fit(model, [data], validation, recipe.batch_size, recipe.progress)
 
@@ -123,33 +146,35 @@ def _split(backbone: Backbone, size: int) -> tuple[Any, Any, Any]:
 
 
 def _frozen_head(head: _Head, pooled: np.ndarray, y: np.ndarray, held: tuple[np.ndarray, np.ndarray],
-                 recipe: TierRecipe) -> tuple[Fitted, float]:
+                 recipe: TierRecipe, objective: Objective) -> tuple[Fitted, float]:
     """Train the head alone on pooled features; (its fit, its held-out accuracy)."""
     features = keras.Input(pooled.shape[1:], name="features")
     model = keras.Model(features, head(features), name="head")
-    fitted = _train(model, pooled, y, held, recipe.head_epochs, recipe.head_learning_rate, recipe)
-    accuracy = float((model.predict(held[0], verbose=0).argmax(1) == held[1].argmax(1)).mean())
+    fitted = _train(model, pooled, y, held, recipe.head_epochs, recipe.head_learning_rate, recipe, objective)
+    accuracy = float(objective.hits(model.predict(held[0], verbose=0), held[1]).mean())
     return fitted, accuracy
 
 
 def fit_tier(backbone: Backbone, size: int, x: np.ndarray, y: np.ndarray, x_held: np.ndarray, y_held: np.ndarray,
-             recipe: TierRecipe) -> TierFitted:
-    """x (N, size, size, 3) normalised RGB, y one-hot; the same for the held-out photos (reported on each epoch)."""
+             recipe: TierRecipe, objective: Objective = PLAIN) -> TierFitted:
+    """x (N, size, size, 3) normalised RGB, y the targets (one-hot by default: `objective`); the same for the
+    held-out photos (reported on each epoch)."""
     full, bottom, top = _split(backbone, size)
     acts = _passes(bottom, x, backbone, recipe)
     acts_held = np.asarray(bottom.predict(x_held, batch_size=PASS_BATCH, verbose=0))
     head = _Head(keras.layers.Dropout(recipe.dropout, name="head_dropout"),
-                 keras.layers.Dense(y.shape[1], name="own_logits"), keras.layers.Softmax(name="probs"))
+                 keras.layers.Dense(objective.classes or y.shape[1], name="own_logits"),
+                 keras.layers.Softmax(name="probs"))
     pooled = np.asarray(top.predict(acts[: len(x)], batch_size=256, verbose=0))
     pooled_held = np.asarray(top.predict(acts_held, batch_size=256, verbose=0))
-    frozen, frozen_accuracy = _frozen_head(head, pooled, y, (pooled_held, y_held), recipe)
+    frozen, frozen_accuracy = _frozen_head(head, pooled, y, (pooled_held, y_held), recipe, objective)
 
     inputs = keras.Input(acts.shape[1:], name="boundary")
     tuned = keras.Model(inputs, head(top(inputs)), name="tuned")
     # the pretrained blocks start at the rate's full size only after a warm-up epoch: at once, Adam's first steps
     # knocked the held-out accuracy from 86 % to 77 % (all photos) and from 80 % to 54 % (30 per class)
     tune = _train(tuned, acts, np.tile(y, (recipe.views, 1)), (acts_held, y_held), recipe.epochs, recipe.learning_rate,
-                  recipe, warmup=True)
+                  recipe, objective, warmup=True)
     model = keras.Model(full.input, head.softmax(head.dense(full.output)), name=f"{backbone.name}_own")
     history = {k: frozen.history.get(k, []) + tune.history.get(k, []) for k in tune.history}
     return TierFitted(Fitted(model, history, frozen.seconds + tune.seconds), round(frozen_accuracy, 4),

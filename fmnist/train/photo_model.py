@@ -1,0 +1,158 @@
+"""`fmnist train --model photo`: a model of Fashion-MNIST's ten labels made for real photos.
+
+It is the photo tier (EfficientNet-Lite0's ImageNet features of the colour centre square, a head, the top blocks
+fine-tuned: fmnist.train.tier) trained on two domains at once:
+- Fashion-MNIST training images written as photos (fmnist.evaluation.render.render_varied), PER_CLASS a class;
+- the clothing photos through the photo map, with fmnist.train.photo_mix's candidate-set loss: a shoe photo may
+  be a Sandal, Sneaker or Ankle boot; hat, shorts and skirt (no Fashion-MNIST class) teach "unsure".
+The validation photos choose the "not sure" threshold; the figures are those photos' and the Fashion-MNIST test
+set's, rendered as photos (RENDER, recorded in the run card). A few training photos and rendered training images
+are kept beside the model (CALIB_DATA) to calibrate int8 on both domains.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fmnist.core import atomic
+from fmnist.core.meta import CLASS_NAMES, NUM_CLASSES
+from fmnist.data import fashion
+from fmnist.data.split import stratified_indices
+from fmnist.evaluation.photo_figures import choose_threshold, decision_record, photo_figures
+from fmnist.evaluation.photo_map import PhotoMap
+from fmnist.evaluation.photo_set import PhotoSet
+from fmnist.evaluation.render import RENDER, render, render_varied
+from fmnist.evaluation.report import classification_report
+from fmnist.evaluation.run_card import RunCard
+from fmnist.evaluation.testset import CALIB_DATA
+from fmnist.runtime.crop import CentreCrop
+from fmnist.runtime.decision import COVERAGE
+from fmnist.train import plots
+from fmnist.train.backbones import BACKBONES
+from fmnist.train.loop import seed_everything, write_run
+from fmnist.train.photo_data import read_photos
+from fmnist.train.photo_mix import SET, SetAccuracy, fmnist_targets, make_loss, photo_targets
+from fmnist.train.tier import Objective, TierRecipe, fit_tier
+
+BACKBONE = "lite0"
+PER_CLASS = 600  # Fashion-MNIST training images a class, rendered as photos
+CALIB_PHOTOS = 64  # of each domain, kept for int8 calibration (percentile calibration takes 128 at 160 px)
+
+
+@dataclass(frozen=True)
+class PhotoModelConfig:
+    photos: Path  # the clothing photos to learn from (class folders, mapped by the photo map)
+    photos_val: Path  # photos to choose the threshold with and report on
+    out: Path | None = None  # default runs/photo
+    size: int = 160
+    per_class: int = PER_CLASS
+    epochs: int | None = None  # fine-tuning epochs (default: the tier's)
+    batch_size: int | None = None
+    photo_map: Path | None = None
+    coverage: float = COVERAGE
+    seed: int = 0
+    data_dir: Path | None = None
+    progress: bool = True
+    command: str = ""
+
+    @property
+    def preparation(self) -> CentreCrop:
+        chosen = BACKBONES[BACKBONE]
+        return CentreCrop(self.size, chosen.mean, chosen.std)
+
+
+def set_hits(probs: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Right per row, as SetAccuracy counts it: the top label is in the set; an unsure row, below 0.5."""
+    top = probs.argmax(1)
+    in_set = targets[np.arange(len(top)), top] > 0
+    return np.where(targets[:, SET] > 0.5, in_set, probs.max(1) < 0.5)
+
+
+OBJECTIVE = Objective(classes=NUM_CLASSES, loss=make_loss, metric=SetAccuracy, hits=set_hits)
+
+
+@dataclass(frozen=True)
+class Domains:
+    """What the model learns from and is reported on."""
+
+    x: np.ndarray  # (N, S, S, 3) uint8 BGR: rendered Fashion-MNIST images, then the photos
+    targets: np.ndarray  # (N, 12) fmnist.train.photo_mix targets
+    photos: PhotoSet  # the training photos (their part of x)
+    held: PhotoSet  # the validation photos
+    held_targets: np.ndarray
+    pmap: PhotoMap
+
+
+def _domains(cfg: PhotoModelConfig) -> Domains:
+    pmap = PhotoMap.load(cfg.photo_map)
+    train = fashion.load_split("train", cfg.data_dir)
+    rows = stratified_indices(train.labels, cfg.per_class * NUM_CLASSES, cfg.seed)
+    rendered = render_varied(train.images[rows], cfg.size, cfg.seed)
+    photos = read_photos(cfg.photos, cfg.progress, cfg.preparation)
+    held = read_photos(cfg.photos_val, cfg.progress, cfg.preparation)
+    pmap.check(photos.folders)
+    pmap.check(held.folders)
+    x = np.concatenate([rendered, photos.images])
+    targets = np.concatenate([fmnist_targets(train.labels[rows]), photo_targets(photos, pmap)])
+    return Domains(x, targets, photos, held, photo_targets(held, pmap), pmap)
+
+
+def _calibration(cfg: PhotoModelConfig, domains: Domains, path: Path) -> None:
+    """CALIB_PHOTOS training photos and as many rendered training images (deterministic), interleaved, so that a
+    calibrator that takes the first k takes both domains."""
+    rng = np.random.default_rng(cfg.seed)
+    photos = domains.photos.images[rng.permutation(len(domains.photos))[:CALIB_PHOTOS]]
+    train = fashion.load_split("train", cfg.data_dir)
+    rendered = render(train.images[stratified_indices(train.labels, len(photos), cfg.seed + 1)], cfg.size)
+    both = np.stack([photos, rendered], axis=1).reshape(-1, *photos.shape[1:])
+    with atomic.atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, calib_images=both)
+
+
+def _report(cfg: PhotoModelConfig, model: Any, domains: Domains) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the Fashion-MNIST test report on the test images rendered as photos, the photo figures and decision)."""
+    test = fashion.load_split("test", cfg.data_dir)
+    prep = cfg.preparation
+    probs = model.predict(prep.to_input(render(test.images, cfg.size)), batch_size=64, verbose=0)
+    report = classification_report(test.labels, probs)
+    val_probs = model.predict(prep.to_input(domains.held.images), batch_size=64, verbose=0)
+    threshold = choose_threshold(val_probs, domains.held, domains.pmap, cfg.coverage)
+    figures = photo_figures(val_probs, domains.held, domains.pmap, threshold)
+    return report, {"photos": figures.to_json(), "decision": decision_record(figures, cfg.coverage),
+                    "_figures": figures}
+
+
+def train_photo(cfg: PhotoModelConfig) -> RunCard:
+    """Train the photo model on both domains and write its run folder; returns its card."""
+    out = Path(cfg.out or Path("runs") / "photo")
+    domains = _domains(cfg)
+    prep = cfg.preparation
+    seed_everything(cfg.seed)
+    given = {k: v for k, v in {"epochs": cfg.epochs, "batch_size": cfg.batch_size}.items() if v}
+    recipe = TierRecipe(seed=cfg.seed, progress=cfg.progress, **given)
+    tier = fit_tier(BACKBONES[BACKBONE], cfg.size, prep.to_input(domains.x), domains.targets,
+                    prep.to_input(domains.held.images), domains.held_targets, recipe, OBJECTIVE)
+    model = tier.fitted.model
+    report, photo = _report(cfg, model, domains)
+    figures = photo.pop("_figures")
+    metrics = {
+        "model": "photo", "summary": f"{BACKBONE} {cfg.size}px on Fashion-MNIST rendered as photos and the "
+                                     "clothing photos", "command": cfg.command,
+        "params": int(model.count_params()), "test_accuracy": report["accuracy"],
+        "test_images": "Fashion-MNIST test images rendered as photos (recipe.render)",
+        "train_seconds": round(tier.fitted.seconds, 1),
+        "recipe": {"render": RENDER, "fmnist_per_class": cfg.per_class, "photos": str(cfg.photos),
+                   "n_photos": len(domains.photos), "photo_map": domains.pmap.source,
+                   "multi_label_folders": "candidate set", "no_label_folders": "uniform target",
+                   **tier.record(BACKBONES[BACKBONE], cfg.size)},
+        "labels": list(CLASS_NAMES), **photo, **{k: report[k] for k in ("per_class", "confusion")},
+    }
+    metrics = write_run(out, tier.fitted, metrics, prep)
+    _calibration(cfg, domains, out / CALIB_DATA)
+    plots.confusion(report["confusion"], out / "confusion.png")
+    plots.photo_confusion(figures, out / "photo_confusion.png")
+    return RunCard.from_metrics(out, metrics)
