@@ -87,20 +87,25 @@ def test_evaluate_any_format_through_the_same_harness(run_dir, parity):
 
 
 def test_failed_gate_writes_no_model_and_keeps_the_old_one(run_dir, tmp_path):
-    fresh = runner.invoke(app, ["export", str(run_dir), "--no-tflite", "--min-agree", "1.01", "--out", str(tmp_path)])
+    # no int8 file agrees on every image; the settings are chosen, so no fallback is tried
+    strict = ["--int8", "--no-tflite", "--calib-method", "minmax", "--calib", "100", "--min-agree", "1.0"]
+    fresh = runner.invoke(app, ["export", str(run_dir), *strict, "--out", str(tmp_path)])
     assert fresh.exit_code == 5
     assert fresh.stderr.startswith("error: parity gate failed") and "top-1 agreement" in fresh.stderr
-    assert "model.onnx output probs float32 (10000, 10)" in fresh.stderr
+    assert "model.int8.onnx output probs float32 (10000, 10)" in fresh.stderr and "trying" not in fresh.stderr
     assert "FAIL" in fresh.stdout and "worst classes" in fresh.stdout  # the table is shown before the error
-    assert not (tmp_path / "model.onnx").exists()
-    assert (tmp_path / "model.rejected.onnx").exists() and read_meta(tmp_path / "model.rejected.onnx") is None
+    assert not (tmp_path / "model.int8.onnx").exists() and (tmp_path / "model.onnx").exists()
+    assert (tmp_path / "model.int8.rejected.onnx").exists() and read_meta(tmp_path / "model.int8.rejected.onnx") is None
     assert "FAIL" in (tmp_path / "parity.md").read_text()
     assert json.loads((tmp_path / "parity.json").read_text())["passed"] is False
+    assert runner.invoke(app, ["export", str(run_dir), "--min-agree", "1.01"]).exit_code == 2  # a fraction: 0-1
 
-    before = (run_dir / "model.onnx").read_bytes()
-    again = runner.invoke(app, ["export", str(run_dir / "model.keras"), "--no-tflite", "--min-agree", "1.01"])
+    earlier = tmp_path / "again" / "model.int8.onnx"  # a good file from an earlier export
+    earlier.parent.mkdir()
+    earlier.write_bytes(before := (run_dir / "model.int8.onnx").read_bytes())
+    again = runner.invoke(app, ["export", str(run_dir / "model.keras"), *strict, "--out", str(earlier.parent)])
     assert again.exit_code == 5
-    assert (run_dir / "model.onnx").read_bytes() == before
+    assert earlier.read_bytes() == before
 
 
 def test_interrupted_write_leaves_the_earlier_file_intact(run_dir, tmp_path, monkeypatch):
@@ -219,7 +224,6 @@ def test_the_demo_summary_reads_what_the_commands_write(run_dir, tmp_path, capsy
     main(run_dir, run_dir, tmp_path / "bench.json", tmp_path / "photos.jsonl")
     shown = capsys.readouterr().out
     assert "a short 1-epoch run" in shown and "model.int8.onnx" in shown and "pants.jpg" in shown
-    assert "edge (shipped)" in shown  # the shipped model by its name
 
 
 # --- the gate on its sample (fmnist.export.evidence) ------------------------------------------------------------

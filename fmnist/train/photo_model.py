@@ -28,7 +28,7 @@ from fmnist.evaluation.photo_set import PhotoSet
 from fmnist.evaluation.render import RENDER, render, render_varied
 from fmnist.evaluation.report import classification_report
 from fmnist.evaluation.run_card import RunCard
-from fmnist.evaluation.testset import CALIB_DATA
+from fmnist.evaluation.testset import CALIB_DATA, FMNIST_RENDERED, RENDERED_TEST
 from fmnist.runtime.crop import CentreCrop
 from fmnist.runtime.decision import COVERAGE
 from fmnist.train import plots
@@ -116,9 +116,10 @@ def _calibration(cfg: PhotoModelConfig, domains: Domains, path: Path) -> None:
 def _report(cfg: PhotoModelConfig, model: Any, domains: Domains) -> tuple[dict[str, Any], dict[str, Any]]:
     """(the Fashion-MNIST test report on the test images rendered as photos, the photo figures and decision)."""
     test = fashion.load_split("test", cfg.data_dir)
+    rows = stratified_indices(test.labels, RENDERED_TEST, 0)  # the images evaluate and export judge it on
     prep = cfg.preparation
-    probs = model.predict(prep.to_input(render(test.images, cfg.size)), batch_size=64, verbose=0)
-    report = classification_report(test.labels, probs)
+    probs = model.predict(prep.to_input(render(test.images[rows], cfg.size)), batch_size=64, verbose=0)
+    report = classification_report(test.labels[rows], probs)
     val_probs = model.predict(prep.to_input(domains.held.images), batch_size=64, verbose=0)
     threshold = choose_threshold(val_probs, domains.held, domains.pmap, cfg.coverage)
     figures = photo_figures(val_probs, domains.held, domains.pmap, threshold)
@@ -143,7 +144,7 @@ def train_photo(cfg: PhotoModelConfig) -> RunCard:
         "model": "photo", "summary": f"{BACKBONE} {cfg.size}px on Fashion-MNIST rendered as photos and the "
                                      "clothing photos", "command": cfg.command,
         "params": int(model.count_params()), "test_accuracy": report["accuracy"],
-        "test_images": "Fashion-MNIST test images rendered as photos (recipe.render)",
+        "test_images": FMNIST_RENDERED,
         "train_seconds": round(tier.fitted.seconds, 1),
         "recipe": {"render": RENDER, "fmnist_per_class": cfg.per_class, "photos": str(cfg.photos),
                    "n_photos": len(domains.photos), "photo_map": domains.pmap.source,
