@@ -166,3 +166,15 @@ def test_a_400_digit_number_or_a_control_character_in_metadata_is_one_error_line
         for command in (["info", str(path)], ["classify", str(PHOTO), "--model", str(path)]):
             got = runner.invoke(app, command)
             assert got.exit_code == 4 and got.stderr.startswith("error: ") and "Traceback" not in got.output
+
+
+def test_a_crafted_tflite_file_or_control_characters_in_metadata_text_stay_one_clean_line(tmp_path):
+    tflite = tmp_path / "g.tflite"
+    tflite.write_bytes(b"\x00\x00\x00\x00TFL3" + b"\xff" * 64)  # offsets pointing past the end
+    got = runner.invoke(app, ["info", str(tflite)])
+    assert got.exit_code == 4 and got.stderr.startswith("error: ") and "Traceback" not in got.output
+    ansi = model(tmp_path / "ansi.onnx", meta_text(export_command="\x1b[2J\x1b[31mPWNED\nfake line" + "x" * 5000))
+    got = runner.invoke(app, ["info", str(ansi)])
+    assert got.exit_code == 0 and "\x1b[2J" not in got.stdout and "\x1b[31m" not in got.stdout
+    assert "?[2J?[31mPWNED?fake line" in got.stdout.replace("\n", "")
+    assert max(map(len, got.stdout.splitlines())) < 600  # a long field is cut, not wrapped for minutes

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -206,3 +207,27 @@ def test_a_segmentation_that_raises_leaves_the_frame_unsure_and_the_run_going(tr
     assert first.empty and segmenter.failures == 1
     assert not later[-1].empty and scene.segmented == 1  # the worker lives on: the scene is labelled
     assert capsys.readouterr().err.count("warning: segmentation failed") == 1
+
+
+def test_a_pipe_or_a_symlink_loop_is_skipped_and_the_batch_goes_on(tmp_path):
+    os.mkfifo(tmp_path / "fifo.jpg")  # reading it would block for ever
+    (tmp_path / "loop.jpg").symlink_to(tmp_path / "loop.jpg")
+    code, rows, err = classify(str(tmp_path / "fifo.jpg"), str(tmp_path / "loop.jpg"), str(PHOTO))
+    assert code == 1 and "Traceback" not in err
+    assert [("error" in r) for r in rows] == [True, True, False] and rows[2]["label"] == "Trouser"
+    assert "not a regular file" in rows[0]["error"] and "cannot read" in rows[1]["error"]
+
+
+def test_record_claims_its_name_at_once_and_gives_it_back_when_nothing_was_recorded(tmp_path):
+    (tmp_path / "afile").write_text("a file, not a folder")
+    got = runner.invoke(app, ["live", "--source", str(tmp_path / "none.mp4"), "--record", str(tmp_path / "r.mp4")])
+    assert got.exit_code == 1 and not (tmp_path / "r.mp4").exists()  # the source failed: the claimed name is freed
+    got = runner.invoke(app, ["live", "--source", "0", "--record", str(tmp_path / "afile" / "r.mp4")])
+    assert got.exit_code == 2 and got.stderr.startswith("error: --record ") and "Traceback" not in got.output
+
+
+def test_bench_refuses_to_plot_over_a_file_before_it_times_anything(tmp_path):
+    mine = tmp_path / "fig.png"
+    mine.write_bytes(b"the user's figure")
+    got = runner.invoke(app, ["bench", "edge", "--plot", str(mine)])
+    assert got.exit_code == 2 and "the file exists" in got.stderr and mine.read_bytes() == b"the user's figure"

@@ -84,8 +84,18 @@ def info(
     if as_json:
         stdout_json(asdict(meta))
         return
-    body = "\n".join(describe(meta))  # the metadata's text as it is: rich markup in it is escaped
+    body = "\n".join(shown(line) for line in describe(meta))  # rich markup escaped, control characters too
     print_rich(f"[b]{escape(str(model))}[/b]{escape(body)}")
+
+
+SHOWN = 400  # characters of one line of metadata `info` prints (a crafted 1 MB word took Rich minutes to wrap)
+
+
+def shown(line: str) -> str:
+    """A metadata line as `info` prints it: control characters (ESC, CR, newlines) as '?', long lines cut."""
+    from fmnist.core.errors import printable
+
+    return printable(line, SHOWN)
 
 
 def describe(meta: ModelMeta) -> list[str]:

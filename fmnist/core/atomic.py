@@ -71,8 +71,11 @@ def write_new(data: bytes, names: Iterable[Path]) -> Path:
     names = iter(names)
     first = next(names)
     folder = first.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{first.stem}.", suffix=f".tmp{first.suffix}", dir=folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".fmnist-", suffix=f".tmp{first.suffix}", dir=folder)
+    except OSError as e:  # read-only, full, a name too long for the filesystem
+        raise FmnistError(f"cannot write {first}: {e.strerror or e}; choose another folder") from e
     tmp_path = Path(tmp)
     try:
         with os.fdopen(fd, "wb") as f:

@@ -56,3 +56,10 @@ class SourceError(FmnistError):
 def needs_train_extra(module: str) -> DependencyError:
     """The error for a missing training-side package."""
     return DependencyError(f"this command needs {module}: pip install 'fmnist[train]'")
+
+
+def printable(value: object, limit: int = 40) -> str:
+    """A value from a file, as an error line may show it: control characters (a newline would forge a second
+    `error:` line, ESC would drive the terminal) as '?', at most `limit` characters."""
+    text = "".join(ch if ch.isprintable() else "?" for ch in str(value))
+    return text if len(text) <= limit else text[:limit] + "…"

@@ -169,7 +169,14 @@ def _tflite_props(path: Path) -> dict[str, str]:
     buf = path.read_bytes()
     if buf[4:8] != TFLITE_MAGIC:
         raise ModelError(f"{path} is not a TFLite flatbuffer (no TFL3 identifier)")
-    model = schema.Model.GetRootAs(buf, 0)
+    try:  # a crafted flatbuffer's offsets point anywhere: the generated reader raises struct.error and others
+        return _tflite_entries(schema.Model.GetRootAs(buf, 0))
+    except Exception as e:
+        raise ModelError(f"{path} is not a readable TFLite model ({type(e).__name__}); re-export it with "
+                         "fmnist export") from None
+
+
+def _tflite_entries(model: Any) -> dict[str, str]:
     props = {}
     for i in range(model.MetadataLength()):  # the converter's own entries are binary; read only ours
         entry = model.Metadata(i)

@@ -25,6 +25,8 @@ class Stopped(KeyboardInterrupt):
 
 
 def _raise(signum: int, _frame: FrameType | None) -> None:
+    for s in STOP_SIGNALS:  # a second stop (systemd and a shell often send two) must not cut the cleanup short
+        signal.signal(s, signal.SIG_IGN)
     raise Stopped(signum)
 
 

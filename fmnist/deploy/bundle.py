@@ -124,7 +124,7 @@ def _recorded(folder: Path) -> dict[str, str] | None:
     """The files a bundle's marker lists; None if it lists none (an older fmnist's marker did not)."""
     try:
         files = json.loads((folder / MARKER).read_text()).get("files")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError, OSError):  # not a marker fmnist wrote
         return None
     return files if isinstance(files, dict) else None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,8 +15,10 @@ from fmnist.core.errors import FmnistError
 from fmnist.runtime.annotate import annotate
 from fmnist.runtime.classifier import Classifier, Result
 from fmnist.runtime.decision import NOT_SURE
-from fmnist.runtime.image import ImageError, read_image, to_bgr8
+from fmnist.runtime.image import ImageError, read_image, shrink
 from fmnist.runtime.inputs import expand
+
+SAVE_SIDE = 2048  # the annotated copy's long side, at most
 
 
 @dataclass(frozen=True)
@@ -36,8 +39,12 @@ def label_text(result: Result) -> str:
 
 
 def _save(folder: Path, path: Path, image: np.ndarray, result: Result) -> Path:
-    """The annotated copy as folder/<stem>.jpg, or <stem>-2.jpg… when that name is taken: never over a file."""
-    drawn = annotate(to_bgr8(image), [label_text(result)], result.prepared.image, result.prepared.box)
+    """The annotated copy as folder/<stem>.jpg, or <stem>-2.jpg… when that name is taken: never over a file. A large
+    photo is drawn at most SAVE_SIDE pixels on its long side (a full-size float copy of 100 MP is gigabytes)."""
+    shrunk = shrink(image, SAVE_SIDE)
+    x, y, w, h = result.prepared.box
+    box = tuple(round(v * shrunk.factor) for v in (x, y, w, h))
+    drawn = annotate(shrunk.small, [label_text(result)], result.prepared.image, box)  # type: ignore[arg-type]
     ok, jpeg = cv2.imencode(".jpg", drawn)
     if not ok:
         raise ImageError(f"{path}: could not encode the annotated copy")
@@ -60,16 +67,16 @@ def classify_inputs(classifier: Classifier, inputs: list[str], top: int = 3, raw
     """Each input's outcome, in order. With `save`, annotated copies go there, and its files are not inputs."""
     if save:
         _make_folder(save)
-    written: set[Path] = set()  # copies made by this run, which a walk of the --save folder itself may meet
+    written: set[str] = set()  # copies made by this run, which a walk of the --save folder itself may meet
     for path in expand(inputs, skip=save):
-        if path.resolve() in written:
+        if os.path.realpath(path) in written:  # realpath never raises (resolve does on a symlink loop)
             continue
         try:
             image = read_image(path)
             result = classifier.classify(image, top=top, raw=raw)
             saved = _save(save, path, image, result) if save else None
             if saved:
-                written.add(saved.resolve())
+                written.add(os.path.realpath(saved))
         except ImageError as e:
             yield Outcome(path, error=str(e))
             continue

@@ -4,6 +4,7 @@ limits before anything is allocated), conversion and shrinking, and `Prepared`, 
 
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from fmnist.core.errors import FmnistError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 MAX_PIXELS = 100_000_000  # refuse to decode anything larger (a 20000x20000 image is 400 MP, 1.2 GB decoded)
+MAX_FILE_BYTES = 256_000_000  # refuse to read a file larger than this (a 100 MP photo is a few tens of MB)
 
 
 class ImageError(FmnistError):
@@ -46,10 +48,7 @@ def declared_size(buf: np.ndarray) -> tuple[int, int] | None:
 def read_image(path: Path) -> np.ndarray:
     """Decode a file as OpenCV does, keeping alpha and 16-bit depth, with EXIF orientation applied."""
     path = Path(path)
-    try:
-        buf = np.fromfile(path, dtype=np.uint8)
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
-        raise ImageError(f"{path}: cannot read ({e.strerror})") from e
+    buf = _read_bytes(path)
     if buf.size == 0:
         raise ImageError(f"{path}: empty file")
     size = declared_size(buf)
@@ -57,6 +56,8 @@ def read_image(path: Path) -> np.ndarray:
         _check_pixels(path, *size)  # before decoding: a PNG or JPEG bomb never allocates
     try:  # OpenCV refuses some images (over its own pixel limit: a 144 MP TIFF) by raising, not returning None
         image = _decode(buf)
+    except MemoryError as e:
+        raise ImageError(f"{path}: too large to decode in the memory available; downscale it first") from e
     except cv2.error as e:
         why = "too many pixels for OpenCV" if "PIXELS" in str(e) else "OpenCV's decoder failed"
         raise ImageError(f"{path}: cannot decode it ({why}); downscale it or save it as JPEG or PNG") from e
@@ -64,6 +65,21 @@ def read_image(path: Path) -> np.ndarray:
         raise ImageError(f"{path}: not an image OpenCV can decode (corrupt, truncated or another format)")
     _check_pixels(path, image.shape[1], image.shape[0])  # formats whose header declared_size does not read
     return image
+
+
+def _read_bytes(path: Path) -> np.ndarray:
+    """The file's bytes, from a regular file of at most MAX_FILE_BYTES (a FIFO would block, a device or a sparse
+    giant would fill memory)."""
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise ImageError(f"{path}: not a regular file (a folder, a pipe or a device); skipped")
+        if info.st_size > MAX_FILE_BYTES:
+            raise ImageError(f"{path}: {info.st_size / 1e6:.0f} MB, over the {MAX_FILE_BYTES // 1_000_000} MB an "
+                             "image may take; downscale it first")
+        return np.fromfile(path, dtype=np.uint8)
+    except (OSError, RuntimeError) as e:  # missing, unreadable, a symlink loop
+        raise ImageError(f"{path}: cannot read ({getattr(e, 'strerror', None) or e})") from e
 
 
 def _check_pixels(path: Path, width: int, height: int) -> None:
@@ -75,10 +91,11 @@ def _check_pixels(path: Path, width: int, height: int) -> None:
 def _decode(buf: np.ndarray) -> np.ndarray | None:
     # IMREAD_UNCHANGED keeps alpha but ignores EXIF orientation; ANYCOLOR|ANYDEPTH applies it but drops alpha
     image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
-    if image is not None and (image.ndim == 2 or image.shape[2] != 4):
-        rotated = cv2.imdecode(buf, cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH)
-        image = rotated if rotated is not None else image
-    return image
+    if image is None or (image.ndim == 3 and image.shape[2] == 4):
+        return image
+    del image  # one decoded picture in memory at a time, not two
+    rotated = cv2.imdecode(buf, cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH)
+    return rotated if rotated is not None else cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
 
 
 def to_bgr8(image: np.ndarray) -> np.ndarray:
@@ -122,8 +139,19 @@ def shrink(image: np.ndarray, long_side: int) -> Shrunk:
     h, w = image.shape[:2]
     factor = min(1.0, long_side / max(h, w))
     if factor < 1.0:
-        if np.issubdtype(image.dtype, np.floating):
-            image = np.nan_to_num(image.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0)
-        image = cv2.resize(image, (max(1, round(w * factor)), max(1, round(h * factor))),
-                           interpolation=cv2.INTER_AREA)
+        size = (max(1, round(w * factor)), max(1, round(h * factor)))
+        if np.issubdtype(image.dtype, np.floating):  # NaN and infinity would spread over the area
+            image = _float_shrunk(image, size)
+        else:
+            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     return Shrunk(to_bgr8(image), factor)
+
+
+def _float_shrunk(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A float picture resized to `size`, NaN and infinity cleaned a band of rows at a time (never a full copy)."""
+    bands = []
+    for rows in np.array_split(np.arange(image.shape[0]), max(1, image.shape[0] // 512)):
+        band = np.nan_to_num(image[rows[0] : rows[-1] + 1].astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0)
+        height = max(1, round(len(rows) * size[1] / image.shape[0]))
+        bands.append(cv2.resize(band, (size[0], height), interpolation=cv2.INTER_AREA))
+    return cv2.resize(np.vstack(bands), size, interpolation=cv2.INTER_AREA)

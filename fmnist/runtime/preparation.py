@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fmnist.core.errors import ModelError, PreprocessMismatch
+from fmnist.core.errors import ModelError, PreprocessMismatch, printable
 from fmnist.core.meta import ModelMeta
 from fmnist.runtime.crop import CentreCrop
 from fmnist.runtime.cutout import CutOut
@@ -39,9 +39,9 @@ def from_record(record: dict[str, Any], where: Path | str) -> Preparation:
                                  "know; use the fmnist release that made it")
     if str(record.get("version")) != kind.version:
         raise PreprocessMismatch(
-            f"{where} was made for preprocessing version {record.get('version')!s:.40}, but this fmnist preprocesses "
-            f"with version {kind.version}, so its labels would be wrong; train and export it again with this "
-            "fmnist, or use the fmnist release that made it")
+            f"{where} was made for preprocessing version {printable(record.get('version'))}, but this fmnist "
+            f"preprocesses with version {kind.version}, so its labels would be wrong; train and export it again with "
+            "this fmnist, or use the fmnist release that made it")
     return kind.from_fields(record, where)
 
 

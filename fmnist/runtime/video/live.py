@@ -30,6 +30,7 @@ from fmnist.runtime.video.outputs import (
     check_new_recording,
     display_available,
     show,
+    unclaim_recording,
 )
 from fmnist.runtime.video.sources import VideoSource
 from fmnist.runtime.video.step import Box, FrameResult, FrameStep
@@ -199,12 +200,17 @@ def run(cfg: LiveConfig, emit: Callable[[FrameResult], None] | None = None,
     """The loop. Ends at the end of a file, --max-frames, q/Esc in the window, Ctrl-C, SIGTERM or SIGHUP;
     always cleans up."""
     classifier = Classifier(cfg.model, threads=cfg.threads, threshold=cfg.threshold)
-    check_new_recording(cfg.record)  # before the camera opens
-    source = VideoSource(cfg.source)
+    check_new_recording(cfg.record)  # before the camera opens: the name is ours from here
+    try:
+        source = VideoSource(cfg.source)
+    except BaseException:
+        unclaim_recording(cfg.record)
+        raise
     try:
         outputs = Outputs(cfg, source.fps, classifier.path.name)
     except BaseException:
         source.release()
+        unclaim_recording(cfg.record)
         raise
     frames = open_frames(source, cfg.realtime)
     # a live source never waits for a segmentation; a file read frame by frame gives every frame its label

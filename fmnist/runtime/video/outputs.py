@@ -49,10 +49,24 @@ def show(annotated: np.ndarray, frame: int) -> int:
 
 
 def check_new_recording(path: Path | None) -> None:
-    """A file already at --record's path is the user's: refused before anything opens, never replaced."""
-    if path is not None and (path.exists() or path.is_symlink()):
+    """Claim --record's path before anything opens: created empty and exclusively (no symlink followed), so a
+    file that is there, or appears there, stays the user's and is never recorded over."""
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0), 0o666))
+    except FileExistsError:
         raise UsageError(f"--record {path}: the file exists; choose a new name or move it away "
-                         "(fmnist never records over a file)")
+                         "(fmnist never records over a file)") from None
+    except OSError as e:
+        raise UsageError(f"--record {path}: cannot create it ({e.strerror or e}); choose another place") from None
+
+
+def unclaim_recording(path: Path | None) -> None:
+    """Remove the empty file check_new_recording claimed, when nothing was recorded into it."""
+    if path is not None and path.is_file() and not path.is_symlink() and path.stat().st_size == 0:
+        path.unlink()
 
 
 class Recorder:
@@ -73,11 +87,12 @@ class Recorder:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.release()  # finalizes the container: the recording plays after Ctrl-C too
+        else:
+            unclaim_recording(self.path)  # no frame came
 
 
 def _writer(path: Path, size: tuple[int, int], fps: float) -> cv2.VideoWriter:
     fourcc = cv2.VideoWriter_fourcc(*("MJPG" if path.suffix.lower() == ".avi" else "mp4v"))
-    path.parent.mkdir(parents=True, exist_ok=True)
     writer = cv2.VideoWriter(str(path), fourcc, fps if 1 <= fps <= 120 else 15.0, size)
     if not writer.isOpened():
         raise SourceError(f"cannot record to {path}: OpenCV has no writer for it; use .mp4 or .avi")
