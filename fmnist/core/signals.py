@@ -24,22 +24,32 @@ class Stopped(KeyboardInterrupt):
         self.signum = signum
 
 
+def hold() -> None:
+    """From here to the end of the block, stop signals are ignored: the cleanup (a recording's index) runs whole,
+    however many a service manager or a shell sends."""
+    if threading.current_thread() is threading.main_thread():
+        for s in (*STOP_SIGNALS, signal.SIGINT):  # a second Ctrl-C too
+            signal.signal(s, signal.SIG_IGN)
+
+
 def _raise(signum: int, _frame: FrameType | None) -> None:
-    for s in STOP_SIGNALS:  # a second stop (systemd and a shell often send two) must not cut the cleanup short
-        signal.signal(s, signal.SIG_IGN)
+    hold()  # a second stop must not cut the cleanup short
     raise Stopped(signum)
 
 
 @contextmanager
 def stop_as_interrupt() -> Iterator[None]:
-    """SIGTERM and SIGHUP raise `Stopped` (a KeyboardInterrupt) inside the block; the old handlers come back
-    after it. Signals can be handled only in the main thread: elsewhere this does nothing."""
+    """SIGTERM and SIGHUP raise `Stopped` (a KeyboardInterrupt) inside the block, once; `hold()` ignores them for
+    the rest of it (for cleanup). The old handlers come back after the block. Signals can be handled only in the
+    main thread: elsewhere this does nothing."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = {s: signal.signal(s, _raise) for s in STOP_SIGNALS}
+    previous[signal.SIGINT] = signal.getsignal(signal.SIGINT)  # hold() may ignore it: put it back after
     try:
         yield
     finally:
         for s, handler in previous.items():
-            signal.signal(s, handler)
+            if handler is not None:  # None: installed outside Python, nothing to put back
+                signal.signal(s, handler)

@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fmnist.core.signals import Stopped, stop_as_interrupt
+from fmnist.core.signals import Stopped, hold, stop_as_interrupt
 from fmnist.runtime.annotate import draw_footer
 from fmnist.runtime.classifier import Classifier
 from fmnist.runtime.video import serve
@@ -220,16 +220,17 @@ def run(cfg: LiveConfig, emit: Callable[[FrameResult], None] | None = None,
         if on_start:
             on_start(line)
     started = time.perf_counter()
-    try:
-        with stop_as_interrupt():  # SIGTERM/SIGHUP end the loop as Ctrl-C does: the recording is finalized
+    with stop_as_interrupt():  # SIGTERM/SIGHUP end the loop as Ctrl-C does: the recording is finalized
+        try:
             _loop(cfg, frames, step, outputs, summary, emit)
-    except KeyboardInterrupt as e:
-        summary.interrupted = True
-        summary.stopped_by = e.args[0] if isinstance(e, Stopped) else "Ctrl-C"
-    finally:
-        summary.seconds = time.perf_counter() - started
-        _close(summary, frames, step, outputs)
-        source.release()
+        except KeyboardInterrupt as e:
+            summary.interrupted = True
+            summary.stopped_by = e.args[0] if isinstance(e, Stopped) else "Ctrl-C"
+        finally:
+            hold()  # no stop signal cuts the cleanup short
+            summary.seconds = time.perf_counter() - started
+            _close(summary, frames, step, outputs)
+            source.release()
     return summary
 
 
