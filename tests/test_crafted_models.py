@@ -178,3 +178,23 @@ def test_a_crafted_tflite_file_or_control_characters_in_metadata_text_stay_one_c
     assert got.exit_code == 0 and "\x1b[2J" not in got.stdout and "\x1b[31m" not in got.stdout
     assert "?[2J?[31mPWNED?fake line" in got.stdout.replace("\n", "")
     assert max(map(len, got.stdout.splitlines())) < 600  # a long field is cut, not wrapped for minutes
+
+
+@pytest.mark.parametrize("arrays", [
+    {"heldout_images": np.zeros((3, 28, 28), np.uint8)},  # a key missing
+    {"heldout_images": np.zeros((3, 28, 28), np.uint8), "heldout_labels": np.array([0, 1, 99]),
+     "calib_images": np.zeros((3, 28, 28), np.uint8)},  # a label past the model's
+    {"heldout_images": np.zeros((3, 32, 32), np.uint8), "heldout_labels": np.array([0, 1, 1]),
+     "calib_images": np.zeros((3, 32, 32), np.uint8)},  # images of another shape
+    {"heldout_images": np.zeros((2, 28, 28), np.float64), "heldout_labels": np.array([0, 1]),
+     "calib_images": np.zeros((2, 28, 28), np.uint8)},  # another dtype
+    None,  # not a zip at all
+], ids=["missing key", "label out of range", "wrong shape", "wrong dtype", "random bytes"])
+def test_a_crafted_own_data_file_beside_an_own_label_model_is_one_error_line(tmp_path, arrays):
+    path = model(tmp_path / "m.onnx", meta_text(labels=["mug", "cup"]), width=2)
+    if arrays is None:
+        (tmp_path / "own_data.npz").write_bytes(b"PK\x03\x04" + bytes(range(256)) * 4)
+    else:
+        np.savez(tmp_path / "own_data.npz", **arrays)
+    got = runner.invoke(app, ["evaluate", str(path)])
+    assert got.exit_code == 4 and got.stderr.startswith("error: ") and "Traceback" not in got.output, got.output

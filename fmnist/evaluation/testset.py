@@ -9,12 +9,13 @@ the run folder (OWN_DATA), next to the model and its exports; they also hold the
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from fmnist.core.errors import ModelError
+from fmnist.core.errors import ModelError, printable
 from fmnist.core.meta import CLASS_NAMES, is_own, read_meta
 from fmnist.data import fashion
 from fmnist.data.split import stratified_indices
@@ -24,10 +25,13 @@ from fmnist.runtime.decision import DEFAULT_THRESHOLD, model_threshold
 from fmnist.runtime.preparation import CUTOUT, Preparation, preparation_for, recorded
 
 OWN_DATA = "own_data.npz"  # in an own-label run folder: heldout_images/labels/empty, calib_images
+OWN_KEYS = ("heldout_images", "heldout_labels", "calib_images")
+MAX_OWN_BYTES = 1_000_000_000  # per array of OWN_DATA, uncompressed
 CALIB_DATA = "calib_data.npz"  # in a photo model's run folder: calib_images (photos and rendered images)
 FMNIST_TEST = "Fashion-MNIST test images"
 FMNIST_RENDERED = "Fashion-MNIST test images rendered as photos (a stratified 2,000)"
 RENDERED_TEST = 2000  # of the test images, stratified: a 160 px model runs 10,000 in minutes per file
+MAX_RENDERED_BYTES = 160_000_000  # fewer for a larger side (a 1024 px model: 50), so memory stays bounded
 RENDER_CALIB = 128  # rendered training images to calibrate a colour model on when its run kept none
 
 
@@ -90,9 +94,30 @@ def test_set_for(model: Path, data_dir: Path | None = None, described: Described
         raise ModelError(f"{model} has its own labels ({', '.join(names)}), and its held-out photos ({OWN_DATA}) "
                          f"are not next to it; keep it in its run folder, or judge it on a photo folder with "
                          "fmnist evaluate MODEL --photos DIR")
-    with np.load(path) as arrays:
-        images, labels, calib_images = arrays["heldout_images"], arrays["heldout_labels"], arrays["calib_images"]
+    images, labels, calib_images = _own_arrays(path, len(names), described.preparation)
     return TestSet(images, labels, names, "held-out photos", calib_images, described.preparation)
+
+
+def _own_arrays(path: Path, classes: int, preparation: Preparation) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """OWN_DATA's held-out images and labels and its calibration images, each checked before it is used (and
+    its size before it is decompressed): a file beside a model is anyone's."""
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            for key in OWN_KEYS:
+                if arrays.zip.getinfo(f"{key}.npy").file_size > MAX_OWN_BYTES:
+                    raise ModelError(f"{path}: {key} is over {MAX_OWN_BYTES // 1_000_000} MB")
+            images, labels, calib = (arrays[key] for key in OWN_KEYS)
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise ModelError(f"{path} is not a run's {OWN_DATA} ({type(e).__name__}: {printable(e, 80)}); train the "
+                         "model again with fmnist train-own") from None
+    shape = preparation.image_shape
+    if not (images.dtype == calib.dtype == np.uint8 and images.shape[1:] == shape == calib.shape[1:]
+            and len(images) > 0 and labels.shape == (len(images),) and labels.dtype.kind in "iu"
+            and labels.min() >= 0 and labels.max() < classes):
+        raise ModelError(f"{path} does not hold this model's held-out photos ({len(images)} of "
+                         f"{images.shape[1:]} {images.dtype}, labels {labels.dtype} {labels.shape}); train the model "
+                         "again with fmnist train-own")
+    return images, labels, calib
 
 
 def _rendered(model: Path, test: fashion.Split, names: list[str], preparation: Preparation,
@@ -105,6 +130,7 @@ def _rendered(model: Path, test: fashion.Split, names: list[str], preparation: P
     else:
         train = fashion.load_split("train", data_dir)
         calib = render(train.images[stratified_indices(train.labels, RENDER_CALIB, 0)], preparation.size)
-    rows = stratified_indices(test.labels, RENDERED_TEST, 0)
+    count = max(10, min(RENDERED_TEST, MAX_RENDERED_BYTES // (preparation.size**2 * 3)))
+    rows = stratified_indices(test.labels, count, 0)
     return TestSet(render(test.images[rows], preparation.size), test.labels[rows], names, FMNIST_RENDERED, calib,
                    preparation)
