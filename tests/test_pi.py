@@ -145,6 +145,18 @@ def test_an_earlier_bundle_holding_a_file_of_yours_or_an_edit_is_refused_and_kep
     assert make_bundle(out, wheel).exit_code == 0 and (out / "install.sh").is_file()
 
 
+def test_an_archive_of_yours_beside_an_earlier_bundle_is_refused_and_kept(tmp_path, wheel):
+    out = tmp_path / "fmnist-pi"
+    assert make_bundle(out, wheel).exit_code == 0
+    assert make_bundle(out, wheel).exit_code == 0  # its own archive, unchanged: replaced with the bundle
+    archive = tmp_path / "fmnist-pi.tar.gz"
+    archive.write_text("my precious archive")
+    got = make_bundle(out, wheel)
+    assert got.exit_code == 2 and "is not the archive fmnist bundle made" in got.stderr
+    assert "Traceback" not in got.output
+    assert archive.read_text() == "my precious archive"
+
+
 def test_a_bundle_from_an_older_fmnist_that_recorded_no_files_is_refused_and_kept(tmp_path, wheel):
     out = tmp_path / "fmnist-pi"
     out.mkdir()

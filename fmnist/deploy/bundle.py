@@ -13,6 +13,7 @@ from pathlib import Path
 
 from fmnist import __version__
 from fmnist.core.atomic import atomic_path, swap_folder, temp_folder
+from fmnist.core.atomic import write_bytes as atomic_write_bytes
 from fmnist.core.errors import FmnistError, ModelError, UsageError
 from fmnist.deploy.wheel import fmnist_wheel
 
@@ -103,6 +104,7 @@ def requirements() -> list[str]:
 
 
 MARKER = ".fmnist-bundle"  # in every bundle folder: the files fmnist bundle wrote there, with their sha256
+ARCHIVE_MARK = ".fmnist-archive"  # beside it: the sha256 of the --out.tar.gz that fmnist bundle wrote with it
 
 
 def _sha256(path: Path) -> str:
@@ -133,7 +135,7 @@ def _not_as_written(folder: Path, recorded: dict[str, str]) -> list[str]:
     """What in `folder` fmnist bundle did not write, or has changed since it wrote it."""
     found = []
     for entry in sorted(folder.iterdir()):
-        if entry.name == MARKER:
+        if entry.name in (MARKER, ARCHIVE_MARK):
             continue
         if entry.name not in recorded:
             found.append(f"{entry.name}{'/' if entry.is_dir() else ''} (not written by fmnist bundle)")
@@ -179,6 +181,15 @@ def _archive_of(out: Path) -> Path:
     return out.with_name(out.name + ".tar.gz")
 
 
+def _archive_is_ours(out: Path, archive: Path) -> bool:
+    """The archive beside an earlier bundle is the one that bundle recorded (ARCHIVE_MARK), unchanged."""
+    try:
+        return (not archive.is_symlink() and archive.is_file()
+                and (out / ARCHIVE_MARK).read_text().strip() == _sha256(archive))
+    except OSError:
+        return False
+
+
 def _check_target(out: Path, archive: Path) -> None:
     """--out may be new, or an earlier bundle as fmnist bundle wrote it; anything else is refused untouched."""
     blocking = next((p for p in reversed(out.parents) if p.exists() and not p.is_dir()), None)
@@ -186,6 +197,9 @@ def _check_target(out: Path, archive: Path) -> None:
         raise UsageError(f"--out {out}: {blocking} is a file, not a folder; choose another --out")
     if os.path.lexists(out):
         _refuse_unless_replaceable(out, out)
+        if os.path.lexists(archive) and not _archive_is_ours(out, archive):
+            raise UsageError(f"{archive} exists and is not the archive fmnist bundle made with {out} (or it was "
+                             "changed since); nothing was touched. Move it away, or choose another --out")
     elif os.path.lexists(archive):
         raise UsageError(f"{archive} exists and its bundle folder {out} does not; nothing was touched. Choose "
                          "another --out, or move the archive away")
@@ -260,7 +274,9 @@ def bundle(model: str | Path | None, out: Path, sample: Path | None = None, whee
             with tarfile.open(tmp, "w:gz") as tar:
                 tar.add(staging, arcname=out.name)
             _check_target(out, archive)  # again: the build took seconds, and --out may have appeared or changed
+            made = _sha256(tmp)
             _swap_in(staging, out)
+        atomic_write_bytes(out / ARCHIVE_MARK, (made + "\n").encode())  # a later bundle may replace this archive
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return archive
