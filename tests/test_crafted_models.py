@@ -198,3 +198,13 @@ def test_a_crafted_own_data_file_beside_an_own_label_model_is_one_error_line(tmp
         np.savez(tmp_path / "own_data.npz", **arrays)
     got = runner.invoke(app, ["evaluate", str(path)])
     assert got.exit_code == 4 and got.stderr.startswith("error: ") and "Traceback" not in got.output, got.output
+
+
+def test_a_crafted_calib_data_file_beside_a_colour_model_is_one_error_line(tmp_path):
+    path = model(tmp_path / "m.onnx", meta_text(preprocess=crop_record()), side=32, channels=3)
+    np.savez(tmp_path / "calib_data.npz", calib_images=np.zeros((4, 28, 28), np.uint8))  # not the model's shape
+    got = runner.invoke(app, ["evaluate", str(path)])
+    assert got.exit_code == 4 and "does not hold this model's calibration images" in got.stderr, got.output
+    (tmp_path / "calib_data.npz").write_bytes(b"PK\x03\x04" + bytes(256))
+    got = runner.invoke(app, ["evaluate", str(path)])
+    assert got.exit_code == 4 and "is not a run's calib_data.npz" in got.stderr and "Traceback" not in got.output

@@ -98,18 +98,23 @@ def test_set_for(model: Path, data_dir: Path | None = None, described: Described
     return TestSet(images, labels, names, "held-out photos", calib_images, described.preparation)
 
 
-def _own_arrays(path: Path, classes: int, preparation: Preparation) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """OWN_DATA's held-out images and labels and its calibration images, each checked before it is used (and
-    its size before it is decompressed): a file beside a model is anyone's."""
+def _npz_arrays(path: Path, keys: tuple[str, ...], fix: str) -> list[np.ndarray]:
+    """The arrays `keys` of a run's .npz, each at most MAX_OWN_BYTES (checked before it is decompressed): a file
+    beside a model is anyone's. ModelError naming the file and `fix` otherwise."""
     try:
         with np.load(path, allow_pickle=False) as arrays:
-            for key in OWN_KEYS:
+            for key in keys:
                 if arrays.zip.getinfo(f"{key}.npy").file_size > MAX_OWN_BYTES:
-                    raise ModelError(f"{path}: {key} is over {MAX_OWN_BYTES // 1_000_000} MB")
-            images, labels, calib = (arrays[key] for key in OWN_KEYS)
+                    raise ModelError(f"{path}: {key} is over {MAX_OWN_BYTES // 1_000_000} MB; {fix}")
+            return [arrays[key] for key in keys]
     except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise ModelError(f"{path} is not a run's {OWN_DATA} ({type(e).__name__}: {printable(e, 80)}); train the "
-                         "model again with fmnist train-own") from None
+        raise ModelError(f"{path} is not a run's {path.name} ({type(e).__name__}: {printable(e, 80)}); "
+                         f"{fix}") from None
+
+
+def _own_arrays(path: Path, classes: int, preparation: Preparation) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """OWN_DATA's held-out images and labels and its calibration images, each checked before it is used."""
+    images, labels, calib = _npz_arrays(path, OWN_KEYS, "train the model again with fmnist train-own")
     shape = preparation.image_shape
     if not (images.dtype == calib.dtype == np.uint8 and images.shape[1:] == shape == calib.shape[1:]
             and len(images) > 0 and labels.shape == (len(images),) and labels.dtype.kind in "iu"
@@ -125,12 +130,21 @@ def _rendered(model: Path, test: fashion.Split, names: list[str], preparation: P
     """The test set as a colour model sees it: rendered as photos at its size, and its calibration images."""
     calib_path = model.parent / CALIB_DATA
     if calib_path.is_file():
-        with np.load(calib_path) as arrays:
-            calib = arrays["calib_images"]
+        fix = "train the model again with fmnist train --model photo"
+        (calib,) = _npz_arrays(calib_path, ("calib_images",), fix)
+        if not (calib.dtype == np.uint8 and calib.shape[1:] == preparation.image_shape and len(calib) > 0):
+            raise ModelError(f"{calib_path} does not hold this model's calibration images ({calib.dtype} "
+                             f"{calib.shape}); {fix}")
     else:
         train = fashion.load_split("train", data_dir)
         calib = render(train.images[stratified_indices(train.labels, RENDER_CALIB, 0)], preparation.size)
-    count = max(10, min(RENDERED_TEST, MAX_RENDERED_BYTES // (preparation.size**2 * 3)))
+    images, labels = rendered_test(test, preparation.size)
+    return TestSet(images, labels, names, FMNIST_RENDERED, calib, preparation)
+
+
+def rendered_test(test: fashion.Split, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The test images a colour model of side `size` is judged on, rendered as photos, and their labels: a
+    stratified RENDERED_TEST, fewer for a large side (at most MAX_RENDERED_BYTES)."""
+    count = max(10, min(RENDERED_TEST, MAX_RENDERED_BYTES // (size**2 * 3)))
     rows = stratified_indices(test.labels, count, 0)
-    return TestSet(render(test.images[rows], preparation.size), test.labels[rows], names, FMNIST_RENDERED, calib,
-                   preparation)
+    return render(test.images[rows], size), test.labels[rows]

@@ -22,13 +22,13 @@ from fmnist.core import atomic
 from fmnist.core.meta import CLASS_NAMES, NUM_CLASSES
 from fmnist.data import fashion
 from fmnist.data.split import stratified_indices
-from fmnist.evaluation.photo_figures import choose_threshold, decision_record, photo_figures
+from fmnist.evaluation.photo_figures import PhotoFigures, choose_threshold, decision_record, photo_figures
 from fmnist.evaluation.photo_map import PhotoMap
 from fmnist.evaluation.photo_set import PhotoSet
 from fmnist.evaluation.render import RENDER, render, render_varied
 from fmnist.evaluation.report import classification_report
 from fmnist.evaluation.run_card import RunCard
-from fmnist.evaluation.testset import CALIB_DATA, FMNIST_RENDERED, RENDERED_TEST
+from fmnist.evaluation.testset import CALIB_DATA, FMNIST_RENDERED, rendered_test
 from fmnist.runtime.crop import CentreCrop
 from fmnist.runtime.decision import COVERAGE
 from fmnist.train import plots
@@ -113,18 +113,15 @@ def _calibration(cfg: PhotoModelConfig, domains: Domains, path: Path) -> None:
         np.savez_compressed(f, calib_images=both)
 
 
-def _report(cfg: PhotoModelConfig, model: Any, domains: Domains) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(the Fashion-MNIST test report on the test images rendered as photos, the photo figures and decision)."""
-    test = fashion.load_split("test", cfg.data_dir)
-    rows = stratified_indices(test.labels, RENDERED_TEST, 0)  # the images evaluate and export judge it on
+def _report(cfg: PhotoModelConfig, model: Any, domains: Domains) -> tuple[dict[str, Any], PhotoFigures]:
+    """(the Fashion-MNIST test report on the test images evaluate and export judge it on, the photo figures at
+    the threshold chosen on the validation photos)."""
+    images, labels = rendered_test(fashion.load_split("test", cfg.data_dir), cfg.size)
     prep = cfg.preparation
-    probs = model.predict(prep.to_input(render(test.images[rows], cfg.size)), batch_size=64, verbose=0)
-    report = classification_report(test.labels[rows], probs)
+    report = classification_report(labels, model.predict(prep.to_input(images), batch_size=64, verbose=0))
     val_probs = model.predict(prep.to_input(domains.held.images), batch_size=64, verbose=0)
     threshold = choose_threshold(val_probs, domains.held, domains.pmap, cfg.coverage)
-    figures = photo_figures(val_probs, domains.held, domains.pmap, threshold)
-    return report, {"photos": figures.to_json(), "decision": decision_record(figures, cfg.coverage),
-                    "_figures": figures}
+    return report, photo_figures(val_probs, domains.held, domains.pmap, threshold)
 
 
 def train_photo(cfg: PhotoModelConfig) -> RunCard:
@@ -138,8 +135,7 @@ def train_photo(cfg: PhotoModelConfig) -> RunCard:
     tier = fit_tier(BACKBONES[BACKBONE], cfg.size, prep.to_input(domains.x), domains.targets,
                     prep.to_input(domains.held.images), domains.held_targets, recipe, OBJECTIVE)
     model = tier.fitted.model
-    report, photo = _report(cfg, model, domains)
-    figures = photo.pop("_figures")
+    report, figures = _report(cfg, model, domains)
     metrics = {
         "model": "photo", "summary": f"{BACKBONE} {cfg.size}px on Fashion-MNIST rendered as photos and the "
                                      "clothing photos", "command": cfg.command,
@@ -150,7 +146,8 @@ def train_photo(cfg: PhotoModelConfig) -> RunCard:
                    "n_photos": len(domains.photos), "photo_map": domains.pmap.source,
                    "multi_label_folders": "candidate set", "no_label_folders": "uniform target",
                    **tier.record(BACKBONES[BACKBONE], cfg.size)},
-        "labels": list(CLASS_NAMES), **photo, **{k: report[k] for k in ("per_class", "confusion")},
+        "labels": list(CLASS_NAMES), "photos": figures.to_json(), "decision": decision_record(figures, cfg.coverage),
+        **{k: report[k] for k in ("per_class", "confusion")},
     }
     metrics = write_run(out, tier.fitted, metrics, prep)
     _calibration(cfg, domains, out / CALIB_DATA)
