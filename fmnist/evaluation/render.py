@@ -18,7 +18,8 @@ import numpy as np
 RENDER: dict[str, Any] = {
     "version": "render-1",
     "steps": "x -> 255 - x (dark on light), grey to BGR, cubic resize from 28x28 to the model's side",
-    "training": "varied: ground tone 170-255 and tint, garment 65-100 % of the side, placed at random, tinted, "
+    "training": "half written as the test images are, half varied: ground tone 170-255 and tint, garment "
+                "65-100 % of the side, placed at random, tinted, "
                 "light, blur and sensor noise",
 }
 

@@ -89,18 +89,25 @@ def view_augmenter(lo: float, hi: float, seed: int) -> Any:
                              L.RandomContrast(0.2, value_range=(lo, hi), seed=seed + 4)], name="augment")
 
 
-def _passes(bottom: Any, x: np.ndarray, backbone: Backbone, recipe: TierRecipe) -> np.ndarray:
-    """Boundary activations of `x` as it is and in views - 1 augmented views, stacked (views * N, ...)."""
+def _identity(x: np.ndarray) -> np.ndarray:
+    return x
+
+
+def _passes(bottom: Any, x: np.ndarray, once: np.ndarray, backbone: Backbone, recipe: TierRecipe,
+            to_input: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Boundary activations of `x` as it is and in views - 1 augmented views, then of `once` as it is, stacked
+    (views * len(x) + len(once), ...). Images become model input a batch at a time (`to_input`)."""
     views, show = recipe.views, recipe.progress
     augment = view_augmenter(-backbone.mean / backbone.std, (255 - backbone.mean) / backbone.std, recipe.seed)
+    work = [(x, view) for view in range(views)] + [(once, 0)]
     out = []
     console = Console(stderr=True)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True, disable=not (show and console.is_terminal)) as bar:
-        task = bar.add_task("backbone features", total=views * len(x))
-        for view in range(views):
-            for i in range(0, len(x), PASS_BATCH):
-                chunk = x[i : i + PASS_BATCH]
+        task = bar.add_task("backbone features", total=views * len(x) + len(once))
+        for images, view in work:
+            for i in range(0, len(images), PASS_BATCH):
+                chunk = to_input(images[i : i + PASS_BATCH])
                 chunk = chunk if view == 0 else augment(chunk, training=True)
                 out.append(np.asarray(bottom(chunk, training=False)))
                 bar.update(task, advance=len(chunk), description=f"backbone features, view {view + 1}/{views}")
@@ -155,26 +162,41 @@ def _frozen_head(head: _Head, pooled: np.ndarray, y: np.ndarray, held: tuple[np.
     return fitted, accuracy
 
 
+@dataclass(frozen=True)
+class Once:
+    """Training rows seen once, as they are (no augmented views): images varied when they were made
+    (fmnist.evaluation.render.render_varied), or many enough not to need views."""
+
+    x: np.ndarray
+    y: np.ndarray
+
+
 def fit_tier(backbone: Backbone, size: int, x: np.ndarray, y: np.ndarray, x_held: np.ndarray, y_held: np.ndarray,
-             recipe: TierRecipe, objective: Objective = PLAIN) -> TierFitted:
-    """x (N, size, size, 3) normalised RGB, y the targets (one-hot by default: `objective`); the same for the
-    held-out photos (reported on each epoch)."""
+             recipe: TierRecipe, objective: Objective = PLAIN, once: Once | None = None,
+             to_input: Callable[[np.ndarray], np.ndarray] = _identity) -> TierFitted:
+    """x (N, size, size, 3) images and y their targets (one-hot by default: `objective`), seen in recipe.views
+    views; `once`, more rows seen once; the same for the held-out photos (reported on each epoch). `to_input`
+    makes images model input (normalised RGB), a batch at a time; by default they already are."""
+    once = once or Once(x[:0], y[:0])
     full, bottom, top = _split(backbone, size)
-    acts = _passes(bottom, x, backbone, recipe)
-    acts_held = np.asarray(bottom.predict(x_held, batch_size=PASS_BATCH, verbose=0))
+    acts = _passes(bottom, x, once.x, backbone, recipe, to_input)
+    acts_held = np.asarray(bottom.predict(to_input(x_held), batch_size=PASS_BATCH, verbose=0))
     head = _Head(keras.layers.Dropout(recipe.dropout, name="head_dropout"),
                  keras.layers.Dense(objective.classes or y.shape[1], name="own_logits"),
                  keras.layers.Softmax(name="probs"))
-    pooled = np.asarray(top.predict(acts[: len(x)], batch_size=256, verbose=0))
+    first = np.r_[0 : len(x), recipe.views * len(x) : len(acts)]  # each row's view as it is
+    pooled = np.asarray(top.predict(acts[first], batch_size=256, verbose=0))
     pooled_held = np.asarray(top.predict(acts_held, batch_size=256, verbose=0))
-    frozen, frozen_accuracy = _frozen_head(head, pooled, y, (pooled_held, y_held), recipe, objective)
+    frozen, frozen_accuracy = _frozen_head(head, pooled, np.concatenate([y, once.y]), (pooled_held, y_held), recipe,
+                                           objective)
 
     inputs = keras.Input(acts.shape[1:], name="boundary")
     tuned = keras.Model(inputs, head(top(inputs)), name="tuned")
     # the pretrained blocks start at the rate's full size only after a warm-up epoch: at once, Adam's first steps
     # knocked the held-out accuracy from 86 % to 77 % (all photos) and from 80 % to 54 % (30 per class)
-    tune = _train(tuned, acts, np.tile(y, (recipe.views, 1)), (acts_held, y_held), recipe.epochs, recipe.learning_rate,
-                  recipe, objective, warmup=True)
+    targets = np.concatenate([np.tile(y, (recipe.views, 1)), once.y])
+    tune = _train(tuned, acts, targets, (acts_held, y_held), recipe.epochs, recipe.learning_rate, recipe, objective,
+                  warmup=True)
     model = keras.Model(full.input, head.softmax(head.dense(full.output)), name=f"{backbone.name}_own")
     history = {k: frozen.history.get(k, []) + tune.history.get(k, []) for k in tune.history}
     return TierFitted(Fitted(model, history, frozen.seconds + tune.seconds), round(frozen_accuracy, 4),
