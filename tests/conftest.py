@@ -27,6 +27,18 @@ def exported_cnn(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def checkout_wheel(tmp_path_factory):
+    """This checkout's fmnist wheel, built once per worker exactly as `fmnist bundle` builds it when given no --wheel
+    (fmnist.deploy.wheel.from_checkout), for the tests that bundle a model: each bundle then copies it (--wheel)
+    instead of building it again. tests/test_pi.py's install test still has `bundle` build its own."""
+    from fmnist.deploy.wheel import checkout, from_checkout
+
+    root = checkout()
+    assert root is not None, "the tests run from a source checkout"
+    return from_checkout(root, tmp_path_factory.mktemp("checkout-wheel"))
+
+
+@pytest.fixture(scope="session")
 def real_data_dir():
     """The folder holding the real dataset. CI installs it; missing data is a failure, not a skip."""
     from fmnist.data import fashion

@@ -37,6 +37,15 @@ def parity(run_dir) -> dict:
     return {row["file"]: row for row in json.loads((run_dir / "parity.json").read_text())["files"]}
 
 
+@pytest.fixture(scope="module")
+def judge(run_dir):
+    """What export judges every file of the fixture's model on (the test set, Keras' answers), with a 100-image
+    calibration: loaded once for the tests below that call the gate's parts directly."""
+    from fmnist.export.pipeline import _judge
+
+    return _judge(run_dir / "model.keras", ExportOptions(calib=100))[1]
+
+
 def test_all_five_files_pass_the_gate(run_dir, parity):
     assert set(parity) == set(FILES)
     for name, precision in FILES.items():
@@ -110,7 +119,9 @@ def test_failed_gate_writes_no_model_and_keeps_the_old_one(run_dir, tmp_path):
 
 def test_interrupted_write_leaves_the_earlier_file_intact(run_dir, tmp_path, monkeypatch):
     out = tmp_path / "out"
-    export(run_dir, ExportOptions(tflite=False, out=out))
+    out.mkdir()
+    for name in ("model.onnx", "parity.json", "parity.md"):  # an earlier export's files: the fixture's own
+        (out / name).write_bytes((run_dir / name).read_bytes())
     before = (out / "model.onnx").read_bytes()
 
     def interrupted(tmp: Path, final: Path) -> None:
@@ -155,7 +166,7 @@ def test_search_keeps_the_fastest_passing_int8_file_and_reports_every_try(run_di
     from fmnist.export.search import GRID, TIE
 
     got = runner.invoke(app, ["export", str(run_dir), "--int8", "--search", "--no-tflite", "-o", str(tmp_path),
-                              "--json"])
+                              "--calib", "200", "--json"])  # mechanics: 200 images calibrate each of the 8 tries
     assert got.exit_code == 0, got.output
     report = json.loads(got.stdout)  # the histogram calibrators' chatter stays off stdout
     tries = report["int8_search"]["tries"]
@@ -228,13 +239,12 @@ def test_the_demo_summary_reads_what_the_commands_write(run_dir, tmp_path, capsy
 
 # --- the gate on its sample (fmnist.export.evidence) ------------------------------------------------------------
 
-def test_a_damaged_int8_file_still_fails_on_the_test_set(run_dir, tmp_path):
+def test_a_damaged_int8_file_still_fails_on_the_test_set(run_dir, judge, tmp_path):
     """Weights perturbed by 25 % noise: a real loss on 10,000 test images, which the sample-aware gate refuses."""
     import onnx
     from onnx import numpy_helper
 
     from fmnist.export.parity import compare, thresholds_for
-    from fmnist.export.pipeline import _judge
 
     model = onnx.load(run_dir / "model.onnx")
     rng = np.random.default_rng(0)
@@ -245,7 +255,6 @@ def test_a_damaged_int8_file_still_fails_on_the_test_set(run_dir, tmp_path):
                                                   init.name))
     damaged = tmp_path / "damaged.onnx"
     onnx.save(model, damaged)
-    _, judge = _judge(run_dir / "model.keras", ExportOptions())
     row = compare("damaged.onnx", "int8", judge.reference, ort_probs(damaged, judge.x), judge.test.labels,
                   thresholds_for("int8"))
     assert row.accuracy_delta_pp <= -0.5 and not row.passed
@@ -271,12 +280,11 @@ def test_a_default_int8_that_fails_tries_the_other_calibrations_and_never_loosen
     assert not (tmp_path / "model.int8.onnx").exists() and (tmp_path / "model.int8.rejected.onnx").exists()
 
 
-def test_the_fallback_keeps_the_passing_setting_closest_to_keras(run_dir, tmp_path):
-    from fmnist.export.pipeline import _calibration, _judge
+def test_the_fallback_keeps_the_passing_setting_closest_to_keras(run_dir, judge, tmp_path):
+    from fmnist.export.pipeline import _calibration
     from fmnist.export.quantize import QuantSettings
     from fmnist.export.search import fallback
 
-    _, judge = _judge(run_dir / "model.keras", ExportOptions(calib=100))
     calib = _calibration(judge.test, judge.opts)
     grid = (QuantSettings("minmax", True, "int8"), QuantSettings("percentile", True, "uint8"),
             QuantSettings("minmax", False, "uint8"), QuantSettings("minmax", True, "uint8"))

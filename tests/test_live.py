@@ -27,6 +27,7 @@ from scripts.product_video import write_video
 
 HOLD, BLANK, SMOOTH = 20, 10, 5  # frames per product, blank frames at the end, the default smoothing window
 SETTLE = 8  # frames a new product may take before its label must hold
+VIDEO = pytest.mark.xdist_group("live-video")  # the tests on the video share one worker, so it is made once
 runner = CliRunner()
 
 
@@ -44,6 +45,7 @@ def video(tmp_path_factory) -> tuple[Path, list[int]]:
 
 
 @pytest.mark.slow
+@VIDEO
 def test_headless_json_matches_the_products_and_abstains_on_blank(video):
     path, truth = video
     got = runner.invoke(app, ["live", "--source", str(path), "--no-display", "--json", "--max-frames", str(len(truth))])
@@ -62,6 +64,7 @@ def test_headless_json_matches_the_products_and_abstains_on_blank(video):
 
 
 @pytest.mark.slow
+@VIDEO
 def test_record_plays_back_with_every_frame(video, tmp_path):
     path, _ = video
     out = tmp_path / "rec.mp4"
@@ -74,6 +77,7 @@ def test_record_plays_back_with_every_frame(video, tmp_path):
 
 
 @pytest.mark.slow
+@VIDEO
 def test_serve_streams_mjpeg_and_status(video):
     path, _ = video
     probe = serve.start("127.0.0.1:0", serve.Preview())  # find a free port

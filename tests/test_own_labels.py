@@ -186,7 +186,7 @@ def test_a_full_disk_stops_collection_and_keeps_what_was_saved(tmp_path, mounted
 # ---- camera to deployed model -------------------------------------------------------------------------------
 
 @pytest.mark.slow
-def test_three_classes_from_video_to_a_bundle(tmp_path):
+def test_three_classes_from_video_to_a_bundle(tmp_path, checkout_wheel):
     photos = tmp_path / "photos"
     for seed, kind in enumerate(SHAPES):
         code, output = collect(shape_video(tmp_path / f"{kind}.avi", kind, 80, seed), photos, kind, 2)
@@ -207,11 +207,13 @@ def test_three_classes_from_video_to_a_bundle(tmp_path):
     assert onnx.load(str(run / "model.int8.onnx")).doc_string == (
         "fmnist classifier of 3 own classes: bar, disc, wedge (int8); input: grayscale 28x28, the object bright on a "
         "dark background, x = pixel / 255")
-    deploys(run / "model.int8.onnx", next((photos / "wedge").iterdir()), "wedge", tmp_path / "dist" / "pi", 0.9)
+    deploys(run / "model.int8.onnx", next((photos / "wedge").iterdir()), "wedge", tmp_path / "dist" / "pi", 0.9,
+            checkout_wheel)
 
 
-def deploys(model: Path, sample: Path, label: str, out: Path, floor: float) -> None:
-    """classify --json, bench --json, evaluate and a bundle whose self-test passes, all with the model's labels."""
+def deploys(model: Path, sample: Path, label: str, out: Path, floor: float, wheel: Path) -> None:
+    """classify --json, bench --json, evaluate and a bundle whose self-test passes, all with the model's labels.
+    `wheel`: this checkout's fmnist wheel (conftest's checkout_wheel), built once rather than by every bundle."""
     labels = json.loads(runner.invoke(app, ["info", str(model), "--json"]).stdout)["labels"]
     got = runner.invoke(app, ["classify", str(sample), "--model", str(model), "--json", "--top", "3"])
     row = json.loads(got.stdout)
@@ -226,7 +228,8 @@ def deploys(model: Path, sample: Path, label: str, out: Path, floor: float) -> N
     evaluated = json.loads(runner.invoke(app, ["evaluate", str(model), "--json"]).stdout)
     assert evaluated["data"] == "held-out photos" and list(evaluated["per_class"]) == labels
     assert evaluated["accuracy"] == bench["accuracy"]  # one harness
-    got = runner.invoke(app, ["bundle", "--model", str(model), "--out", str(out), "--sample", str(sample)])
+    got = runner.invoke(app, ["bundle", "--model", str(model), "--out", str(out), "--sample", str(sample),
+                              "--wheel", str(wheel)])
     assert got.exit_code == 0, got.output
     selftest = subprocess.run([out / "selftest"], capture_output=True, text=True,
                               env={**os.environ, "FMNIST": str(Path(sys.executable).parent / "fmnist")})
@@ -234,7 +237,7 @@ def deploys(model: Path, sample: Path, label: str, out: Path, floor: float) -> N
 
 
 @pytest.mark.slow
-def test_twelve_classes_train_export_and_deploy(tmp_path):
+def test_twelve_classes_train_export_and_deploy(tmp_path, checkout_wheel):
     photos = tmp_path / "photos"
     rng = np.random.default_rng(0)
     labels = [f"class{k:02d}" for k in range(12)]
@@ -262,7 +265,7 @@ def test_twelve_classes_train_export_and_deploy(tmp_path):
     assert classifier.labels == labels and classifier.predict(np.zeros((2, 28, 28), np.uint8)).shape == (2, 12)
     sample = photos / "class11" / "0.jpg"
     deploys(run / "model.int8.onnx", sample, classifier.classify(cv2.imread(str(sample))).best.label,
-            tmp_path / "dist" / "pi", 2 / 12)  # two epochs on 72 photos: above chance, no more asked
+            tmp_path / "dist" / "pi", 2 / 12, checkout_wheel)  # two epochs on 72 photos: above chance, no more asked
 
 
 def test_collector_keys_pick_the_label_and_the_overlay_counts(tmp_path):

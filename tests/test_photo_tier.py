@@ -126,11 +126,11 @@ def test_the_runtime_picks_the_preprocessing_from_the_metadata(tier_run, tmp_pat
 
 @pytest.mark.slow
 @ONCE
-def test_the_photo_tier_deploys_like_any_model(tier_run, tmp_path):
+def test_the_photo_tier_deploys_like_any_model(tier_run, tmp_path, checkout_wheel):
     photos, run = tier_run
     sample = photos / "hat" / "9.jpg"
     label = Classifier(run / "model.int8.onnx").classify(cv2.imread(str(sample))).best.label
-    deploys(run / "model.int8.onnx", sample, label, tmp_path / "pi", 0.5)
+    deploys(run / "model.int8.onnx", sample, label, tmp_path / "pi", 0.5, checkout_wheel)
 
 
 @pytest.mark.slow

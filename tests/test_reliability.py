@@ -172,12 +172,13 @@ def test_live_stopped_while_recording_leaves_a_playable_file(tmp_path):
     recording: four runs at once, each stopped mid-video."""
     from fmnist.data import fashion
 
-    write_video(tmp_path / "long.mp4", fashion.load_split("test").images[:20], hold=30, blank=0)
+    # 40 s at 5 fps: 200 frames to draw (each ~10 ms of noise) rather than 600 at 15 fps; as long a video
+    write_video(tmp_path / "long.mp4", fashion.load_split("test").images[:20], hold=10, blank=0, fps=5.0)
     fmnist = Path(sys.executable).parent / "fmnist"
     stops = {"ctrl_c": signal.SIGINT, "sigterm": signal.SIGTERM, "sighup": signal.SIGHUP, "twice": signal.SIGTERM}
     # A shell starts background jobs with SIGINT ignored, and children inherit that: give these a terminal's
     # default, as for a user pressing Ctrl-C, wherever the test suite itself was started.
-    # --realtime plays the 40 s video at its own 15 fps, so the signal lands mid-video however fast the loop is
+    # --realtime plays the 40 s video at its own 5 fps, so the signal lands mid-video however fast the loop is
     runs = {name: subprocess.Popen([fmnist, "live", "--source", str(tmp_path / "long.mp4"), "--no-display",
                                     "--realtime", "--record", str(tmp_path / f"{name}.mp4")],
                                    stderr=subprocess.PIPE, text=True,
