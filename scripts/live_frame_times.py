@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Per-frame cost, label delay and label age of `fmnist live`, played as a 30 fps camera (`--realtime`), headless,
-with the shipped model on 1 thread, on five synthetic videos:
+with a shipped model (`--model`: photo, the default, or edge) on 1 thread, on five synthetic videos:
 
 - products: ten Fashion-MNIST products held 20 frames each in front of a "camera", then 10 blank frames
   (scene changes every 20 frames);
 - plain, textured, filled: one scene each (scripts/scene_videos.py), held with sensor noise;
 - sliding: a product that moves across the guide box every frame (a scene that never settles).
 
-    .venv/bin/python -m scripts.live_frame_times [--frames 300] [--python PY] [--json]
+    .venv/bin/python -m scripts.live_frame_times [--frames 300] [--model edge] [--python PY] [--json]
 
 `--python` runs another fmnist (e.g. an older checkout: `--python 'env PYTHONPATH=/tmp/old .venv/bin/python'`),
 so two versions are measured side by side in one session. Per frame: `ms` from `--json` (preprocessing and
@@ -54,9 +54,9 @@ def write_scene_videos(folder: Path, frames: int, boot: np.ndarray) -> dict[str,
     return out
 
 
-def run(python: str, video: Path) -> list[dict]:
+def run(python: str, video: Path, model: str) -> list[dict]:
     command = [*shlex.split(python), "-m", "fmnist", "live", "--source", str(video), "--no-display", "--realtime",
-               "--threads", "1", "--json"]
+               "--threads", "1", "--model", model, "--json"]
     # cwd: the video's folder, so `-m fmnist` finds the installed (or PYTHONPATH's) fmnist, not this checkout's
     done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=video.parent)
     return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
@@ -100,6 +100,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=300, help="frames of each one-scene video")
     parser.add_argument("--python", default=str(Path(".venv/bin/python").absolute()),
                         help="the interpreter (and env) that runs fmnist")
+    parser.add_argument("--model", default="photo", help="a shipped model's name or a .onnx file")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     test = fashion.load_split("test")
@@ -111,7 +112,7 @@ def main() -> None:
         write_video(videos["products"], test.images[picks], hold=HOLD, blank=BLANK, fps=FPS)
         videos |= write_scene_videos(Path(tmp), args.frames, test.images[0])
         for name, video in videos.items():
-            rows = run(args.python, video)
+            rows = run(args.python, video, args.model)
             report[name] = frame_figures(rows) | (label_figures(rows, names) if name == "products" else {})
             if not args.json:
                 print(name, report[name], flush=True)

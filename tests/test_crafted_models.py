@@ -135,10 +135,10 @@ def test_nan_scores_are_null_in_classify_and_live_json(tmp_path):
         assert [guess["score"] for guess in row["top"]] == [None] * 3
     video = tmp_path / "grey.avi"
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 64))
-    for _ in range(3):
-        writer.write(np.full((64, 64, 3), 128, np.uint8))
+    rng = np.random.default_rng(0)
+    for _ in range(3):  # noise: not blank, so the crop model's probabilities reach the result
+        writer.write(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
     writer.release()
-    # the crop model: each frame's probabilities reach the result (the cut-out finds nothing on a plain frame)
     got = runner.invoke(app, ["live", "--source", str(video), "--model", str(path), "--no-display", "--json"])
     assert got.exit_code == 0, got.output
     rows = [strict_json(line) for line in got.stdout.splitlines() if line.startswith("{")]

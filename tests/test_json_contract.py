@@ -22,7 +22,8 @@ CLASSIFY_ERROR = {"input", "error"}
 GUESS = {"label", "index", "score"}
 LIVE = {"frame", "label", "score", "fps", "ms", "source_frame", "age_ms"}
 BENCH = {"machine", "rounds", "rows", "skipped", "advice"}
-BENCH_ROW = {"model", "format", "precision", "size_kb", "threads", "accuracy", "accuracy_on", "cold_ms", "p50_us",
+BENCH_ROW = {"model", "format", "precision", "size_kb", "threads", "accuracy", "accuracy_on", "photos", "cold_ms",
+             "p50_us",
              "p90_us", "p99_us", "throughput_batch", "throughput_ips", "peak_rss_mb"}
 MACHINE = {"cpu", "arch", "cores", "int8_dot", "onnxruntime", "python"}
 EVALUATE = {"model", "labels", "data", "accuracy", "n", "per_class", "confusion", "photos"}
@@ -53,8 +54,8 @@ def test_live_json_keys(tmp_path):
 
 
 def test_bench_json_keys():
-    (report,) = json_lines(["bench", "--threads", "1", "--batch", "1,4", "--iterations", "20", "--rounds", "1",
-                            "--json"])
+    (report,) = json_lines(["bench", "edge", "--threads", "1", "--batch", "1,4", "--iterations", "20", "--rounds",
+                            "1", "--json"])
     assert set(report) == BENCH and set(report["machine"]) == MACHINE
     assert [set(row) for row in report["rows"]] == [BENCH_ROW]
 

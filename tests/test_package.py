@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PHOTOS = ROOT / "examples" / "photos"
 ARTIFACTS = ROOT / "test-artifacts"
 MAX_VENV_MB = 400
+MAX_WHEEL_MB = 8
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("builds-the-wheel")]  # builds touch the source tree
 
 
@@ -57,8 +58,9 @@ def test_the_wheel_and_sdist_carry_this_version_and_the_shipped_model(built):
     assert built["wheel"].name == f"fmnist-{__version__}-py3-none-any.whl"
     assert built["sdist"].name == f"fmnist-{__version__}.tar.gz"
     names = zipfile.ZipFile(built["wheel"]).namelist()
-    assert {"fmnist/assets/edge.int8.onnx", "fmnist/assets/sample.jpg", "fmnist/runtime/video/preview.html"} <= set(
-        names)
+    assert {"fmnist/assets/photo.int8.onnx", "fmnist/assets/edge.int8.onnx", "fmnist/assets/sample.jpg",
+            "fmnist/runtime/video/preview.html"} <= set(names)
+    assert built["wheel"].stat().st_size <= MAX_WHEEL_MB * 2**20
     assert not any(n.startswith(("tests/", "scripts/")) for n in names)
     with tarfile.open(built["sdist"]) as sdist:
         members = {m.split("/", 1)[1] for m in sdist.getnames() if "/" in m}
@@ -113,7 +115,8 @@ def test_the_sdist_installs_and_classifies_the_same_way(built, tmp_path):
 
 def test_version_names_the_wheel_s_version_the_model_and_the_runtime(wheel_bin, built, tmp_path):
     line = run(wheel_bin / "fmnist", "--version", cwd=tmp_path).stdout
-    assert line.startswith(f"fmnist {built['wheel'].name.split('-')[1]} (shipped models edge edge.int8.onnx sha256 ")
+    assert line.startswith(f"fmnist {built['wheel'].name.split('-')[1]} (shipped models photo photo.int8.onnx sha256 ")
+    assert ", edge edge.int8.onnx sha256 " in line
     assert "onnxruntime 1." in line and "OpenCV " in line and "not installed" not in line
 
 

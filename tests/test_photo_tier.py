@@ -18,7 +18,7 @@ from fmnist.cli import app
 from fmnist.core.errors import PreprocessMismatch
 from fmnist.core.meta import read_meta
 from fmnist.export.embed import embed_onnx
-from fmnist.runtime.classifier import Classifier, default_model
+from fmnist.runtime.classifier import Classifier
 from fmnist.runtime.crop import CentreCrop
 from fmnist.runtime.preparation import CUTOUT, from_record
 from fmnist.runtime.video.step import guide_box
@@ -105,7 +105,7 @@ def test_the_gate_judges_the_tier_on_its_held_out_photos(tier_run):
 @ONCE
 def test_the_runtime_picks_the_preprocessing_from_the_metadata(tier_run, tmp_path):
     photos, run = tier_run
-    tier, shipped = Classifier(run / "model.int8.onnx"), Classifier(default_model())
+    tier, shipped = Classifier(run / "model.int8.onnx"), Classifier("edge")
     assert tier.preparation == CentreCrop(SIZE, 127, 128) and shipped.preparation == CUTOUT
     sample = cv2.imread(str(photos / "pants" / "0.jpg"))
     assert tier.classify(sample).prepared.image.shape == (SIZE, SIZE, 3)  # colour, the centre square

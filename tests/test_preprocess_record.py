@@ -12,19 +12,22 @@ from typer.testing import CliRunner
 
 from fmnist.cli import app
 from fmnist.core.meta import read_meta
-from fmnist.runtime.classifier import default_model
+from fmnist.runtime.crop import CROP_VERSION
 from fmnist.runtime.cutout import PREPROCESS_VERSION, preprocess_record
+from fmnist.runtime.preparation import from_record
+from fmnist.runtime.shipped import resolve
 
 PHOTO = Path(__file__).resolve().parent.parent / "examples" / "photos" / "pants.jpg"
 runner = CliRunner()
+EDGE = resolve("edge")  # the cut-out's shipped model
 
 
 def shipped_copy(folder: Path, preprocess: dict) -> Path:
-    """The shipped model with its metadata's preprocessing record replaced (the weights untouched)."""
+    """The shipped edge model with its metadata's preprocessing record replaced (the weights untouched)."""
     from fmnist.export.embed import embed_onnx
 
     path = folder / "model.onnx"
-    shutil.copy(default_model(), path)
+    shutil.copy(EDGE, path)
     meta = read_meta(path)
     assert meta is not None
     meta.preprocess = preprocess
@@ -33,9 +36,12 @@ def shipped_copy(folder: Path, preprocess: dict) -> Path:
 
 
 def test_the_shipped_models_record_todays_preprocessing():
-    for model in (default_model(), default_model().with_name("edge.onnx")):
+    for model in (EDGE, EDGE.with_name("edge.onnx")):
         meta = read_meta(model)
         assert meta is not None and meta.preprocess == preprocess_record()
+    photo = read_meta(resolve("photo"))
+    assert photo is not None and photo.preprocess["version"] == CROP_VERSION
+    assert from_record(photo.preprocess, "photo").record() == photo.preprocess
 
 
 def test_a_model_made_for_another_preprocessing_is_refused_in_one_line(tmp_path):
@@ -54,15 +60,15 @@ def test_a_model_without_a_record_runs_as_todays_and_says_so_once(tmp_path):
     assert got.exit_code == 0, got.output
     assert got.stderr.count("records no preprocessing version") == 1
     assert f"assuming today's, version {PREPROCESS_VERSION}" in got.stderr
-    shipped = runner.invoke(app, ["classify", str(PHOTO), "--json"])
+    shipped = runner.invoke(app, ["classify", str(PHOTO), "--model", "edge", "--json"])
     labels = [json.loads(line)["label"] for line in got.stdout.splitlines()]
     assert labels == [json.loads(shipped.stdout)["label"]] * 2 and "preprocessing" not in shipped.stderr
 
 
 def test_info_prints_the_preprocessing_record(tmp_path):
-    got = runner.invoke(app, ["info", str(default_model())])
+    got = runner.invoke(app, ["info", "edge"])
     assert f"preprocessing: version {PREPROCESS_VERSION} (" in got.stdout
-    raw = runner.invoke(app, ["info", str(default_model()), "--json"])
+    raw = runner.invoke(app, ["info", "edge", "--json"])
     assert json.loads(raw.stdout)["preprocess"]["version"] == PREPROCESS_VERSION
     old = runner.invoke(app, ["info", str(shipped_copy(tmp_path, {}))])
     assert "preprocessing: not recorded" in old.stdout

@@ -70,9 +70,10 @@ def test_a_scene_that_never_settles_is_segmented_every_max_wait_frames(products)
     assert not out[MAX_WAIT + 1].empty and all(p.empty for p in out[1 : MAX_WAIT + 1])
 
 
-def test_a_still_repeated_as_video_gets_classify_s_label(tmp_path):
+@pytest.mark.parametrize(("model", "segmented"), [("edge", 1), ("photo", None)])  # photo: nothing to segment
+def test_a_still_repeated_as_video_gets_classify_s_label(tmp_path, model, segmented):
     """The same photo as a video file (through a real codec), live over the whole frame: once the smoothing
-    window is full, each frame carries the label `classify` gives the photo."""
+    window is full, each frame carries the label `classify` gives the photo, with either shipped model."""
     photo = read_image(ROOT / "examples" / "photos" / "pants.jpg")
     h, w = photo.shape[0] // 2 * 2, photo.shape[1] // 2 * 2
     still = photo[:h, :w]
@@ -82,11 +83,11 @@ def test_a_still_repeated_as_video_gets_classify_s_label(tmp_path):
     for _ in range(12):
         writer.write(still)
     writer.release()
-    expected = Classifier().classify(read_image(tmp_path / "still.png"))
+    expected = Classifier(model).classify(read_image(tmp_path / "still.png"))
     labels = []
-    summary = run(LiveConfig(source=str(video), display=False, roi=(0, 0, w, h)),
+    summary = run(LiveConfig(source=str(video), model=model, display=False, roi=(0, 0, w, h)),
                   emit=lambda r: labels.append(r.label))
-    assert summary.frames == 12 and summary.scene["segmented"] == 1
+    assert summary.frames == 12 and summary.scene.get("segmented") == segmented
     assert expected.sure and labels[5:] == [expected.best.label] * 7, (expected.best, labels)
 
 

@@ -33,7 +33,7 @@ def bundle_cmd(
     files it wrote, unchanged: any other folder, or a file of yours or an edit in it, is refused untouched (exit
     2), and a failed build leaves an earlier bundle as it was.
 
-    Example: fmnist bundle --model runs/edge/model.int8.onnx --out dist/fmnist-pi
+    Example: fmnist bundle --out dist/fmnist-pi   (the shipped photo model; --model edge for the 28x28 one)
 
     Example: fmnist bundle --model runs/mine/model.int8.onnx --sample my-photos/mug/1.jpg
     """
@@ -70,8 +70,11 @@ def bench(
     """Measure every model file: size, test accuracy, cold start, batch-1 p50/p90/p99, throughput, peak RSS.
 
     Each row runs in its own process, so cold start and memory are that model's alone. The rows take turns
-    in --rounds rounds, so a slow spell of the machine hits them alike and their ratios hold. The last line
-    says which file to deploy on this machine, and whether int8 pays here.
+    in --rounds rounds, so a slow spell of the machine hits them alike and their ratios hold. The photos column
+    is the share of validation photos a model's card records it got right. The last line says which file to
+    deploy on this machine for photos (and the fastest, when another), and whether int8 pays here.
+
+    Example: fmnist bench photo edge --threads 1,2,4
 
     Example: fmnist bench --run runs/edge --threads 1,2,4
     """

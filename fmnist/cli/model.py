@@ -61,13 +61,15 @@ def evaluate(
 
 
 def info(
-    model: str = typer.Argument(..., help="An exported .onnx or .tflite model, or a shipped model's name (photo, "
-                                          "edge)."),
+    model: str | None = typer.Argument(None, help="An exported .onnx or .tflite model, or a shipped model's name "
+                                                  "(photo, edge). Without it: the shipped models, a line each."),
     as_json: bool = Json,
 ) -> None:
     """Print the metadata embedded in an exported model: labels, input spec, parity figures, provenance.
 
     Example: fmnist info runs/edge/model.int8.onnx --json
+
+    Example: fmnist info   (the shipped models: what each is for, its size and figures)
     """
     from dataclasses import asdict
 
@@ -77,6 +79,9 @@ def info(
     from fmnist.core.meta import read_meta
     from fmnist.runtime.shipped import resolve
 
+    if model is None:
+        _shipped(as_json)
+        return
     model = resolve(model)  # type: ignore[assignment]  # a shipped model's name, or a path
     meta = read_meta(model)  # checked: every field of its type, the labels usable, the threshold a probability
     if meta is None:
@@ -86,6 +91,41 @@ def info(
         return
     body = "\n".join(shown(line) for line in describe(meta))  # rich markup escaped, control characters too
     print_rich(f"[b]{escape(str(model))}[/b]{escape(body)}")
+
+
+def _shipped(as_json: bool) -> None:
+    """`fmnist info` alone: each shipped model, the default first, with what its metadata says of it. A missing or
+    unreadable one is listed as such and the exit code is 4."""
+    from fmnist.core.errors import FmnistError, ModelError
+    from fmnist.core.meta import read_meta
+    from fmnist.runtime.shipped import DEFAULT, SHIPPED
+
+    rows, broken = [], []
+    for shipped in sorted(SHIPPED.values(), key=lambda m: m.name != DEFAULT):
+        row: dict[str, Any] = {"name": shipped.name, "default": shipped.name == DEFAULT, "file": str(shipped.path),
+                               "about": shipped.about}
+        try:
+            meta = read_meta(shipped.path) if shipped.path.is_file() else None
+            if meta is None:
+                raise ModelError("missing, or without fmnist metadata: reinstall fmnist")
+        except FmnistError as e:
+            broken.append(shipped.name)
+            rows.append({**row, "error": str(e)})
+            continue
+        rows.append({**row, "size_kb": round(shipped.path.stat().st_size / 1024, 1),
+                     "test_accuracy": meta.parity.get("accuracy"), "tested_on": meta.parity.get("data"),
+                     "photos_lenient": meta.decision.get("lenient"), "threshold": meta.decision.get("threshold")})
+    if as_json:
+        stdout_json(rows)
+    for row in [] if as_json else rows:
+        figures = row.get("error") or (
+            f"{row['size_kb']} KB; {_figure(row['test_accuracy'], '.2%')} on {shown(str(row['tested_on']))}, "
+            f"{_figure(row['photos_lenient'], '.1%')} of validation photos right, not sure below "
+            f"{_figure(row['threshold'], '.2f')}")
+        typer.echo(f"{row['name']}{' (default)' if row['default'] else ''}: {row['about']}\n"
+                   f"  {row['file']}: {figures}")
+    if broken:
+        raise ModelError(f"shipped model(s) {', '.join(broken)} missing or unreadable; reinstall fmnist")
 
 
 SHOWN = 400  # characters of one line of metadata `info` prints (a crafted 1 MB word took Rich minutes to wrap)

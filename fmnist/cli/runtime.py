@@ -40,10 +40,11 @@ def classify(
 ) -> None:
     """Classify photos with the lightweight runtime (onnxruntime + OpenCV, no TensorFlow).
 
-    Each photo is prepared as its model was trained (read from the model's metadata): for a 28x28 model (the
-    shipped one, or your own classes' default tier) the largest object is cut out, turned grey and bright-on-black
-    and fitted to 28x28; for a photo-tier model the centre square is taken in colour at the model's size. Below
-    the model's threshold, or when the cut-out finds no object, the answer is "not sure (maybe Coat 41%)". Bad
+    Each photo is prepared as its model was trained (read from the model's metadata): for a colour model (the
+    shipped photo model, the default, or your own photo tier) the centre square is taken in colour at the model's
+    size; for a 28x28 model (--model edge, or your own classes' default tier) the largest object is cut out,
+    turned grey and bright-on-black and fitted to 28x28. Below the model's threshold, or when there is nothing to
+    see (a blank picture; no object the cut-out can find), the answer is "not sure (maybe Coat 41%)". Bad
     inputs are reported and skipped; the exit code is then 1.
 
     Example: fmnist classify examples/photos --save annotated/

@@ -10,7 +10,7 @@ import typer
 
 from fmnist.cli.common import DataDir, command_line
 from fmnist.core.errors import UsageError
-from fmnist.runtime.decision import COVERAGE
+from fmnist.runtime.decision import COVERAGE, PHOTO_COVERAGE
 from fmnist.train.models import DEFAULT_MODEL, PHOTO_MODEL, REGISTRY
 from fmnist.train.tiers import DEFAULT_TIER, TIERS
 
@@ -45,9 +45,9 @@ def train(
                                                   "the recipe's)."),
     photo_epochs: int | None = typer.Option(None, "--photo-epochs", min=1,
                                             help="Photos join for the last N epochs (default: the recipe's)."),
-    coverage: float = typer.Option(COVERAGE, "--coverage", min=0.05, max=1.0,
-                                   help="The 'not sure' threshold answers this share of mapped --photos-val "
-                                        "photos."),
+    coverage: float | None = typer.Option(None, "--coverage", min=0.05, max=1.0,
+                                          help=f"The 'not sure' threshold answers this share of mapped --photos-val "
+                                               f"photos (default: {COVERAGE}; the photo model {PHOTO_COVERAGE})."),
     size: int = typer.Option(160, "--size", min=32, max=512,
                              help="The photo model's input side in pixels, a multiple of 32."),
     own_labels: bool = typer.Option(False, "--own-labels", hidden=True,
@@ -73,15 +73,16 @@ def train(
         raise UsageError("train --own-labels is now its own command: fmnist train-own PHOTOS [--photos-val DIR] "
                          "[--out DIR] (see fmnist train-own --help)")
     if model.value == PHOTO_MODEL:
-        _train_photo(photos, photos_val, out, size, limit, epochs, batch_size, photo_map, coverage, seed, data_dir)
+        _train_photo(photos, photos_val, out, size, limit, epochs, batch_size, photo_map, coverage or PHOTO_COVERAGE,
+                     seed, data_dir)
         return
     from fmnist.train.fit import TrainConfig
     from fmnist.train.fit import train as run
 
     cfg = TrainConfig(model=model.value, out=out, epochs=epochs, batch_size=batch_size, seed=seed,
                       val_split=val_split, limit=limit, data_dir=data_dir, photos=photos, photos_val=photos_val,
-                      photo_map=photo_map, photo_share=photo_share, photo_epochs=photo_epochs, coverage=coverage,
-                      command=command_line())
+                      photo_map=photo_map, photo_share=photo_share, photo_epochs=photo_epochs,
+                      coverage=coverage or COVERAGE, command=command_line())
     card = run(cfg)
     typer.echo(f"{card.model}: test accuracy {card.test_accuracy:.2%}, {card.params:,} params, "
                f"trained in {card.train_seconds:.0f} s")

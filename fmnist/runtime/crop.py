@@ -44,17 +44,28 @@ def _height_width(image: np.ndarray) -> tuple[int, int]:
     return image.shape[0], image.shape[1]
 
 
+# A picture whose grey levels spread less than this (standard deviation) shows nothing: a blank page, a bare wall,
+# a covered lens. Every one of the 3,409 clothing photos' centre squares spreads by 7.3 or more.
+EMPTY_STD = 4.0
+
+
+def _prepared(bgr: np.ndarray, box: tuple[int, int, int, int]) -> Prepared:
+    empty = float(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY).std()) < EMPTY_STD
+    return Prepared(bgr, False, empty, box)
+
+
 def centre_crop(image: np.ndarray, size: int) -> Prepared:
-    """The centre square of a photo array (as read_image or a camera gives it), BGR uint8 size x size."""
+    """The centre square of a photo array (as read_image or a camera gives it), BGR uint8 size x size; empty when
+    it shows nothing (EMPTY_STD)."""
     h, w = _height_width(image)
     x, y, side, _ = centre_square(w, h)
-    return Prepared(_resized(image[y : y + side, x : x + side], size), False, False, (x, y, side, side))
+    return _prepared(_resized(image[y : y + side, x : x + side], size), (x, y, side, side))
 
 
 def whole(image: np.ndarray, size: int) -> Prepared:
     """--raw: the whole picture squeezed to size x size, no crop."""
     h, w = _height_width(image)
-    return Prepared(_resized(image, size), False, False, (0, 0, w, h))
+    return _prepared(_resized(image, size), (0, 0, w, h))
 
 
 MIN_SIZE, MAX_SIZE = 8, 1024  # the model's input side, pixels

@@ -1,6 +1,7 @@
-"""The models fmnist ships in fmnist/assets, by name, so `--model edge` works right after `pip install fmnist`,
-with no training and no TensorFlow; any other `--model` value is a path to a .onnx file. `make model` builds them
-(docs/model.md). A new shipped model is one line in SHIPPED and its file in the assets."""
+"""The models fmnist ships in fmnist/assets, by name, so `--model photo` (the default) and `--model edge` work
+right after `pip install fmnist`, with no training and no TensorFlow; any other `--model` value is a path to a .onnx
+file. `make model` builds them (docs/model.md). A new shipped model is one line in SHIPPED and its file in the
+assets."""
 
 from __future__ import annotations
 
@@ -23,9 +24,11 @@ class Shipped:
 
 
 SHIPPED: dict[str, Shipped] = {m.name: m for m in (
+    Shipped("photo", "photo.int8.onnx", "EfficientNet-Lite0 on the colour centre square at 160 px, int8: "
+                                        "Fashion-MNIST's labels, made for real photos"),
     Shipped("edge", "edge.int8.onnx", "the 28x28 cut-out, int8: Fashion-MNIST's labels, the fastest on a Pi"),
 )}
-DEFAULT = "edge"
+DEFAULT = "photo"
 
 
 def resolve(model: str | Path | None) -> Path:

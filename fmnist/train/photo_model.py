@@ -31,7 +31,7 @@ from fmnist.evaluation.report import classification_report
 from fmnist.evaluation.run_card import RunCard
 from fmnist.evaluation.testset import CALIB_DATA, FMNIST_RENDERED, rendered_test
 from fmnist.runtime.crop import CentreCrop
-from fmnist.runtime.decision import COVERAGE
+from fmnist.runtime.decision import PHOTO_COVERAGE
 from fmnist.train import plots
 from fmnist.train.backbones import BACKBONES
 from fmnist.train.loop import seed_everything, write_run
@@ -54,7 +54,7 @@ class PhotoModelConfig:
     epochs: int | None = None  # fine-tuning epochs (default: the tier's)
     batch_size: int | None = None
     photo_map: Path | None = None
-    coverage: float = COVERAGE
+    coverage: float = PHOTO_COVERAGE
     seed: int = 0
     data_dir: Path | None = None
     progress: bool = True
@@ -82,7 +82,7 @@ class Domains:
 
     photo_targets: np.ndarray  # (N, 12) fmnist.train.photo_mix targets of the training photos
     rendered: Once  # Fashion-MNIST training images rendered as photos (uint8 BGR), their targets
-    photos: PhotoSet  # the training photos (their part of x)
+    photos: PhotoSet  # the training photos (seen in the tier's views)
     held: PhotoSet  # the validation photos
     held_targets: np.ndarray
     pmap: PhotoMap

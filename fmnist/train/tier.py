@@ -110,7 +110,8 @@ def _passes(bottom: Any, x: np.ndarray, once: np.ndarray, backbone: Backbone, re
                 chunk = to_input(images[i : i + PASS_BATCH])
                 chunk = chunk if view == 0 else augment(chunk, training=True)
                 out.append(np.asarray(bottom(chunk, training=False)))
-                bar.update(task, advance=len(chunk), description=f"backbone features, view {view + 1}/{views}")
+                seen = f"view {view + 1}/{views}" if images is x else "rows seen once"
+                bar.update(task, advance=len(chunk), description=f"backbone features, {seen}")
     return np.concatenate(out)
 
 
@@ -164,8 +165,8 @@ def _frozen_head(head: _Head, pooled: np.ndarray, y: np.ndarray, held: tuple[np.
 
 @dataclass(frozen=True)
 class Once:
-    """Training rows seen once, as they are (no augmented views): images varied when they were made
-    (fmnist.evaluation.render.render_varied), or many enough not to need views."""
+    """Training rows seen once, as they are (no augmented views): images many enough, or varied enough when they
+    were made (fmnist.evaluation.render), not to need views."""
 
     x: np.ndarray
     y: np.ndarray

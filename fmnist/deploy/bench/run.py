@@ -17,6 +17,7 @@ from fmnist.deploy.bench.rounds import time_side_by_side
 MODEL_FILES = ("model.onnx", "model.int8.onnx", "model.tflite", "model.fp16.tflite", "model.int8.tflite")
 NEEDS = {".onnx": "onnxruntime", ".tflite": "ai_edge_litert", ".keras": "tensorflow"}
 INSTALL = {"ai_edge_litert": "pip install ai-edge-litert", "tensorflow": "pip install 'fmnist[train]'"}
+MODEL_WIDTH = 20  # characters of a model's name the table shows before cutting it
 SAME_ACCURACY_PP = 0.5  # files within this of the best accuracy count as equally accurate
 
 
@@ -62,6 +63,21 @@ def _precision(path: Path) -> str:
     return "int8" if ".int8." in path.name else "fp16" if ".fp16." in path.name else "fp32"
 
 
+def _photos(path: Path) -> float | None:
+    """The share of the clothing set's validation photos a Fashion-MNIST-label model answers right (lenient map),
+    as its metadata records it from training; None when it records none, records no share (a crafted value), or
+    has labels of its own (its photos are its own: not comparable)."""
+    if path.suffix == ".keras":
+        return None
+    from fmnist.core.jsonsafe import finite_number
+    from fmnist.core.meta import read_meta
+
+    meta = read_meta(path)
+    lenient = meta.decision.get("lenient") if meta and not meta.own_labels else None
+    share = finite_number(lenient) and not isinstance(lenient, bool) and 0 <= lenient <= 1  # type: ignore[operator]
+    return float(lenient) if share else None  # type: ignore[arg-type]
+
+
 def _accuracy(path: Path) -> tuple[float, str, tuple[int, ...]]:
     """Top-1 on the images the model is judged on (own labels: its held-out photos), what they are, and the shape
     of one model input (what its timing worker feeds it)."""
@@ -85,6 +101,7 @@ class BenchRow:
     threads: int
     accuracy: float
     accuracy_on: str  # the images accuracy is measured on
+    photos: float | None  # validation photos right, as recorded at training (_photos); None: not recorded
     cold_ms: float
     p50_us: float
     p90_us: float
@@ -114,7 +131,8 @@ def _facts(path: Path, progress: Callable[[str], None]) -> tuple[dict[str, Any],
     progress(f"accuracy of {path}")
     accuracy, judged_on, shape = _accuracy(path)
     return {"model": str(path), "format": path.suffix[1:], "precision": _precision(path),
-            "size_kb": round(path.stat().st_size / 1024, 1), "accuracy": accuracy, "accuracy_on": judged_on}, shape
+            "size_kb": round(path.stat().st_size / 1024, 1), "accuracy": accuracy, "accuracy_on": judged_on,
+            "photos": _photos(path)}, shape
 
 
 def bench(cfg: BenchConfig, progress: Callable[[str], None] = lambda _: None) -> BenchReport:
@@ -136,23 +154,45 @@ def bench(cfg: BenchConfig, progress: Callable[[str], None] = lambda _: None) ->
     return BenchReport(machine.describe(), cfg.rounds, rows, skipped, advise(rows))
 
 
-def _pick(rows: list[BenchRow]) -> str:
-    """The fastest among the most accurate of rows judged on the same images."""
-    best_accuracy = max(r.accuracy for r in rows)
-    pick = min((r for r in rows if r.accuracy >= best_accuracy - SAME_ACCURACY_PP / 100), key=lambda r: r.p50_us)
-    return (f"deploy {short_name(pick.model)} with {pick.threads} thread(s): {pick.p50_us:.0f} µs at batch 1, "
-            f"{pick.accuracy:.2%} on {pick.accuracy_on}")
+def _pick(rows: list[BenchRow], score: Callable[[BenchRow], float]) -> BenchRow:
+    """The fastest among the rows within SAME_ACCURACY_PP of the best score."""
+    best = max(score(r) for r in rows)
+    return min((r for r in rows if score(r) >= best - SAME_ACCURACY_PP / 100), key=lambda r: r.p50_us)
+
+
+def _speed(row: BenchRow) -> str:
+    return f"{short_name(row.model)} with {row.threads} thread(s): {row.p50_us:.0f} µs at batch 1"
+
+
+def _for_photos(rows: list[BenchRow]) -> str:
+    """The best on photos, and the fastest if it is another model: what each is for."""
+    pick = _pick(rows, lambda r: r.photos or 0.0)
+    advice = f"for photos: deploy {_speed(pick)}, {pick.photos:.1%} of the validation photos right"
+    fastest = min(rows, key=lambda r: r.p50_us)
+    if fastest.p50_us < pick.p50_us and (fastest.photos or 0.0) < (pick.photos or 0.0):
+        times = pick.p50_us / fastest.p50_us
+        advice += (f"; where speed matters most, {_speed(fastest)} ({times:.{0 if times >= 10 else 1}f}x faster), "
+                   f"{fastest.photos:.1%} of the validation photos right")
+    return advice
 
 
 def advise(rows: list[BenchRow]) -> str:
-    """Which file to deploy here for each kind of image the rows are judged on (a photo model and a 28x28 model are
-    made for different images: their accuracies do not compare), and whether int8 pays."""
+    """Which file to deploy here: for photos, by the share of validation photos each model's card records (and the
+    fastest, when it is another model); for rows without photo figures, the most accurate on the images they are
+    judged on, one pick per kind of image (a 28x28 model and a colour model are not judged on the same images);
+    and whether int8 pays."""
     deployable = [r for r in rows if r.format != "keras"]
     if not deployable:
         return "no deployable (.onnx/.tflite) rows to compare"
-    judged_on = sorted({r.accuracy_on for r in deployable})
-    advice = "; ".join(("for " + on + ": " if len(judged_on) > 1 else "")
-                       + _pick([r for r in deployable if r.accuracy_on == on]) for on in judged_on)
+    rated = [r for r in deployable if r.photos is not None]
+    unrated = [r for r in deployable if r.photos is None]
+    judged_on = sorted({r.accuracy_on for r in unrated})
+    parts = [_for_photos(rated)] if rated else []
+    for on in judged_on:
+        pick = _pick([r for r in unrated if r.accuracy_on == on], lambda r: r.accuracy)
+        parts.append(("for " + on + ": " if len(judged_on) + len(parts) > 1 else "")
+                     + f"deploy {_speed(pick)}, {pick.accuracy:.2%} on {pick.accuracy_on}")
+    advice = "; ".join(parts)
     speedups = [(r, twin.p50_us / r.p50_us) for r in deployable if r.precision == "int8"
                 for twin in deployable if _fp32_twin(twin, r)]
     if speedups:
@@ -165,9 +205,11 @@ def advise(rows: list[BenchRow]) -> str:
 
 
 def _fp32_twin(row: BenchRow, int8: BenchRow) -> bool:
-    """The fp32 file of the same export, format and thread count as an int8 row."""
+    """The fp32 file of the same export, format and thread count as an int8 row: the same folder and the same name
+    before its first dot (model.onnx and model.int8.onnx; edge.onnx and edge.int8.onnx)."""
+    a, b = Path(row.model).resolve(), Path(int8.model).resolve()
     return (row.precision == "fp32" and row.format == int8.format and row.threads == int8.threads
-            and Path(row.model).parent == Path(int8.model).parent)
+            and a.parent == b.parent and a.name.split(".")[0] == b.name.split(".")[0])
 
 
 def judged_on(report: BenchReport) -> str:
@@ -176,20 +218,27 @@ def judged_on(report: BenchReport) -> str:
 
 
 def render(report: BenchReport) -> list[Any]:
+    from rich import box
     from rich.table import Table
 
-    table = Table(title=machine.line(report.machine), caption=f"accuracy on {judged_on(report)}")
-    big = max((r.throughput_batch for r in report.rows), default=0)
-    columns = ("model", "format", "prec", "size", "thr", "accuracy", "cold ms", "p50 µs", "p90 µs", "p99 µs",
-               f"img/s b{big}", "RSS MB")
-    for column in columns:
-        table.add_column(column, justify="left" if column in ("model", "format", "prec") else "right",
-                         no_wrap=column == "model")
-    for r in report.rows:
-        table.add_row(short_name(r.model), r.format, r.precision, f"{r.size_kb:.0f} KB", str(r.threads),
-                      f"{r.accuracy:.2%}", f"{r.cold_ms:.0f}", f"{r.p50_us:.0f}", f"{r.p90_us:.0f}",
-                      f"{r.p99_us:.0f}", f"{r.throughput_ips:,}",
-                      f"{r.peak_rss_mb:.0f}")
+    caption = (f"acc: accuracy on {judged_on(report)}; cold start in ms, batch-1 p50 and p99 in µs, peak RSS in MB; "
+               "p90 and the batch size of img/s: --json")
+    if any(r.photos is not None for r in report.rows):
+        caption += "; photos: validation photos right (lenient), as recorded when the model was trained"
+    # no lines between the columns and the model's name cut first, so that ten figures fit 100 columns
+    table = Table(title=machine.line(report.machine), caption=caption, box=box.SIMPLE_HEAD, collapse_padding=True,
+                  pad_edge=False)
+    cells = [[short_name(r.model), f"{r.format} {r.precision}", f"{r.size_kb:.0f} KB", str(r.threads),
+              f"{r.accuracy:.2%}", "-" if r.photos is None else f"{r.photos:.1%}", f"{r.cold_ms:.0f}",
+              f"{r.p50_us:.0f}", f"{r.p99_us:.0f}", f"{r.throughput_ips:,}", f"{r.peak_rss_mb:.0f}"]
+             for r in report.rows]
+    columns = ("model", "file", "size", "thr", "acc", "photos", "cold", "p50", "p99", "img/s", "RSS")
+    for i, column in enumerate(columns):
+        width = max([len(column), *(len(row[i]) for row in cells)])
+        table.add_column(column, justify="left" if i < 2 else "right", no_wrap=True, overflow="ellipsis",
+                         **({"max_width": MODEL_WIDTH} if i == 0 else {"min_width": width}))
+    for row in cells:
+        table.add_row(*row)
     return [table, *(s["note"] + f": {s['model']}" for s in report.skipped), f"advice: {report.advice}"]
 
 
