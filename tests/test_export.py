@@ -205,11 +205,11 @@ def test_search_needs_int8(run_dir, tmp_path):
 
 def test_shipped_int8_model_runs_every_compute_op_as_an_int8_kernel():
     from fmnist.export.kernels import optimized_ops, summary
-    from fmnist.runtime.classifier import default_model
+    from fmnist.runtime.shipped import resolve
 
-    int8 = summary(optimized_ops(default_model()))
+    int8 = summary(optimized_ops(resolve("edge")))
     assert int8["float"] == {} and int8["int8"]["QLinearConv"] == 4 and "QGemm" in int8["int8"]
-    fp32 = summary(optimized_ops(default_model().with_name("edge.onnx")))
+    fp32 = summary(optimized_ops(resolve("edge").with_name("edge.onnx")))
     assert fp32["int8"] == {} and fp32["float"]["Conv"] == 4
 
 
@@ -227,14 +227,17 @@ def test_the_demo_summary_reads_what_the_commands_write(run_dir, tmp_path, capsy
     """`make demo`'s last screen, from a real run's card and parity.json and real bench and classify output."""
     from scripts.demo_summary import main
 
-    bench = runner.invoke(app, ["bench", str(run_dir / "model.int8.onnx"), "--threads", "1", "--iterations", "20",
-                                "--rounds", "1", "--json"])
-    classify = runner.invoke(app, ["classify", str(Path(__file__).parent.parent / "examples" / "photos"), "--json"])
+    bench = runner.invoke(app, ["bench", "photo", "edge", str(run_dir / "model.int8.onnx"), "--threads", "1",
+                                "--iterations", "20", "--rounds", "1", "--json"])
+    samples = str(Path(__file__).parent.parent / "examples" / "photos")
+    photo, edge = (runner.invoke(app, ["classify", samples, "--model", m, "--json"]) for m in ("photo", "edge"))
     (tmp_path / "bench.json").write_text(bench.stdout)
-    (tmp_path / "photos.jsonl").write_text(classify.stdout)
-    main(run_dir, run_dir, tmp_path / "bench.json", tmp_path / "photos.jsonl")
+    (tmp_path / "photo.jsonl").write_text(photo.stdout)
+    (tmp_path / "edge.jsonl").write_text(edge.stdout)
+    main(run_dir, run_dir, tmp_path / "bench.json", tmp_path / "photo.jsonl", tmp_path / "edge.jsonl")
     shown = capsys.readouterr().out
     assert "a short 1-epoch run" in shown and "model.int8.onnx" in shown and "pants.jpg" in shown
+    assert "--model photo (the default)" in shown and "times faster here" in shown
 
 
 # --- the gate on its sample (fmnist.export.evidence) ------------------------------------------------------------

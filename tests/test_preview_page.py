@@ -67,13 +67,13 @@ def test_the_page_shows_the_product_the_top_3_a_moving_stream_and_not_sure(brows
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1000, "height": 640})
     page.goto(live_page)
-    assert "edge.int8.onnx" in page.inner_text("#model")  # the model's name
+    assert "photo.int8.onnx" in page.inner_text("#model")  # the model's name: the default, the photo model
     page.wait_for_function("document.getElementById('label').textContent === 'Trouser'", timeout=15_000)
     assert page.get_attribute("body", "class") == "sure"
     top = [li.get_attribute("data-label") for li in page.query_selector_all("#top li")]
     assert len(top) == 3 and top[0] == "Trouser"
-    assert page.evaluate("document.getElementById('seen').naturalWidth") == 28  # what the model saw
-    page.wait_for_function("document.getElementById('seen-size').textContent === 'what the model saw (28\u00d728)'",
+    page.wait_for_function("document.getElementById('seen').naturalWidth === 160", timeout=5_000)  # what it saw
+    page.wait_for_function("document.getElementById('seen-size').textContent === 'what the model saw (160\u00d7160)'",
                            timeout=5_000)  # captioned with the input's own size, not a fixed 28x28
     first = page.locator("#stream").screenshot()
     time.sleep(0.5)
