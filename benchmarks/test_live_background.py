@@ -34,7 +34,7 @@ def paced(frames: list[np.ndarray]) -> Callable[[], tuple[tuple[np.ndarray], dic
 
 def run_paced(benchmark, frames: list[np.ndarray], note: str) -> FrameStep:
     """Time a background-segmenting FrameStep on `frames` at 30 fps; extra_info gets the p99 in ms."""
-    step = FrameStep(Classifier(threads=1), background=True)
+    step = FrameStep(Classifier("edge", threads=1), background=True)
     benchmark.group = "live, segmentation off the frame path"
     benchmark.extra_info.update(threads=1, fps=30, note=note)
     step(frames[0])  # the process's first frame pays one-time costs (26 ms once, then 3 ms): not the loop's

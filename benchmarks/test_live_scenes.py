@@ -36,7 +36,7 @@ def test_live_frame_on_scene(benchmark, name):
     test_image = fashion.load_split("test").images[0]  # an ankle boot
     scene, sigma = scenes(test_image)[name]
     next_frame = _cycled(scene, sigma)
-    step = FrameStep(Classifier(threads=1))
+    step = FrameStep(Classifier("edge", threads=1))
     benchmark.group = "live scenes"
     benchmark.extra_info.update(scene=name, size="640x480", threads=1)
     for _ in range(5):  # fill the smoothing window, so the label checked below is the loop's steady answer

@@ -1,4 +1,5 @@
-"""The runtime's other costs: photo preprocessing, end-to-end classify of a JPEG, one live-loop iteration."""
+"""The runtime's other costs: photo preprocessing, end-to-end classify of a JPEG, one live-loop iteration; the
+segmentation paths with the 28x28 model (edge), a photo model's live iteration with the default (photo)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def test_preprocess_640x480_photo(benchmark, photo):
 
 
 def test_classify_a_jpeg_end_to_end(benchmark):
-    classifier = Classifier(threads=1)
+    classifier = Classifier("edge", threads=1)
     path = ROOT / "examples" / "photos" / "pants.jpg"
     benchmark.group = "runtime"
     benchmark.extra_info.update(threads=1, model="shipped edge.int8.onnx", note="decode + preprocess + infer")
@@ -29,17 +30,27 @@ def test_classify_a_jpeg_end_to_end(benchmark):
 
 
 def test_live_loop_iteration_640x480(benchmark, photo):
-    step = FrameStep(Classifier(threads=1))
+    step = FrameStep(Classifier("edge", threads=1))
     benchmark.group = "runtime"
     benchmark.extra_info.update(threads=1, note="guide box, preprocess, infer, smooth, overlay; a held scene: "
                                 "segmented once, the mask reused")
     benchmark.pedantic(step, args=(photo,), rounds=50, warmup_rounds=3)
 
 
+def test_live_loop_iteration_640x480_photo_model(benchmark, photo):
+    """The default photo model: every frame cropped, resized and classified afresh (no segmentation)."""
+    step = FrameStep(Classifier(threads=1))
+    benchmark.group = "runtime"
+    benchmark.extra_info.update(threads=1, model="shipped photo.int8.onnx", note="guide box, centre crop, infer, "
+                                "smooth, overlay: every frame")
+    benchmark.pedantic(step, args=(photo,), rounds=50, warmup_rounds=3)
+    assert step.preprocess.counts() == {}  # nothing segmented, reused or waited for
+
+
 def test_live_loop_iteration_scene_moving_every_frame(benchmark, photo):
     """The worst case for the video path: the picture moves every frame (a camera swung around). Moving
     frames are skipped as "not sure"; every MAX_WAIT + 1-th frame is segmented anyway."""
-    step = FrameStep(Classifier(threads=1))
+    step = FrameStep(Classifier("edge", threads=1))
     frames = iter([np.roll(photo, 48 * k, axis=1) for k in range(60)])
     benchmark.group = "runtime"
     benchmark.extra_info.update(threads=1, note="a new picture every frame: skipped as moving, segmented "
@@ -54,7 +65,7 @@ def test_soak_10k_predicts(benchmark, images):
     """Steady-state batch-1 predict over 10,000 calls; extra_info holds the RSS growth over the run."""
     from tests.memory import rss_bytes
 
-    classifier = Classifier(threads=1)
+    classifier = Classifier("edge", threads=1)
     one = images[:1]
 
     def many() -> None:
