@@ -36,6 +36,7 @@ def test_shipped_model_reaches_its_recorded_accuracy(classifier, test_split):
     assert round(accuracy, 4) >= classifier.meta.parity["accuracy"] >= 0.90
 
 
+@pytest.mark.slow  # 2,000 images through Lite0 at 160 px: 20 s
 def test_shipped_photo_model_reaches_its_recorded_accuracy_on_the_test_set_written_as_photos(test_split):
     from fmnist.evaluation.testset import rendered_test
 
