@@ -122,8 +122,8 @@ def test_photo_figures_that_are_no_share_are_ignored(tmp_path):
         meta = read_meta(path)
         meta.decision = {**meta.decision, "lenient": value}
         path.write_bytes(embed_onnx(path, meta))
-        assert _photos(path) is None, value
-    assert _photos(resolve("edge")) == read_meta(resolve("edge")).decision["lenient"]
+        assert _photos(read_meta(path)) is None, value
+    assert _photos(read_meta(resolve("edge"))) == read_meta(resolve("edge")).decision["lenient"]
 
 
 def test_the_plot_names_the_images_accuracy_is_measured_on(tmp_path, monkeypatch):

@@ -37,15 +37,14 @@ def version_line() -> str:
     import hashlib
     from importlib import metadata
 
-    from fmnist.runtime.shipped import DEFAULT, SHIPPED
+    from fmnist.runtime.shipped import DEFAULT, Shipped, listed
 
-    def described(name: str) -> str:
-        path = SHIPPED[name].path
+    def described(model: Shipped) -> str:
+        path = model.path
         sha = hashlib.sha256(path.read_bytes()).hexdigest()[:12] if path.is_file() else None
-        return f"{name} {path.name} sha256 {sha}" if sha else f"{name} missing"
+        return f"{model.name} {path.name} sha256 {sha}" if sha else f"{model.name} missing"
 
-    names = [DEFAULT, *(n for n in SHIPPED if n != DEFAULT)]
-    shipped = ", ".join(described(n) + (" (default)" if n == DEFAULT else "") for n in names)
+    shipped = ", ".join(described(m) + (" (default)" if m.name == DEFAULT else "") for m in listed())
 
     def installed(*names: str) -> str:
         for name in names:

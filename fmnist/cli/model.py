@@ -98,10 +98,10 @@ def _shipped(as_json: bool) -> None:
     unreadable one is listed as such and the exit code is 4."""
     from fmnist.core.errors import FmnistError, ModelError
     from fmnist.core.meta import read_meta
-    from fmnist.runtime.shipped import DEFAULT, SHIPPED
+    from fmnist.runtime.shipped import DEFAULT, listed
 
     rows, broken = [], []
-    for shipped in sorted(SHIPPED.values(), key=lambda m: m.name != DEFAULT):
+    for shipped in listed():
         row: dict[str, Any] = {"name": shipped.name, "default": shipped.name == DEFAULT, "file": str(shipped.path),
                                "about": shipped.about}
         try:
@@ -117,13 +117,14 @@ def _shipped(as_json: bool) -> None:
                      "photos_lenient": meta.decision.get("lenient"), "threshold": meta.decision.get("threshold")})
     if as_json:
         stdout_json(rows)
-    for row in [] if as_json else rows:
-        figures = row.get("error") or (
-            f"{row['size_kb']} KB; {_figure(row['test_accuracy'], '.2%')} on {shown(str(row['tested_on']))}, "
-            f"{_figure(row['photos_lenient'], '.1%')} of validation photos right, not sure below "
-            f"{_figure(row['threshold'], '.2f')}")
-        typer.echo(f"{row['name']}{' (default)' if row['default'] else ''}: {row['about']}\n"
-                   f"  {row['file']}: {figures}")
+    else:
+        for row in rows:
+            figures = row.get("error") or (
+                f"{row['size_kb']} KB; {_figure(row['test_accuracy'], '.2%')} on {shown(str(row['tested_on']))}, "
+                f"{_figure(row['photos_lenient'], '.1%')} of validation photos right, not sure below "
+                f"{_figure(row['threshold'], '.2f')}")
+            typer.echo(f"{row['name']}{' (default)' if row['default'] else ''}: {row['about']}\n"
+                       f"  {row['file']}: {figures}")
     if broken:
         raise ModelError(f"shipped model(s) {', '.join(broken)} missing or unreadable; reinstall fmnist")
 

@@ -31,6 +31,11 @@ SHIPPED: dict[str, Shipped] = {m.name: m for m in (
 DEFAULT = "photo"
 
 
+def listed() -> list[Shipped]:
+    """The shipped models, the default first."""
+    return sorted(SHIPPED.values(), key=lambda m: m.name != DEFAULT)
+
+
 def resolve(model: str | Path | None) -> Path:
     """A shipped model's name (None: the default) or a path -> the .onnx file."""
     if model is None or str(model) in SHIPPED:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from fmnist.core.errors import FmnistError, UsageError
+from fmnist.core.meta import ModelMeta
 from fmnist.deploy.bench import machine
 from fmnist.deploy.bench.rounds import time_side_by_side
 
@@ -49,30 +50,33 @@ def find_models(models: list[str], run_dir: Path | None) -> list[Path]:
     return found
 
 
-def _precision(path: Path) -> str:
+def _meta(path: Path) -> ModelMeta | None:
+    """An exported file's metadata, read once for the facts below; None for a .keras model, or one whose metadata
+    cannot be read (its accuracy, measured next, then says what is wrong with it)."""
     if path.suffix == ".keras":
-        return "fp32"
+        return None
     from fmnist.core.meta import read_meta
 
     try:
-        meta = read_meta(path)
+        return read_meta(path)
     except FmnistError:
-        meta = None
+        return None
+
+
+def _precision(path: Path, meta: ModelMeta | None) -> str:
+    if path.suffix == ".keras":
+        return "fp32"
     if meta:
         return meta.precision
     return "int8" if ".int8." in path.name else "fp16" if ".fp16." in path.name else "fp32"
 
 
-def _photos(path: Path) -> float | None:
+def _photos(meta: ModelMeta | None) -> float | None:
     """The share of the clothing set's validation photos a Fashion-MNIST-label model answers right (lenient map),
     as its metadata records it from training; None when it records none, records no share (a crafted value), or
     has labels of its own (its photos are its own: not comparable)."""
-    if path.suffix == ".keras":
-        return None
     from fmnist.core.jsonsafe import finite_number
-    from fmnist.core.meta import read_meta
 
-    meta = read_meta(path)
     lenient = meta.decision.get("lenient") if meta and not meta.own_labels else None
     share = finite_number(lenient) and not isinstance(lenient, bool) and 0 <= lenient <= 1  # type: ignore[operator]
     return float(lenient) if share else None  # type: ignore[arg-type]
@@ -130,9 +134,10 @@ def _facts(path: Path, progress: Callable[[str], None]) -> tuple[dict[str, Any],
     """What a file is and how accurate, before it is timed; and the shape of one of its inputs."""
     progress(f"accuracy of {path}")
     accuracy, judged_on, shape = _accuracy(path)
-    return {"model": str(path), "format": path.suffix[1:], "precision": _precision(path),
+    meta = _meta(path)
+    return {"model": str(path), "format": path.suffix[1:], "precision": _precision(path, meta),
             "size_kb": round(path.stat().st_size / 1024, 1), "accuracy": accuracy, "accuracy_on": judged_on,
-            "photos": _photos(path)}, shape
+            "photos": _photos(meta)}, shape
 
 
 def bench(cfg: BenchConfig, progress: Callable[[str], None] = lambda _: None) -> BenchReport:
