@@ -180,6 +180,10 @@ def test_a_preparation_turns_prepared_images_into_the_models_input():
     assert grey.shape == (1, 28, 28, 1) and np.allclose(grey, 1.0)
     with pytest.raises(ValueError, match=r"expected \(N, 32, 32, 3\)"):
         crop.to_input(np.zeros((1, 28, 28), np.uint8))
+    # uint8 goes through a table of the 256 values: the same float32 numbers as the arithmetic on each pixel
+    odd = CentreCrop(16, 123.68, 58.395)
+    every = np.arange(256, dtype=np.uint8).reshape(1, 16, 16, 1).repeat(3, axis=3)
+    assert np.array_equal(odd.to_input(every), odd.to_input(every.astype(np.float32)))
 
 
 def test_the_centre_crop_takes_the_middle_square_of_any_photo():

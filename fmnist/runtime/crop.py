@@ -112,7 +112,12 @@ class CentreCrop(Preparation):
 
     def to_input(self, images: np.ndarray) -> np.ndarray:
         rgb = self.checked(images)[..., ::-1]  # BGR -> RGB
-        return ((rgb.astype(np.float32) - np.float32(self.mean)) / np.float32(self.std)).astype(np.float32)
+        if rgb.dtype != np.uint8:
+            return ((rgb.astype(np.float32) - np.float32(self.mean)) / np.float32(self.std)).astype(np.float32)
+        # the same float32 arithmetic on the 256 values, then one lookup per pixel: one array of the batch's size
+        # (done per pixel it made four; 2,000 rendered test images at 160 px took 20 s that way, 0.7 s this one)
+        table = (np.arange(256, dtype=np.float32) - np.float32(self.mean)) / np.float32(self.std)
+        return table[rgb]
 
     def record(self) -> dict[str, Any]:
         return {"version": self.version, "kind": self.kind, "size": self.size, "colour": "RGB",
