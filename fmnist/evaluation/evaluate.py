@@ -32,11 +32,11 @@ def evaluate(path: Path, data_dir: Path | None = None, threads: int | None = Non
     test = test_set_for(Path(path), data_dir, described)
     predict = open_model(Path(path), threads)
     report = {"model": str(path), "labels": test.names, "data": test.what,
-              **classification_report(test.labels, predict(test.inputs()), test.names)}
+              **classification_report(test.labels, test.probs(predict), test.names)}
     if photos is not None:
         photo_set = load_photos(photos, preparation=described.preparation)
         cut = described.threshold if threshold is None else threshold
         pmap = PhotoMap.own(test.names) if test.own else PhotoMap.load(photo_map)
-        probs = predict(test.inputs(photo_set.images))
+        probs = test.probs(predict, photo_set.images)
         report["photos"] = photo_figures(probs, photo_set, pmap, cut).to_json()
     return report

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
+from fmnist.core.calls import in_calls
 from fmnist.core.errors import ModelError
 from fmnist.core.meta import META_KEY, ModelMeta, check_labels, meta_from_props
 from fmnist.core.session import make_session
@@ -98,11 +100,14 @@ class Classifier:
         batch = np.asarray(batch)
         prep = self.preparation
         if batch.dtype == np.uint8 and batch.shape[1:] == prep.image_shape:
-            batch = prep.to_input(batch)
-        if batch.shape[1:] != prep.input_shape:
+            to_input = prep.to_input
+        elif batch.shape[1:] == prep.input_shape:
+            to_input = partial(np.ascontiguousarray, dtype=np.float32)
+        else:
             raise ModelError(f"predict takes (N, {', '.join(map(str, prep.image_shape))}) uint8 or "
                              f"(N, {', '.join(map(str, prep.input_shape))}) float, got {batch.shape}")
-        probs = self.session.run(None, {self.input_name: np.ascontiguousarray(batch, np.float32)})[0]
+        # a call at a time, each made model input as it goes: a large batch is never held as float all at once
+        probs = in_calls(lambda x: self.session.run(None, {self.input_name: to_input(x)})[0], batch)
         return self._checked(probs, len(batch))
 
     def classify(self, image: np.ndarray, top: int = 3, raw: bool = False) -> Result:

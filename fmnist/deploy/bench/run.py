@@ -89,7 +89,7 @@ def _accuracy(path: Path) -> tuple[float, str, tuple[int, ...]]:
     from fmnist.evaluation.testset import test_set_for
 
     test = test_set_for(path)
-    probs = open_model(path, threads=None)(test.inputs())
+    probs = test.probs(open_model(path, threads=None))
     accuracy = round(float((probs.argmax(1) == test.labels).mean()), 4)
     return accuracy, test.what, test.preparation.input_shape
 
