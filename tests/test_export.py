@@ -56,6 +56,12 @@ def test_all_five_files_pass_the_gate(run_dir, parity):
     assert (run_dir / "model.int8.onnx").stat().st_size < 0.35 * (run_dir / "model.onnx").stat().st_size
 
 
+def test_the_one_epoch_cnn_learned_on_the_full_data(run_dir):
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["model"] == "cnn" and metrics["config"]["n_train"] == 54_000
+    assert metrics["test_accuracy"] >= 0.80  # 85.6 % measured, against 10 % for chance
+
+
 def test_int8_agrees_with_keras_on_99_percent_of_the_test_set(parity):
     for name in ("model.int8.onnx", "model.int8.tflite"):
         assert parity[name]["agreement"] >= 0.99

@@ -45,12 +45,12 @@ def test_tiny_run_writes_every_artifact(tiny_run):
     assert f"test accuracy {metrics['test_accuracy']:.2%}" in got.stdout
 
 
-@pytest.mark.parametrize("name", ["cnn", "mlp", "mlp2"])
 @pytest.mark.slow
-def test_every_registry_model_learns(tmp_path, name):
-    """Two epochs on 2,000 images: 69-76 % measured (seeds 0 and 1), against 10 % for chance."""
-    metrics, _ = train(tmp_path, "--model", name, "--epochs", "2", "--limit", "2000")
-    assert metrics["model"] == name and metrics["test_accuracy"] >= 0.55
+def test_mlp2_learns_from_2000_images(tmp_path):
+    """Two epochs on 2,000 images: 69-76 % measured (seeds 0 and 1), against 10 % for chance. The other notebook
+    models learn on the full data: mlp below, cnn in tests/test_export.py."""
+    metrics, _ = train(tmp_path, "--model", "mlp2", "--epochs", "2", "--limit", "2000")
+    assert metrics["model"] == "mlp2" and metrics["test_accuracy"] >= 0.55
     assert metrics["preprocess"]["version"] == PREPROCESS_VERSION  # the run records its preprocessing
 
 
