@@ -17,7 +17,7 @@ from fmnist.core.errors import ModelError
 from fmnist.core.jsonsafe import finite_number
 from fmnist.core.meta import INPUT_BASE
 from fmnist.runtime.image import ImageError, Prepared, shrink, to_bgr8
-from fmnist.runtime.kind import Preparation
+from fmnist.runtime.kind import Preparation, per_value
 
 CROP_VERSION = "crop-1"  # bump when `centre_crop` changes what it returns for a photo
 
@@ -111,13 +111,8 @@ class CentreCrop(Preparation):
         return whole(image, self.size) if raw else centre_crop(image, self.size)
 
     def to_input(self, images: np.ndarray) -> np.ndarray:
-        rgb = self.checked(images)[..., ::-1]  # BGR -> RGB
-        if rgb.dtype != np.uint8:
-            return ((rgb.astype(np.float32) - np.float32(self.mean)) / np.float32(self.std)).astype(np.float32)
-        # the same float32 arithmetic on the 256 values, then one lookup per pixel: one array of the batch's size
-        # (done per pixel it made four; 2,000 rendered test images at 160 px took 20 s that way, 0.7 s this one)
-        table = (np.arange(256, dtype=np.float32) - np.float32(self.mean)) / np.float32(self.std)
-        return table[rgb]
+        mean, std = np.float32(self.mean), np.float32(self.std)
+        return per_value(self.checked(images)[..., ::-1], lambda x: (x - mean) / std)  # BGR -> RGB, normalised
 
     def record(self) -> dict[str, Any]:
         return {"version": self.version, "kind": self.kind, "size": self.size, "colour": "RGB",

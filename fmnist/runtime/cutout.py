@@ -18,7 +18,7 @@ import numpy as np
 
 from fmnist.core.meta import IMAGE_SIZE, INPUT_BASE
 from fmnist.runtime.image import Prepared, Shrunk, shrink, to_bgr8
-from fmnist.runtime.kind import Preparation
+from fmnist.runtime.kind import Preparation, per_value
 
 # Bump when `preprocess` changes what it returns for a photo. The photo cache (fmnist.evaluation.photo_set)
 # is keyed on it, and a model records the version it was trained for (its metadata).
@@ -197,7 +197,7 @@ class CutOut(Preparation):
 
     def to_input(self, images: np.ndarray) -> np.ndarray:
         # (N, 28, 28, 1) float32 in [0, 1], the object bright on black
-        return (self.checked(images)[..., None].astype(np.float32) / np.float32(255.0)).astype(np.float32)
+        return per_value(self.checked(images)[..., None], lambda x: x / np.float32(255.0))
 
     def record(self) -> dict[str, Any]:
         return preprocess_record()

@@ -15,6 +15,7 @@ A kind owns what is specific to it, so no code outside its file asks which kind 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -22,6 +23,15 @@ from typing import Any, ClassVar
 import numpy as np
 
 from fmnist.runtime.image import Prepared
+
+
+def per_value(images: np.ndarray, value: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """value (float32 arithmetic) of every pixel, as float32. uint8 images go through a table of its 256 results:
+    the same numbers in one array of the batch's size, where the arithmetic on each pixel made several (2,000
+    colour squares of 160 px: 20 s that way, mostly page faults, 0.7 s by the table)."""
+    if images.dtype == np.uint8:
+        return value(np.arange(256, dtype=np.float32))[images]
+    return value(images.astype(np.float32)).astype(np.float32)
 
 
 @dataclass(frozen=True)
