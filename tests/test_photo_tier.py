@@ -184,6 +184,8 @@ def test_a_preparation_turns_prepared_images_into_the_models_input():
     odd = CentreCrop(16, 123.68, 58.395)
     every = np.arange(256, dtype=np.uint8).reshape(1, 16, 16, 1).repeat(3, axis=3)
     assert np.array_equal(odd.to_input(every), odd.to_input(every.astype(np.float32)))
+    grey = np.resize(np.arange(256, dtype=np.uint8), (4, 28, 28))  # the cut-out's x / 255, every value
+    assert np.array_equal(CUTOUT.to_input(grey), CUTOUT.to_input(grey.astype(np.float32)))
 
 
 def test_the_centre_crop_takes_the_middle_square_of_any_photo():
