@@ -10,13 +10,12 @@ from typing import Any
 
 import numpy as np
 
-from fmnist.core.calls import in_calls, rows_per_call
+from fmnist.core.calls import STEP_ROWS, in_calls, rows_per_call
 from fmnist.core.errors import DependencyError, ModelError
 from fmnist.core.meta import TFLITE_MAGIC
 from fmnist.core.quiet import quiet_stderr
 
 Predict = Callable[[np.ndarray], np.ndarray]
-KERAS_STEP = 64
 
 
 def _chunked(run: Callable[[np.ndarray], np.ndarray]) -> Predict:
@@ -37,9 +36,7 @@ def load_keras(path: Path) -> Any:
 
 
 def keras_predictor(model: Any) -> Predict:
-    # Keras' own steps cost time each: 64 rows a step at least (2,000 colour squares of 160 px took 11.7 s in steps of
-    # 64, 20 s in steps of 10, 25 s in steps of 1,000; the outputs are the same)
-    return lambda x: np.asarray(model.predict(x, batch_size=max(KERAS_STEP, rows_per_call(x.shape[1:])), verbose=0),
+    return lambda x: np.asarray(model.predict(x, batch_size=max(STEP_ROWS, rows_per_call(x.shape[1:])), verbose=0),
                                 dtype=np.float32)
 
 
