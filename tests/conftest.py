@@ -13,14 +13,15 @@ os.environ["FMNIST_CACHE"] = tempfile.mkdtemp(prefix="fmnist-test-cache-")
 
 @pytest.fixture(scope="session")
 def exported_cnn(tmp_path_factory):
-    """A notebook CNN trained one epoch on the full data, then exported to all five files by the CLI."""
+    """A notebook CNN trained one epoch on the full data (the CLI's default split), then exported to all five files,
+    both by the CLI."""
     from typer.testing import CliRunner
 
     from fmnist.cli import app
-    from fmnist.train.fit import TrainConfig, train
 
     out = tmp_path_factory.mktemp("export") / "cnn"
-    train(TrainConfig(model="cnn", epochs=1, out=out, progress=False))
+    got = CliRunner().invoke(app, ["train", "--model", "cnn", "--epochs", "1", "--out", str(out)])
+    assert got.exit_code == 0, got.output
     got = CliRunner().invoke(app, ["export", str(out), "--int8", "--fp16"])
     assert got.exit_code == 0, got.output
     return out
