@@ -28,7 +28,7 @@ def served(tmp_path_factory):
     root = tmp_path_factory.mktemp("mirror")
     files = synthetic_set(root)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     md5 = {name: hashlib.md5(blob).hexdigest() for name, blob in files.items()}
     yield f"http://127.0.0.1:{server.server_port}/", md5, root
     server.shutdown()
@@ -56,7 +56,7 @@ def test_corrupt_file_on_the_server_is_rejected(tmp_path):
     synthetic_set(bad)
     (bad / "t10k-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b" + b"\0" * 100)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(bad)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     try:
         with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte.gz.part is truncated or not a valid gzip"):
             fetch(tmp_path / "dl", f"http://127.0.0.1:{server.server_port}", md5=None)

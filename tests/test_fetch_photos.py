@@ -51,7 +51,7 @@ def server(tmp_path_factory):
     (root / "crc.zip").write_bytes(bytes(crc))
     (root / "official.zip").write_bytes(archive(PHOTO_COUNTS))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     yield f"http://127.0.0.1:{httpd.server_port}/"
     httpd.shutdown()
 

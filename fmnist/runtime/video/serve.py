@@ -34,6 +34,7 @@ from fmnist.core.jsonsafe import dumps
 
 BOUNDARY = "fmnistframe"
 TIMEOUT_S = 10.0  # to send the whole request; and the longest a write to a viewer may stall
+POLL_S = 0.05  # how often the serving loop looks for shutdown()
 MAX_CLIENTS = 16  # connections served at once: threads and file descriptors stay bounded on a Pi
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")  # what a browser on this machine sends as Host
 _BUSY_BODY = b"busy: the fmnist preview has all the viewers it serves at once; try again in a few seconds\n"
@@ -238,5 +239,7 @@ def start(address: str, preview: Preview, timeout: float = TIMEOUT_S, max_client
     except OSError as e:
         raise UsageError(f"--serve {host}:{port}: {e.strerror or e}; pick another port, e.g. --serve "
                          f"{host}:{port + 1 if port else 8081}") from e
-    threading.Thread(target=server.serve_forever, name="fmnist-serve", daemon=True).start()
+    # shutdown() waits for the loop's next poll: every 50 ms, so `live` stops at once (the default is 0.5 s)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": POLL_S}, name="fmnist-serve",
+                     daemon=True).start()
     return server
