@@ -19,6 +19,11 @@ def rows_per_call(input_shape: tuple[int, ...]) -> int:
     return max(1, CALL_VALUES // max(1, math.prod(input_shape)))
 
 
+def step_rows(input_shape: tuple[int, ...]) -> int:
+    """Rows a call of a runtime that costs time per call (Keras) takes: rows_per_call, and STEP_ROWS at least."""
+    return max(STEP_ROWS, rows_per_call(input_shape))
+
+
 def in_calls(run: Callable[[np.ndarray], np.ndarray], x: np.ndarray, rows: int | None = None) -> np.ndarray:
     """run(x), made in calls of `rows` rows each (default rows_per_call)."""
     rows = rows or rows_per_call(x.shape[1:])

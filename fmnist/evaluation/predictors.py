@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from fmnist.core.calls import STEP_ROWS, in_calls, rows_per_call
+from fmnist.core.calls import in_calls, step_rows
 from fmnist.core.errors import DependencyError, ModelError
 from fmnist.core.meta import TFLITE_MAGIC
 from fmnist.core.quiet import quiet_stderr
@@ -36,8 +36,7 @@ def load_keras(path: Path) -> Any:
 
 
 def keras_predictor(model: Any) -> Predict:
-    return lambda x: np.asarray(model.predict(x, batch_size=max(STEP_ROWS, rows_per_call(x.shape[1:])), verbose=0),
-                                dtype=np.float32)
+    return lambda x: np.asarray(model.predict(x, batch_size=step_rows(x.shape[1:]), verbose=0), dtype=np.float32)
 
 
 def _onnx(path: Path, threads: int | None) -> Predict:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fmnist.core.calls import STEP_ROWS, in_calls, rows_per_call
+from fmnist.core.calls import in_calls, step_rows
 from fmnist.core.errors import ModelError, printable
 from fmnist.core.meta import CLASS_NAMES, is_own, read_meta
 from fmnist.data import fashion
@@ -51,12 +51,11 @@ class TestSet:
         return self.preparation.to_input(self.images if images is None else images)
 
     def probs(self, predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray | None = None) -> np.ndarray:
-        """predict's output for these images (or others prepared the same way), made model input STEP_ROWS or more
-        at a time (fmnist.core.calls): 2,000 colour squares of 160 px never sit in memory as 600 MB of float32, and
+        """predict's output for these images (or others prepared the same way), made model input step_rows at a
+        time (fmnist.core.calls): 2,000 colour squares of 160 px never sit in memory as 600 MB of float32, and
         a Keras model still gets its steps of 64."""
         images = self.images if images is None else images
-        return in_calls(lambda chunk: predict(self.inputs(chunk)), images,
-                        max(STEP_ROWS, rows_per_call(images.shape[1:])))
+        return in_calls(lambda chunk: predict(self.inputs(chunk)), images, step_rows(images.shape[1:]))
 
     @property
     def own(self) -> bool:
