@@ -18,6 +18,11 @@ def finite_number(value: object) -> bool:
         return False
 
 
+def finite_share(value: object) -> bool:
+    """A finite number in [0, 1]: a probability, or a share of images (not a bool, NaN or infinity)."""
+    return finite_number(value) and 0 <= value <= 1  # type: ignore[operator]
+
+
 def sanitized(value: Any) -> Any:
     """`value` with every non-finite float, at any depth, replaced by None (tuples become lists)."""
     if isinstance(value, float):

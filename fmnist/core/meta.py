@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from fmnist.core.errors import ModelError
-from fmnist.core.jsonsafe import dumps, finite_number
+from fmnist.core.jsonsafe import dumps, finite_share
 
 CLASS_NAMES: tuple[str, ...] = (
     "T-shirt/top",
@@ -149,7 +149,7 @@ def check_fields(meta: ModelMeta, where: str) -> None:
 
 def check_threshold(value: object, where: str) -> float:
     """A "not sure" threshold: a finite number in [0, 1]."""
-    if not (finite_number(value) and 0 <= value <= 1):  # type: ignore[operator]
+    if not finite_share(value):
         raise ModelError(f"{where}: the decision threshold {value!r:.40} is not a number in [0, 1]; train and "
                          "export it again with fmnist")
     return float(value)  # type: ignore[arg-type]

@@ -75,11 +75,10 @@ def _photos(meta: ModelMeta | None) -> float | None:
     """The share of the clothing set's validation photos a Fashion-MNIST-label model answers right (lenient map),
     as its metadata records it from training; None when it records none, records no share (a crafted value), or
     has labels of its own (its photos are its own: not comparable)."""
-    from fmnist.core.jsonsafe import finite_number
+    from fmnist.core.jsonsafe import finite_share
 
     lenient = meta.decision.get("lenient") if meta and not meta.own_labels else None
-    share = finite_number(lenient) and not isinstance(lenient, bool) and 0 <= lenient <= 1  # type: ignore[operator]
-    return float(lenient) if share else None  # type: ignore[arg-type]
+    return float(lenient) if finite_share(lenient) else None  # type: ignore[arg-type]
 
 
 def _accuracy(path: Path) -> tuple[float, str, tuple[int, ...]]:
