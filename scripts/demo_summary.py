@@ -16,8 +16,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from fmnist.core.meta import read_meta
 from fmnist.evaluation.run_card import RunCard
-from fmnist.runtime.classifier import Classifier
+from fmnist.runtime.shipped import name_of, resolve
 
 
 def parity_table(run: Path) -> Table:
@@ -69,8 +70,6 @@ def photo_table(photo: list[dict], edge: list[dict]) -> Table:
 
 def _speedup(bench: dict) -> str:
     """", N times faster" from the bench rows of the two shipped models at one thread, if it timed both."""
-    from fmnist.runtime.shipped import name_of
-
     p50 = {name_of(Path(r["model"])): r["p50_us"] for r in bench["rows"] if r["threads"] == 1}
     photo, edge = p50.get("photo"), p50.get("edge")
     return f", {photo / edge:.0f} times faster here" if photo and edge else ""
@@ -86,15 +85,13 @@ def main(run: Path, cnn: Path, bench_json: Path, photo_jsonl: Path, edge_jsonl: 
     assert edge and notebook and edge.test_accuracy and notebook.test_accuracy, "run make demo: no run cards"
     bench = json.loads(bench_json.read_text())
     console.rule("fmnist demo")
-    shipped = Classifier("edge").meta
-    assert shipped is not None
+    shipped, photo = (read_meta(resolve(name)) for name in ("edge", "photo"))  # the metadata alone, no session
+    assert shipped is not None and photo is not None
     console.print(f"trained: edge, a short {edge.metrics['config']['epochs']}-epoch run: {edge.test_accuracy:.2%} on "
                   f"the test set in {edge.train_seconds:.0f} s. The full recipe (make model: "
                   f"{shipped.training['config']['epochs']} epochs and the clothing photos) reaches "
                   f"{shipped.training['test_accuracy']:.2%}; the shipped int8 file {shipped.parity['accuracy']:.2%}. "
                   f"The notebook CNN, {notebook.metrics['config']['epochs']} epoch(s): {notebook.test_accuracy:.2%}.")
-    photo = Classifier("photo").meta
-    assert photo is not None
     console.print(f"shipped: photo, the default, made for real photos: {photo.decision['lenient']:.1%} of the "
                   f"validation photos right, {photo.parity['accuracy']:.2%} on the test set written as photos (int8). "
                   f"edge: {shipped.decision['lenient']:.1%} of the photos{_speedup(bench)}.")
