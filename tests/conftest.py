@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
 import pytest
@@ -8,7 +10,8 @@ import pytest
 # Tests never read a developer's own settings, nor fill their photo cache.
 for var in ("FMNIST_DATA", "FMNIST_BASE_URL", "FMNIST_PHOTOS_URL"):
     os.environ.pop(var, None)
-os.environ["FMNIST_CACHE"] = tempfile.mkdtemp(prefix="fmnist-test-cache-")
+os.environ["FMNIST_CACHE"] = _cache = tempfile.mkdtemp(prefix="fmnist-test-cache-")
+atexit.register(shutil.rmtree, _cache, ignore_errors=True)  # each test process removes the cache it made
 
 
 @pytest.fixture(scope="session")
