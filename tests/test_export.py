@@ -19,6 +19,7 @@ from fmnist.core.meta import CLASS_NAMES, read_meta
 from fmnist.data import fashion
 from fmnist.export.pipeline import ExportOptions, export
 from fmnist.runtime.preparation import CUTOUT
+from tests.qdq import conv_is_float
 
 FILES = {"model.onnx": "fp32", "model.int8.onnx": "int8", "model.tflite": "fp32", "model.fp16.tflite": "fp16",
          "model.int8.tflite": "int8"}
@@ -203,6 +204,16 @@ def test_search_picks_the_same_setting_when_only_timing_noise_differs():
     assert _pick(tries([73.5, 71.8, 71.6, 71.5]))["name"] == _pick(tries([85.2, 79.7, 78.4, 86.0]))["name"] == "try 1"
     # a real gap still wins over agreement: the notebook CNN's uint8 file at 51.0 against 77.6 us
     assert _pick(tries([77.6, 77.6, 51.0, 77.6]))["name"] == "try 2"
+
+
+def test_float_convs_keeps_the_first_convolutions_float_and_is_recorded(run_dir, tmp_path):
+    got = runner.invoke(app, ["export", str(run_dir), "--int8", "--no-tflite", "--float-convs", "1", "--calib", "100",
+                              "-o", str(tmp_path), "--json"])
+    assert got.exit_code == 0, got.output
+    assert json.loads(got.stdout)["calibration"]["float_convs"] == 1
+    assert read_meta(tmp_path / "model.int8.onnx").parity["quantization"]["float_convs"] == 1
+    assert conv_is_float(tmp_path / "model.int8.onnx") == [True, False, False]  # the notebook CNN's three convs
+    assert conv_is_float(run_dir / "model.int8.onnx") == [False, False, False]  # a 28x28 model's default: none
 
 
 def test_search_needs_int8(run_dir, tmp_path):

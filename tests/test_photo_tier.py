@@ -23,6 +23,7 @@ from fmnist.runtime.crop import CentreCrop
 from fmnist.runtime.preparation import CUTOUT, from_record
 from fmnist.runtime.video.step import guide_box
 from tests.photo_tree import SHAPES, photo
+from tests.qdq import conv_is_float
 from tests.test_own_labels import deploys
 
 runner = CliRunner()
@@ -72,6 +73,9 @@ def test_a_photo_tier_run_records_its_tier_and_its_preprocessing(tier_run):
     parity = json.loads((run / "parity.json").read_text())
     assert parity["passed"] and parity["data"] == "held-out photos" and len(parity["files"]) == 2
     assert parity["calibration"]["method"] == "percentile" and parity["calibration"]["activations"] == "uint8"
+    assert parity["calibration"]["float_convs"] == 2  # the kind's default: Lite0's stem and first depthwise stay float
+    kept = conv_is_float(run / "model.int8.onnx")
+    assert kept[:2] == [True, True] and not any(kept[2:]) and len(kept) > 40
     for name in ("model.onnx", "model.int8.onnx"):
         meta = read_meta(run / name)
         assert meta is not None and meta.preprocess["kind"] == "crop" and meta.preprocess["size"] == SIZE

@@ -45,6 +45,10 @@ def export(
                                                    help="ONNX int8 activation type: int8 (S8S8) or uint8 (U8S8) "
                                                         "(default: int8 for 28x28 models, uint8 for the photo "
                                                         "tier)."),
+    float_convs: int | None = typer.Option(None, "--float-convs", min=0, max=1000,
+                                           help="ONNX int8: keep the model's first N convolutions float "
+                                                "(default: 0 for 28x28 models, 2 for the photo tier, whose "
+                                                "full-resolution layers lose the most to int8)."),
     search: bool = typer.Option(False, "--search",
                                 help="With --int8: try a grid of ONNX quantization settings (activation type, "
                                      "per-channel, calibration), gate each, keep the fastest at batch 1."),
@@ -81,8 +85,8 @@ def export(
 
     opts = ExportOptions(int8=int8, fp16=fp16, tflite=tflite, calib=calib,
                          calib_method=calib_method and calib_method.value, per_channel=per_channel,
-                         activations=activations and activations.value, search=search, min_agree=min_agree,
-                         max_drop=max_drop, out=out, data_dir=data_dir, command=command_line())
+                         activations=activations and activations.value, float_convs=float_convs, search=search,
+                         min_agree=min_agree, max_drop=max_drop, out=out, data_dir=data_dir, command=command_line())
 
     def show(report: ParityReport) -> None:
         if as_json:

@@ -177,9 +177,12 @@ def _write_files(model: Any, judge: Judge, calib: np.ndarray, out: Path, origin:
 
 def _with_model_defaults(opts: ExportOptions, preparation: Preparation) -> ExportOptions:
     """The int8 settings the user left open, filled with the defaults for this kind of model."""
-    chosen = opts.calib_method is not None or opts.activations is not None or not opts.per_channel
+    chosen = (opts.calib_method is not None or opts.activations is not None or opts.float_convs is not None
+              or not opts.per_channel)
+    float_convs = preparation.int8_float_convs if opts.float_convs is None else opts.float_convs
     return replace(opts, calib_method=opts.calib_method or preparation.int8_method,
-                   activations=opts.activations or preparation.int8_activations, fallback=not chosen)
+                   activations=opts.activations or preparation.int8_activations, float_convs=float_convs,
+                   fallback=not chosen)
 
 
 def _judge(keras_path: Path, opts: ExportOptions) -> tuple[Any, Judge]:
@@ -209,7 +212,7 @@ def export(source: Path, opts: ExportOptions, console: Console | None = None) ->
     rows, int8_onnx = _write_files(model, judge, calib, out, origin,
                                    console or Console(stderr=True))
     settings = int8_onnx.quantization or {"method": opts.calib_method, "per_channel": opts.per_channel,
-                                          "activations": opts.activations}
+                                          "activations": opts.activations, "float_convs": opts.float_convs}
     report = ParityReport(
         source=str(keras_path), source_sha256=origin.sha256, n_test=len(judge.x), created=origin.created,
         data=judge.test.what, labels=judge.test.names, reference_accuracy=judge.reference_accuracy,

@@ -20,9 +20,11 @@ class QuantSettings:
     method: str = "minmax"  # calibration: minmax, entropy or percentile
     per_channel: bool = True  # one scale per output channel of each weight
     activations: str = "int8"  # int8 (S8S8) or uint8 (U8S8: uint8 activations, int8 weights)
+    float_convs: int = 0  # the graph's first convolutions that stay float (fmnist.runtime.kind: int8_float_convs)
 
     def name(self) -> str:
-        return f"{self.activations} acts, {'per-channel' if self.per_channel else 'per-tensor'}, {self.method}"
+        first = f", first {self.float_convs} convs float" if self.float_convs else ""
+        return f"{self.activations} acts, {'per-channel' if self.per_channel else 'per-tensor'}, {self.method}{first}"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -43,6 +45,13 @@ def calibration_count(shape: tuple[int, ...], method: str) -> int:
     if method not in HISTOGRAM_METHODS:
         return shape[0]
     return min(shape[0], max(16, HISTOGRAM_PIXELS // (shape[1] * shape[2])))
+
+
+def kept_float(graph: Any, float_convs: int) -> list[str]:
+    """The nodes quantization leaves float: the softmax (probabilities stay float) and the first `float_convs`
+    convolutions in graph order."""
+    convs = [n.name for n in graph.node if n.op_type == "Conv"][:float_convs]
+    return [n.name for n in graph.node if n.op_type == "Softmax"] + convs
 
 
 def quantize_onnx(
@@ -82,7 +91,7 @@ def quantize_onnx(
         prepped = Path(tmp) / "prepped.onnx"
         # symbolic shape inference + BASIC fusions (Conv+BN, MatMul+Add -> Gemm): fewer tensors to quantize
         quant_pre_process(str(fp32), str(prepped), skip_symbolic_shape=False)
-        softmax = [n.name for n in onnx.load(str(prepped)).graph.node if n.op_type == "Softmax"]
+        keep = kept_float(onnx.load(str(prepped)).graph, settings.float_convs)
         # the histogram calibrators print progress on stdout, which belongs to --json
         with contextlib.redirect_stdout(io.StringIO()):
             quantize_static(
@@ -92,5 +101,5 @@ def quantize_onnx(
                 weight_type=QuantType.QInt8,
                 per_channel=settings.per_channel,
                 calibrate_method=methods[settings.method],
-                nodes_to_exclude=softmax,  # probabilities stay float
+                nodes_to_exclude=keep,
             )

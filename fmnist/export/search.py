@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,13 @@ from fmnist.export.quantize import QuantSettings, quantize_onnx
 GRID = tuple(QuantSettings(method, per_channel, activations)
              for activations in ("int8", "uint8") for per_channel in (True, False)
              for method in ("minmax", "percentile"))
+
+
+def grid_keeping(float_convs: int) -> tuple[QuantSettings, ...]:
+    """GRID, each setting keeping the model's first `float_convs` convolutions float."""
+    return tuple(replace(settings, float_convs=float_convs) for settings in GRID)
+
+
 ROUNDS, CALLS = 3, 1000  # batch-1 p50 = median over rounds of each round's median of CALLS calls, 1 thread
 
 
@@ -81,7 +89,8 @@ def fallback(fp32: Path, out: Path, calib: np.ndarray, gate: Callable[[Path], Pa
     weights lost 1-4 points of agreement on every model measured), with the same gate and thresholds, and write
     the one closest to Keras that passes to `out` (agreement, then accuracy, then grid order). Untimed:
     `--search` is for speed. If none passes, `out` is left as it was, for the caller's gate to reject."""
-    others = [settings for settings in grid if settings != failed and settings.per_channel]
+    same_floats = (replace(settings, float_convs=failed.float_convs) for settings in grid if settings.per_channel)
+    others = [settings for settings in same_floats if settings != failed]
     tries = []
     for i, settings in enumerate(others):
         status(f"the default int8 failed the gate: trying {i + 1}/{len(others)} ({settings.name()})")

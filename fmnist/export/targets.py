@@ -23,6 +23,7 @@ class ExportOptions:
     calib_method: str | None = None  # None: the model's kind's (fmnist.runtime.kind)
     per_channel: bool = True
     activations: str | None = None  # int8 ONNX activations: int8 (S8S8) or uint8 (U8S8); None: the model's default
+    float_convs: int | None = None  # the first convolutions the int8 ONNX keeps float; None: the model's default
     search: bool = False  # try a grid of int8 ONNX settings and keep the fastest that passes the gate
     fallback: bool = True  # when the default int8 fails, try the others (never when the user chose the settings)
     min_agree: float | None = None  # override the gate's defaults (see parity.DEFAULTS)
@@ -78,13 +79,14 @@ def _onnx_fp32(model: Any, path: Path) -> Built:
 def _onnx_int8(fp32: Path, path: Path, calib: np.ndarray, opts: ExportOptions, gate: Gate, work: Path,
                status: Callable[[str], None]) -> Built:
     from fmnist.export.quantize import QuantSettings, calibration_count, quantize_onnx
-    from fmnist.export.search import fallback, search
+    from fmnist.export.search import fallback, grid_keeping, search
 
     judge = gate("model.int8.onnx", "int8")
     if opts.search:
-        result = search(fp32, path, calib, judge, work, status=status)
+        result = search(fp32, path, calib, judge, work, grid_keeping(opts.float_convs or 0), status)
         return Built(quantization=result["chosen"], search=result)
-    settings = QuantSettings(opts.calib_method or "minmax", opts.per_channel, opts.activations or "int8")
+    settings = QuantSettings(opts.calib_method or "minmax", opts.per_channel, opts.activations or "int8",
+                             opts.float_convs or 0)
     quantize_onnx(fp32, path, calib, settings)
     row = judge(path)
     if row.passed or not opts.fallback:

@@ -8,8 +8,8 @@ A kind owns what is specific to it, so no code outside its file asks which kind 
   `prose` and `input_spec` (the metadata's words and input entry);
 - `segments`: whether preparing costs a segmentation, so live segments only when the scene changes and photo
   folders are cached (the cut-out); otherwise every frame is prepared afresh and nothing is cached;
-- its int8 defaults (`int8_method`, `int8_activations`) and `calib_photos`, the training photos an own-label run
-  keeps to calibrate int8 on.
+- its int8 defaults (`int8_method`, `int8_activations`, `int8_float_convs`) and `calib_photos`, the training
+  photos an own-label run keeps to calibrate int8 on.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ class Preparation(ABC):
     segments: ClassVar[bool]
     int8_method: ClassVar[str]  # export --int8's calibration: minmax, percentile or entropy
     int8_activations: ClassVar[str]  # int8 (S8S8) or uint8 (U8S8)
+    int8_float_convs: ClassVar[int]  # the first convolutions that stay float in an int8 ONNX
     calib_photos: ClassVar[int]
 
     @property
