@@ -226,6 +226,27 @@ def test_record_claims_its_name_at_once_and_gives_it_back_when_nothing_was_recor
     assert got.exit_code == 2 and got.stderr.startswith("error: --record ") and "Traceback" not in got.output
 
 
+def _small_files(limit: int) -> None:
+    """In the child: writes past `limit` bytes fail as on a full disk (EFBIG, not the signal that would kill it)."""
+    import resource
+    import signal
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".avi"])
+def test_a_recording_that_could_not_be_written_whole_fails_the_run(tmp_path, suffix):
+    video, record = tmp_path / "in.mp4", tmp_path / f"r{suffix}"
+    write_video(video, fashion.load_split("test").images[:1], hold=12, blank=0)
+    got = subprocess.run([sys.executable, "-m", "fmnist", "live", "--source", str(video), "--model", "edge",
+                          "--no-display", "--record", str(record)], capture_output=True, text=True, timeout=120,
+                         preexec_fn=lambda: _small_files(20_000))
+    assert got.returncode == 1 and "Traceback" not in got.stderr, got.stderr
+    assert f"error: --record {record}: the file is incomplete: not all of the 12 frames written reached it (is the " \
+           "disk full?)" in got.stderr
+
+
 def test_bench_refuses_to_plot_over_a_file_before_it_times_anything(tmp_path):
     mine = tmp_path / "fig.png"
     mine.write_bytes(b"the user's figure")

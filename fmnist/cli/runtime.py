@@ -12,7 +12,7 @@ from typing import Any
 import typer
 
 from fmnist.cli.common import ModelOption, stdout_json
-from fmnist.core.errors import UsageError
+from fmnist.core.errors import SourceError, UsageError
 
 
 def register(app: typer.Typer) -> None:
@@ -164,3 +164,5 @@ def live(
     if collect:
         saved = ", ".join(f"{name} {n}" for name, n in summary.collected.items()) or "none"
         typer.echo(f"collected into {collect}: {saved}", err=True)
+    if summary.recording_error:
+        raise SourceError(summary.recording_error)

@@ -69,6 +69,7 @@ class Summary:
     collected: dict[str, int] = field(default_factory=dict)  # --collect: photos saved this run, per label
     scene: dict[str, int] = field(default_factory=dict)  # what the frame path counted (ScenePreprocess.counts)
     read_seconds: float = 0.0  # waiting for frames, in all
+    recording_error: str = ""  # --record: why the recording misses frames (Recorder.incomplete)
 
     def age_percentile(self, q: float) -> float:
         return float(np.percentile(self.ages_ms, q)) if self.ages_ms else 0.0
@@ -242,5 +243,6 @@ def _close(summary: Summary, frames: EveryFrame | LatestFrame, step: FrameStep, 
     summary.scene = step.preprocess.counts()
     summary.collected = dict(outputs.collector.saved) if outputs.collector else {}
     outputs.close()
+    summary.recording_error = outputs.recorder.incomplete
     totals = {"read": summary.read_seconds, **step.seconds}
     summary.stage_ms = {k: round(v / max(1, summary.frames) * 1000, 2) for k, v in totals.items()}

@@ -71,11 +71,14 @@ def unclaim_recording(path: Path | None) -> None:
 
 class Recorder:
     """--record: an .mp4 or .avi opened at the first frame (its size), finalized by close() even after Ctrl-C,
-    SIGTERM or SIGHUP."""
+    SIGTERM or SIGHUP. OpenCV's writer says nothing when a write fails (a full disk), so close() checks the
+    finished file: `incomplete` then says it is not whole."""
 
     def __init__(self, path: Path | None, fps: float) -> None:
         self.path, self.fps = path, fps
         self.writer: cv2.VideoWriter | None = None
+        self.frames = 0
+        self.incomplete = ""  # after close(): why the recording does not hold every frame written, if it does not
 
     def write(self, frame: np.ndarray) -> None:
         if self.path is None:
@@ -83,12 +86,31 @@ class Recorder:
         if self.writer is None:
             self.writer = _writer(self.path, (frame.shape[1], frame.shape[0]), self.fps)
         self.writer.write(frame)
+        self.frames += 1
 
     def close(self) -> None:
-        if self.writer is not None:
-            self.writer.release()  # finalizes the container: the recording plays after Ctrl-C too
-        else:
+        if self.writer is None or self.path is None:
             unclaim_recording(self.path)  # no frame came
+            return
+        self.writer.release()  # finalizes the container: the recording plays after Ctrl-C too
+        if not holds_every_frame(self.path, self.frames):
+            self.incomplete = (f"--record {self.path}: the file is incomplete: not all of the {self.frames} frames "
+                               "written reached it (is the disk full?)")
+
+
+def holds_every_frame(path: Path, frames: int) -> bool:
+    """Does the finished recording declare `frames` frames and play its last one? An .mp4 cut short has no index
+    and does not open; an .avi's header still counts every frame, but its last ones are missing. One seek: about
+    60 ms, however long the recording."""
+    capture = cv2.VideoCapture(str(path))
+    try:
+        declared = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
+        if declared < frames or frames == 0:
+            return frames == 0
+        capture.set(cv2.CAP_PROP_POS_FRAMES, declared - 1)
+        return bool(capture.read()[0])
+    finally:
+        capture.release()
 
 
 def _writer(path: Path, size: tuple[int, int], fps: float) -> cv2.VideoWriter:
