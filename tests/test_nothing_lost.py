@@ -235,6 +235,18 @@ def _small_files(limit: int) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
 
+def test_a_stream_that_changes_size_is_recorded_whole(tmp_path):
+    from fmnist.runtime.video.outputs import Recorder
+
+    recorder = Recorder(tmp_path / "r.avi", 15)
+    for width, height in [(320, 240)] * 3 + [(640, 480)] * 3:
+        recorder.write(np.full((height, width, 3), 128, np.uint8))
+    recorder.close()
+    capture = cv2.VideoCapture(str(tmp_path / "r.avi"))
+    assert recorder.incomplete == "" and capture.get(cv2.CAP_PROP_FRAME_COUNT) == 6
+    assert capture.read()[1].shape == (240, 320, 3)
+
+
 @pytest.mark.parametrize("suffix", [".mp4", ".avi"])
 def test_a_recording_that_could_not_be_written_whole_fails_the_run(tmp_path, suffix):
     video, record = tmp_path / "in.mp4", tmp_path / f"r{suffix}"

@@ -46,12 +46,16 @@ def export(
                                                         "(default: int8 for 28x28 models, uint8 for the photo "
                                                         "tier)."),
     float_convs: int | None = typer.Option(None, "--float-convs", min=0, max=1000,
-                                           help="ONNX int8: keep the model's first N convolutions float "
-                                                "(default: 0 for 28x28 models, 2 for the photo tier, whose "
-                                                "full-resolution layers lose the most to int8)."),
+                                           help="ONNX int8: keep the model's first N convolutions (in graph "
+                                                "order) float; the TFLite files are unaffected (default: 0 for "
+                                                "28x28 models, 2 for the photo tier, whose full-resolution "
+                                                "layers lose the most to int8). Like --calib-method and "
+                                                "--activations, choosing it turns off the fallback to other "
+                                                "settings when the int8 ONNX fails the gate."),
     search: bool = typer.Option(False, "--search",
                                 help="With --int8: try a grid of ONNX quantization settings (activation type, "
-                                     "per-channel, calibration), gate each, keep the fastest at batch 1."),
+                                     "per-channel, calibration; each keeps the --float-convs), gate each, keep the "
+                                     "fastest at batch 1."),
     min_agree: float | None = typer.Option(None, "--min-agree", min=0.0, max=1.0,
                                            help="Gate: minimum top-1 agreement with Keras, 0-1 "
                                                 "(default 0.999 fp32, 0.99 int8/fp16)."),
@@ -77,6 +81,10 @@ def export(
         raise UsageError("--fp16 writes model.fp16.tflite, which --no-tflite turns off; drop one of them")
     if search and not int8:
         raise UsageError("--search picks the int8 ONNX settings; add --int8")
+    int8_options = {"--calib-method": calib_method, "--activations": activations, "--float-convs": float_convs}
+    given = [name for name, value in int8_options.items() if value is not None]
+    if given and not int8:
+        raise UsageError(f"{', '.join(given)} set{'s' if len(given) == 1 else ''} how int8 is made; add --int8")
     from fmnist.core.errors import ParityError
     from fmnist.export.parity import ParityReport, table
     from fmnist.export.pipeline import ExportOptions

@@ -159,7 +159,7 @@ def live(
                f"labels: {histogram or 'none'}; "
                f"per frame: {stages}; label age p50 {summary.age_percentile(50):.1f} ms, "
                f"p95 {summary.age_percentile(95):.1f} ms"
-               + (f"; recorded {record}" if record else "")
+               + (f"; recorded {record}" if record and record.is_file() and not summary.recording_error else "")
                + (f"; stopped by {summary.stopped_by}" if summary.stopped_by.startswith("SIG") else ""), err=True)
     if collect:
         saved = ", ".join(f"{name} {n}" for name, n in summary.collected.items()) or "none"

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from fmnist.core.errors import needs_train_extra
+from fmnist.core.errors import UsageError, needs_train_extra
 
 
 @dataclass(frozen=True)
@@ -50,8 +50,11 @@ def calibration_count(shape: tuple[int, ...], method: str) -> int:
 def kept_float(graph: Any, float_convs: int) -> list[str]:
     """The nodes quantization leaves float: the softmax (probabilities stay float) and the first `float_convs`
     convolutions in graph order."""
-    convs = [n.name for n in graph.node if n.op_type == "Conv"][:float_convs]
-    return [n.name for n in graph.node if n.op_type == "Softmax"] + convs
+    convs = [n.name for n in graph.node if n.op_type == "Conv"]
+    if float_convs > len(convs):
+        raise UsageError(f"--float-convs {float_convs}: this model has {len(convs)} convolutions; keep at most "
+                         "that many float")
+    return [n.name for n in graph.node if n.op_type == "Softmax"] + convs[:float_convs]
 
 
 def quantize_onnx(

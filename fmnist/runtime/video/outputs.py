@@ -77,15 +77,19 @@ class Recorder:
     def __init__(self, path: Path | None, fps: float) -> None:
         self.path, self.fps = path, fps
         self.writer: cv2.VideoWriter | None = None
+        self.size = (0, 0)  # (width, height) of the recording: its first frame's
         self.frames = 0
         self.incomplete = ""  # after close(): why the recording does not hold every frame written, if it does not
 
     def write(self, frame: np.ndarray) -> None:
         if self.path is None:
             return
+        size = (frame.shape[1], frame.shape[0])
         if self.writer is None:
-            self.writer = _writer(self.path, (frame.shape[1], frame.shape[0]), self.fps)
-        self.writer.write(frame)
+            self.writer, self.size = _writer(self.path, size, self.fps), size
+        # a stream that reopens at another resolution: its frames are scaled to the recording's (the writer drops
+        # a frame of another size without a word)
+        self.writer.write(frame if size == self.size else cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA))
         self.frames += 1
 
     def close(self) -> None:
@@ -100,14 +104,18 @@ class Recorder:
 
 def holds_every_frame(path: Path, frames: int) -> bool:
     """Does the finished recording declare `frames` frames and play its last one? An .mp4 cut short has no index
-    and does not open; an .avi's header still counts every frame, but its last ones are missing. One seek: about
-    60 ms, however long the recording."""
+    and does not open; an .avi's header still counts every frame, but its last ones are missing. A count the
+    reader cannot tell (0 or less) leaves the seek to decide. One seek: about 60 ms, however long the recording."""
+    if frames == 0:
+        return True
     capture = cv2.VideoCapture(str(path))
     try:
-        declared = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
-        if declared < frames or frames == 0:
-            return frames == 0
-        capture.set(cv2.CAP_PROP_POS_FRAMES, declared - 1)
+        if not capture.isOpened():
+            return False
+        declared = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        if 0 < declared < frames:
+            return False
+        capture.set(cv2.CAP_PROP_POS_FRAMES, frames - 1)
         return bool(capture.read()[0])
     finally:
         capture.release()
