@@ -105,10 +105,10 @@ def _train_photo(photos: Path | None, photos_val: Path | None, out: Path | None,
                          "(fmnist data fetch --photos downloads the clothing photo set)")
     if size % 32:
         raise UsageError(f"--size {size}: give a multiple of 32 (the backbone halves the picture five times)")
-    from fmnist.train.photo_model import PER_CLASS, PhotoModelConfig, train_photo
+    from fmnist.train.photo_model import EPOCHS, PER_CLASS, PhotoModelConfig, train_photo
 
     per_class = max(1, limit // 10) if limit else PER_CLASS
-    cfg = PhotoModelConfig(photos, photos_val, out=out, size=size, per_class=per_class, epochs=epochs,
+    cfg = PhotoModelConfig(photos, photos_val, out=out, size=size, per_class=per_class, epochs=epochs or EPOCHS,
                            batch_size=batch_size, photo_map=photo_map, coverage=coverage, seed=seed,
                            data_dir=data_dir, command=command_line())
     card = train_photo(cfg)
