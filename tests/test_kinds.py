@@ -36,6 +36,7 @@ class Thumbnail(Preparation):
     segments: ClassVar[bool] = False
     int8_method: ClassVar[str] = "minmax"
     int8_activations: ClassVar[str] = "uint8"
+    int8_float_convs: ClassVar[int] = 0
     calib_photos: ClassVar[int] = 100
 
     def prepare(self, image: np.ndarray, raw: bool = False) -> Prepared:
