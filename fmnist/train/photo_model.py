@@ -42,7 +42,7 @@ from fmnist.train.tier import Objective, Once, TierRecipe, fit_tier
 BACKBONE = "lite0"
 # Fashion-MNIST training images a class, rendered as photos, and fine-tuning epochs: 3,000 and 4 (int8 93.15 % on the
 # test set written as photos). 2,000 and 5: 92.69 %; 5,000 and 2: 92.83 %; 4,000 and 3: a folder mean of 91.2 % on
-# the validation photos against 92.8-93.8 % (docs/model.md, "The photo model")
+# the validation photos (the other recipes: 92.8-93.8 %). docs/model.md, "The photo model"
 PER_CLASS = 3000
 EPOCHS = 4
 CALIB_PHOTOS = 64  # of each domain, kept for int8 calibration (percentile calibration takes 128 at 160 px)
