@@ -89,8 +89,7 @@ def fallback(fp32: Path, out: Path, calib: np.ndarray, gate: Callable[[Path], Pa
     weights lost 1-4 points of agreement on every model measured), with the same gate and thresholds, and write
     the one closest to Keras that passes to `out` (agreement, then accuracy, then grid order). Untimed:
     `--search` is for speed. If none passes, `out` is left as it was, for the caller's gate to reject."""
-    same_floats = (replace(settings, float_convs=failed.float_convs) for settings in grid if settings.per_channel)
-    others = [settings for settings in same_floats if settings != failed]
+    others = [settings for settings in grid if settings != failed and settings.per_channel]
     tries = []
     for i, settings in enumerate(others):
         status(f"the default int8 failed the gate: trying {i + 1}/{len(others)} ({settings.name()})")

@@ -82,8 +82,9 @@ def _onnx_int8(fp32: Path, path: Path, calib: np.ndarray, opts: ExportOptions, g
     from fmnist.export.search import fallback, grid_keeping, search
 
     judge = gate("model.int8.onnx", "int8")
+    grid = grid_keeping(opts.float_convs or 0)  # the search's and the fallback's tries keep the float convolutions
     if opts.search:
-        result = search(fp32, path, calib, judge, work, grid_keeping(opts.float_convs or 0), status)
+        result = search(fp32, path, calib, judge, work, grid, status)
         return Built(quantization=result["chosen"], search=result)
     settings = QuantSettings(opts.calib_method or "minmax", opts.per_channel, opts.activations or "int8",
                              opts.float_convs or 0)
@@ -93,7 +94,7 @@ def _onnx_int8(fp32: Path, path: Path, calib: np.ndarray, opts: ExportOptions, g
         return Built(quantization={**settings.as_dict(), "images": calibration_count(calib.shape, settings.method)})
     print(f"model.int8.onnx with {settings.name()} failed the gate ({row.failures[0].split(': ', 1)[-1]}); trying "
           "the other per-channel settings of --search, with the same gate", file=sys.stderr)
-    result = fallback(fp32, path, calib, judge, work, settings, status)
+    result = fallback(fp32, path, calib, judge, work, settings, status, grid)
     chosen = QuantSettings(**result["chosen"])
     print(f"model.int8.onnx: {'kept ' + chosen.name() if any(t['chosen'] for t in result['tries']) else 'none passed'}",
           file=sys.stderr)
