@@ -24,6 +24,7 @@ from fmnist.train.photo_mix import (  # noqa: E402
     photo_draws,
     photo_targets,
 )
+from fmnist.train.tier import balanced_rows  # noqa: E402
 
 runner = CliRunner()
 
@@ -72,6 +73,15 @@ def test_balanced_draws_give_every_folder_the_same_weight():
     assert np.bincount(groups[photo_draws(groups, 600, True, 0)]).tolist() == [200, 200, 200]
     plain = photo_draws(groups, 560, False, 0)  # 4 whole copies of each photo
     assert np.bincount(groups[plain]).tolist() == [400, 40, 120]
+
+
+def test_the_tier_draws_each_folder_s_views_equally_often_and_keeps_the_rows_seen_once():
+    groups = np.array([0] * 30 + [1] * 6)  # 3 views: rows 0-107, then 5 rows seen once: 108-112
+    rows = balanced_rows(3, 5, groups, seed=0)
+    views, once = rows[:-5], rows[-5:]
+    assert once.tolist() == list(range(108, 113)) and views.max() < 108
+    assert np.bincount(np.tile(groups, 3)[views]).tolist() == [54, 54]
+    assert len(set(views[np.tile(groups, 3)[views] == 1].tolist())) == 18  # the small folder: every view, thrice
 
 
 def test_photos_are_oversampled_to_their_share():

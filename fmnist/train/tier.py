@@ -3,7 +3,7 @@ head, trained in two phases.
 
 1. Frozen features: the backbone's pooled features of the photos are computed once and a linear head learns on
    them. A good model in about a minute.
-2. Fine-tuning: the blocks after the backbone's boundary (`Backbone.tune_from`) and the head learn from
+2. Fine-tuning: the blocks after the boundary (`Backbone.tune_from`, or the recipe's) and the head learn from
    augmented views of the photos (flip, zoom, shift, brightness, contrast). The layers below the boundary stay
    frozen, so each view's boundary activations are computed once (VIEWS passes) and every epoch runs only
    the top of the network. Batch norm keeps its ImageNet statistics throughout (a few thousand photos are too
@@ -23,6 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from fmnist.core.tf import keras
 from fmnist.train.backbones import Backbone
 from fmnist.train.loop import Fitted, Phase, fit, make_dataset, optimizer
+from fmnist.train.photo_mix import photo_draws
 
 WEIGHT_DECAY = 1e-4
 PASS_BATCH = 64  # images per forward pass below the boundary
@@ -38,8 +39,12 @@ class TierRecipe:
     head_learning_rate: float = 3e-3
     dropout: float = 0.3
     label_smoothing: float = 0.1
+    tune_from: str | None = None  # the fine-tuning boundary (a layer's name); None: the backbone's (Backbone.tune_from)
     seed: int = 0
     progress: bool = True
+
+    def boundary(self, backbone: Backbone) -> str:
+        return self.tune_from or backbone.tune_from
 
 
 def _argmax_hits(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -76,7 +81,7 @@ class TierFitted:
         recipe = self.recipe
         return {"backbone": backbone.name, "size": size, "epochs": recipe.epochs, "head_epochs": recipe.head_epochs,
                 "views": recipe.views, "batch_size": recipe.batch_size, "learning_rate": recipe.learning_rate,
-                "fine_tuned_from": backbone.tune_from, "frozen_head_accuracy": self.frozen_accuracy,
+                "fine_tuned_from": recipe.boundary(backbone), "frozen_head_accuracy": self.frozen_accuracy,
                 "frozen_head_seconds": self.frozen_seconds,
                 "augmentation": "flip, zoom, shift, brightness, contrast (precomputed views)", "seed": recipe.seed}
 
@@ -142,11 +147,11 @@ class _Head:
         return self.softmax(self.dense(self.dropout(features)))
 
 
-def _split(backbone: Backbone, size: int) -> tuple[Any, Any, Any]:
+def _split(backbone: Backbone, size: int, tune_from: str) -> tuple[Any, Any, Any]:
     """(the whole backbone, the frozen part below its boundary, the part above it that fine-tunes). Batch norm
     stays frozen everywhere."""
     full = backbone.build(size)
-    boundary = full.get_layer(backbone.tune_from).output
+    boundary = full.get_layer(tune_from).output
     bottom, top = keras.Model(full.input, boundary), keras.Model(boundary, full.output)
     for layer in full.layers:
         layer.trainable = layer in top.layers and not isinstance(layer, keras.layers.BatchNormalization)
@@ -172,30 +177,42 @@ class Once:
     y: np.ndarray
 
 
+def balanced_rows(views: int, n_once: int, groups: np.ndarray, seed: int) -> np.ndarray:
+    """Rows of _passes' output: the photos' `views` views drawn as many times in all, every group (folder) equally
+    often (fmnist.train.photo_mix.photo_draws), then the rows seen once."""
+    n = views * len(groups)
+    return np.r_[photo_draws(np.tile(groups, views), n, True, seed), n : n + n_once]
+
+
 def fit_tier(backbone: Backbone, size: int, x: np.ndarray, y: np.ndarray, x_held: np.ndarray, y_held: np.ndarray,
              recipe: TierRecipe, objective: Objective = PLAIN, once: Once | None = None,
-             to_input: Callable[[np.ndarray], np.ndarray] = _identity) -> TierFitted:
+             to_input: Callable[[np.ndarray], np.ndarray] = _identity, groups: np.ndarray | None = None) -> TierFitted:
     """x (N, size, size, 3) images and y their targets (one-hot by default: `objective`), seen in recipe.views
     views; `once`, more rows seen once; the same for the held-out photos (reported on each epoch). `to_input`
-    makes images model input (normalised RGB), a batch at a time; by default they already are."""
+    makes images model input (normalised RGB), a batch at a time; by default they already are. With `groups`
+    (each x row's folder), x's rows are drawn so that every folder weighs the same, in both phases."""
     once = once or Once(x[:0], y[:0])
-    full, bottom, top = _split(backbone, size)
+    full, bottom, top = _split(backbone, size, recipe.boundary(backbone))
     acts = _passes(bottom, x, once.x, backbone, recipe, to_input)
     acts_held = np.asarray(bottom.predict(to_input(x_held), batch_size=PASS_BATCH, verbose=0))
     head = _Head(keras.layers.Dropout(recipe.dropout, name="head_dropout"),
                  keras.layers.Dense(objective.classes or y.shape[1], name="own_logits"),
                  keras.layers.Softmax(name="probs"))
+    targets = np.concatenate([np.tile(y, (recipe.views, 1)), once.y])
     first = np.r_[0 : len(x), recipe.views * len(x) : len(acts)]  # each row's view as it is
+    if groups is not None:
+        first = first[balanced_rows(1, len(once.x), groups, recipe.seed)]
     pooled = np.asarray(top.predict(acts[first], batch_size=256, verbose=0))
     pooled_held = np.asarray(top.predict(acts_held, batch_size=256, verbose=0))
-    frozen, frozen_accuracy = _frozen_head(head, pooled, np.concatenate([y, once.y]), (pooled_held, y_held), recipe,
-                                           objective)
+    frozen, frozen_accuracy = _frozen_head(head, pooled, targets[first], (pooled_held, y_held), recipe, objective)
 
     inputs = keras.Input(acts.shape[1:], name="boundary")
     tuned = keras.Model(inputs, head(top(inputs)), name="tuned")
     # the pretrained blocks start at the rate's full size only after a warm-up epoch: at once, Adam's first steps
     # knocked the held-out accuracy from 86 % to 77 % (all photos) and from 80 % to 54 % (30 per class)
-    targets = np.concatenate([np.tile(y, (recipe.views, 1)), once.y])
+    if groups is not None:
+        rows = balanced_rows(recipe.views, len(once.x), groups, recipe.seed)
+        acts, targets = acts[rows], targets[rows]
     tune = _train(tuned, acts, targets, (acts_held, y_held), recipe.epochs, recipe.learning_rate, recipe, objective,
                   warmup=True)
     model = keras.Model(full.input, head.softmax(head.dense(full.output)), name=f"{backbone.name}_own")
