@@ -5,6 +5,7 @@ are measured (docs/model.md) and checked in tests/test_shipped_photos.py."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -32,6 +33,19 @@ def test_rendering_writes_the_garment_dark_on_light_at_the_model_s_side():
     assert np.array_equal(varied, render_varied(images, 64, seed=0))  # a seed gives the same training images
 
 
+def assert_learned_from_block_8_up(model_path: Path, size: int) -> None:
+    """The recipe fine-tunes from Lite0's 112-channel stage (block 8) up; block 7 keeps its ImageNet weights."""
+    from fmnist.core.tf import keras
+    from fmnist.train.backbones import lite0
+
+    model, imagenet = keras.models.load_model(model_path, compile=False), lite0.build(size)
+
+    def learned(layer: str) -> bool:
+        return not np.array_equal(model.get_layer(layer).get_weights()[0], imagenet.get_layer(layer).get_weights()[0])
+
+    assert not learned("blocks.7._project_conv") and learned("blocks.8._expand_conv") and learned("conv_head")
+
+
 @pytest.mark.slow
 def test_a_tiny_photo_model_trains_exports_and_is_judged_on_both_domains(tmp_path):
     photos, held = make_tree(tmp_path / "train", per_class=4), make_tree(tmp_path / "val", per_class=3)
@@ -43,6 +57,8 @@ def test_a_tiny_photo_model_trains_exports_and_is_judged_on_both_domains(tmp_pat
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["recipe"]["render"] == RENDER and metrics["preprocess"]["kind"] == "crop"
     assert metrics["photos"]["n"] == 12 and 0 < metrics["decision"]["threshold"] < 1
+    assert metrics["recipe"]["folders_balanced"] and metrics["recipe"]["fine_tuned_from"] == "blocks.7.add"
+    assert_learned_from_block_8_up(run / "model.keras", size=32)
     test = testset.test_set_for(run / "model.keras")
     assert test.what == FMNIST_RENDERED and test.images.shape == (RENDERED_TEST, 32, 32, 3)
     assert test.calib is not None and test.calib.shape[1:] == (32, 32, 3)  # photos and rendered images, kept

@@ -16,15 +16,16 @@ from fmnist.core.meta import read_meta
 tf = pytest.importorskip("tensorflow")
 from fmnist.evaluation.photo_map import PhotoMap  # noqa: E402
 from fmnist.evaluation.photo_set import load_photos  # noqa: E402
+from fmnist.train.backbones import BACKBONES  # noqa: E402
+from fmnist.train.draws import group_draws  # noqa: E402
 from fmnist.train.photo_mix import (  # noqa: E402
     MAIN_PULL,
     fmnist_targets,
     make_loss,
     mixed_arrays,
-    photo_draws,
     photo_targets,
 )
-from fmnist.train.tier import balanced_rows  # noqa: E402
+from fmnist.train.tier import TierRecipe, balanced_rows, fit_tier  # noqa: E402
 
 runner = CliRunner()
 
@@ -70,8 +71,8 @@ def test_loss_is_cross_entropy_set_likelihood_or_uniform_by_row():
 
 def test_balanced_draws_give_every_folder_the_same_weight():
     groups = np.array([0] * 100 + [1] * 10 + [2] * 30)
-    assert np.bincount(groups[photo_draws(groups, 600, True, 0)]).tolist() == [200, 200, 200]
-    plain = photo_draws(groups, 560, False, 0)  # 4 whole copies of each photo
+    assert np.bincount(groups[group_draws(groups, 600, True, 0)]).tolist() == [200, 200, 200]
+    plain = group_draws(groups, 560, False, 0)  # 4 whole copies of each photo
     assert np.bincount(groups[plain]).tolist() == [400, 40, 120]
 
 
@@ -82,6 +83,12 @@ def test_the_tier_draws_each_folder_s_views_equally_often_and_keeps_the_rows_see
     assert once.tolist() == list(range(108, 113)) and views.max() < 108
     assert np.bincount(np.tile(groups, 3)[views]).tolist() == [54, 54]
     assert len(set(views[np.tile(groups, 3)[views] == 1].tolist())) == 18  # the small folder: every view, thrice
+
+
+def test_the_tier_refuses_folders_that_do_not_match_the_photos():
+    x, y = np.zeros((3, 32, 32, 3), np.float32), np.eye(3, dtype=np.float32)
+    with pytest.raises(ValueError, match="got 2 for 3 photos"):
+        fit_tier(BACKBONES["lite0"], 32, x, y, x, y, TierRecipe(), groups=np.zeros(2, int))
 
 
 def test_photos_are_oversampled_to_their_share():

@@ -23,6 +23,7 @@ from fmnist.core.meta import NUM_CLASSES
 from fmnist.core.tf import keras, tf
 from fmnist.evaluation.photo_map import PhotoMap
 from fmnist.evaluation.photo_set import PhotoSet
+from fmnist.train.draws import group_draws
 
 TARGET_WIDTH = NUM_CLASSES + 2
 SET, PHOTO = NUM_CLASSES, NUM_CLASSES + 1  # target columns
@@ -92,24 +93,9 @@ def oversampling(n_fmnist: int, n_photos: int, share: float) -> float:
     return share / (1.0 - share) * n_fmnist / max(1, n_photos)
 
 
-def photo_draws(groups: np.ndarray, total: int, balance: bool, seed: int) -> np.ndarray:
-    """`total` photo indices: whole copies, then a random part. With `balance`, every group (photo folder)
-    gets the same number of draws, so a small folder (shoes, hats) weighs as much as a large one."""
-    rng = np.random.default_rng(seed)
-    if not balance:
-        groups = np.zeros_like(groups)
-    members = [np.flatnonzero(groups == g) for g in np.unique(groups)]
-    picked = []
-    for rows in members:
-        want = total // len(members)
-        whole, part = divmod(want, len(rows))
-        picked += [np.tile(rows, whole), rng.permutation(rows)[:part]]
-    return np.concatenate(picked)
-
-
 def mixed_arrays(x_fm: np.ndarray, y_fm: np.ndarray, x_ph: np.ndarray, y_ph: np.ndarray, share: float,
                  seed: int, groups: np.ndarray | None = None, balance: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Fashion-MNIST once and the photos drawn (photo_draws) to make `share` of the samples."""
+    """Fashion-MNIST once and the photos drawn (fmnist.train.draws) to make `share` of the samples."""
     total = round(oversampling(len(x_fm), len(x_ph), share) * len(x_ph))
-    idx = photo_draws(np.zeros(len(x_ph), int) if groups is None else groups, total, balance, seed)
+    idx = group_draws(np.zeros(len(x_ph), int) if groups is None else groups, total, balance, seed)
     return np.concatenate([x_fm, x_ph[idx]]), np.concatenate([y_fm, y_ph[idx]])

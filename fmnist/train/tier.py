@@ -22,8 +22,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from fmnist.core.tf import keras
 from fmnist.train.backbones import Backbone
+from fmnist.train.draws import group_draws
 from fmnist.train.loop import Fitted, Phase, fit, make_dataset, optimizer
-from fmnist.train.photo_mix import photo_draws
 
 WEIGHT_DECAY = 1e-4
 PASS_BATCH = 64  # images per forward pass below the boundary
@@ -75,6 +75,7 @@ class TierFitted:
     frozen_accuracy: float  # the frozen-feature head alone, on the held-out photos
     frozen_seconds: float
     recipe: TierRecipe
+    balanced: bool  # the photos drawn so that every folder weighs the same (fit_tier's groups)
 
     def record(self, backbone: Backbone, size: int) -> dict[str, Any]:
         """How it was made: the run card's `own_labels` recipe."""
@@ -82,7 +83,7 @@ class TierFitted:
         return {"backbone": backbone.name, "size": size, "epochs": recipe.epochs, "head_epochs": recipe.head_epochs,
                 "views": recipe.views, "batch_size": recipe.batch_size, "learning_rate": recipe.learning_rate,
                 "fine_tuned_from": recipe.boundary(backbone), "frozen_head_accuracy": self.frozen_accuracy,
-                "frozen_head_seconds": self.frozen_seconds,
+                "frozen_head_seconds": self.frozen_seconds, "folders_balanced": self.balanced,
                 "augmentation": "flip, zoom, shift, brightness, contrast (precomputed views)", "seed": recipe.seed}
 
 
@@ -179,9 +180,9 @@ class Once:
 
 def balanced_rows(views: int, n_once: int, groups: np.ndarray, seed: int) -> np.ndarray:
     """Rows of _passes' output: the photos' `views` views drawn as many times in all, every group (folder) equally
-    often (fmnist.train.photo_mix.photo_draws), then the rows seen once."""
+    often (fmnist.train.draws.group_draws), then the rows seen once."""
     n = views * len(groups)
-    return np.r_[photo_draws(np.tile(groups, views), n, True, seed), n : n + n_once]
+    return np.r_[group_draws(np.tile(groups, views), n, True, seed), n : n + n_once]
 
 
 def fit_tier(backbone: Backbone, size: int, x: np.ndarray, y: np.ndarray, x_held: np.ndarray, y_held: np.ndarray,
@@ -191,6 +192,8 @@ def fit_tier(backbone: Backbone, size: int, x: np.ndarray, y: np.ndarray, x_held
     views; `once`, more rows seen once; the same for the held-out photos (reported on each epoch). `to_input`
     makes images model input (normalised RGB), a batch at a time; by default they already are. With `groups`
     (each x row's folder), x's rows are drawn so that every folder weighs the same, in both phases."""
+    if groups is not None and len(groups) != len(x):
+        raise ValueError(f"groups: one per photo, got {len(groups)} for {len(x)} photos")
     once = once or Once(x[:0], y[:0])
     full, bottom, top = _split(backbone, size, recipe.boundary(backbone))
     acts = _passes(bottom, x, once.x, backbone, recipe, to_input)
@@ -218,4 +221,4 @@ def fit_tier(backbone: Backbone, size: int, x: np.ndarray, y: np.ndarray, x_held
     model = keras.Model(full.input, head.softmax(head.dense(full.output)), name=f"{backbone.name}_own")
     history = {k: frozen.history.get(k, []) + tune.history.get(k, []) for k in tune.history}
     return TierFitted(Fitted(model, history, frozen.seconds + tune.seconds), round(frozen_accuracy, 4),
-                      round(frozen.seconds, 1), recipe)
+                      round(frozen.seconds, 1), recipe, groups is not None)

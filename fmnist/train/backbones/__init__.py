@@ -25,7 +25,7 @@ class Backbone:
     default_size: int
     mean: float  # x = (pixel - mean) / std, per RGB channel
     std: float
-    tune_from: str  # the layer whose output is the boundary: everything after it is fine-tuned
+    tune_from: str  # the layer whose output is the boundary: everything after it is fine-tuned (a recipe's may differ)
     builder: Callable[[int], Any]  # size -> keras.Model (N, size, size, 3) -> (N, features)
 
     def build(self, size: int) -> Any:
