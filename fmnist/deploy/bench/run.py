@@ -182,8 +182,9 @@ def _for_photos(rows: list[BenchRow]) -> str:
 
 def advise(rows: list[BenchRow]) -> str:
     """Which file to deploy here: for photos, by the share of validation photos each model's card records (and the
-    fastest, when it is another model); for rows without photo figures, the most accurate on the images they are
-    judged on, one pick per kind of image (a 28x28 model and a colour model are not judged on the same images);
+    fastest, when it is another model); for the images rows without photo figures are judged on, the most accurate of
+    all the rows judged on them (with or without photo figures), one pick per kind of image (a 28x28 model and a
+    colour model are not judged on the same images);
     and whether int8 pays."""
     deployable = [r for r in rows if r.format != "keras"]
     if not deployable:
@@ -193,7 +194,7 @@ def advise(rows: list[BenchRow]) -> str:
     judged_on = sorted({r.accuracy_on for r in unrated})
     parts = [_for_photos(rated)] if rated else []
     for on in judged_on:
-        pick = _pick([r for r in unrated if r.accuracy_on == on], lambda r: r.accuracy)
+        pick = _pick([r for r in deployable if r.accuracy_on == on], lambda r: r.accuracy)
         parts.append(("for " + on + ": " if len(judged_on) + len(parts) > 1 else "")
                      + f"deploy {_speed(pick)}, {pick.accuracy:.2%} on {pick.accuracy_on}")
     advice = "; ".join(parts)
