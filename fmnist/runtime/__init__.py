@@ -8,6 +8,6 @@ fmnist.data. Never TensorFlow, Keras, tf2onnx, onnx or matplotlib (tests/test_la
 
 import os
 
-# OpenCV refuses to decode images over this many pixels (a backstop for formats whose header
-# fmnist.runtime.preprocess does not read itself); it must be set before cv2 is first imported.
+# OpenCV refuses to decode images over this many pixels: a backstop, as fmnist.runtime.image_header reads the size
+# of every format fmnist.runtime.image takes; it must be set before cv2 is first imported.
 os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", "100000000")

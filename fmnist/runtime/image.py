@@ -1,21 +1,31 @@
-"""Any image a user or a camera hands us -> a BGR uint8 array: decoding (EXIF rotation, alpha, 16-bit, size
-limits before anything is allocated), conversion and shrinking, and `Prepared`, what every preprocessing kind
-(fmnist.runtime.preparation) returns."""
+"""Any image a user or a camera hands us -> a BGR uint8 array: decoding (EXIF rotation, alpha, 16-bit; pixel and
+byte limits from the header before anything is allocated), conversion and shrinking, and `Prepared`, what every
+preprocessing kind (fmnist.runtime.preparation) returns."""
 
 from __future__ import annotations
 
+import os
 import stat
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import cv2
 import numpy as np
 
 from fmnist.core.errors import FmnistError
+from fmnist.runtime.image_header import Header, HeaderError, read_header
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 MAX_PIXELS = 100_000_000  # refuse to decode anything larger (a 20000x20000 image is 400 MP, 1.2 GB decoded)
+# and anything that decodes to more bytes: a 100 MP 8-bit RGBA photo, so the pixel limit alone bounds every 8-bit
+# picture; a 16-bit or float one is refused sooner. OpenCV can hold two decoded copies at once (an EXIF rotation,
+# imdecode's copy into numpy), so a read stays under 1 GB.
+MAX_DECODED_BYTES = 4 * MAX_PIXELS
 MAX_FILE_BYTES = 256_000_000  # refuse to read a file larger than this (a 100 MP photo is a few tens of MB)
+ROTATED = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH  # EXIF orientation applied, depth kept, alpha dropped
 
 
 class ImageError(FmnistError):
@@ -30,56 +40,51 @@ class Prepared:
     box: tuple[int, int, int, int]  # (x, y, w, h) of the object in the input image's pixels
 
 
-def declared_size(buf: np.ndarray) -> tuple[int, int] | None:
-    """(width, height) from a PNG or JPEG header, without decoding; None for other formats."""
-    head = buf[:65536].tobytes()
-    if head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) >= 24:
-        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
-    if head[:2] == b"\xff\xd8":  # walk the JPEG segments to the first start-of-frame
-        i = 2
-        while i + 9 < len(head) and head[i] == 0xFF:
-            marker, length = head[i + 1], int.from_bytes(head[i + 2 : i + 4], "big")
-            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-                return int.from_bytes(head[i + 7 : i + 9], "big"), int.from_bytes(head[i + 5 : i + 7], "big")
-            i += 2 + length
-    return None
-
-
 def read_image(path: Path) -> np.ndarray:
-    """Decode a file as OpenCV does, keeping alpha and 16-bit depth, with EXIF orientation applied."""
+    """Decode a file as OpenCV does, keeping alpha and 16-bit depth, with EXIF orientation applied. Its header is
+    read first (fmnist.runtime.image_header): a picture over MAX_PIXELS or MAX_DECODED_BYTES never allocates."""
     path = Path(path)
-    buf = _read_bytes(path)
-    if buf.size == 0:
-        raise ImageError(f"{path}: empty file")
-    size = declared_size(buf)
-    if size:
-        _check_pixels(path, *size)  # before decoding: a PNG or JPEG bomb never allocates
-    try:  # OpenCV refuses some images (over its own pixel limit: a 144 MP TIFF) by raising, not returning None
-        image = _decode(buf)
-    except MemoryError as e:
-        raise ImageError(f"{path}: too large to decode in the memory available; downscale it first") from e
-    except cv2.error as e:
-        why = "too many pixels for OpenCV" if "PIXELS" in str(e) else "OpenCV's decoder failed"
-        raise ImageError(f"{path}: cannot decode it ({why}); downscale it or save it as JPEG or PNG") from e
+    with _opened(path) as f:
+        try:
+            header = read_header(f)
+        except HeaderError as e:
+            raise ImageError(f"{path}: {e}") from None
+        _check_pixels(path, header.width, header.height)
+        _check_bytes(path, header)
+        try:  # OpenCV refuses some images (over its own pixel limit) by raising, not returning None
+            image = _decode(f, header)
+        except MemoryError as e:
+            raise ImageError(f"{path}: too large to decode in the memory available; downscale it first") from e
+        except cv2.error as e:
+            why = "too many pixels for OpenCV" if "PIXELS" in str(e) else "OpenCV's decoder failed"
+            raise ImageError(f"{path}: cannot decode it ({why}); downscale it or save it as JPEG or PNG") from e
     if image is None:
         raise ImageError(f"{path}: not an image OpenCV can decode (corrupt, truncated or another format)")
-    _check_pixels(path, image.shape[1], image.shape[0])  # formats whose header declared_size does not read
+    _check_pixels(path, image.shape[1], image.shape[0])  # a decoder that disagrees with its header
     return image
 
 
-def _read_bytes(path: Path) -> np.ndarray:
-    """The file's bytes, from a regular file of at most MAX_FILE_BYTES (a FIFO would block, a device or a sparse
-    giant would fill memory)."""
+@contextmanager
+def _opened(path: Path) -> Iterator[BinaryIO]:
+    """The file open for reading: a regular file (a FIFO would block, a device or a sparse giant would fill memory)
+    of 1 to MAX_FILE_BYTES bytes."""
     try:
         info = path.stat()
         if not stat.S_ISREG(info.st_mode):
             raise ImageError(f"{path}: not a regular file (a folder, a pipe or a device); skipped")
+        if info.st_size == 0:
+            raise ImageError(f"{path}: empty file")
         if info.st_size > MAX_FILE_BYTES:
             raise ImageError(f"{path}: {info.st_size / 1e6:.0f} MB, over the {MAX_FILE_BYTES // 1_000_000} MB an "
                              "image may take; downscale it first")
-        return np.fromfile(path, dtype=np.uint8)
+        f = path.open("rb")
     except (OSError, RuntimeError) as e:  # missing, unreadable, a symlink loop
         raise ImageError(f"{path}: cannot read ({getattr(e, 'strerror', None) or e})") from e
+    with f:
+        try:
+            yield f
+        except OSError as e:  # a read that fails midway (an I/O error, a file cut short under us)
+            raise ImageError(f"{path}: cannot read ({e.strerror or e})") from e
 
 
 def _check_pixels(path: Path, width: int, height: int) -> None:
@@ -88,14 +93,42 @@ def _check_pixels(path: Path, width: int, height: int) -> None:
                          f"{MAX_PIXELS // 1_000_000} MP limit; downscale it first")
 
 
-def _decode(buf: np.ndarray) -> np.ndarray | None:
-    # IMREAD_UNCHANGED keeps alpha but ignores EXIF orientation; ANYCOLOR|ANYDEPTH applies it but drops alpha
-    image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
-    if image is None or (image.ndim == 3 and image.shape[2] == 4):
-        return image
-    del image  # one decoded picture in memory at a time, not two
-    rotated = cv2.imdecode(buf, cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH)
-    return rotated if rotated is not None else cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+def _check_bytes(path: Path, header: Header) -> None:
+    if header.decoded_bytes > MAX_DECODED_BYTES:
+        raise ImageError(f"{path}: {header.width}x{header.height} {header.format} at {header.depth()} decodes to "
+                         f"{header.decoded_bytes / 1e6:.0f} MB, over the {MAX_DECODED_BYTES // 1_000_000} MB limit; "
+                         "downscale it or save it as an 8-bit JPEG or PNG")
+
+
+def _decode(f: BinaryIO, header: Header) -> np.ndarray | None:
+    """One decode, or two when the header allows an alpha channel the picture turns out not to have: never two
+    decoded pictures in memory at once."""
+    decode = _decoder(f, header)
+    if header.alpha:  # IMREAD_UNCHANGED keeps alpha but ignores EXIF orientation
+        image = decode(cv2.IMREAD_UNCHANGED)
+        if image is None or (image.ndim == 3 and image.shape[2] == 4):
+            return image
+        del image
+    rotated = decode(ROTATED)
+    return rotated if rotated is not None or header.alpha else decode(cv2.IMREAD_UNCHANGED)
+
+
+def _decoder(f: BinaryIO, header: Header) -> Callable[[int], np.ndarray | None]:
+    """flags -> the decoded picture or None. imread decodes straight into the numpy array it is given, where
+    imdecode's result is copied into one (two pictures at the peak) and needs the file's bytes in memory. A JPEG
+    still goes through imdecode: from memory, a truncated one is refused instead of decoded half grey with libjpeg's
+    warning on stderr (and its file is a fraction of its pixels)."""
+    if header.format == "JPEG":
+        f.seek(0)
+        buf = np.frombuffer(f.read(), np.uint8)
+        return lambda flags: cv2.imdecode(buf, flags)
+    name = f"/proc/self/fd/{f.fileno()}" if os.path.isdir("/proc/self/fd") else f.name  # the file checked
+
+    def read(flags: int) -> np.ndarray | None:
+        image = cv2.imread(name, np.empty(0, np.uint8), flags)
+        return image if image is not None and image.size else None  # a failed read: None or the empty array
+
+    return read
 
 
 def to_bgr8(image: np.ndarray) -> np.ndarray:
