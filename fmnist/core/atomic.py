@@ -7,13 +7,15 @@ import itertools
 import json
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from fmnist.core.errors import FmnistError
+from fmnist.core.errors import FmnistError, UsageError
 
 
 def _umask() -> int:
@@ -35,27 +37,97 @@ def _commit(tmp: Path, final: Path) -> None:
     `live --collect`) leaves the old file or the whole new one, never an empty file under the new name."""
     _fsync(tmp, os.O_RDONLY)
     os.replace(tmp, final)  # atomic on POSIX within one filesystem
+    _sync_folder(final.parent)
+
+
+def _sync_folder(folder: Path) -> None:
+    """The folder's entries on disk: a new or renamed name survives a power cut."""
     if os.name == "posix":  # a folder cannot be opened for fsync on Windows
-        _fsync(final.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        _fsync(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+
+
+def new_temp(final: Path, tag: str = "tmp") -> Path:
+    """A new empty hidden file beside `final` to write it in: .STEM.<random>.TAG.SUFFIX (the suffix kept, so that
+    a writer that goes by it picks the same format), with the mode a new file gets under the umask."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=f".{tag}{final.suffix}", dir=final.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    tmp_path.chmod(0o666 & ~_umask())  # mkstemp makes 0600; a model file should read like any other
+    return tmp_path
+
+
+@contextmanager
+def _beside(final: Path) -> Iterator[Path]:
+    """A temp path beside `final` (hidden, same suffix), removed at the end unless the block moved it; an OSError
+    in the block (a full disk, a read-only folder) becomes one line that says nothing was replaced."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp_path = new_temp(final)
+    try:
+        yield tmp_path
+    except OSError as e:  # a full disk, a read-only folder…: the old file is untouched, the temp file goes
+        raise FmnistError(f"cannot write {final}: {e.strerror or e}; free some space or choose another "
+                          "folder (the previous file, if any, is unchanged)") from e
+    finally:
+        tmp_path.unlink(missing_ok=True)
 
 
 @contextmanager
 def atomic_path(final: Path) -> Iterator[Path]:
     """Yield a temp path beside `final` (same suffix); rename it over `final` only if the block succeeds."""
     final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=f".tmp{final.suffix}", dir=final.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    tmp_path.chmod(0o666 & ~_umask())  # mkstemp makes 0600; a model file should read like any other
-    try:
-        yield tmp_path
-        _commit(tmp_path, final)
-    except OSError as e:  # a full disk, a read-only folder…: the old file is untouched, the temp file goes
-        raise FmnistError(f"cannot write {final}: {e.strerror or e}; free some space or choose another "
-                          "folder (the previous file, if any, is unchanged)") from e
-    finally:
-        tmp_path.unlink(missing_ok=True)
+    with _beside(final) as tmp:
+        yield tmp
+        _commit(tmp, final)
+
+
+@contextmanager
+def claimed_path(final: Path, vet: Callable[[Path], None]) -> Iterator[Path]:
+    """Like atomic_path, but never over a file `vet` does not accept. A free name is claimed by a hard link of the
+    finished file, which fails if the name was taken meanwhile (write_new's claim); a taken name is handed to
+    `vet`, which raises unless the file there may be replaced, and only then replaced."""
+    final = Path(final)
+    with _beside(final) as tmp:
+        yield tmp
+        _fsync(tmp, os.O_RDONLY)
+        if _link_new(tmp, final):
+            _sync_folder(final.parent)
+        else:
+            vet(final)
+            _commit(tmp, final)
+
+
+def _refuse_taken(final: Path) -> None:
+    raise UsageError(f"{final}: a file was made under this name while fmnist worked; it is left as it was. Choose "
+                     "a new name, or move it away, and run again")
+
+
+def new_path(final: Path) -> AbstractContextManager[Path]:
+    """A temp path that takes the name `final` at the end only if no file holds it then: one made there while the
+    block ran stays as it was, and the write fails with one line (UsageError)."""
+    return claimed_path(final, _refuse_taken)
+
+
+class Output(Protocol):
+    """A file written through a temp path: `writing()` yields the temp path and puts the file in place at the end
+    of the block, by its own rule (NewFile: only under a free name; fmnist.core.owned.OwnedFile: only over a file
+    fmnist wrote)."""
+
+    def writing(self) -> AbstractContextManager[Path]: ...
+
+
+@dataclass(frozen=True)
+class NewFile:
+    """A name to write only if it is still free when the write ends (`bench --plot`)."""
+
+    path: Path
+
+    def writing(self) -> AbstractContextManager[Path]:
+        return new_path(self.path)
+
+
+def writing(target: Path | Output) -> AbstractContextManager[Path]:
+    """A plain path is written as atomic_path writes it (over an earlier file); an Output by its own rule."""
+    return atomic_path(target) if isinstance(target, Path) else target.writing()
 
 
 def write_bytes(path: Path, data: bytes) -> None:
@@ -152,3 +224,80 @@ def swap_folder(ready: Path, final: Path, aside: Path, check: Callable[[Path], N
             os.replace(aside, final)
         raise
     shutil.rmtree(aside, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A name this process holds with an empty file it made exclusively, until the finished file takes its place
+    (fill_claim) or the name is given back (release_claim): `live --record`'s name, claimed before the source opens.
+    `device` and `inode` tell that empty file from any other put there since."""
+
+    path: Path
+    device: int
+    inode: int
+
+
+def claim_name(path: Path) -> Claim:
+    """Claim `path` with an empty file, made exclusively and without following a symlink; FileExistsError if the
+    name is taken."""
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    try:
+        found = os.fstat(fd)
+    finally:
+        os.close(fd)
+    return Claim(Path(path), found.st_dev, found.st_ino)
+
+
+def _is_claim(found: os.stat_result, claim: Claim) -> bool:
+    return stat.S_ISREG(found.st_mode) and found.st_size == 0 and (found.st_dev, found.st_ino) == (claim.device,
+                                                                                                  claim.inode)
+
+
+def release_claim(claim: Claim) -> bool:
+    """Remove the claim's empty file if it is still there and still that empty file. It is first moved into a new
+    private folder and checked there, so a file someone put under the name since is never removed: it is put
+    back. True when the name is free now."""
+    path = claim.path
+    holder = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".claim", dir=path.parent))
+    aside = holder / "claim"
+    try:
+        try:
+            os.rename(path, aside)
+        except FileNotFoundError:  # removed by hand: the name is free
+            return True
+        if _is_claim(os.lstat(aside), claim):
+            aside.unlink()
+            return True
+        _put_back(aside, path)
+        return False
+    finally:
+        if not os.path.lexists(aside):
+            holder.rmdir()  # only ever empty here: a file that could not be put back stays in it
+
+
+def _put_back(aside: Path, path: Path) -> None:
+    """Return someone's file to its name, never over another: a hard link (a rename for anything else), and the
+    aside name dropped only once it is back."""
+    try:
+        if aside.is_file() and not aside.is_symlink():
+            os.link(aside, path)
+            aside.unlink()
+        elif not os.path.lexists(path):
+            os.rename(aside, path)
+    except OSError as e:
+        raise FmnistError(f"{path}: a file was put under this name while fmnist held it, and could not be put back "
+                          f"({e.strerror or e}); it is kept as {aside}") from e
+
+
+def fill_claim(ready: Path, claim: Claim | None, final: Path) -> bool:
+    """Give the finished file `ready` the name `final`, which `claim` holds (None: the name must be free). The claim
+    is released (release_claim) and `ready` then takes the name by a hard link, which fails if the name was taken
+    meanwhile: a file of someone else's is never replaced. False (and `ready` kept where it is) if the name is
+    another file's."""
+    if claim is not None and not release_claim(claim):
+        return False
+    if not _link_new(ready, final):
+        return False
+    ready.unlink()
+    _sync_folder(final.parent)
+    return True

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from fmnist.core.atomic import atomic_path
+from fmnist.core.atomic import Output, writing
 from fmnist.core.errors import needs_train_extra
 from fmnist.core.meta import CLASS_NAMES
 from fmnist.evaluation.photo_figures import PhotoFigures
@@ -24,14 +24,16 @@ def pyplot() -> Any:
     return plt
 
 
-def save_figure(fig: Any, path: Path) -> None:
-    with atomic_path(path) as tmp:
+def save_figure(fig: Any, path: Path | Output) -> None:
+    """A path is written over an earlier file (atomically); an Output by its own rule: a run folder's or an export's
+    file only over one fmnist wrote (fmnist.core.owned), bench's plot only under a free name (NewFile)."""
+    with writing(path) as tmp:
         fig.savefig(tmp, dpi=110, bbox_inches="tight")
     fig.clf()
     pyplot().close(fig)
 
 
-def curves(history: dict[str, list[float]], path: Path) -> None:
+def curves(history: dict[str, list[float]], path: Path | Output) -> None:
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
@@ -45,7 +47,7 @@ def curves(history: dict[str, list[float]], path: Path) -> None:
     save_figure(fig, path)
 
 
-def confusion(cm: list[list[int]], path: Path) -> None:
+def confusion(cm: list[list[int]], path: Path | Output) -> None:
     plt = pyplot()
     matrix = np.asarray(cm)
     fig, ax = plt.subplots(figsize=(7.5, 6.5))
@@ -61,7 +63,7 @@ def confusion(cm: list[list[int]], path: Path) -> None:
     save_figure(fig, path)
 
 
-def photo_confusion(figures: PhotoFigures, path: Path) -> None:
+def photo_confusion(figures: PhotoFigures, path: Path | Output) -> None:
     """Photo folders (rows, with their lenient accuracy) against the decision: a label or "not sure"."""
     plt = pyplot()
     cm = figures.confusion
@@ -83,7 +85,7 @@ def photo_confusion(figures: PhotoFigures, path: Path) -> None:
     save_figure(fig, path)
 
 
-def image_grid(images: np.ndarray, captions: list[str], path: Path, title: str, columns: int = 5) -> None:
+def image_grid(images: np.ndarray, captions: list[str], path: Path | Output, title: str, columns: int = 5) -> None:
     """Up to rows x columns images (28x28 grey, or colour) with a caption under each (the tutorial's 5x5 figure)."""
     plt = pyplot()
     rows = max(1, -(-len(images) // columns))
@@ -100,18 +102,18 @@ def image_grid(images: np.ndarray, captions: list[str], path: Path, title: str, 
     save_figure(fig, path)
 
 
-def samples(images: np.ndarray, labels: np.ndarray, path: Path) -> None:
+def samples(images: np.ndarray, labels: np.ndarray, path: Path | Output) -> None:
     image_grid(images[:25], [CLASS_NAMES[i] for i in labels[:25]], path, "first 25 training images")
 
 
-def errors(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray, path: Path) -> None:
+def errors(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray, path: Path | Output) -> None:
     wrong = np.flatnonzero(labels != predicted)[:25]
     captions = [f"true {CLASS_NAMES[labels[i]]}\npred {CLASS_NAMES[predicted[i]]}" for i in wrong]
     image_grid(images[wrong], captions, path, f"misclassified test images (first {len(wrong)})")
 
 
 def flips(images: np.ndarray, labels: np.ndarray, expected: np.ndarray, predicted: np.ndarray, names: list[str],
-          path: Path, file: str) -> None:
+          path: Path | Output, file: str) -> None:
     """The images an exported file answers differently from Keras (the first 25), with the truth and both
     answers: the parity report's picture."""
     changed = np.flatnonzero(expected != predicted)

@@ -1,0 +1,147 @@
+"""A folder fmnist writes several files into (a run folder, `export --out`): it replaces only files it wrote.
+
+Every file written through an OwnedFolder is recorded, with its sha256, in the folder's manifest (MANIFEST). A
+file may be replaced if the manifest lists it unchanged, or, when the manifest does not list it, if the caller
+recognises it as an earlier fmnist write made before manifests existed (`earlier`: a model file carrying fmnist's
+metadata, a run folder whose metrics.json is fmnist's run card). Any other file, or one changed since fmnist
+wrote it, is the user's: `refuse_foreign` refuses the whole write before the long work, and each write checks its
+name again as it ends (fmnist.core.atomic.claimed_path): a free name is claimed by a hard link, so a file made
+there meanwhile is never replaced either.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fmnist.core import atomic
+from fmnist.core.errors import UsageError, printable
+
+MANIFEST = ".fmnist-files.json"  # in a folder fmnist wrote into: {"written_by": "fmnist", "files": {name: sha256}}
+MANIFEST_LIMIT = 1 << 20  # bytes; a bigger file under the manifest's name is not one fmnist wrote
+SHOWN = 5  # files an error names
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _never(_: Path) -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class OwnedFile:
+    """One name in an OwnedFolder, to hand to a writer that takes a path or an Output (fmnist.train.plots)."""
+
+    folder: OwnedFolder
+    name: str
+
+    @property
+    def path(self) -> Path:
+        return self.folder.folder / self.name
+
+    def writing(self) -> AbstractContextManager[Path]:
+        return self.folder.writing(self.name)
+
+
+class OwnedFolder:
+    """`folder`, written file by file, never over a file fmnist did not write. `option` names the folder in an
+    error (`--out`)."""
+
+    def __init__(self, folder: Path, option: str, earlier: Callable[[Path], bool] = _never) -> None:
+        self.folder, self.option, self._earlier = Path(folder), option, earlier
+
+    def __truediv__(self, name: str) -> OwnedFile:
+        return OwnedFile(self, name)
+
+    def written(self) -> dict[str, str]:
+        """The manifest: each file fmnist wrote here and its sha256; {} when there is none yet. A file under the
+        manifest's name that is not one is refused."""
+        path = self.folder / MANIFEST
+        try:
+            found = os.lstat(path)
+        except FileNotFoundError:
+            return {}
+        except NotADirectoryError:  # the folder is a file: writing into it fails with its own message
+            return {}
+        files = None
+        if stat.S_ISREG(found.st_mode) and found.st_size <= MANIFEST_LIMIT:
+            try:
+                record = json.loads(path.read_bytes())
+            except (ValueError, RecursionError):
+                record = None
+            files = record.get("files") if isinstance(record, dict) and record.get("written_by") == "fmnist" else None
+        if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+            raise UsageError(f"{self.option} {self.folder}: {MANIFEST} there is not the record fmnist keeps of the "
+                             f"files it wrote; nothing was written. Move it away, or choose another {self.option}")
+        return files
+
+    def is_ours(self, name: str) -> bool:
+        """May fmnist write `name` here: it is free, or a file fmnist wrote (and nobody changed since)?"""
+        path = self.folder / name
+        try:
+            found = os.lstat(path)
+        except FileNotFoundError:
+            return True
+        except NotADirectoryError:
+            return True  # the folder is a file: writing into it fails with its own message
+        if not stat.S_ISREG(found.st_mode):
+            return False  # a folder, a symlink, a pipe: never fmnist's
+        recorded = self.written().get(name)
+        if recorded is not None:
+            return file_sha256(path) == recorded
+        return self._earlier(path)
+
+    def foreign(self, names: Iterable[str]) -> list[str]:
+        return [name for name in dict.fromkeys(names) if not self.is_ours(name)]
+
+    def refuse_foreign(self, names: Iterable[str]) -> None:
+        """Refuse (UsageError, nothing written) if any of `names` is a file fmnist did not write, or changed since."""
+        found = self.foreign(names)
+        if found:
+            shown = ", ".join(printable(name) for name in found[:SHOWN])
+            more = f" and {len(found) - SHOWN} more" if len(found) > SHOWN else ""
+            raise UsageError(f"{self.option} {printable(self.folder, 80)} holds {shown}{more}, which fmnist did not "
+                             "write (or which changed since); fmnist never replaces a file of yours, and nothing "
+                             f"was written. Move {'it' if len(found) == 1 else 'them'} away, or choose another "
+                             f"{self.option}")
+
+    def _vet(self, final: Path) -> None:
+        if not self.is_ours(final.name):
+            raise UsageError(f"{printable(final, 80)}: a file fmnist did not write was put there while it worked; it "
+                             f"is left as it was. Move it away, or choose another {self.option}, and run again")
+
+    @contextmanager
+    def writing(self, name: str) -> Iterator[Path]:
+        """A temp path that takes `name` at the end of the block, if the name is free or fmnist's (see _vet), and
+        is then recorded in the manifest."""
+        with atomic.claimed_path(self.folder / name, self._vet) as tmp:
+            yield tmp
+            digest = file_sha256(tmp)
+        self._record(name, digest)
+
+    def write_bytes(self, name: str, data: bytes) -> None:
+        with self.writing(name) as tmp:
+            tmp.write_bytes(data)
+
+    def write_json(self, name: str, obj: Any) -> None:
+        self.write_bytes(name, (json.dumps(obj, indent=2) + "\n").encode())
+
+    def _record(self, name: str, digest: str) -> None:
+        files = {**self.written(), name: digest}
+        atomic.write_json(self.folder / MANIFEST, {
+            "written_by": "fmnist",
+            "about": "the files fmnist wrote into this folder, with their sha256: it replaces only these, unchanged",
+            "files": dict(sorted(files.items()))})
