@@ -1,7 +1,8 @@
 """`fmnist export`: convert a trained model to every requested format (fmnist.export.targets), gate each file on
 parity with Keras, embed the metadata, and only then move it into place.
 
-A file the gate rejects is never written under its good name; an earlier good file stays as it was.
+A file the gate rejects is never written under its good name; an earlier good file stays as it was. A file in the
+folder that fmnist did not write is never replaced (fmnist.export.written): export refuses before it builds.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from rich.console import Console
 from rich.progress import Progress
 
 from fmnist import __version__
-from fmnist.core import atomic
 from fmnist.core.errors import ModelError, ParityError
 from fmnist.core.meta import ModelMeta
+from fmnist.core.owned import OwnedFolder
 from fmnist.data import fashion
 from fmnist.data.split import stratified_indices
 from fmnist.evaluation.predictors import keras_predictor, load_keras, open_model
@@ -31,15 +32,10 @@ from fmnist.export.embed import embed_onnx, embed_tflite
 from fmnist.export.parity import ParityReport, ParityRow, compare, flips_picture, markdown, thresholds_for
 from fmnist.export.search import markdown as search_markdown
 from fmnist.export.targets import Built, ExportOptions, Target, targets
+from fmnist.export.written import export_folder, rejected_name
 from fmnist.runtime.preparation import Preparation
 
 __all__ = ["ExportOptions", "export"]
-
-
-def rejected_name(file: str) -> str:
-    """model.int8.onnx -> model.int8.rejected.onnx"""
-    stem, _, suffix = file.rpartition(".")
-    return f"{stem}.rejected.{suffix}"
 
 
 def resolve_source(source: Path) -> Path:
@@ -65,7 +61,7 @@ class Judge:
     answers: dict[Path, np.ndarray] = field(default_factory=dict)  # each file judged: its top-1 answers
     rows: dict[tuple[Any, ...], ParityRow] = field(default_factory=dict)  # each file judged, as it was then
 
-    def draw_flips(self, raw: Path, file: str, out: Path) -> None:
+    def draw_flips(self, raw: Path, file: str, out: OwnedFolder) -> None:
         """The parity report's picture of the images `file` answers differently from Keras, if any."""
         from fmnist.train.plots import flips
 
@@ -137,23 +133,23 @@ def _calibration(test: TestSet, opts: ExportOptions) -> np.ndarray:
     return test.inputs(train.images[stratified_indices(train.labels, opts.calib, seed=0)])
 
 
-def _place(out: Path, target: Target, raw: Path, row: ParityRow, origin: Provenance, labels: list[str],
+def _place(out: OwnedFolder, target: Target, raw: Path, row: ParityRow, origin: Provenance, labels: list[str],
            preparation: Preparation) -> None:
     """A passing file gets its metadata and its name; a failing one is kept under a name no loader takes."""
     if not row.passed:
-        atomic.write_bytes(out / rejected_name(target.file), raw.read_bytes())
+        out.write_bytes(rejected_name(target.file), raw.read_bytes())
         return
     meta = origin.meta(row, labels, raw, preparation)
     blob = embed_onnx(raw, meta) if target.file.endswith(".onnx") else embed_tflite(raw.read_bytes(), meta)
-    atomic.write_bytes(out / target.file, blob)
+    out.write_bytes(target.file, blob)
 
 
-def _write_files(model: Any, judge: Judge, calib: np.ndarray, out: Path, origin: Provenance,
+def _write_files(model: Any, judge: Judge, calib: np.ndarray, out: OwnedFolder, origin: Provenance,
                  console: Console) -> tuple[list[ParityRow], Built]:
     """Build, gate and place every target; returns the rows and what the int8 ONNX build did."""
     rows, int8_onnx = [], Built()
     what = f"{len(judge.x)} {judge.test.what}"
-    with tempfile.TemporaryDirectory(prefix=".fmnist-export-", dir=out) as tmp, \
+    with tempfile.TemporaryDirectory(prefix=".fmnist-export-", dir=out.folder) as tmp, \
             Progress(console=console, transient=True, disable=not console.is_terminal) as bar:
         task = bar.add_task("exporting", total=None)
         todo = targets(model, judge.opts, calib, Path(tmp), judge.gate, lambda text: bar.update(task, description=text))
@@ -193,23 +189,24 @@ def _judge(keras_path: Path, opts: ExportOptions) -> tuple[Any, Judge]:
     return model, Judge(test, x, keras_predictor(model)(x), opts)
 
 
-def _write_report(out: Path, report: ParityReport) -> None:
-    atomic.write_json(out / "parity.json", report.to_json())
+def _write_report(out: OwnedFolder, report: ParityReport) -> None:
+    out.write_json("parity.json", report.to_json())
     search_lines = search_markdown(report.int8_search) if report.int8_search else []
-    atomic.write_bytes(out / "parity.md", "\n".join([markdown(report), *search_lines]).encode())
+    out.write_bytes("parity.md", "\n".join([markdown(report), *search_lines]).encode())
 
 
 def export(source: Path, opts: ExportOptions, console: Console | None = None) -> ParityReport:
     """Export, gate and write. Returns the parity report; raises ParityError if any file failed the gate."""
     keras_path = resolve_source(source)
     out = Path(opts.out or keras_path.parent)
+    folder = export_folder(out, opts)  # before anything is built: a file of the user's there is refused
     origin = Provenance(hashlib.sha256(keras_path.read_bytes()).hexdigest(), RunCard.read(keras_path.parent),
                         opts.command, datetime.now(timezone.utc).isoformat(timespec="seconds"))
     model, judge = _judge(keras_path, opts)
     opts = judge.opts
     calib = _calibration(judge.test, opts)
     out.mkdir(parents=True, exist_ok=True)
-    rows, int8_onnx = _write_files(model, judge, calib, out, origin,
+    rows, int8_onnx = _write_files(model, judge, calib, folder, origin,
                                    console or Console(stderr=True))
     settings = int8_onnx.quantization or {"method": opts.calib_method, "per_channel": opts.per_channel,
                                           "activations": opts.activations, "float_convs": opts.float_convs}
@@ -218,7 +215,7 @@ def export(source: Path, opts: ExportOptions, console: Console | None = None) ->
         data=judge.test.what, labels=judge.test.names, reference_accuracy=judge.reference_accuracy,
         fmnist_version=__version__, command=opts.command, files=rows,
         calibration={"images": len(calib), **settings}, int8_search=int8_onnx.search)
-    _write_report(out, report)
+    _write_report(folder, report)
     if not report.passed:
         kept = ", ".join(rejected_name(name) for name in report.rejected)
         raise ParityError(f"parity gate failed: {'; '.join(report.failures())}. Not written under their names; kept "

@@ -51,22 +51,33 @@ class Target:
 Gate = Callable[[str, str], Callable[[Path], ParityRow]]  # (file, precision) -> raw file -> its parity row
 
 
+def files(opts: ExportOptions) -> list[tuple[str, str]]:
+    """(file, precision) of every file the options ask for, in build order: model.onnx first (the int8 ONNX is
+    quantized from it)."""
+    out = [("model.onnx", "fp32")]
+    if opts.int8:
+        out.append(("model.int8.onnx", "int8"))
+    if opts.tflite:
+        out.append(("model.tflite", "fp32"))
+        if opts.fp16:
+            out.append(("model.fp16.tflite", "fp16"))
+        if opts.int8:
+            out.append(("model.int8.tflite", "int8"))
+    return out
+
+
 def targets(model: Any, opts: ExportOptions, calib: np.ndarray, work: Path, gate: Gate,
             status: Callable[[str], None]) -> list[Target]:
-    """The files to write, in order: model.onnx first (the int8 ONNX is quantized from it)."""
+    """The files to write (`files`), each with its build."""
     fp32_onnx = work / "model.onnx"
-    out = [Target("model.onnx", "fp32", lambda path: _onnx_fp32(model, path))]
-    if opts.int8:
-        out.append(Target("model.int8.onnx", "int8",
-                          lambda path: _onnx_int8(fp32_onnx, path, calib, opts, gate, work, status)))
-    if opts.tflite:
-        out.append(Target("model.tflite", "fp32", _tflite(model, "fp32", calib)))
-        if opts.fp16:
-            out.append(Target("model.fp16.tflite", "fp16", _tflite(model, "fp16", calib)))
-        if opts.int8:
-            out.append(Target("model.int8.tflite", "int8",
-                              lambda path: _tflite_int8(model, path, calib, gate("model.int8.tflite", "int8"))))
-    return out
+    builds: dict[str, Callable[[Path], Built]] = {
+        "model.onnx": lambda path: _onnx_fp32(model, path),
+        "model.int8.onnx": lambda path: _onnx_int8(fp32_onnx, path, calib, opts, gate, work, status),
+        "model.tflite": _tflite(model, "fp32", calib),
+        "model.fp16.tflite": _tflite(model, "fp16", calib),
+        "model.int8.tflite": lambda path: _tflite_int8(model, path, calib, gate("model.int8.tflite", "int8")),
+    }
+    return [Target(file, precision, builds[file]) for file, precision in files(opts)]
 
 
 def _onnx_fp32(model: Any, path: Path) -> Built:
