@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from fmnist.core.errors import UsageError
+from fmnist.core.owned import OwnedFolder
 from fmnist.data import fashion
 from fmnist.data.split import stratified_indices, stratified_split
 from fmnist.evaluation.photo_figures import PhotoFigures
@@ -28,6 +29,7 @@ from fmnist.train.loop import Fitted, Phase, fit, make_dataset, optimizer, seed_
 from fmnist.train.models import REGISTRY, Recipe
 from fmnist.train.photo_data import PhotoData, load_photo_data, photo_report
 from fmnist.train.photo_mix import MAIN_PULL, SetAccuracy, fmnist_targets, make_loss, mixed_arrays, oversampling
+from fmnist.train.run_folder import run_folder
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,7 @@ def _metrics(cfg: TrainConfig, recipe: Recipe, fitted: Fitted, inputs: Inputs, r
     }
 
 
-def _plots(out: Path, inputs: Inputs, probs: np.ndarray, report: dict[str, Any],
+def _plots(out: OwnedFolder, inputs: Inputs, probs: np.ndarray, report: dict[str, Any],
            figures: PhotoFigures | None) -> None:
     plots.confusion(report["confusion"], out / "confusion.png")
     plots.samples(inputs.train.images, inputs.train.labels, out / "samples.png")
@@ -158,7 +160,8 @@ def train(cfg: TrainConfig) -> RunCard:
     """Train, evaluate on the full test set, and write the run folder; returns its card."""
     recipe = REGISTRY[cfg.model]
     epochs, batch = cfg.epochs or recipe.epochs, cfg.batch_size or recipe.batch_size
-    out = Path(cfg.out or Path("runs") / cfg.model)
+    pictures = ("confusion.png", "samples.png", "errors.png", *(["photo_confusion.png"] if cfg.photos_val else []))
+    out = run_folder(Path(cfg.out or Path("runs") / cfg.model), pictures)  # before training: refused at once
     inputs = _inputs(cfg)
     mix = _mix(cfg, recipe, epochs, inputs.photos)
     seed_everything(cfg.seed)
@@ -182,4 +185,4 @@ def train(cfg: TrainConfig) -> RunCard:
         metrics["photos"] = figures.to_json()
     metrics = write_run(out, fitted, metrics)
     _plots(out, inputs, probs, report, figures)
-    return RunCard.from_metrics(out, metrics)
+    return RunCard.from_metrics(out.folder, metrics)

@@ -8,12 +8,11 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from fmnist.core import atomic
+from fmnist.core.owned import OwnedFolder
 from fmnist.core.tf import keras, tf
 from fmnist.runtime.preparation import CUTOUT, Preparation
 from fmnist.train import plots
@@ -93,13 +92,14 @@ def fit(model: Any, phases: list[Phase], validation: Any, batch: int, progress: 
     return Fitted(model, history, time.perf_counter() - started)
 
 
-def write_run(out: Path, fitted: Fitted, metrics: dict[str, Any], preparation: Preparation = CUTOUT) -> dict[str, Any]:
-    """model.keras, history.json, metrics.json (with the preprocessing record and provenance) and curves.png.
-    Returns metrics.json's content."""
+def write_run(out: OwnedFolder, fitted: Fitted, metrics: dict[str, Any],
+              preparation: Preparation = CUTOUT) -> dict[str, Any]:
+    """model.keras, history.json, metrics.json (with the preprocessing record and provenance) and curves.png, into
+    the run folder (fmnist.train.run_folder). Returns metrics.json's content."""
     metrics = {**metrics, "preprocess": preparation.record(), **provenance()}
-    with atomic.atomic_path(out / "model.keras") as tmp:
+    with out.writing("model.keras") as tmp:
         fitted.model.save(tmp)
-    atomic.write_json(out / "history.json", fitted.history)
-    atomic.write_json(out / "metrics.json", metrics)
+    out.write_json("history.json", fitted.history)
+    out.write_json("metrics.json", metrics)
     plots.curves(fitted.history, out / "curves.png")
     return metrics

@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from fmnist.core import atomic
 from fmnist.core.errors import UsageError
 from fmnist.core.meta import MAX_LABELS, MIN_LABELS
+from fmnist.core.owned import OwnedFolder
 from fmnist.core.tf import keras
 from fmnist.data.split import stratified_split
 from fmnist.evaluation.photo_figures import PhotoFigures, choose_threshold, decision_record, photo_figures
@@ -42,6 +42,7 @@ from fmnist.train import plots
 from fmnist.train.loop import Fitted, Phase, fit, make_dataset, optimizer, seed_everything, write_run
 from fmnist.train.models import REGISTRY
 from fmnist.train.photo_data import read_photos
+from fmnist.train.run_folder import run_folder
 from fmnist.train.tiers import DEFAULT_TIER, TIERS, Tier
 
 BACKBONE = "edge.weights.h5"  # in fmnist/assets: the shipped edge model's weights (make model writes it)
@@ -187,20 +188,20 @@ def _metrics(cfg: OwnConfig, data: OwnData, fitted: Fitted, recipe: dict[str, An
     }
 
 
-def _save_own_data(out: Path, data: OwnData) -> None:
+def _save_own_data(out: OwnedFolder, data: OwnData) -> None:
     """The held-out photos (to judge and gate the model on) and up to the preparation's `calib_photos` training
     photos (int8 calibration), as prepared arrays beside the model."""
     learned = data.learn.images[data.found]
     count = data.preparation.calib_photos
     calib = learned[np.random.default_rng(0).permutation(len(learned))[:count]]
-    with atomic.atomic_path(out / OWN_DATA) as tmp, open(tmp, "wb") as f:
+    with out.writing(OWN_DATA) as tmp, open(tmp, "wb") as f:
         np.savez_compressed(f, heldout_images=data.held.images, heldout_labels=data.held.folder_index,
                             heldout_empty=data.held.empty, calib_images=calib)
 
 
 def train_own(cfg: OwnConfig) -> RunCard:
     """Learn the photo folders' names as labels and write the run folder; returns its card."""
-    out = Path(cfg.out or Path("runs") / "own")
+    out = run_folder(Path(cfg.out or Path("runs") / "own"), (OWN_DATA, "photo_confusion.png"))
     data = _own_data(cfg)
     seed_everything(cfg.seed)
     fitted, recipe = cfg.tier.fit(cfg, data)
@@ -211,4 +212,4 @@ def train_own(cfg: OwnConfig) -> RunCard:
     metrics = write_run(out, fitted, _metrics(cfg, data, fitted, recipe, report, figures), data.preparation)
     _save_own_data(out, data)
     plots.photo_confusion(figures, out / "photo_confusion.png")
-    return RunCard.from_metrics(out, metrics)
+    return RunCard.from_metrics(out.folder, metrics)

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from fmnist.core import atomic
 from fmnist.core.meta import CLASS_NAMES, NUM_CLASSES
+from fmnist.core.owned import OwnedFile
 from fmnist.data import fashion
 from fmnist.data.split import stratified_indices
 from fmnist.evaluation.photo_figures import PhotoFigures, choose_threshold, decision_record, photo_figures
@@ -40,6 +40,7 @@ from fmnist.train.backbones import BACKBONES
 from fmnist.train.loop import seed_everything, write_run
 from fmnist.train.photo_data import read_photos
 from fmnist.train.photo_mix import SET, SetAccuracy, fmnist_targets, make_loss, photo_targets
+from fmnist.train.run_folder import run_folder
 from fmnist.train.tier import Objective, Once, TierRecipe, fit_tier
 
 BACKBONE = "lite0"
@@ -114,7 +115,7 @@ def _domains(cfg: PhotoModelConfig) -> Domains:
     return Domains(photo_targets(photos, pmap), once, photos, held, photo_targets(held, pmap), pmap)
 
 
-def _calibration(cfg: PhotoModelConfig, domains: Domains, path: Path) -> None:
+def _calibration(cfg: PhotoModelConfig, domains: Domains, path: OwnedFile) -> None:
     """CALIB_PHOTOS training photos and as many rendered training images (deterministic), interleaved, so that a
     calibrator that takes the first k takes both domains."""
     rng = np.random.default_rng(cfg.seed)
@@ -122,7 +123,7 @@ def _calibration(cfg: PhotoModelConfig, domains: Domains, path: Path) -> None:
     train = fashion.load_split("train", cfg.data_dir)
     rendered = render(train.images[stratified_indices(train.labels, len(photos), cfg.seed + 1)], cfg.size)
     both = np.stack([photos, rendered], axis=1).reshape(-1, *photos.shape[1:])
-    with atomic.atomic_path(path) as tmp, open(tmp, "wb") as f:
+    with path.writing() as tmp, open(tmp, "wb") as f:
         np.savez_compressed(f, calib_images=both)
 
 
@@ -139,7 +140,7 @@ def _report(cfg: PhotoModelConfig, model: Any, domains: Domains) -> tuple[dict[s
 
 def train_photo(cfg: PhotoModelConfig) -> RunCard:
     """Train the photo model on both domains and write its run folder; returns its card."""
-    out = Path(cfg.out or Path("runs") / "photo")
+    out = run_folder(Path(cfg.out or Path("runs") / "photo"), (CALIB_DATA, "confusion.png", "photo_confusion.png"))
     domains = _domains(cfg)
     prep = cfg.preparation
     seed_everything(cfg.seed)
@@ -167,4 +168,4 @@ def train_photo(cfg: PhotoModelConfig) -> RunCard:
     _calibration(cfg, domains, out / CALIB_DATA)
     plots.confusion(report["confusion"], out / "confusion.png")
     plots.photo_confusion(figures, out / "photo_confusion.png")
-    return RunCard.from_metrics(out, metrics)
+    return RunCard.from_metrics(out.folder, metrics)
