@@ -87,9 +87,9 @@ def bench(
     cfg = BenchConfig(find_models(list(models or []), run_dir), int_list(threads, "--threads"),
                       int_list(batch, "--batch"), iterations, rounds)
     report = run_bench(cfg, progress=lambda text: typer.echo(text, err=True))
-    if plot_to:
-        plot(report, plot_to)
     if as_json:
         stdout_json(report.to_json())
     else:
         print_rich(*render(report))
+    if plot_to:  # after the figures are out: a name taken while bench timed loses the plot, never the timing
+        plot(report, plot_to)

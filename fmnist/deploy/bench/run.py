@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from fmnist.core.atomic import NewFile
 from fmnist.core.errors import FmnistError, UsageError
 from fmnist.core.meta import ModelMeta
 from fmnist.deploy.bench import machine
@@ -257,7 +258,8 @@ def short_name(model: str) -> str:
 
 
 def plot(report: BenchReport, out: Path) -> None:
-    """Accuracy against batch-1 latency, one point per row (needs matplotlib, from the train extra)."""
+    """Accuracy against batch-1 latency, one point per row (needs matplotlib, from the train extra). `out` is
+    claimed only if it is still free: a file made there while bench timed is left as it was (UsageError)."""
     from fmnist.train.plots import pyplot, save_figure
 
     plt = pyplot()
@@ -269,4 +271,4 @@ def plot(report: BenchReport, out: Path) -> None:
     ax.set(xscale="log", xlabel="batch-1 latency, p50 (µs, log)", ylabel=f"accuracy on {judged_on(report)} (%)",
            title="accuracy vs latency")
     ax.grid(alpha=0.3)
-    save_figure(fig, out)
+    save_figure(fig, NewFile(Path(out)))
