@@ -3,10 +3,12 @@ fmnist wheel, install.sh, a self-test and a systemd unit for headless live class
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import json
 import os
+import re
 import shutil
+import stat
 import tarfile
 from importlib import metadata
 from pathlib import Path
@@ -15,6 +17,7 @@ from fmnist import __version__
 from fmnist.core.atomic import atomic_path, swap_folder, temp_folder
 from fmnist.core.atomic import write_bytes as atomic_write_bytes
 from fmnist.core.errors import FmnistError, ModelError, UsageError
+from fmnist.core.owned import file_sha256 as _sha256
 from fmnist.deploy.wheel import fmnist_wheel
 
 RUNTIME = ("numpy", "onnxruntime", "opencv-python-headless", "typer", "rich")  # pyproject.toml's dependencies
@@ -107,14 +110,6 @@ MARKER = ".fmnist-bundle"  # in every bundle folder: the files fmnist bundle wro
 ARCHIVE_MARK = ".fmnist-archive"  # beside it: the sha256 of the --out.tar.gz that fmnist bundle wrote with it
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _write_marker(folder: Path) -> None:
     """Record every file now in `folder`: an earlier bundle may be replaced only while it holds just these."""
     files = {p.name: _sha256(p) for p in sorted(folder.iterdir())}
@@ -131,11 +126,26 @@ def _recorded(folder: Path) -> dict[str, str] | None:
     return files if isinstance(files, dict) else None
 
 
+def _is_mark(entry: Path) -> bool:
+    """Is `entry` one of the two small records fmnist bundle keeps in a bundle (its marker, the archive's sha256)?
+    Only a regular file of the right form is: a folder or a file of yours under either name is not, and so it is
+    never removed with the earlier bundle."""
+    try:
+        found = os.lstat(entry)
+        if not stat.S_ISREG(found.st_mode):
+            return False
+        if entry.name == ARCHIVE_MARK:
+            return found.st_size == 65 and re.fullmatch(r"[0-9a-f]{64}\n", entry.read_text()) is not None
+        return entry.name == MARKER
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
 def _not_as_written(folder: Path, recorded: dict[str, str]) -> list[str]:
     """What in `folder` fmnist bundle did not write, or has changed since it wrote it."""
     found = []
     for entry in sorted(folder.iterdir()):
-        if entry.name in (MARKER, ARCHIVE_MARK):
+        if entry.name in (MARKER, ARCHIVE_MARK) and _is_mark(entry):
             continue
         if entry.name not in recorded:
             found.append(f"{entry.name}{'/' if entry.is_dir() else ''} (not written by fmnist bundle)")
@@ -147,7 +157,7 @@ def _not_as_written(folder: Path, recorded: dict[str, str]) -> list[str]:
 def _why_not_replaceable(found: Path) -> str | None:
     """Why `found` may not be replaced, and the fix; None if it is a bundle holding just the files fmnist bundle
     wrote there, unchanged."""
-    if found.is_symlink() or not (found / MARKER).is_file():
+    if found.is_symlink() or not _is_mark(found / MARKER):
         return (f"exists and is not a bundle made by fmnist bundle (no {MARKER} in it); nothing was touched. "
                 "Choose a new folder, or move it away")
     recorded = _recorded(found)
@@ -243,12 +253,24 @@ def _fill(folder: Path, model: Path, sample: Path, expected: dict[str, object], 
 
 def _swap_in(staging: Path, out: Path) -> None:
     """The finished folder at --out; an earlier bundle is vetted once more after it is moved aside, and put back
-    if anything in it is not as fmnist bundle wrote it."""
+    if anything in it is not as fmnist bundle wrote it. It waits in a new private folder (temp_folder), so the
+    only folder ever removed is the earlier bundle, vetted, under a name no one else had."""
     try:
-        swap_folder(staging, out, staging.with_name(staging.name + ".old"),
-                    check=lambda earlier: _refuse_unless_replaceable(earlier, out))
+        holder = temp_folder(out)
     except OSError as e:
         raise FmnistError(f"cannot put the bundle at {out}: {e.strerror or e}; nothing was replaced") from e
+    try:
+        swap_folder(staging, out, holder / out.name, check=lambda earlier: _refuse_unless_replaceable(earlier, out))
+    except OSError as e:
+        raise FmnistError(f"cannot put the bundle at {out}: {e.strerror or e}; nothing was replaced") from e
+    finally:
+        _remove_if_empty(holder)
+
+
+def _remove_if_empty(folder: Path) -> None:
+    """rmdir, never rmtree: a folder left holding anything stays."""
+    with contextlib.suppress(OSError):
+        folder.rmdir()
 
 
 def bundle(model: str | Path | None, out: Path, sample: Path | None = None, wheel: Path | None = None) -> Path:
@@ -268,6 +290,7 @@ def bundle(model: str | Path | None, out: Path, sample: Path | None = None, whee
     sample = Path(sample) if sample else default_model().with_name(SAMPLE)
     expected = _expected(model, sample)
     staging = _staging(out)
+    placed = False
     try:
         _fill(staging, model, sample, expected, wheel)
         with atomic_path(archive) as tmp:
@@ -276,7 +299,9 @@ def bundle(model: str | Path | None, out: Path, sample: Path | None = None, whee
             _check_target(out, archive)  # again: the build took seconds, and --out may have appeared or changed
             made = _sha256(tmp)
             _swap_in(staging, out)
+            placed = True
         atomic_write_bytes(out / ARCHIVE_MARK, (made + "\n").encode())  # a later bundle may replace this archive
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if not placed:  # the folder this call made; once placed, its name is --out's and no longer ours
+            shutil.rmtree(staging, ignore_errors=True)
     return archive
