@@ -48,34 +48,69 @@ def show(annotated: np.ndarray, frame: int) -> int:
     return key
 
 
+# --record's names this process holds: the empty file each was claimed with (fmnist.core.atomic.Claim), until the
+# finished recording takes its place or the name is given back
+_CLAIMS: dict[Path, atomic.Claim] = {}
+
+
+def _key(path: Path) -> Path:
+    return Path(os.path.abspath(path))
+
+
 def check_new_recording(path: Path | None) -> None:
-    """Claim --record's path before anything opens: created empty and exclusively (no symlink followed), so a
-    file that is there, or appears there, stays the user's and is never recorded over."""
+    """Claim --record's path before anything opens: an empty file made exclusively (no symlink followed), so a
+    file that is there, or appears there, stays the user's and is never recorded over. The recording itself is
+    written beside it under a hidden name (Recorder) and takes this name only once it is finished and checked: a
+    run killed outright (SIGKILL, a power cut) leaves this empty file, never a half-written recording."""
     if path is None:
         return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0), 0o666))
+        _CLAIMS[_key(path)] = atomic.claim_name(path)
     except FileExistsError:
-        raise UsageError(f"--record {path}: the file exists; choose a new name or move it away "
-                         "(fmnist never records over a file)") from None
+        raise UsageError(_taken(path)) from None
     except OSError as e:
         raise UsageError(f"--record {path}: cannot create it ({e.strerror or e}); choose another place") from None
 
 
+def _taken(path: Path) -> str:
+    """The refusal of a --record name that is taken; an empty file there is most likely the claim of a run that
+    was killed, and the line says how to free it."""
+    why = f"--record {path}: the file exists; choose a new name or move it away (fmnist never records over a file)"
+    try:
+        empty = path.is_file() and not path.is_symlink() and path.stat().st_size == 0
+    except OSError:
+        empty = False
+    if not empty:
+        return why
+    left = sorted(p.name for p in path.parent.glob(f".{glob_escape(path.stem)}.*.part{glob_escape(path.suffix)}"))
+    partial = f"; its unfinished frames, if any, are in {', '.join(left[:3])} beside it" if left else ""
+    return (f"{why}. It is empty, as a recording leaves its name when it is killed outright (SIGKILL, a power cut)"
+            f"{partial}: delete it (rm {path}) to record under this name again")
+
+
+def glob_escape(text: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
+
+
 def unclaim_recording(path: Path | None) -> None:
-    """Remove the empty file check_new_recording claimed, when nothing was recorded into it."""
-    if path is not None and path.is_file() and not path.is_symlink() and path.stat().st_size == 0:
-        path.unlink()
+    """Give back the name check_new_recording claimed, when nothing was recorded: its empty file is removed if it
+    is still that file (a file put there since is left as it is)."""
+    claim = _CLAIMS.pop(_key(path), None) if path is not None else None
+    if claim is not None:
+        atomic.release_claim(claim)
 
 
 class Recorder:
     """--record: an .mp4 or .avi opened at the first frame (its size), finalized by close() even after Ctrl-C,
-    SIGTERM or SIGHUP. OpenCV's writer says nothing when a write fails (a full disk), so close() checks the
-    finished file: `incomplete` then says it is not whole."""
+    SIGTERM or SIGHUP. It is written under a hidden temporary name beside `path` (same suffix, so the same
+    container) and renamed to `path` only once finalized and checked, over the empty file that claimed the name
+    (check_new_recording), never over another. OpenCV's writer says nothing when a write fails (a full disk), so
+    close() checks the finished file: `incomplete` then says it is not whole, and where what was written is kept."""
 
     def __init__(self, path: Path | None, fps: float) -> None:
         self.path, self.fps = path, fps
+        self.temp: Path | None = None  # the recording while it is written
         self.writer: cv2.VideoWriter | None = None
         self.size = (0, 0)  # (width, height) of the recording: its first frame's
         self.frames = 0
@@ -86,20 +121,30 @@ class Recorder:
             return
         size = (frame.shape[1], frame.shape[0])
         if self.writer is None:
-            self.writer, self.size = _writer(self.path, size, self.fps), size
+            self.temp = atomic.new_temp(self.path, "part")  # .NAME.<random>.part.SUFFIX
+            try:
+                self.writer, self.size = _writer(self.temp, size, self.fps), size
+            except BaseException:
+                self.temp.unlink(missing_ok=True)
+                self.temp = None
+                raise
         # a stream that reopens at another resolution: its frames are scaled to the recording's (the writer drops
         # a frame of another size without a word)
         self.writer.write(frame if size == self.size else cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA))
         self.frames += 1
 
     def close(self) -> None:
-        if self.writer is None or self.path is None:
+        if self.writer is None or self.path is None or self.temp is None:
             unclaim_recording(self.path)  # no frame came
             return
         self.writer.release()  # finalizes the container: the recording plays after Ctrl-C too
-        if not holds_every_frame(self.path, self.frames):
+        if not holds_every_frame(self.temp, self.frames):
+            unclaim_recording(self.path)
             self.incomplete = (f"--record {self.path}: the file is incomplete: not all of the {self.frames} frames "
-                               "written reached it (is the disk full?)")
+                               f"written reached it (is the disk full?); what did is kept as {self.temp}")
+        elif not atomic.fill_claim(self.temp, _CLAIMS.pop(_key(self.path), None), self.path):
+            self.incomplete = (f"--record {self.path}: another file was put under this name while recording; it is "
+                               f"left as it was, and the recording is kept as {self.temp}")
 
 
 def holds_every_frame(path: Path, frames: int) -> bool:
