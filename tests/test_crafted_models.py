@@ -75,12 +75,17 @@ def test_a_crop_record_with_a_bad_or_missing_field_is_refused(tmp_path, fields, 
 
 @pytest.mark.parametrize(("output", "width", "found"), [
     ("scalar", 10, "outputs [('y', [])]"),
-    ("wider", 10, "outputs float32 (1, 12) for a batch of 1"),  # declares (N, 10): caught on the warm-up run
     ("probs", 12, "outputs [('y', ['N', 12])]"),
 ])
 def test_an_output_that_is_not_one_probability_per_label_is_refused(tmp_path, output, width, found):
     path = model(tmp_path / "m.onnx", meta_text(), width=width, output=output)
     refused(["classify", str(PHOTO), "--model", str(path)], found, "has 10 labels", "disagree")
+
+
+def test_an_output_wider_at_run_time_than_it_declares_is_refused_before_it_runs(tmp_path):
+    path = model(tmp_path / "m.onnx", meta_text(), width=10, output="wider")  # declares (N, 10), makes (N, 12)
+    refused(["classify", str(PHOTO), "--model", str(path)], "refused before it runs",
+            "declares the shape ['N', 10], but the graph makes [batch, 12]")
 
 
 @pytest.mark.parametrize(("fields", "raw", "message"), [

@@ -9,6 +9,7 @@ from typer.core import TyperGroup
 
 from fmnist import __version__
 from fmnist.core.errors import FmnistError
+from fmnist.core.verbosity import set_verbose
 
 
 class FmnistGroup(TyperGroup):
@@ -67,6 +68,8 @@ def _version(value: bool) -> None:
 @app.callback()
 def _main(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    verbose: bool = typer.Option(False, "--verbose", help="Show onnxruntime's own log lines (errors), which are "
+                                                          "hidden otherwise."),
 ) -> None:
     """Fashion-MNIST from a Keras notebook to a device: train, export with a parity gate, classify, bench.
 
@@ -76,4 +79,6 @@ def _main(
 
     Example: fmnist evaluate runs/edge/model.keras
     """
+    if verbose:
+        set_verbose()
 

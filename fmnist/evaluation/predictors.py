@@ -40,11 +40,11 @@ def keras_predictor(model: Any) -> Predict:
 
 
 def _onnx(path: Path, threads: int | None) -> Predict:
-    from fmnist.core.session import make_session
+    from fmnist.core.session import make_session, run
 
     session = make_session(path, threads or 0)
     name = session.get_inputs()[0].name
-    return lambda x: session.run(None, {name: x})[0]
+    return lambda x: run(session, {name: x}, path)
 
 
 def quantize(x: np.ndarray, detail: dict[str, Any]) -> np.ndarray:

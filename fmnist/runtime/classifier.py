@@ -12,7 +12,7 @@ import numpy as np
 from fmnist.core.calls import in_calls
 from fmnist.core.errors import ModelError
 from fmnist.core.meta import META_KEY, ModelMeta, check_labels, meta_from_props
-from fmnist.core.session import make_session
+from fmnist.core.session import make_session, run
 from fmnist.runtime.decision import decide, model_threshold
 from fmnist.runtime.image import Prepared
 from fmnist.runtime.preparation import preparation_for
@@ -107,7 +107,7 @@ class Classifier:
             raise ModelError(f"predict takes (N, {', '.join(map(str, prep.image_shape))}) uint8 or "
                              f"(N, {', '.join(map(str, prep.input_shape))}) float, got {batch.shape}")
         # a call at a time, each made model input as it goes: a large batch is never held as float all at once
-        probs = in_calls(lambda x: self.session.run(None, {self.input_name: to_input(x)})[0], batch)
+        probs = in_calls(lambda x: run(self.session, {self.input_name: to_input(x)}, self.path), batch)
         return self._checked(probs, len(batch))
 
     def classify(self, image: np.ndarray, top: int = 3, raw: bool = False) -> Result:

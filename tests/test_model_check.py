@@ -1,0 +1,286 @@
+"""The model check (fmnist.core.model_check): a model file is code onnxruntime runs, so it must look like what
+fmnist's exporters write before a session is made from it. Attack files are refused with one line (exit 4), never a
+hang, a traceback or gigabytes; random graphs of the allowed operators pass, and the shapes the check follows are the
+ones onnxruntime makes; anything else is refused."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from onnx import TensorProto, helper, numpy_helper
+from onnx_graphs import batch_squared, broadcast_bomb, endless_loop, fails_when_run, good, tile_bomb
+
+from fmnist.core.errors import ModelError
+from fmnist.core.model_check import MAX_CALL_VALUES, Refused, check_model
+from fmnist.core.onnx_shapes import Dim
+from fmnist.core.session import MAX_MODEL_BYTES, make_session, usable_threads
+from fmnist.runtime.shipped import SHIPPED
+
+PHOTO = Path(__file__).resolve().parent.parent / "examples" / "photos" / "pants.jpg"
+QUICK = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def fmnist(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """The real command in its own process: a hang is a timeout, and onnxruntime's native log lines (written to
+    fd 2 by C++) are seen."""
+    return subprocess.run([sys.executable, "-m", "fmnist", *args], capture_output=True, text=True, timeout=timeout,
+                          env={k: v for k, v in os.environ.items() if k != "FMNIST_VERBOSE"})
+
+
+def one_error_line(got: subprocess.CompletedProcess, code: int, *parts: str, progress: bool = False) -> None:
+    """Exit `code`, and stderr is one `error:` line holding each of `parts` (after bench's progress lines)."""
+    assert got.returncode == code, (got.returncode, got.stderr)
+    last = got.stderr.splitlines()[-1] if progress else got.stderr.removesuffix("\n")
+    assert last.startswith("error: ") and "\n" not in last and got.stderr.count("error:") == 1, got.stderr
+    assert "Traceback" not in got.stderr and all(p in last for p in parts), got.stderr
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_the_shipped_models_pass_and_their_output_is_one_row_per_image(name):
+    shapes = check_model(SHIPPED[name].path.read_bytes(), name)
+    assert shapes["probs"].shape == (Dim(1, batch=True), Dim(10))
+
+
+@pytest.mark.parametrize(("attack", "message"), [
+    (endless_loop, "operator Loop"),
+    (tile_bomb, "operator Tile"),
+    (broadcast_bomb, f"over the {MAX_CALL_VALUES:,} allowed"),
+    (batch_squared, "square of the batch"),  # (N, 1) + (1, N)
+])
+def test_an_attack_model_is_refused_in_one_line_before_it_runs(tmp_path, attack, message):
+    path = attack(tmp_path / "attack.onnx")
+    one_error_line(fmnist("classify", str(PHOTO), "--model", str(path)), 4, str(path), "refused before it runs",
+                   message)
+
+
+def test_a_loop_without_end_does_not_hang_bench_or_info(tmp_path):
+    path = endless_loop(tmp_path / "loop.onnx")
+    one_error_line(fmnist("bench", str(path), "--threads", "1", "--batch", "1"), 4, "operator Loop",
+                   progress=True)
+    one_error_line(fmnist("info", str(path)), 4, "operator Loop")
+
+
+def test_a_model_that_fails_when_run_is_one_line_and_onnxruntime_s_log_only_with_verbose(tmp_path):
+    path = fails_when_run(tmp_path / "fails.onnx")
+    got = fmnist("classify", str(PHOTO), "--model", str(path))
+    one_error_line(got, 4, str(path), "failed when run")
+    assert "onnxruntime" not in got.stderr.split("(")[0] and "\x1b[" not in got.stderr
+    verbose = fmnist("--verbose", "classify", str(PHOTO), "--model", str(path))
+    assert verbose.returncode == 4 and "[E:onnxruntime" in verbose.stderr, verbose.stderr
+
+
+def test_a_graph_as_tf2onnx_writes_it_passes_and_classifies(tmp_path):
+    path = good(tmp_path / "good.onnx")
+    got = fmnist("classify", str(PHOTO), "--model", str(path), "--json")
+    assert got.returncode == 0, got.stderr
+    assert '"label"' in got.stdout
+
+
+def test_a_model_file_over_the_size_limit_or_not_a_file_is_refused_before_it_is_read(tmp_path):
+    huge = tmp_path / "huge.onnx"
+    with open(huge, "wb") as f:  # sparse: no disk used, and never read
+        f.truncate(MAX_MODEL_BYTES + 1)
+    with pytest.raises(ModelError, match="over the 200 MB"):
+        make_session(huge)
+    fifo = tmp_path / "pipe.onnx"
+    os.mkfifo(fifo)  # opening it for reading would block for ever
+    with pytest.raises(ModelError, match="not a regular file"):
+        make_session(fifo)
+
+
+def _model_bytes(nodes, inits, inputs=None, opset=17) -> bytes:
+    inputs = inputs or [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4, 4, 1])]
+    graph = helper.make_graph(nodes, "g", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]).SerializeToString()
+
+
+def _external() -> onnx.TensorProto:
+    t = numpy_helper.from_array(np.ones(4, np.float32), "w")
+    t.ClearField("raw_data")
+    t.data_location = TensorProto.EXTERNAL
+    t.external_data.add(key="location", value="/etc/passwd")
+    return t
+
+
+def _lying() -> onnx.TensorProto:
+    t = numpy_helper.from_array(np.ones(4, np.float32), "w")
+    t.dims[:] = [1_000_000_000]  # a billion values declared, 16 bytes held
+    return t
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (_model_bytes([helper.make_node("Add", ["x", "w"], ["y"])], [_external()]), "outside the file"),
+    (_model_bytes([helper.make_node("Add", ["x", "w"], ["y"])], [_lying()]), "declares 1000000000 values"),
+    (_model_bytes([helper.make_node("Relu", ["x"], ["y"])], [],
+                  [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", "H", 4, 1])]), "not fixed"),
+    (_model_bytes([helper.make_node("Add", ["x", "x2"], ["y"])], [],
+                  [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["N", 4, 4, 1]) for n in ("x", "x2")]),
+     "2 inputs"),
+    (_model_bytes([helper.make_node("Relu", ["z"], ["y"])], []), "before any node makes it"),
+    (_model_bytes([helper.make_node("FusedConv", ["x"], ["y"], domain="com.microsoft")], []),
+     "operator com.microsoft.FusedConv"),
+    (_model_bytes([helper.make_node("Relu", ["x"], ["y"]), helper.make_node("Relu", ["x"], ["y"])], []),
+     "made before"),
+    (b"\x0a\xff\xff\xff\xff\x0f", "not a loadable ONNX model"),
+])
+def test_files_that_no_exporter_writes_are_refused(data, message):
+    with pytest.raises(ModelError, match=message):
+        check_model(data, "crafted.onnx")
+
+
+# Random graphs of the operators fmnist's exporters write, as they write them: NHWC in, a transpose, layers in NCHW,
+# a global pool, a flatten, a product and a softmax. Each layer's parameters are drawn freely, so some graphs cannot
+# run (a window larger than the image): onnxruntime then refuses them too.
+LAYERS = ("conv", "depthwise", "relu", "clip", "maxpool", "avgpool", "bias", "scale", "qdq", "concat", "residual",
+          "sigmoid")
+
+
+@st.composite
+def layer_graphs(draw) -> tuple[onnx.ModelProto, int]:
+    side, channels = draw(st.integers(2, 12)), 3
+    nodes = [helper.make_node("Transpose", ["x"], ["t0"], perm=[0, 3, 1, 2])]
+    inits: list[onnx.TensorProto] = []
+    current = "t0"
+
+    def add(op: str, inputs: list[str], **attrs) -> None:
+        nonlocal current
+        out = f"t{len(nodes)}"
+        nodes.append(helper.make_node(op, inputs, [out], **attrs))
+        current = out
+
+    def const(values: np.ndarray) -> str:
+        name = f"w{len(inits)}"
+        inits.append(numpy_helper.from_array(values, name))
+        return name
+
+    def weight(shape: tuple[int, ...], dtype=np.float32) -> str:
+        return const((np.arange(np.prod(shape)) % 7 - 3).reshape(shape).astype(dtype))
+
+    for kind in draw(st.lists(st.sampled_from(LAYERS), min_size=0, max_size=6)):
+        k, stride, pad = draw(st.integers(1, 4)), draw(st.integers(1, 3)), draw(st.integers(0, 2))
+        window = {"strides": [stride] * 2, "pads": [pad] * 4}
+        if kind == "conv":
+            out = draw(st.integers(1, 4))
+            add("Conv", [current, weight((out, channels, k, k)), weight((out,))], kernel_shape=[k, k], **window)
+            channels = out
+        elif kind == "depthwise":
+            add("Conv", [current, weight((channels, 1, k, k))], group=channels, **window)
+        elif kind in ("maxpool", "avgpool"):
+            add("MaxPool" if kind == "maxpool" else "AveragePool", [current], kernel_shape=[k, k], **window)
+        elif kind == "bias":
+            add("Add", [current, weight((channels, 1, 1))])
+        elif kind == "scale":
+            add("Mul", [current, weight((1, channels, 1, 1))])
+        elif kind == "qdq":
+            scale, zero = weight(()), weight((), np.int8)
+            add("QuantizeLinear", [current, scale, zero])
+            add("DequantizeLinear", [current, scale, zero])
+        elif kind == "concat":
+            add("Concat", [current, current], axis=1)
+            channels *= 2
+        elif kind == "residual":
+            add("Add", [current, current])
+        elif kind == "clip":
+            add("Clip", [current, weight(()), weight(())])
+        else:
+            add(kind.capitalize() if kind != "relu" else "Relu", [current])
+    add("GlobalAveragePool", [current])
+    if draw(st.booleans()):
+        add("Flatten", [current], axis=1)
+    else:  # tf2onnx's flatten: the batch read off the shape, the rest from a constant
+        pooled = current
+        add("Shape", [pooled])
+        add("Gather", [current, const(np.array([0], np.int64))], axis=0)
+        add("Concat", [current, const(np.array([-1], np.int64))], axis=0)
+        add("Reshape", [pooled, current])
+    add("MatMul", [current, weight((channels, 10))])
+    add("Softmax", [current], axis=-1)
+    graph = helper.make_graph(nodes, "random", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                                              ["N", side, side, 3])],
+                              [helper.make_tensor_value_info(current, TensorProto.FLOAT, None)], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), side
+
+
+def _every_tensor_as_output(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The same graph, each node's output also an output of the graph, so that onnxruntime shows every shape."""
+    inferred = onnx.shape_inference.infer_shapes(model)
+    kinds = {v.name: v for v in inferred.graph.value_info}
+    extra = [kinds[n.output[0]] for n in model.graph.node if n.output[0] in kinds
+             and n.output[0] != model.graph.output[0].name]
+    exposed = onnx.ModelProto()
+    exposed.CopyFrom(model)
+    exposed.graph.output.extend(extra)
+    return exposed
+
+
+def _runs_in_onnxruntime(model: onnx.ModelProto, side: int, channels: int) -> dict[str, tuple[int, ...]] | None:
+    """Every tensor's shape for a batch of 2, or None if onnxruntime refuses the graph, fails to run it, or makes an
+    empty tensor (a window wider than the image, which it sometimes lets through)."""
+    try:
+        exposed = _every_tensor_as_output(model)
+        options = ort.SessionOptions()
+        options.log_severity_level = 4
+        session = ort.InferenceSession(exposed.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        x = np.random.default_rng(0).random((2, side, side, channels), np.float32)
+        values = session.run(None, {"x": x})
+    except Exception:
+        return None
+    if any(v.size == 0 for v in values):
+        return None
+    return {o.name: v.shape for o, v in zip(session.get_outputs(), values, strict=True)}
+
+
+@QUICK
+@given(layer_graphs())
+def test_random_graphs_of_allowed_operators_pass_with_the_shapes_onnxruntime_makes(drawn):
+    """What the check passes, onnxruntime runs, making exactly the shapes the check followed; what onnxruntime cannot
+    run, the check refuses. The check is stricter in one place: a window wider than its padded input, which
+    onnxruntime sometimes lets through."""
+    model, side = drawn
+    ran = _runs_in_onnxruntime(model, side, 3)
+    try:
+        shapes = check_model(model.SerializeToString(), "random.onnx")
+    except Refused as e:
+        assert ran is None or "does not fit" in str(e), str(e)
+        return
+    assert ran is not None, "the check passed a graph onnxruntime cannot run"
+    for name, shape in ran.items():
+        assert tuple(d.size * (2 if d.batch else 1) for d in shapes[name].shape) == shape, name
+
+
+REFUSED_OPS = ("Tile", "Expand", "Loop", "Scan", "If", "Resize", "Upsample", "ConstantOfShape", "Range", "Pad",
+               "NonZero", "TopK", "Where", "Einsum", "LSTM", "ScatterND", "Compress", "RandomNormal")
+
+
+@QUICK
+@given(layer_graphs(), st.sampled_from(REFUSED_OPS), st.data())
+def test_any_other_operator_anywhere_is_refused(drawn, op, data):
+    model, _ = drawn
+    try:
+        check_model(model.SerializeToString(), "random.onnx")
+    except Refused:
+        assume(False)  # a graph the check refuses already: no test of the operator
+    nodes = list(model.graph.node)
+    at = data.draw(st.integers(1, len(nodes) - 1))
+    source = nodes[at - 1].output[0]
+    nodes.insert(at, helper.make_node(op, [source], ["odd"]))
+    nodes[at + 1].input[0] = "odd"
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    with pytest.raises(Refused, match=f"operator {op}"):
+        check_model(model.SerializeToString(), "random.onnx")
+
+
+def test_thread_counts_are_capped_at_the_cores():
+    assert usable_threads(400) == len(os.sched_getaffinity(0))
+    assert usable_threads(0) == 0 and usable_threads(1) == 1
