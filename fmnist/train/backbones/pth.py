@@ -20,6 +20,8 @@ import io
 import math
 import pickle
 import pickletools
+import stat
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
@@ -134,58 +136,77 @@ class _Unpickler(pickle.Unpickler):
         return _Storage(key)
 
 
-def _pops(op: pickletools.OpcodeInfo, stack: list[int]) -> list[int]:
-    """Take an opcode's arguments off the simulated stack, as pickletools documents them (-1 stands for a MARK)."""
-    before = op.stack_before
-    taken: list[int] = []
-    if pickletools.markobject in before:
-        if -1 not in stack:
-            raise ValueError(f"{op.name} finds no MARK")
-        at = len(stack) - 1 - stack[::-1].index(-1)
-        taken, stack[at:] = stack[at + 1:], []
-        before = before[:before.index(pickletools.markobject)]
-    if before:
-        if len(before) > len(stack) or -1 in stack[-len(before):]:
-            raise ValueError(f"{op.name} finds too few objects")
-        taken, stack[-len(before):] = stack[-len(before):] + taken, []
-    return taken
+class _Stack:
+    """The pickle's stack as the scan simulates it: each object's nesting depth (-1 stands for a MARK), and where
+    the MARKs are, so that an opcode finds the last one at once (a search per opcode made the scan quadratic)."""
+
+    def __init__(self) -> None:
+        self.items: list[int] = []
+        self.marks: list[int] = []  # indices in items of the MARKs, in order
+
+    def push(self, values: Iterable[int]) -> None:
+        for value in values:
+            if value < 0:
+                self.marks.append(len(self.items))
+            self.items.append(value)
+
+    def take(self, start: int) -> list[int]:
+        taken = self.items[start:]
+        del self.items[start:]
+        return taken
+
+    def pops(self, op: pickletools.OpcodeInfo) -> list[int]:
+        """Take an opcode's arguments off, as pickletools documents them: the objects above the last MARK and the
+        MARK itself, then the fixed ones below."""
+        before, taken = op.stack_before, []
+        if pickletools.markobject in before:
+            if not self.marks:
+                raise ValueError(f"{op.name} finds no MARK")
+            taken = self.take(self.marks.pop())[1:]
+            before = before[:before.index(pickletools.markobject)]
+        if before:
+            start = len(self.items) - len(before)
+            if start < 0 or (self.marks and self.marks[-1] >= start):
+                raise ValueError(f"{op.name} finds too few objects")
+            taken = self.take(start) + taken
+        return taken
 
 
-def _push(op: pickletools.OpcodeInfo, taken: list[int], stack: list[int]) -> None:
+def _push(op: pickletools.OpcodeInfo, taken: list[int], stack: _Stack) -> None:
     """Push an opcode's results, each as deep as what it holds (a container changed in place: the deeper)."""
     depth = max(taken[0], 1 + max(taken[1:], default=-1)) if op.name in INPLACE else 1 + max(taken, default=-1)
     if depth > MAX_NESTING:
         raise ValueError(f"objects nested more than {MAX_NESTING} deep")
-    stack.extend(-1 if after is pickletools.markobject else depth for after in op.stack_after)
+    stack.push(-1 if after is pickletools.markobject else depth for after in op.stack_after)
 
 
 def _scan(data: bytes, start: int) -> int:
     """Where the pickle at `start` ends. Refused before the C unpickler sees it: a length past the end
     (pickletools checks), too many opcodes, a memo index or frame past what the file could need, or objects
-    nested deeper than MAX_NESTING."""
+    nested deeper than MAX_NESTING. Linear in the pickle's length."""
     stream = io.BytesIO(data)
     stream.seek(start)
-    stack: list[int] = []  # each object's nesting depth; -1 is a MARK
+    stack = _Stack()
     memo: dict[int, int] = {}
     for count, (op, arg, _) in enumerate(pickletools.genops(stream), 1):
         if count > MAX_PICKLE_OPS:
             raise ValueError(f"a pickle of more than {MAX_PICKLE_OPS} opcodes")
         if op.name.endswith("PUT") or op.name == "MEMOIZE":
             index = len(memo) if op.name == "MEMOIZE" else arg
-            if not stack or stack[-1] < 0 or not 0 <= index <= MAX_PICKLE_OPS:
+            if not stack.items or stack.items[-1] < 0 or not 0 <= index <= MAX_PICKLE_OPS:
                 raise ValueError(f"{op.name} {_show(index)} with nothing to store, or past any real pickle's memo")
-            memo[index] = stack[-1]
+            memo[index] = stack.items[-1]
         elif op.name.endswith("GET"):
             if arg not in memo:
                 raise ValueError(f"{op.name} {_show(arg)} of nothing stored")
-            stack.append(memo[arg])
+            stack.push([memo[arg]])
         elif op.name == "FRAME":
             if arg > len(data) - stream.tell():
                 raise ValueError(f"a frame of {_show(arg)} bytes past the end of the file")
         elif op.name == "DUP":
-            stack.extend(_pops(op, stack) * 2)
+            stack.push(stack.pops(op) * 2)
         else:
-            _push(op, _pops(op, stack), stack)
+            _push(op, stack.pops(op), stack)
     return stream.tell()
 
 
@@ -287,14 +308,21 @@ def _tensors(state: Any, arrays: dict[str, np.ndarray], path: Path, limit: int) 
 
 
 def _read(path: Path) -> bytes:
+    """The file's bytes, its size checked before it is read (a FIFO, which would block, refused too)."""
+    too_large = BadWeightsFile(f"{path} is over {MAX_FILE_BYTES // 2**20} MB, more than this reader takes (Lite0's "
+                               f"weights are 18.8 MB); is it the right file?")
     try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise BadWeightsFile(f"{path} is not a regular file (a folder, a pipe or a device); {FIX}")
+        if info.st_size > MAX_FILE_BYTES:
+            raise too_large
         with path.open("rb") as f:
-            data = f.read(MAX_FILE_BYTES + 1)
+            data = f.read(MAX_FILE_BYTES + 1)  # a file that grew since the stat is still cut at the limit
     except OSError as e:
         raise BadWeightsFile(f"cannot read {path} ({e.strerror or e})") from e
     if len(data) > MAX_FILE_BYTES:
-        raise BadWeightsFile(f"{path} is over {MAX_FILE_BYTES // 2**20} MB, more than this reader takes (Lite0's "
-                             f"weights are 18.8 MB); is it the right file?")
+        raise too_large
     return data
 
 
