@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from fmnist.cli.common import DataDir, Json, print_rich, stdout_json
+from fmnist.core.errors import printable
 from fmnist.core.jsonsafe import finite_number
 from fmnist.core.meta import ModelMeta
 from fmnist.runtime.decision import DEFAULT_THRESHOLD
@@ -52,12 +53,17 @@ def evaluate(
     model = resolve(model)
     own = is_own(labels_of(model))  # no default photo folder fits a model's own labels
     report = run(model, data_dir, photos=photos or (None if own else default_photos()),
-                 photo_map=photo_map, threshold=threshold)
+                 photo_map=photo_map, threshold=threshold, skipped=_warn_skipped)
     if as_json:
         stdout_json(report)
     else:
         photos = render_photos(PhotoFigures.from_json(report["photos"])) if "photos" in report else []
         print_rich(*render(report, str(model)), *photos)
+
+
+def _warn_skipped(photo: Path, why: str) -> None:
+    """A photo left out of the figures, on stderr: never dropped without a word."""
+    typer.echo(f"warning: left out of the photo figures: {printable(why, 300)}", err=True)
 
 
 def info(

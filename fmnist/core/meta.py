@@ -162,11 +162,13 @@ def _onnx_props(path: Path) -> dict[str, str]:
 
 
 def _tflite_props(path: Path) -> dict[str, str]:
+    from fmnist.core.session import read_model
+
     try:
         from ai_edge_litert import schema_py_generated as schema
     except ImportError as e:
         raise ModelError(f"reading {path} needs ai-edge-litert: pip install ai-edge-litert") from e
-    buf = path.read_bytes()
+    buf = read_model(path)  # its size checked before it is read, as an .onnx file's
     if buf[4:8] != TFLITE_MAGIC:
         raise ModelError(f"{path} is not a TFLite flatbuffer (no TFL3 identifier)")
     try:  # a crafted flatbuffer's offsets point anywhere: the generated reader raises struct.error and others

@@ -6,7 +6,6 @@ A file may be gzipped (`*.gz`, as shipped) or plain.
 
 from __future__ import annotations
 
-import gzip
 import os
 import zlib
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fmnist.core.bounded import megabytes, read_bounded
 from fmnist.core.errors import DataError
 from fmnist.core.meta import IMAGE_SIZE, NUM_CLASSES
 
@@ -27,6 +27,7 @@ SPLITS: dict[str, tuple[str, str, int]] = {
 }
 FILES: tuple[str, ...] = tuple(name for images, labels, _ in SPLITS.values() for name in (images, labels))
 
+MAX_IDX_BYTES = 64_000_000  # an IDX file, plain or gunzipped: the largest, train-images, is 47,040,016 bytes
 IMAGES_MAGIC = 0x0803  # uint8, 3 dimensions
 LABELS_MAGIC = 0x0801  # uint8, 1 dimension
 REMEDY = (
@@ -89,16 +90,25 @@ def locate(data_dir: Path | None = None) -> Location:
 
 
 def _read_bytes(path: Path) -> bytes:
+    """An IDX file's bytes, gunzipped if need be, each at most MAX_IDX_BYTES: its size checked before it is read,
+    its content before it is all inflated (a .gz of a few MB can inflate to gigabytes)."""
     try:
-        raw = path.read_bytes()
+        raw = read_bounded(path, MAX_IDX_BYTES, "a Fashion-MNIST file may take", DataError, REMEDY)
     except OSError as e:
         raise DataError(f"cannot read {path}: {e.strerror or e}; check its permissions, or {REMEDY}") from e
     if raw[:2] != b"\x1f\x8b":  # not gzipped: a plain IDX file
         return raw
+    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)  # the gzip format
     try:
-        return gzip.decompress(raw)
-    except (EOFError, OSError, zlib.error) as e:
+        data = inflate.decompress(raw, MAX_IDX_BYTES + 1)
+    except zlib.error as e:
         raise DataError(f"{path} is truncated or not a valid gzip file ({e}); {REMEDY}") from e
+    if len(data) > MAX_IDX_BYTES:
+        raise DataError(f"{path} inflates to over {megabytes(MAX_IDX_BYTES)}, more than a Fashion-MNIST file may "
+                        f"take; {REMEDY}")
+    if not inflate.eof:
+        raise DataError(f"{path} is truncated or not a valid gzip file (it ends before its gzip stream); {REMEDY}")
+    return data
 
 
 def read_idx(path: Path, magic: int, count: int | None = None) -> np.ndarray:

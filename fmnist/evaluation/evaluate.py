@@ -6,6 +6,7 @@ set, and on a photo folder by folder name (fmnist.evaluation.testset)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,11 @@ def default_photos() -> Path | None:
 
 
 def evaluate(path: Path, data_dir: Path | None = None, threads: int | None = None, photos: Path | None = None,
-             photo_map: Path | None = None, threshold: float | None = None) -> dict[str, Any]:
+             photo_map: Path | None = None, threshold: float | None = None,
+             skipped: Callable[[Path, str], None] | None = None) -> dict[str, Any]:
     """Accuracy, per-class precision/recall/F1 and the confusion matrix on the 10,000 test images (own labels:
-    the held-out photos); with `photos`, also "photos": strict, lenient, per folder, coverage and abstention."""
+    the held-out photos); with `photos`, also "photos": strict, lenient, per folder, coverage and abstention.
+    Each photo that could not be read is left out of the figures and given to `skipped` (path, why)."""
     described = describe(Path(path))  # refuses a model made for another preprocessing
     test = test_set_for(Path(path), data_dir, described)
     predict = open_model(Path(path), threads)
@@ -35,6 +38,8 @@ def evaluate(path: Path, data_dir: Path | None = None, threads: int | None = Non
               **classification_report(test.labels, test.probs(predict), test.names)}
     if photos is not None:
         photo_set = load_photos(photos, preparation=described.preparation)
+        for photo, why in photo_set.skipped if skipped else ():
+            skipped(photo, why)
         cut = described.threshold if threshold is None else threshold
         pmap = PhotoMap.own(test.names) if test.own else PhotoMap.load(photo_map)
         probs = test.probs(predict, photo_set.images)

@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from fmnist.core.bounded import read_bounded
 from fmnist.core.errors import UsageError
 from fmnist.core.meta import CLASS_NAMES
 
 DEFAULT_MAP = "photo_map.json"  # in fmnist/assets
+MAX_MAP_BYTES = 1_000_000  # the default map is 285 bytes
 
 
 @dataclass(frozen=True)
@@ -37,8 +39,9 @@ class PhotoMap:
         """The default mapping, or a JSON file {folder: [label name or index, …]}."""
         where = Path(path) if path else Path(str(resources.files("fmnist") / "assets" / DEFAULT_MAP))
         try:
-            raw = json.loads(where.read_text())
-        except (OSError, ValueError) as e:
+            raw = json.loads(read_bounded(where, MAX_MAP_BYTES, "a photo map may take", UsageError,
+                                          "a photo map is a few lines of JSON"))
+        except (OSError, ValueError, RecursionError) as e:
             raise UsageError(f"cannot read the photo map {where}: {e}; it must be JSON like "
                              '{"t-shirt": ["T-shirt/top"], "hat": []}') from e
         if not isinstance(raw, dict):

@@ -10,7 +10,6 @@ costs a decode and a resize) is not cached.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import os
 from collections.abc import Callable
@@ -21,8 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from fmnist.core import atomic
+from fmnist.core.bounded import checked_size, sha256_file
 from fmnist.core.errors import DataError, FmnistError
-from fmnist.runtime.image import IMAGE_EXTENSIONS, ImageError, read_image
+from fmnist.runtime.image import IMAGE_EXTENSIONS, MAX_FILE_BYTES, ImageError, read_image
 from fmnist.runtime.preparation import CUTOUT, Preparation
 
 CACHE_VAR = "FMNIST_CACHE"
@@ -53,19 +53,25 @@ def _cache_file(folder: Path, digest: str, preparation: Preparation) -> Path:
     return folder / preparation.cache_key / digest[:2] / f"{digest}.npy"
 
 
-def _prepare(path: Path, cache: Path | None, preparation: Preparation) -> tuple[np.ndarray, bool, bool]:
-    """(prepared image, empty, from cache) for one photo; ImageError when it cannot be read."""
+def _digest(path: Path) -> str:
+    """A photo's sha256, read a block at a time once its size is checked: a file over the limit an image may take
+    is refused before a byte of it is read."""
     try:
-        raw = path.read_bytes()
+        checked_size(path, MAX_FILE_BYTES, "an image may take", ImageError, "downscale it first")
+        return sha256_file(path)
     except OSError as e:
         raise ImageError(f"{path}: cannot read ({e.strerror or e})") from e
-    cached = _cache_file(cache, hashlib.sha256(raw).hexdigest(), preparation) if cache else None
+
+
+def _prepare(path: Path, cache: Path | None, preparation: Preparation) -> tuple[np.ndarray, bool, bool]:
+    """(prepared image, empty, from cache) for one photo; ImageError when it cannot be read."""
+    cached = _cache_file(cache, _digest(path), preparation) if cache else None
     pixels = int(np.prod(preparation.image_shape))  # a cache row: the prepared image's pixels, then `empty`
     if cached and cached.is_file():
-        try:
-            row = np.load(cached)
+        try:  # mapped, not read: a damaged entry's header may declare any size
+            row = np.load(cached, mmap_mode="r")
             if row.shape == (pixels + 1,) and row.dtype == np.uint8:
-                return row[:pixels].reshape(preparation.image_shape), bool(row[pixels]), True
+                return np.array(row[:pixels]).reshape(preparation.image_shape), bool(row[pixels]), True
         except (OSError, ValueError):
             pass  # a damaged cache entry: redo it
     prepared = preparation.prepare(read_image(path))

@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fmnist.core.bounded import read_bounded
 from fmnist.core.errors import ModelError
 from fmnist.core.meta import CLASS_NAMES, check_labels, is_own
 from fmnist.evaluation.photo_figures import PhotoFigures
 
 RUN_CARD = "metrics.json"
+MAX_CARD_BYTES = 10_000_000  # a run card is tens of KB; a file beside a model is anyone's
 # what an exported file's metadata keeps of its run (`training`)
 TRAINING_KEYS = ("model", "command", "params", "test_accuracy", "val_accuracy", "train_seconds", "config", "recipe",
                  "versions", "own_labels", "heldout_accuracy")
@@ -70,8 +72,9 @@ class RunCard:
         if not path.is_file():
             return None
         try:
-            metrics = json.loads(path.read_text())
-        except (OSError, ValueError) as e:
+            metrics = json.loads(read_bounded(path, MAX_CARD_BYTES, "a run card may take", ModelError,
+                                              "train the run again"))
+        except (OSError, ValueError, RecursionError) as e:
             raise ModelError(f"cannot read {path} ({e}); train the run again") from e
         if not isinstance(metrics, dict):
             raise ModelError(f"{path} is not a JSON object; train the run again")

@@ -7,7 +7,6 @@ folder that fmnist did not write is never replaced (fmnist.export.written): expo
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -20,6 +19,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from fmnist import __version__
+from fmnist.core.bounded import sha256_file
 from fmnist.core.errors import ModelError, ParityError
 from fmnist.core.meta import ModelMeta
 from fmnist.core.owned import OwnedFolder
@@ -200,7 +200,7 @@ def export(source: Path, opts: ExportOptions, console: Console | None = None) ->
     keras_path = resolve_source(source)
     out = Path(opts.out or keras_path.parent)
     folder = export_folder(out, opts)  # before anything is built: a file of the user's there is refused
-    origin = Provenance(hashlib.sha256(keras_path.read_bytes()).hexdigest(), RunCard.read(keras_path.parent),
+    origin = Provenance(sha256_file(keras_path), RunCard.read(keras_path.parent),
                         opts.command, datetime.now(timezone.utc).isoformat(timespec="seconds"))
     model, judge = _judge(keras_path, opts)
     opts = judge.opts

@@ -5,7 +5,6 @@ preprocessing kind (fmnist.runtime.preparation) returns."""
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from typing import BinaryIO
 import cv2
 import numpy as np
 
+from fmnist.core.bounded import checked_size
 from fmnist.core.errors import FmnistError
 from fmnist.runtime.image_header import Header, HeaderError, read_header
 
@@ -69,14 +69,8 @@ def _opened(path: Path) -> Iterator[BinaryIO]:
     """The file open for reading: a regular file (a FIFO would block, a device or a sparse giant would fill memory)
     of 1 to MAX_FILE_BYTES bytes."""
     try:
-        info = path.stat()
-        if not stat.S_ISREG(info.st_mode):
-            raise ImageError(f"{path}: not a regular file (a folder, a pipe or a device); skipped")
-        if info.st_size == 0:
+        if checked_size(path, MAX_FILE_BYTES, "an image may take", ImageError, "downscale it first") == 0:
             raise ImageError(f"{path}: empty file")
-        if info.st_size > MAX_FILE_BYTES:
-            raise ImageError(f"{path}: {info.st_size / 1e6:.0f} MB, over the {MAX_FILE_BYTES // 1_000_000} MB an "
-                             "image may take; downscale it first")
         f = path.open("rb")
     except (OSError, RuntimeError) as e:  # missing, unreadable, a symlink loop
         raise ImageError(f"{path}: cannot read ({getattr(e, 'strerror', None) or e})") from e
