@@ -9,6 +9,7 @@ the run folder (OWN_DATA), next to the model and its exports; they also hold the
 
 from __future__ import annotations
 
+import math
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fmnist.core.bounded import megabytes
 from fmnist.core.calls import in_calls, step_rows
 from fmnist.core.errors import ModelError, printable
 from fmnist.core.meta import CLASS_NAMES, is_own, read_meta
@@ -108,17 +110,34 @@ def test_set_for(model: Path, data_dir: Path | None = None, described: Described
 
 
 def _npz_arrays(path: Path, keys: tuple[str, ...], fix: str) -> list[np.ndarray]:
-    """The arrays `keys` of a run's .npz, each at most MAX_OWN_BYTES (checked before it is decompressed): a file
-    beside a model is anyone's. ModelError naming the file and `fix` otherwise."""
+    """The arrays `keys` of a run's .npz, each checked before it is decompressed or allocated (_check_member): a
+    file beside a model is anyone's. ModelError naming the file and `fix` otherwise."""
     try:
         with np.load(path, allow_pickle=False) as arrays:
             for key in keys:
-                if arrays.zip.getinfo(f"{key}.npy").file_size > MAX_OWN_BYTES:
-                    raise ModelError(f"{path}: {key} is over {MAX_OWN_BYTES // 1_000_000} MB; {fix}")
+                _check_member(arrays.zip, key, path, fix)
             return [arrays[key] for key in keys]
     except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise ModelError(f"{path} is not a run's {path.name} ({type(e).__name__}: {printable(e, 80)}); "
                          f"{fix}") from None
+
+
+def _check_member(archive: zipfile.ZipFile, key: str, path: Path, fix: str) -> None:
+    """The member `key`.npy holds at most MAX_OWN_BYTES (the zip's size, which bounds what is decompressed), and
+    its .npy header declares exactly the bytes that follow it (shape x itemsize): np.load allocates what the
+    header declares, so a forged shape of 10^12 images is refused here, not met as a MemoryError."""
+    size = archive.getinfo(f"{key}.npy").file_size
+    if size > MAX_OWN_BYTES:
+        raise ModelError(f"{path}: {key} is {megabytes(size)}, over the {megabytes(MAX_OWN_BYTES)} an array of a "
+                         f"run may take; {fix}")
+    with archive.open(f"{key}.npy") as member:
+        version = np.lib.format.read_magic(member)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read(member)
+        declared, held = math.prod(shape) * dtype.itemsize, size - member.tell()
+    if declared != held:
+        raise ModelError(f"{path}: {key} declares a {printable(shape, 80)} {dtype} array ({declared:,} bytes), "
+                         f"but holds {held:,} bytes; {fix}")
 
 
 def _own_arrays(path: Path, classes: int, preparation: Preparation) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
