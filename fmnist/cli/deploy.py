@@ -65,7 +65,8 @@ def bench(
                                                            "share of --iterations, so all are timed side by side."),
     as_json: bool = typer.Option(False, "--json", help="Print the machine, rows and advice as JSON."),
     plot_to: Path | None = typer.Option(None, "--plot", dir_okay=False,
-                                        help="Draw accuracy vs latency to this PNG (needs fmnist[train])."),
+                                        help="Draw accuracy vs latency to this new PNG (needs fmnist[train]); "
+                                             "never written over a file, even one made while bench runs."),
 ) -> None:
     """Measure every model file: size, test accuracy, cold start, batch-1 p50/p90/p99, throughput, peak RSS.
 

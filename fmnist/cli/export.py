@@ -62,7 +62,9 @@ def export(
     max_drop: float | None = typer.Option(None, "--max-drop", min=0.0,
                                           help="Gate: maximum accuracy drop in percentage points (default 0.5)."),
     out: Path | None = typer.Option(None, "--out", "-o", file_okay=False,
-                                    help="Output folder (default: next to the model)."),
+                                    help="Output folder (default: next to the model). Files fmnist wrote there "
+                                         "are replaced; a file it did not write (or one changed since) is "
+                                         "refused before anything is built (exit 2)."),
     as_json: bool = Json,
     data_dir: Path | None = DataDir,
 ) -> None:

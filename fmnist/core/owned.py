@@ -84,8 +84,9 @@ class OwnedFolder:
                 record = None
             files = record.get("files") if isinstance(record, dict) and record.get("written_by") == "fmnist" else None
         if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
-            raise UsageError(f"{self.option} {self.folder}: {MANIFEST} there is not the record fmnist keeps of the "
-                             f"files it wrote; nothing was written. Move it away, or choose another {self.option}")
+            raise UsageError(f"{self.option} {printable(self.folder, 200)}: {MANIFEST} there is not the record "
+                             "fmnist keeps of the files it wrote; nothing was written. Move it away, or choose "
+                             f"another {self.option}")
         return files
 
     def is_ours(self, name: str) -> bool:
@@ -113,14 +114,14 @@ class OwnedFolder:
         if found:
             shown = ", ".join(printable(name) for name in found[:SHOWN])
             more = f" and {len(found) - SHOWN} more" if len(found) > SHOWN else ""
-            raise UsageError(f"{self.option} {printable(self.folder, 80)} holds {shown}{more}, which fmnist did not "
+            raise UsageError(f"{self.option} {printable(self.folder, 200)} holds {shown}{more}, which fmnist did not "
                              "write (or which changed since); fmnist never replaces a file of yours, and nothing "
                              f"was written. Move {'it' if len(found) == 1 else 'them'} away, or choose another "
                              f"{self.option}")
 
     def _vet(self, final: Path) -> None:
         if not self.is_ours(final.name):
-            raise UsageError(f"{printable(final, 80)}: a file fmnist did not write was put there while it worked; it "
+            raise UsageError(f"{printable(final, 200)}: a file fmnist did not write was put there while it worked; it "
                              f"is left as it was. Move it away, or choose another {self.option}, and run again")
 
     @contextmanager
