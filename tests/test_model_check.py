@@ -284,3 +284,35 @@ def test_any_other_operator_anywhere_is_refused(drawn, op, data):
 def test_thread_counts_are_capped_at_the_cores():
     assert usable_threads(400) == len(os.sched_getaffinity(0))
     assert usable_threads(0) == 0 and usable_threads(1) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("exported-cnn")
+def test_every_file_the_documented_export_writes_passes(exported_cnn):
+    """`fmnist export RUN --int8 --fp16` (the notebook CNN: tf2onnx's flatten of Shape, Gather, Concat) and its int8."""
+    onnx_files = sorted(exported_cnn.glob("*.onnx"))
+    assert {p.name for p in onnx_files} >= {"model.onnx", "model.int8.onnx"}
+    for path in onnx_files:
+        assert check_model(path.read_bytes(), path.name)["probs"].shape == (Dim(1, batch=True), Dim(10))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["edge", "mlp2", "cnn"])
+def test_each_registry_model_and_its_int8_settings_pass(tmp_path, name):
+    """Each registry model through the exporter's own steps (tf2onnx, then onnxruntime's quantization with the first
+    convolutions kept float, or uint8 activations per tensor), untrained: the graph is what matters."""
+    from fmnist.export.quantize import QuantSettings, quantize_onnx
+    from fmnist.export.to_onnx import keras_to_onnx
+    from fmnist.train.models import REGISTRY
+
+    model = REGISTRY[name].build()
+    fp32 = tmp_path / "model.onnx"
+    fp32.write_bytes(keras_to_onnx(model).SerializeToString())
+    calib = np.random.default_rng(0).random((32, *model.input_shape[1:]), np.float32)
+    files = [fp32]
+    for i, settings_ in enumerate([QuantSettings(float_convs=1 if name != "mlp2" else 0),
+                                   QuantSettings(method="entropy", activations="uint8", per_channel=False)]):
+        files.append(tmp_path / f"model.{i}.int8.onnx")
+        quantize_onnx(fp32, files[-1], calib, settings_)
+    for path in files:
+        assert check_model(path.read_bytes(), path.name)["probs"].shape == (Dim(1, batch=True), Dim(10))
