@@ -3,6 +3,7 @@ and a status line on stderr when headless. The MJPEG preview is fmnist.runtime.v
 
 from __future__ import annotations
 
+import glob
 import os
 import sys
 import time
@@ -83,14 +84,10 @@ def _taken(path: Path) -> str:
         empty = False
     if not empty:
         return why
-    left = sorted(p.name for p in path.parent.glob(f".{glob_escape(path.stem)}.*.part{glob_escape(path.suffix)}"))
+    left = sorted(p.name for p in path.parent.glob(f".{glob.escape(path.stem)}.*.part{glob.escape(path.suffix)}"))
     partial = f"; its unfinished frames, if any, are in {', '.join(left[:3])} beside it" if left else ""
     return (f"{why}. It is empty, as a recording leaves its name when it is killed outright (SIGKILL, a power cut)"
             f"{partial}: delete it (rm {path}) to record under this name again")
-
-
-def glob_escape(text: str) -> str:
-    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
 
 
 def unclaim_recording(path: Path | None) -> None:
@@ -123,7 +120,7 @@ class Recorder:
         if self.writer is None:
             self.temp = atomic.new_temp(self.path, "part")  # .NAME.<random>.part.SUFFIX
             try:
-                self.writer, self.size = _writer(self.temp, size, self.fps), size
+                self.writer, self.size = _writer(self.temp, size, self.fps, self.path), size
             except BaseException:
                 self.temp.unlink(missing_ok=True)
                 self.temp = None
@@ -166,11 +163,12 @@ def holds_every_frame(path: Path, frames: int) -> bool:
         capture.release()
 
 
-def _writer(path: Path, size: tuple[int, int], fps: float) -> cv2.VideoWriter:
+def _writer(path: Path, size: tuple[int, int], fps: float, shown: Path) -> cv2.VideoWriter:
+    """OpenCV's writer into `path` (the hidden file the recording is made in); an error names `shown`, --record's."""
     fourcc = cv2.VideoWriter_fourcc(*("MJPG" if path.suffix.lower() == ".avi" else "mp4v"))
     writer = cv2.VideoWriter(str(path), fourcc, fps if 1 <= fps <= 120 else 15.0, size)
     if not writer.isOpened():
-        raise SourceError(f"cannot record to {path}: OpenCV has no writer for it; use .mp4 or .avi")
+        raise SourceError(f"cannot record to {shown}: OpenCV has no writer for it; use .mp4 or .avi")
     return writer
 
 
