@@ -5,13 +5,13 @@ onnxruntime's own log lines shown only with `fmnist --verbose`; a run that fails
 from __future__ import annotations
 
 import os
-import stat
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 
+from fmnist.core.bounded import read_bounded
 from fmnist.core.errors import ModelError, printable
 from fmnist.core.model_check import check_model
 from fmnist.core.verbosity import verbose
@@ -35,23 +35,11 @@ def usable_threads(threads: int) -> int:
 def read_model(path: Path) -> bytes:
     """A model file's bytes: a regular file of at most MAX_MODEL_BYTES, its size checked before it is read."""
     try:
-        info = os.stat(path)
-    except OSError as e:
-        raise ModelError(f"model {path} does not exist" if isinstance(e, FileNotFoundError)
-                         else f"cannot read model {path} ({e.strerror or e})") from e
-    if not stat.S_ISREG(info.st_mode):
-        raise ModelError(f"model {path} is not a regular file (a folder, a pipe or a device)")
-    if info.st_size > MAX_MODEL_BYTES:
-        raise ModelError(f"model {path} is {info.st_size / 1e6:,.0f} MB, over the {MAX_MODEL_BYTES // 1_000_000} MB "
-                         "a model file may take; fmnist's models are a few MB")
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_MODEL_BYTES + 1)  # a file that grew since the stat is still cut at the limit
+        return read_bounded(path, MAX_MODEL_BYTES, "a model file may take", ModelError, "fmnist's models are a few MB")
+    except FileNotFoundError as e:
+        raise ModelError(f"model {path} does not exist") from e
     except OSError as e:
         raise ModelError(f"cannot read model {path} ({e.strerror or e})") from e
-    if len(data) > MAX_MODEL_BYTES:
-        raise ModelError(f"model {path} grew past {MAX_MODEL_BYTES // 1_000_000} MB while it was read")
-    return data
 
 
 def make_session(path: Path, threads: int = 1) -> ort.InferenceSession:
