@@ -8,7 +8,7 @@ import typer
 from typer.core import TyperGroup
 
 from fmnist import __version__
-from fmnist.core.errors import FmnistError
+from fmnist.core.errors import FmnistError, escaped
 from fmnist.core.verbosity import set_verbose
 
 
@@ -19,7 +19,7 @@ class FmnistGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except FmnistError as e:
-            typer.echo(f"error: {e}", err=True)
+            typer.echo(f"error: {escaped(e)}", err=True)  # one line, whatever name it holds
             raise typer.Exit(e.exit_code) from None
 
 

@@ -12,12 +12,32 @@ from typing import Any
 import typer
 
 from fmnist.cli.common import ModelOption, stdout_json
-from fmnist.core.errors import SourceError, UsageError
+from fmnist.core.errors import SourceError, UsageError, escaped
 
 
 def register(app: typer.Typer) -> None:
     app.command()(classify)
     app.command()(live)
+
+
+def usable_threads(threads: int) -> int:
+    """--threads, at most one per core: more only wait for a core, and under a process limit the threads that
+    cannot be started used to hang the run. Says so once on stderr when it lowers the count."""
+    from fmnist.core.session import cores  # onnxruntime: not for `fmnist --help`
+
+    if threads <= cores():
+        return threads
+    typer.echo(f"note: --threads {threads} is more than the {cores()} cores here; using {cores()}", err=True)
+    return cores()
+
+
+def classify_failures(failed: int, unsaved: int, done: int, save: Path | None) -> str:
+    """The last line of a classify run in which something went wrong: how many inputs were not classified, and how
+    many classified photos have no annotated copy."""
+    parts = [f"{failed} of {done} inputs could not be classified"] if failed else []
+    if unsaved:
+        parts.append(f"{unsaved} classified photo{'s' if unsaved > 1 else ''} could not be saved into {save}")
+    return "; ".join(parts) + " (listed above)"
 
 
 def classify(
@@ -54,11 +74,11 @@ def classify(
     from fmnist.runtime.classifier import Classifier
     from fmnist.runtime.image import IMAGE_EXTENSIONS
 
-    classifier = Classifier(model, threads=threads, labels=labels.split(",") if labels else None,
+    classifier = Classifier(model, threads=usable_threads(threads), labels=labels.split(",") if labels else None,
                             threshold=threshold)
     if classifier.note:
         typer.echo(classifier.note, err=True)
-    done = failed = 0
+    done = failed = unsaved = 0
     for outcome in classify_inputs(classifier, inputs, top=top, raw=raw, save=save):
         done += 1
         if outcome.error:
@@ -66,7 +86,7 @@ def classify(
             if as_json:
                 stdout_json({"input": str(outcome.path), "error": outcome.error})
             else:
-                typer.echo(f"skipped {outcome.error}", err=True)
+                typer.echo(f"skipped {escaped(outcome.error)}", err=True)
             continue
         result = outcome.result
         assert result is not None
@@ -77,13 +97,16 @@ def classify(
                          "low_contrast": result.prepared.low_contrast, "empty": result.prepared.empty})
         else:
             others = "  ".join(f"{g.label} {g.score:.0%}" for g in result.top[1:])
-            typer.echo(f"{outcome.path}: {label_text(result)}  {others}  [{result.ms:.1f} ms]")
+            typer.echo(f"{escaped(outcome.path)}: {label_text(result)}  {others}  [{result.ms:.1f} ms]")
+        if outcome.save_error:
+            unsaved += 1
+            typer.echo(f"not saved: {escaped(outcome.save_error)}", err=True)
     if done == 0:
         raise FmnistError(f"no images found in {' '.join(inputs)} (looked for {', '.join(IMAGE_EXTENSIONS)})")
-    if save and done > failed:
-        typer.echo(f"annotated copies in {save}/", err=True)
-    if failed:
-        raise FmnistError(f"{failed} of {done} inputs could not be classified (listed above)")
+    if save and done > failed + unsaved:
+        typer.echo(f"annotated copies in {escaped(save)}/", err=True)
+    if failed or unsaved:
+        raise FmnistError(classify_failures(failed, unsaved, done, save))
 
 
 def live(
@@ -144,7 +167,7 @@ def live(
         raise UsageError("--collect needs --labels a,b,c (a window, keys 1-9) or --label NAME (headless)")
     cfg = LiveConfig(source=source, model=model, roi=parse_roi(roi) if roi else None, display=not no_display,
                      record=record, serve=serve_at, max_frames=max_frames, smooth=smooth, threshold=threshold,
-                     threads=threads, realtime=realtime, collect=collect,
+                     threads=usable_threads(threads), realtime=realtime, collect=collect,
                      collect_labels=tuple(parse_labels(labels or label or "")) if collect else (), every=every)
 
     def emit(result: Any) -> None:

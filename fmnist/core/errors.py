@@ -63,3 +63,10 @@ def printable(value: object, limit: int = 40) -> str:
     `error:` line, ESC would drive the terminal) as '?', at most `limit` characters."""
     text = "".join(ch if ch.isprintable() else "?" for ch in str(value))
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+def escaped(value: object) -> str:
+    """A name or message for a line of text output, whole: each control character escaped as repr escapes it
+    (a newline as \\n, ESC as \\x1b), so a file name can neither forge a line of output nor drive the terminal."""
+    text = str(value)
+    return text if text.isprintable() else "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)

@@ -16,7 +16,7 @@ from fmnist.runtime.annotate import annotate
 from fmnist.runtime.classifier import Classifier, Result
 from fmnist.runtime.decision import NOT_SURE
 from fmnist.runtime.image import ImageError, read_image, shrink
-from fmnist.runtime.inputs import expand
+from fmnist.runtime.inputs import Unreadable, expand
 
 SAVE_SIDE = 2048  # the annotated copy's long side, at most
 
@@ -27,6 +27,7 @@ class Outcome:
     result: Result | None = None
     error: str | None = None  # why this input was skipped
     saved: Path | None = None  # the annotated copy, with --save
+    save_error: str | None = None  # classified, but its annotated copy could not be written: why
 
 
 def label_text(result: Result) -> str:
@@ -64,20 +65,32 @@ def _make_folder(folder: Path) -> None:
 
 def classify_inputs(classifier: Classifier, inputs: list[str], top: int = 3, raw: bool = False,
                     save: Path | None = None) -> Iterator[Outcome]:
-    """Each input's outcome, in order. With `save`, annotated copies go there, and its files are not inputs."""
+    """Each input's outcome, in order, and each folder that could not be read. With `save`, annotated copies go
+    there, and its files are not inputs; a copy that cannot be written leaves its photo classified."""
     if save:
         _make_folder(save)
     written: set[str] = set()  # copies made by this run, which a walk of the --save folder itself may meet
     for path in expand(inputs, skip=save):
+        if isinstance(path, Unreadable):
+            yield Outcome(path.path, error=f"{path.path}: cannot read the folder ({path.reason}); nothing in it "
+                                           "was classified")
+            continue
         if os.path.realpath(path) in written:  # realpath never raises (resolve does on a symlink loop)
             continue
         try:
             image = read_image(path)
             result = classifier.classify(image, top=top, raw=raw)
-            saved = _save(save, path, image, result) if save else None
-            if saved:
-                written.add(os.path.realpath(saved))
         except ImageError as e:
             yield Outcome(path, error=str(e))
             continue
-        yield Outcome(path, result, saved=saved)
+        yield _saved(save, path, image, result, written) if save else Outcome(path, result)
+
+
+def _saved(save: Path, path: Path, image: np.ndarray, result: Result, written: set[str]) -> Outcome:
+    """A classified photo's outcome once its annotated copy is written, or with why it could not be."""
+    try:
+        saved = _save(save, path, image, result)
+    except ImageError as e:
+        return Outcome(path, result, save_error=str(e))
+    written.add(os.path.realpath(saved))
+    return Outcome(path, result, saved=saved)
