@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from fmnist.core.errors import ModelError
+from fmnist.core.formats import FORMATS, TFLITE_MAGIC, detect, listing, part
 from fmnist.core.jsonsafe import dumps, finite_share
 
 CLASS_NAMES: tuple[str, ...] = (
@@ -55,7 +56,6 @@ INPUT_SHAPE: tuple[int, int, int] = (IMAGE_SIZE, IMAGE_SIZE, 1)  # one image for
 INPUT_BASE: dict[str, Any] = {"name": "image", "layout": "NHWC", "dtype": "float32"}
 
 META_KEY = "fmnist"
-TFLITE_MAGIC = b"TFL3"  # bytes 4..8 of every .tflite flatbuffer
 # a file's metadata is a few KB, 4 levels deep: anything past these is not fmnist's (and deep nesting would
 # exhaust the parser's recursion)
 MAX_META_CHARS = 1_000_000
@@ -155,13 +155,13 @@ def check_threshold(value: object, where: str) -> float:
     return float(value)  # type: ignore[arg-type]
 
 
-def _onnx_props(path: Path) -> dict[str, str]:
+def onnx_props(path: Path) -> dict[str, str]:
     from fmnist.core.session import make_session
 
     return dict(make_session(path).get_modelmeta().custom_metadata_map)
 
 
-def _tflite_props(path: Path) -> dict[str, str]:
+def tflite_props(path: Path) -> dict[str, str]:
     from fmnist.core.session import read_model
 
     try:
@@ -188,18 +188,14 @@ def _tflite_entries(model: Any) -> dict[str, str]:
 
 
 def read_meta(path: Path) -> ModelMeta | None:
-    """The fmnist metadata of an .onnx or .tflite file, or None when it has none."""
+    """The fmnist metadata of a model file whose format embeds it (fmnist.core.formats: .onnx, .tflite), or None
+    when it has none."""
     path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"model {path} does not exist")
-    head = path.open("rb").read(8)
-    if head[4:8] == TFLITE_MAGIC:
-        props = _tflite_props(path)
-    elif path.suffix == ".onnx":
-        props = _onnx_props(path)
-    else:
-        raise ModelError(f"{path} is neither an .onnx nor a .tflite model")
-    return meta_from_props(props, path)
+    found = detect(path)
+    if found.reader is None:
+        raise ModelError(f"{path} is a {found.name} model, which carries no fmnist metadata; a "
+                         f"{listing([f for f in FORMATS.values() if f.reader])} file does (fmnist export writes them)")
+    return meta_from_props(part(found.reader)(path), path)
 
 
 def meta_from_props(props: dict[str, str], source: Path) -> ModelMeta | None:

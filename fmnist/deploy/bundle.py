@@ -17,6 +17,7 @@ from fmnist import __version__
 from fmnist.core.atomic import atomic_path, swap_folder, temp_folder
 from fmnist.core.atomic import write_bytes as atomic_write_bytes
 from fmnist.core.errors import FmnistError, ModelError, UsageError
+from fmnist.core.formats import recognise, runtime_formats
 from fmnist.core.owned import file_sha256 as _sha256
 from fmnist.deploy.wheel import fmnist_wheel
 
@@ -282,8 +283,10 @@ def bundle(model: str | Path | None, out: Path, sample: Path | None = None, whee
     from fmnist.runtime.shipped import resolve
 
     model = resolve(model)  # a shipped model's name, or a path
-    if model.suffix != ".onnx":
-        raise ModelError(f"{model}: a Pi bundle carries an .onnx model (the runtime is onnxruntime)")
+    found = recognise(model)
+    if found is None or not found.runtime:
+        raise ModelError(f"{model}: a Pi bundle carries a model the runtime runs ({runtime_formats()}); export one "
+                         "with fmnist export")
     out = Path(out)
     archive = _archive_of(out)
     _check_target(out, archive)

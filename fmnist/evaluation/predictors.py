@@ -1,6 +1,7 @@
 """The one harness: run a batch of model inputs (float32, as the model's preparation makes them: (N, 28, 28, 1)
-for the cut-out, (N, S, S, 3) for the photo tier's crop) through a .keras, .onnx or .tflite file and get
-(N, labels) float32 probabilities. The parity gate, `fmnist evaluate` and `fmnist bench` all go through here."""
+for the cut-out, (N, S, S, 3) for the photo tier's crop) through any model file and get (N, labels) float32
+probabilities. The parity gate, `fmnist evaluate` and `fmnist bench` all go through here. Which runner opens a file
+is its format's (fmnist.core.formats); the runners of .keras, .onnx and .tflite files are here."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import numpy as np
 
 from fmnist.core.calls import in_calls, step_rows
 from fmnist.core.errors import DependencyError, ModelError
-from fmnist.core.meta import TFLITE_MAGIC
+from fmnist.core.formats import detect, part
 from fmnist.core.quiet import quiet_stderr
 
 Predict = Callable[[np.ndarray], np.ndarray]
@@ -39,7 +40,26 @@ def keras_predictor(model: Any) -> Predict:
     return lambda x: np.asarray(model.predict(x, batch_size=step_rows(x.shape[1:]), verbose=0), dtype=np.float32)
 
 
-def _onnx(path: Path, threads: int | None) -> Predict:
+def keras_opener(path: Path, threads: int | None) -> Predict:
+    """A .keras file for the harness: Keras' own predict in steps (threads: TensorFlow's)."""
+    return keras_predictor(load_keras(path))
+
+
+def keras_runner(path: Path, threads: int | None) -> Predict:
+    """A .keras file called directly, one call per batch (bench's timing, in a process of its own): TensorFlow's
+    intra-op threads set first, unless it has already started."""
+    from fmnist.core.tf import tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads or 0)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # TensorFlow already started in this process: its threads stay as they are
+        pass
+    model = load_keras(path)
+    return lambda x: np.asarray(model(x, training=False), dtype=np.float32)
+
+
+def onnx_runner(path: Path, threads: int | None) -> Predict:
     from fmnist.core.session import make_session, run
 
     session = make_session(path, threads or 0)
@@ -62,7 +82,7 @@ def dequantize(y: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
     return (y.astype(np.float32) - zero) * scale
 
 
-def _tflite(path: Path, threads: int | None) -> Predict:
+def tflite_runner(path: Path, threads: int | None) -> Predict:
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError as e:
@@ -84,29 +104,16 @@ def _tflite(path: Path, threads: int | None) -> Predict:
     return run
 
 
-def _kind(path: Path) -> str:
-    """"tflite", "onnx" or "keras", from the file's content and suffix."""
-    if not path.is_file():
-        raise ModelError(f"model {path} does not exist")
-    if path.open("rb").read(8)[4:8] == TFLITE_MAGIC:
-        return "tflite"
-    if path.suffix in (".onnx", ".keras"):
-        return path.suffix[1:]
-    raise ModelError(f"cannot run {path}: expected a .keras, .onnx or .tflite model")
-
-
 def runner(path: Path, threads: int | None = 1) -> Predict:
-    """Raw inference of an .onnx or .tflite file: one call per batch of any size, no chunking (for timing)."""
-    path = Path(path)
-    kind = _kind(path)
-    if kind == "keras":
-        raise ModelError(f"{path}: raw runners exist for .onnx and .tflite files")
-    return (_tflite if kind == "tflite" else _onnx)(path, threads)
+    """Raw inference of a model file: one call per batch of any size, no chunking (for timing)."""
+    return part(detect(path).runner)(Path(path), threads)
 
 
 def open_model(path: Path, threads: int | None = 1) -> Predict:
-    """A predict function for any fmnist model file, picked by its content and suffix (threads None: default)."""
+    """A predict function for any fmnist model file, its format told by its content or suffix (threads None:
+    default): its format's opener, or its runner called in steps."""
     path = Path(path)
-    if _kind(path) == "keras":
-        return keras_predictor(load_keras(path))
-    return _chunked(runner(path, threads))
+    found = detect(path)
+    if found.opener:
+        return part(found.opener)(path, threads)
+    return _chunked(part(found.runner)(path, threads))

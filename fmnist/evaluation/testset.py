@@ -20,6 +20,7 @@ import numpy as np
 from fmnist.core.bounded import megabytes
 from fmnist.core.calls import in_calls, step_rows
 from fmnist.core.errors import ModelError, printable
+from fmnist.core.formats import detect
 from fmnist.core.meta import CLASS_NAMES, is_own, read_meta
 from fmnist.data import fashion
 from fmnist.data.split import stratified_indices
@@ -66,7 +67,8 @@ class TestSet:
 
 @dataclass(frozen=True)
 class Described:
-    """What a model says of itself: an exported file's metadata, or for a .keras file its run card."""
+    """What a model says of itself: an exported file's metadata, or for a format that embeds none (a .keras file) its
+    run card."""
 
     labels: list[str]
     preparation: Preparation  # another preprocessing version is refused (PreprocessMismatch) when read
@@ -76,7 +78,7 @@ class Described:
 def describe(model: Path) -> Described:
     """Read a model's labels, preprocessing and threshold once (see Described)."""
     model = Path(model)
-    if model.suffix == ".keras":
+    if detect(model).reader is None:
         card = RunCard.read(model.parent)
         if card is None:
             return Described(list(CLASS_NAMES), CUTOUT, DEFAULT_THRESHOLD)

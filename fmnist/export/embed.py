@@ -1,8 +1,11 @@
-"""Write the fmnist metadata into a model file (the reader is fmnist.core.meta.read_meta)."""
+"""Write the fmnist metadata into a model file: the writers of fmnist.core.formats' .onnx and .tflite entries, each
+(raw path, ModelMeta) -> the file's bytes with it (the reader is fmnist.core.meta.read_meta)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -36,12 +39,26 @@ def embed_onnx(path: Path, meta: ModelMeta) -> bytes:
     return model.SerializeToString()
 
 
-def embed_tflite(blob: bytes, meta: ModelMeta) -> bytes:
-    """The flatbuffer with a `fmnist` entry in its metadata table pointing at a JSON buffer."""
+def tflite_input(path: Path, spec: dict[str, Any]) -> dict[str, Any]:
+    """The input spec as the file really takes it: a full-integer TFLite takes int8, quantized."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    detail = Interpreter(model_path=str(path)).get_input_details()[0]
+    if detail["dtype"] == np.float32:
+        return spec
+    scale, zero = detail["quantization"]
+    return spec | {"dtype": np.dtype(detail["dtype"]).name, "quantization": {"scale": scale, "zero_point": zero},
+                   "quantize": "q = clip(round(x / scale) + zero_point), x the float input above"}
+
+
+def embed_tflite(path: Path, meta: ModelMeta) -> bytes:
+    """The flatbuffer with a `fmnist` entry in its metadata table pointing at a JSON buffer; its input spec as the
+    file takes it (tflite_input)."""
     from tensorflow.lite.python import schema_py_generated as schema
     from tensorflow.lite.tools import flatbuffer_utils
 
-    model = flatbuffer_utils.read_model_from_bytearray(bytearray(blob))
+    meta = replace(meta, input=tflite_input(path, meta.input))
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(Path(path).read_bytes()))
     model.metadata = [m for m in (model.metadata or []) if m.name.decode() != META_KEY]
     buffer = schema.BufferT()
     buffer.data = np.frombuffer(meta.to_json().encode(), np.uint8)

@@ -21,6 +21,7 @@ from rich.progress import Progress
 from fmnist import __version__
 from fmnist.core.bounded import sha256_file
 from fmnist.core.errors import ModelError, ParityError
+from fmnist.core.formats import KERAS, by_suffix, detect, listing, part
 from fmnist.core.meta import ModelMeta
 from fmnist.core.owned import OwnedFolder
 from fmnist.data import fashion
@@ -28,7 +29,6 @@ from fmnist.data.split import stratified_indices
 from fmnist.evaluation.predictors import keras_predictor, load_keras, open_model
 from fmnist.evaluation.run_card import RunCard
 from fmnist.evaluation.testset import TestSet, test_set_for
-from fmnist.export.embed import embed_onnx, embed_tflite
 from fmnist.export.parity import ParityReport, ParityRow, compare, flips_picture, markdown, thresholds_for
 from fmnist.export.search import markdown as search_markdown
 from fmnist.export.targets import Built, ExportOptions, Target, targets
@@ -45,8 +45,8 @@ def resolve_source(source: Path) -> Path:
     if not candidate.is_file():
         raise ModelError(f"no model at {candidate}; pass a run folder holding model.keras or a .keras file "
                          "(make one with fmnist train)")
-    if candidate.suffix != ".keras":
-        raise ModelError(f"cannot export {candidate}: fmnist export takes a .keras model or a run folder")
+    if detect(candidate) is not KERAS:
+        raise ModelError(f"cannot export {candidate}: fmnist export takes a {KERAS.suffix} model or a run folder")
     return candidate
 
 
@@ -100,28 +100,15 @@ class Provenance:
     command: str
     created: str
 
-    def meta(self, row: ParityRow, labels: list[str], raw: Path, preparation: Preparation) -> ModelMeta:
+    def meta(self, row: ParityRow, labels: list[str], preparation: Preparation) -> ModelMeta:
+        """The metadata of a file that passed (its format's writer adds what only the file knows)."""
         card = self.card
         return ModelMeta(precision=row.precision, source_sha256=self.sha256, labels=labels,
-                         input=_input_spec(raw, preparation), preprocessing=preparation.prose,
+                         input=preparation.input_spec(), preprocessing=preparation.prose,
                          preprocess=preparation.record(),
                          training=card.training_summary() if card else {}, parity=row.to_json(),
                          decision=card.decision if card else {}, export_command=self.command,
                          fmnist_version=__version__, created=self.created)
-
-
-def _input_spec(raw: Path, preparation: Preparation) -> dict[str, Any]:
-    """The input spec as this file really takes it: a full-integer TFLite takes int8, quantized."""
-    spec = preparation.input_spec()
-    if raw.suffix == ".tflite":
-        from ai_edge_litert.interpreter import Interpreter
-
-        detail = Interpreter(model_path=str(raw)).get_input_details()[0]
-        if detail["dtype"] != np.float32:
-            scale, zero = detail["quantization"]
-            spec |= {"dtype": np.dtype(detail["dtype"]).name, "quantization": {"scale": scale, "zero_point": zero},
-                     "quantize": "q = clip(round(x / scale) + zero_point), x the float input above"}
-    return spec
 
 
 def _calibration(test: TestSet, opts: ExportOptions) -> np.ndarray:
@@ -139,9 +126,10 @@ def _place(out: OwnedFolder, target: Target, raw: Path, row: ParityRow, origin: 
     if not row.passed:
         out.write_bytes(rejected_name(target.file), raw.read_bytes())
         return
-    meta = origin.meta(row, labels, raw, preparation)
-    blob = embed_onnx(raw, meta) if target.file.endswith(".onnx") else embed_tflite(raw.read_bytes(), meta)
-    out.write_bytes(target.file, blob)
+    found = by_suffix(target.file)  # export names each file with its format's suffix
+    if found is None or found.writer is None:
+        raise ModelError(f"export has no metadata writer for {target.file}; name it with a {listing()} suffix")
+    out.write_bytes(target.file, part(found.writer)(raw, origin.meta(row, labels, preparation)))
 
 
 def _write_files(model: Any, judge: Judge, calib: np.ndarray, out: OwnedFolder, origin: Provenance,

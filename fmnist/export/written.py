@@ -13,6 +13,7 @@ import stat
 from pathlib import Path
 
 from fmnist.core.errors import FmnistError
+from fmnist.core.formats import recognise
 from fmnist.core.meta import read_meta
 from fmnist.core.owned import OwnedFolder
 from fmnist.export.parity import flips_picture
@@ -59,7 +60,8 @@ def _reported(out: Path) -> set[str]:
 
 def _carries_meta(path: Path) -> bool:
     """A model file fmnist exported: its metadata says so."""
-    if path.suffix not in (".onnx", ".tflite"):
+    found = recognise(path)
+    if found is None or found.reader is None:
         return False
     try:
         return read_meta(path) is not None

@@ -11,6 +11,7 @@ import numpy as np
 
 from fmnist.core.calls import in_calls
 from fmnist.core.errors import ModelError
+from fmnist.core.formats import recognise, runtime_formats
 from fmnist.core.meta import META_KEY, ModelMeta, check_labels, meta_from_props
 from fmnist.core.session import make_session, run
 from fmnist.runtime.decision import decide, model_threshold
@@ -48,8 +49,10 @@ class Classifier:
     def __init__(self, model: str | Path | None = None, threads: int = 1, labels: list[str] | None = None,
                  threshold: float | None = None) -> None:
         self.path = resolve(model)  # a shipped model's name, or a path
-        if self.path.suffix != ".onnx":
-            raise ModelError(f"{self.path}: the runtime runs .onnx models (export one with fmnist export)")
+        found = recognise(self.path)  # a missing .onnx file: make_session says so
+        if found is None or not found.runtime:
+            raise ModelError(f"{self.path}: the runtime runs {runtime_formats()} models (export one with fmnist "
+                             "export)")
         self.session = make_session(self.path, threads)
         self.meta: ModelMeta | None = meta_from_props(dict(self.session.get_modelmeta().custom_metadata_map),
                                                       self.path)

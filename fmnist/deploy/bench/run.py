@@ -12,13 +12,11 @@ from typing import Any
 
 from fmnist.core.atomic import NewFile
 from fmnist.core.errors import FmnistError, UsageError
+from fmnist.core.formats import FORMATS, Format, listing, recognise
 from fmnist.core.meta import ModelMeta
 from fmnist.deploy.bench import machine
 from fmnist.deploy.bench.rounds import time_side_by_side
 
-MODEL_FILES = ("model.onnx", "model.int8.onnx", "model.tflite", "model.fp16.tflite", "model.int8.tflite")
-NEEDS = {".onnx": "onnxruntime", ".tflite": "ai_edge_litert", ".keras": "tensorflow"}
-INSTALL = {"ai_edge_litert": "pip install ai-edge-litert", "tensorflow": "pip install 'fmnist[train]'"}
 MODEL_WIDTH = 20  # characters of a model's name the table shows before cutting it
 SAME_ACCURACY_PP = 0.5  # files within this of the best accuracy count as equally accurate
 
@@ -35,6 +33,7 @@ class BenchConfig:
 def find_models(models: list[str], run_dir: Path | None) -> list[Path]:
     """The models named (paths, or the shipped models' names), else the shipped models plus every exported file
     in `run_dir`."""
+    from fmnist.export.targets import ExportOptions, files
     from fmnist.runtime.shipped import SHIPPED, resolve
 
     if models:
@@ -47,14 +46,15 @@ def find_models(models: list[str], run_dir: Path | None) -> list[Path]:
     if run_dir:
         if not run_dir.is_dir():
             raise UsageError(f"--run {run_dir} is not a folder; export a model into it with fmnist export")
-        found += [run_dir / name for name in MODEL_FILES if (run_dir / name).is_file()]
+        every = [name for name, _ in files(ExportOptions(int8=True, fp16=True))]  # each file export may write
+        found += [run_dir / name for name in every if (run_dir / name).is_file()]
     return found
 
 
-def _meta(path: Path) -> ModelMeta | None:
-    """An exported file's metadata, read once for the facts below; None for a .keras model, or one whose metadata
-    cannot be read (its accuracy, measured next, then says what is wrong with it)."""
-    if path.suffix == ".keras":
+def _meta(path: Path, found: Format) -> ModelMeta | None:
+    """An exported file's metadata, read once for the facts below; None for a format that embeds none (.keras), or
+    a file whose metadata cannot be read (its accuracy, measured next, then says what is wrong with it)."""
+    if found.reader is None:
         return None
     from fmnist.core.meta import read_meta
 
@@ -65,8 +65,7 @@ def _meta(path: Path) -> ModelMeta | None:
 
 
 def _precision(path: Path, meta: ModelMeta | None) -> str:
-    if path.suffix == ".keras":
-        return "fp32"
+    """The metadata's precision; without metadata, export's name for it (model.int8.onnx), else fp32 (a .keras)."""
     if meta:
         return meta.precision
     return "int8" if ".int8." in path.name else "fp16" if ".fp16." in path.name else "fp32"
@@ -130,12 +129,12 @@ class BenchReport:
         return {**asdict(self), "rows": [row.to_json() for row in self.rows]}
 
 
-def _facts(path: Path, progress: Callable[[str], None]) -> tuple[dict[str, Any], tuple[int, ...]]:
+def _facts(path: Path, found: Format, progress: Callable[[str], None]) -> tuple[dict[str, Any], tuple[int, ...]]:
     """What a file is and how accurate, before it is timed; and the shape of one of its inputs."""
     progress(f"accuracy of {path}")
     accuracy, judged_on, shape = _accuracy(path)
-    meta = _meta(path)
-    return {"model": str(path), "format": path.suffix[1:], "precision": _precision(path, meta),
+    meta = _meta(path, found)
+    return {"model": str(path), "format": found.name, "precision": _precision(path, meta),
             "size_kb": round(path.stat().st_size / 1024, 1), "accuracy": accuracy, "accuracy_on": judged_on,
             "photos": _photos(meta)}, shape
 
@@ -144,13 +143,13 @@ def bench(cfg: BenchConfig, progress: Callable[[str], None] = lambda _: None) ->
     """One row per model and thread count, timed side by side, and the advice."""
     facts, skipped = [], []
     for path in cfg.models:
-        runtime = NEEDS.get(path.suffix)
-        if runtime is None:
-            raise UsageError(f"cannot benchmark {path}: expected .onnx, .tflite or .keras")
-        if importlib.util.find_spec(runtime) is None:
-            skipped.append({"model": str(path), "note": f"skipped: needs {runtime} ({INSTALL.get(runtime, '')})"})
+        found = recognise(path)
+        if found is None:
+            raise UsageError(f"cannot benchmark {path}: expected a {listing()} model")
+        if importlib.util.find_spec(found.package) is None:
+            skipped.append({"model": str(path), "note": f"skipped: needs {found.package} ({found.install})"})
             continue
-        known, shape = _facts(path, progress)
+        known, shape = _facts(path, found, progress)
         facts += [(known, threads, shape) for threads in cfg.threads]
     timed = time_side_by_side([(Path(f["model"]), threads, shape) for f, threads, shape in facts], cfg.batches,
                               cfg.iterations, cfg.rounds, progress)
@@ -187,9 +186,9 @@ def advise(rows: list[BenchRow]) -> str:
     all the rows judged on them (with or without photo figures), one pick per kind of image (a 28x28 model and a
     colour model are not judged on the same images);
     and whether int8 pays."""
-    deployable = [r for r in rows if r.format != "keras"]
+    deployable = [r for r in rows if FORMATS[r.format].exported]
     if not deployable:
-        return "no deployable (.onnx/.tflite) rows to compare"
+        return f"no deployable ({listing([f for f in FORMATS.values() if f.exported])}) rows to compare"
     rated = [r for r in deployable if r.photos is not None]
     unrated = [r for r in deployable if r.photos is None]
     judged_on = sorted({r.accuracy_on for r in unrated})

@@ -22,27 +22,11 @@ from typing import Any
 
 import numpy as np
 
+from fmnist.core.formats import detect
 from fmnist.core.timing import batch1_times_us
+from fmnist.evaluation.predictors import runner
 
 Run = Callable[[np.ndarray], object]
-
-
-def _file(path: Path, threads: int) -> Callable[[int], Run]:
-    """An .onnx or .tflite file through the harness's raw runner (it adapts to each batch size)."""
-    from fmnist.evaluation.predictors import runner
-
-    run = runner(path, threads)
-    return lambda batch: run
-
-
-def _keras(path: Path, threads: int) -> Callable[[int], Run]:
-    from fmnist.core.tf import tf
-    from fmnist.evaluation.predictors import load_keras
-
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-    model = load_keras(path)
-    return lambda batch: (lambda x: model(x, training=False))
 
 
 def _reply(obj: dict[str, Any]) -> None:
@@ -74,27 +58,23 @@ def serve(path: Path, threads: int, batches: list[int], shape: tuple[int, ...]) 
     """Time `path` on random inputs of `shape` (one image: 28x28x1, or the photo tier's colour square)."""
     _pin(threads)
     x = np.random.default_rng(0).random((max(batches), *shape), dtype=np.float32)
-    opener = _keras if path.suffix == ".keras" else _file
-    # import the runtime first: its import is not the model's cold start
-    importlib.import_module({".keras": "fmnist.core.tf", ".tflite": "ai_edge_litert.interpreter"}
-                            .get(path.suffix, "onnxruntime"))
+    found = detect(path)
+    importlib.import_module(found.loads)  # the runtime first: its import is not the model's cold start
     started = time.perf_counter()
-    make_run = opener(path, threads)
-    run1 = make_run(1)
-    run1(x[:1])  # the first inference allocates
+    run = runner(path, threads)  # the harness's raw runner: it adapts to each batch size
+    run(x[:1])  # the first inference allocates
     cold_ms = (time.perf_counter() - started) * 1000
-    run_big = make_run(max(batches))
-    run_big(x)
+    run(x)
     _reply({"cold_ms": round(cold_ms, 2)})
     for line in sys.stdin:
         if not line.strip():
             break
         calls, big_calls = (int(v) for v in line.split())
-        _settle(run1, x[:1])
-        times = batch1_times_us(run1, x[:1], calls)
+        _settle(run, x[:1])
+        times = batch1_times_us(run, x[:1], calls)
         t = time.perf_counter()
         for _ in range(big_calls):
-            run_big(x)
+            run(x)
         _reply({"times_us": np.round(times, 2).tolist(), "big_seconds": time.perf_counter() - t})
     _reply({"peak_rss_mb": round(_peak_rss_kb() / 1024, 1)})
 
