@@ -10,6 +10,7 @@ import typer
 
 from fmnist.cli.common import DataDir, command_line
 from fmnist.core.errors import UsageError
+from fmnist.core.formats import KERAS, by_suffix
 from fmnist.runtime.decision import COVERAGE, PHOTO_COVERAGE
 from fmnist.train.models import DEFAULT_MODEL, PHOTO_MODEL, REGISTRY
 from fmnist.train.tiers import DEFAULT_TIER, TIERS
@@ -192,7 +193,7 @@ def train_own(
                          "its pretrained weights")
     if size is not None and size % 32:
         raise UsageError(f"--size {size}: give a multiple of 32 (the backbone halves the picture five times)")
-    if init is not None and init.suffix != ".keras":
+    if init is not None and by_suffix(init) is not KERAS:
         raise UsageError(f"--init {init}: give a .keras model made by fmnist train (e.g. runs/edge/model.keras)")
     _check_class_folders(photos)
     from fmnist.train.own import OwnConfig  # TensorFlow: only once the arguments are known to be good

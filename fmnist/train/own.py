@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from fmnist.core.errors import UsageError
+from fmnist.core.formats import KERAS, recognise
 from fmnist.core.meta import MAX_LABELS, MIN_LABELS
 from fmnist.core.owned import OwnedFolder
 from fmnist.core.tf import keras
@@ -81,7 +82,7 @@ class OwnConfig:
 def backbone(init: Path | None) -> Any:
     """A Fashion-MNIST-trained model whose last Dense layer is named "logits"."""
     if init is not None:
-        if Path(init).suffix != ".keras" or not Path(init).is_file():
+        if recognise(init) is not KERAS or not Path(init).is_file():
             raise UsageError(f"--init {init}: give a .keras model made by fmnist train (e.g. runs/edge/model.keras)")
         return keras.models.load_model(init, compile=False)
     model = REGISTRY["edge"].build()
