@@ -22,10 +22,11 @@ def run_dir(tmp_path_factory) -> Path:
     if all((chosen / f).is_file() for f in (*FORMATS, "model.keras")):
         return chosen
     from fmnist.export.pipeline import ExportOptions, export
-    from fmnist.train.fit import TrainConfig, train
+    from fmnist.train.registry import TRAIN
+    from fmnist.train.run import train
 
     tiny = tmp_path_factory.mktemp("bench") / "cnn"
-    train(TrainConfig(model="cnn", epochs=1, limit=2000, out=tiny, progress=False))
+    train(TRAIN.configure("cnn", {"epochs": 1, "limit": 2000, "out": tiny}, progress=False))
     export(tiny, ExportOptions(int8=True, calib=200))
     return tiny
 

@@ -16,8 +16,9 @@ from pathlib import Path
 
 
 def main() -> None:
-    from fmnist.train.own import OwnConfig, train_own
     from fmnist.train.plots import pyplot, save_figure
+    from fmnist.train.registry import TRAIN_OWN
+    from fmnist.train.run import train
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("train", type=Path)
@@ -28,8 +29,8 @@ def main() -> None:
     points = []
     for size in (int(s) for s in args.sizes.split(",")):
         with tempfile.TemporaryDirectory() as tmp:
-            card = train_own(OwnConfig(args.train, out=Path(tmp), photos_val=args.val, per_class=size or None,
-                                       progress=False))
+            given = {"photos": args.train, "out": Path(tmp), "photos_val": args.val, "per_class": size or None}
+            card = train(TRAIN_OWN.configure(TRAIN_OWN.default, given, progress=False))
         assert card.photos is not None  # an own-label run always reports on its held-out photos
         points.append({"per_class": size or "all", "n_learn": card.metrics["own_labels"]["n_learn"],
                        "top1": card.heldout_accuracy, "mean_over_folders": card.photos.mean_strict,

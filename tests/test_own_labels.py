@@ -287,7 +287,7 @@ def test_the_shipped_backbone_is_the_shipped_model(real_data_dir):
     """fmnist/assets/edge.weights.h5 (where --own-labels starts) is the network of fmnist/assets/edge.onnx."""
     from fmnist.data import fashion
     from fmnist.runtime.classifier import default_model
-    from fmnist.train.own import backbone
+    from fmnist.train.cutout_tier import backbone
 
     images = fashion.load_split("test", real_data_dir).images[:500]
     keras_probs = backbone(None).predict(CUTOUT.to_input(images), verbose=0)

@@ -218,7 +218,7 @@ def test_the_augmented_views_keep_the_normalised_range():
     """The views are augmented after normalisation; Keras' brightness and contrast layers clip to (0, 255) unless
     told the range, which once turned two thirds of the training views into garbage."""
     from fmnist.train.backbones import BACKBONES
-    from fmnist.train.tier import view_augmenter
+    from fmnist.train.photo_tier import view_augmenter
 
     lite0 = BACKBONES["lite0"]
     lo, hi = -lite0.mean / lite0.std, (255 - lite0.mean) / lite0.std

@@ -25,7 +25,7 @@ from fmnist.train.photo_mix import (  # noqa: E402
     mixed_arrays,
     photo_targets,
 )
-from fmnist.train.tier import TierRecipe, balanced_rows, fit_tier  # noqa: E402
+from fmnist.train.photo_tier import TierRecipe, balanced_rows, fit_tier  # noqa: E402
 
 runner = CliRunner()
 

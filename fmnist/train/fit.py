@@ -1,4 +1,4 @@
-"""`fmnist train`: fit a registry model and write the run folder.
+"""`fmnist train --model NAME` for a 28x28 network (fmnist.train.models): fit it on Fashion-MNIST and judge it.
 
 runs/<name>/ model.keras, history.json, metrics.json, curves.png, confusion.png, samples.png, errors.png
 (+ photo_confusion.png with --photos-val)
@@ -9,48 +9,26 @@ last `photo_epochs` epochs, on one cosine schedule: earlier epochs pretrain on F
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from fmnist.core.errors import UsageError
-from fmnist.core.owned import OwnedFolder
+from fmnist.core.owned import OwnedFile
 from fmnist.data import fashion
 from fmnist.data.split import stratified_indices, stratified_split
 from fmnist.evaluation.photo_figures import PhotoFigures
 from fmnist.evaluation.report import classification_report
-from fmnist.evaluation.run_card import RunCard
-from fmnist.runtime.decision import COVERAGE
 from fmnist.runtime.preparation import CUTOUT
 from fmnist.train import plots
-from fmnist.train.loop import Fitted, Phase, fit, make_dataset, optimizer, seed_everything, write_run
-from fmnist.train.models import REGISTRY, Recipe
+from fmnist.train.loop import Fitted, Phase, fit, make_dataset, optimizer, seed_everything
+from fmnist.train.models import Network
 from fmnist.train.photo_data import PhotoData, load_photo_data, photo_report
 from fmnist.train.photo_mix import MAIN_PULL, SetAccuracy, fmnist_targets, make_loss, mixed_arrays, oversampling
-from fmnist.train.run_folder import run_folder
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    model: str = "edge"
-    out: Path | None = None  # default runs/<model>
-    epochs: int | None = None  # default: the recipe's
-    batch_size: int | None = None
-    seed: int = 0
-    val_split: float = 0.1
-    limit: int | None = None  # train on a stratified subset of this many images (for tests)
-    data_dir: Path | None = None
-    photos: Path | None = None  # a folder of class folders of real photos to learn from
-    photos_val: Path | None = None  # photos to report on and choose the "not sure" threshold with
-    photo_map: Path | None = None  # folder -> labels (default: fmnist/assets/photo_map.json)
-    photo_share: float | None = None  # default: the recipe's
-    photo_epochs: int | None = None  # default: the recipe's (None there: every epoch)
-    photo_balance: bool | None = None  # default: the recipe's
-    coverage: float = COVERAGE  # the threshold answers this share of mapped validation photos
-    progress: bool = True
-    command: str = ""  # the command line that ran this, recorded for reproducibility
+from fmnist.train.recipe import RunConfig, Trained
 
 
 @dataclass(frozen=True)
@@ -66,7 +44,7 @@ class Inputs:
     validation: PhotoData | None  # --photos-val, to report on and choose the threshold with
 
 
-def _inputs(cfg: TrainConfig) -> Inputs:
+def _inputs(cfg: RunConfig) -> Inputs:
     location = fashion.locate(cfg.data_dir)
     train_split, test_split = fashion.load(location.path)
     photos = load_photo_data(cfg.photos, cfg.photo_map, cfg.progress) if cfg.photos else None
@@ -87,21 +65,21 @@ class Mix:
     balance: bool
 
 
-def _mix(cfg: TrainConfig, recipe: Recipe, epochs: int, photos: PhotoData | None) -> Mix:
-    balance = recipe.photo_balance if cfg.photo_balance is None else cfg.photo_balance
+def _mix(cfg: RunConfig, network: Network, epochs: int, photos: PhotoData | None) -> Mix:
+    balance = network.photo_balance
     if photos is None:
         return Mix(0, 0.0, balance)
-    share = recipe.photo_share if cfg.photo_share is None else cfg.photo_share
-    if not 0 < share < 1:
+    share = cfg.photo_share
+    if share is None or not 0 < share < 1:
         raise UsageError(f"--photo-share must be between 0 and 1, got {share}")
-    return Mix(min(cfg.photo_epochs or recipe.photo_epochs or epochs, epochs), share, balance)
+    return Mix(min(cfg.photo_epochs or epochs, epochs), share, balance)
 
 
-def _phases(cfg: TrainConfig, recipe: Recipe, epochs: int, batch: int, inputs: Inputs, mix: Mix) -> list[Phase]:
+def _phases(cfg: RunConfig, network: Network, epochs: int, batch: int, inputs: Inputs, mix: Mix) -> list[Phase]:
     """Fashion-MNIST alone, then (with --photos) Fashion-MNIST and photos mixed, on one schedule."""
     x_fit = CUTOUT.to_input(inputs.train.images[inputs.fit_idx])
     y_fit = fmnist_targets(inputs.train.labels[inputs.fit_idx])
-    options = {"augment": recipe.augment, "seed": cfg.seed, "erase": recipe.erase}
+    options = {"augment": network.augment, "seed": cfg.seed, "erase": network.erase}
     phases = []
     if epochs - mix.epochs:
         phases.append(Phase(epochs - mix.epochs, make_dataset(x_fit, y_fit, batch, train=True, **options), len(x_fit)))
@@ -109,12 +87,12 @@ def _phases(cfg: TrainConfig, recipe: Recipe, epochs: int, batch: int, inputs: I
         photos = inputs.photos
         x_mix, y_mix = mixed_arrays(x_fit, y_fit, photos.x, photos.targets, mix.share, cfg.seed,
                                     photos.folder_index, mix.balance)
-        data = make_dataset(x_mix, y_mix, batch, train=True, light=recipe.photo_light, **options)
+        data = make_dataset(x_mix, y_mix, batch, train=True, light=network.photo_light, **options)
         phases.append(Phase(mix.epochs, data, len(x_mix)))
     return phases
 
 
-def _mix_record(cfg: TrainConfig, recipe: Recipe, epochs: int, inputs: Inputs, mix: Mix) -> dict[str, Any] | None:
+def _mix_record(cfg: RunConfig, network: Network, epochs: int, inputs: Inputs, mix: Mix) -> dict[str, Any] | None:
     """metrics.json's account of how photos joined training (None without --photos)."""
     photos = inputs.photos
     if photos is None:
@@ -124,16 +102,16 @@ def _mix_record(cfg: TrainConfig, recipe: Recipe, epochs: int, inputs: Inputs, m
             "left_out_empty": int(photos.set.empty.sum()), "photo_map": photos.pmap.source,
             "share": mix.share, "oversampling": round(oversampling(n_fit, len(photos.x), mix.share), 2),
             "photo_epochs": mix.epochs, "pretrain_epochs": epochs - mix.epochs,
-            "folders_balanced": mix.balance, "light_augmentation": recipe.photo_light,
+            "folders_balanced": mix.balance, "light_augmentation": network.photo_light,
             "multi_label_folders": f"candidate set, pulled {MAIN_PULL} toward the main label",
             "no_label_folders": "uniform target"}
 
 
-def _metrics(cfg: TrainConfig, recipe: Recipe, fitted: Fitted, inputs: Inputs, report: dict[str, Any],
+def _metrics(cfg: RunConfig, network: Network, fitted: Fitted, inputs: Inputs, report: dict[str, Any],
              settings: dict[str, Any], mix: dict[str, Any] | None) -> dict[str, Any]:
     return {
-        "model": recipe.name,
-        "summary": recipe.summary,
+        "model": network.name,
+        "summary": network.summary,
         "command": cfg.command,
         "params": int(fitted.model.count_params()),
         "test_accuracy": report["accuracy"],
@@ -147,42 +125,41 @@ def _metrics(cfg: TrainConfig, recipe: Recipe, fitted: Fitted, inputs: Inputs, r
     }
 
 
-def _plots(out: OwnedFolder, inputs: Inputs, probs: np.ndarray, report: dict[str, Any],
-           figures: PhotoFigures | None) -> None:
-    plots.confusion(report["confusion"], out / "confusion.png")
-    plots.samples(inputs.train.images, inputs.train.labels, out / "samples.png")
-    plots.errors(inputs.test.images, inputs.test.labels, probs.argmax(axis=1), out / "errors.png")
+def _files(inputs: Inputs, probs: np.ndarray, report: dict[str, Any],
+           figures: PhotoFigures | None) -> dict[str, Callable[[OwnedFile], None]]:
+    """The run's pictures (fashion_recipes.FashionRecipe.files), each with its writer."""
+    files: dict[str, Callable[[OwnedFile], None]] = {
+        "confusion.png": partial(plots.confusion, report["confusion"]),
+        "samples.png": partial(plots.samples, inputs.train.images, inputs.train.labels),
+        "errors.png": partial(plots.errors, inputs.test.images, inputs.test.labels, probs.argmax(axis=1))}
     if figures is not None:
-        plots.photo_confusion(figures, out / "photo_confusion.png")
+        files["photo_confusion.png"] = partial(plots.photo_confusion, figures)
+    return files
 
 
-def train(cfg: TrainConfig) -> RunCard:
-    """Train, evaluate on the full test set, and write the run folder; returns its card."""
-    recipe = REGISTRY[cfg.model]
-    epochs, batch = cfg.epochs or recipe.epochs, cfg.batch_size or recipe.batch_size
-    pictures = ("confusion.png", "samples.png", "errors.png", *(["photo_confusion.png"] if cfg.photos_val else []))
-    out = run_folder(Path(cfg.out or Path("runs") / cfg.model), pictures)  # before training: refused at once
+def fit_fashion(cfg: RunConfig, network: Network) -> Trained:
+    """Train `network` as its recipe says, evaluate it on the full test set (and on --photos-val)."""
+    epochs, batch = cfg.epochs, cfg.batch_size
     inputs = _inputs(cfg)
-    mix = _mix(cfg, recipe, epochs, inputs.photos)
+    mix = _mix(cfg, network, epochs, inputs.photos)
     seed_everything(cfg.seed)
-    phases = _phases(cfg, recipe, epochs, batch, inputs, mix)
+    phases = _phases(cfg, network, epochs, batch, inputs, mix)
     val_ds = make_dataset(CUTOUT.to_input(inputs.train.images[inputs.val_idx]),
                           fmnist_targets(inputs.train.labels[inputs.val_idx]), 512, train=False, augment=False, seed=0)
-    model = recipe.build()
-    model.compile(optimizer=optimizer(recipe.optimizer, recipe.learning_rate, recipe.weight_decay,
+    model = network.build()
+    model.compile(optimizer=optimizer(network.optimizer, network.learning_rate, network.weight_decay,
                                       sum(p.epochs * p.steps(batch) for p in phases)),
-                  loss=make_loss(recipe.label_smoothing), metrics=[SetAccuracy()])
+                  loss=make_loss(network.label_smoothing), metrics=[SetAccuracy()])
     fitted = fit(model, phases, val_ds, batch, cfg.progress)
 
     probs = model.predict(CUTOUT.to_input(inputs.test.images), batch_size=1024, verbose=0)
     report = classification_report(inputs.test.labels, probs)
-    metrics = _metrics(cfg, recipe, fitted, inputs, report, {"epochs": epochs, "batch_size": batch},
-                       _mix_record(cfg, recipe, epochs, inputs, mix))
+    metrics = _metrics(cfg, network, fitted, inputs, report, {"epochs": epochs, "batch_size": batch},
+                       _mix_record(cfg, network, epochs, inputs, mix))
     figures = None
     if inputs.validation is not None:
+        assert cfg.coverage is not None  # taken, with its default (fashion_recipes.FashionRecipe.defaults)
         val_probs = model.predict(inputs.validation.x_all, batch_size=1024, verbose=0)
         figures, metrics["decision"] = photo_report(val_probs, inputs.validation, cfg.coverage)
         metrics["photos"] = figures.to_json()
-    metrics = write_run(out, fitted, metrics)
-    _plots(out, inputs, probs, report, figures)
-    return RunCard.from_metrics(out.folder, metrics)
+    return Trained(fitted, metrics, CUTOUT, _files(inputs, probs, report, figures))

@@ -1,6 +1,5 @@
-"""The one training loop, for Fashion-MNIST fitting (fmnist.train.fit) and your own classes (fmnist.train.own):
-seed, batches in tf.data, the optimizer and its schedule, fit in phases with a progress display, then write the
-run folder's common part (model.keras, history.json, metrics.json, curves.png).
+"""The one training loop, for every recipe (fmnist.train.registry): seed, batches in tf.data, the optimizer and its
+schedule, fit in phases with a progress display. fmnist.train.run writes what it gives.
 """
 
 from __future__ import annotations
@@ -12,13 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from fmnist.core.owned import OwnedFolder
 from fmnist.core.tf import keras, tf
-from fmnist.runtime.preparation import CUTOUT, Preparation
-from fmnist.train import plots
 from fmnist.train.augment import augment_batch
 from fmnist.train.progress import RichProgress
-from fmnist.train.provenance import provenance
 
 
 def seed_everything(seed: int) -> None:
@@ -90,16 +85,3 @@ def fit(model: Any, phases: list[Phase], validation: Any, batch: int, progress: 
                 history.setdefault(k, []).extend(float(v) for v in vs)
             done += phase.epochs
     return Fitted(model, history, time.perf_counter() - started)
-
-
-def write_run(out: OwnedFolder, fitted: Fitted, metrics: dict[str, Any],
-              preparation: Preparation = CUTOUT) -> dict[str, Any]:
-    """model.keras, history.json, metrics.json (with the preprocessing record and provenance) and curves.png, into
-    the run folder (fmnist.train.run_folder). Returns metrics.json's content."""
-    metrics = {**metrics, "preprocess": preparation.record(), **provenance()}
-    with out.writing("model.keras") as tmp:
-        fitted.model.save(tmp)
-    out.write_json("history.json", fitted.history)
-    out.write_json("metrics.json", metrics)
-    plots.curves(fitted.history, out / "curves.png")
-    return metrics

@@ -1,6 +1,7 @@
-"""The model registry: each name maps to an architecture and the recipe that trains it.
+"""The Fashion-MNIST networks: each name maps to an architecture and the settings that train it (the recipe
+registry's `train --model` entries, fmnist.train.fashion_recipes, take their defaults from here).
 
-Importing this module does not import TensorFlow; `Recipe.build()` does. Every model takes
+Importing this module does not import TensorFlow; `Network.build()` does. Every model takes
 (N, 28, 28, 1) float32 in [0, 1] and returns (N, 10) probabilities.
 """
 
@@ -14,7 +15,7 @@ from fmnist.core.meta import INPUT_SHAPE, NUM_CLASSES
 
 
 @dataclass(frozen=True)
-class Recipe:
+class Network:
     name: str
     summary: str
     architecture: Callable[[Any], Any]  # keras module -> tensor -> tensor (the body, before the classifier)
@@ -101,18 +102,17 @@ def _edge(keras: Any) -> Callable[[Any], Any]:
     return apply
 
 
-REGISTRY: dict[str, Recipe] = {
+REGISTRY: dict[str, Network] = {
     r.name: r
     for r in (
-        Recipe("edge", "2x2/2 stem 24, conv-BN-ReLU 48/96/96, global average pool; shift/flip/erasing, AdamW, "
+        Network("edge", "2x2/2 stem 24, conv-BN-ReLU 48/96/96, global average pool; shift/flip/erasing, AdamW, "
                "cosine schedule, label smoothing",
                _edge, epochs=36, batch_size=128, learning_rate=3e-3, optimizer="adamw", weight_decay=1e-4,
                augment=True, erase=0.5, label_smoothing=0.1, photo_share=0.2, photo_epochs=12),
-        Recipe("cnn", "the Keras tutorial CNN: conv 32-64-64, dense 64; Adam",
+        Network("cnn", "the Keras tutorial CNN: conv 32-64-64, dense 64; Adam",
                _notebook_cnn, epochs=5, batch_size=64),
-        Recipe("mlp", "the Keras tutorial MLP: dense 128", _mlp((128,)), epochs=10, batch_size=32),
-        Recipe("mlp2", "a two-layer MLP: dense 128, dense 64", _mlp((128, 64)), epochs=10, batch_size=32),
+        Network("mlp", "the Keras tutorial MLP: dense 128", _mlp((128,)), epochs=10, batch_size=32),
+        Network("mlp2", "a two-layer MLP: dense 128, dense 64", _mlp((128, 64)), epochs=10, batch_size=32),
     )
 }
 DEFAULT_MODEL = "edge"
-PHOTO_MODEL = "photo"  # not a 28x28 registry model: fmnist.train.photo_model (the photo tier on Fashion-MNIST labels)

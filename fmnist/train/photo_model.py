@@ -1,14 +1,15 @@
 """`fmnist train --model photo`: a model of Fashion-MNIST's ten labels made for real photos.
 
 It is the photo tier (EfficientNet-Lite0's ImageNet features of the colour centre square, a head, blocks 8 to 15
-fine-tuned: fmnist.train.tier) trained on two domains at once:
-- Fashion-MNIST training images written as photos, PER_CLASS a class, each seen once: half as the test images are
-  written (fmnist.evaluation.render.render), half varied to look like photos (render_varied);
+fine-tuned: fmnist.train.photo_tier) trained on two domains at once:
+- Fashion-MNIST training images written as photos, a tenth of --limit a class (the recipe's defaults are in
+  fmnist.train.fashion_recipes), each seen once: half as the test images are written
+  (fmnist.evaluation.render.render), half varied to look like photos (render_varied);
 - the clothing photos through the photo map, with fmnist.train.photo_mix's candidate-set loss: a shoe photo may
   be a Sandal, Sneaker or Ankle boot; hat, shorts and skirt (no Fashion-MNIST class) teach "unsure". Each photo
   folder weighs the same (795 t-shirts, 112 skirts), as in the edge recipe, since the figures that judge the
-  model (the mean over the mapped folders, the sample photos) count folders, not photos (fmnist.train.tier draws
-  the views once: a large folder's are subsampled, a small one's repeat).
+  model (the mean over the mapped folders, the sample photos) count folders, not photos (fmnist.train.photo_tier
+  draws the views once: a large folder's are subsampled, a small one's repeat).
 The validation photos choose the "not sure" threshold; the figures are those photos' and the Fashion-MNIST test
 set's, rendered as photos (RENDER, recorded in the run card). A few training photos and rendered training images
 are kept beside the model (CALIB_DATA) to calibrate int8 on both domains.
@@ -17,7 +18,7 @@ are kept beside the model (CALIB_DATA) to calibrate int8 on both domains.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -31,23 +32,17 @@ from fmnist.evaluation.photo_map import PhotoMap
 from fmnist.evaluation.photo_set import PhotoSet
 from fmnist.evaluation.render import RENDER, render, render_varied
 from fmnist.evaluation.report import classification_report
-from fmnist.evaluation.run_card import RunCard
 from fmnist.evaluation.testset import CALIB_DATA, FMNIST_RENDERED, rendered_test
 from fmnist.runtime.crop import CentreCrop
-from fmnist.runtime.decision import PHOTO_COVERAGE
 from fmnist.train import plots
 from fmnist.train.backbones import BACKBONES
-from fmnist.train.loop import seed_everything, write_run
+from fmnist.train.loop import seed_everything
 from fmnist.train.photo_data import read_photos
 from fmnist.train.photo_mix import SET, SetAccuracy, fmnist_targets, make_loss, photo_targets
-from fmnist.train.run_folder import run_folder
-from fmnist.train.tier import Objective, Once, TierRecipe, fit_tier
+from fmnist.train.photo_tier import Objective, Once, TierRecipe, fit_tier
+from fmnist.train.recipe import RunConfig, Trained
 
 BACKBONE = "lite0"
-# Fashion-MNIST training images a class, rendered as photos, and fine-tuning epochs: 3,000 and 4. 2,000 and 5, 5,000
-# and 2, 4,000 and 3 read lower (measured fine-tuning from block 10, the photos as they came: docs/model.md).
-PER_CLASS = 3000
-EPOCHS = 4
 # Fine-tuning starts after block 7, so that the 112-channel stage (blocks 8-10) learns too: on the same seed, with the
 # folders balanced, one run each, Keras read 94.30 % on the gate's 2,000 rendered test images against 93.40 % after
 # block 10; the photo figures fell 0.4-2 pp, above their goals (docs/model.md, "The photo model"). Each epoch takes
@@ -56,26 +51,9 @@ TUNE_FROM = "blocks.7.add"
 CALIB_PHOTOS = 64  # of each domain, kept for int8 calibration (percentile calibration takes 128 at 160 px)
 
 
-@dataclass(frozen=True)
-class PhotoModelConfig:
-    photos: Path  # the clothing photos to learn from (class folders, mapped by the photo map)
-    photos_val: Path  # photos to choose the threshold with and report on
-    out: Path | None = None  # default runs/photo
-    size: int = 160
-    per_class: int = PER_CLASS
-    epochs: int = EPOCHS  # fine-tuning epochs
-    batch_size: int | None = None
-    photo_map: Path | None = None
-    coverage: float = PHOTO_COVERAGE
-    seed: int = 0
-    data_dir: Path | None = None
-    progress: bool = True
-    command: str = ""
-
-    @property
-    def preparation(self) -> CentreCrop:
-        chosen = BACKBONES[BACKBONE]
-        return CentreCrop(self.size, chosen.mean, chosen.std)
+def preparation(size: int) -> CentreCrop:
+    chosen = BACKBONES[BACKBONE]
+    return CentreCrop(size, chosen.mean, chosen.std)
 
 
 def set_hits(probs: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -100,22 +78,28 @@ class Domains:
     pmap: PhotoMap
 
 
-def _domains(cfg: PhotoModelConfig) -> Domains:
+def per_class(cfg: RunConfig) -> int:
+    """Fashion-MNIST training images a class, rendered as photos: a tenth of --limit."""
+    return max(1, cfg.limit // NUM_CLASSES)
+
+
+def _domains(cfg: RunConfig) -> Domains:
+    assert cfg.photos is not None and cfg.photos_val is not None  # the recipe's check (fashion_recipes.PhotoRecipe)
     pmap = PhotoMap.load(cfg.photo_map)
     train = fashion.load_split("train", cfg.data_dir)
-    rows = stratified_indices(train.labels, cfg.per_class * NUM_CLASSES, cfg.seed)
+    rows = stratified_indices(train.labels, per_class(cfg) * NUM_CLASSES, cfg.seed)
     plain, varied = rows[0::2], rows[1::2]
     rendered = np.concatenate([render(train.images[plain], cfg.size),
                                render_varied(train.images[varied], cfg.size, cfg.seed)])
-    photos = read_photos(cfg.photos, cfg.progress, cfg.preparation)
-    held = read_photos(cfg.photos_val, cfg.progress, cfg.preparation)
+    photos = read_photos(cfg.photos, cfg.progress, preparation(cfg.size))
+    held = read_photos(cfg.photos_val, cfg.progress, preparation(cfg.size))
     pmap.check(photos.folders)
     pmap.check(held.folders)
     once = Once(rendered, fmnist_targets(train.labels[np.concatenate([plain, varied])]))
     return Domains(photo_targets(photos, pmap), once, photos, held, photo_targets(held, pmap), pmap)
 
 
-def _calibration(cfg: PhotoModelConfig, domains: Domains, path: OwnedFile) -> None:
+def _calibration(cfg: RunConfig, domains: Domains, path: OwnedFile) -> None:
     """CALIB_PHOTOS training photos and as many rendered training images (deterministic), interleaved, so that a
     calibrator that takes the first k takes both domains."""
     rng = np.random.default_rng(cfg.seed)
@@ -127,45 +111,42 @@ def _calibration(cfg: PhotoModelConfig, domains: Domains, path: OwnedFile) -> No
         np.savez_compressed(f, calib_images=both)
 
 
-def _report(cfg: PhotoModelConfig, model: Any, domains: Domains) -> tuple[dict[str, Any], PhotoFigures]:
+def _report(cfg: RunConfig, model: Any, domains: Domains) -> tuple[dict[str, Any], PhotoFigures]:
     """(the Fashion-MNIST test report on the test images evaluate and export judge it on, the photo figures at
     the threshold chosen on the validation photos)."""
     images, labels = rendered_test(fashion.load_split("test", cfg.data_dir), cfg.size)
-    prep = cfg.preparation
+    prep = preparation(cfg.size)
     report = classification_report(labels, model.predict(prep.to_input(images), batch_size=64, verbose=0))
     val_probs = model.predict(prep.to_input(domains.held.images), batch_size=64, verbose=0)
     threshold = choose_threshold(val_probs, domains.held, domains.pmap, cfg.coverage)
     return report, photo_figures(val_probs, domains.held, domains.pmap, threshold)
 
 
-def train_photo(cfg: PhotoModelConfig) -> RunCard:
-    """Train the photo model on both domains and write its run folder; returns its card."""
-    out = run_folder(Path(cfg.out or Path("runs") / "photo"), (CALIB_DATA, "confusion.png", "photo_confusion.png"))
+def fit_photo(cfg: RunConfig) -> Trained:
+    """Train the photo model on both domains and judge it on both."""
     domains = _domains(cfg)
-    prep = cfg.preparation
+    prep = preparation(cfg.size)
     seed_everything(cfg.seed)
-    given = {k: v for k, v in {"epochs": cfg.epochs, "batch_size": cfg.batch_size}.items() if v}
-    recipe = TierRecipe(seed=cfg.seed, progress=cfg.progress, tune_from=TUNE_FROM, **given)
+    recipe = TierRecipe(epochs=cfg.epochs, batch_size=cfg.batch_size, seed=cfg.seed, progress=cfg.progress,
+                        tune_from=TUNE_FROM)
     tier = fit_tier(BACKBONES[BACKBONE], cfg.size, domains.photos.images, domains.photo_targets,
                     domains.held.images, domains.held_targets, recipe, OBJECTIVE, domains.rendered, prep.to_input,
                     groups=domains.photos.folder_index)
     model = tier.fitted.model
     report, figures = _report(cfg, model, domains)
     metrics = {
-        "model": "photo", "summary": f"{BACKBONE} {cfg.size}px on Fashion-MNIST rendered as photos and the "
-                                     "clothing photos", "command": cfg.command,
+        "model": cfg.recipe.name, "summary": f"{BACKBONE} {cfg.size}px on Fashion-MNIST rendered as photos and the "
+                                             "clothing photos", "command": cfg.command,
         "params": int(model.count_params()), "test_accuracy": report["accuracy"],
         "test_images": FMNIST_RENDERED,
         "train_seconds": round(tier.fitted.seconds, 1),
-        "recipe": {"render": RENDER, "fmnist_per_class": cfg.per_class, "photos": str(cfg.photos),
+        "recipe": {"render": RENDER, "fmnist_per_class": per_class(cfg), "photos": str(cfg.photos),
                    "n_photos": len(domains.photos), "photo_map": domains.pmap.source,
                    "multi_label_folders": "candidate set", "no_label_folders": "uniform target",
                    **tier.record(BACKBONES[BACKBONE], cfg.size)},
         "labels": list(CLASS_NAMES), "photos": figures.to_json(), "decision": decision_record(figures, cfg.coverage),
         **{k: report[k] for k in ("per_class", "confusion")},
     }
-    metrics = write_run(out, tier.fitted, metrics, prep)
-    _calibration(cfg, domains, out / CALIB_DATA)
-    plots.confusion(report["confusion"], out / "confusion.png")
-    plots.photo_confusion(figures, out / "photo_confusion.png")
-    return RunCard.from_metrics(out.folder, metrics)
+    return Trained(tier.fitted, metrics, prep, {CALIB_DATA: partial(_calibration, cfg, domains),
+                                                "confusion.png": partial(plots.confusion, report["confusion"]),
+                                                "photo_confusion.png": partial(plots.photo_confusion, figures)})

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from fmnist.core.owned import OwnedFolder
 
-COMMON = ("model.keras", "history.json", "metrics.json", "curves.png")  # what every run writes (loop.write_run)
+COMMON = ("model.keras", "history.json", "metrics.json", "curves.png")  # what every run writes (run.write_run)
 CARD_LIMIT = 16 << 20  # bytes: a run card is a few KB
 
 

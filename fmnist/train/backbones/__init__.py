@@ -3,7 +3,7 @@
 Each entry builds a Keras feature extractor (RGB at a square size -> pooled features) with its weights read
 offline, says how its input is normalised (recorded in the model's metadata, applied by the runtime) and
 where fine-tuning starts: the layer whose output feeds the blocks that are trained. The 28x28 tier (`edge`,
-the Fashion-MNIST backbone) is not here: fmnist.train.tiers lists every tier, one per backbone here.
+the Fashion-MNIST backbone) is not here: fmnist.train.own_recipes lists every tier, one per backbone here.
 
 To add one (for example a Keras application whose weights a user can download): a `Backbone` with a `build`
 that returns the feature model and the name of its fine-tuning boundary. Importing this module does not

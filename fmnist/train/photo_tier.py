@@ -1,5 +1,5 @@
-"""The photo tier of `fmnist train-own --backbone NAME`: a pretrained backbone (fmnist.train.backbones) with a new
-head, trained in two phases.
+"""The photo tier: a pretrained backbone (fmnist.train.backbones) with a new head, trained in two phases. It fits
+`fmnist train-own --backbone NAME` (`fit_own_photos`) and the photo model (fmnist.train.photo_model).
 
 1. Frozen features: the backbone's pooled features of the photos are computed once and a linear head learns on
    them. A good model in about a minute.
@@ -24,6 +24,8 @@ from fmnist.core.tf import keras
 from fmnist.train.backbones import Backbone
 from fmnist.train.draws import group_draws
 from fmnist.train.loop import Fitted, Phase, fit, make_dataset, optimizer
+from fmnist.train.own_data import OwnData
+from fmnist.train.recipe import RunConfig
 
 WEIGHT_DECAY = 1e-4
 PASS_BATCH = 64  # images per forward pass below the boundary
@@ -222,3 +224,11 @@ def fit_tier(backbone: Backbone, size: int, x: np.ndarray, y: np.ndarray, x_held
     history = {k: frozen.history.get(k, []) + tune.history.get(k, []) for k in tune.history}
     return TierFitted(Fitted(model, history, frozen.seconds + tune.seconds), round(frozen_accuracy, 4),
                       round(frozen.seconds, 1), recipe, groups is not None)
+
+
+def fit_own_photos(cfg: RunConfig, data: OwnData, backbone: Backbone) -> tuple[Fitted, dict[str, Any]]:
+    """`train-own --backbone NAME`: the photo tier on the photos' one-hot labels; (the fit, how it was made)."""
+    recipe = TierRecipe(epochs=cfg.epochs, batch_size=cfg.batch_size, seed=cfg.seed, progress=cfg.progress)
+    x, y, x_held, y_held = data.arrays()
+    tier = fit_tier(backbone, data.preparation.size, x, y, x_held, y_held, recipe)
+    return tier.fitted, tier.record(backbone, data.preparation.size)

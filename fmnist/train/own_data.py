@@ -1,0 +1,78 @@
+"""The photos an own-label run learns from and is judged on, the same for every tier (fmnist.train.own_recipes):
+PHOTOS read through the tier's preparation, then a stratified share of each folder held out (or `--photos-val`
+read instead), and at most `--per-class` photos of each folder learned from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from fmnist.core.errors import UsageError
+from fmnist.data.split import stratified_split
+from fmnist.evaluation.photo_set import PhotoSet
+from fmnist.runtime.kind import Preparation
+from fmnist.train.photo_data import read_photos
+from fmnist.train.recipe import RunConfig
+
+
+@dataclass(frozen=True)
+class OwnData:
+    labels: list[str]  # the class folders' names
+    learn: PhotoSet  # the photos learned from (those where the preprocessing found an object: `found`)
+    held: PhotoSet  # the photos reported on, the threshold chosen on and the export gated on
+    found: np.ndarray  # (len(learn),) bool
+    preparation: Preparation
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(x, y) to learn from and (x, y) held out; x the model's input (N, *input_shape) float32, y one-hot."""
+        one_hot = np.eye(len(self.labels), dtype=np.float32)
+        x = self.preparation.to_input(self.learn.images[self.found])
+        y = one_hot[self.learn.folder_index[self.found]]
+        x_held = self.preparation.to_input(self.held.images)
+        y_held = one_hot[self.held.folder_index]
+        return x, y, x_held, y_held
+
+
+def subset(photos: PhotoSet, rows: np.ndarray) -> PhotoSet:
+    return replace(photos, images=photos.images[rows], folder_index=photos.folder_index[rows],
+                   empty=photos.empty[rows], paths=[photos.paths[i] for i in rows], skipped=[])
+
+
+def _split(cfg: RunConfig, photos: PhotoSet, preparation: Preparation) -> tuple[PhotoSet, PhotoSet]:
+    """(photos to learn from, photos to report on)."""
+    if cfg.photos_val is not None:
+        held = read_photos(cfg.photos_val, cfg.progress, preparation)
+        unknown = sorted(set(held.folders) - set(photos.folders))
+        if unknown:
+            raise UsageError(f"--photos-val {cfg.photos_val} has folders {', '.join(unknown)} that {cfg.photos} "
+                             "has not; both need the same class folders")
+        # re-index the validation folders into the training folders' order
+        order = np.array([photos.folders.index(f) for f in held.folders])
+        held = replace(held, folders=photos.folders, folder_index=order[held.folder_index])
+        return photos, held
+    counts = np.bincount(photos.folder_index, minlength=len(photos.folders))
+    if counts.min() < 2:
+        small = [f for f, n in zip(photos.folders, counts, strict=True) if n < 2]
+        raise UsageError(f"folders {', '.join(small)} have fewer than 2 photos; each class needs some to learn "
+                         "from and some to hold out")
+    keep, held_rows = stratified_split(photos.folder_index, cfg.holdout, cfg.seed)
+    return subset(photos, keep), subset(photos, held_rows)
+
+
+def _few(photos: PhotoSet, per_class: int, seed: int) -> PhotoSet:
+    rng = np.random.default_rng(seed)
+    rows = [rng.permutation(np.flatnonzero(photos.folder_index == c))[:per_class] for c in range(len(photos.folders))]
+    return subset(photos, np.sort(np.concatenate(rows)))
+
+
+def own_data(cfg: RunConfig, preparation: Preparation) -> OwnData:
+    """PHOTOS (cfg.photos, their class folders checked by the recipe) split into photos to learn from and
+    held-out photos, all prepared for the tier's model."""
+    assert cfg.photos is not None  # every tier takes PHOTOS (own_recipes.Tier.check)
+    photos = read_photos(cfg.photos, cfg.progress, preparation)
+    learn, held = _split(cfg, photos, preparation)
+    if cfg.per_class:
+        learn = _few(learn, cfg.per_class, cfg.seed)
+    # nothing found: "not sure" at run time, nothing to learn
+    return OwnData(list(photos.folders), learn, held, ~learn.empty, preparation)

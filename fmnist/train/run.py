@@ -1,0 +1,42 @@
+"""The one way a run is written, whatever its recipe (fmnist.train.registry): the run folder checked before
+anything is read (fmnist.train.run_folder), the recipe's fit, then the files every run writes (model.keras,
+history.json, metrics.json with the preprocessing record and provenance, curves.png) and the recipe's own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fmnist.core.owned import OwnedFolder
+from fmnist.evaluation.run_card import RunCard
+from fmnist.runtime.kind import Preparation
+from fmnist.train import plots
+from fmnist.train.loop import Fitted
+from fmnist.train.provenance import provenance
+from fmnist.train.recipe import RunConfig
+from fmnist.train.run_folder import run_folder
+
+
+def write_run(out: OwnedFolder, fitted: Fitted, metrics: dict[str, Any], preparation: Preparation) -> dict[str, Any]:
+    """model.keras, history.json, metrics.json (with the preprocessing record and provenance) and curves.png.
+    Returns metrics.json's content."""
+    metrics = {**metrics, "preprocess": preparation.record(), **provenance()}
+    with out.writing("model.keras") as tmp:
+        fitted.model.save(tmp)
+    out.write_json("history.json", fitted.history)
+    out.write_json("metrics.json", metrics)
+    plots.curves(fitted.history, out / "curves.png")
+    return metrics
+
+
+def train(cfg: RunConfig) -> RunCard:
+    """Fit cfg's recipe and write its run folder (cfg.out); returns the run's card."""
+    recipe = cfg.recipe
+    files = recipe.files(cfg)
+    out = run_folder(cfg.out, files)  # a file of yours there is refused before anything is read
+    trained = recipe.fit(cfg)
+    if set(trained.files) != set(files):
+        raise RuntimeError(f"{recipe.name} wrote {sorted(trained.files)}, not the files it declared: {sorted(files)}")
+    metrics = write_run(out, trained.fitted, trained.metrics, trained.preparation)
+    for name, write in trained.files.items():
+        write(out / name)
+    return RunCard.from_metrics(out.folder, metrics)
