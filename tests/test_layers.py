@@ -2,12 +2,15 @@
 
 Bottom up, a folder each: core < data < runtime < runtime/video < evaluation < train < export < deploy < cli.
 The package root holds only __init__ (the version) and __main__ (python -m fmnist). A new folder under fmnist/
-must be given its place in LAYERS before its imports can pass.
+must be given its place in LAYERS before its imports can pass. Within a layer, no modules import each other in
+a circle, again counting every import (lazy, or for type hints only).
 """
 
 from __future__ import annotations
 
 import ast
+import itertools
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -84,3 +87,80 @@ def test_the_checker_catches_a_climb():
     assert LAYERS.index(layer_of(targets[0])) > LAYERS.index(layer_of("fmnist.runtime.classifier"))
     with pytest.raises(AssertionError, match="no layer folder"):
         layer_of("fmnist.helpers")
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import circles of `graph` (module -> the modules it imports): each a path that comes back to where
+    it starts, one per group of modules that reach each other (Tarjan's strongly connected components)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for target in sorted(graph.get(module, ())):
+            if target not in index:
+                visit(target)
+                low[module] = min(low[module], low[target])
+            elif target in stack:
+                low[module] = min(low[module], index[target])
+        if low[module] == index[module]:
+            group = stack[stack.index(module):]
+            del stack[stack.index(module):]
+            if len(group) > 1 or module in graph.get(module, ()):
+                found.append(_loop(graph, set(group), min(group)))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return found
+
+
+def _loop(graph: dict[str, set[str]], group: set[str], start: str) -> list[str]:
+    """A shortest path from `start` back to itself through `group`, for the message."""
+    paths = {start: [start]}
+    frontier = [start]
+    while frontier:
+        module = frontier.pop(0)
+        for target in sorted(graph[module] & group):
+            if target == start:
+                return [*paths[module], start]
+            if target not in paths:
+                paths[target] = [*paths[module], target]
+                frontier.append(target)
+    raise AssertionError(f"no loop through {start}")
+
+
+def import_graph(paths: Iterable[Path]) -> dict[str, set[str]]:
+    return {module_name(p): {target for _, target in imported_modules(ast.parse(p.read_text()))} for p in paths}
+
+
+def test_no_modules_import_each_other_in_a_circle():
+    found = circles(import_graph(SOURCES))
+    assert not found, "import circles:\n" + "\n".join(" -> ".join(loop) for loop in found)
+
+
+def loops(graph: dict[str, set[str]]) -> list[set[str]]:
+    """The modules of each circle found, each circle checked to be one: every step an import, back to its start."""
+    found = circles(graph)
+    for loop in found:
+        assert loop[0] == loop[-1] and all(b in graph[a] for a, b in itertools.pairwise(loop)), loop
+    return [set(loop) for loop in found]
+
+
+def test_the_circle_finder_finds_a_lazy_circle_and_only_circles():
+    """A circle closed by an import inside a function, or one for type hints only, is found; a diamond is not a
+    circle."""
+    lazy = ast.parse("def fit():\n    from fmnist.train.runner import fit_one\n")
+    hinted = ast.parse("if TYPE_CHECKING:\n    from fmnist.train.runner import Data\n")
+    graph = {"fmnist.train.runner": {"fmnist.train.entries", "fmnist.core.meta"},
+             "fmnist.train.entries": {t for _, t in imported_modules(lazy)},
+             "fmnist.train.types": {t for _, t in imported_modules(hinted)} | {"fmnist.core.meta"},
+             "fmnist.core.meta": set(), "fmnist.cli.app": {"fmnist.train.runner", "fmnist.core.meta"}}
+    assert loops(graph) == [{"fmnist.train.runner", "fmnist.train.entries"}]
+    graph["fmnist.train.runner"] ^= {"fmnist.train.entries", "fmnist.train.types"}
+    assert loops(graph) == [{"fmnist.train.runner", "fmnist.train.types"}]
+    graph["fmnist.train.runner"].remove("fmnist.train.types")
+    assert circles(graph) == []
