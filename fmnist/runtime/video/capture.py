@@ -41,8 +41,8 @@ class EveryFrame:
         self.count += 1
         return frame
 
-    def stop(self) -> None:
-        pass
+    def stop(self) -> bool:
+        return True
 
 
 class LatestFrame:
@@ -91,6 +91,9 @@ class LatestFrame:
             raise self._error
         return frame
 
-    def stop(self) -> None:
+    def stop(self) -> bool:
+        """Ask the thread to end and wait for it a while; False if it is still inside a read (a stalled stream,
+        until its read timeout), so the source must not be released under it."""
         self._stop.set()
         self._thread.join(timeout=5.0)
+        return not self._thread.is_alive()

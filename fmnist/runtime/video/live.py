@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fmnist.core.errors import escaped
 from fmnist.core.signals import Stopped, hold, stop_as_interrupt
 from fmnist.runtime.annotate import draw_footer
 from fmnist.runtime.classifier import Classifier
@@ -192,7 +193,7 @@ def _loop(cfg: LiveConfig, frames: EveryFrame | LatestFrame, step: FrameStep, ou
 
 def start_line(source: VideoSource, outputs: Outputs) -> str:
     fps = f" @ {source.fps:.0f} fps" if source.fps else ""
-    return (f"source {source.spec.kind} {source.spec.target}: {source.size[0]}x{source.size[1]}{fps}; "
+    return (f"source {source.spec.kind} {escaped(source.spec.target)}: {source.size[0]}x{source.size[1]}{fps}; "
             f"{outputs.where()}")
 
 
@@ -201,27 +202,18 @@ def run(cfg: LiveConfig, emit: Callable[[FrameResult], None] | None = None,
     """The loop. Ends at the end of a file, --max-frames, q/Esc in the window, Ctrl-C, SIGTERM or SIGHUP;
     always cleans up."""
     classifier = Classifier(cfg.model, threads=cfg.threads, threshold=cfg.threshold)
-    check_new_recording(cfg.record)  # before the camera opens: the name is ours from here
-    try:
-        source = VideoSource(cfg.source)
-    except BaseException:
-        unclaim_recording(cfg.record)
-        raise
-    try:
-        outputs = Outputs(cfg, source.fps, classifier.path.name)
-    except BaseException:
-        source.release()
-        unclaim_recording(cfg.record)
-        raise
-    frames = open_frames(source, cfg.realtime)
-    # a live source never waits for a segmentation; a file read frame by frame gives every frame its label
-    step = FrameStep(classifier, cfg.roi, cfg.smooth, background=isinstance(frames, LatestFrame))
-    summary = Summary(size=source.size)
-    for line in ([classifier.note] if classifier.note else []) + [start_line(source, outputs)]:
-        if on_start:
-            on_start(line)
-    started = time.perf_counter()
-    with stop_as_interrupt():  # SIGTERM/SIGHUP end the loop as Ctrl-C does: the recording is finalized
+    # SIGTERM/SIGHUP act as Ctrl-C from the claim of --record's name on: a stop while the source opens gives the
+    # name back, one in the loop ends it with the recording finalized
+    with stop_as_interrupt():
+        source, outputs = _open(cfg, classifier)
+        frames = open_frames(source, cfg.realtime)
+        # a live source never waits for a segmentation; a file read frame by frame gives every frame its label
+        step = FrameStep(classifier, cfg.roi, cfg.smooth, background=isinstance(frames, LatestFrame))
+        summary = Summary(size=source.size)
+        for line in ([classifier.note] if classifier.note else []) + [start_line(source, outputs)]:
+            if on_start:
+                on_start(line)
+        started = time.perf_counter()
         try:
             _loop(cfg, frames, step, outputs, summary, emit)
         except KeyboardInterrupt as e:
@@ -230,14 +222,31 @@ def run(cfg: LiveConfig, emit: Callable[[FrameResult], None] | None = None,
         finally:
             hold()  # no stop signal cuts the cleanup short
             summary.seconds = time.perf_counter() - started
-            _close(summary, frames, step, outputs)
-            source.release()
+            if _close(summary, frames, step, outputs):
+                source.release()  # never under a capture thread still inside a read
     return summary
 
 
-def _close(summary: Summary, frames: EveryFrame | LatestFrame, step: FrameStep, outputs: Outputs) -> None:
-    """Stop reading, end the frame path and the outputs, and fill in what the summary learns from them."""
-    frames.stop()
+def _open(cfg: LiveConfig, classifier: Classifier) -> tuple[VideoSource, Outputs]:
+    """Claim --record's name, open the source, then the outputs; the name is given back if either fails."""
+    check_new_recording(cfg.record)  # before the camera opens: the name is ours from here
+    try:
+        source = VideoSource(cfg.source)
+    except BaseException:
+        unclaim_recording(cfg.record)
+        raise
+    try:
+        return source, Outputs(cfg, source.fps, classifier.path.name)
+    except BaseException:
+        source.release()
+        unclaim_recording(cfg.record)
+        raise
+
+
+def _close(summary: Summary, frames: EveryFrame | LatestFrame, step: FrameStep, outputs: Outputs) -> bool:
+    """Stop reading, end the frame path and the outputs, and fill in what the summary learns from them. True when
+    the reading has stopped (a capture thread stuck in a stream's read is left to its timeout)."""
+    stopped = frames.stop()
     step.close()
     summary.dropped = frames.dropped
     summary.scene = step.preprocess.counts()
@@ -246,3 +255,4 @@ def _close(summary: Summary, frames: EveryFrame | LatestFrame, step: FrameStep, 
     summary.recording_error = outputs.recorder.incomplete
     totals = {"read": summary.read_seconds, **step.seconds}
     summary.stage_ms = {k: round(v / max(1, summary.frames) * 1000, 2) for k, v in totals.items()}
+    return stopped
