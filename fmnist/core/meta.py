@@ -193,8 +193,9 @@ def read_meta(path: Path) -> ModelMeta | None:
     path = Path(path)
     found = detect(path)
     if found.reader is None:
-        raise ModelError(f"{path} is a {found.name} model, which carries no fmnist metadata; a "
-                         f"{listing([f for f in FORMATS.values() if f.reader])} file does (fmnist export writes them)")
+        embedding = listing([f for f in FORMATS.values() if f.reader])
+        raise ModelError(f"{path} is a {found.name} model, which carries no fmnist metadata; export it with fmnist "
+                         f"export (its {embedding} files carry it)")
     return meta_from_props(part(found.reader)(path), path)
 
 
