@@ -90,7 +90,7 @@ class PhotoRecipe(Recipe):
 
     def check(self, cfg: RunConfig) -> None:
         if cfg.photos is None or cfg.photos_val is None:
-            raise UsageError(f"{self.name} learns from real photos: give --photos DIR and --photos-val DIR "
+            raise UsageError("the photo model learns from real photos: give --photos DIR and --photos-val DIR "
                              "(fmnist data fetch --photos downloads the clothing photo set)")
         if cfg.size is not None and cfg.size % 32:
             raise UsageError(f"--size {cfg.size}: give a multiple of 32 (the backbone halves the picture five times)")
