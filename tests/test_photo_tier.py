@@ -163,13 +163,13 @@ def test_live_runs_the_photo_tier_with_no_segmentation(tier_run, tmp_path):
 
 
 def decoded(video: Path) -> list[np.ndarray]:
-    """A video's frames, as live reads them."""
-    capture, frames = cv2.VideoCapture(str(video)), []
-    ok, frame = capture.read()
-    while ok:
+    """A video's frames, as live reads them (an MJPEG file as JPEG packets, each decoded by fmnist)."""
+    from fmnist.runtime.video.sources import VideoSource
+
+    source, frames = VideoSource(str(video)), []
+    while (frame := source.read()) is not None:
         frames.append(frame)
-        ok, frame = capture.read()
-    capture.release()
+    source.release()
     return frames
 
 
