@@ -380,3 +380,45 @@ def test_a_pth_that_is_a_fifo_is_refused_without_blocking(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(BadWeightsFile, match="not a regular file"):
         load_state_dict(fifo)
+
+
+def patched_headers(path: Path, flags: int = 0, method: int | None = None) -> None:
+    """Every member of the zip at `path` marked with `flags` (bit 0: encrypted) or the compression `method`, in its
+    local header and its central directory entry alike."""
+    data = bytearray(path.read_bytes())
+    for signature, at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # where the flags are; the method follows
+        start = data.find(signature)
+        while start >= 0:
+            data[start + at] |= flags
+            if method is not None:
+                data[start + at + 2 : start + at + 4] = method.to_bytes(2, "little")
+            start = data.find(signature, start + 4)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage, error", [
+    ({"flags": 1}, "RuntimeError: File 'heldout_images.npy' is encrypted"),
+    ({"method": 9}, "NotImplementedError: That compression method is not supported"),  # deflate64
+    ({"method": 99}, "NotImplementedError: That compression method is not supported"),  # AES
+    ({"method": 8, "first": 7}, "error: Error -3 while decompressing data"),  # a deflate block of a reserved type
+    ({"method": 12}, "OSError: Invalid data stream"),  # stored bytes read as bzip2
+    ({"first": 0}, "BadZipFile: Bad CRC-32 for file 'heldout_images.npy'"),  # a byte changed after its CRC was taken
+])
+def test_own_data_that_cannot_be_read_as_a_zip_is_one_error_line(tmp_path, damage, error):
+    """An encrypted member was a RuntimeError traceback, a method zipfile lacks a NotImplementedError one."""
+    path = model(tmp_path / "m.onnx", meta_text(labels=["mug", "cup"]), width=2)
+    images, own = np.zeros((4, 28, 28), np.uint8), tmp_path / "own_data.npz"
+    with zipfile.ZipFile(own, "w", zipfile.ZIP_STORED) as archive:
+        for name, array in {"heldout_images": images, "heldout_labels": np.zeros(4, np.int64),
+                            "heldout_empty": np.zeros(4, bool), "calib_images": images}.items():
+            archive.writestr(f"{name}.npy", npy(array))
+    if "first" in damage:  # the first member's first byte
+        blob = own.read_bytes()
+        at = blob.index(b"\x93NUMPY")
+        own.write_bytes(blob[:at] + bytes([damage.pop("first")]) + blob[at + 1 :])
+    patched_headers(own, **damage)
+    got = runner.invoke(app, ["evaluate", str(path)])
+    assert got.exit_code == 4 and "Traceback" not in got.output
+    (line,) = got.stderr.splitlines()
+    assert line.startswith(f"error: {own} is not a run's own_data.npz ({error}") and line.endswith(
+        "; train the model again with fmnist train-own"), line

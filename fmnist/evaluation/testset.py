@@ -9,8 +9,11 @@ the run folder (OWN_DATA), next to the model and its exports; they also hold the
 
 from __future__ import annotations
 
+import lzma
 import math
+import struct
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +41,11 @@ FMNIST_RENDERED = "Fashion-MNIST test images rendered as photos (a stratified 2,
 RENDERED_TEST = 2000  # of the test images, stratified: a 160 px model runs 10,000 in minutes per file
 MAX_RENDERED_BYTES = 160_000_000  # fewer for a larger side (a 1024 px model: 50), so memory stays bounded
 RENDER_CALIB = 128  # rendered training images to calibrate a colour model on when its run kept none
+# whatever reading an .npz may raise on a damaged or crafted archive: an encrypted member (RuntimeError), a
+# compression method zipfile lacks (NotImplementedError), a damaged stream (zlib, lzma, bz2's OSError), a bad CRC
+# (BadZipFile), a damaged .npy header (ValueError, TypeError, SyntaxError, struct.error, OverflowError)
+ARCHIVE_ERRORS = (OSError, EOFError, KeyError, ValueError, TypeError, SyntaxError, RuntimeError, NotImplementedError,
+                  OverflowError, struct.error, zlib.error, lzma.LZMAError, zipfile.BadZipFile)
 
 
 @dataclass(frozen=True)
@@ -113,13 +121,13 @@ def test_set_for(model: Path, data_dir: Path | None = None, described: Described
 
 def _npz_arrays(path: Path, keys: tuple[str, ...], fix: str) -> list[np.ndarray]:
     """The arrays `keys` of a run's .npz, each checked before it is decompressed or allocated (_check_member): a
-    file beside a model is anyone's. ModelError naming the file and `fix` otherwise."""
+    file beside a model is anyone's. ModelError naming the file and `fix` otherwise, whatever fails (ARCHIVE_ERRORS)."""
     try:
         with np.load(path, allow_pickle=False) as arrays:
             for key in keys:
                 _check_member(arrays.zip, key, path, fix)
             return [arrays[key] for key in keys]
-    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as e:
+    except ARCHIVE_ERRORS as e:
         raise ModelError(f"{path} is not a run's {path.name} ({type(e).__name__}: {printable(e, 80)}); "
                          f"{fix}") from None
 
