@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from fmnist.cli.common import ModelOption, print_rich, stdout_json
-from fmnist.core.errors import UsageError
+from fmnist.core.errors import UsageError, escaped
 
 
 def register(app: typer.Typer) -> None:
@@ -87,7 +87,7 @@ def bench(
                          "writes over a file)")
     cfg = BenchConfig(find_models(list(models or []), run_dir), int_list(threads, "--threads"),
                       int_list(batch, "--batch"), iterations, rounds)
-    report = run_bench(cfg, progress=lambda text: typer.echo(text, err=True))
+    report = run_bench(cfg, progress=lambda text: typer.echo(escaped(text), err=True))  # names escaped
     if as_json:
         stdout_json(report.to_json())
     else:

@@ -8,7 +8,7 @@ from typing import Any
 import typer
 
 from fmnist.cli.common import DataDir, Json, print_rich, stdout_json
-from fmnist.core.errors import printable
+from fmnist.core.errors import escaped, printable
 from fmnist.core.jsonsafe import finite_number
 from fmnist.core.meta import ModelMeta
 from fmnist.runtime.decision import DEFAULT_THRESHOLD
@@ -58,7 +58,7 @@ def evaluate(
         stdout_json(report)
     else:
         photos = render_photos(PhotoFigures.from_json(report["photos"])) if "photos" in report else []
-        print_rich(*render(report, str(model)), *photos)
+        print_rich(*render(report, escaped(model)), *photos)  # a name cannot forge a line
 
 
 def _warn_skipped(photo: Path, why: str) -> None:
@@ -96,7 +96,7 @@ def info(
         stdout_json(asdict(meta))
         return
     body = "\n".join(shown(line) for line in describe(meta))  # rich markup escaped, control characters too
-    print_rich(f"[b]{escape(str(model))}[/b]{escape(body)}")
+    print_rich(f"[b]{escape(escaped(model))}[/b]{escape(body)}")  # a name cannot forge a line
 
 
 def _shipped(as_json: bool) -> None:
@@ -125,12 +125,12 @@ def _shipped(as_json: bool) -> None:
         stdout_json(rows)
     else:
         for row in rows:
-            figures = row.get("error") or (
+            figures = escaped(row["error"]) if "error" in row else (
                 f"{row['size_kb']} KB; {_figure(row['test_accuracy'], '.2%')} on {shown(str(row['tested_on']))}, "
                 f"{_figure(row['photos_lenient'], '.1%')} of validation photos right, not sure below "
                 f"{_figure(row['threshold'], '.2f')}")
             typer.echo(f"{row['name']}{' (default)' if row['default'] else ''}: {row['about']}\n"
-                       f"  {row['file']}: {figures}")
+                       f"  {escaped(row['file'])}: {figures}")
     if broken:
         raise ModelError(f"shipped model(s) {', '.join(broken)} missing or unreadable; reinstall fmnist")
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from fmnist.core.errors import escaped
 from fmnist.core.meta import CLASS_NAMES
 from fmnist.evaluation.photo_figures import PhotoFigures
 
@@ -72,11 +73,12 @@ def render(report: dict[str, Any], title: str) -> list[Any]:
 
 
 def render_photos(figures: PhotoFigures) -> list[Any]:
-    """The photo figures as a Rich table: one row per folder, then the summary line."""
+    """The photo figures as a Rich table: one row per folder, then the summary line (names escaped: a folder's
+    name can neither forge a line nor drive the terminal)."""
     from rich.markup import escape
     from rich.table import Table
 
-    out = Table(title=escape(f"real photos in {figures.photos}: lenient {figures.lenient:.1%}, strict "
+    out = Table(title=escape(f"real photos in {escaped(figures.photos)}: lenient {figures.lenient:.1%}, strict "
                       f"{figures.strict:.1%} over {figures.n_mapped} mapped photos; mean over folders "
                       f"{figures.mean_lenient:.1%} lenient"),
                 caption=f"'not sure' below {figures.threshold:.2f} (or no object found): answers "
@@ -86,5 +88,5 @@ def render_photos(figures: PhotoFigures) -> list[Any]:
         out.add_column(column, justify="left" if column == "folder" else "right")
     for name, row in figures.per_folder.items():
         scores = (f"{row['strict']:.1%}", f"{row['lenient']:.1%}") if row["mapped"] else ("no class", "")
-        out.add_row(escape(name), str(row["n"]), *scores, f"{row['unsure']:.1%}")
+        out.add_row(escape(escaped(name)), str(row["n"]), *scores, f"{row['unsure']:.1%}")
     return [out]

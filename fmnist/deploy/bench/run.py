@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from fmnist.core.atomic import NewFile
-from fmnist.core.errors import FmnistError, UsageError
+from fmnist.core.errors import FmnistError, UsageError, escaped
 from fmnist.core.formats import FORMATS, Format, listing, recognise
 from fmnist.core.meta import ModelMeta
 from fmnist.deploy.bench import machine
@@ -225,6 +225,7 @@ def judged_on(report: BenchReport) -> str:
 def render(report: BenchReport) -> list[Any]:
     from rich import box
     from rich.table import Table
+    from rich.text import Text  # not markup: a file named 'a[/b].onnx' is shown as it is
 
     caption = (f"acc: accuracy on {judged_on(report)}; cold start in ms, batch-1 p50 and p99 in µs, peak RSS in MB; "
                "p90 and the batch size of img/s: --json")
@@ -243,17 +244,19 @@ def render(report: BenchReport) -> list[Any]:
         table.add_column(column, justify="left" if i < 2 else "right", no_wrap=True, overflow="ellipsis",
                          **({"max_width": MODEL_WIDTH} if i == 0 else {"min_width": width}))
     for row in cells:
-        table.add_row(*row)
-    return [table, *(s["note"] + f": {s['model']}" for s in report.skipped), f"advice: {report.advice}"]
+        table.add_row(*map(Text, row))
+    return [table, *(Text(s["note"] + f": {escaped(s['model'])}") for s in report.skipped),
+            Text(f"advice: {report.advice}")]
 
 
 def short_name(model: str) -> str:
-    """A shipped model's name, or the file with its folder."""
+    """A shipped model's name, or the file with its folder (escaped: a name can neither forge a line of the table
+    nor drive the terminal)."""
     from fmnist.runtime.shipped import name_of
 
     path = Path(model)
     shipped = name_of(path) if path.parent.name == "assets" else None
-    return f"{shipped} (shipped)" if shipped else f"{path.parent.name}/{path.name}"
+    return f"{shipped} (shipped)" if shipped else escaped(f"{path.parent.name}/{path.name}")
 
 
 def plot(report: BenchReport, out: Path) -> None:
