@@ -104,3 +104,66 @@ def good(path: Path) -> Path:
              helper.make_node("Reshape", ["x", "flat_shape"], ["flat"])]
     head, head_inits = _head("flat")
     return save(path, nodes + head, [_const("zero", [0]), _const("width", [SIDE * SIDE]), *head_inits])
+
+
+def _grafted(path: Path, branch: list[onnx.NodeProto], inits: list[onnx.TensorProto], out: str) -> Path:
+    """A classifier whose answer also adds 0 x (the mean of `out`, made by `branch`): the branch runs, the answer is
+    the image's."""
+    nodes, flat_inits = flat()
+    nodes += [*branch, helper.make_node("ReduceMean", [out], ["branch_mean"], keepdims=0),
+              helper.make_node("Mul", ["branch_mean", "zero_f"], ["nil"]),
+              helper.make_node("Add", ["flat", "nil"], ["mixed"])]
+    head, head_inits = _head("mixed")
+    return save(path, nodes + head, [*flat_inits, *inits, numpy_helper.from_array(np.array(0, np.float32), "zero_f"),
+                                    *head_inits])
+
+
+def _square(side: int) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
+    """x's mean over everything, broadcast to a (1, 1, side, side) square: not batched, so only its size counts."""
+    return ([helper.make_node("ReduceMean", ["x"], ["one"], keepdims=1),
+             helper.make_node("Add", ["one", "col"], ["c"]), helper.make_node("Add", ["c", "row"], ["square"])],
+            [numpy_helper.from_array(np.ones((1, 1, side, 1), np.float32), "col"),
+             numpy_helper.from_array(np.ones((1, 1, 1, side), np.float32), "row")])
+
+
+def endless_pooling(path: Path) -> Path:
+    """Allowed operators within every size bound: a 2000 x 2000 max-pool over a 4000 x 4000 square, 1.6e13
+    comparisons (it ran for ever)."""
+    nodes, inits = _square(4000)
+    nodes.append(helper.make_node("MaxPool", ["square"], ["pooled"], kernel_shape=[2000, 2000]))
+    return _grafted(path, nodes, inits, "pooled")
+
+
+def many_alive(path: Path, copies: int = 24) -> Path:
+    """A 4000 x 4000 square (64 MB) copied `copies` times and summed: every copy alive at once (3.4 GB at 24)."""
+    nodes, inits = _square(4000)
+    for i in range(copies):
+        inits.append(numpy_helper.from_array(np.array(float(i), np.float32), f"c{i}"))
+        nodes.append(helper.make_node("Add", ["square", f"c{i}"], [f"t{i}"]))
+    nodes.append(helper.make_node("Sum", [f"t{i}" for i in range(copies)], ["summed"]))
+    return _grafted(path, nodes, inits, "summed")
+
+
+def doubling_shape(path: Path, steps: int = 40) -> Path:
+    """An int64 constant of 64 values concatenated with itself `steps` times: its values double each time (the
+    check once kept them all: 8 GB)."""
+    nodes = [helper.make_node("Concat", [f"v{i}", f"v{i}"], [f"v{i + 1}"], axis=0) for i in range(min(steps, 18))]
+    return _grafted(path, [*nodes, helper.make_node("Cast", [f"v{len(nodes)}"], ["v_float"], to=TensorProto.FLOAT)],
+                    [_const("v0", np.arange(64))], "v_float")
+
+
+def attribute_of_another_type(path: Path) -> Path:
+    """A Flatten whose axis is text: no exporter writes it (the check's rule once raised a TypeError)."""
+    branch = [helper.make_node("Flatten", ["x"], ["flattened"])]
+    branch[0].attribute.append(helper.make_attribute("axis", "one"))
+    return _grafted(path, branch, [], "flattened")
+
+
+def metadata_not_utf8(path: Path) -> Path:
+    """A good model whose metadata value holds a byte that is not UTF-8."""
+    good(path)
+    proto = onnx.load(str(path))
+    proto.metadata_props[0].value = "x"
+    data = proto.SerializeToString().replace(b"\x12\x01x", b"\x12\x01\xff")
+    path.write_bytes(data)
+    return path

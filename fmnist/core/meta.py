@@ -156,9 +156,9 @@ def check_threshold(value: object, where: str) -> float:
 
 
 def onnx_props(path: Path) -> dict[str, str]:
-    from fmnist.core.session import make_session
+    from fmnist.core.session import make_session, model_props
 
-    return dict(make_session(path).get_modelmeta().custom_metadata_map)
+    return model_props(make_session(path), path)
 
 
 def tflite_props(path: Path) -> dict[str, str]:

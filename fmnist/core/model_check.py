@@ -6,8 +6,9 @@ what fmnist's exporters write.
   functions, no operator of another domain;
 - one float input, fixed in every dimension but the batch;
 - every initializer holds exactly the bytes its dimensions declare (nothing stored outside the file);
-- every tensor the graph makes has a shape known before the run, and at most `MAX_CALL_VALUES` values in one of the
-  runtime's calls (`fmnist.core.calls`), so a run's memory is bounded before it starts.
+- every tensor the graph makes has a shape known before the run; in one of the runtime's calls (`fmnist.core.calls`)
+  no tensor takes over `MAX_CALL_BYTES` and those alive at once no more than `MAX_CALL_LIVE`, and an image costs at
+  most `MAX_IMAGE_WORK` multiply-adds, so a run's memory and time are bounded before it starts.
 
 The file is parsed with protobuf against the part of ONNX's schema that the check reads (`fmnist.core.onnx_proto`);
 `onnx` itself is never imported.
@@ -16,6 +17,7 @@ The file is parsed with protobuf against the part of ONNX's schema that the chec
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,12 +26,18 @@ from google.protobuf.message import DecodeError
 from fmnist.core.calls import rows_per_call
 from fmnist.core.errors import ModelError, printable
 from fmnist.core.onnx_proto import model_class
-from fmnist.core.onnx_shapes import RULES, Dim, Info, Node, Unfollowable
+from fmnist.core.onnx_shapes import RULES, Dim, Info, Node, Unfollowable, values, work
 
 MAX_NODES = 10_000  # Lite0 int8 has 281
 MAX_RANK = 8
-MAX_CALL_VALUES = 32_000_000  # values of one tensor in one call (128 MB of float); the notebook CNN makes 22 M,
-# the photo model 2 M
+# Bounds on one call of `calls.rows_per_call` images (how the runtime runs many images; bench's --batch is held to
+# `Checked.max_rows`). In such a call the notebook CNN's largest tensor is 22 M values and its live peak 43 M; the
+# photo model's 6 M and 16 M (it may take 71 images a call, so bench's documented batch of 64 fits).
+MAX_CALL_BYTES = 192_000_000  # one tensor (48 M floats)
+# the tensors alive at once, in graph order: onnxruntime's arena, which grows by doubling, held 2.3 times this for
+# float tensors of 64 MB, so a graph at the limit stays under 1 GB
+MAX_CALL_LIVE = 320_000_000
+MAX_IMAGE_WORK = 10_000_000_000  # multiply-adds or comparisons for one image (Lite0 at 224 px: 0.4 G)
 MAX_VALUES_KEPT = 64  # integer constants up to this size are followed by value (shapes, axes, indices)
 ONNX_DOMAINS = ("", "ai.onnx")
 FLOAT = 1
@@ -48,9 +56,25 @@ class Refused(ModelError):
     """A model file that is not what fmnist's exporters write: it never reaches onnxruntime."""
 
 
-def check_model(data: bytes, where: str) -> dict[str, Info]:
-    """Refuse (`Refused`, exit 4) an ONNX file that fmnist would not run safely; otherwise, the shape of every
-    tensor it holds or makes, by name."""
+@dataclass(frozen=True)
+class Checked:
+    """What the check followed: every tensor's shape by name, the most values alive at once and the work, for one
+    call of `rows` images."""
+
+    shapes: dict[str, Info]
+    rows: int
+    largest: int  # bytes of the largest tensor in a call of `rows` images
+    live: int  # bytes alive at once, at the peak
+    work: int  # multiply-adds or comparisons for one image
+
+    def max_rows(self) -> int:
+        """The most images one call may take within the bounds (what is not batched does not grow: a lower bound)."""
+        return max(1, math.floor(self.rows * min(MAX_CALL_BYTES / self.largest, MAX_CALL_LIVE / self.live)))
+
+
+def check_model(data: bytes, where: str) -> Checked:
+    """Refuse (`Refused`, exit 4) an ONNX file that fmnist would not run safely; otherwise, what the check
+    followed."""
     try:
         model = model_class().FromString(data)
     except (DecodeError, RecursionError, ValueError) as e:
@@ -63,7 +87,7 @@ def check_model(data: bytes, where: str) -> dict[str, Info]:
                       "with fmnist export") from e
 
 
-def _check(model: Any) -> dict[str, Info]:
+def _check(model: Any) -> Checked:
     graph = model.graph
     if model.functions or graph.sparse_initializer:
         raise Unfollowable("it defines functions or sparse initializers")
@@ -73,11 +97,51 @@ def _check(model: Any) -> dict[str, Info]:
     name, image = _graph_input(graph, known)
     known[name] = image
     rows = rows_per_call(tuple(d.size for d in image.shape[1:]))
-    for node in graph.node:
-        _follow(node, known, rows)
+    sizes = {t.name: DATA_TYPES[t.data_type][0] for t in graph.initializer}
+    sizes[name] = DATA_TYPES[FLOAT][0]
+    last_use = {n: i for i, node in enumerate(graph.node) for n in node.input if n}
+    for output in graph.output:
+        last_use[output.name] = len(graph.node)
+    alive = {name: _call_bytes(image.shape, sizes[name], rows)}
+    peak = largest = total = 0
+    for i, node in enumerate(graph.node):
+        made, cost = _follow(node, known, sizes, rows)
+        total += cost
+        alive[made] = _call_bytes(known[made].shape, sizes[made], rows)
+        largest, peak = max(largest, alive[made]), max(peak, sum(alive.values()))
+        if alive[made] > MAX_CALL_BYTES:
+            raise Unfollowable(f"{node.op_type} node {node.name!r} makes {alive[made]:,} bytes in one call of {rows} "
+                               f"images, over the {MAX_CALL_BYTES:,} allowed")
+        if peak > MAX_CALL_LIVE:
+            raise Unfollowable(f"by {node.op_type} node {node.name!r} the graph holds {peak:,} bytes at once in a "
+                               f"call of {rows} images, over the {MAX_CALL_LIVE:,} allowed")
+        if total > MAX_IMAGE_WORK:
+            raise Unfollowable(f"by {node.op_type} node {node.name!r} the graph does {total:,} multiply-adds or "
+                               f"comparisons an image, over the {MAX_IMAGE_WORK:,} allowed")
+        for gone in [n for n in alive if last_use.get(n, -1) <= i]:
+            del alive[gone]
     for output in graph.output:
         _declared_as_made(output, known)
-    return known
+    return Checked(known, rows, max(largest, 1), max(peak, 1), total)
+
+
+def _call_bytes(shape: tuple[Dim, ...], itemsize: int, rows: int) -> int:
+    return values(shape) * itemsize * (rows if any(d.batch for d in shape) else 1)
+
+
+def _itemsize(node: Any, attrs: dict[str, Any], sizes: dict[str, int]) -> int:
+    """Bytes a value of the node's output takes: int8/uint8 out of QuantizeLinear (its zero point's type), float out
+    of DequantizeLinear, a Cast's type, int64 out of Shape, a Constant's type; the first input's otherwise."""
+    op, inputs = node.op_type, list(node.input)
+    if op == "QuantizeLinear":
+        return sizes[inputs[2]] if len(inputs) > 2 and inputs[2] else 1
+    if op == "DequantizeLinear":
+        return DATA_TYPES[FLOAT][0]
+    if op == "Cast":
+        return DATA_TYPES.get(attrs.get("to"), (8, ""))[0]  # type: ignore[arg-type]
+    if op == "Shape":
+        return 8
+    return sizes[inputs[0]] if inputs and inputs[0] else DATA_TYPES[FLOAT][0]
 
 
 def _declared_as_made(output: Any, known: dict[str, Info]) -> None:
@@ -148,8 +212,8 @@ def _attributes(node: Any) -> dict[str, Any]:
     return attrs
 
 
-def _follow(node: Any, known: dict[str, Info], rows: int) -> None:
-    """Check one node and record the shape of what it makes."""
+def _follow(node: Any, known: dict[str, Info], sizes: dict[str, int], rows: int) -> tuple[str, int]:
+    """Check one node and record the shape of what it makes: its output's name, and its work for one image."""
     op = node.op_type
     if node.domain not in ONNX_DOMAINS or (op not in RULES and op != "Constant"):
         raise Unfollowable(f"operator {node.domain + '.' if node.domain else ''}{op} (node {node.name!r}) is not "
@@ -162,26 +226,40 @@ def _follow(node: Any, known: dict[str, Info], rows: int) -> None:
             raise Unfollowable(f"{op} node {node.name!r} reads {name!r} before any node makes it")
     attrs = _attributes(node)
     if op == "Constant":
-        if list(attrs) != ["value"]:
+        if list(attrs) != ["value"] or not isinstance(attrs["value"], Info):
             raise Unfollowable(f"Constant node {node.name!r} without a tensor value")
-        info = attrs["value"]
+        info, cost = attrs["value"], 0
     else:
-        info = RULES[op](Node(op, [known[n] if n else None for n in node.input], attrs))
+        given = Node(op, [known[n] if n else None for n in node.input], attrs)
+        try:
+            info = RULES[op](given)
+            cost = work(given, info)
+        except Unfollowable:
+            raise
+        except (TypeError, AttributeError, IndexError, KeyError, ValueError, ZeroDivisionError, OverflowError) as e:
+            raise Unfollowable(f"{op} node {node.name!r} has attributes or inputs of a kind its exporters never "
+                               f"write ({type(e).__name__})") from e
+    if info.values is not None and len(info.values) > MAX_VALUES_KEPT:
+        info = Info(info.shape)  # a shape's values are a few numbers: larger ones are never followed by value
     _bounded(node, info.shape, rows)
     known[outputs[0]] = info
+    sizes[outputs[0]] = DATA_TYPES[node.attribute[0].t.data_type][0] if op == "Constant" else _itemsize(node, attrs,
+                                                                                                         sizes)
+    return outputs[0], cost
 
 
 def _bounded(source: Any, shape: tuple[Dim, ...], rows: int) -> None:
-    """A tensor holds the batch at most once and, in one call of `rows` images, at most MAX_CALL_VALUES values.
+    """A tensor holds the batch at most once, is not empty and, in one call of `rows` images, has fewer values than
+    MAX_CALL_BYTES (its bytes are checked by the caller).
     `source`: the node (or graph input) that makes it, named only in an error."""
     batched = sum(d.batch for d in shape)
     values = math.prod(d.size for d in shape) * (rows if batched else 1)
-    if len(shape) <= MAX_RANK and batched <= 1 and 0 < values <= MAX_CALL_VALUES:
+    if len(shape) <= MAX_RANK and batched <= 1 and 0 < values <= MAX_CALL_BYTES:
         return
     what = f"{source.op_type} node {source.name!r}" if hasattr(source, "op_type") else f"input {source.name!r}"
-    if values > MAX_CALL_VALUES:
-        raise Unfollowable(f"{what} makes {values:,} values in one call of {rows} images, over the "
-                           f"{MAX_CALL_VALUES:,} allowed")
+    if values > MAX_CALL_BYTES:
+        raise Unfollowable(f"{what} makes {values:,} values in one call of {rows} images, more than the "
+                           f"{MAX_CALL_BYTES:,} bytes allowed")
     shown = f"a tensor of shape [{', '.join(map(str, shape[:MAX_RANK + 1]))}]"
     if batched > 1:
         raise Unfollowable(f"{what} makes {shown}, which grows with the square of the batch")

@@ -344,3 +344,23 @@ RULES: dict[str, Callable[[Node], Info]] = {
     "Gather": _gather,
     "Slice": _slice,
 }
+
+
+def values(shape: Sequence[Dim]) -> int:
+    """Values of a tensor of this shape for one image (a tensor without the batch: all of it)."""
+    return math.prod(d.size for d in shape)
+
+
+def work(node: Node, out: Info) -> int:
+    """Multiply-adds (or comparisons) a node does for one image: a window's or a product's size per output value,
+    one per value otherwise."""
+    made = values(out.shape)
+    first = node.inputs[0] if node.inputs and node.inputs[0] is not None else None
+    if node.op == "Conv":
+        return made * values(node.inputs[1].shape[1:])  # type: ignore[union-attr]
+    if node.op in ("MatMul", "Gemm") and first is not None:
+        k = first.shape[0] if node.op == "Gemm" and node.attrs.get("transA") else first.shape[-1]
+        return made * k.size
+    if node.op in ("MaxPool", "AveragePool"):
+        return made * math.prod(node.attrs.get("kernel_shape") or [1])
+    return max(made, sum(values(i.shape) for i in node.inputs if i is not None))

@@ -60,6 +60,14 @@ def make_session(path: Path, threads: int = 1) -> ort.InferenceSession:
         raise ModelError(f"{path} is not a loadable ONNX model ({printable(str(e).splitlines()[0], 200)})") from e
 
 
+def model_props(session: ort.InferenceSession, where: object) -> dict[str, str]:
+    """The model's metadata_props as text; a key or value that is not UTF-8 is one ModelError."""
+    try:
+        return dict(session.get_modelmeta().custom_metadata_map)
+    except UnicodeDecodeError as e:
+        raise ModelError(f"{where}: its metadata is not UTF-8 text; export the model again with fmnist export") from e
+
+
 def run(session: ort.InferenceSession, feeds: dict[str, np.ndarray], where: object) -> Any:
     """The session's first output for `feeds`; a run that fails (a model that passed the check but cannot run on
     this input) is one ModelError naming the model, its log line only with --verbose."""

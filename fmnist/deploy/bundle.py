@@ -21,7 +21,8 @@ from fmnist.core.formats import recognise, runtime_formats
 from fmnist.core.owned import file_sha256 as _sha256
 from fmnist.deploy.wheel import fmnist_wheel
 
-RUNTIME = ("numpy", "onnxruntime", "protobuf", "opencv-python-headless", "typer", "rich")  # pyproject.toml's dependencies
+# pyproject.toml's dependencies
+RUNTIME = ("numpy", "onnxruntime", "protobuf", "opencv-python-headless", "typer", "rich")
 BROKEN_ON_PI = {"onnxruntime": {"1.21.0"}}  # "Illegal instruction" on the Pi 4's Cortex-A72 (onnxruntime#23957)
 SAMPLE = "sample.jpg"  # in fmnist/assets: a pair of trousers (CC0, examples/photos/pants.jpg)
 

@@ -13,7 +13,7 @@ from fmnist.core.calls import in_calls
 from fmnist.core.errors import ModelError
 from fmnist.core.formats import recognise, runtime_formats
 from fmnist.core.meta import META_KEY, ModelMeta, check_labels, meta_from_props
-from fmnist.core.session import make_session, run
+from fmnist.core.session import make_session, model_props, run
 from fmnist.runtime.decision import decide, model_threshold
 from fmnist.runtime.image import Prepared
 from fmnist.runtime.preparation import preparation_for
@@ -54,8 +54,7 @@ class Classifier:
             raise ModelError(f"{self.path}: the runtime runs {runtime_formats()} models (export one with fmnist "
                              "export)")
         self.session = make_session(self.path, threads)
-        self.meta: ModelMeta | None = meta_from_props(dict(self.session.get_modelmeta().custom_metadata_map),
-                                                      self.path)
+        self.meta: ModelMeta | None = meta_from_props(model_props(self.session, self.path), self.path)
         if self.meta is None and labels is None:
             raise ModelError(f"{self.path} has no fmnist metadata ('{META_KEY}' key), so its labels are unknown; "
                              "pass --labels with one comma-separated name per output, or re-export it with fmnist "

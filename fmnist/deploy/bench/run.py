@@ -14,6 +14,8 @@ from fmnist.core.atomic import NewFile
 from fmnist.core.errors import FmnistError, UsageError, escaped
 from fmnist.core.formats import FORMATS, Format, listing, recognise
 from fmnist.core.meta import ModelMeta
+from fmnist.core.model_check import check_model
+from fmnist.core.session import read_model
 from fmnist.deploy.bench import machine
 from fmnist.deploy.bench.rounds import time_side_by_side
 
@@ -139,6 +141,21 @@ def _facts(path: Path, found: Format, progress: Callable[[str], None]) -> tuple[
             "photos": _photos(meta)}, shape
 
 
+MAX_BATCH = 4096  # the largest --batch for any model; an ONNX file is held to what the model check allows it
+
+
+def _check_batches(path: Path, found: Format, batches: list[int]) -> None:
+    """The largest --batch fits the model: at most MAX_BATCH images, and for a file the runtime runs, at most the
+    images one call may take within the model check's memory bound (the photo model: 72)."""
+    limit, why = MAX_BATCH, f"bench times at most {MAX_BATCH} images in one call"
+    if found.runtime:
+        fits = check_model(read_model(path), str(path)).max_rows()
+        if fits < limit:
+            limit, why = fits, f"in one call it may take {fits} within the model check's memory bound"
+    if max(batches) > limit:
+        raise UsageError(f"--batch {max(batches)}: {escaped(str(path))}: {why}; ask for a smaller batch")
+
+
 def bench(cfg: BenchConfig, progress: Callable[[str], None] = lambda _: None) -> BenchReport:
     """One row per model and thread count, timed side by side, and the advice."""
     facts, skipped = [], []
@@ -149,6 +166,7 @@ def bench(cfg: BenchConfig, progress: Callable[[str], None] = lambda _: None) ->
         if importlib.util.find_spec(found.package) is None:
             skipped.append({"model": str(path), "note": f"skipped: needs {found.package} ({found.install})"})
             continue
+        _check_batches(path, found, cfg.batches)
         known, shape = _facts(path, found, progress)
         facts += [(known, threads, shape) for threads in cfg.threads]
     timed = time_side_by_side([(Path(f["model"]), threads, shape) for f, threads, shape in facts], cfg.batches,
