@@ -31,6 +31,7 @@ BACKOFF_S = 0.5  # doubles after each failed reopen
 OPEN_TIMEOUT_MS = 10_000  # a stream that does not answer (OpenCV's own default: 30 s)
 READ_TIMEOUT_MS = 10_000  # a stream that stops sending: then reopened
 WAIT_S = 0.05  # how often the wait for an open looks for a signal
+RAW_TRIES = 3  # opens of an MJPEG source as packets before it is read decoded
 BAD_PACKETS = 64  # MJPEG packets in a row that do not decode before the source counts as stopped
 
 
@@ -107,12 +108,13 @@ def _open(spec: SourceSpec) -> Opened:
         capture.set(cv2.CAP_PROP_FRAME_HEIGHT, CAMERA_SIZE[1])
     if spec.kind == "camera" or not capture.isOpened() or not is_mjpeg(capture):
         return Opened(capture)
-    packets = _capture(spec, raw=True)
-    if not packets.isOpened():  # a stream that answered once: read it decoded, as before
+    capture.release()  # first: a camera that serves one client at a time (an ESP32-CAM) must be free again
+    for _ in range(RAW_TRIES):
+        packets = _capture(spec, raw=True)
+        if packets.isOpened():
+            return Opened(packets, packets=True)
         packets.release()
-        return Opened(capture)
-    capture.release()
-    return Opened(packets, packets=True)
+    return Opened(_capture(spec))  # the last resort: decoded by FFmpeg, each frame checked after it is decoded
 
 
 def open_waiting(spec: SourceSpec) -> Opened:
