@@ -63,7 +63,6 @@ def test_the_bundle_pins_exactly_the_base_install():
 
     import tomllib
 
-
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     assert sorted(re.split(r"[<>=!~ ]", d)[0] for d in declared) == sorted(RUNTIME)
 
