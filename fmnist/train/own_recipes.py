@@ -18,8 +18,6 @@ from typing import TYPE_CHECKING, Any
 from fmnist.core.errors import ModelError, UsageError
 from fmnist.core.formats import KERAS, by_suffix
 from fmnist.core.meta import MAX_LABELS, MIN_LABELS, check_labels
-from fmnist.evaluation.photo_set import list_photos
-from fmnist.evaluation.testset import OWN_DATA
 from fmnist.runtime.crop import CentreCrop
 from fmnist.runtime.decision import COVERAGE
 from fmnist.runtime.kind import Preparation
@@ -38,6 +36,8 @@ HOLDOUT = 0.15
 def check_class_folders(photos: Path) -> None:
     """PHOTOS' class folders make usable labels (2 to 50 printable, distinct names), checked before any photo
     is read."""
+    from fmnist.evaluation.photo_set import list_photos  # here: every command imports the registry for its help
+
     names = list(list_photos(photos))
     if not MIN_LABELS <= len(names) <= MAX_LABELS:
         raise UsageError(f"{photos} has {len(names)} class folder(s) with photos; own labels need {MIN_LABELS} to "
@@ -81,6 +81,8 @@ class Tier(Recipe):
         check_class_folders(cfg.photos)
 
     def files(self, cfg: RunConfig) -> tuple[str, ...]:
+        from fmnist.evaluation.testset import OWN_DATA
+
         return OWN_DATA, "photo_confusion.png"
 
     def fit(self, cfg: RunConfig) -> Trained:
