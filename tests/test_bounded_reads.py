@@ -33,7 +33,7 @@ from fmnist.evaluation.photo_set import _prepare, load_photos
 from fmnist.evaluation.run_card import RunCard
 from fmnist.runtime import image
 from fmnist.runtime.image import ImageError, read_image
-from fmnist.runtime.image_header import read_header
+from fmnist.runtime.image_header import HeaderError, read_header
 from fmnist.runtime.preparation import CUTOUT
 from fmnist.train.backbones.pth import MAX_PICKLE_OPS, BadWeightsFile, load_state_dict
 
@@ -73,19 +73,24 @@ def png(width: int, height: int, depth: int, colour: int, before_pixels: bytes =
 
 
 def tiff(order: str, width: int, height: int, bits: int, samples: int, sample_format: int = 1,
-         pixels: bytes = b"") -> bytes:
-    """A TIFF's first IFD (little- or big-endian) declaring the size, depth and samples; `pixels` (in its byte
-    order) as one strip after it, or none."""
+         pixels: bytes = b"", tile: int = 0, tags: tuple[tuple[int, int, int, int], ...] = ()) -> bytes:
+    """A TIFF's first IFD (little- or big-endian) declaring the size, depth and samples, and `tags` (tag, type,
+    count, value); `pixels` (in its byte order) after it: one strip, or tiles of `tile` x `tile` pixels in rows."""
     endian = "<" if order == "II" else ">"
     entries = [(256, 4, 1, width), (257, 4, 1, height), (258, 3, samples, bits), (262, 3, 1, 2 if samples > 2 else 1),
-               (277, 3, 1, samples), (339, 3, samples, sample_format)]
-    if pixels:  # one strip, at offset 512
-        entries[3:3] = [(273, 4, 1, 512)]
-        entries += [(278, 4, 1, height), (279, 4, 1, len(pixels))]
+               (277, 3, 1, samples), (339, 3, samples, sample_format), *tags]
+    if pixels and tile:  # tiles, the first at offset 512
+        count, size = len(pixels) // (tile * tile * samples * bits // 8), tile * tile * samples * bits // 8
+        entries += [(322, 4, 1, tile), (323, 4, 1, tile), (324, 4, count, [512 + i * size for i in range(count)]),
+                    (325, 4, count, size)]
+    elif pixels:  # one strip, at offset 512
+        entries += [(273, 4, 1, 512), (278, 4, 1, height), (279, 4, 1, len(pixels))]
+    entries.sort()
     beyond = 8 + 2 + 12 * len(entries) + 4  # values longer than 4 bytes go after the IFD
     fields, extra = [], b""
     for tag, kind, count, value in entries:
-        data = struct.pack(f"{endian}{count}{'H' if kind == 3 else 'I'}", *[value] * count)
+        values = value if isinstance(value, list) else [value] * count
+        data = struct.pack(f"{endian}{count}{'H' if kind == 3 else 'I'}", *values)
         if len(data) > 4:
             data, extra = struct.pack(endian + "I", beyond + len(extra)), extra + data
         fields.append(struct.pack(endian + "HHI", tag, kind, count) + data.ljust(4, b"\0"))
@@ -93,6 +98,17 @@ def tiff(order: str, width: int, height: int, bits: int, samples: int, sample_fo
     head = (magic + struct.pack(endian + "I", 8) + struct.pack(endian + "H", len(entries)) + b"".join(fields)
             + b"\0" * 4 + extra)
     return head.ljust(512, b"\0") + pixels if pixels else head + b"\0" * 64
+
+
+def tiled(array: np.ndarray, tile: int) -> bytes:
+    """An 8-bit RGB(A) array as a TIFF of `tile` x `tile` tiles, those at the right and bottom edges padded."""
+    rows, cols = -(-array.shape[0] // tile), -(-array.shape[1] // tile)
+    padded = np.zeros((rows * tile, cols * tile, array.shape[2]), np.uint8)
+    padded[: array.shape[0], : array.shape[1]] = array
+    tiles = b"".join(padded[r * tile : (r + 1) * tile, c * tile : (c + 1) * tile].tobytes()
+                     for r in range(rows) for c in range(cols))
+    extra = ((338, 3, 1, 2),) if array.shape[2] == 4 else ()  # unassociated alpha
+    return tiff("II", array.shape[1], array.shape[0], 8, array.shape[2], pixels=tiles, tile=tile, tags=extra)
 
 
 def jpeg_frame_after(padding: int, width: int, height: int) -> bytes:
@@ -190,26 +206,31 @@ def real_images(folder: Path) -> list[Path]:
         paths.append(folder / name)
     pil = Image.fromarray(bgr[..., ::-1].copy())
     for name, picture, options in [("cmyk.jpg", pil.convert("CMYK"), {}), ("palette.png", pil.convert("P"), {}),
+                                   ("progressive.jpg", pil, {"progressive": True}),
+                                   ("progressive-cmyk.jpg", pil.convert("CMYK"), {"progressive": True}),
                                    ("palette-trns.png", pil.convert("P"), {"transparency": 3}),
                                    ("palette.gif", pil.convert("P"), {}), ("bgra.bmp", pil.convert("RGBA"), {})]:
         picture.save(folder / name, **options)
         paths.append(folder / name)
     big_endian = bgr.astype(">u2") * 257  # a big-endian 16-bit RGB TIFF, written here: neither writer makes one
     (folder / "big-endian.tif").write_bytes(tiff("MM", 40, 24, 16, 3, pixels=big_endian[..., ::-1].tobytes()))
-    return [*paths, folder / "big-endian.tif"]
+    (folder / "tiled.tif").write_bytes(tiled(bgr[..., ::-1], 16))  # 3 x 2 tiles, the last ones padded
+    (folder / "tiled-rgba.tif").write_bytes(tiled(np.dstack([bgr[..., ::-1], bgr[..., :1]]), 256))  # one tile
+    return [*paths, *(folder / name for name in ("big-endian.tif", "tiled.tif", "tiled-rgba.tif"))]
 
 
 def test_the_header_bounds_what_opencv_decodes_for_every_taken_kind(tmp_path):
     """For each format, depth and channel count, the header's size is the decoded size and its decoded bytes are
-    at least what OpenCV allocates: the byte limit holds whatever the file."""
+    at least what OpenCV allocates: the byte limit holds whatever the file. (From the file, as read_image reads
+    all but a JPEG: libtiff refuses an uncompressed tiled TIFF from memory.)"""
     for path in real_images(tmp_path):
         with path.open("rb") as f:
             header = read_header(f)
-        decoded = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED)
+        decoded = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         assert (header.height, header.width) == decoded.shape[:2], path.name
         assert header.decoded_bytes >= decoded.nbytes, path.name
         np.testing.assert_array_equal(read_image(path), decoded if decoded.ndim == 2 or decoded.shape[2] == 4 else
-                                      cv2.imdecode(np.fromfile(path, np.uint8), image.ROTATED))
+                                      cv2.imread(str(path), image.ROTATED))
 
 
 def test_the_byte_limit_is_the_decoded_size_itself(tmp_path, monkeypatch):
@@ -237,6 +258,110 @@ def test_an_image_is_decoded_once(tmp_path, monkeypatch, name, array):
         monkeypatch.setattr(cv2, function, lambda *a, real=real, **k: calls.append(a[-1]) or real(*a, **k))
     assert read_image(path).shape == array.shape
     assert len(calls) == 1
+
+
+# --- what a decoder allocates beside the picture: TIFF tiles and strips, JPEG coefficients, GIF and WebP canvases ---
+
+def test_a_tiff_whose_tiles_are_larger_than_the_image_is_refused_from_its_header(tmp_path):
+    """A 16x16 RGBA TIFF of one 16000x16000 deflate tile (995 KB) took 1.16 GB: OpenCV allocates the whole tile."""
+    path = tmp_path / "tile.tif"
+    path.write_bytes(tiff("II", 16, 16, 8, 4, tags=((322, 4, 1, 16000), (323, 4, 1, 16000), (324, 4, 1, 512),
+                                                     (325, 4, 1, 64), (338, 3, 1, 2))))
+    got = runner.invoke(app, ["classify", str(path), str(PHOTO)])
+    assert got.exit_code == 1 and "Traceback" not in got.output and got.stdout.startswith(f"{PHOTO}: Trouser")
+    assert got.stderr.splitlines()[0] == (
+        f"skipped {path}: its TIFF tiles (16000x16000) are larger than the image (16x16), which no writer makes and "
+        "OpenCV would allocate whole; save it as JPEG or PNG")
+
+
+@pytest.mark.parametrize("width, tile, taken", [(40, 256, True), (40, 1024, True), (40, 1040, False),
+                                                (1030, 1040, True), (1030, 1056, False)])
+def test_a_tile_may_pass_the_image_s_edge_as_writers_make_them(tmp_path, width, tile, taken):
+    """Tiles of 256 to 1024 pixels over a small image, or to the next multiple of 16 past its edge, are usual."""
+    blob = tiff("II", width, 24, 8, 3, tags=((322, 4, 1, tile), (323, 4, 1, 16), (324, 4, 1, 512), (325, 4, 1, 64)))
+    with io.BytesIO(blob) as f:
+        if taken:
+            assert read_header(f).work_bytes == tile * 16 * (4 + 3)  # OpenCV's RGBA tile and libtiff's RGB one
+        else:
+            with pytest.raises(HeaderError, match=rf"its TIFF tiles \({tile}x16\) are larger than the image"):
+                read_header(f)
+
+
+def test_a_real_tiled_tiff_is_read_whole(tmp_path):
+    bgr = np.random.default_rng(1).integers(0, 255, (40, 70, 3), dtype=np.uint8)
+    path = tmp_path / "tiled.tif"
+    path.write_bytes(tiled(bgr[..., ::-1], 32))  # 3 x 2 tiles, those on the right and at the bottom padded
+    np.testing.assert_array_equal(read_image(path), bgr)
+
+
+def test_a_tiff_s_tile_or_strip_buffers_count_against_the_byte_limit(tmp_path):
+    """10000x10000 RGB in one strip: 300 MB of picture, 700 MB of OpenCV's RGBA strip and libtiff's (839 MB in
+    all); in strips of 64 rows it fits. A 16-bit RGBA picture of 392 MB has no room for its 2048x2048 tiles."""
+    refused(tmp_path / "strip.tif", tiff("II", 10000, 10000, 8, 3),
+            r"strip\.tif: 10000x10000 TIFF at 8-bit, 3 channels decodes to 300 MB, and its decoder needs 700 MB more "
+            r"\(strips of 10000 rows\): 1,000 MB, over the 400 MB limit; downscale it or save it as a baseline JPEG "
+            r"or PNG$")
+    with io.BytesIO(tiff("II", 10000, 10000, 8, 3, tags=((278, 4, 1, 64),))) as f:
+        assert read_header(f).peak_bytes == 300_000_000 + 10000 * 64 * 7 <= image.MAX_DECODED_BYTES
+    tiles = ((322, 4, 1, 2048), (323, 4, 1, 2048), (324, 4, 1, 512), (325, 4, 1, 64), (338, 3, 1, 2))
+    refused(tmp_path / "tiles.tif", tiff("II", 7000, 7000, 16, 4, tags=tiles),
+            r"7000x7000 TIFF at 16-bit, 4 channels decodes to 392 MB, and its decoder needs 34 MB more \(2048x2048 "
+            r"tiles\): 426 MB, over the 400 MB limit")
+
+
+def jpeg(code: int, width: int, height: int, sampling: list[int], first_scan: int | None = None) -> bytes:
+    """A JPEG's frame (SOF `code`: its components' sampling factors as 0xHV) and its first scan's header (SOS of
+    `first_scan` components, all by default), nothing of the pixels."""
+    components = b"".join(bytes([i + 1, hv, 0]) for i, hv in enumerate(sampling))
+    frame = struct.pack(">BHHB", 8, height, width, len(sampling)) + components
+    scanned = len(sampling) if first_scan is None else first_scan
+    scan = bytes([scanned]) + b"".join(bytes([i + 1, 0]) for i in range(scanned)) + b"\0\x3f\0"
+    return (b"\xff\xd8" + bytes([0xFF, code]) + (len(frame) + 2).to_bytes(2, "big") + frame + b"\xff\xc4\0\x02"
+            + b"\xff\xda" + (len(scan) + 2).to_bytes(2, "big") + scan + b"\0" * 64 + b"\xff\xd9")
+
+
+@pytest.mark.parametrize("code", [0xC2, 0xC6, 0xCA, 0xCE])
+def test_a_progressive_jpeg_counts_its_coefficients_against_the_byte_limit(tmp_path, code):
+    """A 10000x10000 progressive CMYK JPEG at the 400 MB limit took 1.23 GB: libjpeg keeps every coefficient,
+    2 bytes a sample, until the last scan."""
+    refused(tmp_path / "cmyk.jpg", jpeg(code, 10000, 10000, [0x11] * 4),
+            r"cmyk\.jpg: 10000x10000 JPEG at 8-bit, 4 channels decodes to 400 MB, and its decoder needs 800 MB more "
+            r"\(decoded in many scans: every coefficient kept to the last\): 1,200 MB, over the 400 MB limit; "
+            r"downscale it or save it as a baseline JPEG or PNG$")
+    refused(tmp_path / "444.jpg", jpeg(code, 10000, 10000, [0x11] * 3),  # progressive 4:4:4 RGB took 1.03 GB
+            r"decodes to 300 MB, and its decoder needs 600 MB more .*: 900 MB, over the 400 MB limit")
+
+
+def test_a_jpeg_s_coefficients_are_counted_at_its_sampling_and_only_when_it_has_many_scans(tmp_path):
+    def header(blob: bytes):
+        with io.BytesIO(blob) as f:
+            return read_header(f)
+
+    assert header(jpeg(0xC0, 10000, 10000, [0x11] * 3)).work_bytes == 0  # one scan: decoded row by row
+    refused(tmp_path / "scans.jpg", jpeg(0xC0, 10000, 10000, [0x11] * 3, first_scan=1),  # a scan per component
+            r"decodes to 300 MB, and its decoder needs 600 MB more .*: 900 MB")  # (1.04 GB from jpegtran -scans)
+    # 4:2:0: the luma's 1000x1000 blocks and two chroma planes of 500x500, 192 MB, beside a 192 MB picture: taken
+    assert header(jpeg(0xC2, 8000, 8000, [0x22, 0x11, 0x11])).peak_bytes == 384_000_000
+    assert header(jpeg(0xC2, 8000, 8000, [0x22, 0x11, 0x11])).peak_bytes <= image.MAX_DECODED_BYTES
+    path = tmp_path / "small.jpg"  # a real one: 40x24 at 4:2:0, luma 6x4 blocks (whole 16x16 units), chroma 3x2
+    Image.new("RGB", (40, 24), (200, 30, 30)).save(path, progressive=True, subsampling=2)
+    with path.open("rb") as f:
+        assert read_header(f).work_bytes == 128 * (6 * 4 + 2 * 3 * 2)
+    assert read_image(path).shape == (24, 40, 3)
+
+
+def test_a_gif_or_an_animated_webp_counts_its_canvases_against_the_byte_limit(tmp_path):
+    """A 10000x10000 GIF took 939 MB (a BGRA canvas and a byte a pixel of codes beside the picture), a 9000x9000
+    animated WebP 1.1 GB (libwebp's canvas and the previous one)."""
+    refused(tmp_path / "big.gif", b"GIF89a" + struct.pack("<HH", 6000, 6000) + b"\0" * 64,
+            r"6000x6000 GIF at 8-bit, 4 channels decodes to 144 MB, and its decoder needs 324 MB more \(a GIF's "
+            r"canvas and codes\): 468 MB, over the 400 MB limit")
+    size = (8999).to_bytes(3, "little") * 2
+    refused(tmp_path / "anim.webp", b"RIFF\0\0\0\0WEBPVP8X" + (10).to_bytes(4, "little") + b"\x12\0\0\0" + size,
+            r"9000x9000 WebP at 8-bit, 4 channels decodes to 324 MB, and its decoder needs 648 MB more \(an animated "
+            r"WebP's canvases\): 972 MB, over the 400 MB limit")
+    with io.BytesIO(b"RIFF\0\0\0\0WEBPVP8X" + (10).to_bytes(4, "little") + b"\x10\0\0\0" + size) as f:
+        assert read_header(f).peak_bytes == 324_000_000  # a still one is decoded straight into the picture
 
 
 # --- whole files: stat before read -------------------------------------------------------------------------------

@@ -23,6 +23,8 @@ MAX_PIXELS = 100_000_000  # refuse to decode anything larger (a 20000x20000 imag
 # and anything that decodes to more bytes: a 100 MP 8-bit RGBA photo, so the pixel limit alone bounds every 8-bit
 # picture and a 16-bit or float one is refused sooner. OpenCV may hold two decoded copies at once (imdecode's copy
 # into numpy, an EXIF rotation), so `classify` stays under 1 GB: 550 MB for that photo, 750 MB for a 100 MP JPEG.
+# The decoder's own buffers count too (Header.work_bytes: a TIFF's tiles or strips, a progressive JPEG's
+# coefficients): a 16x16 TIFF of one 16000x16000 tile took 1.16 GB, a 100 MP progressive CMYK JPEG 1.23 GB.
 MAX_DECODED_BYTES = 4 * MAX_PIXELS
 MAX_FILE_BYTES = 256_000_000  # refuse to read a file larger than this (a 100 MP photo is a few tens of MB)
 ROTATED = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH  # EXIF orientation applied, depth kept, alpha dropped
@@ -88,10 +90,18 @@ def _check_pixels(path: Path, width: int, height: int) -> None:
 
 
 def _check_bytes(path: Path, header: Header) -> None:
+    """The picture, and with it what its decoder allocates beside it (Header.peak_bytes), within MAX_DECODED_BYTES;
+    the error names the decoder's share only when the picture alone would fit."""
+    if header.peak_bytes <= MAX_DECODED_BYTES:
+        return
+    what = f"{path}: {header.width}x{header.height} {header.format} at {header.depth()} decodes to"
+    limit = f"over the {MAX_DECODED_BYTES // 1_000_000} MB limit"
     if header.decoded_bytes > MAX_DECODED_BYTES:
-        raise ImageError(f"{path}: {header.width}x{header.height} {header.format} at {header.depth()} decodes to "
-                         f"{header.decoded_bytes / 1e6:.0f} MB, over the {MAX_DECODED_BYTES // 1_000_000} MB limit; "
-                         "downscale it or save it as an 8-bit JPEG or PNG")
+        raise ImageError(f"{what} {header.decoded_bytes / 1e6:.0f} MB, {limit}; downscale it or save it as an 8-bit "
+                         "JPEG or PNG")
+    raise ImageError(f"{what} {header.decoded_bytes / 1e6:,.0f} MB, and its decoder needs "
+                     f"{header.work_bytes / 1e6:,.0f} MB more ({header.work}): {header.peak_bytes / 1e6:,.0f} MB, "
+                     f"{limit}; downscale it or save it as a baseline JPEG or PNG")
 
 
 def _decode(f: BinaryIO, header: Header) -> np.ndarray | None:
