@@ -356,3 +356,25 @@ def test_each_registry_model_and_its_int8_settings_pass(tmp_path, name):
         quantize_onnx(fp32, files[-1], calib, settings_)
     for path in files:
         assert check_model(path.read_bytes(), path.name).shapes["probs"].shape == (Dim(1, batch=True), Dim(10))
+
+
+def test_a_model_that_passed_is_remembered_by_its_bytes_and_other_bytes_are_checked_again(tmp_path):
+    """The check runs once per model's bytes: the next start finds the pass in the cache and never imports protobuf;
+    a file whose bytes differ is checked anew, and an attack is refused whatever the cache holds for other files."""
+    env = {**{k: v for k, v in os.environ.items() if k != "FMNIST_VERBOSE"}, "FMNIST_CACHE": str(tmp_path / "cache")}
+    probe = ("import sys; from fmnist.runtime.classifier import Classifier; Classifier(sys.argv[1]); "
+             "print('google.protobuf' in sys.modules)")
+
+    def checked_now(model: str) -> bool:
+        got = subprocess.run([sys.executable, "-c", probe, model], capture_output=True, text=True, env=env, timeout=60)
+        assert got.returncode == 0, got.stderr
+        return got.stdout.strip() == "True"
+
+    assert checked_now("edge") and not checked_now("edge")
+    assert len(list((tmp_path / "cache" / "checked-models").iterdir())) == 1
+    other = good(tmp_path / "good.onnx")
+    assert checked_now(str(other)) and not checked_now(str(other))
+    attack = tile_bomb(tmp_path / "tile.onnx")
+    got = subprocess.run([sys.executable, "-m", "fmnist", "classify", str(PHOTO), "--model", str(attack)],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert got.returncode == 4 and "operator Tile" in got.stderr

@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from fmnist.core import checked_models
 from fmnist.core.bounded import read_bounded
 from fmnist.core.errors import ModelError, printable
-from fmnist.core.model_check import check_model
 from fmnist.core.verbosity import verbose
 
 MAX_MODEL_BYTES = 200_000_000  # the photo model is 4 MB, Lite0 in fp32 at 224 px 14 MB
@@ -46,7 +46,7 @@ def make_session(path: Path, threads: int = 1) -> ort.InferenceSession:
     """`threads` intra-op threads (0 = one per core). ORT_ENABLE_ALL fuses QDQ pairs into int8 kernels. The session
     is made from the bytes that passed the check, so a file swapped after the check is never run."""
     data = read_model(Path(path))
-    check_model(data, str(path))
+    _check(data, str(path))
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -58,6 +58,18 @@ def make_session(path: Path, threads: int = 1) -> ort.InferenceSession:
         return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own Fail/InvalidProtobuf/InvalidGraph types
         raise ModelError(f"{path} is not a loadable ONNX model ({printable(str(e).splitlines()[0], 200)})") from e
+
+
+def _check(data: bytes, where: str) -> None:
+    """fmnist.core.model_check on the bytes, unless these very bytes passed it before (fmnist.core.checked_models);
+    imported here, so that a start with a model checked before never imports protobuf."""
+    seen = checked_models.marker(data)
+    if checked_models.passed_before(seen):
+        return
+    from fmnist.core.model_check import check_model
+
+    check_model(data, where)
+    checked_models.remember(seen)
 
 
 def model_props(session: ort.InferenceSession, where: object) -> dict[str, str]:

@@ -21,11 +21,11 @@ import numpy as np
 
 from fmnist.core import atomic
 from fmnist.core.bounded import checked_size, sha256_file
+from fmnist.core.cache import cache_root
 from fmnist.core.errors import DataError, FmnistError
 from fmnist.runtime.image import IMAGE_EXTENSIONS, MAX_FILE_BYTES, ImageError, read_image
 from fmnist.runtime.preparation import CUTOUT, Preparation
 
-CACHE_VAR = "FMNIST_CACHE"
 Progress = Callable[[int, int], None]  # (photos done, photos in all)
 
 
@@ -45,8 +45,7 @@ class PhotoSet:
 
 
 def cache_dir() -> Path:
-    base = os.environ.get(CACHE_VAR) or os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / ("" if os.environ.get(CACHE_VAR) else "fmnist") / "photos"
+    return cache_root() / "photos"
 
 
 def _cache_file(folder: Path, digest: str, preparation: Preparation) -> Path:
