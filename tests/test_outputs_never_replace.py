@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -58,6 +59,89 @@ def test_export_refuses_a_folder_holding_a_model_and_a_report_of_yours_before_it
     assert "model.onnx, parity.md, which fmnist did not write" in err and "nothing was written" in err
     assert "other.txt" not in err
     assert snapshot(out) == before  # byte for byte, and nothing added
+
+
+ASSETS = Path(__file__).resolve().parent.parent / "fmnist" / "assets"
+MANIFEST_OF_OTHERS = {"written_by": "fmnist", "about": "", "files": {"model.onnx": "0" * 64}}
+
+
+def a_run(tmp_path: Path) -> Path:
+    """A run folder whose model.keras is never read: the refusals below come before export builds anything."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.keras").write_bytes(b"not even a model: export must refuse before it reads it")
+    return run
+
+
+def refused_export(run: Path, out: Path, names: str) -> None:
+    before = snapshot(out)
+    err = one_error_line(runner.invoke(app, ["export", str(run), "--int8", "--out", str(out)]), 2)
+    assert f"holds {names}, which fmnist did not write" in err and "nothing was written" in err
+    assert snapshot(out) == before
+
+
+@pytest.mark.parametrize("manifest", [True, False])
+def test_export_refuses_fmnist_s_shipped_model_copied_in_with_or_without_a_manifest(tmp_path, manifest):
+    """It carries fmnist's metadata, but no export of this run made it: it replaced it, exit 0 (E1, and the copy of
+    edge.onnx in a folder with no manifest yet)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    if manifest:  # an earlier export that wrote model.onnx only
+        (out / MANIFEST).write_text(json.dumps(MANIFEST_OF_OTHERS))
+    shutil.copy(ASSETS / "edge.int8.onnx", out / "model.int8.onnx")
+    refused_export(a_run(tmp_path), out, "model.int8.onnx")
+
+
+@pytest.mark.parametrize("manifest", [True, False])
+@pytest.mark.parametrize("sha", ["x", "the run's"])
+def test_export_refuses_your_model_beside_a_report_that_names_it(tmp_path, manifest, sha):
+    """A 13-byte model.onnx beside a hand-written parity.json naming it was replaced (E2). A report counts as an
+    earlier export's only if it names this run's model.keras and a file it judged is a model made from it."""
+    run, out = a_run(tmp_path), tmp_path / "out"
+    out.mkdir()
+    if manifest:
+        (out / MANIFEST).write_text(json.dumps({**MANIFEST_OF_OTHERS, "files": {}}))
+    (out / "model.onnx").write_text("my own model\n")
+    source = hashlib.sha256((run / "model.keras").read_bytes()).hexdigest() if sha == "the run's" else sha
+    (out / "parity.json").write_text(json.dumps({"source_sha256": source, "files": [{"file": "model.onnx"}]}))
+    refused_export(run, out, "model.onnx, parity.json")
+
+
+def test_an_earlier_export_of_this_run_without_a_manifest_is_replaced_file_by_file(tmp_path):
+    """What an export of the same model.keras wrote before manifests existed: its models (their metadata names the
+    .keras file's sha256), the report naming them, a flips picture and the rejected copy of a file that failed."""
+    from crafted import meta_text, model
+
+    from fmnist.export.targets import ExportOptions
+    from fmnist.export.written import export_folder
+
+    run, out = a_run(tmp_path), tmp_path / "out"
+    out.mkdir()
+    sha = hashlib.sha256((run / "model.keras").read_bytes()).hexdigest()
+    model(out / "model.onnx", meta_text(source_sha256=sha))
+    rows = [{"file": "model.onnx", "passed": True}, {"file": "model.int8.onnx", "passed": False}]
+    (out / "parity.json").write_text(json.dumps({"source_sha256": sha, "files": rows}))
+    (out / "parity.md").write_text("# parity\n")
+    (out / "flips-model.onnx.png").write_bytes(b"a picture")
+    (out / "model.int8.rejected.onnx").write_bytes(b"a model that failed the gate, kept without metadata")
+    opts = ExportOptions(int8=True, tflite=False)
+    assert export_folder(out, opts, run / "model.keras").foreign(["model.onnx", "parity.json"]) == []
+    (run / "model.keras").write_bytes(b"another model: the same folder is now another run's export")
+    with pytest.raises(UsageError, match=r"holds model\.onnx, flips-model\.onnx\.png, model\.int8\.rejected\.onnx, "
+                                         r"parity\.json, parity\.md, which fmnist did not write"):
+        export_folder(out, opts, run / "model.keras")
+
+
+@pytest.mark.slow
+def test_a_run_re_exported_into_its_own_folder_with_or_without_its_manifest(exported_cnn, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(exported_cnn, run)
+    (run / MANIFEST).unlink()  # as fmnist 0.2.0 left it
+    for _ in range(2):  # without the manifest, then with the one the first export wrote
+        got = runner.invoke(app, ["export", str(run), "--int8", "--fp16"])
+        assert got.exit_code == 0, got.output
+    assert {"model.onnx", "model.int8.onnx", "model.fp16.tflite", "parity.md"} <= set(
+        json.loads((run / MANIFEST).read_text())["files"])
 
 
 @pytest.mark.slow
@@ -127,19 +211,106 @@ def test_train_own_refuses_a_file_of_yours_in_its_run_folder(tmp_path):
     assert snapshot(out) == before
 
 
-def test_a_run_folder_fmnist_wrote_is_reused_and_one_whose_card_is_not_fmnist_s_is_refused(tmp_path):
+KERAS = "3.15.1"
+
+
+def run_card(created: str = "2026-11-29T10:00:00+00:00") -> str:
+    return json.dumps({"model": "mlp", "versions": {"fmnist": "0.2.0", "keras": KERAS}, "created": created})
+
+
+def keras_file(path: Path, version: str = KERAS) -> None:
+    """A .keras file as Keras saves one: its config, weights and metadata (the weights are not read)."""
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("metadata.json", json.dumps({"keras_version": version, "date_saved": "2026-11-29@10:00:00"}))
+        archive.writestr("config.json", "{}")
+        archive.writestr("model.weights.h5", b"\x89HDF\r\n\x1a\n")
+
+
+def plot(path: Path, software: str = "Matplotlib version3.11.2, https://matplotlib.org/") -> None:
+    from PIL import Image, PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Software", software)
+    Image.new("RGB", (8, 8)).save(path, pnginfo=info)
+
+
+def earlier_run(folder: Path) -> Path:
+    """A run folder as an fmnist run wrote it before the manifest existed."""
+    folder.mkdir()
+    (folder / "metrics.json").write_text(run_card())
+    keras_file(folder / "model.keras")
+    (folder / "history.json").write_text(json.dumps({"loss": [0.9, 0.5], "accuracy": [0.7, 0.8]}))
+    for name in ("curves.png", "confusion.png"):
+        plot(folder / name)
+    with zipfile.ZipFile(folder / "own_data.npz", "w") as archive:
+        archive.writestr("heldout_images.npy", b"")
+    return folder
+
+
+def test_an_earlier_run_folder_without_a_manifest_is_reused_file_by_file(tmp_path):
     from fmnist.train.run_folder import run_folder
 
-    earlier = tmp_path / "earlier"  # a run written before the manifest existed: its run card says fmnist's
-    earlier.mkdir()
-    (earlier / "metrics.json").write_text(json.dumps({"model": "edge", "versions": {"fmnist": "0.9.0"}}))
-    (earlier / "model.keras").write_bytes(b"an earlier run's model")
-    run_folder(earlier, ["confusion.png"])  # accepted: fmnist replaces its own run
+    run_folder(earlier_run(tmp_path / "earlier"), ["confusion.png", "own_data.npz"])  # accepted, nothing written
+    with_manifest = earlier_run(tmp_path / "with-manifest")  # a manifest that does not list them: the old rule
+    (with_manifest / MANIFEST).write_text(json.dumps({"written_by": "fmnist", "about": "", "files": {}}))  # is off
+    with pytest.raises(UsageError, match=r"holds model\.keras, history\.json, metrics\.json, curves\.png, "
+                                         r"confusion\.png, which fmnist did not write"):
+        run_folder(with_manifest, ["confusion.png"])
+
+
+@pytest.mark.parametrize("yours, names", [
+    ({"model.keras": b"my own model", "history.json": b'{"my": "own history"}', "curves.png": b"\x89PNG\r\n\x1a\n"},
+     "model.keras, history.json, curves.png"),
+    ({"own_data.npz": b"my own arrays"}, "own_data.npz"),
+    ({"model.keras": "another Keras"}, "model.keras"),  # a model saved by Keras 3.0.0, not the card's
+    ({"curves.png": "another drawing tool"}, "curves.png"),
+    ({"history.json": "two days before the card"}, "history.json"),
+])
+def test_a_run_card_alone_does_not_make_your_files_beside_it_replaceable(tmp_path, yours, names):
+    """A metrics.json that claims fmnist's version made every run name replaceable: each file must hold what a run
+    writes under its name, written with its card."""
+    from fmnist.train.run_folder import run_folder
+
+    folder = earlier_run(tmp_path / "run")
+    for name, mine in yours.items():
+        if mine == "another Keras":
+            keras_file(folder / name, "3.0.0")
+        elif mine == "another drawing tool":
+            plot(folder / name, "GIMP 2.10")
+        elif mine == "two days before the card":
+            os.utime(folder / name, (time.time() - 2 * 86400,) * 2)
+        else:
+            (folder / name).write_bytes(mine)
+    before = snapshot(folder)
+    with pytest.raises(UsageError, match=rf"holds {re.escape(names)}, which fmnist did not write"):
+        run_folder(folder, ["confusion.png", "own_data.npz"])
+    assert snapshot(folder) == before
+
+
+def test_a_run_folder_whose_card_is_not_fmnist_s_is_refused(tmp_path):
+    from fmnist.train.run_folder import run_folder
+
     yours = tmp_path / "yours"
     yours.mkdir()
     (yours / "metrics.json").write_text(json.dumps({"accuracy": 0.9}))  # someone's metrics, not a run card
     with pytest.raises(UsageError, match=r"holds metrics\.json, which fmnist did not write"):
         run_folder(yours)
+    (yours / "metrics.json").write_text(json.dumps({"model": "edge", "versions": {"fmnist": "0.9.0"}}))
+    with pytest.raises(UsageError, match=r"holds metrics\.json, which fmnist did not write"):  # no Keras, no time
+        run_folder(yours)
+
+
+@pytest.mark.slow
+def test_a_run_re_trained_into_its_own_folder_with_or_without_its_manifest(tmp_path):
+    out = tmp_path / "run"
+    args = ["train", "--model", "mlp", "--epochs", "1", "--limit", "500", "--out", str(out)]
+    got = runner.invoke(app, args)
+    assert got.exit_code == 0, got.output
+    (out / MANIFEST).unlink()  # as fmnist 0.2.0 left it
+    for _ in range(2):  # without the manifest, then with the one the first run wrote
+        got = runner.invoke(app, args)
+        assert got.exit_code == 0, got.output
+    assert set(json.loads((out / MANIFEST).read_text())["files"]) == {p.name for p in out.iterdir()} - {MANIFEST}
 
 
 # --- bench --plot -------------------------------------------------------------------------------------------------

@@ -1,11 +1,12 @@
 """A folder fmnist writes several files into (a run folder, `export --out`): it replaces only files it wrote.
 
 Every file written through an OwnedFolder is recorded, with its sha256, in the folder's manifest (MANIFEST). A
-file may be replaced if the manifest lists it unchanged, or, when the manifest does not list it, if the caller
-recognises it as an earlier fmnist write made before manifests existed (`earlier`: a model file carrying fmnist's
-metadata, a run folder whose metrics.json is fmnist's run card). Any other file, or one changed since fmnist
-wrote it, is the user's: `refuse_foreign` refuses the whole write before the long work, and each write checks its
-name again as it ends (fmnist.core.atomic.claimed_path): a free name is claimed by a hard link, so a file made
+file may be replaced if the manifest lists it unchanged. A folder with no manifest at all may have been written
+before manifests existed: there, and only there, the caller may recognise a file as an earlier fmnist write of the
+same work (`earlier`: a model exported from the same .keras file, a run's file beside its run card); it is then
+taken as the manifest would have listed it, with its sha256 as it was when first checked. Any other file, or one
+changed since, is the user's: `refuse_foreign` refuses the whole write before the long work, and each write checks
+its name again as it ends (fmnist.core.atomic.claimed_path): a free name is claimed by a hard link, so a file made
 there meanwhile is never replaced either.
 """
 
@@ -62,6 +63,7 @@ class OwnedFolder:
 
     def __init__(self, folder: Path, option: str, earlier: Callable[[Path], bool] = _never) -> None:
         self.folder, self.option, self._earlier = Path(folder), option, earlier
+        self._adopted: dict[str, str] = {}  # files `earlier` recognised, with no manifest there: name -> sha256
 
     def __truediv__(self, name: str) -> OwnedFile:
         return OwnedFile(self, name)
@@ -100,10 +102,18 @@ class OwnedFolder:
             return True  # the folder is a file: writing into it fails with its own message
         if not stat.S_ISREG(found.st_mode):
             return False  # a folder, a symlink, a pipe: never fmnist's
-        recorded = self.written().get(name)
+        recorded = self.written().get(name) or self._adopted.get(name)
         if recorded is not None:
             return file_sha256(path) == recorded
-        return self._earlier(path)
+        return self._adopt(name, path)
+
+    def _adopt(self, name: str, path: Path) -> bool:
+        """With no manifest in the folder, a file `earlier` recognises is taken as fmnist's, as it is now: the
+        manifest this write starts then holds no earlier file, and one changed after this check is refused."""
+        if os.path.lexists(self.folder / MANIFEST) or not self._earlier(path):
+            return False
+        self._adopted[name] = file_sha256(path)
+        return True
 
     def foreign(self, names: Iterable[str]) -> list[str]:
         return [name for name in dict.fromkeys(names) if not self.is_ours(name)]

@@ -187,7 +187,7 @@ def export(source: Path, opts: ExportOptions, console: Console | None = None) ->
     """Export, gate and write. Returns the parity report; raises ParityError if any file failed the gate."""
     keras_path = resolve_source(source)
     out = Path(opts.out or keras_path.parent)
-    folder = export_folder(out, opts)  # before anything is built: a file of the user's there is refused
+    folder = export_folder(out, opts, keras_path)  # before anything is built: a file of the user's there is refused
     origin = Provenance(sha256_file(keras_path), RunCard.read(keras_path.parent),
                         opts.command, datetime.now(timezone.utc).isoformat(timespec="seconds"))
     model, judge = _judge(keras_path, opts)

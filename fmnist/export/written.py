@@ -1,8 +1,11 @@
 """The files `fmnist export` writes into its folder, and which of those already there it may replace.
 
-Export replaces a file only if fmnist wrote it (fmnist.core.owned): one its manifest lists unchanged, or from an
-export made before the manifest existed, a model file carrying fmnist's metadata or a file the folder's
-parity.json (fmnist's report) names. A model.onnx or parity.md of the user's is refused before anything is built.
+Export replaces a file only if fmnist wrote it (fmnist.core.owned): one its manifest lists unchanged, or, in a
+folder with no manifest at all, what an earlier export of the same .keras file made there: a model file whose
+metadata names that file's sha256, and the report (parity.json and parity.md) when parity.json names the same
+sha256 and a file it judged is such a model, with that report's rejected copies and flips pictures. A model.onnx or
+parity.md of the user's, fmnist's shipped model copied in, or another run's export, is refused before anything
+is built.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import os
 import stat
 from pathlib import Path
 
+from fmnist.core.bounded import sha256_file
 from fmnist.core.errors import FmnistError
 from fmnist.core.formats import recognise
 from fmnist.core.meta import read_meta
@@ -39,9 +43,10 @@ def export_names(opts: ExportOptions) -> list[str]:
     return [name for file, _ in files(opts) for name in names_for(file)] + list(REPORT)
 
 
-def _reported(out: Path) -> set[str]:
-    """The names an earlier export's parity.json accounts for (the report, and each file it judged with its
-    rejected copy and picture), if it is a report fmnist wrote; otherwise none."""
+def _reported(out: Path, source_sha256: str) -> set[str]:
+    """The names an earlier export of the same .keras file accounts for in its parity.json: the report, and each
+    file it judged with its flips picture (and its rejected copy, if it failed). None unless the report names
+    `source_sha256` and a file it judged is still a model made from it (_made_from)."""
     path = out / "parity.json"
     try:
         found = os.lstat(path)
@@ -50,29 +55,35 @@ def _reported(out: Path) -> set[str]:
         report = json.loads(path.read_bytes())
     except (OSError, ValueError, RecursionError):
         return set()
-    if not isinstance(report, dict) or not isinstance(report.get("source_sha256"), str) \
+    if not isinstance(report, dict) or report.get("source_sha256") != source_sha256 \
             or not isinstance(report.get("files"), list):
         return set()
     known = {file for file, _ in files(ExportOptions(int8=True, fp16=True))}
-    judged = {row.get("file") for row in report["files"] if isinstance(row, dict)} & known
-    return set(REPORT) | {name for file in judged for name in names_for(file)}
+    rows = {row["file"]: row for row in report["files"] if isinstance(row, dict) and row.get("file") in known}
+    if not any(_made_from(out / file, source_sha256) for file in rows):
+        return set()
+    return set(REPORT) | {name for file, row in rows.items()
+                          for name in (flips_picture(file), *([rejected_name(file)] if row.get("passed") is False
+                                                              else []))}
 
 
-def _carries_meta(path: Path) -> bool:
-    """A model file fmnist exported: its metadata says so."""
-    found = recognise(path)
+def _made_from(path: Path, source_sha256: str) -> bool:
+    """A model file exported from the .keras file whose sha256 is `source_sha256`: its metadata says so."""
+    found = recognise(path) if os.path.isfile(path) and not os.path.islink(path) else None
     if found is None or found.reader is None:
         return False
     try:
-        return read_meta(path) is not None
+        meta = read_meta(path)
     except (FmnistError, OSError, ValueError):
         return False
+    return meta is not None and meta.source_sha256 == source_sha256
 
 
-def export_folder(out: Path, opts: ExportOptions) -> OwnedFolder:
-    """--out as export writes it; refused (UsageError, nothing written) if a file it would write there is not
-    fmnist's."""
-    reported = _reported(out)
-    folder = OwnedFolder(out, "--out", earlier=lambda path: path.name in reported or _carries_meta(path))
+def export_folder(out: Path, opts: ExportOptions, source: Path) -> OwnedFolder:
+    """--out as export of the .keras file `source` writes it; refused (UsageError, nothing written) if a file it
+    would write there is not fmnist's."""
+    sha256 = sha256_file(source)
+    reported = _reported(out, sha256)
+    folder = OwnedFolder(out, "--out", earlier=lambda path: path.name in reported or _made_from(path, sha256))
     folder.refuse_foreign(export_names(opts))
     return folder
