@@ -101,7 +101,11 @@ class Opened:
 
 
 def _open(spec: SourceSpec) -> Opened:
-    """The capture, opened or not. A file or stream of MJPEG is opened again to be read as JPEG packets."""
+    """The capture, opened or not. MJPEG is read as JPEG packets: a file or an HTTP stream (an IP camera) is opened
+    as packets first and never decoded by FFmpeg; any other stream is opened decoded once (a tcp:// camera may take
+    one connection only) and, if it turns out to be MJPEG, opened again as packets."""
+    if spec.kind != "camera" and (spec.kind == "file" or str(spec.target).lower().startswith(("http://", "https://"))):
+        return _packets_first(spec)
     capture = _capture(spec)
     if capture.isOpened() and spec.kind == "camera":
         capture.set(cv2.CAP_PROP_FRAME_WIDTH, CAMERA_SIZE[0])
@@ -109,12 +113,21 @@ def _open(spec: SourceSpec) -> Opened:
     if spec.kind == "camera" or not capture.isOpened() or not is_mjpeg(capture):
         return Opened(capture)
     capture.release()  # first: a camera that serves one client at a time (an ESP32-CAM) must be free again
+    return _packets_first(spec)
+
+
+def _packets_first(spec: SourceSpec) -> Opened:
+    """The source as MJPEG packets if it is MJPEG (tried RAW_TRIES times: a stream may be slow to answer again);
+    decoded otherwise, each frame then checked once decoded."""
     for _ in range(RAW_TRIES):
         packets = _capture(spec, raw=True)
-        if packets.isOpened():
+        if packets.isOpened() and is_mjpeg(packets):
             return Opened(packets, packets=True)
+        answered = packets.isOpened()
         packets.release()
-    return Opened(_capture(spec))  # the last resort: decoded by FFmpeg, each frame checked after it is decoded
+        if answered:  # not MJPEG
+            break
+    return Opened(_capture(spec))
 
 
 def open_waiting(spec: SourceSpec) -> Opened:
