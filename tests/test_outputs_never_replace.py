@@ -133,18 +133,20 @@ def test_an_earlier_export_of_this_run_without_a_manifest_is_replaced_file_by_fi
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("exported-cnn")  # the exported CNN is made once per worker
 def test_a_run_re_exported_into_its_own_folder_with_or_without_its_manifest(exported_cnn, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(exported_cnn, run)
     (run / MANIFEST).unlink()  # as fmnist 0.2.0 left it
-    for _ in range(2):  # without the manifest, then with the one the first export wrote
-        got = runner.invoke(app, ["export", str(run), "--int8", "--fp16"])
+    for flags in (["--int8", "--fp16"], ["--int8", "--no-tflite"]):  # without the manifest, then with the one the
+        got = runner.invoke(app, ["export", str(run), *flags])  # first export wrote (its TFLite files kept as they are)
         assert got.exit_code == 0, got.output
     assert {"model.onnx", "model.int8.onnx", "model.fp16.tflite", "parity.md"} <= set(
         json.loads((run / MANIFEST).read_text())["files"])
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("exported-cnn")  # the exported CNN is made once per worker
 def test_export_replaces_its_own_files_and_refuses_one_you_edited(exported_cnn, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(exported_cnn, run)
@@ -161,6 +163,7 @@ def test_export_replaces_its_own_files_and_refuses_one_you_edited(exported_cnn, 
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("exported-cnn")  # the exported CNN is made once per worker
 def test_export_replaces_an_earlier_export_made_before_the_manifest(exported_cnn, tmp_path):
     out = tmp_path / "earlier"
     out.mkdir()

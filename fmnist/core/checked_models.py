@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from pathlib import Path
 
 from fmnist.core.cache import cache_root
@@ -21,13 +22,19 @@ def marker(data: bytes) -> Path:
 
 
 def passed_before(path: Path) -> bool:
-    return path.is_file()
+    """Only an empty regular file is a pass: a symlink, a folder or a pipe under the name is not."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(info.st_mode) and info.st_size == 0
 
 
 def remember(path: Path) -> None:
-    """Mark the bytes as checked; a cache folder that cannot be written only means the next start checks again."""
+    """Mark the bytes as checked; a cache folder that cannot be written only means the next start checks again. A
+    pipe or a symlink put under the name is neither waited on nor followed."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW, 0o644))
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644))
     except OSError:
         pass

@@ -146,7 +146,7 @@ MAX_BATCH = 4096  # the largest --batch for any model; an ONNX file is held to w
 
 def _check_batches(path: Path, found: Format, batches: list[int]) -> None:
     """The largest --batch fits the model: at most MAX_BATCH images, and for a file the runtime runs, at most the
-    images one call may take within the model check's memory bound (the photo model: 72)."""
+    images one call may take within the model check's memory bound (the photo model: 66)."""
     limit, why = MAX_BATCH, f"bench times at most {MAX_BATCH} images in one call"
     if found.runtime:
         fits = check_model(read_model(path), str(path)).max_rows()
