@@ -1,7 +1,7 @@
-"""The "not sure" rule, one for `classify` and `live` (`decide`): answer only when the preprocessing found an
-object and the model's top probability reaches the threshold. A low-contrast object is answered, and flagged.
-The threshold is a property of the model (chosen on validation photos and stored in its metadata);
---threshold overrides it."""
+"""The "not sure" rule, one for `classify` and `live` (`decide`, `is_sure`) and for the evaluation on photos
+(`are_sure`, the same rule over arrays): answer only when the preprocessing found an object and the model's top
+probability reaches the threshold. A low-contrast object is answered, and flagged. The threshold is a property
+of the model (chosen on validation photos and stored in its metadata); --threshold overrides it."""
 
 from __future__ import annotations
 
@@ -13,18 +13,17 @@ from fmnist.core.meta import ModelMeta
 
 NOT_SURE = "not sure"
 DEFAULT_THRESHOLD = 0.5  # for a model whose metadata holds no chosen threshold
-# How a threshold is chosen: the highest that still answers this share of mapped validation photos
-# (fmnist.evaluation.photo_figures.choose_threshold). The goal is >= 85 %; with ~290 mapped photos the share has a
-# standard error of ~2 points, so 87 % keeps new photos above 85 %.
-COVERAGE = 0.87
-# The photo model (fmnist train --model photo) is to answer >= 90 % of photos. Its "not sure" on garments it has no
-# class for comes from a near-uniform output, not from the threshold: on the validation photos it stays at 92-94 %
-# for any threshold from 0.30 to 0.40. So it can answer 95 % of them, which keeps new photos well above 90 %.
-PHOTO_COVERAGE = 0.95
+
+
+def are_sure(scores: np.ndarray, empty: np.ndarray, threshold: float) -> np.ndarray:
+    """The rule for many answers at once (evaluation, threshold choice): True where the preprocessing found an
+    object and the top probability reaches the threshold."""
+    return ~np.asarray(empty, bool) & (np.asarray(scores) >= threshold)
 
 
 def is_sure(score: float, empty: bool, threshold: float) -> bool:
-    return not empty and score >= threshold
+    """The same rule for one answer."""
+    return bool(are_sure(np.asarray(score), np.asarray(empty), threshold))
 
 
 @dataclass(frozen=True)

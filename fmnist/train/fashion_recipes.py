@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from fmnist.core.errors import UsageError
 from fmnist.core.meta import NUM_CLASSES
-from fmnist.runtime.decision import COVERAGE, PHOTO_COVERAGE
+from fmnist.evaluation.photo_figures import COVERAGE, PHOTO_COVERAGE
 from fmnist.train.models import DEFAULT_MODEL, REGISTRY, Network
 from fmnist.train.recipe import Recipe, RunConfig, Trained
 
