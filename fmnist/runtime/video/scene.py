@@ -3,7 +3,7 @@
 A photo is segmented once; a camera shows the same scene for many frames in a row. Segmentation (GrabCut)
 is nearly all of preprocessing's cost, so the video path segments a frame only when its picture differs
 from the one last segmented, and otherwise cuts the current frame with the mask it already has. Every
-step is `fmnist.runtime.preprocess`'s own (shrink, segment, render): a frame that is segmented gives
+step is the cut-out's own (fmnist.runtime.cutout: shrink, segment, render): a frame that is segmented gives
 exactly what `classify` gives on it.
 
 "Differs" is judged on a 32-pixel grey thumbnail, where sensor noise averages out: the scene has changed

@@ -27,7 +27,7 @@ from fmnist.runtime.cutout import Segment, segment
 
 @dataclass(frozen=True)
 class Job:
-    small: np.ndarray  # the work-size picture to segment (fmnist.runtime.preprocess.shrink)
+    small: np.ndarray  # the work-size picture to segment (fmnist.runtime.image.shrink)
     thumb: np.ndarray  # its thumbnail (fmnist.runtime.video.scene.thumbnail): the scene it shows
     captured: float  # when its frame was captured (time.perf_counter())
 
