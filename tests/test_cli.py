@@ -71,12 +71,6 @@ def test_every_example_in_the_help_is_a_command_line_the_command_takes(command):
         assert not extra and not missing, (args, extra, missing)
 
 
-def test_train_own_labels_names_the_new_command():
-    got = runner.invoke(app, ["train", "--own-labels", "--limit", "100"])
-    assert got.exit_code == 2 and got.stderr.count("\n") == 1
-    assert "fmnist train-own PHOTOS" in got.stderr
-
-
 def test_python_dash_m_runs_the_cli():
     got = subprocess.run([sys.executable, "-m", "fmnist", "--version"], capture_output=True, text=True)
     assert got.returncode == 0 and got.stdout.startswith("fmnist ")

@@ -76,10 +76,10 @@ def test_a_damaged_weights_file_is_a_clear_error(tmp_path):
 def test_the_keras_port_gives_the_known_imagenet_answers():
     from fmnist.runtime.crop import CentreCrop
     from fmnist.runtime.image import read_image
-    from fmnist.train.backbones import lite0
+    from fmnist.train.backbones import BACKBONES, lite0
 
     model = lite0.build(224, include_top=True)
-    crop = CentreCrop(224, lite0.MEAN, lite0.STD)
+    crop = CentreCrop(224, BACKBONES["lite0"].mean, BACKBONES["lite0"].std)
     names = ("longsleeve", "shirt", "pants")
     images = np.stack([crop.prepare(read_image(ROOT / "examples" / "photos" / f"{n}.jpg")).image for n in names])
     logits = np.asarray(model.predict(crop.to_input(images), verbose=0))

@@ -1,5 +1,5 @@
 """Your own classes: N-label models through the runtime, and the whole path from a camera to a deployed model
-(live --collect on generated video, train --own-labels, export with the gate on held-out photos, classify,
+(live --collect on generated video, train-own, export with the gate on held-out photos, classify,
 bench, bundle's self-test)."""
 
 from __future__ import annotations
@@ -284,7 +284,7 @@ def test_collector_keys_pick_the_label_and_the_overlay_counts(tmp_path):
 
 @pytest.mark.slow
 def test_the_shipped_backbone_is_the_shipped_model(real_data_dir):
-    """fmnist/assets/edge.weights.h5 (where --own-labels starts) is the network of fmnist/assets/edge.onnx."""
+    """fmnist/assets/edge.weights.h5 (where train-own starts) is the network of fmnist/assets/edge.onnx."""
     from fmnist.data import fashion
     from fmnist.runtime.classifier import default_model
     from fmnist.train.cutout_tier import backbone

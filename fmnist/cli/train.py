@@ -11,7 +11,6 @@ from pathlib import Path
 import typer
 
 from fmnist.cli.common import DataDir, command_line
-from fmnist.core.errors import UsageError
 from fmnist.train.recipe import Family
 from fmnist.train.registry import TRAIN, TRAIN_OWN
 
@@ -90,14 +89,10 @@ def train(
                                                f"photos ({TRAIN.note('coverage')})."),
     size: int | None = typer.Option(None, "--size", min=32, max=512,
                                     help=f"The input side in pixels, a multiple of 32 ({TRAIN.note('size')})."),
-    own_labels: bool = typer.Option(False, "--own-labels", hidden=True, help="Moved: fmnist train-own PHOTOS."),
     data_dir: Path | None = DataDir,
 ) -> None:
     """fmnist train: the help is TRAIN_HELP and the registry's examples (register)."""
-    if own_labels:
-        raise UsageError("train --own-labels is now its own command: fmnist train-own PHOTOS [--photos-val DIR] "
-                         "[--out DIR] (see fmnist train-own --help)")
-    _run(TRAIN, model.value, ctx, "model", "own_labels")
+    _run(TRAIN, model.value, ctx, "model")
 
 
 def train_own(

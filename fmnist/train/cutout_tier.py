@@ -10,14 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from fmnist.core.tf import keras
-from fmnist.train.loop import Fitted, Phase, fit, make_dataset, optimizer
+from fmnist.train.loop import WEIGHT_DECAY, Fitted, Phase, fit, make_dataset, optimizer
 from fmnist.train.models import REGISTRY
 from fmnist.train.own_data import OwnData
 from fmnist.train.recipe import RunConfig
 
 BACKBONE = "edge.weights.h5"  # in fmnist/assets: the shipped edge model's weights (make model writes it)
 LEARNING_RATE = 2e-3
-WEIGHT_DECAY = 1e-4
 ERASE = 0.5  # random-erasing probability
 LABEL_SMOOTHING = 0.1
 

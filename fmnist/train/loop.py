@@ -50,6 +50,9 @@ class Phase:
         return -(-self.samples // batch)
 
 
+WEIGHT_DECAY = 1e-4  # AdamW's, for the own tiers and the photo model
+
+
 def optimizer(name: str, learning_rate: float, weight_decay: float, steps: int, warmup: int = 0) -> Any:
     """"adamw": AdamW on a cosine schedule over all `steps` (after `warmup` steps rising linearly from 0);
     "adam": Adam at a fixed rate (the notebook's)."""

