@@ -12,7 +12,6 @@ there meanwhile is never replaced either.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
@@ -23,19 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from fmnist.core import atomic
+from fmnist.core.bounded import sha256_file
 from fmnist.core.errors import UsageError, printable
 
 MANIFEST = ".fmnist-files.json"  # in a folder fmnist wrote into: {"written_by": "fmnist", "files": {name: sha256}}
 MANIFEST_LIMIT = 1 << 20  # bytes; a bigger file under the manifest's name is not one fmnist wrote
 SHOWN = 5  # files an error names
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _never(_: Path) -> bool:
@@ -104,7 +96,7 @@ class OwnedFolder:
             return False  # a folder, a symlink, a pipe: never fmnist's
         recorded = self.written().get(name) or self._adopted.get(name)
         if recorded is not None:
-            return file_sha256(path) == recorded
+            return sha256_file(path) == recorded
         return self._adopt(name, path)
 
     def _adopt(self, name: str, path: Path) -> bool:
@@ -112,7 +104,7 @@ class OwnedFolder:
         manifest this write starts then holds no earlier file, and one changed after this check is refused."""
         if os.path.lexists(self.folder / MANIFEST) or not self._earlier(path):
             return False
-        self._adopted[name] = file_sha256(path)
+        self._adopted[name] = sha256_file(path)
         return True
 
     def foreign(self, names: Iterable[str]) -> list[str]:
@@ -140,7 +132,7 @@ class OwnedFolder:
         is then recorded in the manifest."""
         with atomic.claimed_path(self.folder / name, self._vet) as tmp:
             yield tmp
-            digest = file_sha256(tmp)
+            digest = sha256_file(tmp)
         self._record(name, digest)
 
     def write_bytes(self, name: str, data: bytes) -> None:

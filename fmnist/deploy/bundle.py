@@ -16,9 +16,9 @@ from pathlib import Path
 from fmnist import __version__
 from fmnist.core.atomic import atomic_path, swap_folder, temp_folder
 from fmnist.core.atomic import write_bytes as atomic_write_bytes
+from fmnist.core.bounded import sha256_file
 from fmnist.core.errors import FmnistError, ModelError, UsageError
 from fmnist.core.formats import recognise, runtime_formats
-from fmnist.core.owned import file_sha256 as _sha256
 from fmnist.deploy.wheel import fmnist_wheel
 
 # pyproject.toml's dependencies
@@ -114,7 +114,7 @@ ARCHIVE_MARK = ".fmnist-archive"  # beside it: the sha256 of the --out.tar.gz th
 
 def _write_marker(folder: Path) -> None:
     """Record every file now in `folder`: an earlier bundle may be replaced only while it holds just these."""
-    files = {p.name: _sha256(p) for p in sorted(folder.iterdir())}
+    files = {p.name: sha256_file(p) for p in sorted(folder.iterdir())}
     (folder / MARKER).write_text(json.dumps({"made_by": f"fmnist {__version__} bundle", "files": files},
                                             indent=2) + "\n")
 
@@ -151,7 +151,7 @@ def _not_as_written(folder: Path, recorded: dict[str, str]) -> list[str]:
             continue
         if entry.name not in recorded:
             found.append(f"{entry.name}{'/' if entry.is_dir() else ''} (not written by fmnist bundle)")
-        elif entry.is_symlink() or not entry.is_file() or _sha256(entry) != recorded[entry.name]:
+        elif entry.is_symlink() or not entry.is_file() or sha256_file(entry) != recorded[entry.name]:
             found.append(f"{entry.name} (edited)")
     return found
 
@@ -197,7 +197,7 @@ def _archive_is_ours(out: Path, archive: Path) -> bool:
     """The archive beside an earlier bundle is the one that bundle recorded (ARCHIVE_MARK), unchanged."""
     try:
         return (not archive.is_symlink() and archive.is_file()
-                and (out / ARCHIVE_MARK).read_text().strip() == _sha256(archive))
+                and (out / ARCHIVE_MARK).read_text().strip() == sha256_file(archive))
     except OSError:
         return False
 
@@ -301,7 +301,7 @@ def bundle(model: str | Path | None, out: Path, sample: Path | None = None, whee
             with tarfile.open(tmp, "w:gz") as tar:
                 tar.add(staging, arcname=out.name)
             _check_target(out, archive)  # again: the build took seconds, and --out may have appeared or changed
-            made = _sha256(tmp)
+            made = sha256_file(tmp)
             _swap_in(staging, out)
             placed = True
         atomic_write_bytes(out / ARCHIVE_MARK, (made + "\n").encode())  # a later bundle may replace this archive
