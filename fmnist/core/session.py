@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnxruntime as ort
@@ -15,6 +15,9 @@ from fmnist.core import checked_models
 from fmnist.core.bounded import read_bounded
 from fmnist.core.errors import ModelError, printable
 from fmnist.core.verbosity import verbose
+
+if TYPE_CHECKING:
+    from fmnist.core.model_check import Checked
 
 MAX_MODEL_BYTES = 200_000_000  # the photo model is 4 MB, Lite0 in fp32 at 224 px 14 MB
 QUIET, ERRORS = 4, 3  # onnxruntime's log severities: fatal only, errors
@@ -61,15 +64,19 @@ def make_session(path: Path, threads: int = 1) -> ort.InferenceSession:
 
 
 def _check(data: bytes, where: str) -> None:
-    """fmnist.core.model_check on the bytes, unless these very bytes passed it before (fmnist.core.checked_models);
-    imported here, so that a start with a model checked before never imports protobuf."""
-    seen = checked_models.marker(data)
-    if checked_models.passed_before(seen):
-        return
+    """fmnist.core.model_check on the bytes, unless these very bytes passed it before (fmnist.core.checked_models)."""
+    if not checked_models.passed_before(checked_models.marker(data)):
+        check(data, where)
+
+
+def check(data: bytes, where: str) -> Checked:
+    """fmnist.core.model_check on the bytes, its pass remembered; imported here, so that a start with a model checked
+    before never imports protobuf."""
     from fmnist.core.model_check import check_model
 
-    check_model(data, where)
-    checked_models.remember(seen)
+    checked = check_model(data, where)
+    checked_models.remember(checked_models.marker(data))
+    return checked
 
 
 def model_props(session: ort.InferenceSession, where: object) -> dict[str, str]:

@@ -14,8 +14,7 @@ from fmnist.core.atomic import NewFile
 from fmnist.core.errors import FmnistError, UsageError, escaped
 from fmnist.core.formats import FORMATS, Format, listing, recognise
 from fmnist.core.meta import ModelMeta
-from fmnist.core.model_check import check_model
-from fmnist.core.session import read_model
+from fmnist.core.session import check, read_model
 from fmnist.deploy.bench import machine
 from fmnist.deploy.bench.rounds import time_side_by_side
 
@@ -149,7 +148,7 @@ def _check_batches(path: Path, found: Format, batches: list[int]) -> None:
     images one call may take within the model check's memory bound (the photo model: 66)."""
     limit, why = MAX_BATCH, f"bench times at most {MAX_BATCH} images in one call"
     if found.runtime:
-        fits = check_model(read_model(path), str(path)).max_rows()
+        fits = check(read_model(path), str(path)).max_rows()  # remembered: the session made next skips it
         if fits < limit:
             limit, why = fits, f"in one call it may take {fits} within the model check's memory bound"
     if max(batches) > limit:
