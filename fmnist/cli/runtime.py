@@ -23,12 +23,12 @@ def register(app: typer.Typer) -> None:
 def usable_threads(threads: int) -> int:
     """--threads, at most one per core: more only wait for a core, and under a process limit the threads that
     cannot be started used to hang the run. Says so once on stderr when it lowers the count."""
-    from fmnist.core.session import cores  # onnxruntime: not for `fmnist --help`
+    from fmnist.core import session  # onnxruntime: not for `fmnist --help`
 
-    if threads <= cores():
-        return threads
-    typer.echo(f"note: --threads {threads} is more than the {cores()} cores here; using {cores()}", err=True)
-    return cores()
+    used = session.usable_threads(threads)
+    if used != threads:
+        typer.echo(f"note: --threads {threads} is more than the {used} cores here; using {used}", err=True)
+    return used
 
 
 def classify_failures(failed: int, unsaved: int, done: int, save: Path | None) -> str:
