@@ -1,7 +1,8 @@
 """Figures on a folder tree of real photos, from a model's probabilities (numpy only).
 
-- strict / lenient: the top label is the folder's first / any accepted label (over mapped photos,
-  whether or not the model is sure); per folder, and the mean over mapped folders;
+- strict / lenient: the top label is the photo's strict answer / any accepted label (fmnist.evaluation.photo_truth:
+  the folder's labels, refined by labels given by eye), whether or not the model is sure; per folder, the mean over
+  mapped folders, and strict per class (the photos whose strict answer is that class: footwear by class);
 - coverage: the share of mapped photos the model answers (is sure about), and the lenient accuracy of
   those answers; unsure_unmapped: the share of photos of unmapped folders (hat, …) it is not sure about;
 - confusion: folder x (label or "not sure") counts of the final decision.
@@ -16,6 +17,7 @@ import numpy as np
 
 from fmnist.evaluation.photo_map import PhotoMap
 from fmnist.evaluation.photo_set import PhotoSet
+from fmnist.evaluation.photo_truth import NO_STRICT, PhotoTruth, photo_truth
 from fmnist.runtime.decision import NOT_SURE, are_sure
 
 # Training policy: the share of mapped validation photos a model is to answer, from which choose_threshold picks
@@ -45,6 +47,7 @@ class PhotoFigures:
     unsure_unmapped: float
     empty: int  # photos the preprocessing found nothing in
     per_folder: dict[str, dict[str, Any]]  # folder -> {n, mapped, unsure[, strict, lenient]}
+    per_class: dict[str, dict[str, Any]]  # label -> {n, strict}: photos whose strict answer is that label
     confusion: dict[str, Any]  # {"rows": folders, "columns": labels + "not sure", "counts": [[...]]}
 
     def to_json(self) -> dict[str, Any]:
@@ -52,7 +55,9 @@ class PhotoFigures:
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> PhotoFigures:
-        return cls(**{k: raw[k] for k in cls.__dataclass_fields__})
+        fields = {k: raw[k] for k in cls.__dataclass_fields__ if k in raw}
+        fields.setdefault("per_class", {})  # a run card written before the per-class figures
+        return cls(**fields)
 
 
 def _share(hits: np.ndarray) -> float:
@@ -63,16 +68,24 @@ def _mean(rows: list[dict[str, Any]], key: str) -> float:
     return round(float(np.mean([r[key] for r in rows])), 4) if rows else 0.0
 
 
-def _per_folder(photos: PhotoSet, accepted: list[tuple[int, ...]], sure: np.ndarray, strict: np.ndarray,
+def _per_folder(photos: PhotoSet, truth: PhotoTruth, sure: np.ndarray, strict: np.ndarray,
                 lenient: np.ndarray) -> dict[str, dict[str, Any]]:
     out = {}
+    mapped, counted = truth.mapped, truth.strict != NO_STRICT
     for i, name in enumerate(photos.folders):
         rows = photos.folder_index == i
-        row: dict[str, Any] = {"n": int(rows.sum()), "mapped": bool(accepted[i]), "unsure": _share(~sure[rows])}
-        if accepted[i]:
-            row |= {"strict": _share(strict[rows]), "lenient": _share(lenient[rows])}
+        row: dict[str, Any] = {"n": int(rows.sum()), "mapped": bool(mapped[rows].any()), "unsure": _share(~sure[rows])}
+        if row["mapped"]:
+            row |= {"strict": _share(strict[rows & counted]), "lenient": _share(lenient[rows & mapped])}
         out[name] = row
     return out
+
+
+def _per_class(pmap: PhotoMap, truth: PhotoTruth, strict: np.ndarray) -> dict[str, dict[str, Any]]:
+    """{label: {n, strict}} over the photos whose strict answer is that label (footwear by class where the photos
+    are labelled by eye)."""
+    return {name: {"n": int((truth.strict == i).sum()), "strict": _share(strict[truth.strict == i])}
+            for i, name in enumerate(pmap.labels) if (truth.strict == i).any()}
 
 
 def _confusion(photos: PhotoSet, pmap: PhotoMap, predicted: np.ndarray, sure: np.ndarray) -> dict[str, Any]:
@@ -85,30 +98,29 @@ def _confusion(photos: PhotoSet, pmap: PhotoMap, predicted: np.ndarray, sure: np
     return {"rows": list(photos.folders), "columns": columns, "counts": counts.tolist()}
 
 
-def photo_figures(probs: np.ndarray, photos: PhotoSet, pmap: PhotoMap, threshold: float) -> PhotoFigures:
-    pmap.check(photos.folders)
+def photo_figures(probs: np.ndarray, photos: PhotoSet, pmap: PhotoMap, threshold: float,
+                  truth: PhotoTruth | None = None) -> PhotoFigures:
+    """The figures at `threshold`; `truth` (fmnist.evaluation.photo_truth) defaults to the folders' labels."""
+    truth = truth or photo_truth(photos, pmap)
     predicted, score = probs.argmax(axis=1), probs.max(axis=1)
     sure = are_sure(score, photos.empty, threshold)
-    accepted = [pmap.accepted[f] for f in photos.folders]
-    strict = np.array([bool(accepted[f]) and p == accepted[f][0] for p, f in zip(predicted, photos.folder_index,
-                                                                                  strict=True)], bool)
-    lenient = np.array([p in accepted[f] for p, f in zip(predicted, photos.folder_index, strict=True)], bool)
-    mapped = np.array([bool(accepted[f]) for f in photos.folder_index], bool)
-    per_folder = _per_folder(photos, accepted, sure, strict, lenient)
+    strict, lenient, mapped = truth.strict_hits(predicted), truth.lenient_hits(predicted), truth.mapped
+    per_folder = _per_folder(photos, truth, sure, strict, lenient)
     mapped_rows = [r for r in per_folder.values() if r["mapped"]]
     return PhotoFigures(
         photos=str(photos.root), n=len(photos), n_mapped=int(mapped.sum()), threshold=round(threshold, 4),
-        strict=_share(strict[mapped]), lenient=_share(lenient[mapped]), mean_strict=_mean(mapped_rows, "strict"),
-        mean_lenient=_mean(mapped_rows, "lenient"), coverage=_share(sure[mapped]),
-        answered_lenient=_share(lenient[mapped & sure]), unsure_unmapped=_share(~sure[~mapped]),
-        empty=int(photos.empty.sum()), per_folder=per_folder, confusion=_confusion(photos, pmap, predicted, sure))
+        strict=_share(strict[truth.strict != NO_STRICT]), lenient=_share(lenient[mapped]),
+        mean_strict=_mean(mapped_rows, "strict"), mean_lenient=_mean(mapped_rows, "lenient"),
+        coverage=_share(sure[mapped]), answered_lenient=_share(lenient[mapped & sure]),
+        unsure_unmapped=_share(~sure[~mapped]), empty=int(photos.empty.sum()), per_folder=per_folder,
+        per_class=_per_class(pmap, truth, strict), confusion=_confusion(photos, pmap, predicted, sure))
 
 
-def choose_threshold(probs: np.ndarray, photos: PhotoSet, pmap: PhotoMap, coverage: float = COVERAGE) -> float:
+def choose_threshold(probs: np.ndarray, photos: PhotoSet, pmap: PhotoMap, coverage: float = COVERAGE,
+                     truth: PhotoTruth | None = None) -> float:
     """The highest threshold (0.00-0.99, step 0.01) at which the model still answers `coverage` of the mapped
     photos. Photos the preprocessing finds empty are never answered, whatever the threshold."""
-    pmap.check(photos.folders)
-    mapped = np.array([pmap.mapped(photos.folders[f]) for f in photos.folder_index], bool)
+    mapped = (truth or photo_truth(photos, pmap)).mapped
     scores, empty, total = probs.max(axis=1)[mapped], photos.empty[mapped], int(mapped.sum())
     best = 0.0
     for t in np.arange(0.0, 1.0, 0.01):

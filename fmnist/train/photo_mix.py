@@ -21,6 +21,7 @@ import numpy as np
 
 from fmnist.core.meta import NUM_CLASSES
 from fmnist.core.tf import keras, tf
+from fmnist.evaluation.photo_labels import NONE, OTHER
 from fmnist.evaluation.photo_map import PhotoMap
 from fmnist.evaluation.photo_set import PhotoSet
 from fmnist.train.draws import group_draws
@@ -39,24 +40,40 @@ def fmnist_targets(labels: np.ndarray) -> np.ndarray:
     return out
 
 
-def photo_targets(photos: PhotoSet, pmap: PhotoMap) -> np.ndarray:
-    """One target row per photo, from its folder's labels (see the module doc)."""
+def photo_targets(photos: PhotoSet, pmap: PhotoMap, codes: np.ndarray | None = None) -> np.ndarray:
+    """One target row per photo, from its folder's labels (see the module doc), then from its label by eye
+    (`codes`, fmnist.evaluation.photo_labels.PhotoLabels.of): a class teaches that class alone; `other` keeps the
+    folder's candidate set without the pull toward its first label; `none` teaches "unsure"."""
     pmap.check(photos.folders)
     out = np.zeros((len(photos), TARGET_WIDTH), np.float32)
     out[:, PHOTO] = 1.0
     for i, folder in enumerate(photos.folders):
-        rows, labels = photos.folder_index == i, list(pmap.accepted[folder])
-        if labels:
-            weights = np.zeros(NUM_CLASSES, np.float32)
-            if len(labels) == 1:
-                weights[labels[0]] = 1.0
-            else:
-                weights[labels[1:]] = (1.0 - MAIN_WEIGHT) / (len(labels) - 1)
-                weights[labels[0]] = MAIN_WEIGHT
-            out[rows, :NUM_CLASSES], out[rows, SET] = weights, 1.0
-        else:
-            out[rows, :NUM_CLASSES] = 1.0 / NUM_CLASSES
+        out[photos.folder_index == i, :SET + 1] = _folder_row(list(pmap.accepted[folder]))
+    if codes is not None:
+        codes = np.asarray(codes)
+        for rows, labels in ((codes == OTHER, None), (codes == NONE, [])):
+            for i in np.flatnonzero(rows):
+                folder = list(pmap.accepted[photos.folders[photos.folder_index[i]]])
+                out[i, :SET + 1] = _folder_row(folder if labels is None else labels, pull=False)
+        by_eye = np.flatnonzero(codes >= 0)
+        out[by_eye, :SET + 1] = 0.0
+        out[by_eye, codes[by_eye]], out[by_eye, SET] = 1.0, 1.0
     return out
+
+
+def _folder_row(labels: list[int], pull: bool = True) -> np.ndarray:
+    """Weights and the set flag for a photo whose right answers are `labels` (strict first; [] for none)."""
+    row = np.zeros(SET + 1, np.float32)
+    if not labels:
+        row[:NUM_CLASSES] = 1.0 / NUM_CLASSES
+        return row
+    if len(labels) == 1 or not pull:
+        row[labels] = 1.0 / len(labels)
+    else:
+        row[labels[1:]] = (1.0 - MAIN_WEIGHT) / (len(labels) - 1)
+        row[labels[0]] = MAIN_WEIGHT
+    row[SET] = 1.0
+    return row
 
 
 def make_loss(label_smoothing: float = 0.0) -> Any:

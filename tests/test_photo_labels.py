@@ -1,0 +1,84 @@
+"""Labels given by eye: read from their CSV, they set each photo's strict answer, the figures per class, and what the
+photo recipe teaches (fmnist.evaluation.photo_labels, photo_truth, fmnist.train.photo_mix)."""
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fmnist.core.errors import UsageError
+from fmnist.evaluation.photo_figures import photo_figures
+from fmnist.evaluation.photo_labels import COLUMNS, NONE, OTHER, UNLABELLED, PhotoLabels
+from fmnist.evaluation.photo_map import PhotoMap
+from fmnist.evaluation.photo_set import PhotoSet
+from fmnist.evaluation.photo_truth import NO_STRICT, photo_truth
+from fmnist.train.photo_mix import SET, photo_targets
+
+SANDAL, SHIRT, SNEAKER, TSHIRT, BOOT = 5, 6, 7, 0, 9
+
+
+def _write(path: Path, rows: list[tuple[str, ...]], header: tuple[str, ...] = COLUMNS) -> Path:
+    path.write_text("\n".join(",".join(r) for r in [header, *rows]) + "\n")
+    return path
+
+
+def _shoes_and_shirts() -> PhotoSet:
+    """Six photos: four in shoes (Sneaker by eye, other, none, unlabelled), two in shirt (T-shirt/top by eye, and
+    unlabelled)."""
+    return PhotoSet(Path("photos"), ("shirt", "shoes"), np.zeros((6, 28, 28), np.uint8), np.array([1, 1, 1, 1, 0, 0]),
+                    np.zeros(6, bool), [Path(f"{i}.jpg") for i in range(6)])
+
+
+CODES = np.array([SNEAKER, OTHER, NONE, UNLABELLED, TSHIRT, UNLABELLED])
+
+
+def test_the_label_file_gives_each_photo_its_code_by_sha256(tmp_path):
+    labels = PhotoLabels.load(_write(tmp_path / "l.csv", [("shoes", "train", "a.jpg", "aa", "Sneaker", ""),
+                                                          ("shoes", "train", "b.jpg", "bb", "other", "a pump"),
+                                                          ("shirt", "validation", "c.jpg", "cc", "none", "a bag")]))
+    assert labels.of(["bb", "aa", "zz", "cc"]).tolist() == [OTHER, SNEAKER, UNLABELLED, NONE]
+    photo, renamed = tmp_path / "p.jpg", tmp_path / "copy.jpg"
+    photo.write_bytes(b"the photo's bytes")
+    renamed.write_bytes(photo.read_bytes())
+    labels = PhotoLabels({hashlib.sha256(photo.read_bytes()).hexdigest(): BOOT}, "test")
+    assert labels.of_files([renamed, tmp_path / "l.csv"]).tolist() == [BOOT, UNLABELLED]  # any copy, by content
+
+
+@pytest.mark.parametrize(("rows", "header", "says"), [
+    ([("shoes", "train", "a.jpg", "aa", "Loafer", "")], COLUMNS, "line 2: unknown label 'Loafer'"),
+    ([("shoes", "train", "a.jpg", "aa")], ("folder", "split", "file", "sha256"), "with the header"),
+])
+def test_a_bad_label_file_is_one_usage_error_naming_the_fault(tmp_path, rows, header, says):
+    with pytest.raises(UsageError, match=says):
+        PhotoLabels.load(_write(tmp_path / "bad.csv", rows, header))
+
+
+def test_labels_by_eye_set_the_strict_answer_and_leave_out_what_has_none():
+    truth = photo_truth(_shoes_and_shirts(), PhotoMap.load(), CODES)
+    assert truth.strict.tolist() == [SNEAKER, NO_STRICT, NO_STRICT, SANDAL, TSHIRT, SHIRT]
+    assert truth.mapped.tolist() == [True, True, False, True, True, True]  # `none`: "not sure" is right
+    assert truth.accepted[0, [SANDAL, SNEAKER, BOOT]].all()  # lenient still forgives another shoe
+
+
+def test_figures_count_strict_per_class_by_eye():
+    photos, pmap = _shoes_and_shirts(), PhotoMap.load()
+    probs = np.full((6, 10), 0.01)
+    probs[np.arange(6), [SANDAL, SANDAL, SANDAL, SANDAL, TSHIRT, TSHIRT]] = 0.91  # every shoe "Sandal"
+    figures = photo_figures(probs, photos, pmap, 0.5, photo_truth(photos, pmap, CODES))
+    assert figures.per_class["Sneaker"] == {"n": 1, "strict": 0.0}
+    assert figures.per_class["Sandal"] == {"n": 1, "strict": 1.0}  # the unlabelled shoe keeps the folder's first
+    assert figures.per_class["T-shirt/top"] == {"n": 1, "strict": 1.0}
+    assert figures.per_class["Shirt"] == {"n": 1, "strict": 0.0}
+    assert figures.strict == 0.5 and figures.lenient == 1.0  # 2 of 4 strict; every mapped answer lenient-right
+    without = photo_figures(probs, photos, pmap, 0.5)  # the folders alone: every shoe counts Sandal as strict
+    assert without.per_class["Sandal"]["n"] == 4 and without.strict == round(4 / 6, 4)
+
+
+def test_the_recipe_teaches_the_class_by_eye_the_set_for_other_and_unsure_for_none():
+    targets = photo_targets(_shoes_and_shirts(), PhotoMap.load(), CODES)
+    assert targets[0, :10].tolist() == np.eye(10)[SNEAKER].tolist() and targets[0, SET] == 1
+    assert np.allclose(targets[1, [SANDAL, SNEAKER, BOOT]], 1 / 3) and targets[1, SET] == 1  # no pull to Sandal
+    assert np.allclose(targets[2, :10], 0.1) and targets[2, SET] == 0  # uniform: "unsure"
+    assert targets[3, SANDAL] == 0.5  # unlabelled: the folder's candidate set, pulled to its first label
+    assert targets[4, :10].tolist() == np.eye(10)[TSHIRT].tolist()
