@@ -82,3 +82,8 @@ def test_the_recipe_teaches_the_class_by_eye_the_set_for_other_and_unsure_for_no
     assert np.allclose(targets[2, :10], 0.1) and targets[2, SET] == 0  # uniform: "unsure"
     assert targets[3, SANDAL] == 0.5  # unlabelled: the folder's candidate set, pulled to its first label
     assert targets[4, :10].tolist() == np.eye(10)[TSHIRT].tolist()
+def test_the_project_labels_load_and_use_only_the_vocabulary():
+    labels = PhotoLabels.load()
+    assert len(labels.codes) >= 250 and set(labels.codes.values()) <= {*range(10), OTHER, NONE}
+
+

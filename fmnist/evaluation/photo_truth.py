@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fmnist.evaluation.photo_labels import NONE, OTHER, UNLABELLED
+from fmnist.core.meta import CLASS_NAMES
+from fmnist.evaluation.photo_labels import NONE, OTHER, UNLABELLED, PhotoLabels
 from fmnist.evaluation.photo_map import PhotoMap
 from fmnist.evaluation.photo_set import PhotoSet
 
@@ -52,3 +53,11 @@ def photo_truth(photos: PhotoSet, pmap: PhotoMap, codes: np.ndarray | None = Non
     strict[codes == OTHER] = NO_STRICT
     strict[codes == NONE], accepted[codes == NONE] = NO_STRICT, False
     return PhotoTruth(strict, accepted)
+
+
+def codes_by_eye(photos: PhotoSet, pmap: PhotoMap, labels: PhotoLabels | None = None) -> np.ndarray | None:
+    """Each photo's label by eye in the project's label file (or `labels`), found by the photo's sha256; None for a
+    model of its own labels, whose folders say it all."""
+    if tuple(pmap.labels) != tuple(CLASS_NAMES):
+        return None
+    return (labels or PhotoLabels.load()).of_files(photos.paths)

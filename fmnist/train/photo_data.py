@@ -14,6 +14,7 @@ from rich.progress import Progress
 from fmnist.evaluation.photo_figures import PhotoFigures, choose_threshold, decision_record, photo_figures
 from fmnist.evaluation.photo_map import PhotoMap
 from fmnist.evaluation.photo_set import PhotoSet, load_photos
+from fmnist.evaluation.photo_truth import PhotoTruth, codes_by_eye, photo_truth
 from fmnist.runtime.preparation import CUTOUT, Preparation
 from fmnist.train.photo_mix import photo_targets
 
@@ -26,6 +27,7 @@ class PhotoData:
     x: np.ndarray  # the photos to learn from: those where the preprocessing found an object
     targets: np.ndarray  # (len(x), 12), fmnist.train.photo_mix
     folder_index: np.ndarray  # (len(x),) each photo's folder
+    truth: PhotoTruth  # what counts as right for each readable photo (the folders, then the labels by eye)
 
 
 def read_photos(root: Path, progress: bool = True, preparation: Preparation = CUTOUT) -> PhotoSet:
@@ -52,11 +54,13 @@ def load_photo_data(root: Path, map_path: Path | None = None, progress: bool = T
     pmap.check(photos.folders)
     x_all = CUTOUT.to_input(photos.images)
     keep = ~photos.empty  # nothing found: the runtime says "not sure" there, so there is nothing to learn
-    return PhotoData(photos, pmap, x_all, x_all[keep], photo_targets(photos, pmap)[keep], photos.folder_index[keep])
+    codes = codes_by_eye(photos, pmap)
+    return PhotoData(photos, pmap, x_all, x_all[keep], photo_targets(photos, pmap, codes)[keep],
+                     photos.folder_index[keep], photo_truth(photos, pmap, codes))
 
 
 def photo_report(probs: np.ndarray, photos: PhotoData, coverage: float) -> tuple[PhotoFigures, dict[str, Any]]:
     """(figures at the chosen threshold, the decision record for the model's metadata)."""
-    threshold = choose_threshold(probs, photos.set, photos.pmap, coverage)
-    figures = photo_figures(probs, photos.set, photos.pmap, threshold)
+    threshold = choose_threshold(probs, photos.set, photos.pmap, coverage, photos.truth)
+    figures = photo_figures(probs, photos.set, photos.pmap, threshold, photos.truth)
     return figures, decision_record(figures, coverage)

@@ -40,6 +40,13 @@ def fmnist_targets(labels: np.ndarray) -> np.ndarray:
     return out
 
 
+def unsure_targets(count: int) -> np.ndarray:
+    """Rows that teach "unsure" (a scene with nothing in it): the uniform distribution, photo-like."""
+    out = np.zeros((count, TARGET_WIDTH), np.float32)
+    out[:, :NUM_CLASSES], out[:, PHOTO] = 1.0 / NUM_CLASSES, 1.0
+    return out
+
+
 def photo_targets(photos: PhotoSet, pmap: PhotoMap, codes: np.ndarray | None = None) -> np.ndarray:
     """One target row per photo, from its folder's labels (see the module doc), then from its label by eye
     (`codes`, fmnist.evaluation.photo_labels.PhotoLabels.of): a class teaches that class alone; `other` keeps the

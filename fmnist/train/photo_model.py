@@ -4,9 +4,11 @@ It is the photo tier (EfficientNet-Lite0's ImageNet features of the colour centr
 fine-tuned: fmnist.train.photo_tier) trained on two domains at once:
 - Fashion-MNIST training images written as photos, a tenth of --limit a class (the recipe's defaults are in
   fmnist.train.fashion_recipes), each seen once: half as the test images are written
-  (fmnist.evaluation.render.render), half varied to look like photos (render_varied);
-- the clothing photos through the photo map, with fmnist.train.photo_mix's candidate-set loss: a shoe photo may
-  be a Sandal, Sneaker or Ankle boot; hat, shorts and skirt (no Fashion-MNIST class) teach "unsure". Each photo
+  (fmnist.evaluation.render.render), half varied to look like photos (render_varied: textured grounds, footwear in
+  pairs, products larger than the square), with scenes of nothing (fmnist.train.empty_scenes) that teach "unsure";
+- the clothing photos through the photo map and the labels given by eye (fmnist.evaluation.photo_labels), with
+  fmnist.train.photo_mix's candidate-set loss: a shoe labelled Sneaker teaches Sneaker, a shoe that is none of the
+  three may be any of them; hat, shorts and skirt (no Fashion-MNIST class) teach "unsure". Each photo
   folder weighs the same (795 t-shirts, 112 skirts), as in the edge recipe, since the figures that judge the
   model (the mean over the mapped folders, the sample photos) count folders, not photos (fmnist.train.photo_tier
   draws the views once: a large folder's are subsampled, a small one's repeat).
@@ -30,15 +32,17 @@ from fmnist.data.split import stratified_indices
 from fmnist.evaluation.photo_figures import PhotoFigures, choose_threshold, decision_record, photo_figures
 from fmnist.evaluation.photo_map import PhotoMap
 from fmnist.evaluation.photo_set import PhotoSet
+from fmnist.evaluation.photo_truth import PhotoTruth, codes_by_eye, photo_truth
 from fmnist.evaluation.render import RENDER, render, render_varied
 from fmnist.evaluation.report import classification_report
 from fmnist.evaluation.testset import CALIB_DATA, FMNIST_RENDERED, rendered_test
 from fmnist.runtime.crop import CentreCrop
 from fmnist.train import plots
 from fmnist.train.backbones import BACKBONES
+from fmnist.train.empty_scenes import empty_scenes
 from fmnist.train.loop import seed_everything
 from fmnist.train.photo_data import read_photos
-from fmnist.train.photo_mix import SET, SetAccuracy, fmnist_targets, make_loss, photo_targets
+from fmnist.train.photo_mix import SET, SetAccuracy, fmnist_targets, make_loss, photo_targets, unsure_targets
 from fmnist.train.photo_tier import Objective, Once, TierRecipe, fit_tier
 from fmnist.train.recipe import RunConfig, Trained
 
@@ -49,6 +53,7 @@ BACKBONE = "lite0"
 # about twice as long.
 TUNE_FROM = "blocks.7.add"
 CALIB_PHOTOS = 64  # of each domain, kept for int8 calibration (percentile calibration takes 128 at 160 px)
+EMPTY_SCENES = 1500  # grounds with nothing on them, seen once with the rendered images: they teach "not sure"
 
 
 def preparation(size: int) -> CentreCrop:
@@ -75,6 +80,7 @@ class Domains:
     photos: PhotoSet  # the training photos (seen in the tier's views)
     held: PhotoSet  # the validation photos
     held_targets: np.ndarray
+    held_truth: PhotoTruth  # what counts as right on each validation photo (the folders, then the labels by eye)
     pmap: PhotoMap
 
 
@@ -83,20 +89,29 @@ def per_class(cfg: RunConfig) -> int:
     return max(1, cfg.limit // NUM_CLASSES)
 
 
-def _domains(cfg: RunConfig) -> Domains:
-    assert cfg.photos is not None and cfg.photos_val is not None  # the recipe's check (fashion_recipes.PhotoRecipe)
-    pmap = PhotoMap.load(cfg.photo_map)
+def _once(cfg: RunConfig) -> Once:
+    """The rows seen once: a tenth of --limit Fashion-MNIST training images a class, half rendered as the test images
+    are, half varied like photos; and EMPTY_SCENES grounds with nothing on them, which teach "unsure"."""
     train = fashion.load_split("train", cfg.data_dir)
     rows = stratified_indices(train.labels, per_class(cfg) * NUM_CLASSES, cfg.seed)
     plain, varied = rows[0::2], rows[1::2]
-    rendered = np.concatenate([render(train.images[plain], cfg.size),
-                               render_varied(train.images[varied], cfg.size, cfg.seed)])
+    images = [render(train.images[plain], cfg.size),
+              render_varied(train.images[varied], cfg.size, cfg.seed, train.labels[varied]),
+              empty_scenes(EMPTY_SCENES, cfg.size, cfg.seed)]
+    targets = [fmnist_targets(train.labels[np.concatenate([plain, varied])]), unsure_targets(EMPTY_SCENES)]
+    return Once(np.concatenate(images), np.concatenate(targets))
+
+
+def _domains(cfg: RunConfig) -> Domains:
+    assert cfg.photos is not None and cfg.photos_val is not None  # the recipe's check (fashion_recipes.PhotoRecipe)
+    pmap = PhotoMap.load(cfg.photo_map)
     photos = read_photos(cfg.photos, cfg.progress, preparation(cfg.size))
     held = read_photos(cfg.photos_val, cfg.progress, preparation(cfg.size))
     pmap.check(photos.folders)
     pmap.check(held.folders)
-    once = Once(rendered, fmnist_targets(train.labels[np.concatenate([plain, varied])]))
-    return Domains(photo_targets(photos, pmap), once, photos, held, photo_targets(held, pmap), pmap)
+    codes, held_codes = codes_by_eye(photos, pmap), codes_by_eye(held, pmap)  # the labels given by eye
+    return Domains(photo_targets(photos, pmap, codes), _once(cfg), photos, held, photo_targets(held, pmap, held_codes),
+                   photo_truth(held, pmap, held_codes), pmap)
 
 
 def _calibration(cfg: RunConfig, domains: Domains, path: OwnedFile) -> None:
@@ -118,8 +133,8 @@ def _report(cfg: RunConfig, model: Any, domains: Domains) -> tuple[dict[str, Any
     prep = preparation(cfg.size)
     report = classification_report(labels, model.predict(prep.to_input(images), batch_size=64, verbose=0))
     val_probs = model.predict(prep.to_input(domains.held.images), batch_size=64, verbose=0)
-    threshold = choose_threshold(val_probs, domains.held, domains.pmap, cfg.coverage)
-    return report, photo_figures(val_probs, domains.held, domains.pmap, threshold)
+    threshold = choose_threshold(val_probs, domains.held, domains.pmap, cfg.coverage, domains.held_truth)
+    return report, photo_figures(val_probs, domains.held, domains.pmap, threshold, domains.held_truth)
 
 
 def fit_photo(cfg: RunConfig) -> Trained:
