@@ -22,6 +22,7 @@ from fmnist.cli import app
 from fmnist.core import atomic
 from fmnist.data import fashion
 from fmnist.runtime.cutout import preprocess, segment
+from fmnist.runtime.preparation import CUTOUT
 from fmnist.runtime.video.scene import ScenePreprocess
 from fmnist.runtime.video.segmenter import BackgroundSegmenter, Segmenter
 from scripts.product_video import frame as product_frame
@@ -172,7 +173,7 @@ def test_a_stream_that_comes_back_at_another_size_is_segmented_anew(trouser):
     rng = np.random.default_rng(0)
     large = product_frame(rng, trouser)
     small = cv2.resize(large, (100, 75), interpolation=cv2.INTER_AREA)  # the same scene at a 100x75 stream's size
-    scene = ScenePreprocess()
+    scene = ScenePreprocess(CUTOUT.frame_path())
     scene(small)
     scene(small)
     got = scene(large)  # the old mask does not fit the new size: segmented again, not reused
@@ -192,7 +193,7 @@ def test_a_segmentation_that_raises_leaves_the_frame_unsure_and_the_run_going(tr
         return segment(small)
 
     segmenter = BackgroundSegmenter(fails_once) if background else Segmenter(fails_once)
-    scene = ScenePreprocess(segmenter)
+    scene = ScenePreprocess(CUTOUT.frame_path(), segmenter)
     frames = [product_frame(np.random.default_rng(i), trouser) for i in range(4)]
     try:
         first = scene(frames[0])

@@ -14,12 +14,21 @@ from fmnist.data import fashion
 from fmnist.runtime.classifier import Classifier
 from fmnist.runtime.cutout import preprocess
 from fmnist.runtime.image import read_image
+from fmnist.runtime.preparation import CUTOUT
 from fmnist.runtime.video.live import LiveConfig, run
-from fmnist.runtime.video.scene import MAX_WAIT, ScenePreprocess
+from fmnist.runtime.video.scene import MAX_WAIT, ScenePreprocess, frame_preprocess
 from fmnist.runtime.video.segmenter import BackgroundSegmenter
 from scripts.product_video import frame as product_frame
 
 ROOT = Path(__file__).resolve().parent.parent
+FRAMES = CUTOUT.frame_path()  # the cut-out's live frame path
+
+
+def cutout_scene(background: bool = False) -> ScenePreprocess:
+    """The cut-out's frame path as live makes it: segmenting in the loop, or in a worker thread."""
+    scene = frame_preprocess(CUTOUT, background)
+    assert isinstance(scene, ScenePreprocess)
+    return scene
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +40,7 @@ def products() -> tuple[np.ndarray, np.ndarray]:
 
 def test_a_held_scene_is_segmented_once_despite_sensor_noise(products):
     rng = np.random.default_rng(0)
-    scene = ScenePreprocess()
+    scene = cutout_scene()
     frames = [product_frame(rng, products[0]) for _ in range(20)]
     out = [scene(f) for f in frames]
     reference = preprocess(frames[0])
@@ -45,7 +54,7 @@ def test_a_held_scene_is_segmented_once_despite_sensor_noise(products):
 
 def test_a_scene_change_is_segmented_once_it_settles(products):
     rng = np.random.default_rng(1)
-    scene = ScenePreprocess()
+    scene = cutout_scene()
     first = [product_frame(rng, products[0]) for _ in range(5)]
     second = [product_frame(rng, products[1]) for _ in range(5)]
     blank = [product_frame(rng, None) for _ in range(5)]
@@ -62,7 +71,7 @@ def test_a_scene_change_is_segmented_once_it_settles(products):
 
 def test_a_scene_that_never_settles_is_segmented_every_max_wait_frames(products):
     rng = np.random.default_rng(2)
-    scene = ScenePreprocess()
+    scene = cutout_scene()
     still = product_frame(rng, products[0])
     frames = [np.roll(still, 12 * k, axis=1) for k in range(1 + 3 * (MAX_WAIT + 1))]  # sliding across the box
     out = [scene(f) for f in frames]
@@ -98,7 +107,7 @@ def test_off_the_loop_a_new_scene_is_not_sure_until_segmented_then_like_the_loop
     the result is in, frames get exactly what the in-loop path gives them."""
     rng = np.random.default_rng(3)
     frames = [product_frame(rng, products[0]) for _ in range(6)]
-    inline, background = ScenePreprocess(), ScenePreprocess(BackgroundSegmenter())
+    inline, background = cutout_scene(), cutout_scene(background=True)
     try:
         expected = [inline(f) for f in frames]
         assert background(frames[0]).empty and background.moving == 1
@@ -113,7 +122,7 @@ def test_off_the_loop_a_new_scene_is_not_sure_until_segmented_then_like_the_loop
 def test_a_result_for_a_scene_already_gone_is_not_applied(products):
     rng = np.random.default_rng(4)
     first, second = product_frame(rng, products[0]), product_frame(rng, products[1])
-    scene = ScenePreprocess(BackgroundSegmenter())
+    scene = cutout_scene(background=True)
     try:
         scene(first)  # the trouser, submitted
         assert scene.segmenter.wait()
@@ -129,7 +138,7 @@ def test_a_result_for_a_scene_already_gone_is_not_applied(products):
 
 def test_the_first_label_from_a_segmentation_carries_its_wait():
     photo = read_image(ROOT / "examples" / "photos" / "pants.jpg")
-    scene = ScenePreprocess(BackgroundSegmenter())
+    scene = cutout_scene(background=True)
     try:
         scene(photo, captured=100.0)
         assert scene.segmenter.wait()
@@ -145,7 +154,7 @@ def test_the_worker_steps_aside_for_the_loop():
     """Lowest priority, and with two or more cores a core of its own (the last)."""
     import os
 
-    segmenter = BackgroundSegmenter()
+    segmenter = BackgroundSegmenter(FRAMES.segment)
     try:
         native = segmenter.native_id
         assert native is not None and native != threading.get_native_id()

@@ -107,7 +107,7 @@ def load_photos(root: Path, cache: Path | None = None, progress: Progress | None
     listing = list_photos(root)
     folders = tuple(listing)
     jobs = [(i, path) for i, name in enumerate(folders) for path in listing[name]]
-    cache = (cache or cache_dir()) if use_cache and preparation.segments else None  # worth keeping: GrabCut
+    cache = (cache or cache_dir()) if use_cache and preparation.caches else None  # worth keeping: GrabCut
 
     def one(job: tuple[int, Path]) -> tuple[int, Path, tuple[np.ndarray, bool, bool] | str]:
         index, path = job

@@ -1,7 +1,8 @@
 """Which images a model is judged on, its labels and its preprocessing.
 
-A Fashion-MNIST model: the 10,000 test images; one that takes colour photos (the photo model), a stratified
-2,000 of them rendered as photos at its size (fmnist.evaluation.render), calibrated on the photos and rendered
+A Fashion-MNIST model: the test images its preprocessing kind names (`Preparation.test_images`, one of TEST_IMAGES):
+"fashion-mnist", the 10,000 test images as they are (the cut-out); "rendered", a stratified 2,000 of them rendered as
+photos at its size (fmnist.evaluation.render; the photo model's centre crop), calibrated on the photos and rendered
 images its run kept (CALIB_DATA). A model trained on your own classes (`fmnist train-own`):
 the photos its run held out, kept as prepared arrays (28x28 cut-outs, or the photo tier's colour squares) in
 the run folder (OWN_DATA), next to the model and its exports; they also hold the photos int8 calibration uses.
@@ -106,10 +107,7 @@ def test_set_for(model: Path, data_dir: Path | None = None, described: Described
     described = described or describe(model)
     names = described.labels
     if not is_own(names):
-        test = fashion.load_split("test", data_dir)
-        if described.preparation.channels == 3:
-            return _rendered(Path(model), test, names, described.preparation, data_dir)
-        return TestSet(test.images, test.labels, names, FMNIST_TEST)
+        return _fashion_test(Path(model), names, described.preparation, data_dir)
     path = Path(model).parent / OWN_DATA
     if not path.is_file():
         raise ModelError(f"{model} has its own labels ({', '.join(names)}), and its held-out photos ({OWN_DATA}) "
@@ -163,6 +161,22 @@ def _own_arrays(path: Path, classes: int, preparation: Preparation) -> tuple[np.
     return images, labels, calib
 
 
+def _fashion_test(model: Path, names: list[str], preparation: Preparation, data_dir: Path | None) -> TestSet:
+    """The Fashion-MNIST test images the model's kind names (TEST_IMAGES); ModelError for a name fmnist lacks."""
+    read = TEST_IMAGES.get(preparation.test_images)
+    if read is None:
+        raise ModelError(f"{model}: its preprocessing kind {preparation.kind!r} is judged on test images "
+                         f"{printable(preparation.test_images)}, which this fmnist does not make (it makes "
+                         f"{', '.join(TEST_IMAGES)}); use the fmnist release that made the model")
+    return read(model, fashion.load_split("test", data_dir), names, preparation, data_dir)
+
+
+def _as_they_are(model: Path, test: fashion.Split, names: list[str], preparation: Preparation,
+                 data_dir: Path | None) -> TestSet:
+    """The 10,000 test images as the dataset has them: already what the kind makes of a photo."""
+    return TestSet(test.images, test.labels, names, FMNIST_TEST, preparation=preparation)
+
+
 def _rendered(model: Path, test: fashion.Split, names: list[str], preparation: Preparation,
               data_dir: Path | None) -> TestSet:
     """The test set as a colour model sees it: rendered as photos at its size, and its calibration images."""
@@ -178,6 +192,11 @@ def _rendered(model: Path, test: fashion.Split, names: list[str], preparation: P
         calib = render(train.images[stratified_indices(train.labels, RENDER_CALIB, 0)], preparation.size)
     images, labels = rendered_test(test, preparation.size)
     return TestSet(images, labels, names, FMNIST_RENDERED, calib, preparation)
+
+
+# the Fashion-MNIST test images a kind can name (Preparation.test_images)
+TEST_IMAGES: dict[str, Callable[[Path, fashion.Split, list[str], Preparation, Path | None], TestSet]] = {
+    "fashion-mnist": _as_they_are, "rendered": _rendered}
 
 
 def rendered_test(test: fashion.Split, size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -100,7 +100,8 @@ class CentreCrop(Preparation):
     kind: ClassVar[str] = "crop"
     version: ClassVar[str] = CROP_VERSION
     channels: ClassVar[int] = 3
-    segments: ClassVar[bool] = False
+    caches: ClassVar[bool] = False  # nothing costly to keep: a crop and a resize
+    test_images: ClassVar[str] = "rendered"  # a colour model: the test images rendered as photos at its size
     # Lite0 at 160 px on 341 held-out photos: minmax lost 2 photos, percentile 1; uint8 activations fuse every conv
     # and add (2.2 ms at batch 1 on 1 thread), int8 ones leave 14 convs in float (3.7 ms): export --int8 --search
     int8_method: ClassVar[str] = "percentile"

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from fmnist.core.meta import IMAGE_SIZE, INPUT_BASE
+from fmnist.runtime.frame_path import Change, SegmentingFrames, ThumbnailRule
 from fmnist.runtime.image import Prepared, Shrunk, shrink, to_bgr8
 from fmnist.runtime.kind import Preparation, per_value
 
@@ -32,6 +33,9 @@ MIN_CONTRAST = 40.0  # object-vs-background distance (BGR, 0-441) below which th
 MIN_AREA = 0.01  # an object smaller than this share of the picture is a speck: nothing there
 MAX_AREA = 0.95  # an object covering more than this share of the picture is the picture itself: nothing there
 RECT_MARGIN = 0.06  # the fallback's "object is inside" rectangle leaves this share of each side as background
+# live's "has the scene moved" rule (CutOutFrames): more than 1 % of a 32-pixel grey thumbnail's pixels moved by more
+# than 24 grey levels since the frame last segmented (compared with that frame, so a slow drift adds up too)
+SCENE_RULE = ThumbnailRule(side=32, level=24, share=0.01)
 
 
 def _border(image: np.ndarray, width: int) -> np.ndarray:
@@ -178,6 +182,23 @@ def preprocess_record() -> dict[str, Any]:
             "min_contrast": MIN_CONTRAST, "min_area": MIN_AREA, "max_area": MAX_AREA, "rect_margin": RECT_MARGIN}
 
 
+class CutOutFrames(SegmentingFrames[Segment]):
+    """The cut-out's live frame path (fmnist.runtime.frame_path): shrink to WORK_SIZE, segment when SCENE_RULE says
+    the scene moved, and render each frame with the mask it has; a segmented frame gives exactly `preprocess`'s."""
+
+    def view(self, small: np.ndarray) -> np.ndarray:
+        return SCENE_RULE.view(small)
+
+    def change(self, before: np.ndarray | None, now: np.ndarray) -> Change:
+        return SCENE_RULE.change(before, now)
+
+    def segment(self, small: np.ndarray) -> Segment:
+        return segment(small)
+
+    def render(self, shrunk: Shrunk, seg: Segment) -> Prepared:
+        return render(shrunk, seg)
+
+
 @dataclass(frozen=True)
 class CutOut(Preparation):
     """Segment, grey, negate, fit to 28x28; x = pixel / 255. A record without a kind is this one."""
@@ -187,7 +208,8 @@ class CutOut(Preparation):
     kind: ClassVar[str] = "cutout"
     version: ClassVar[str] = PREPROCESS_VERSION
     channels: ClassVar[int] = 1
-    segments: ClassVar[bool] = True
+    caches: ClassVar[bool] = True  # a GrabCut per photo: worth keeping
+    test_images: ClassVar[str] = "fashion-mnist"  # already what it makes of a photo
     int8_method: ClassVar[str] = "minmax"  # docs/model.md
     int8_activations: ClassVar[str] = "int8"
     int8_float_convs: ClassVar[int] = 0  # a float first conv was slower (97 µs against 77): docs/model.md
@@ -195,6 +217,9 @@ class CutOut(Preparation):
 
     def prepare(self, image: np.ndarray, raw: bool = False) -> Prepared:
         return prepare_raw(image) if raw else preprocess(image)
+
+    def frame_path(self) -> CutOutFrames:
+        return CutOutFrames(WORK_SIZE, self.image_shape)
 
     def to_input(self, images: np.ndarray) -> np.ndarray:
         # (N, 28, 28, 1) float32 in [0, 1], the object bright on black

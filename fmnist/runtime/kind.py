@@ -6,8 +6,12 @@ A kind owns what is specific to it, so no code outside its file asks which kind 
 - `prepare` (a photo -> the uint8 image the model sees) and `to_input` (those images -> the float input);
 - `record` (what a model's metadata says of it) and `from_fields` (the same record read back, every field checked),
   `prose` and `input_spec` (the metadata's words and input entry);
-- `segments`: whether preparing costs a segmentation, so live segments only when the scene changes and photo
-  folders are cached (the cut-out); otherwise every frame is prepared afresh and nothing is cached;
+- `frame_path()`: how live turns a frame into the model's input. A kind that segments returns its
+  `SegmentingFrames` (fmnist.runtime.frame_path: its work size, segment and render steps, and its own "has the scene
+  moved" rule), so live segments only when the scene changes; None (the default): every frame prepared afresh;
+- `caches`: whether photo folders keep its prepared images (worth it when preparing costs a segmentation);
+- `test_images`: which Fashion-MNIST test images a model of this kind is judged on (fmnist.evaluation.testset
+  names them: "fashion-mnist", the images as they are, or "rendered", rendered as photos at the model's size);
 - its int8 defaults (`int8_method`, `int8_activations`, `int8_float_convs`) and `calib_photos`, the training
   photos an own-label run keeps to calibrate int8 on.
 """
@@ -23,6 +27,7 @@ from typing import Any, ClassVar
 import cv2
 import numpy as np
 
+from fmnist.runtime.frame_path import SegmentingFrames
 from fmnist.runtime.image import Prepared
 
 
@@ -44,7 +49,8 @@ class Preparation(ABC):
     kind: ClassVar[str]  # the record's "kind" (absent in a record: "cutout")
     version: ClassVar[str]  # bump when `prepare` changes what it returns for a photo
     channels: ClassVar[int]  # 1 (grey) or 3 (RGB)
-    segments: ClassVar[bool]
+    caches: ClassVar[bool]  # photo folders keep its prepared images (fmnist.evaluation.photo_set)
+    test_images: ClassVar[str]  # the test images it is judged on: "fashion-mnist" or "rendered"
     int8_method: ClassVar[str]  # export --int8's calibration: minmax, percentile or entropy
     int8_activations: ClassVar[str]  # int8 (S8S8) or uint8 (U8S8)
     int8_float_convs: ClassVar[int]  # the first convolutions that stay float in an int8 ONNX
@@ -70,6 +76,11 @@ class Preparation(ABC):
         if images.shape[1:] != self.image_shape:
             raise ValueError(f"expected (N, {', '.join(map(str, self.image_shape))}) images, got {images.shape}")
         return images
+
+    def frame_path(self) -> SegmentingFrames[Any] | None:
+        """How live prepares frames for this kind: its SegmentingFrames when it segments (then only when the scene
+        changes), or None to prepare every frame afresh with `prepare`."""
+        return None
 
     @abstractmethod
     def prepare(self, image: np.ndarray, raw: bool = False) -> Prepared:

@@ -1,8 +1,9 @@
-"""Segmentation for the video path, in the loop (`Segmenter`) or off it (`BackgroundSegmenter`).
+"""Segmentation for the video path, in the loop (`Segmenter`) or off it (`BackgroundSegmenter`): either runs the
+segment step it is given, the kind's own (fmnist.runtime.frame_path.SegmentingFrames.segment), on a job's picture.
 
-GrabCut is nearly all of preprocessing's cost (20-250 ms on this machine, about 5x that on a Raspberry Pi), so
-a live source hands it to a thread and goes on reading, drawing and serving frames. OpenCV releases the GIL
-inside GrabCut: beside a thread segmenting non-stop, a 0.7 ms frame step kept its p99 at 1.3 ms on the other
+The cut-out's GrabCut is nearly all of its preprocessing's cost (20-250 ms on this machine, about 5x that on a
+Raspberry Pi), so a live source hands it to a thread and goes on reading, drawing and serving frames. OpenCV releases
+the GIL inside GrabCut: beside a thread segmenting non-stop, a 0.7 ms frame step kept its p99 at 1.3 ms on the other
 core and at 1.3 ms on the same core at nice 19 (0.9 ms alone; 5.1 ms beside it at normal priority on the same
 core): `python -m scripts.segment_thread`, docs/live.md. So a thread, not a process: no frame is copied across
 processes.
@@ -19,22 +20,23 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from fmnist.runtime.cutout import Segment, segment
+SegmentFn = Callable[[np.ndarray], Any]  # a shrunk picture -> the kind's segmentation of it
 
 
 @dataclass(frozen=True)
 class Job:
-    small: np.ndarray  # the work-size picture to segment (fmnist.runtime.image.shrink)
-    thumb: np.ndarray  # its thumbnail (fmnist.runtime.video.scene.thumbnail): the scene it shows
+    small: np.ndarray  # the work-size picture to segment (SegmentingFrames.shrink)
+    view: np.ndarray  # its view (SegmentingFrames.view): the scene it shows
     captured: float  # when its frame was captured (time.perf_counter())
 
 
 @dataclass(frozen=True)
 class Done:
-    segment: Segment
+    segment: Any  # what the kind's segment step returned
     job: Job
 
 
@@ -47,8 +49,8 @@ class Segmenter:
 
     background = False
 
-    def __init__(self, segment_fn: Callable[[np.ndarray], Segment] = segment) -> None:
-        self._segment = segment_fn  # tests give one that fails
+    def __init__(self, segment_fn: SegmentFn) -> None:
+        self._segment = segment_fn
         self._done: Done | None = None
         self.latest: Job | None = None  # the last job submitted
         self.failures = 0
@@ -87,7 +89,7 @@ class BackgroundSegmenter(Segmenter):
 
     background = True
 
-    def __init__(self, segment_fn: Callable[[np.ndarray], Segment] = segment) -> None:
+    def __init__(self, segment_fn: SegmentFn) -> None:
         super().__init__(segment_fn)
         self._changed = threading.Condition()
         self._waiting: Job | None = None

@@ -83,7 +83,7 @@ class FrameStep:
                  background: bool = False) -> None:
         self.classifier, self.roi = classifier, roi
         self.smoother = Smoother(smooth)
-        # classify's preprocessing for this model; the cut-out segments only when the scene changes
+        # classify's preprocessing, as the model's kind says: one that segments does so when the scene changes
         self.preprocess = frame_preprocess(classifier.preparation, background)
         count = len(classifier.labels)
         self.uniform = np.full(count, 1.0 / count, np.float32)
