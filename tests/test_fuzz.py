@@ -15,7 +15,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from fmnist.cli.model import describe
 from fmnist.core.errors import DataError, ModelError
 from fmnist.core.jsonsafe import dumps
 from fmnist.core.meta import CLASS_NAMES, MAX_META_DEPTH, RECORD_FIELDS, TEXT_FIELDS, ModelMeta
@@ -24,6 +23,7 @@ from fmnist.runtime.crop import CROP_VERSION, CentreCrop
 from fmnist.runtime.cutout import preprocess
 from fmnist.runtime.decision import DEFAULT_THRESHOLD, model_threshold
 from fmnist.runtime.image import ImageError
+from fmnist.runtime.model_info import describe
 from fmnist.runtime.preparation import from_record
 
 settings.register_profile("ci", max_examples=200, deadline=None,

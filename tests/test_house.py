@@ -1,5 +1,5 @@
-"""House rules that can be checked: a function does one thing, so none outside the CLI (whose commands are
-mostly option lists) has a body longer than MAX_BODY lines."""
+"""House rules that can be checked: a function does one thing, so none, the CLI's commands included, has a body
+longer than MAX_BODY lines (a command's options are its signature, not its body)."""
 
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ def long_functions(source: str, where: str) -> list[str]:
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and body_lines(node) > MAX_BODY]
 
 
-def test_no_function_outside_the_cli_is_longer_than_60_lines():
-    found = [f for path in sorted(PACKAGE.rglob("*.py")) if "cli" not in path.relative_to(PACKAGE).parts
+def test_no_function_is_longer_than_60_lines():
+    found = [f for path in sorted(PACKAGE.rglob("*.py"))
              for f in long_functions(path.read_text(), str(path.relative_to(PACKAGE.parent)))]
     assert not found, "split these:\n" + "\n".join(found)
 

@@ -79,12 +79,10 @@ def bench(
 
     Example: fmnist bench --run runs/edge --threads 1,2,4
     """
-    from fmnist.deploy.bench.run import BenchConfig, find_models, plot, render
+    from fmnist.deploy.bench.run import BenchConfig, check_plot, find_models, plot, render
     from fmnist.deploy.bench.run import bench as run_bench
 
-    if plot_to is not None and (plot_to.exists() or plot_to.is_symlink()):  # before minutes of timing
-        raise UsageError(f"--plot {plot_to}: the file exists; choose a new name or move it away (fmnist never "
-                         "writes over a file)")
+    check_plot(plot_to)
     cfg = BenchConfig(find_models(list(models or []), run_dir), int_list(threads, "--threads"),
                       int_list(batch, "--batch"), iterations, rounds)
     report = run_bench(cfg, progress=lambda text: typer.echo(escaped(text), err=True))  # names escaped

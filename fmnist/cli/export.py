@@ -8,7 +8,6 @@ from pathlib import Path
 import typer
 
 from fmnist.cli.common import DataDir, Json, command_line, print_rich, stdout_json
-from fmnist.core.errors import UsageError
 
 
 def register(app: typer.Typer) -> None:
@@ -79,14 +78,6 @@ def export(
 
     Example: fmnist export runs/edge --int8 --search   (keep the fastest int8 ONNX that passes)
     """
-    if fp16 and not tflite:
-        raise UsageError("--fp16 writes model.fp16.tflite, which --no-tflite turns off; drop one of them")
-    if search and not int8:
-        raise UsageError("--search picks the int8 ONNX settings; add --int8")
-    int8_options = {"--calib-method": calib_method, "--activations": activations, "--float-convs": float_convs}
-    given = [name for name, value in int8_options.items() if value is not None]
-    if given and not int8:
-        raise UsageError(f"{', '.join(given)} set{'s' if len(given) == 1 else ''} how int8 is made; add --int8")
     from fmnist.core.errors import ParityError
     from fmnist.export.parity import ParityReport, table
     from fmnist.export.pipeline import ExportOptions

@@ -12,7 +12,7 @@ from typing import Any
 import typer
 
 from fmnist.cli.common import ModelOption, stdout_json
-from fmnist.core.errors import SourceError, UsageError, escaped
+from fmnist.core.errors import SourceError, escaped
 
 
 def register(app: typer.Typer) -> None:
@@ -29,15 +29,6 @@ def usable_threads(threads: int) -> int:
     if used != threads:
         typer.echo(f"note: --threads {threads} is more than the {used} cores here; using {used}", err=True)
     return used
-
-
-def classify_failures(failed: int, unsaved: int, done: int, save: Path | None) -> str:
-    """The last line of a classify run in which something went wrong: how many inputs were not classified, and how
-    many classified photos have no annotated copy."""
-    parts = [f"{failed} of {done} inputs could not be classified"] if failed else []
-    if unsaved:
-        parts.append(f"{unsaved} classified photo{'s' if unsaved > 1 else ''} could not be saved into {save}")
-    return "; ".join(parts) + " (listed above)"
 
 
 def classify(
@@ -69,44 +60,27 @@ def classify(
 
     Example: fmnist classify examples/photos --save annotated/
     """
-    from fmnist.core.errors import FmnistError
-    from fmnist.runtime.batch import classify_inputs, label_text
+    from fmnist.runtime.batch import Tally, classify_inputs
     from fmnist.runtime.classifier import Classifier
-    from fmnist.runtime.image import IMAGE_EXTENSIONS
 
     classifier = Classifier(model, threads=usable_threads(threads), labels=labels.split(",") if labels else None,
                             threshold=threshold)
     if classifier.note:
         typer.echo(classifier.note, err=True)
-    done = failed = unsaved = 0
+    tally = Tally()
     for outcome in classify_inputs(classifier, inputs, top=top, raw=raw, save=save):
-        done += 1
-        if outcome.error:
-            failed += 1
-            if as_json:
-                stdout_json({"input": str(outcome.path), "error": outcome.error})
-            else:
-                typer.echo(f"skipped {escaped(outcome.error)}", err=True)
-            continue
-        result = outcome.result
-        assert result is not None
+        tally.add(outcome)
         if as_json:
-            top_k = [{"label": g.label, "index": g.index, "score": round(g.score, 4)} for g in result.top]
-            stdout_json({"input": str(outcome.path), **top_k[0], "sure": result.sure,
-                         "threshold": classifier.threshold, "top": top_k, "ms": round(result.ms, 2),
-                         "low_contrast": result.prepared.low_contrast, "empty": result.prepared.empty})
+            stdout_json(outcome.to_json())
+        elif outcome.error:
+            typer.echo(f"skipped {escaped(outcome.error)}", err=True)
         else:
-            others = "  ".join(f"{g.label} {g.score:.0%}" for g in result.top[1:])
-            typer.echo(f"{escaped(outcome.path)}: {label_text(result)}  {others}  [{result.ms:.1f} ms]")
+            typer.echo(outcome.text())
         if outcome.save_error:
-            unsaved += 1
             typer.echo(f"not saved: {escaped(outcome.save_error)}", err=True)
-    if done == 0:
-        raise FmnistError(f"no images found in {' '.join(inputs)} (looked for {', '.join(IMAGE_EXTENSIONS)})")
-    if save and done > failed + unsaved:
+    if save and tally.saved:
         typer.echo(f"annotated copies in {escaped(save)}/", err=True)
-    if failed or unsaved:
-        raise FmnistError(classify_failures(failed, unsaved, done, save))
+    tally.check(inputs, save)
 
 
 def live(
@@ -156,36 +130,22 @@ def live(
 
     Example: fmnist live --collect my-photos --label mug --every 10 --max-frames 600 --no-display
     """
-    from fmnist.runtime.video.collect import parse_labels
+    from fmnist.runtime.video.collect import collect_labels
     from fmnist.runtime.video.live import LiveConfig
     from fmnist.runtime.video.live import run as run_live
     from fmnist.runtime.video.step import parse_roi
 
-    if (labels or label) and not collect:
-        raise UsageError("--labels and --label go with --collect DIR")
-    if collect and bool(labels) == bool(label):
-        raise UsageError("--collect needs --labels a,b,c (a window, keys 1-9) or --label NAME (headless)")
     cfg = LiveConfig(source=source, model=model, roi=parse_roi(roi) if roi else None, display=not no_display,
                      record=record, serve=serve_at, max_frames=max_frames, smooth=smooth, threshold=threshold,
                      threads=usable_threads(threads), realtime=realtime, collect=collect,
-                     collect_labels=tuple(parse_labels(labels or label or "")) if collect else (), every=every)
+                     collect_labels=collect_labels(collect, labels, label), every=every)
 
     def emit(result: Any) -> None:
         stdout_json(result.to_json())
 
     summary = run_live(cfg, emit if as_json else None, on_start=lambda line: typer.echo(line, err=True))
-    histogram = ", ".join(f"{label} {n}" for label, n in summary.labels.most_common())
-    stages = ", ".join(f"{k} {v:.2f} ms" for k, v in summary.stage_ms.items())
-    typer.echo(f"{'interrupted: ' if summary.interrupted else ''}{summary.frames} frames in {summary.seconds:.1f} s, "
-               f"{summary.fps:.1f} fps, {summary.dropped} dropped as stale"
-               + "".join(f", {n} {what}" for what, n in summary.scene.items()) + "; "
-               f"labels: {histogram or 'none'}; "
-               f"per frame: {stages}; label age p50 {summary.age_percentile(50):.1f} ms, "
-               f"p95 {summary.age_percentile(95):.1f} ms"
-               + (f"; recorded {record}" if record and record.is_file() and not summary.recording_error else "")
-               + (f"; stopped by {summary.stopped_by}" if summary.stopped_by.startswith("SIG") else ""), err=True)
+    typer.echo(summary.text(record), err=True)
     if collect:
-        saved = ", ".join(f"{name} {n}" for name, n in summary.collected.items()) or "none"
-        typer.echo(f"collected into {collect}: {saved}", err=True)
+        typer.echo(summary.collected_text(collect), err=True)
     if summary.recording_error:
         raise SourceError(summary.recording_error)

@@ -48,8 +48,8 @@ def classification_report(labels: np.ndarray, probs: np.ndarray,
 
 
 def render(report: dict[str, Any], title: str) -> list[Any]:
-    """Rich tables for the terminal: the per-class table, then the confusion matrix (labels and titles shown as
-    written: Rich markup in them is escaped)."""
+    """Rich tables for the terminal: the per-class table, the confusion matrix, and the photo figures when the
+    report has them (labels and titles shown as written: Rich markup in them is escaped)."""
     from rich.markup import escape
     from rich.table import Table
 
@@ -69,7 +69,8 @@ def render(report: dict[str, Any], title: str) -> list[Any]:
     for i, row in enumerate(report["confusion"]):
         cells = (f"[bold]{v}[/]" if j == i else str(v) for j, v in enumerate(row))
         confusion.add_row(escape(f"{i} {names[i]}"), *cells)
-    return [per_class, confusion]
+    photos = render_photos(PhotoFigures.from_json(report["photos"])) if "photos" in report else []
+    return [per_class, confusion, *photos]
 
 
 def render_photos(figures: PhotoFigures) -> list[Any]:

@@ -185,6 +185,7 @@ def _write_report(out: OwnedFolder, report: ParityReport) -> None:
 
 def export(source: Path, opts: ExportOptions, console: Console | None = None) -> ParityReport:
     """Export, gate and write. Returns the parity report; raises ParityError if any file failed the gate."""
+    opts.check()
     keras_path = resolve_source(source)
     out = Path(opts.out or keras_path.parent)
     folder = export_folder(out, opts, keras_path)  # before anything is built: a file of the user's there is refused

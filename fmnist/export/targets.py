@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from fmnist.core.errors import UsageError
 from fmnist.export.parity import ParityRow
 
 
@@ -31,6 +32,18 @@ class ExportOptions:
     out: Path | None = None  # default: next to the source model
     data_dir: Path | None = None
     command: str = ""  # the command line that ran this, recorded in each file's metadata
+
+    def check(self) -> None:
+        """Refuse (UsageError) options that contradict each other, before anything is read or built."""
+        if self.fp16 and not self.tflite:
+            raise UsageError("--fp16 writes model.fp16.tflite, which --no-tflite turns off; drop one of them")
+        if self.search and not self.int8:
+            raise UsageError("--search picks the int8 ONNX settings; add --int8")
+        int8_options = {"--calib-method": self.calib_method, "--activations": self.activations,
+                        "--float-convs": self.float_convs}
+        given = [name for name, value in int8_options.items() if value is not None]
+        if given and not self.int8:
+            raise UsageError(f"{', '.join(given)} set{'s' if len(given) == 1 else ''} how int8 is made; add --int8")
 
 
 @dataclass(frozen=True)

@@ -6,16 +6,17 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
 from fmnist.core import atomic
-from fmnist.core.errors import FmnistError
+from fmnist.core.errors import FmnistError, escaped
 from fmnist.runtime.annotate import annotate
 from fmnist.runtime.classifier import Classifier, Result
 from fmnist.runtime.decision import NOT_SURE
-from fmnist.runtime.image import ImageError, read_image, shrink
+from fmnist.runtime.image import IMAGE_EXTENSIONS, ImageError, read_image, shrink
 from fmnist.runtime.inputs import Unreadable, expand
 
 SAVE_SIDE = 2048  # the annotated copy's long side, at most
@@ -28,6 +29,47 @@ class Outcome:
     error: str | None = None  # why this input was skipped
     saved: Path | None = None  # the annotated copy, with --save
     save_error: str | None = None  # classified, but its annotated copy could not be written: why
+
+    def to_json(self) -> dict[str, Any]:
+        """`classify --json`'s line for this input: its result, or why it was skipped."""
+        if self.result is None:
+            return {"input": str(self.path), "error": self.error}
+        return {"input": str(self.path), **self.result.to_json()}
+
+    def text(self) -> str:
+        """`classify`'s line for a classified input: its label, the other guesses and the time (names escaped)."""
+        assert self.result is not None
+        others = "  ".join(f"{g.label} {g.score:.0%}" for g in self.result.top[1:])
+        return f"{escaped(self.path)}: {label_text(self.result)}  {others}  [{self.result.ms:.1f} ms]"
+
+
+@dataclass
+class Tally:
+    """How a classify run went: the inputs met, those skipped, and those classified without their annotated copy."""
+
+    done: int = 0
+    failed: int = 0
+    unsaved: int = 0
+
+    def add(self, outcome: Outcome) -> None:
+        self.done += 1
+        self.failed += outcome.error is not None
+        self.unsaved += outcome.save_error is not None
+
+    @property
+    def saved(self) -> int:
+        return self.done - self.failed - self.unsaved
+
+    def check(self, inputs: list[str], save: Path | None) -> None:
+        """Refuse (FmnistError, exit 1) a run that found no image, or in which one was skipped or not saved."""
+        if self.done == 0:
+            raise FmnistError(f"no images found in {' '.join(inputs)} (looked for {', '.join(IMAGE_EXTENSIONS)})")
+        parts = [f"{self.failed} of {self.done} inputs could not be classified"] if self.failed else []
+        if self.unsaved:
+            parts.append(f"{self.unsaved} classified photo{'s' if self.unsaved > 1 else ''} could not be saved "
+                         f"into {save}")
+        if parts:
+            raise FmnistError("; ".join(parts) + " (listed above)")
 
 
 def label_text(result: Result) -> str:

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -39,10 +40,17 @@ class Result:
     prepared: Prepared  # the image the model saw (28x28 grey, or the photo tier's colour square), and where
     ms: float  # preprocessing + inference, milliseconds
     sure: bool  # an object was found and the top probability reached the threshold
+    threshold: float  # the "not sure" threshold it was decided with
 
     @property
     def best(self) -> Guess:
         return self.top[0]
+
+    def to_json(self) -> dict[str, Any]:
+        """`classify --json`'s fields for this photo: the best guess first, then the decision and the top k."""
+        top = [{"label": g.label, "index": g.index, "score": round(g.score, 4)} for g in self.top]
+        return {**top[0], "sure": self.sure, "threshold": self.threshold, "top": top, "ms": round(self.ms, 2),
+                "low_contrast": self.prepared.low_contrast, "empty": self.prepared.empty}
 
 
 class Classifier:
@@ -119,4 +127,4 @@ class Classifier:
         probs = self.predict(prepared.image[None])[0]
         decision = decide(probs, prepared.empty, self.threshold, self.labels, top)
         guesses = [Guess(self.labels[i], i, score) for i, score in decision.top]
-        return Result(guesses, probs, prepared, (time.perf_counter() - started) * 1000, decision.sure)
+        return Result(guesses, probs, prepared, (time.perf_counter() - started) * 1000, decision.sure, self.threshold)

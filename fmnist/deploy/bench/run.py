@@ -276,6 +276,13 @@ def short_name(model: str) -> str:
     return f"{shipped} (shipped)" if shipped else escaped(f"{path.parent.name}/{path.name}")
 
 
+def check_plot(out: Path | None) -> None:
+    """Refuse (UsageError) a --plot name that is taken, before minutes of timing (plot checks it again)."""
+    if out is not None and (out.exists() or out.is_symlink()):
+        raise UsageError(f"--plot {out}: the file exists; choose a new name or move it away (fmnist never writes "
+                         "over a file)")
+
+
 def plot(report: BenchReport, out: Path) -> None:
     """Accuracy against batch-1 latency, one point per row (needs matplotlib, from the train extra). `out` is
     claimed only if it is still free: a file made there while bench timed is left as it was (UsageError)."""

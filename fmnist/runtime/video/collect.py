@@ -44,6 +44,18 @@ def parse_labels(text: str) -> list[str]:
     return labels
 
 
+def collect_labels(folder: Path | None, labels: str | None, label: str | None) -> tuple[str, ...]:
+    """The labels `live --collect DIR` saves under: --labels a,b,c (a window, keys 1-9) or --label NAME
+    (headless), exactly one of them and only with a folder; () without one. UsageError otherwise."""
+    if (labels or label) and not folder:
+        raise UsageError("--labels and --label go with --collect DIR")
+    if not folder:
+        return ()
+    if bool(labels) == bool(label):
+        raise UsageError("--collect needs --labels a,b,c (a window, keys 1-9) or --label NAME (headless)")
+    return tuple(parse_labels(labels or label or ""))
+
+
 class Collector:
     """Saves crops under root/<label>/ and counts them (the photos already there included)."""
 

@@ -79,6 +79,24 @@ class Summary:
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds else 0.0
 
+    def text(self, record: Path | None = None) -> str:
+        """The line `fmnist live` ends with: frames, fps, drops, the frame path's counts, labels, stage times,
+        label age, the recording and the signal that stopped it."""
+        histogram = ", ".join(f"{label} {n}" for label, n in self.labels.most_common())
+        stages = ", ".join(f"{k} {v:.2f} ms" for k, v in self.stage_ms.items())
+        recorded = record is not None and record.is_file() and not self.recording_error
+        return (f"{'interrupted: ' if self.interrupted else ''}{self.frames} frames in {self.seconds:.1f} s, "
+                f"{self.fps:.1f} fps, {self.dropped} dropped as stale"
+                + "".join(f", {n} {what}" for what, n in self.scene.items()) + "; "
+                f"labels: {histogram or 'none'}; per frame: {stages}; label age p50 {self.age_percentile(50):.1f} ms, "
+                f"p95 {self.age_percentile(95):.1f} ms"
+                + (f"; recorded {record}" if recorded else "")
+                + (f"; stopped by {self.stopped_by}" if self.stopped_by.startswith("SIG") else ""))
+
+    def collected_text(self, folder: Path) -> str:
+        """What --collect saved, per label."""
+        return f"collected into {folder}: {', '.join(f'{name} {n}' for name, n in self.collected.items()) or 'none'}"
+
 
 def status(result: FrameResult) -> dict[str, object]:
     """The preview's /status: the frame's result (as --json, but for the source frame), its top 3 and its age."""
