@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from types import SimpleNamespace
 
 PACKAGE = Path(__file__).resolve().parent.parent / "fmnist"
 MAX_BODY = 60
+pytest_plugins = ("pytester",)  # test_xdist_groups_keep_their_tests_on_one_worker collects a file in-process
 
 
 def body_lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
@@ -36,25 +38,64 @@ def test_the_check_counts_a_long_body():
     assert long_functions(source.replace("    x = 1\n", "", 1), "x.py") == []
 
 
-def test_xdist_groups_keep_their_tests_on_one_worker(tmp_path):
-    """The tests that build wheels in the source tree share the xdist group "builds-the-wheel" so that they run
-    one at a time. pytest 9.2 silently broke loadgroup (pytest-xdist#1386); this fails if grouping breaks again."""
-    import subprocess
-    import sys
+GROUPED = """
+import pytest
 
-    (tmp_path / "test_grouped.py").write_text(
-        "import os, pytest\n"
-        "@pytest.mark.parametrize('i', range(6))\n"
-        "@pytest.mark.xdist_group('together')\n"
-        "def test_grouped(i, tmp_path_factory):\n"
-        "    out = tmp_path_factory.getbasetemp().parent.parent / f'worker-{i}'\n"
-        "    out.write_text(os.environ['PYTEST_XDIST_WORKER'])\n"
-        "@pytest.mark.parametrize('i', range(6))\n"
-        "def test_free(i):\n"
-        "    pass\n")
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "2", "--dist", "loadgroup", "-p",
-                           "no:cacheprovider", "--basetemp", str(tmp_path / "base"), str(tmp_path / "test_grouped.py")],
-                          capture_output=True, text=True, cwd=tmp_path)
-    assert done.returncode == 0, done.stdout + done.stderr
-    workers = {(tmp_path / f"worker-{i}").read_text() for i in range(6)}
-    assert len(workers) == 1, workers
+@pytest.mark.parametrize("i", range(4))
+@pytest.mark.xdist_group("together")
+def test_grouped(i):
+    pass
+
+@pytest.mark.parametrize("i", range(6))
+def test_free(i):
+    pass
+"""
+
+
+class Worker:
+    """What pytest-xdist's scheduler sees of a worker: its id, the tests it is sent, its shutdown."""
+
+    def __init__(self, name: str) -> None:
+        self.gateway = SimpleNamespace(id=name)
+        self.sent: list[int] = []
+        self.shutting_down = False
+
+    def send_runtest_some(self, indices: list[int]) -> None:
+        self.sent += indices
+
+    def shutdown(self) -> None:
+        self.shutting_down = True
+
+
+def test_xdist_groups_keep_their_tests_on_one_worker(pytester):
+    """The tests that build wheels in the source tree share the xdist group "builds-the-wheel" so that they run
+    one at a time. pytest 9.2 silently broke loadgroup (pytest-xdist#1386: the group suffix a worker writes into each
+    marked test's id no longer took). Here this pytest collects a grouped file, xdist's worker hook names the groups,
+    and xdist's loadgroup scheduler deals the tests to two workers until all are done."""
+    from xdist.remote import WorkerInteractor
+    from xdist.scheduler import LoadGroupScheduling
+
+    pytester.makepyfile(test_grouped=GROUPED)
+    items, _ = pytester.inline_genitems("-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:benchmark")
+    config = items[0].config
+    config.option.loadgroup, config.option.tx = True, ["2*popen"]  # as `-n 2 --dist loadgroup` sets them
+    WorkerInteractor.pytest_collection_modifyitems(None, config, items)  # type: ignore[arg-type]  # self unused
+    ids = [item.nodeid for item in items]
+    assert sum(i.endswith("@together") for i in ids) == 4, ids
+    scheduler, workers = LoadGroupScheduling(config), [Worker("gw0"), Worker("gw1")]
+    for worker in workers:
+        scheduler.add_node(worker)
+        scheduler.add_node_collection(worker, ids)
+    scheduler.schedule()
+    done: set[tuple[int, int]] = set()
+    for _ in ids:  # each round completes what the workers were sent, and the scheduler sends them more
+        for w, worker in enumerate(workers):
+            for index in [i for i in worker.sent if (w, i) not in done]:
+                done.add((w, index))
+                scheduler.mark_test_complete(worker, index)
+    assert scheduler.tests_finished
+    ran = [[ids[i] for i in worker.sent] for worker in workers]
+    assert sorted(ran[0] + ran[1]) == sorted(ids)  # every test ran, once
+    grouped = [sum(i.endswith("@together") for i in names) for names in ran]
+    assert sorted(grouped) == [0, 4]  # the group on one worker
+    assert all(len(names) > g for names, g in zip(ran, grouped, strict=True))  # the free tests on both
