@@ -22,8 +22,8 @@ KEYS = {"model", "format", "precision", "size_kb", "threads", "accuracy", "accur
 def test_bench_json_rows_are_well_formed(exported_cnn):
     # two rounds: every row's turn in a round starts with 50 ms of settling; test_rows_take_turns_in_rounds pins
     # the default of 10 and two thread counts
-    got = runner.invoke(app, ["bench", "--run", str(exported_cnn), "--threads", "1", "--batch", "1,16",
-                              "--iterations", "50", "--rounds", "2", "--json"])
+    got = runner.invoke(app, ["bench", "--run", str(exported_cnn), "--threads", "1", "--batch-size", "1",
+                              "--batch-size", "16", "--iterations", "50", "--rounds", "2", "--json"])
     assert got.exit_code == 0, got.output
     report = json.loads(got.stdout)
     assert set(report) == {"machine", "rounds", "rows", "skipped", "advice"} and report["skipped"] == []
@@ -51,7 +51,8 @@ def test_bench_json_rows_are_well_formed(exported_cnn):
 def test_rows_take_turns_in_rounds():
     """The default --rounds (10, as docs/commands.md says), on one file at two thread counts: a row for each, each
     round reported as it runs."""
-    got = runner.invoke(app, ["bench", "edge", "--threads", "1,2", "--batch", "1,8", "--iterations", "40", "--json"])
+    got = runner.invoke(app, ["bench", "--model", "edge", "--threads", "1", "--threads", "2", "--batch-size", "1",
+                              "--batch-size", "8", "--iterations", "40", "--json"])
     assert got.exit_code == 0, got.output
     report = json.loads(got.stdout)
     assert report["rounds"] == 10 and [r["threads"] for r in report["rows"]] == [1, 2]
@@ -168,6 +169,8 @@ def test_zero_rounds_is_a_usage_error():
     assert got.exit_code == 2 and "--rounds" in got.output
 
 
-def test_bad_thread_list_is_a_usage_error():
-    got = runner.invoke(app, ["bench", "--threads", "one,two"])
-    assert got.exit_code == 2 and got.stderr.startswith("error: --threads takes positive whole numbers")
+@pytest.mark.parametrize("threads", [["one"], ["1", "0"], ["one,two"]])
+def test_bad_thread_counts_are_a_usage_error(threads):
+    got = runner.invoke(app, ["bench", *(arg for count in threads for arg in ("--threads", count))])
+    assert got.exit_code == 2 and got.stderr.startswith("error: --threads takes a whole number of at least 1")
+    assert got.stderr.count("\n") == 1

@@ -373,7 +373,7 @@ def test_info_on_a_1_2_gb_model_file_refuses_it_from_its_size(tmp_path, name):
     if name.endswith(".tflite"):
         with path.open("r+b") as f:
             f.write(b"\0\0\0\0TFL3")
-    got = runner.invoke(app, ["info", str(path)])
+    got = runner.invoke(app, ["info", "--model", str(path)])
     assert got.exit_code == 4 and "Traceback" not in got.output
     (line,) = got.stderr.splitlines()
     assert line.startswith("error: ") and str(path) in line and "1,200 MB" in line and "200 MB" in line
@@ -396,7 +396,7 @@ def test_evaluate_names_each_photo_it_leaves_out(tmp_path):
     photos = make_tree(tmp_path / "photos", per_class=1, classes=("pants", "hat"))
     sparse(photos / "pants" / "huge.jpg")
     (photos / "hat" / "notes.jpg").write_text("a text file named like a photo")
-    got = runner.invoke(app, ["evaluate", "edge", "--photos", str(photos), "--json"])
+    got = runner.invoke(app, ["evaluate", "--model", "edge", "--photos", str(photos), "--json"])
     assert got.exit_code == 0, got.output
     assert sorted(got.stderr.splitlines()) == [
         f"warning: left out of the photo figures: {photos}/hat/notes.jpg: not an image fmnist reads: it is not a JPEG, "
@@ -463,7 +463,7 @@ def test_own_data_whose_header_declares_another_size_is_one_error_line(tmp_path,
     images = np.zeros((4, 28, 28), np.uint8)
     npz(tmp_path / "own_data.npz", {"heldout_images": npy(images, shape), "heldout_labels": npy(np.zeros(4, np.int64)),
                                     "heldout_empty": npy(np.zeros(4, bool)), "calib_images": npy(images)})
-    got = runner.invoke(app, ["evaluate", str(path)])
+    got = runner.invoke(app, ["evaluate", "--model", str(path)])
     assert got.exit_code == 4 and "Traceback" not in got.output
     (line,) = got.stderr.splitlines()
     assert line == (f"error: {tmp_path}/own_data.npz: heldout_images declares a {shape} uint8 array "
@@ -476,7 +476,7 @@ def test_calib_data_whose_header_declares_10_12_images_is_one_error_line(tmp_pat
 
     path = model(tmp_path / "m.onnx", meta_text(preprocess=crop_record()), side=32, channels=3)
     npz(tmp_path / "calib_data.npz", {"calib_images": npy(np.zeros((2, 32, 32, 3), np.uint8), (10**12, 32, 32, 3))})
-    got = runner.invoke(app, ["evaluate", str(path)])
+    got = runner.invoke(app, ["evaluate", "--model", str(path)])
     assert got.exit_code == 4 and "Traceback" not in got.output
     assert got.stderr.startswith(f"error: {tmp_path}/calib_data.npz: calib_images declares a (1000000000000, 32, 32, "
                                  "3) uint8 array")
@@ -542,7 +542,7 @@ def test_own_data_that_cannot_be_read_as_a_zip_is_one_error_line(tmp_path, damag
         at = blob.index(b"\x93NUMPY")
         own.write_bytes(blob[:at] + bytes([damage.pop("first")]) + blob[at + 1 :])
     patched_headers(own, **damage)
-    got = runner.invoke(app, ["evaluate", str(path)])
+    got = runner.invoke(app, ["evaluate", "--model", str(path)])
     assert got.exit_code == 4 and "Traceback" not in got.output
     (line,) = got.stderr.splitlines()
     assert line.startswith(f"error: {own} is not a run's own_data.npz ({error}") and line.endswith(

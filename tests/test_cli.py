@@ -1,13 +1,9 @@
 from __future__ import annotations
 
-import inspect
 import json
-import re
-import shlex
 import subprocess
 import sys
 
-import pytest
 from typer.testing import CliRunner
 
 from fmnist.cli import app
@@ -42,33 +38,6 @@ def test_the_app_has_the_documented_commands():
     assert sorted(" ".join(c) for c in all_commands()) == sorted([
         "data info", "data fetch", "train", "train-own", "export", "evaluate", "info", "classify", "live", "bench",
         "bundle"])
-
-
-def examples(command: object, path: list[str]) -> list[list[str]]:
-    """The arguments of each `Example: fmnist PATH …` line of a command's help, without a bracketed remark after
-    them."""
-    lines = inspect.cleandoc(command.help or "").splitlines()  # type: ignore[attr-defined]
-    words = [shlex.split(re.split(r"\s{2,}\(", line)[0].removeprefix("Example:")) for line in lines
-             if line.startswith("Example:")]
-    assert all(w[: len(path) + 1] == ["fmnist", *path] for w in words), words
-    return [w[len(path) + 1 :] for w in words]
-
-
-@pytest.mark.parametrize("command", all_commands(), ids=" ".join)
-def test_every_example_in_the_help_is_a_command_line_the_command_takes(command):
-    """Each example parses: its options exist and take what it gives them, no argument is missing or extra."""
-    import typer.main
-
-    cli = typer.main.get_command(app)
-    for name in command:
-        cli = cli.commands[name]  # type: ignore[attr-defined]
-    found = examples(cli, command)
-    assert found, "no Example: in the help"
-    required = {p.name for p in cli.params if p.required}
-    for args in found:
-        given, extra, _ = cli.make_parser(cli.context_class(cli, info_name=command[-1])).parse_args(list(args))
-        missing = {name for name in required if given.get(name) is None}
-        assert not extra and not missing, (args, extra, missing)
 
 
 def test_python_dash_m_runs_the_cli():

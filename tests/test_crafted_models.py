@@ -48,7 +48,7 @@ def strict_json(text: str) -> object:
 ], ids=["100000 deep", "40 deep", "over 1 MB", "a list", "cut short"])
 def test_metadata_too_deep_too_large_or_not_an_object_is_one_error_line(tmp_path, text, message):
     path = model(tmp_path / "m.onnx", text)
-    for command in (["info", str(path)], ["classify", str(PHOTO), "--model", str(path)]):
+    for command in (["info", "--model", str(path)], ["classify", str(PHOTO), "--model", str(path)]):
         refused(command, str(path), message)
 
 
@@ -100,32 +100,33 @@ def test_an_output_wider_at_run_time_than_it_declares_is_refused_before_it_runs(
 ])
 def test_a_field_of_the_wrong_type_or_a_bad_threshold_is_refused(tmp_path, fields, raw, message):
     path = model(tmp_path / "m.onnx", meta_text(raw, **fields))
-    for command in (["info", str(path)], ["classify", str(PHOTO), "--model", str(path), "--json"],
+    for command in (["info", "--model", str(path)], ["classify", str(PHOTO), "--model", str(path), "--json"],
                     ["live", "--source", str(tmp_path / "none.mp4"), "--model", str(path), "--no-display", "--json"]):
         refused(command, f"{path} metadata: {message}")
 
 
 def test_info_prints_what_partial_metadata_holds(tmp_path):
     bare = model(tmp_path / "bare.onnx", '{"precision": "int8", "source_sha256": ""}')
-    got = runner.invoke(app, ["info", str(bare)])
+    got = runner.invoke(app, ["info", "--model", str(bare)])
     assert got.exit_code == 0 and "Traceback" not in got.output, got.output
     assert "(int8), fmnist ?, created ?" in got.stdout and "input: ? ? ? ?" in got.stdout
     assert "Keras test accuracy ?" in got.stdout and "not sure below 0.50 (the default" in got.stdout
     partial = model(tmp_path / "partial.onnx", meta_text(
         "NaN", labels=["[red]mug[/red]", "cup"], input={}, training={"test_accuracy": "high", "heldout_accuracy": RAW},
         parity={"data": "photos", "passed": [True]}, decision={"threshold": 0.4}), width=2)
-    got = runner.invoke(app, ["info", str(partial)])
+    got = runner.invoke(app, ["info", "--model", str(partial)])
     assert got.exit_code == 0 and "Traceback" not in got.output, got.output
     assert "0 [red]mug[/red], 1 cup" in got.stdout  # the metadata's text, not rich markup
     assert "input: ? ? ? ?" in got.stdout and "Keras top-1 ? on held-out photos" in got.stdout
     assert "parity on ? photos: accuracy ? (? pp), agreement ?, max |Δp| ?, gate ?" in got.stdout
     assert "not sure below 0.40 (?, on ?): answers ? of mapped photos, ? of them right" in got.stdout
-    refused(["info", str(model(tmp_path / "m.onnx", '{"labels": ["a", "b"]}'))], "lacks precision, source_sha256")
+    refused(["info", "--model", str(model(tmp_path / "m.onnx", '{"labels": ["a", "b"]}'))],
+            "lacks precision, source_sha256")
 
 
 def test_info_json_writes_nan_and_infinity_as_null(tmp_path):
     path = model(tmp_path / "m.onnx", meta_text("NaN", parity={"max_abs_diff": RAW, "accuracy": 0.9}))
-    got = runner.invoke(app, ["info", str(path), "--json"])
+    got = runner.invoke(app, ["info", "--model", str(path), "--json"])
     assert got.exit_code == 0, got.output
     assert strict_json(got.stdout)["parity"] == {"max_abs_diff": None, "accuracy": 0.9}
 
@@ -168,7 +169,7 @@ def test_a_400_digit_number_or_a_control_character_in_metadata_is_one_error_line
     huge = model(tmp_path / "huge.onnx", meta_text(raw="1" + "0" * 400, decision={"threshold": RAW}))
     escape = model(tmp_path / "esc.onnx", meta_text(labels=["ok", "\x1b[31mred"]), width=2)
     for path in (huge, escape):
-        for command in (["info", str(path)], ["classify", str(PHOTO), "--model", str(path)]):
+        for command in (["info", "--model", str(path)], ["classify", str(PHOTO), "--model", str(path)]):
             got = runner.invoke(app, command)
             assert got.exit_code == 4 and got.stderr.startswith("error: ") and "Traceback" not in got.output
 
@@ -176,10 +177,10 @@ def test_a_400_digit_number_or_a_control_character_in_metadata_is_one_error_line
 def test_a_crafted_tflite_file_or_control_characters_in_metadata_text_stay_one_clean_line(tmp_path):
     tflite = tmp_path / "g.tflite"
     tflite.write_bytes(b"\x00\x00\x00\x00TFL3" + b"\xff" * 64)  # offsets pointing past the end
-    got = runner.invoke(app, ["info", str(tflite)])
+    got = runner.invoke(app, ["info", "--model", str(tflite)])
     assert got.exit_code == 4 and got.stderr.startswith("error: ") and "Traceback" not in got.output
     ansi = model(tmp_path / "ansi.onnx", meta_text(export_command="\x1b[2J\x1b[31mPWNED\nfake line" + "x" * 5000))
-    got = runner.invoke(app, ["info", str(ansi)])
+    got = runner.invoke(app, ["info", "--model", str(ansi)])
     assert got.exit_code == 0 and "\x1b[2J" not in got.stdout and "\x1b[31m" not in got.stdout
     assert "?[2J?[31mPWNED?fake line" in got.stdout.replace("\n", "")
     assert max(map(len, got.stdout.splitlines())) < 600  # a long field is cut, not wrapped for minutes
@@ -201,15 +202,15 @@ def test_a_crafted_own_data_file_beside_an_own_label_model_is_one_error_line(tmp
         (tmp_path / "own_data.npz").write_bytes(b"PK\x03\x04" + bytes(range(256)) * 4)
     else:
         np.savez(tmp_path / "own_data.npz", **arrays)
-    got = runner.invoke(app, ["evaluate", str(path)])
+    got = runner.invoke(app, ["evaluate", "--model", str(path)])
     assert got.exit_code == 4 and got.stderr.startswith("error: ") and "Traceback" not in got.output, got.output
 
 
 def test_a_crafted_calib_data_file_beside_a_colour_model_is_one_error_line(tmp_path):
     path = model(tmp_path / "m.onnx", meta_text(preprocess=crop_record()), side=32, channels=3)
     np.savez(tmp_path / "calib_data.npz", calib_images=np.zeros((4, 28, 28), np.uint8))  # not the model's shape
-    got = runner.invoke(app, ["evaluate", str(path)])
+    got = runner.invoke(app, ["evaluate", "--model", str(path)])
     assert got.exit_code == 4 and "does not hold this model's calibration images" in got.stderr, got.output
     (tmp_path / "calib_data.npz").write_bytes(b"PK\x03\x04" + bytes(256))
-    got = runner.invoke(app, ["evaluate", str(path)])
+    got = runner.invoke(app, ["evaluate", "--model", str(path)])
     assert got.exit_code == 4 and "is not a run's calib_data.npz" in got.stderr and "Traceback" not in got.output

@@ -43,7 +43,7 @@ def clean(text: str) -> None:
 
 
 def test_info_escapes_the_model_s_name_in_its_title(own_model):
-    got = runner.invoke(app, ["info", str(own_model)])
+    got = runner.invoke(app, ["info", "--model", str(own_model)])
     assert got.exit_code == 0, got.output
     clean(got.stdout)
     words = "".join(got.stdout.split())  # the title wraps at the console's width (a long temporary folder)
@@ -56,7 +56,7 @@ def test_evaluate_escapes_the_model_s_name_and_the_photo_folder(own_model, tmp_p
     for label in ("mug", "cup"):
         (photos / label).mkdir(parents=True)
         shutil.copy(PHOTO, photos / label / "a.jpg")
-    got = runner.invoke(app, ["evaluate", str(own_model), "--photos", str(photos)])
+    got = runner.invoke(app, ["evaluate", "--model", str(own_model), "--photos", str(photos)])
     assert got.exit_code == 0, got.output
     clean(got.stdout)
     words = "".join(got.stdout.split())  # the titles wrap to the tables' width
@@ -65,8 +65,8 @@ def test_evaluate_escapes_the_model_s_name_and_the_photo_folder(own_model, tmp_p
 
 def test_bench_escapes_the_model_s_name_in_its_progress_table_and_advice(own_model):
     """A name holding '[/b]' was a MarkupError traceback once the timing was done."""
-    got = runner.invoke(app, ["bench", str(own_model), "--threads", "1", "--batch", "1", "--iterations", "10",
-                              "--rounds", "1"])
+    got = runner.invoke(app, ["bench", "--model", str(own_model), "--threads", "1", "--batch-size", "1",
+                              "--iterations", "10", "--rounds", "1"])
     assert got.exit_code == 0, got.output
     clean(got.stdout)
     clean(got.stderr)

@@ -99,7 +99,7 @@ def test_metadata_round_trips_in_both_formats(run_dir, parity):
 
 def test_evaluate_any_format_through_the_same_harness(run_dir, parity):
     for name in ("model.int8.onnx", "model.fp16.tflite"):
-        got = runner.invoke(app, ["evaluate", str(run_dir / name), "--json"])
+        got = runner.invoke(app, ["evaluate", "--model", str(run_dir / name), "--json"])
         assert got.exit_code == 0, got.output
         assert json.loads(got.stdout)["accuracy"] == parity[name]["accuracy"]
 
@@ -167,7 +167,7 @@ def test_info_rejects_files_without_metadata(run_dir, tmp_path):
     (tmp_path / "text.onnx").write_text("hello")
     for path, message in ((tmp_path / "bare.onnx", "has no fmnist metadata"),
                           (tmp_path / "text.onnx", "is not a loadable ONNX model")):
-        got = runner.invoke(app, ["info", str(path)])
+        got = runner.invoke(app, ["info", "--model", str(path)])
         assert got.exit_code == 4 and got.stderr.startswith("error: ") and message in got.stderr
 
 
@@ -253,7 +253,8 @@ def test_the_demo_summary_reads_what_the_commands_write(run_dir, tmp_path, capsy
     """`make demo`'s last screen, from a real run's card and parity.json and real bench and classify output."""
     from scripts.demo_summary import main
 
-    bench = runner.invoke(app, ["bench", "photo", "edge", str(run_dir / "model.int8.onnx"), "--threads", "1",
+    bench = runner.invoke(app, ["bench", "--model", "photo", "--model", "edge", "--model",
+                                str(run_dir / "model.int8.onnx"), "--threads", "1",
                                 "--iterations", "20", "--rounds", "1", "--json"])
     samples = str(Path(__file__).parent.parent / "examples" / "photos")
     photo, edge = (runner.invoke(app, ["classify", samples, "--model", m, "--json"]) for m in ("photo", "edge"))

@@ -1,4 +1,4 @@
-"""`fmnist data fetch --photos` against a real HTTP server on 127.0.0.1 serving zip archives the test
+"""`fmnist data fetch photos` against a real HTTP server on 127.0.0.1 serving zip archives the test
 writes, laid out as GitHub's archive of the clothing photo set (TOP/<split>/<class>/<photo>.jpg)."""
 
 from __future__ import annotations
@@ -79,14 +79,21 @@ def test_truncated_or_corrupt_archives_are_rejected_and_keep_the_old_copy(server
     assert [p.name for p in tmp_path.iterdir()] == ["photos"]
 
 
-def test_cli_fetch_photos(server, tmp_path):
+DEPRECATED = ("warning: fmnist data fetch --photos is deprecated, use fmnist data fetch photos (removed in the next "
+              "release)\n")
+
+
+@pytest.mark.parametrize("spelling", ["photos", "--photos"])  # the old flag still works, with one warning line
+def test_cli_fetch_photos(spelling, server, tmp_path):
     runner = CliRunner()
-    got = runner.invoke(app, ["data", "fetch", "--photos", "--photos-url", server + "official.zip",
+    got = runner.invoke(app, ["data", "fetch", spelling, "--photos-url", server + "official.zip",
                               "--dest", str(tmp_path / "photos")])
     assert got.exit_code == 0, got.output
+    assert got.stderr == (DEPRECATED if spelling == "--photos" else "")
     assert "train/ 3068 photos, validation/ 341 photos, test/ 372 photos" in got.stdout
     assert sum(len(v) for v in list_photos(Path(tmp_path / "photos" / "validation")).values()) == 341
-    bad = runner.invoke(app, ["data", "fetch", "--photos", "--photos-url", server + "truncated.zip",
+    bad = runner.invoke(app, ["data", "fetch", spelling, "--photos-url", server + "truncated.zip",
                               "--dest", str(tmp_path / "other")])
-    assert bad.exit_code == 3 and bad.stderr.startswith("error: ") and "Traceback" not in bad.output
+    assert bad.exit_code == 3 and bad.stderr.removeprefix(DEPRECATED).startswith("error: ")
+    assert "Traceback" not in bad.output
     assert not (tmp_path / "other").exists()

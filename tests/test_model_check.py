@@ -95,7 +95,7 @@ def test_a_shape_whose_values_double_is_followed_without_keeping_them(tmp_path):
 def test_metadata_that_is_not_utf8_is_one_error_line(tmp_path):
     path = metadata_not_utf8(tmp_path / "latin.onnx")
     one_error_line(fmnist("classify", str(PHOTO), "--model", str(path)), 4, "metadata is not UTF-8")
-    one_error_line(fmnist("info", str(path)), 4, "metadata is not UTF-8")
+    one_error_line(fmnist("info", "--model", str(path)), 4, "metadata is not UTF-8")
 
 
 def test_bench_holds_its_batch_to_what_the_model_check_allows():
@@ -105,15 +105,15 @@ def test_bench_holds_its_batch_to_what_the_model_check_allows():
 
     assert check_model(read_model(SHIPPED["photo"].path), "photo").max_rows() >= 64
     for batch in ("80", str(10**11)):
-        one_error_line(fmnist("bench", "photo", "--threads", "1", "--batch", f"1,{batch}"), 2, f"--batch {batch}",
-                       "ask for a smaller batch", progress=True)
+        one_error_line(fmnist("bench", "--model", "photo", "--threads", "1", "--batch-size", "1", "--batch-size",
+                              batch), 2, f"--batch-size {batch}", "ask for a smaller batch", progress=True)
 
 
 def test_a_loop_without_end_does_not_hang_bench_or_info(tmp_path):
     path = endless_loop(tmp_path / "loop.onnx")
-    one_error_line(fmnist("bench", str(path), "--threads", "1", "--batch", "1"), 4, "operator Loop",
+    one_error_line(fmnist("bench", "--model", str(path), "--threads", "1", "--batch-size", "1"), 4, "operator Loop",
                    progress=True)
-    one_error_line(fmnist("info", str(path)), 4, "operator Loop")
+    one_error_line(fmnist("info", "--model", str(path)), 4, "operator Loop")
 
 
 def test_a_model_that_fails_when_run_is_one_line_and_onnxruntime_s_log_only_with_verbose(tmp_path):

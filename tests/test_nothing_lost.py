@@ -117,7 +117,7 @@ def test_two_collect_runs_into_one_folder_keep_every_photo(tmp_path):
     write_video(video, fashion.load_split("test").images[:1], hold=12, blank=0)
     folder = tmp_path / "photos"
     command = [str(Path(sys.executable).parent / "fmnist"), "live", "--source", str(video), "--no-display",
-               "--collect", str(folder), "--label", "shirt", "--every", "1"]
+               "--collect", str(folder), "--collect-label", "shirt", "--every", "1"]
     # two processes at once compute the same names (label, second, count from the same start)
     runs = [subprocess.Popen(command, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     errors = [run.communicate(timeout=120)[1] for run in runs]
@@ -263,5 +263,5 @@ def test_a_recording_that_could_not_be_written_whole_fails_the_run(tmp_path, suf
 def test_bench_refuses_to_plot_over_a_file_before_it_times_anything(tmp_path):
     mine = tmp_path / "fig.png"
     mine.write_bytes(b"the user's figure")
-    got = runner.invoke(app, ["bench", "edge", "--plot", str(mine)])
+    got = runner.invoke(app, ["bench", "--model", "edge", "--plot", str(mine)])
     assert got.exit_code == 2 and "the file exists" in got.stderr and mine.read_bytes() == b"the user's figure"

@@ -79,7 +79,7 @@ def test_a_five_label_model_answers_with_its_own_labels(tmp_path):
     assert row["label"] == expected[0][0] and row["sure"] is True
     probs = Classifier(model).predict(np.stack([CUTOUT.prepare(read_image(PANTS)).image] * 3))
     assert probs.shape == (3, 5) and np.abs(probs.sum(axis=1) - 1).max() < 1e-5
-    info = runner.invoke(app, ["info", str(model)])
+    info = runner.invoke(app, ["info", "--model", str(model)])
     assert "5 labels (its own): 0 mug, 1 cup, 2 bowl, 3 plate, 4 spoon" in info.output
 
 
@@ -119,7 +119,7 @@ def shape_video(path: Path, kind: str, frames: int, seed: int) -> Path:
 
 def collect(video: Path, folder: Path, label: str, every: int) -> tuple[int, str]:
     got = runner.invoke(app, ["live", "--source", str(video), "--no-display", "--collect", str(folder),
-                              "--label", label, "--every", str(every)])
+                              "--collect-label", label, "--every", str(every)])
     return got.exit_code, got.output
 
 
@@ -139,11 +139,11 @@ def test_collect_headless_saves_every_nth_guide_box_crop(tmp_path):
 def test_collect_usage_errors(tmp_path):
     video = shape_video(tmp_path / "v.avi", "disc", 2, 0)
     got = runner.invoke(app, ["live", "--source", str(video), "--no-display", "--collect", str(tmp_path / "p")])
-    assert got.exit_code == 2 and "--labels a,b,c" in got.output
-    got = runner.invoke(app, ["live", "--source", str(video), "--no-display", "--label", "mug"])
+    assert got.exit_code == 2 and "--collect-labels a,b,c" in got.output
+    got = runner.invoke(app, ["live", "--source", str(video), "--no-display", "--collect-label", "mug"])
     assert got.exit_code == 2 and "go with --collect" in got.output
     got = runner.invoke(app, ["live", "--source", str(video), "--no-display", "--collect", str(tmp_path / "p"),
-                              "--label", "../up"])
+                              "--collect-label", "../up"])
     assert got.exit_code == 2 and "cannot be a folder name" in got.output
 
 
@@ -202,7 +202,7 @@ def test_three_classes_from_video_to_a_bundle(tmp_path, checkout_wheel):
     assert parity["data"] == "held-out photos" and parity["n_test"] == metrics["own_labels"]["n_heldout"]
     assert parity["passed"] and len(parity["files"]) == 4
     for name in ("model.int8.onnx", "model.int8.tflite"):
-        info = runner.invoke(app, ["info", str(run / name), "--json"])
+        info = runner.invoke(app, ["info", "--model", str(run / name), "--json"])
         assert json.loads(info.stdout)["labels"] == ["bar", "disc", "wedge"]
     assert onnx.load(str(run / "model.int8.onnx")).doc_string == (
         "fmnist classifier of 3 own classes: bar, disc, wedge (int8); input: grayscale 28x28, the object bright on a "
@@ -214,18 +214,18 @@ def test_three_classes_from_video_to_a_bundle(tmp_path, checkout_wheel):
 def deploys(model: Path, sample: Path, label: str, out: Path, floor: float, wheel: Path) -> None:
     """classify --json, bench --json, evaluate and a bundle whose self-test passes, all with the model's labels.
     `wheel`: this checkout's fmnist wheel (conftest's checkout_wheel), built once rather than by every bundle."""
-    labels = json.loads(runner.invoke(app, ["info", str(model), "--json"]).stdout)["labels"]
+    labels = json.loads(runner.invoke(app, ["info", "--model", str(model), "--json"]).stdout)["labels"]
     got = runner.invoke(app, ["classify", str(sample), "--model", str(model), "--json", "--top", "3"])
     row = json.loads(got.stdout)
     assert got.exit_code == 0 and row["top"][0]["label"] == label
     assert [t["label"] for t in row["top"]] == [labels[t["index"]] for t in row["top"]]  # each output's own name
     assert len({t["index"] for t in row["top"]}) == 3 and sorted(t["score"] for t in row["top"])[::-1] == [
         t["score"] for t in row["top"]]  # three guesses, best first
-    got = runner.invoke(app, ["bench", str(model), "--threads", "1", "--iterations", "50", "--json"])
+    got = runner.invoke(app, ["bench", "--model", str(model), "--threads", "1", "--iterations", "50", "--json"])
     assert got.exit_code == 0, got.output
     bench = json.loads(got.stdout)["rows"][0]
     assert bench["accuracy_on"] == "held-out photos" and bench["accuracy"] >= floor
-    evaluated = json.loads(runner.invoke(app, ["evaluate", str(model), "--json"]).stdout)
+    evaluated = json.loads(runner.invoke(app, ["evaluate", "--model", str(model), "--json"]).stdout)
     assert evaluated["data"] == "held-out photos" and list(evaluated["per_class"]) == labels
     assert evaluated["accuracy"] == bench["accuracy"]  # one harness
     got = runner.invoke(app, ["bundle", "--model", str(model), "--out", str(out), "--sample", str(sample),

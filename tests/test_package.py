@@ -99,8 +99,8 @@ def test_the_wheel_alone_classifies_with_no_tensorflow(wheel_bin, tmp_path):
     tflite.write_bytes(b"")
     shipped = wheel_bin.parent / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages" \
         / "fmnist" / "assets" / "edge.int8.onnx"
-    bench = run(wheel_bin / "fmnist", "bench", shipped, tflite, "--threads", "1", "--iterations", "20", "--json",
-                cwd=tmp_path)
+    bench = run(wheel_bin / "fmnist", "bench", "--model", shipped, "--model", tflite, "--threads", "1", "--iterations",
+                "20", "--json", cwd=tmp_path)
     report = json.loads(bench.stdout)
     assert [Path(r["model"]).name for r in report["rows"]] == ["edge.int8.onnx"]
     assert report["skipped"] == [{"model": str(tflite),

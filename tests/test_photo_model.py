@@ -72,7 +72,7 @@ def test_a_tiny_photo_model_trains_exports_and_is_judged_on_both_domains(tmp_pat
     assert test.calib is not None and test.calib.shape[1:] == (32, 32, 3)  # photos and rendered images, kept
     got = runner.invoke(app, ["export", str(run), "--int8", "--no-tflite", "--min-agree", "0.5", "--max-drop", "50"])
     assert got.exit_code == 0, got.output
-    got = runner.invoke(app, ["evaluate", str(run / "model.int8.onnx"), "--photos", str(held), "--json"])
+    got = runner.invoke(app, ["evaluate", "--model", str(run / "model.int8.onnx"), "--photos", str(held), "--json"])
     assert got.exit_code == 0, got.output
     report = json.loads(got.stdout)
     assert report["n"] == RENDERED_TEST and "rendered as photos" in report["data"]

@@ -114,7 +114,7 @@ def test_the_runtime_picks_the_preprocessing_from_the_metadata(tier_run, tmp_pat
     sample = cv2.imread(str(photos / "pants" / "0.jpg"))
     assert tier.classify(sample).prepared.image.shape == (SIZE, SIZE, 3)  # colour, the centre square
     assert shipped.classify(sample).prepared.image.shape == (28, 28)
-    info = runner.invoke(app, ["info", str(run / "model.int8.onnx")])
+    info = runner.invoke(app, ["info", "--model", str(run / "model.int8.onnx")])
     assert info.exit_code == 0 and f"{SIZE}x{SIZE}" in info.output and "crop" in info.output
     # a file made for another crop version is refused with the one-line reason, as the cut-out's is
     proto = onnx.load(str(run / "model.onnx"))

@@ -66,11 +66,11 @@ def test_a_model_without_a_record_runs_as_todays_and_says_so_once(tmp_path):
 
 
 def test_info_prints_the_preprocessing_record(tmp_path):
-    got = runner.invoke(app, ["info", "edge"])
+    got = runner.invoke(app, ["info", "--model", "edge"])
     assert f"preprocessing: version {PREPROCESS_VERSION} (" in got.stdout
-    raw = runner.invoke(app, ["info", "edge", "--json"])
+    raw = runner.invoke(app, ["info", "--model", "edge", "--json"])
     assert json.loads(raw.stdout)["preprocess"]["version"] == PREPROCESS_VERSION
-    old = runner.invoke(app, ["info", str(shipped_copy(tmp_path, {}))])
+    old = runner.invoke(app, ["info", "--model", str(shipped_copy(tmp_path, {}))])
     assert "preprocessing: not recorded" in old.stdout
 
 
@@ -80,5 +80,5 @@ def test_evaluate_on_photos_refuses_another_preprocessing(tmp_path, version):
     photos = tmp_path / "photos" / "pants"
     photos.mkdir(parents=True)
     shutil.copy(PHOTO, photos)
-    got = runner.invoke(app, ["evaluate", str(model), "--photos", str(photos.parent)])
+    got = runner.invoke(app, ["evaluate", "--model", str(model), "--photos", str(photos.parent)])
     assert got.exit_code == 4 and f"preprocessing version {version}" in got.stderr

@@ -69,12 +69,12 @@ def test_a_fixed_seed_repeats_the_run(tmp_path):
 @pytest.mark.slow
 def test_evaluate_matches_the_training_report(tiny_run):
     out, metrics, _ = tiny_run
-    got = runner.invoke(app, ["evaluate", str(out / "model.keras"), "--json"])
+    got = runner.invoke(app, ["evaluate", "--model", str(out / "model.keras"), "--json"])
     assert got.exit_code == 0, got.output
     report = json.loads(got.stdout)
     assert report["accuracy"] == metrics["test_accuracy"]
     assert report["confusion"] == metrics["confusion"]
-    table = runner.invoke(app, ["evaluate", str(out / "model.keras")])
+    table = runner.invoke(app, ["evaluate", "--model", str(out / "model.keras")])
     assert "Ankle boot" in table.stdout and "confusion matrix" in table.stdout
 
 
@@ -84,7 +84,7 @@ def test_evaluate_rejects_bad_models_with_one_line(tmp_path, name, content):
     path = tmp_path / name
     if content is not None:
         path.write_bytes(content)
-    got = runner.invoke(app, ["evaluate", str(path)])
+    got = runner.invoke(app, ["evaluate", "--model", str(path)])
     assert got.exit_code == 4
     assert got.stderr.startswith("error: ") and got.stderr.count("\n") == 1
     assert name in got.stderr

@@ -2,18 +2,45 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup, TyperOption
 
 from fmnist import __version__
 from fmnist.core.errors import FmnistError, escaped
 from fmnist.core.verbosity import set_verbose
 
 
+def without_type_on_flags(params: list[Any]) -> list[Any]:
+    """A flag (--json, --help) takes no value, so its help row shows no type: typer's rich help would print
+    `<bool>` beside it unless its metavar says otherwise."""
+    for param in params:
+        if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class FmnistCommand(TyperCommand):
+    """Every fmnist command: its flags' help rows show no type, and its usage line no hidden (deprecated)
+    argument."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return without_type_on_flags(super().get_params(ctx))
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        shown = [param for param in self.get_params(ctx) if not getattr(param, "hidden", False)]
+        pieces = [self.options_metavar] if self.options_metavar else []
+        return pieces + [piece for param in shown for piece in param.get_usage_pieces(ctx)]
+
+
 class FmnistGroup(TyperGroup):
-    """Turns a library error into `error: …` on stderr and its exit code, with no traceback."""
+    """Turns a library error into `error: …` on stderr and its exit code, with no traceback; its flags' help rows
+    show no type."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return without_type_on_flags(super().get_params(ctx))
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -21,6 +48,12 @@ class FmnistGroup(TyperGroup):
         except FmnistError as e:
             typer.echo(f"error: {escaped(e)}", err=True)  # one line, whatever name it holds
             raise typer.Exit(e.exit_code) from None
+
+
+def add_command(group: typer.Typer, function: Callable[..., Any], name: str | None = None,
+                help: str | None = None) -> None:
+    """Register `function` as the command `name` of `group` (default: the function's name, dashed)."""
+    group.command(name, help=help, cls=FmnistCommand)(function)
 
 
 app = typer.Typer(
@@ -71,13 +104,17 @@ def _main(
     verbose: bool = typer.Option(False, "--verbose", help="Show onnxruntime's own log lines (errors), which are "
                                                           "hidden otherwise."),
 ) -> None:
-    """Fashion-MNIST from a Keras notebook to a device: train, export with a parity gate, classify, bench.
+    """Fashion-MNIST from a Keras notebook to a device: classify, train, export with a parity gate, bench.
 
-    **Quick start**: train the default model, then evaluate it.
+    **Quick start**: classify a photo with the shipped model, right after install (no dataset, no TensorFlow).
+
+    Example: fmnist classify photo.jpg
+
+    Then, with fmnist[train] and the dataset (fmnist data fetch), train the default model and export it:
 
     Example: fmnist train --model edge
 
-    Example: fmnist evaluate runs/edge/model.keras
+    Example: fmnist export runs/edge --int8
     """
     if verbose:
         set_verbose()

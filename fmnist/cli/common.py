@@ -7,15 +7,32 @@ from typing import Any
 
 import typer
 
+from fmnist.cli.deprecated import renamed
 from fmnist.core.jsonsafe import dumps
 from fmnist.runtime.shipped import DEFAULT, SHIPPED
 
 DataDir = typer.Option(None, "--data-dir", file_okay=False,
                        help="Folder with the four IDX files (default: $FMNIST_DATA, the Debian package, ~/.keras).")
 Json = typer.Option(False, "--json", help="Print JSON on stdout instead of tables.")
-MODEL_HELP = (f"A shipped model, {' or '.join(SHIPPED)} (default {DEFAULT}), or an fmnist .onnx file: "
-              + "; ".join(f"{m.name}: {m.about}" for m in SHIPPED.values()) + ".")
-ModelOption = typer.Option(None, "--model", "-m", help=MODEL_HELP)
+SHIPPED_HELP = "; ".join(f"{m.name}: {m.about}" for m in SHIPPED.values())
+
+
+def model_option(files: str = "an fmnist .onnx file", without: str = f"default {DEFAULT}") -> Any:
+    """`--model NAME|PATH`, the one way every command names a model: a shipped model's name or a file."""
+    return typer.Option(None, "--model", "-m", metavar="NAME|PATH",
+                        help=f"A shipped model, {' or '.join(SHIPPED)} ({without}), or {files}. {SHIPPED_HELP}.")
+
+
+ModelOption = model_option()
+
+
+def old_model_argument(command: str, many: bool = False) -> Any:
+    """The positional MODEL that `command` took before --model (hidden; works, with a warning)."""
+    name = "MODEL..." if many else "MODEL"
+    return typer.Argument(None, hidden=True, metavar=name, show_default=False,
+                          callback=renamed(f"fmnist {command} {name}",
+                                           f"fmnist {command} --model {name.removesuffix('...')}"
+                                           + (" (once per model)" if many else "")))
 
 
 def command_line() -> str:

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import enum
 from pathlib import Path
 from typing import Any
 
 import typer
 
+from fmnist.cli.app import FmnistGroup, add_command
 from fmnist.cli.common import DataDir, Json, print_rich, stdout_json
+from fmnist.cli.deprecated import renamed
 
-data_app = typer.Typer(no_args_is_help=True, help="Find, check and download the Fashion-MNIST IDX files.")
+data_app = typer.Typer(cls=FmnistGroup, no_args_is_help=True,
+                       help="Find, check and download the Fashion-MNIST IDX files.")
 
 
 def register(app: typer.Typer) -> None:
-    data_app.command("info")(data_info)
-    data_app.command("fetch")(data_fetch)
+    add_command(data_app, data_info, "info")
+    add_command(data_app, data_fetch, "fetch")
     app.add_typer(data_app, name="data")
 
 
@@ -44,32 +48,45 @@ def data_info(data_dir: Path | None = DataDir, as_json: bool = Json) -> None:
     print_rich(f"Fashion-MNIST found at {location.path} ({location.source}); all four files check out", table)
 
 
+class Dataset(str, enum.Enum):
+    fashion_mnist = "fashion-mnist"
+    photos = "photos"
+
+
 def data_fetch(
+    dataset: Dataset = typer.Argument(Dataset.fashion_mnist, metavar="DATASET", show_default=False,
+                                      help="fashion-mnist (the default): the four official IDX files; or photos: "
+                                           "the clothing photo set (CC0, about 3,800 phone photos in "
+                                           "train/validation/test), to learn from and check on real photos."),
     dest: Path | None = typer.Option(None, "--dest", file_okay=False,
-                                     help="Where to save the files (default ~/.keras/datasets/fashion-mnist; with "
-                                          "--photos, clothing-dataset-small beside it)."),
-    base_url: str | None = typer.Option(None, "--base-url", envvar="FMNIST_BASE_URL",
-                                        help="Download from this mirror instead of the official GitHub copy."),
+                                     help="Where to save the files (default ~/.keras/datasets/fashion-mnist; the "
+                                          "photos: clothing-dataset-small beside it)."),
+    base_url: str | None = typer.Option(None, "--base-url", metavar="URL", envvar="FMNIST_BASE_URL",
+                                        help="Download the IDX files from this mirror instead of the official "
+                                             "GitHub copy."),
     skip_md5: bool = typer.Option(False, "--skip-md5",
                                   help="Skip the official MD5 check (for a mirror that recompresses)."),
-    timeout: float = typer.Option(30.0, "--timeout", min=1, help="Network timeout in seconds."),
-    photos: bool = typer.Option(False, "--photos", help="Instead, download the clothing photo set (CC0, about "
-                                                        "3,800 phone photos in train/validation/test) to learn "
-                                                        "from and check on real photos."),
-    photos_url: str | None = typer.Option(None, "--photos-url", envvar="FMNIST_PHOTOS_URL",
-                                          help="With --photos: download the zip from this mirror."),
+    timeout: float = typer.Option(30.0, "--timeout", metavar="SECONDS", min=1, help="Network timeout."),
+    photos_url: str | None = typer.Option(None, "--photos-url", metavar="URL", envvar="FMNIST_PHOTOS_URL",
+                                          help="Download the photos' zip from this mirror."),
+    old_photos: bool = typer.Option(False, "--photos", hidden=True,
+                                    callback=renamed("fmnist data fetch --photos", "fmnist data fetch photos")),
 ) -> None:
-    """Download the four official IDX files, check them, and save them where fmnist finds them.
+    """Download the four official Fashion-MNIST IDX files, or the clothing photo set, check them, and save them
+    where fmnist finds them.
 
     Example: fmnist data fetch --dest ~/data/fashion-mnist
 
-    Example: fmnist data fetch --photos   (then: fmnist train --photos ~/.keras/datasets/clothing-dataset-small/train)
+    The photos, to learn from with fmnist train --photos or fmnist train-own:
+
+    Example: fmnist data fetch photos
     """
     from rich.console import Console
     from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
 
     from fmnist.data.fetch import OFFICIAL_MD5, fetch
 
+    photos = dataset is Dataset.photos or old_photos
     console = Console(stderr=True)
     with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(), console=console,
                   transient=True, disable=not console.is_terminal) as bar:

@@ -6,13 +6,15 @@ from pathlib import Path
 
 import typer
 
-from fmnist.cli.common import ModelOption, print_rich, stdout_json
-from fmnist.core.errors import UsageError, escaped
+from fmnist.cli.app import add_command
+from fmnist.cli.common import ModelOption, old_model_argument, print_rich, stdout_json
+from fmnist.cli.deprecated import counts, either
+from fmnist.core.errors import escaped
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(bench)
-    app.command("bundle")(bundle_cmd)
+    add_command(app, bench)
+    add_command(app, bundle_cmd, "bundle")
 
 
 def bundle_cmd(
@@ -33,9 +35,13 @@ def bundle_cmd(
     files it wrote, unchanged: any other folder, or a file of yours or an edit in it, is refused untouched (exit
     2), and a failed build leaves an earlier bundle as it was.
 
-    Example: fmnist bundle --out dist/fmnist-pi   (the shipped photo model; --model edge for the 28x28 one)
+    The shipped photo model (--model edge for the 28x28 one):
 
-    Example: fmnist bundle --model runs/mine/model.int8.onnx --sample my-photos/mug/1.jpg
+    Example: fmnist bundle --out dist/fmnist-pi
+
+    A model of your own classes, its self-test on one of your photos:
+
+    Example: fmnist bundle --model runs/mine/model.int8.onnx --sample mug.jpg
     """
     from fmnist.deploy.bundle import bundle
 
@@ -43,30 +49,33 @@ def bundle_cmd(
     typer.echo(f"wrote {out}/ and {archive}; on the Pi: tar xzf {archive.name} && {out.name}/install.sh")
 
 
-def int_list(text: str, option: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        values = []
-    if not values or min(values) < 1:
-        raise UsageError(f"{option} takes positive whole numbers separated by commas, e.g. 1,2,4; got {text!r}")
-    return values
+THREADS, BATCHES = [1, 2], [1, 64]  # bench's defaults
 
 
 def bench(
-    models: list[str] | None = typer.Argument(None, help="Model files (.onnx, .tflite, .keras) or shipped models' "
-                                                          "names (photo, edge). Default: the shipped models plus "
-                                                          "every export in --run."),
+    models: list[str] | None = typer.Option(None, "--model", "-m", metavar="NAME|PATH",
+                                            help="A model file (.onnx, .tflite, .keras) or a shipped model's name "
+                                                 "(photo, edge), once per model. Default: the shipped models plus "
+                                                 "every export in --run."),
     run_dir: Path | None = typer.Option(None, "--run", file_okay=False, help="A run folder whose exports to add."),
-    threads: str = typer.Option("1,2", "--threads", help="Thread counts to try, e.g. 1,2,4."),
-    batch: str = typer.Option("1,64", "--batch", help="Batch sizes: latency at 1, throughput at the largest."),
-    iterations: int = typer.Option(1000, "--iterations", min=10, help="Timed batch-1 runs per row, after warm-up."),
-    rounds: int = typer.Option(10, "--rounds", min=1, help="Rounds in which the rows take turns, each with its "
-                                                           "share of --iterations, so all are timed side by side."),
+    threads: list[str] | None = typer.Option(None, "--threads", metavar="N", callback=counts("--threads"),
+                                             help="onnxruntime threads, once per count to try (default "
+                                                  f"{' and '.join(map(str, THREADS))})."),
+    batch_size: list[str] | None = typer.Option(None, "--batch-size", metavar="N", callback=counts("--batch-size"),
+                                                help="Batch sizes, once each: latency at 1, throughput at the "
+                                                     f"largest (default {' and '.join(map(str, BATCHES))})."),
+    iterations: int = typer.Option(1000, "--iterations", metavar="N", min=10,
+                                   help="Timed batch-1 runs per row, after warm-up."),
+    rounds: int = typer.Option(10, "--rounds", metavar="N", min=1,
+                               help="Rounds in which the rows take turns, each with its share of --iterations, so "
+                                    "all are timed side by side."),
     as_json: bool = typer.Option(False, "--json", help="Print the machine, rows and advice as JSON."),
     plot_to: Path | None = typer.Option(None, "--plot", dir_okay=False,
                                         help="Draw accuracy vs latency to this new PNG (needs fmnist[train]); "
                                              "never written over a file, even one made while bench runs."),
+    old_models: list[str] | None = old_model_argument("bench", many=True),
+    old_batch: list[str] | None = typer.Option(None, "--batch", hidden=True,
+                                               callback=counts("--batch-size", old="--batch")),
 ) -> None:
     """Measure every model file: size, test accuracy, cold start, batch-1 p50/p90/p99, throughput, peak RSS.
 
@@ -75,16 +84,16 @@ def bench(
     is the share of validation photos a model's card records it got right. The last line says which file to
     deploy on this machine for photos (and the fastest, when another), and whether int8 pays here.
 
-    Example: fmnist bench photo edge --threads 1,2,4
+    Example: fmnist bench --model photo --model edge --threads 1 --threads 4
 
-    Example: fmnist bench --run runs/edge --threads 1,2,4
+    Example: fmnist bench --run runs/edge
     """
     from fmnist.deploy.bench.run import BenchConfig, check_plot, find_models, plot, render
     from fmnist.deploy.bench.run import bench as run_bench
 
     check_plot(plot_to)
-    cfg = BenchConfig(find_models(list(models or []), run_dir), int_list(threads, "--threads"),
-                      int_list(batch, "--batch"), iterations, rounds)
+    cfg = BenchConfig(find_models(either(models, old_models, "--model") or [], run_dir), threads or THREADS,
+                      either(batch_size, old_batch, "--batch-size") or BATCHES, iterations, rounds)
     report = run_bench(cfg, progress=lambda text: typer.echo(escaped(text), err=True))  # names escaped
     if as_json:
         stdout_json(report.to_json())

@@ -7,11 +7,17 @@ from pathlib import Path
 
 import typer
 
+from fmnist.cli.app import add_command
 from fmnist.cli.common import DataDir, Json, command_line, print_rich, stdout_json
+from fmnist.cli.deprecated import renamed
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(export)
+    add_command(app, export)
+
+
+INT8 = "int8"
+GATE = "The parity gate"
 
 
 class CalibMethod(str, enum.Enum):
@@ -26,46 +32,51 @@ class Activations(str, enum.Enum):
 
 
 def export(
-    source: Path = typer.Argument(..., help="A run folder (holding model.keras) or a .keras file."),
+    source: Path = typer.Argument(..., metavar="RUN", help="A run folder (holding model.keras) or a .keras file."),
     int8: bool = typer.Option(False, "--int8", help="Also write int8 ONNX and (with TFLite) full-integer TFLite."),
     fp16: bool = typer.Option(False, "--fp16", help="Also write an fp16 TFLite."),
-    tflite: bool = typer.Option(True, "--tflite/--no-tflite", help="Write TFLite files besides ONNX."),
-    calib: int = typer.Option(1000, "--calib", min=10, max=60000,
-                              help="Images used to calibrate int8: stratified training images (your own "
-                                   "classes: at most this many of the run's training photos; percentile and "
-                                   "entropy on ONNX: at most 128 photos' worth at 160x160, as they hold every "
-                                   "activation in memory)."),
-    calib_method: CalibMethod | None = typer.Option(None, "--calib-method",
-                                                    help="ONNX int8 calibration method (default: minmax for 28x28 "
-                                                         "models, percentile for the photo tier)."),
-    per_channel: bool = typer.Option(True, "--per-channel/--no-per-channel",
-                                     help="Per-channel int8 weights for ONNX."),
-    activations: Activations | None = typer.Option(None, "--activations",
-                                                   help="ONNX int8 activation type: int8 (S8S8) or uint8 (U8S8) "
-                                                        "(default: int8 for 28x28 models, uint8 for the photo "
-                                                        "tier)."),
-    float_convs: int | None = typer.Option(None, "--float-convs", min=0, max=1000,
-                                           help="ONNX int8: keep the model's first N convolutions (in graph "
-                                                "order) float; the TFLite files are unaffected (default: 0 for "
-                                                "28x28 models, 2 for the photo tier, whose full-resolution "
-                                                "layers lose the most to int8). Like --calib-method and "
-                                                "--activations, choosing it turns off the fallback to other "
-                                                "settings when the int8 ONNX fails the gate."),
-    search: bool = typer.Option(False, "--search",
-                                help="With --int8: try a grid of ONNX quantization settings (activation type, "
-                                     "per-channel, calibration; each keeps the --float-convs), gate each, keep the "
-                                     "fastest at batch 1."),
-    min_agree: float | None = typer.Option(None, "--min-agree", min=0.0, max=1.0,
-                                           help="Gate: minimum top-1 agreement with Keras, 0-1 "
-                                                "(default 0.999 fp32, 0.99 int8/fp16)."),
-    max_drop: float | None = typer.Option(None, "--max-drop", min=0.0,
-                                          help="Gate: maximum accuracy drop in percentage points (default 0.5)."),
+    no_tflite: bool = typer.Option(False, "--no-tflite", help="Write ONNX files only."),
     out: Path | None = typer.Option(None, "--out", "-o", file_okay=False,
                                     help="Output folder (default: next to the model). Files fmnist wrote there "
                                          "are replaced; a file it did not write (or one changed since) is "
                                          "refused before anything is built (exit 2)."),
     as_json: bool = Json,
     data_dir: Path | None = DataDir,
+    calib: int = typer.Option(1000, "--calib", metavar="N", min=10, max=60000, rich_help_panel=INT8,
+                              help="Images used to calibrate int8: stratified training images (your own "
+                                   "classes: at most this many of the run's training photos; percentile and "
+                                   "entropy on ONNX: at most 128 photos' worth at 160x160, as they hold every "
+                                   "activation in memory)."),
+    calib_method: CalibMethod | None = typer.Option(None, "--calib-method", metavar="METHOD", rich_help_panel=INT8,
+                                                    help="ONNX int8 calibration: minmax, entropy or percentile "
+                                                         "(default: minmax for 28x28 models, percentile for the "
+                                                         "photo tier)."),
+    no_per_channel: bool = typer.Option(False, "--no-per-channel", rich_help_panel=INT8,
+                                        help="One int8 scale per ONNX weight tensor, not per channel."),
+    activations: Activations | None = typer.Option(None, "--activations", metavar="TYPE", rich_help_panel=INT8,
+                                                   help="ONNX int8 activations: int8 (S8S8) or uint8 (U8S8) "
+                                                        "(default: int8 for 28x28 models, uint8 for the photo "
+                                                        "tier)."),
+    float_convs: int | None = typer.Option(None, "--float-convs", metavar="N", min=0, max=1000, rich_help_panel=INT8,
+                                           help="ONNX int8: keep the model's first N convolutions (in graph "
+                                                "order) float; the TFLite files are unaffected (default: 0 for "
+                                                "28x28 models, 2 for the photo tier, whose full-resolution "
+                                                "layers lose the most to int8). Like --calib-method and "
+                                                "--activations, choosing it turns off the fallback to other "
+                                                "settings when the int8 ONNX fails the gate."),
+    search: bool = typer.Option(False, "--search", rich_help_panel=INT8,
+                                help="With --int8: try a grid of ONNX quantization settings (activation type, "
+                                     "per-channel, calibration; each keeps the --float-convs), gate each, keep the "
+                                     "fastest at batch 1."),
+    min_agree: float | None = typer.Option(None, "--min-agree", metavar="X", min=0.0, max=1.0, rich_help_panel=GATE,
+                                           help="Minimum top-1 agreement with Keras, 0-1 (default 0.999 fp32, "
+                                                "0.99 int8/fp16)."),
+    max_drop: float | None = typer.Option(None, "--max-drop", metavar="PP", min=0.0, rich_help_panel=GATE,
+                                          help="Maximum accuracy drop in percentage points (default 0.5)."),
+    old_tflite: bool = typer.Option(False, "--tflite", hidden=True, callback=renamed(
+        "--tflite", instead="leave it out: TFLite files are written unless --no-tflite")),
+    old_per_channel: bool = typer.Option(False, "--per-channel", hidden=True, callback=renamed(
+        "--per-channel", instead="leave it out: int8 weights are per channel unless --no-per-channel")),
 ) -> None:
     """Export a trained model to ONNX and TFLite; every file must pass the parity gate against Keras.
 
@@ -76,7 +87,9 @@ def export(
 
     Example: fmnist export runs/edge --int8
 
-    Example: fmnist export runs/edge --int8 --search   (keep the fastest int8 ONNX that passes)
+    With --search, the fastest int8 ONNX that passes is kept:
+
+    Example: fmnist export runs/edge --int8 --search
     """
     from fmnist.core.errors import ParityError
     from fmnist.export.parity import ParityReport, table
@@ -84,8 +97,8 @@ def export(
     from fmnist.export.pipeline import export as run
     from fmnist.export.search import table as search_table
 
-    opts = ExportOptions(int8=int8, fp16=fp16, tflite=tflite, calib=calib,
-                         calib_method=calib_method and calib_method.value, per_channel=per_channel,
+    opts = ExportOptions(int8=int8, fp16=fp16, tflite=not no_tflite, calib=calib,
+                         calib_method=calib_method and calib_method.value, per_channel=not no_per_channel,
                          activations=activations and activations.value, float_convs=float_convs, search=search,
                          min_agree=min_agree, max_drop=max_drop, out=out, data_dir=data_dir, command=command_line())
 

@@ -6,24 +6,26 @@ from pathlib import Path
 
 import typer
 
-from fmnist.cli.common import DataDir, Json, print_rich, stdout_json
+from fmnist.cli.app import add_command
+from fmnist.cli.common import DataDir, Json, model_option, old_model_argument, print_rich, stdout_json
+from fmnist.cli.deprecated import either
 from fmnist.core.errors import escaped, printable
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(evaluate)
-    app.command()(info)
+    add_command(app, evaluate)
+    add_command(app, info)
 
 
 def evaluate(
-    model: str | None = typer.Argument(None, help="A .keras, .onnx or .tflite model, or a shipped model's name "
-                                                  "(photo, edge; default: the default shipped one)."),
+    model: str | None = model_option("a .keras, .onnx or .tflite model"),
+    old_model: str | None = old_model_argument("evaluate"),
     photos: Path | None = typer.Option(None, "--photos", exists=True, file_okay=False,
                                        help="Also report on real photos (one subfolder per class). Default: the "
-                                            "fetched photo set's validation/ (fmnist data fetch --photos), if any."),
+                                            "fetched photo set's validation/ (fmnist data fetch photos), if any."),
     photo_map: Path | None = typer.Option(None, "--photo-map", exists=True, dir_okay=False,
                                           help="JSON {folder: [labels]} (default: the clothing photo set's)."),
-    threshold: float | None = typer.Option(None, "--threshold", min=0.0, max=1.0,
+    threshold: float | None = typer.Option(None, "--threshold", metavar="X", min=0.0, max=1.0,
                                            help="'not sure' threshold for the photo figures (default: the model's)."),
     as_json: bool = Json,
     data_dir: Path | None = DataDir,
@@ -31,9 +33,11 @@ def evaluate(
     """Report a model's test-set accuracy, per-class precision/recall/F1 and confusion matrix, and its
     figures on real photos: strict, lenient, per folder, and how often it says 'not sure'.
 
-    Example: fmnist evaluate runs/edge/model.int8.onnx --json
+    Example: fmnist evaluate --model runs/edge/model.int8.onnx --json
 
-    Example: fmnist evaluate --photos ~/photos/validation   (the shipped model)
+    The shipped photo model, on a folder of photos:
+
+    Example: fmnist evaluate --photos ~/photos/validation
 
     A model of your own classes (fmnist train-own) is judged on its run's held-out photos, and on --photos by
     folder name.
@@ -42,7 +46,7 @@ def evaluate(
     from fmnist.evaluation.report import render
     from fmnist.runtime.shipped import resolve
 
-    path = resolve(model)
+    path = resolve(either(model, old_model, "--model"))
     report = run(path, data_dir, photos=photos, photo_map=photo_map, threshold=threshold, skipped=_warn_skipped,
                  fetched_photos=True)
     if as_json:
@@ -57,15 +61,18 @@ def _warn_skipped(photo: Path, why: str) -> None:
 
 
 def info(
-    model: str | None = typer.Argument(None, help="An exported .onnx or .tflite model, or a shipped model's name "
-                                                  "(photo, edge). Without it: the shipped models, a line each."),
+    model: str | None = model_option("an exported .onnx or .tflite model",
+                                     "without it: the shipped models, a line each"),
+    old_model: str | None = old_model_argument("info"),
     as_json: bool = Json,
 ) -> None:
     """Print the metadata embedded in an exported model: labels, input spec, parity figures, provenance.
 
-    Example: fmnist info runs/edge/model.int8.onnx --json
+    Example: fmnist info --model runs/edge/model.int8.onnx --json
 
-    Example: fmnist info   (the shipped models: what each is for, its size and figures)
+    The shipped models, what each is for, its size and figures:
+
+    Example: fmnist info
     """
     from dataclasses import asdict
 
@@ -76,6 +83,7 @@ def info(
     from fmnist.runtime.model_info import describe, refuse_unreadable, shipped_info, shown
     from fmnist.runtime.shipped import resolve
 
+    model = either(model, old_model, "--model")
     if model is None:
         listed = shipped_info()
         if as_json:

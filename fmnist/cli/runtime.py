@@ -11,13 +11,17 @@ from typing import Any
 
 import typer
 
+from fmnist.cli.app import add_command
 from fmnist.cli.common import ModelOption, stdout_json
+from fmnist.cli.deprecated import either, renamed
 from fmnist.core.errors import SourceError, escaped
+
+COLLECT = "Collect photos for your own classes"
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(classify)
-    app.command()(live)
+    add_command(app, classify)
+    add_command(app, live)
 
 
 def usable_threads(threads: int) -> int:
@@ -34,7 +38,7 @@ def usable_threads(threads: int) -> int:
 def classify(
     inputs: list[str] = typer.Argument(..., help="Image files, folders (searched recursively) or globs."),
     model: str | None = ModelOption,
-    top: int = typer.Option(3, "--top", "-k", min=1, max=10, help="How many guesses to show per image."),
+    top: int = typer.Option(3, "--top", "-k", metavar="K", min=1, max=10, help="How many guesses to show per image."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line on stdout."),
     save: Path | None = typer.Option(None, "--save", file_okay=False,
                                      help="Write annotated copies here (label, box, the model's input) as "
@@ -42,10 +46,11 @@ def classify(
     raw: bool = typer.Option(False, "--raw", help="Inputs already look like the model's input: skip the cut-out "
                                                   "(a 28x28 model: grey, the object bright on black; only resized) "
                                                   "or the centre crop (the photo tier: the whole picture resized)."),
-    threads: int = typer.Option(1, "--threads", min=0, help="onnxruntime threads (0: one per core)."),
-    labels: str | None = typer.Option(None, "--labels", help="One name per model output (2 to 50), "
-                                                            "comma-separated, for a model without fmnist metadata."),
-    threshold: float | None = typer.Option(None, "--threshold", min=0.0, max=1.0,
+    threads: int = typer.Option(1, "--threads", metavar="N", min=0, help="onnxruntime threads (0: one per core)."),
+    labels: str | None = typer.Option(None, "--labels", metavar="NAMES",
+                                      help="One name per model output (2 to 50), comma-separated, for a model "
+                                           "without fmnist metadata."),
+    threshold: float | None = typer.Option(None, "--threshold", metavar="X", min=0.0, max=1.0,
                                            help="Below this top probability, answer 'not sure' (default: the "
                                                 "model's own, chosen on validation photos; see fmnist info)."),
 ) -> None:
@@ -84,34 +89,44 @@ def classify(
 
 
 def live(
-    source: str = typer.Option("0", "--source", "-s", help="Camera index or /dev/videoN, a video file, or a "
-                                                           "stream URL (rtsp://, http://, tcp://)."),
+    source: str = typer.Option("0", "--source", "-s", metavar="SOURCE",
+                               help="Camera index or /dev/videoN, a video file, or a stream URL (rtsp://, http://, "
+                                    "tcp://)."),
     model: str | None = ModelOption,
-    roi: str | None = typer.Option(None, "--roi", help="Region to classify, x,y,w,h in pixels "
-                                                       "(default: a centred square guide box)."),
+    roi: str | None = typer.Option(None, "--roi", metavar="X,Y,W,H",
+                                   help="Region to classify, in pixels (default: a centred square guide box)."),
     no_display: bool = typer.Option(False, "--no-display", help="Never open a window (automatic without a screen)."),
     record: Path | None = typer.Option(None, "--record", dir_okay=False,
                                        help="Write the annotated frames to this .mp4 or .avi."),
     serve_at: str | None = typer.Option(None, "--serve", metavar="[HOST:]PORT",
                                         help="A preview page at http://HOST:PORT/ (stream, label, top 3, "
                                              "'not sure', age), JSON at /status (host 127.0.0.1 unless given)."),
-    max_frames: int | None = typer.Option(None, "--max-frames", min=1, help="Stop after this many frames."),
-    smooth: int = typer.Option(5, "--smooth", min=1, help="Average the probabilities over the last K frames."),
-    threshold: float | None = typer.Option(None, "--threshold", min=0.0, max=1.0,
+    max_frames: int | None = typer.Option(None, "--max-frames", metavar="N", min=1,
+                                          help="Stop after this many frames."),
+    smooth: int = typer.Option(5, "--smooth", metavar="K", min=1,
+                               help="Average the probabilities over the last K frames."),
+    threshold: float | None = typer.Option(None, "--threshold", metavar="X", min=0.0, max=1.0,
                                            help="Below this smoothed probability, say 'not sure' (default: the "
                                                 "model's own, as for classify)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON line per frame on stdout: frame, label, score, "
                                                        "fps, ms, source_frame, age_ms."),
-    threads: int = typer.Option(1, "--threads", min=0, help="onnxruntime threads (0: one per core)."),
+    threads: int = typer.Option(1, "--threads", metavar="N", min=0, help="onnxruntime threads (0: one per core)."),
     realtime: bool = typer.Option(False, "--realtime", help="Play a video file at its own fps and, like a "
                                                             "camera, classify only the newest frame."),
-    collect: Path | None = typer.Option(None, "--collect", file_okay=False,
+    collect: Path | None = typer.Option(None, "--collect", file_okay=False, rich_help_panel=COLLECT,
                                         help="Save guide-box crops as `DIR/<label>/*.jpg`, to train your own classes "
                                              "(docs/your-own-classes.md)."),
-    labels: str | None = typer.Option(None, "--labels", help="With --collect: labels, comma-separated; keys 1-9 "
-                                                             "pick one in the window, space saves."),
-    label: str | None = typer.Option(None, "--label", help="With --collect, headless: save under this label."),
-    every: int = typer.Option(5, "--every", min=1, help="With --collect, headless: save every Nth frame."),
+    collect_keys: str | None = typer.Option(None, "--collect-labels", metavar="NAMES", rich_help_panel=COLLECT,
+                                            help="With --collect, in a window: the labels, comma-separated; keys "
+                                                 "1-9 pick one, space saves."),
+    collect_label: str | None = typer.Option(None, "--collect-label", metavar="NAME", rich_help_panel=COLLECT,
+                                             help="With --collect, headless: save under this label."),
+    every: int = typer.Option(5, "--every", metavar="N", min=1, rich_help_panel=COLLECT,
+                              help="With --collect, headless: save every Nth frame."),
+    old_labels: str | None = typer.Option(None, "--labels", hidden=True,
+                                          callback=renamed("--labels", "--collect-labels")),
+    old_label: str | None = typer.Option(None, "--label", hidden=True,
+                                         callback=renamed("--label", "--collect-label")),
 ) -> None:
     """Classify webcam, video-file or stream frames live, in a window or headless.
 
@@ -121,14 +136,14 @@ def live(
     A camera or stream is read by its own thread that keeps only the newest frame, so the label never lags
     behind the scene; the frames skipped that way are counted. A file is read frame by frame unless --realtime.
 
-    Example: fmnist live --source 0 --no-display --serve 8080 --record session.mp4
+    Example: fmnist live --source 0 --serve 8080 --record session.mp4
 
-    Collect photos for your own classes: with a window, --labels names the keys 1-9 and space saves the guide
-    box; headless, --label and --every save every Nth frame until --max-frames.
+    Collect photos for your own classes: in a window, --collect-labels names the keys 1-9 and space saves the
+    guide box; headless, --collect-label saves every Nth frame (--every) until --max-frames or Ctrl-C.
 
-    Example: fmnist live --collect my-photos --labels mug,cup,bowl
+    Example: fmnist live --collect my-photos --collect-labels mug,cup,bowl
 
-    Example: fmnist live --collect my-photos --label mug --every 10 --max-frames 600 --no-display
+    Example: fmnist live --collect my-photos --collect-label mug --every 10
     """
     from fmnist.runtime.video.collect import collect_labels
     from fmnist.runtime.video.live import LiveConfig
@@ -138,7 +153,9 @@ def live(
     cfg = LiveConfig(source=source, model=model, roi=parse_roi(roi) if roi else None, display=not no_display,
                      record=record, serve=serve_at, max_frames=max_frames, smooth=smooth, threshold=threshold,
                      threads=usable_threads(threads), realtime=realtime, collect=collect,
-                     collect_labels=collect_labels(collect, labels, label), every=every)
+                     collect_labels=collect_labels(collect, either(collect_keys, old_labels, "--collect-labels"),
+                                                    either(collect_label, old_label, "--collect-label")),
+                     every=every)
 
     def emit(result: Any) -> None:
         stdout_json(result.to_json())

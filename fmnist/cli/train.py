@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 
+from fmnist.cli.app import add_command
 from fmnist.cli.common import DataDir, command_line
 from fmnist.train.recipe import Family
 from fmnist.train.registry import TRAIN, TRAIN_OWN
@@ -33,13 +34,16 @@ features of the photos' colour centre squares, then fine-tunes its top blocks. E
 preprocessing, and classify, live and bench use it unchanged. Then export it: fmnist export runs/own --int8"""
 
 
+PHOTOS = "Real photos"  # the options of train that bring photos in
+
+
 def _help(text: str, command: str, family: Family) -> str:
     return "\n\n".join([text, *(f"Example: fmnist {command} {example}" for example in family.examples())])
 
 
 def register(app: typer.Typer) -> None:
-    app.command(help=_help(TRAIN_HELP, "train", TRAIN))(train)
-    app.command("train-own", help=_help(TRAIN_OWN_HELP, "train-own", TRAIN_OWN))(train_own)
+    add_command(app, train, help=_help(TRAIN_HELP, "train", TRAIN))
+    add_command(app, train_own, "train-own", help=_help(TRAIN_OWN_HELP, "train-own", TRAIN_OWN))
 
 
 def _run(family: Family, name: str, ctx: typer.Context, *skip: str) -> None:
@@ -56,38 +60,38 @@ def _run(family: Family, name: str, ctx: typer.Context, *skip: str) -> None:
 
 def train(
     ctx: typer.Context,
-    model: ModelName = typer.Option(TRAIN.default, "--model", "-m",
+    model: ModelName = typer.Option(TRAIN.default, "--model", "-m", metavar="NAME",
                                     help=f"The recipe. {TRAIN.listing()}."),
-    epochs: int | None = typer.Option(None, "--epochs", min=1, help=f"Epochs ({TRAIN.note('epochs')})."),
-    batch_size: int | None = typer.Option(None, "--batch-size", min=1,
+    epochs: int | None = typer.Option(None, "--epochs", metavar="N", min=1, help=f"Epochs ({TRAIN.note('epochs')})."),
+    batch_size: int | None = typer.Option(None, "--batch-size", metavar="N", min=1,
                                           help=f"Batch size ({TRAIN.note('batch_size')})."),
-    seed: int = typer.Option(0, "--seed", help="Seed for the split, shuffling, augmentation and weights."),
+    seed: int = typer.Option(0, "--seed", metavar="N", help="Seed for the split, shuffling, augmentation and weights."),
     out: Path | None = typer.Option(None, "--out", "-o", file_okay=False,
                                     help=f"Run folder (default {TRAIN.out_note()})."),
-    val_split: float | None = typer.Option(None, "--val-split", min=0.01, max=0.9,
+    val_split: float | None = typer.Option(None, "--val-split", metavar="X", min=0.01, max=0.9,
                                            help="Stratified share of training images held out for validation "
                                                 f"({TRAIN.note('val_split')})."),
-    limit: int | None = typer.Option(None, "--limit", min=20,
+    limit: int | None = typer.Option(None, "--limit", metavar="N", min=20,
                                      help="Learn from a stratified subset of N Fashion-MNIST training images, for "
                                           f"quick checks ({TRAIN.note('limit', 'all')})."),
-    photos: Path | None = typer.Option(None, "--photos", exists=True, file_okay=False,
+    photos: Path | None = typer.Option(None, "--photos", rich_help_panel=PHOTOS, exists=True, file_okay=False,
                                        help="Also learn from real photos: a folder with one subfolder per class."),
-    photos_val: Path | None = typer.Option(None, "--photos-val", exists=True, file_okay=False,
+    photos_val: Path | None = typer.Option(None, "--photos-val", rich_help_panel=PHOTOS, exists=True, file_okay=False,
                                            help="Photos to report on and to choose the 'not sure' threshold with "
                                                 "(never trained on)."),
-    photo_map: Path | None = typer.Option(None, "--photo-map", exists=True, dir_okay=False,
+    photo_map: Path | None = typer.Option(None, "--photo-map", rich_help_panel=PHOTOS, exists=True, dir_okay=False,
                                           help="JSON {folder: [labels]} (default: the clothing photo set's "
                                                "folders; [] means 'not sure')."),
-    photo_share: float | None = typer.Option(None, "--photo-share", min=0.01, max=0.9,
-                                             help="Share of each epoch's samples that are photos "
-                                                  f"({TRAIN.note('photo_share')})."),
-    photo_epochs: int | None = typer.Option(None, "--photo-epochs", min=1,
+    photo_share: float | None = typer.Option(None, "--photo-share", rich_help_panel=PHOTOS, metavar="X", min=0.01,
+                                             max=0.9, help="Share of each epoch's samples that are photos "
+                                                           f"({TRAIN.note('photo_share')})."),
+    photo_epochs: int | None = typer.Option(None, "--photo-epochs", rich_help_panel=PHOTOS, metavar="N", min=1,
                                             help="Photos join for the last N epochs "
                                                  f"({TRAIN.note('photo_epochs', 'all')})."),
-    coverage: float | None = typer.Option(None, "--coverage", min=0.05, max=1.0,
+    coverage: float | None = typer.Option(None, "--coverage", rich_help_panel=PHOTOS, metavar="X", min=0.05, max=1.0,
                                           help="The 'not sure' threshold answers this share of mapped --photos-val "
                                                f"photos ({TRAIN.note('coverage')})."),
-    size: int | None = typer.Option(None, "--size", min=32, max=512,
+    size: int | None = typer.Option(None, "--size", metavar="N", min=32, max=512,
                                     help=f"The input side in pixels, a multiple of 32 ({TRAIN.note('size')})."),
     data_dir: Path | None = DataDir,
 ) -> None:
@@ -105,25 +109,27 @@ def train_own(
                                                 "the same class folders (default: hold out --holdout of each)."),
     out: Path | None = typer.Option(None, "--out", "-o", file_okay=False,
                                     help=f"Run folder (default {TRAIN_OWN.out_note()})."),
-    backbone: TierName = typer.Option(TRAIN_OWN.default, "--backbone", "-b", help=f"{TRAIN_OWN.listing()}."),
-    size: int | None = typer.Option(None, "--size", min=32, max=512,
+    backbone: TierName = typer.Option(TRAIN_OWN.default, "--backbone", "-b", metavar="NAME",
+                                      help=f"{TRAIN_OWN.listing()}."),
+    size: int | None = typer.Option(None, "--size", metavar="N", min=32, max=512,
                                     help=f"The input side in pixels, a multiple of 32 ({TRAIN_OWN.note('size')}; "
                                          "others are measured in docs/your-own-classes.md)."),
     init: Path | None = typer.Option(None, "--init", exists=True, dir_okay=False,
                                      help="The .keras model of an fmnist train run to start from "
                                           f"({TRAIN_OWN.note('init', 'the shipped network')})."),
-    epochs: int | None = typer.Option(None, "--epochs", min=1,
+    epochs: int | None = typer.Option(None, "--epochs", metavar="N", min=1,
                                       help=f"Epochs ({TRAIN_OWN.note('epochs')}; a photo tier's are fine-tuning "
                                            "epochs)."),
-    batch_size: int | None = typer.Option(None, "--batch-size", min=1,
+    batch_size: int | None = typer.Option(None, "--batch-size", metavar="N", min=1,
                                           help=f"Batch size ({TRAIN_OWN.note('batch_size')})."),
-    holdout: float | None = typer.Option(None, "--holdout", min=0.05, max=0.5,
+    holdout: float | None = typer.Option(None, "--holdout", metavar="X", min=0.05, max=0.5,
                                          help="Without --photos-val: share of each folder held out "
                                               f"({TRAIN_OWN.note('holdout')})."),
-    per_class: int | None = typer.Option(None, "--per-class", min=1,
+    per_class: int | None = typer.Option(None, "--per-class", metavar="N", min=1,
                                          help="Learn from at most N photos per folder."),
-    seed: int = typer.Option(0, "--seed", help="Seed for the hold-out, shuffling, augmentation and the head."),
-    coverage: float | None = typer.Option(None, "--coverage", min=0.05, max=1.0,
+    seed: int = typer.Option(0, "--seed", metavar="N",
+                             help="Seed for the hold-out, shuffling, augmentation and the head."),
+    coverage: float | None = typer.Option(None, "--coverage", metavar="X", min=0.05, max=1.0,
                                           help="The 'not sure' threshold answers this share of held-out photos "
                                                f"({TRAIN_OWN.note('coverage')})."),
 ) -> None:

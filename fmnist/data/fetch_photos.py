@@ -1,4 +1,4 @@
-"""`fmnist data fetch --photos`: download the clothing photo set (CC0) and move it into place.
+"""`fmnist data fetch photos`: download the clothing photo set (CC0) and move it into place.
 
 The archive is GitHub's zip of alexeygrigorev/clothing-dataset-small: one top folder holding train/,
 validation/ and test/, each with the same ten class folders of JPEGs. It is checked (zip CRCs, layout,
@@ -24,7 +24,7 @@ PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
 def photos_home() -> Path:
-    """Where `fmnist data fetch --photos` puts the clothing photo set: train/, validation/, test/."""
+    """Where `fmnist data fetch photos` puts the clothing photo set: train/, validation/, test/."""
     return keras_cache_dir().parent / "clothing-dataset-small"
 
 
@@ -55,7 +55,7 @@ def check_archive(path: Path, expected: dict[str, int]) -> str:
             top, classes, counts = _photo_members(archive, expected)
     except (zipfile.BadZipFile, EOFError, OSError) as e:
         raise DataError(f"{path} is not a complete zip archive ({e}): the download was truncated or is not "
-                        "the photo set; run fmnist data fetch --photos again") from e
+                        "the photo set; run fmnist data fetch photos again") from e
     wrong = {s: counts[s] for s, n in expected.items() if counts[s] != n}
     if wrong:
         found = ", ".join(f"{s} {counts[s]} (expected {expected[s]})" for s in wrong)

@@ -1,4 +1,4 @@
-"""`fmnist evaluate MODEL`: the full test-set report for a .keras, .onnx or .tflite model, one harness for all,
+"""`fmnist evaluate --model MODEL`: the full test-set report for a .keras, .onnx or .tflite model, one harness for all,
 and, given a folder of real photos, the photo figures at the model's "not sure" threshold.
 
 A model trained on its own labels is judged on its run's held-out photos instead of the Fashion-MNIST test
@@ -21,7 +21,7 @@ from fmnist.evaluation.testset import describe, test_set_for
 
 
 def default_photos() -> Path | None:
-    """The fetched photo set's validation folder, when `fmnist data fetch --photos` has run."""
+    """The fetched photo set's validation folder, when `fmnist data fetch photos` has run."""
     folder = photos_home() / "validation"
     return folder if folder.is_dir() else None
 

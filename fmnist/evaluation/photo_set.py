@@ -88,7 +88,7 @@ def list_photos(root: Path) -> dict[str, list[Path]]:
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"photo folder {root} does not exist; pass a folder with one subfolder per class "
-                        "(fmnist data fetch --photos downloads one)")
+                        "(fmnist data fetch photos downloads one)")
     out = {}
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)

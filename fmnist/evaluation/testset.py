@@ -112,7 +112,7 @@ def test_set_for(model: Path, data_dir: Path | None = None, described: Described
     if not path.is_file():
         raise ModelError(f"{model} has its own labels ({', '.join(names)}), and its held-out photos ({OWN_DATA}) "
                          f"are not next to it; keep it in its run folder, or judge it on a photo folder with "
-                         "fmnist evaluate MODEL --photos DIR")
+                         "fmnist evaluate --model MODEL --photos DIR")
     images, labels, calib_images = _own_arrays(path, len(names), described.preparation)
     return TestSet(images, labels, names, "held-out photos", calib_images, described.preparation)
 

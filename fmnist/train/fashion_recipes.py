@@ -82,7 +82,7 @@ class PhotoRecipe(Recipe):
     name = out = "photo"
     about = ("Fashion-MNIST's labels for real photos: EfficientNet-Lite0 on the colour centre square, trained on "
              "Fashion-MNIST rendered as photos and on --photos (give --photos and --photos-val)")
-    examples = ("--model photo --photos photos/train --photos-val photos/validation --out runs/photo",)
+    examples = ("--model photo --photos train/ --photos-val validation/",)
     defaults: Mapping[str, Any] = {  # type: ignore[assignment]
         "epochs": PHOTO_EPOCHS, "batch_size": PHOTO_BATCH, "limit": PHOTO_PER_CLASS * NUM_CLASSES,
         "size": PHOTO_SIZE, "data_dir": None, "photos": None, "photos_val": None, "photo_map": None,
@@ -91,7 +91,7 @@ class PhotoRecipe(Recipe):
     def check(self, cfg: RunConfig) -> None:
         if cfg.photos is None or cfg.photos_val is None:
             raise UsageError("the photo model learns from real photos: give --photos DIR and --photos-val DIR "
-                             "(fmnist data fetch --photos downloads the clothing photo set)")
+                             "(fmnist data fetch photos downloads the clothing photo set)")
         if cfg.size is not None and cfg.size % 32:
             raise UsageError(f"--size {cfg.size}: give a multiple of 32 (the backbone halves the picture five times)")
 
@@ -113,8 +113,8 @@ class PhotoRecipe(Recipe):
 
 ABOUT = {"edge": "ours: a 28x28 CNN shaped by int8 latency", "cnn": "the Keras notebook CNN",
          "mlp": "the Keras notebook MLP", "mlp2": "a two-layer MLP"}
-EXAMPLES = {"edge": ("--model edge --photos photos/train --photos-val photos/validation",),
-            "cnn": ("--model cnn --epochs 5 --batch-size 64 --seed 0 --out runs/cnn",)}
+EXAMPLES = {"edge": ("--model edge --photos train/ --photos-val validation/",),
+            "cnn": ("--model cnn --epochs 5 --batch-size 64 --out runs/cnn",)}
 FASHION: dict[str, Recipe] = {
     **{name: FashionRecipe(net, ABOUT[name], EXAMPLES.get(name, ())) for name, net in REGISTRY.items()},
     "photo": PhotoRecipe(),

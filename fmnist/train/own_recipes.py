@@ -142,7 +142,7 @@ class BackboneTier(Tier):
 
     @property
     def examples(self) -> tuple[str, ...]:  # type: ignore[override]
-        return (f"photos/train --photos-val photos/validation --backbone {self.name} --out runs/{self.name}",)
+        return (f"train/ --photos-val validation/ --backbone {self.name}",)
 
     @property
     def about(self) -> str:  # type: ignore[override]

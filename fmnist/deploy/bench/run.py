@@ -140,11 +140,11 @@ def _facts(path: Path, found: Format, progress: Callable[[str], None]) -> tuple[
             "photos": _photos(meta)}, shape
 
 
-MAX_BATCH = 4096  # the largest --batch for any model; an ONNX file is held to what the model check allows it
+MAX_BATCH = 4096  # the largest --batch-size for any model; an ONNX file is held to what the model check allows it
 
 
 def _check_batches(path: Path, found: Format, batches: list[int]) -> None:
-    """The largest --batch fits the model: at most MAX_BATCH images, and for a file the runtime runs, at most the
+    """The largest --batch-size fits the model: at most MAX_BATCH images, and for a file the runtime runs, at most the
     images one call may take within the model check's memory bound (the photo model: 66)."""
     limit, why = MAX_BATCH, f"bench times at most {MAX_BATCH} images in one call"
     if found.runtime:
@@ -152,7 +152,7 @@ def _check_batches(path: Path, found: Format, batches: list[int]) -> None:
         if fits < limit:
             limit, why = fits, f"in one call it may take {fits} within the model check's memory bound"
     if max(batches) > limit:
-        raise UsageError(f"--batch {max(batches)}: {escaped(str(path))}: {why}; ask for a smaller batch")
+        raise UsageError(f"--batch-size {max(batches)}: {escaped(str(path))}: {why}; ask for a smaller batch")
 
 
 def bench(cfg: BenchConfig, progress: Callable[[str], None] = lambda _: None) -> BenchReport:

@@ -40,19 +40,20 @@ def check_label(name: str) -> str:
 def parse_labels(text: str) -> list[str]:
     labels = [check_label(x) for x in text.split(",") if x.strip()]
     if not labels or len(labels) > MAX_LABELS or len(set(labels)) != len(labels):
-        raise UsageError(f"--labels takes 1 to {MAX_LABELS} distinct comma-separated names, got {text!r}")
+        raise UsageError(f"--collect-labels takes 1 to {MAX_LABELS} distinct comma-separated names, got {text!r}")
     return labels
 
 
 def collect_labels(folder: Path | None, labels: str | None, label: str | None) -> tuple[str, ...]:
-    """The labels `live --collect DIR` saves under: --labels a,b,c (a window, keys 1-9) or --label NAME
-    (headless), exactly one of them and only with a folder; () without one. UsageError otherwise."""
+    """The labels `live --collect DIR` saves under: --collect-labels a,b,c (a window, keys 1-9) or --collect-label
+    NAME (headless), exactly one of them and only with a folder; () without one. UsageError otherwise."""
     if (labels or label) and not folder:
-        raise UsageError("--labels and --label go with --collect DIR")
+        raise UsageError("--collect-labels and --collect-label go with --collect DIR")
     if not folder:
         return ()
     if bool(labels) == bool(label):
-        raise UsageError("--collect needs --labels a,b,c (a window, keys 1-9) or --label NAME (headless)")
+        raise UsageError("--collect needs --collect-labels a,b,c (a window, keys 1-9) or --collect-label NAME "
+                         "(headless)")
     return tuple(parse_labels(labels or label or ""))
 
 
