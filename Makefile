@@ -30,8 +30,9 @@ demo: system
 	$(BIN)/fmnist train --model cnn --epochs 1 --out $(CNN_RUN)
 	$(BIN)/fmnist export $(RUN) --int8
 	$(BIN)/fmnist export $(CNN_RUN) --no-tflite
-	$(BIN)/fmnist bench photo edge $(RUN)/model.int8.onnx $(RUN)/model.onnx \
-	  $(RUN)/model.int8.tflite $(CNN_RUN)/model.onnx --threads 1 --batch 1,64 --json > $(RUN)/bench.json
+	$(BIN)/fmnist bench -m photo -m edge -m $(RUN)/model.int8.onnx -m $(RUN)/model.onnx \
+	  -m $(RUN)/model.int8.tflite -m $(CNN_RUN)/model.onnx --threads 1 --batch-size 1 --batch-size 64 --json \
+	  > $(RUN)/bench.json
 	$(BIN)/fmnist classify examples/photos --save $(RUN)/annotated --json > $(RUN)/photos.jsonl
 	$(BIN)/fmnist classify examples/photos --model edge --json > $(RUN)/photos-edge.jsonl
 	@$(BIN)/python scripts/demo_summary.py $(RUN) $(CNN_RUN) $(RUN)/bench.json $(RUN)/photos.jsonl \
@@ -42,13 +43,13 @@ demo: system
 #   28x28 tier's backbone) go into the package;
 # - photo (the default): EfficientNet-Lite0 at 160 px on Fashion-MNIST written as photos and the clothing photos;
 #   only its int8 ONNX goes into the package.
-# The photos: FMNIST_PHOTOS (default: the copy `fmnist data fetch --photos` makes, fetched when missing).
+# The photos: FMNIST_PHOTOS (default: the copy `fmnist data fetch photos` makes, fetched when missing).
 PHOTOS_HOME := $(or $(KERAS_HOME),$(HOME)/.keras)/datasets/clothing-dataset-small
 FMNIST_PHOTOS ?= $(PHOTOS_HOME)/train
 FMNIST_PHOTOS_VAL ?= $(patsubst %/train,%/validation,$(FMNIST_PHOTOS))
 
 model: system
-	@[ -d "$(FMNIST_PHOTOS)" ] || [ "$(FMNIST_PHOTOS)" != "$(PHOTOS_HOME)/train" ] || $(BIN)/fmnist data fetch --photos
+	@[ -d "$(FMNIST_PHOTOS)" ] || [ "$(FMNIST_PHOTOS)" != "$(PHOTOS_HOME)/train" ] || $(BIN)/fmnist data fetch photos
 	$(BIN)/fmnist train --model edge --seed 0 --photos $(FMNIST_PHOTOS) --photos-val $(FMNIST_PHOTOS_VAL) \
 	  --out runs/release
 	$(BIN)/fmnist export runs/release --int8 --search --no-tflite
@@ -60,10 +61,10 @@ model: system
 	  --out runs/release-photo
 	$(BIN)/fmnist export runs/release-photo --int8 --no-tflite
 	cp runs/release-photo/model.int8.onnx fmnist/assets/photo.int8.onnx
-	$(BIN)/fmnist info edge
-	$(BIN)/fmnist info photo
-	$(BIN)/fmnist evaluate edge --photos $(FMNIST_PHOTOS_VAL)
-	$(BIN)/fmnist evaluate photo --photos $(FMNIST_PHOTOS_VAL)
+	$(BIN)/fmnist info --model edge
+	$(BIN)/fmnist info --model photo
+	$(BIN)/fmnist evaluate --model edge --photos $(FMNIST_PHOTOS_VAL)
+	$(BIN)/fmnist evaluate --model photo --photos $(FMNIST_PHOTOS_VAL)
 
 # pytest-benchmark on runs/edge's exports (FMNIST_BENCH_RUN to change): saves each run under .benchmarks/
 # and compares it with the previous one.
