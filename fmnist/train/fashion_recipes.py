@@ -18,7 +18,7 @@ from fmnist.core.errors import UsageError
 from fmnist.core.meta import NUM_CLASSES
 from fmnist.evaluation.photo_figures import COVERAGE, PHOTO_COVERAGE
 from fmnist.train.models import DEFAULT_MODEL, REGISTRY, Network
-from fmnist.train.recipe import Recipe, RunConfig, Trained
+from fmnist.train.recipe import Recipe, RunConfig, Trained, check_backbone_size
 
 if TYPE_CHECKING:  # for type hints only
     from fmnist.evaluation.photo_figures import PhotoFigures
@@ -92,8 +92,7 @@ class PhotoRecipe(Recipe):
         if cfg.photos is None or cfg.photos_val is None:
             raise UsageError("the photo model learns from real photos: give --photos DIR and --photos-val DIR "
                              "(fmnist data fetch photos downloads the clothing photo set)")
-        if cfg.size is not None and cfg.size % 32:
-            raise UsageError(f"--size {cfg.size}: give a multiple of 32 (the backbone halves the picture five times)")
+        check_backbone_size(cfg.size)
 
     def files(self, cfg: RunConfig) -> tuple[str, ...]:
         from fmnist.evaluation.testset import CALIB_DATA

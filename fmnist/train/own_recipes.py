@@ -23,7 +23,7 @@ from fmnist.runtime.crop import CentreCrop
 from fmnist.runtime.kind import Preparation
 from fmnist.runtime.preparation import CUTOUT
 from fmnist.train.backbones import BACKBONES, Backbone
-from fmnist.train.recipe import Recipe, RunConfig, Trained
+from fmnist.train.recipe import Recipe, RunConfig, Trained, check_backbone_size
 
 if TYPE_CHECKING:  # for type hints only: these import TensorFlow
     from fmnist.evaluation.run_card import RunCard
@@ -153,8 +153,7 @@ class BackboneTier(Tier):
         return {"size": self.backbone.default_size}
 
     def check(self, cfg: RunConfig) -> None:
-        if cfg.size is not None and cfg.size % 32:
-            raise UsageError(f"--size {cfg.size}: give a multiple of 32 (the backbone halves the picture five times)")
+        check_backbone_size(cfg.size)
         super().check(cfg)
 
     def preparation(self, cfg: RunConfig) -> CentreCrop:

@@ -58,6 +58,12 @@ NOT_OPTIONS = ("recipe", "out", "command", "progress", "seed")  # RunConfig fiel
 OPTIONS = tuple(f.name for f in fields(RunConfig) if f.name not in NOT_OPTIONS)
 
 
+def check_backbone_size(size: int | None) -> None:
+    """A backbone's --size: a multiple of 32, as it halves the picture five times (UsageError otherwise)."""
+    if size is not None and size % 32:
+        raise UsageError(f"--size {size}: give a multiple of 32 (the backbone halves the picture five times)")
+
+
 def flag(option: str) -> str:
     return "--" + option.replace("_", "-")
 
