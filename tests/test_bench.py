@@ -18,7 +18,6 @@ KEYS = {"model", "format", "precision", "size_kb", "threads", "accuracy", "accur
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("exported-cnn")  # the exported CNN is made once per worker
 def test_bench_json_rows_are_well_formed(exported_cnn):
     # two rounds: every row's turn in a round starts with 50 ms of settling; test_rows_take_turns_in_rounds pins
     # the default of 10 and two thread counts

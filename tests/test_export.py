@@ -25,8 +25,7 @@ from tests.qdq import conv_is_float
 FILES = {"model.onnx": "fp32", "model.int8.onnx": "int8", "model.tflite": "fp32", "model.fp16.tflite": "fp16",
          "model.int8.tflite": "int8"}
 runner = CliRunner()
-# every test here needs the exported notebook CNN (conftest), made once per worker: keep its users on one
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("exported-cnn")]
+pytestmark = pytest.mark.slow  # every test here reads the exported notebook CNN (conftest), made once per run
 
 
 @pytest.fixture(scope="module")

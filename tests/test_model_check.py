@@ -334,7 +334,6 @@ def test_thread_counts_are_capped_at_the_cores():
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("exported-cnn")
 def test_every_file_the_documented_export_writes_passes(exported_cnn):
     """`fmnist export RUN --int8 --fp16` (the notebook CNN: tf2onnx's flatten of Shape, Gather, Concat) and its int8."""
     onnx_files = sorted(exported_cnn.glob("*.onnx"))

@@ -133,7 +133,6 @@ def test_an_earlier_export_of_this_run_without_a_manifest_is_replaced_file_by_fi
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("exported-cnn")  # the exported CNN is made once per worker
 def test_a_run_re_exported_into_its_own_folder_with_or_without_its_manifest(exported_cnn, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(exported_cnn, run)
@@ -146,7 +145,6 @@ def test_a_run_re_exported_into_its_own_folder_with_or_without_its_manifest(expo
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("exported-cnn")  # the exported CNN is made once per worker
 def test_export_replaces_its_own_files_and_refuses_one_you_edited(exported_cnn, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(exported_cnn, run)
@@ -163,7 +161,6 @@ def test_export_replaces_its_own_files_and_refuses_one_you_edited(exported_cnn, 
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("exported-cnn")  # the exported CNN is made once per worker
 def test_export_replaces_an_earlier_export_made_before_the_manifest(exported_cnn, tmp_path):
     out = tmp_path / "earlier"
     out.mkdir()

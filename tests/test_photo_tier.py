@@ -22,12 +22,12 @@ from fmnist.runtime.classifier import Classifier
 from fmnist.runtime.crop import CentreCrop
 from fmnist.runtime.preparation import CUTOUT, from_record
 from fmnist.runtime.video.step import guide_box
+from tests.once import made_once
 from tests.photo_tree import SHAPES, photo
 from tests.qdq import conv_is_float
 from tests.test_own_labels import deploys
 
 runner = CliRunner()
-ONCE = pytest.mark.xdist_group("photo-tier")  # the tests on the trained tier share one worker, so it is made once
 SIZE = 64  # the smallest useful size: the tests are about the mechanics; the accuracy claims are measured
 
 
@@ -43,23 +43,25 @@ def colour_tree(root: Path, per_class: int) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def tier_run(tmp_path_factory):
-    """A photo-tier run on 4 classes x 10 photos, exported to ONNX fp32 and int8: what the runtime and a Pi run.
-    (Its TFLite files convert the same way as the 28x28 models'; the measured run in docs/your-own-classes.md
-    exports both: 20 s more here.)"""
-    root = tmp_path_factory.mktemp("tier")
+def _tier_run(root: Path) -> None:
     photos, run = colour_tree(root / "photos", 10), root / "run"
     got = runner.invoke(app, ["train-own", str(photos), "--backbone", "lite0", "--size", str(SIZE), "--epochs", "3",
                               "--holdout", "0.3", "--out", str(run)])
     assert got.exit_code == 0, got.output
     got = runner.invoke(app, ["export", str(run), "--int8", "--no-tflite", "--min-agree", "0.5", "--max-drop", "50"])
     assert got.exit_code == 0, got.output
-    return photos, run
+
+
+@pytest.fixture(scope="module")
+def tier_run(tmp_path_factory) -> tuple[Path, Path]:
+    """A photo-tier run on 4 classes x 10 photos, exported to ONNX fp32 and int8: what the runtime and a Pi run.
+    Made once per run (tests/once.py), read by the tests. (Its TFLite files convert the same way as the 28x28
+    models'; the measured run in docs/your-own-classes.md exports both: 20 s more here.)"""
+    root = made_once(tmp_path_factory, "photo-tier", _tier_run)
+    return root / "photos", root / "run"
 
 
 @pytest.mark.slow
-@ONCE
 def test_a_photo_tier_run_records_its_tier_and_its_preprocessing(tier_run):
     _, run = tier_run
     metrics = json.loads((run / "metrics.json").read_text())
@@ -86,7 +88,6 @@ def test_a_photo_tier_run_records_its_tier_and_its_preprocessing(tier_run):
 
 
 @pytest.mark.slow
-@ONCE
 def test_the_gate_judges_the_tier_on_its_held_out_photos(tier_run):
     """The gate's row for the int8 file is the harness's verdict on the held-out photos; a stricter bar refuses it."""
     from fmnist.evaluation.predictors import keras_predictor, load_keras, open_model
@@ -106,7 +107,6 @@ def test_the_gate_judges_the_tier_on_its_held_out_photos(tier_run):
 
 
 @pytest.mark.slow
-@ONCE
 def test_the_runtime_picks_the_preprocessing_from_the_metadata(tier_run, tmp_path):
     photos, run = tier_run
     tier, shipped = Classifier(run / "model.int8.onnx"), Classifier("edge")
@@ -129,7 +129,6 @@ def test_the_runtime_picks_the_preprocessing_from_the_metadata(tier_run, tmp_pat
 
 
 @pytest.mark.slow
-@ONCE
 def test_the_photo_tier_deploys_like_any_model(tier_run, tmp_path, checkout_wheel):
     photos, run = tier_run
     sample = photos / "hat" / "9.jpg"
@@ -138,7 +137,6 @@ def test_the_photo_tier_deploys_like_any_model(tier_run, tmp_path, checkout_whee
 
 
 @pytest.mark.slow
-@ONCE
 def test_live_runs_the_photo_tier_with_no_segmentation(tier_run, tmp_path):
     photos, run = tier_run
     video = tmp_path / "garments.avi"

@@ -111,7 +111,6 @@ def test_data_unreadable_files(tmp_path):
 # --- export ---------------------------------------------------------------------------------------------
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("exported-cnn")  # the exported CNN is made once per worker
 def test_export_full_disk_leaves_no_partial_file(exported_cnn, tmp_path, monkeypatch):
     from fmnist.core.errors import FmnistError
     from fmnist.export.pipeline import ExportOptions, export
