@@ -61,3 +61,29 @@ def real_data_dir():
     from fmnist.data import fashion
 
     return fashion.locate().path
+
+
+# the fixtures made with made_once (tests/once.py): a worker that needs one while another makes it waits
+MADE_ONCE = ("exported_cnn", "checkout_wheel", "tier_run")
+
+
+def _rank(item: pytest.Item, first: set[str]) -> int:
+    """0: the first test to use a made-once fixture; 1: the other slow tests; 2: the slow tests that use a made-once
+    fixture already asked for; 3: the rest."""
+    shared = set(MADE_ONCE) & set(getattr(item, "fixturenames", ()))
+    if shared - first:
+        first |= shared
+        return 0
+    if item.get_closest_marker("slow") is None:
+        return 3
+    return 2 if shared else 1
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The order pytest-xdist deals the tests out in (each rank in its collected order, see _rank): what a
+    made-once fixture needs starts first, and the other slow tests keep the other worker busy while it is made;
+    the short tests come last and even out both workers' ends."""
+    first: set[str] = set()
+    ranks = {item.nodeid: _rank(item, first) for item in items}
+    items.sort(key=lambda item: ranks[item.nodeid])
