@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Two 640x480 camera sequences with a truth track, to score `fmnist live`'s answers frame by frame:
-- table: Fashion-MNIST products (two of each class) larger than the centre square, on a wood-grain table, each held
+- table: Fashion-MNIST products (four of each class) larger than the centre square, on a wood-grain table, each held
   for --hold frames with the empty table between them (--blank frames);
-- drift: the same products on a plain light table, the camera held by hand: the whole picture wanders about a pixel a
-  frame, turning smoothly, with a small tremor, while the product stays in view.
+- drift, drift-fast: the same products on a plain light table, the camera held by hand: the whole picture wanders
+  up to 1.5 (4) px a frame, turning smoothly, with a small tremor, while the product stays in view.
 Each VIDEO.avi comes with VIDEO.truth.json: one entry a frame, the product's label index or null for an empty scene.
 scripts/score_live.py runs `fmnist live` on them and counts right, sure-but-wrong and "not sure" frames.
 
@@ -23,7 +23,8 @@ import numpy as np
 from fmnist.evaluation.grounds import wood
 
 SIZE = (640, 480)
-PER_CLASS = 2
+PER_CLASS = 4
+DRIFTS = {"drift.avi": 1.5, "drift-fast.avi": 4.0}  # a handheld camera's wander, at most this many px a frame
 
 
 def products(per_class: int = PER_CLASS) -> tuple[np.ndarray, np.ndarray]:
@@ -56,15 +57,15 @@ def table_scenes(images: np.ndarray, seed: int) -> Iterator[np.ndarray | None]:
         yield placed(table, image, side, (SIZE[0] // 2 + int(dx), SIZE[1] // 2 + int(dy)))
 
 
-def handheld(frames: list[np.ndarray], rng: np.random.Generator) -> Iterator[np.ndarray]:
-    """The frames as a handheld camera sees them, through one continuous drift whatever each shows: a slow wander
-    (about 1 px a frame, turning smoothly, kept within 30 px of the start) with a 0.3 px tremor."""
-    at, velocity = np.zeros(2), rng.normal(0, 1, 2)
+def handheld(frames: list[np.ndarray], rng: np.random.Generator, speed: float) -> Iterator[np.ndarray]:
+    """The frames as a handheld camera sees them, through one continuous drift whatever each shows: a wander of at
+    most `speed` px a frame, turning smoothly, kept within 40 px of the start, with a 0.3 px tremor."""
+    at, velocity = np.zeros(2), rng.normal(0, speed / 2, 2)
     for frame in frames:
-        velocity = 0.95 * velocity + rng.normal(0, 0.15, 2)
-        velocity *= 1.0 / max(1.0, float(np.hypot(*velocity)) / 1.5)  # at most 1.5 px a frame
+        velocity = 0.95 * velocity + rng.normal(0, 0.1 * speed, 2)
+        velocity *= 1.0 / max(1.0, float(np.hypot(*velocity)) / speed)
         at = at + velocity
-        velocity[np.abs(at) > 30] *= -1  # turn back at the edge of the wander
+        velocity[np.abs(at) > 40] *= -1  # turn back at the edge of the wander
         dx, dy = at + rng.normal(0, 0.3, 2)
         yield cv2.warpAffine(frame, np.float32([[1, 0, dx], [0, 1, dy]]), SIZE, borderMode=cv2.BORDER_REFLECT)
 
@@ -106,7 +107,8 @@ def main() -> int:
     light = np.full((SIZE[1], SIZE[0], 3), 225, np.float32)
     plain = [light, *(placed(light, image, 260, (SIZE[0] // 2, SIZE[1] // 2)) for image in images)]
     frames, truth = sequence(plain, labels, args.hold, args.blank)
-    write(args.out / "drift.avi", handheld(frames, np.random.default_rng(2)), truth, args.fps, 4.0, 3)
+    for name, speed in DRIFTS.items():
+        write(args.out / name, handheld(frames, np.random.default_rng(2), speed), truth, args.fps, 4.0, 3)
     return 0
 
 

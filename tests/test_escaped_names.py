@@ -81,6 +81,7 @@ def test_the_photo_table_escapes_each_folder_s_name():
                            mean_lenient=1.0, coverage=1.0, answered_lenient=1.0, unsure_unmapped=0.0, empty=0,
                            per_folder={"dress": {"n": 1, "mapped": True, "unsure": 0.0, "strict": 1.0, "lenient": 1.0},
                                        "x\x1b[2J\nfake [/b]": {"n": 1, "mapped": False, "unsure": 0.0}},
+                           per_class={"Dress": {"n": 1, "strict": 1.0}},
                            confusion={})
     out = io.StringIO()
     Console(file=out, width=200).print(*render_photos(figures))

@@ -69,14 +69,47 @@ def test_a_scene_change_is_segmented_once_it_settles(products):
     assert all(scene(f).empty for f in blank) and (scene.segmented, scene.moving) == (3, 2)
 
 
-def test_a_scene_that_never_settles_is_segmented_every_max_wait_frames(products):
+def test_a_scene_that_never_settles_is_segmented_every_max_wait_frames():
     rng = np.random.default_rng(2)
     scene = cutout_scene()
-    still = product_frame(rng, products[0])
-    frames = [np.roll(still, 12 * k, axis=1) for k in range(1 + 3 * (MAX_WAIT + 1))]  # sliding across the box
-    out = [scene(f) for f in frames]
+    images = fashion.load_split("test").images[:1 + 3 * (MAX_WAIT + 1)]
+    out = [scene(product_frame(rng, image)) for image in images]  # another product in every frame
     assert (scene.segmented, scene.moving, scene.reused) == (4, 3 * MAX_WAIT, 0)
     assert not out[MAX_WAIT + 1].empty and all(p.empty for p in out[1 : MAX_WAIT + 1])
+
+
+def _drifted(frame: np.ndarray, dx: float, dy: float) -> np.ndarray:
+    h, w = frame.shape[:2]
+    return cv2.warpAffine(frame, np.float32([[1, 0, dx], [0, 1, dy]]), (w, h), borderMode=cv2.BORDER_REFLECT)
+
+
+def test_a_handheld_drift_keeps_the_cut_out_following_the_product_without_moving_frames(products):
+    """A slow drift (1.5 px a frame, 60 px in all) never makes a frame "moving": the mask follows the shift, the
+    newest frame is segmented again now and then, and every frame's cut-out is what classify gives on it."""
+    rng = np.random.default_rng(3)
+    still = product_frame(rng, products[1]).astype(np.float32)
+    scene = cutout_scene()
+    frames = [np.clip(_drifted(still, 1.5 * k, 0.5 * k) + rng.normal(0, 3, still.shape), 0, 255).astype(np.uint8)
+              for k in range(40)]
+    out = [scene(f) for f in frames]
+    assert scene.moving == 0 and 2 <= scene.segmented <= 4 and scene.reused >= 36
+    labels = Classifier("edge").predict(np.stack([p.image for p in out])).argmax(axis=1)
+    assert (labels == 9).all() and not any(p.empty for p in out)  # an ankle boot on every frame
+    for prepared, frame in zip(out, frames, strict=True):  # the cut-out's box follows the product
+        assert max(abs(a - b) for a, b in zip(prepared.box, preprocess(frame).box, strict=True)) <= 12
+
+
+def test_a_new_object_while_the_camera_drifts_is_segmented_anew(products):
+    rng = np.random.default_rng(4)
+    trouser, boot = (product_frame(rng, p).astype(np.float32) for p in products)
+    scene = cutout_scene()
+    for k in range(6):
+        scene(_drifted(trouser, k, 0).astype(np.uint8))
+    segmented = scene.segmented
+    assert scene(_drifted(boot, 6, 0).astype(np.uint8)).empty  # another scene: moving until it settles
+    settled = scene(_drifted(boot, 7, 0).astype(np.uint8))
+    reference = preprocess(_drifted(boot, 7, 0).astype(np.uint8))
+    assert scene.segmented == segmented + 1 and np.array_equal(settled.image, reference.image)
 
 
 @pytest.mark.parametrize(("model", "segmented"), [("edge", 1), ("photo", None)])  # photo: nothing to segment

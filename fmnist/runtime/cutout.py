@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from fmnist.core.meta import IMAGE_SIZE, INPUT_BASE
-from fmnist.runtime.frame_path import Change, SegmentingFrames, ThumbnailRule
+from fmnist.runtime.frame_path import Change, DriftRule, SegmentingFrames
 from fmnist.runtime.image import Prepared, Shrunk, shrink, to_bgr8
 from fmnist.runtime.kind import Preparation, per_value
 
@@ -33,9 +33,9 @@ MIN_CONTRAST = 40.0  # object-vs-background distance (BGR, 0-441) below which th
 MIN_AREA = 0.01  # an object smaller than this share of the picture is a speck: nothing there
 MAX_AREA = 0.95  # an object covering more than this share of the picture is the picture itself: nothing there
 RECT_MARGIN = 0.06  # the fallback's "object is inside" rectangle leaves this share of each side as background
-# live's "has the scene moved" rule (CutOutFrames): more than 1 % of a 32-pixel grey thumbnail's pixels moved by more
-# than 24 grey levels since the frame last segmented (compared with that frame, so a slow drift adds up too)
-SCENE_RULE = ThumbnailRule(side=32, level=24, share=0.01)
+# The live scene rule: a 48 px grey thumbnail (blurred by 1 px), aligned on the drift a handheld camera gives; more
+# than 2 % of its pixels still off by more than 24 grey levels: another scene.
+SCENE_RULE = DriftRule(side=48, level=24, share=0.02)
 
 
 def _border(image: np.ndarray, width: int) -> np.ndarray:
@@ -197,6 +197,15 @@ class CutOutFrames(SegmentingFrames[Segment]):
 
     def render(self, shrunk: Shrunk, seg: Segment) -> Prepared:
         return render(shrunk, seg)
+
+    def follow(self, seg: Segment, change: Change) -> Segment:
+        """The mask moved by the scene's shift (whole work-size pixels; what moves out of the picture is lost)."""
+        h, w = seg.mask.shape
+        dx, dy = round(change.shift[0] * w), round(change.shift[1] * h)
+        if dx == dy == 0:
+            return seg
+        moved = cv2.warpAffine(seg.mask, np.float32([[1, 0, dx], [0, 1, dy]]), (w, h), flags=cv2.INTER_NEAREST)
+        return Segment(moved, seg.contrast) if moved.any() else seg  # all of it out of the picture: keep it
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,9 @@ GrabCut) is nearly all of preparation's cost, so the video path segments a frame
 (`SegmentingFrames.change`) says its picture moved since the one last segmented, and otherwise renders the current
 frame with the segmentation it already has. Every step is the kind's own (shrink, view, change, segment, render): a
 frame that is segmented gives exactly what `classify` gives on it. The comparison is with the frame last
-segmented, not the previous one, so a slow drift adds up too.
+segmented, not the previous one, so a slow change adds up too. A rule that finds the same scene shifted (the
+cut-out's, for a handheld camera's drift) moves the segmentation with it (`follow`), and once the drift passes
+REFRESH_DRIFT of the view the newest frame is segmented again, while the moved segmentation labels the frames.
 
 A changed scene is segmented once it has settled (a frame like the one before it): while the camera swings
 or a garment is carried in, each frame would cost a full segmentation (~20-250 ms here) for a picture that
@@ -27,12 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from fmnist.runtime.frame_path import SegmentingFrames
+from fmnist.runtime.frame_path import MOVED, SegmentingFrames
 from fmnist.runtime.image import Prepared
 from fmnist.runtime.kind import Preparation
 from fmnist.runtime.video.segmenter import BackgroundSegmenter, Done, Job, Segmenter
 
 MAX_WAIT = 8  # moving frames after which a scene that has not settled is segmented anyway
+REFRESH_DRIFT = 0.06  # a scene that drifted this share of the view's side since it was segmented is segmented again
 
 
 class ScenePreprocess:
@@ -61,21 +64,28 @@ class ScenePreprocess:
         if self.segment is not None and self.shape != shrunk.small.shape:
             self.segment = self.reference = None  # the stream came back at another size: no longer fits
         fresh = self._apply(self.segmenter.take(), shrunk.small, view)
-        if self.segment is not None and not frames.change(self.reference, view).moved:
+        change = frames.change(self.reference, view) if self.segment is not None else MOVED
+        if not change.moved:
             self.reused += not fresh
-            return frames.render(shrunk, self.segment)
+            if change.drift > REFRESH_DRIFT:  # a drifting camera: a fresh segmentation of the newest frame
+                self._submit(shrunk.small, view, captured)
+            return frames.render(shrunk, frames.follow(self.segment, change))
         settled = self.segment is None or not frames.change(previous, view).moved
         if settled or self.waited >= MAX_WAIT:
             self.waited = 0
-            latest = self.segmenter.latest
-            if not self.segmenter.pending or latest is None or frames.change(latest.view, view).moved:
-                self.segmenter.submit(Job(shrunk.small, view, captured))
+            self._submit(shrunk.small, view, captured)
             if self._apply(self.segmenter.take(), shrunk.small, view):  # in the loop: ready at once
                 return frames.render(shrunk, self.segment)
         else:
             self.waited += 1
         self.moving += 1
         return frames.nothing(shrunk)
+
+    def _submit(self, small: np.ndarray, view: np.ndarray, captured: float) -> None:
+        """Segment this frame, unless a segmentation of the same scene is under way."""
+        latest = self.segmenter.latest
+        if not self.segmenter.pending or latest is None or self.frames.change(latest.view, view).moved:
+            self.segmenter.submit(Job(small, view, captured))
 
     def _apply(self, done: Done | None, small: np.ndarray, view: np.ndarray) -> bool:
         """Take a finished segmentation if its scene is still the one in view, at the same size; True if it was
