@@ -20,6 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import MLP_GATE
 from photo_tree import make_tree
 from typer.testing import CliRunner
 
@@ -133,21 +134,21 @@ def test_an_earlier_export_of_this_run_without_a_manifest_is_replaced_file_by_fi
 
 
 @pytest.mark.slow
-def test_a_run_re_exported_into_its_own_folder_with_or_without_its_manifest(exported_cnn, tmp_path):
+def test_a_run_re_exported_into_its_own_folder_with_or_without_its_manifest(exported_mlp, tmp_path):
     run = tmp_path / "run"
-    shutil.copytree(exported_cnn, run)
+    shutil.copytree(exported_mlp, run)
     (run / MANIFEST).unlink()  # as fmnist 0.2.0 left it
     for flags in (["--int8", "--fp16"], ["--int8", "--no-tflite"]):  # without the manifest, then with the one the
-        got = runner.invoke(app, ["export", str(run), *flags])  # first export wrote (its TFLite files kept as they are)
+        got = runner.invoke(app, ["export", str(run), *flags, *MLP_GATE])  # first wrote (its TFLite files kept)
         assert got.exit_code == 0, got.output
     assert {"model.onnx", "model.int8.onnx", "model.fp16.tflite", "parity.md"} <= set(
         json.loads((run / MANIFEST).read_text())["files"])
 
 
 @pytest.mark.slow
-def test_export_replaces_its_own_files_and_refuses_one_you_edited(exported_cnn, tmp_path):
+def test_export_replaces_its_own_files_and_refuses_one_you_edited(exported_mlp, tmp_path):
     run = tmp_path / "run"
-    shutil.copytree(exported_cnn, run)
+    shutil.copytree(exported_mlp, run)
     files = json.loads((run / MANIFEST).read_text())["files"]
     assert {"model.onnx", "model.int8.onnx", "parity.json", "parity.md"} <= set(files)  # the fixture's export
     got = runner.invoke(app, ["export", str(run), "--no-tflite"])  # the normal path: the run's own folder again
@@ -161,12 +162,12 @@ def test_export_replaces_its_own_files_and_refuses_one_you_edited(exported_cnn, 
 
 
 @pytest.mark.slow
-def test_export_replaces_an_earlier_export_made_before_the_manifest(exported_cnn, tmp_path):
+def test_export_replaces_an_earlier_export_made_before_the_manifest(exported_mlp, tmp_path):
     out = tmp_path / "earlier"
     out.mkdir()
     for name in ("model.onnx", "model.int8.onnx", "parity.json", "parity.md"):  # no manifest: an older export
-        shutil.copy(exported_cnn / name, out / name)
-    got = runner.invoke(app, ["export", str(exported_cnn), "--no-tflite", "--out", str(out)])
+        shutil.copy(exported_mlp / name, out / name)
+    got = runner.invoke(app, ["export", str(exported_mlp), "--no-tflite", "--out", str(out)])
     assert got.exit_code == 0, got.output
 
 

@@ -111,7 +111,7 @@ def test_data_unreadable_files(tmp_path):
 # --- export ---------------------------------------------------------------------------------------------
 
 @pytest.mark.slow
-def test_export_full_disk_leaves_no_partial_file(exported_cnn, tmp_path, monkeypatch):
+def test_export_full_disk_leaves_no_partial_file(exported_mlp, tmp_path, monkeypatch):
     from fmnist.core.errors import FmnistError
     from fmnist.export.pipeline import ExportOptions, export
 
@@ -125,7 +125,7 @@ def test_export_full_disk_leaves_no_partial_file(exported_cnn, tmp_path, monkeyp
 
     monkeypatch.setattr(Path, "write_bytes", full_disk)
     with pytest.raises(FmnistError, match=r"cannot write .*model.onnx: No space left on device"):
-        export(exported_cnn, ExportOptions(tflite=False, out=tmp_path))
+        export(exported_mlp, ExportOptions(tflite=False, out=tmp_path))
     assert not list(tmp_path.glob("*.onnx")) and not list(tmp_path.glob(".*tmp*"))
 
 
