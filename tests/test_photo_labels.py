@@ -13,7 +13,7 @@ from fmnist.evaluation.photo_labels import COLUMNS, NONE, OTHER, UNLABELLED, Pho
 from fmnist.evaluation.photo_map import PhotoMap
 from fmnist.evaluation.photo_set import PhotoSet
 from fmnist.evaluation.photo_truth import NO_STRICT, photo_truth
-from fmnist.train.photo_mix import SET, photo_targets
+from fmnist.train.photo_mix import MIN_CLASS_GROUP, SET, photo_groups, photo_targets
 
 SANDAL, SHIRT, SNEAKER, TSHIRT, BOOT = 5, 6, 7, 0, 9
 
@@ -87,3 +87,21 @@ def test_the_project_labels_load_and_use_only_the_vocabulary():
     assert len(labels.codes) >= 250 and set(labels.codes.values()) <= {*range(10), OTHER, NONE}
 
 
+
+
+def test_shoes_labelled_by_eye_are_drawn_as_a_group_a_class():
+    """Enough photos of two or more of a folder's own labels split it into a group each; the rest stay together, and
+    a folder with one such label (or no labels) keeps its group."""
+    n = 3 * MIN_CLASS_GROUP + 5
+    folder_index = np.array([0] * n + [1] * MIN_CLASS_GROUP)
+    codes = np.array([SANDAL] * MIN_CLASS_GROUP + [SNEAKER] * MIN_CLASS_GROUP + [BOOT] * (MIN_CLASS_GROUP - 1)
+                     + [OTHER] * 6 + [SHIRT] * MIN_CLASS_GROUP)
+    photos = PhotoSet(Path("photos"), ("shoes", "shirt"), np.zeros((len(codes), 28, 28), np.uint8), folder_index,
+                      np.zeros(len(codes), bool), [Path(f"{i}.jpg") for i in range(len(codes))])
+    groups = photo_groups(photos, PhotoMap.load(), codes)
+    sandal, sneaker = groups[0], groups[MIN_CLASS_GROUP]
+    assert len({sandal, sneaker, 0, 1}) == 4  # two groups of their own beside the two folders
+    assert (groups[:MIN_CLASS_GROUP] == sandal).all() and (groups[MIN_CLASS_GROUP:2 * MIN_CLASS_GROUP] == sneaker).all()
+    assert (groups[2 * MIN_CLASS_GROUP:n] == 0).all()  # too few boots, and the other shoes: the folder's group
+    assert (groups[n:] == 1).all()  # shirt: one label by eye, one group
+    assert (photo_groups(photos, PhotoMap.load()) == folder_index).all()

@@ -31,6 +31,7 @@ SET, PHOTO = NUM_CLASSES, NUM_CLASSES + 1  # target columns
 EPSILON = 1e-7
 MAIN_PULL = 0.5
 MAIN_WEIGHT = 0.5
+MIN_CLASS_GROUP = 20  # photos of one label by eye in a folder for that label to be drawn as a group of its own
 
 
 def fmnist_targets(labels: np.ndarray) -> np.ndarray:
@@ -81,6 +82,26 @@ def _folder_row(labels: list[int], pull: bool = True) -> np.ndarray:
         row[labels[0]] = MAIN_WEIGHT
     row[SET] = 1.0
     return row
+
+
+def photo_groups(photos: PhotoSet, pmap: PhotoMap, codes: np.ndarray | None = None) -> np.ndarray:
+    """Each photo's draw group (fmnist.train.draws weighs every group the same): its folder, except that a folder
+    whose photos are labelled by eye with two or more of its own labels, MIN_CLASS_GROUP photos or more each (shoes:
+    Sandal, Sneaker, Ankle boot), is split into a group a label, the rest staying as the folder's group. Each shoe
+    class then weighs as a folder does, and no class can stand for the others."""
+    groups = photos.folder_index.astype(np.int64)
+    if codes is None:
+        return groups
+    codes, next_group = np.asarray(codes), len(photos.folders)
+    for i, folder in enumerate(photos.folders):
+        rows = photos.folder_index == i
+        own = [label for label in pmap.accepted[folder] if np.sum(rows & (codes == label)) >= MIN_CLASS_GROUP]
+        if len(own) < 2:
+            continue
+        for label in own:
+            groups[rows & (codes == label)] = next_group
+            next_group += 1
+    return groups
 
 
 def make_loss(label_smoothing: float = 0.0) -> Any:

@@ -11,7 +11,9 @@ fine-tuned: fmnist.train.photo_tier) trained on two domains at once:
   three may be any of them; hat, shorts and skirt (no Fashion-MNIST class) teach "unsure". Each photo
   folder weighs the same (795 t-shirts, 112 skirts), as in the edge recipe, since the figures that judge the
   model (the mean over the mapped folders, the sample photos) count folders, not photos (fmnist.train.photo_tier
-  draws the views once: a large folder's are subsampled, a small one's repeat).
+  draws the views once: a large folder's are subsampled, a small one's repeat). The shoes are split by their label
+  by eye into a group a shoe class, each weighing as a folder (fmnist.train.photo_mix.photo_groups): with the
+  folder as one group, one class stood for the others.
 The validation photos choose the "not sure" threshold; the figures are those photos' and the Fashion-MNIST test
 set's, rendered as photos (RENDER, recorded in the run card). A few training photos and rendered training images
 are kept beside the model (CALIB_DATA) to calibrate int8 on both domains.
@@ -42,7 +44,15 @@ from fmnist.train.backbones import BACKBONES
 from fmnist.train.empty_scenes import empty_scenes
 from fmnist.train.loop import seed_everything
 from fmnist.train.photo_data import read_photos
-from fmnist.train.photo_mix import SET, SetAccuracy, fmnist_targets, make_loss, photo_targets, unsure_targets
+from fmnist.train.photo_mix import (
+    SET,
+    SetAccuracy,
+    fmnist_targets,
+    make_loss,
+    photo_groups,
+    photo_targets,
+    unsure_targets,
+)
 from fmnist.train.photo_tier import Objective, Once, TierRecipe, fit_tier
 from fmnist.train.recipe import RunConfig, Trained
 
@@ -78,6 +88,7 @@ class Domains:
     photo_targets: np.ndarray  # (N, 12) fmnist.train.photo_mix targets of the training photos
     rendered: Once  # Fashion-MNIST training images rendered as photos (uint8 BGR), their targets
     photos: PhotoSet  # the training photos (seen in the tier's views)
+    groups: np.ndarray  # each training photo's draw group (fmnist.train.photo_mix.photo_groups)
     held: PhotoSet  # the validation photos
     held_targets: np.ndarray
     held_truth: PhotoTruth  # what counts as right on each validation photo (the folders, then the labels by eye)
@@ -110,8 +121,8 @@ def _domains(cfg: RunConfig) -> Domains:
     pmap.check(photos.folders)
     pmap.check(held.folders)
     codes, held_codes = codes_by_eye(photos, pmap), codes_by_eye(held, pmap)  # the labels given by eye
-    return Domains(photo_targets(photos, pmap, codes), _once(cfg), photos, held, photo_targets(held, pmap, held_codes),
-                   photo_truth(held, pmap, held_codes), pmap)
+    return Domains(photo_targets(photos, pmap, codes), _once(cfg), photos, photo_groups(photos, pmap, codes), held,
+                   photo_targets(held, pmap, held_codes), photo_truth(held, pmap, held_codes), pmap)
 
 
 def _calibration(cfg: RunConfig, domains: Domains, path: OwnedFile) -> None:
@@ -146,7 +157,7 @@ def fit_photo(cfg: RunConfig) -> Trained:
                         tune_from=TUNE_FROM)
     tier = fit_tier(BACKBONES[BACKBONE], cfg.size, domains.photos.images, domains.photo_targets,
                     domains.held.images, domains.held_targets, recipe, OBJECTIVE, domains.rendered, prep.to_input,
-                    groups=domains.photos.folder_index)
+                    groups=domains.groups)
     model = tier.fitted.model
     report, figures = _report(cfg, model, domains)
     metrics = {
