@@ -83,7 +83,7 @@ def real_data_dir():
 
 
 # the fixtures made with made_once (tests/once.py): a worker that needs one while another makes it waits
-MADE_ONCE = ("exported_cnn", "exported_mlp", "checkout_wheel", "tier_run")
+MADE_ONCE = ("exported_cnn", "exported_mlp", "checkout_wheel", "tier_run", "tiny_run")
 
 
 def _rank(item: pytest.Item, first: set[str]) -> int:

@@ -4,8 +4,10 @@ of the notebook CNN (tests/test_export.py's exported CNN) checks that the pipeli
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+from once import made_once
 from typer.testing import CliRunner
 
 from fmnist.cli import app
@@ -22,16 +24,25 @@ def train(out, *args):
     return json.loads((out / "metrics.json").read_text()), got
 
 
+TINY = ("--model", "edge", "--epochs", "2", "--limit", "600")
+
+
+def _tiny_run(root: Path) -> None:
+    _, got = train(root / "tiny-edge", *TINY)
+    (root / "stdout.txt").write_text(got.stdout)
+
+
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "tiny-edge"
-    metrics, got = train(out, "--model", "edge", "--epochs", "2", "--limit", "600")
-    return out, metrics, got
+def tiny_run(tmp_path_factory) -> tuple[Path, dict, str]:
+    """A tiny edge run (seed 0), made once per run (tests/once.py): its folder, metrics and what train printed."""
+    root = made_once(tmp_path_factory, "tiny-edge", _tiny_run)
+    out = root / "tiny-edge"
+    return out, json.loads((out / "metrics.json").read_text()), (root / "stdout.txt").read_text()
 
 
 @pytest.mark.slow
 def test_tiny_run_writes_every_artifact(tiny_run):
-    out, metrics, got = tiny_run
+    out, metrics, stdout = tiny_run
     for name in ARTIFACTS:
         assert (out / name).stat().st_size > 0, name
     for png in ARTIFACTS[3:]:
@@ -42,7 +53,7 @@ def test_tiny_run_writes_every_artifact(tiny_run):
     assert metrics["config"]["n_val"] == 60  # the default 10 % stratified split
     assert sum(map(sum, metrics["confusion"])) == 10_000  # always judged on the full test set
     assert set(metrics["per_class"]["Sandal"]) == {"precision", "recall", "f1", "support"}
-    assert f"test accuracy {metrics['test_accuracy']:.2%}" in got.stdout
+    assert f"test accuracy {metrics['test_accuracy']:.2%}" in stdout
 
 
 @pytest.mark.parametrize("name", ["mlp", "mlp2"])
@@ -56,13 +67,13 @@ def test_the_notebook_mlps_learn_from_2000_images(tmp_path, name):
 
 
 @pytest.mark.slow
-def test_a_fixed_seed_repeats_the_run(tmp_path):
-    args = ("--model", "mlp", "--epochs", "2", "--limit", "500")
-    first, _ = train(tmp_path / "a", *args)
-    second, _ = train(tmp_path / "b", *args)
-    assert (tmp_path / "a" / "history.json").read_text() == (tmp_path / "b" / "history.json").read_text()
+def test_a_fixed_seed_repeats_the_run(tiny_run, tmp_path):
+    """The tiny run again with its seed: the same history and test answers; with another seed, other answers."""
+    out, first, _ = tiny_run
+    second, _ = train(tmp_path / "b", *TINY)
+    assert (out / "history.json").read_text() == (tmp_path / "b" / "history.json").read_text()
     assert first["confusion"] == second["confusion"]
-    other, _ = train(tmp_path / "c", *args[:-2], "--limit", "500", "--seed", "1")
+    other, _ = train(tmp_path / "c", *TINY, "--seed", "1")
     assert other["confusion"] != first["confusion"]
 
 
