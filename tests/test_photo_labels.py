@@ -2,10 +2,12 @@
 photo recipe teaches (fmnist.evaluation.photo_labels, photo_truth, fmnist.train.photo_mix)."""
 
 import hashlib
+import io
 from pathlib import Path
 
 import numpy as np
 import pytest
+from rich.console import Console
 
 from fmnist.core.errors import UsageError
 from fmnist.evaluation.photo_figures import photo_figures
@@ -13,6 +15,7 @@ from fmnist.evaluation.photo_labels import COLUMNS, NONE, OTHER, UNLABELLED, Pho
 from fmnist.evaluation.photo_map import PhotoMap
 from fmnist.evaluation.photo_set import PhotoSet
 from fmnist.evaluation.photo_truth import NO_STRICT, photo_truth
+from fmnist.evaluation.report import render_photos
 from fmnist.train.photo_mix import MIN_CLASS_GROUP, SET, photo_groups, photo_targets
 
 SANDAL, SHIRT, SNEAKER, TSHIRT, BOOT = 5, 6, 7, 0, 9
@@ -105,3 +108,15 @@ def test_shoes_labelled_by_eye_are_drawn_as_a_group_a_class():
     assert (groups[2 * MIN_CLASS_GROUP:n] == 0).all()  # too few boots, and the other shoes: the folder's group
     assert (groups[n:] == 1).all()  # shirt: one label by eye, one group
     assert (photo_groups(photos, PhotoMap.load()) == folder_index).all()
+
+
+def test_evaluate_s_report_shows_strict_per_class():
+    photos, pmap = _shoes_and_shirts(), PhotoMap.load()
+    probs = np.full((6, 10), 0.01)
+    probs[np.arange(6), [SANDAL, SANDAL, SANDAL, SANDAL, TSHIRT, SHIRT]] = 0.91  # the sneaker called Sandal
+    out = io.StringIO()
+    Console(file=out, width=120).print(*render_photos(photo_figures(probs, photos, pmap, 0.5,
+                                                                    photo_truth(photos, pmap, CODES))))
+    rows = {line.split("│")[1].strip(): line.split("│")[3].strip() for line in out.getvalue().splitlines()
+            if line.count("│") == 4}
+    assert rows["Sneaker"] == "0.0%" and rows["Shirt"] == "100.0%" and rows["Sandal"] == "100.0%"

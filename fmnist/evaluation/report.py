@@ -90,4 +90,20 @@ def render_photos(figures: PhotoFigures) -> list[Any]:
     for name, row in figures.per_folder.items():
         scores = (f"{row['strict']:.1%}", f"{row['lenient']:.1%}") if row["mapped"] else ("no class", "")
         out.add_row(escape(escaped(name)), str(row["n"]), *scores, f"{row['unsure']:.1%}")
+    return [out, *_per_class_table(figures)]
+
+
+def _per_class_table(figures: PhotoFigures) -> list[Any]:
+    """Strict accuracy per class: the photos whose strict answer is that class (by eye where they are labelled:
+    footwear by class, a button-down shirt as Shirt); nothing for a run card written before these figures."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    if not figures.per_class:
+        return []
+    out = Table(title="strict per class (the photos whose answer is that class; labels by eye where there are some)")
+    for column in ("class", "photos", "strict"):
+        out.add_column(column, justify="left" if column == "class" else "right")
+    for name, row in figures.per_class.items():
+        out.add_row(escape(escaped(name)), str(row["n"]), f"{row['strict']:.1%}")
     return [out]
