@@ -32,7 +32,9 @@ from onnx_graphs import (
     metadata_not_utf8,
     tile_bomb,
 )
+from typer.testing import CliRunner
 
+from fmnist.cli import app
 from fmnist.core.errors import ModelError
 from fmnist.core.model_check import MAX_CALL_BYTES, Refused, check_model
 from fmnist.core.onnx_shapes import Dim
@@ -48,6 +50,13 @@ def fmnist(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     fd 2 by C++) are seen."""
     return subprocess.run([sys.executable, "-m", "fmnist", *args], capture_output=True, text=True, timeout=timeout,
                           env={k: v for k, v in os.environ.items() if k != "FMNIST_VERBOSE"})
+
+
+def in_process(*args: str) -> subprocess.CompletedProcess:
+    """The command run in this process (typer's CliRunner), for a file refused or read before anything runs it: the
+    same exit code and output as `fmnist`, without a process start."""
+    got = CliRunner().invoke(app, list(args))
+    return subprocess.CompletedProcess(list(args), got.exit_code, got.stdout, got.stderr)
 
 
 def one_error_line(got: subprocess.CompletedProcess, code: int, *parts: str, progress: bool = False) -> None:
@@ -76,9 +85,21 @@ def test_the_shipped_models_pass_and_their_output_is_one_row_per_image(name):
     (cast_to_text, "not a number type"),
 ])
 def test_an_attack_model_is_refused_in_one_line_before_it_runs(tmp_path, attack, message):
+    """Refused when its session is made, the one way every command opens a model to run it (classify, live, bench,
+    evaluate): a refused file is never run, so this runs in-process; the command's exit code and line are checked in
+    a real process by test_classify_refuses_an_attack_in_one_line_and_never_hangs."""
     path = attack(tmp_path / "attack.onnx")
+    with pytest.raises(ModelError) as refused:
+        make_session(path)
+    line = str(refused.value)
+    assert "\n" not in line and all(part in line for part in (str(path), "refused before it runs", message)), line
+
+
+def test_classify_refuses_an_attack_in_one_line_and_never_hangs(tmp_path):
+    """The real command in its own process: exit 4, one line, no traceback; a hang would be a timeout."""
+    path = endless_loop(tmp_path / "attack.onnx")
     one_error_line(fmnist("classify", str(PHOTO), "--model", str(path)), 4, str(path), "refused before it runs",
-                   message)
+                   "operator Loop")
 
 
 def test_a_shape_whose_values_double_is_followed_without_keeping_them(tmp_path):
@@ -94,8 +115,8 @@ def test_a_shape_whose_values_double_is_followed_without_keeping_them(tmp_path):
 
 def test_metadata_that_is_not_utf8_is_one_error_line(tmp_path):
     path = metadata_not_utf8(tmp_path / "latin.onnx")
-    one_error_line(fmnist("classify", str(PHOTO), "--model", str(path)), 4, "metadata is not UTF-8")
-    one_error_line(fmnist("info", "--model", str(path)), 4, "metadata is not UTF-8")
+    one_error_line(in_process("classify", str(PHOTO), "--model", str(path)), 4, "metadata is not UTF-8")
+    one_error_line(in_process("info", "--model", str(path)), 4, "metadata is not UTF-8")
 
 
 def test_bench_holds_its_batch_to_what_the_model_check_allows():
@@ -105,8 +126,8 @@ def test_bench_holds_its_batch_to_what_the_model_check_allows():
 
     assert check_model(read_model(SHIPPED["photo"].path), "photo").max_rows() >= 64
     for batch in ("80", str(10**11)):
-        one_error_line(fmnist("bench", "--model", "photo", "--threads", "1", "--batch-size", "1", "--batch-size",
-                              batch), 2, f"--batch-size {batch}", "ask for a smaller batch", progress=True)
+        one_error_line(in_process("bench", "--model", "photo", "--threads", "1", "--batch-size", "1", "--batch-size",
+                                  batch), 2, f"--batch-size {batch}", "ask for a smaller batch", progress=True)
 
 
 def test_a_loop_without_end_does_not_hang_bench_or_info(tmp_path):
@@ -127,7 +148,7 @@ def test_a_model_that_fails_when_run_is_one_line_and_onnxruntime_s_log_only_with
 
 def test_a_graph_as_tf2onnx_writes_it_passes_and_classifies(tmp_path):
     path = good(tmp_path / "good.onnx")
-    got = fmnist("classify", str(PHOTO), "--model", str(path), "--json")
+    got = in_process("classify", str(PHOTO), "--model", str(path), "--json")
     assert got.returncode == 0, got.stderr
     assert '"label"' in got.stdout
 
