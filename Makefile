@@ -89,7 +89,9 @@ test: system browser
 	$(call pytest_strict,)
 	$(BIN)/python -m pytest benchmarks --benchmark-disable -q  # once, unmeasured, so the suite cannot rot
 
-# The inner loop, before each commit: ruff, then every test not marked slow.
+# The inner loop, before each commit: ruff, then every test not marked slow, the property tests on a quarter of
+# their examples (tests/conftest.py's Hypothesis profiles).
+check: export HYPOTHESIS_PROFILE = dev
 check: system
 	$(BIN)/ruff check .
 	$(call pytest_strict,-q -m "not slow")

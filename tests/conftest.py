@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 from once import made_once
 
 # Tests never read a developer's own settings, nor fill their photo cache.
@@ -14,6 +15,13 @@ for var in ("FMNIST_DATA", "FMNIST_BASE_URL", "FMNIST_PHOTOS_URL"):
     os.environ.pop(var, None)
 os.environ["FMNIST_CACHE"] = _cache = tempfile.mkdtemp(prefix="fmnist-test-cache-")
 atexit.register(shutil.rmtree, _cache, ignore_errors=True)  # each test process removes the cache it made
+
+# Property tests: 200 examples each in make test ("ci", the default); make check, the inner loop, sets
+# HYPOTHESIS_PROFILE=dev and takes a quarter of that.
+_CHECKS = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large]}
+settings.register_profile("ci", max_examples=200, **_CHECKS)
+settings.register_profile("dev", max_examples=50, **_CHECKS)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def cli(*args: str) -> None:

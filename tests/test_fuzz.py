@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -25,10 +24,6 @@ from fmnist.runtime.decision import DEFAULT_THRESHOLD, model_threshold
 from fmnist.runtime.image import ImageError
 from fmnist.runtime.model_info import describe
 from fmnist.runtime.preparation import from_record
-
-settings.register_profile("ci", max_examples=200, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @st.composite

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import collections
 import hashlib
-import os
 import pickle
 import re
 import struct
@@ -18,7 +17,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from fmnist.core.errors import ModelError
@@ -32,10 +31,6 @@ from fmnist.train.backbones.pth import (
     UnsafePickle,
     load_state_dict,
 )
-
-settings.register_profile("ci", max_examples=200, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 REAL_SHA256 = "3753d6a7f8aa3230969071a4cb86d4cb55a41616624389f2eb97dc41711016f6"  # the arrays before the hardening
 
