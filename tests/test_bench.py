@@ -47,6 +47,7 @@ def test_bench_json_rows_are_well_formed(exported_cnn):
     assert "; for Fashion-MNIST test images: deploy " in report["advice"]  # the exported CNN records no photo figures
 
 
+@pytest.mark.slow
 def test_rows_take_turns_in_rounds():
     """The default --rounds (10, as docs/commands.md says), on one file at two thread counts: a row for each, each
     round reported as it runs."""

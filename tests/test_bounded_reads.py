@@ -391,6 +391,7 @@ def test_a_1_2_gb_photo_is_refused_from_its_size_before_it_is_hashed(tmp_path):
     assert skipped == (huge, f"{huge}: 1,200 MB, over the 256 MB an image may take; downscale it first")
 
 
+@pytest.mark.slow
 def test_evaluate_names_each_photo_it_leaves_out(tmp_path):
     """The dropped photo was left out of the figures without a word."""
     photos = make_tree(tmp_path / "photos", per_class=1, classes=("pants", "hat"))
@@ -489,6 +490,7 @@ def marks(count: int) -> bytes:
     return b"\x80\x02" + b"(" * count + b"1" * count + b"N."
 
 
+@pytest.mark.slow
 def test_a_200_kb_pickle_of_marks_is_scanned_and_refused_at_once(tmp_path):
     path = tmp_path / "marks.pth"
     path.write_bytes(marks(MAX_PICKLE_OPS // 2 - 10))  # 200 KB, under the opcode cap: scanned to the end

@@ -73,6 +73,7 @@ def test_a_damaged_weights_file_is_a_clear_error(tmp_path):
         load_state_dict(other)
 
 
+@pytest.mark.slow
 def test_the_keras_port_gives_the_known_imagenet_answers():
     from fmnist.runtime.crop import CentreCrop
     from fmnist.runtime.image import read_image

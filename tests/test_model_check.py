@@ -130,6 +130,7 @@ def test_bench_holds_its_batch_to_what_the_model_check_allows():
                                   batch), 2, f"--batch-size {batch}", "ask for a smaller batch", progress=True)
 
 
+@pytest.mark.slow
 def test_a_loop_without_end_does_not_hang_bench_or_info(tmp_path):
     path = endless_loop(tmp_path / "loop.onnx")
     one_error_line(fmnist("bench", "--model", str(path), "--threads", "1", "--batch-size", "1"), 4, "operator Loop",
@@ -137,6 +138,7 @@ def test_a_loop_without_end_does_not_hang_bench_or_info(tmp_path):
     one_error_line(fmnist("info", "--model", str(path)), 4, "operator Loop")
 
 
+@pytest.mark.slow
 def test_a_model_that_fails_when_run_is_one_line_and_onnxruntime_s_log_only_with_verbose(tmp_path):
     path = fails_when_run(tmp_path / "fails.onnx")
     got = fmnist("classify", str(PHOTO), "--model", str(path))
@@ -385,6 +387,7 @@ def test_each_registry_model_and_its_int8_settings_pass(tmp_path, name):
         assert check_model(path.read_bytes(), path.name).shapes["probs"].shape == (Dim(1, batch=True), Dim(10))
 
 
+@pytest.mark.slow
 def test_a_model_that_passed_is_remembered_by_its_bytes_and_other_bytes_are_checked_again(tmp_path):
     """The check runs once per model's bytes: the next start finds the pass in the cache and never imports protobuf;
     a file whose bytes differ is checked anew, and an attack is refused whatever the cache holds for other files."""

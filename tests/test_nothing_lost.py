@@ -112,6 +112,7 @@ def test_write_new_gives_every_writer_its_own_name_under_a_race(tmp_path):
     assert len(files) == 320 and contents == {f"{n}:{i}" for n in range(8) for i in range(40)}
 
 
+@pytest.mark.slow
 def test_two_collect_runs_into_one_folder_keep_every_photo(tmp_path):
     video = tmp_path / "v.avi"
     write_video(video, fashion.load_split("test").images[:1], hold=12, blank=0)
@@ -248,6 +249,7 @@ def test_a_stream_that_changes_size_is_recorded_whole(tmp_path):
     assert capture.read()[1].shape == (240, 320, 3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suffix", [".mp4", ".avi"])
 def test_a_recording_that_could_not_be_written_whole_fails_the_run(tmp_path, suffix):
     video, record = tmp_path / "in.mp4", tmp_path / f"r{suffix}"

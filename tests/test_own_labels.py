@@ -174,6 +174,7 @@ def test_collect_into_a_read_only_folder_is_a_clear_error(tmp_path, mounted):
     assert code == 1 and "cannot collect into" in output and "Read-only file system" in output
 
 
+@pytest.mark.slow
 def test_a_full_disk_stops_collection_and_keeps_what_was_saved(tmp_path, mounted):
     folder = mounted("size=160k")
     code, output = collect(shape_video(tmp_path / "v.avi", "disc", 60, 0), folder, "disc", 1)

@@ -188,6 +188,7 @@ def build_meanwhile(out: Path, wheel: Path, act: Callable[[], None]) -> Exceptio
     return raised[0] if raised else None
 
 
+@pytest.mark.slow
 def test_a_folder_that_appears_or_changes_at_out_during_the_build_is_kept(tmp_path, wheel):
     out = tmp_path / "fmnist-pi"
 
