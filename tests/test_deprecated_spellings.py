@@ -6,6 +6,7 @@ test_the_old_export_flags_still_export (slow); `data fetch --photos` is in test_
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import cv2
@@ -117,6 +118,30 @@ def test_an_option_given_in_both_spellings_is_refused(args):
     got = runner.invoke(app, args)
     assert got.exit_code == 2, got.output
     assert "is given twice, once in its deprecated spelling" in got.stderr and "Traceback" not in got.output
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["export", "runs/nothing-here", "--tflite", "--no-tflite"], "--tflite and --no-tflite are given together"),
+    (["export", "runs/nothing-here", "--no-per-channel", "--per-channel"],
+     "--per-channel and --no-per-channel are given together"),
+    (["data", "fetch", "fashion-mnist", "--photos"], "--photos and fashion-mnist are given together"),
+])
+def test_an_old_flag_contradicting_its_new_one_is_refused_before_any_work(args, says, tmp_path, monkeypatch):
+    """The old flags let the last one win; now the command line says one thing or is refused (nothing fetched or
+    exported: the run folder does not even exist)."""
+    monkeypatch.chdir(tmp_path)
+    got = runner.invoke(app, args)
+    assert got.exit_code == 2 and says in got.stderr and "Traceback" not in got.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bench_thread_counts_are_capped_at_the_cores_with_a_note(own_model):
+    got = runner.invoke(app, ["bench", "--model", str(own_model), "--threads", "4096", "--threads", "1",
+                              "--batch-size", "1", "--rounds", "2", "--json"])
+    assert got.exit_code == 0, got.output
+    cores = len(os.sched_getaffinity(0))
+    assert f"note: --threads 4096 is more than the {cores} cores here; using {cores}" in got.stderr
+    assert sorted({row["threads"] for row in json.loads(got.stdout)["rows"]}) == sorted({cores, 1})
 
 
 @pytest.mark.slow

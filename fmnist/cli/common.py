@@ -50,3 +50,14 @@ def print_rich(*renderables: Any) -> None:
     from rich.console import Console
 
     Console(width=None if sys.stdout.isatty() else 120).print(*renderables)  # pipes/logs: no 80-column wrap
+
+
+def usable_threads(threads: int) -> int:
+    """--threads, at most one per core: more only wait for a core, and under a process limit the threads that
+    cannot be started used to hang the run. Says so once on stderr when it lowers the count."""
+    from fmnist.core import session  # onnxruntime: not for `fmnist --help`
+
+    used = session.usable_threads(threads)
+    if used != threads:
+        typer.echo(f"note: --threads {threads} is more than the {used} cores here; using {used}", err=True)
+    return used

@@ -10,7 +10,7 @@ import typer
 
 from fmnist.cli.app import FmnistGroup, add_command
 from fmnist.cli.common import DataDir, Json, print_rich, stdout_json
-from fmnist.cli.deprecated import renamed
+from fmnist.cli.deprecated import not_both, renamed
 
 data_app = typer.Typer(cls=FmnistGroup, no_args_is_help=True,
                        help="Find, check and download the Fashion-MNIST IDX files.")
@@ -54,7 +54,7 @@ class Dataset(str, enum.Enum):
 
 
 def data_fetch(
-    dataset: Dataset = typer.Argument(Dataset.fashion_mnist, metavar="DATASET", show_default=False,
+    dataset: Dataset | None = typer.Argument(None, metavar="DATASET", show_default=False,
                                       help="fashion-mnist (the default): the four official IDX files; or photos: "
                                            "the clothing photo set (CC0, about 3,800 phone photos in "
                                            "train/validation/test), to learn from and check on real photos."),
@@ -86,6 +86,7 @@ def data_fetch(
 
     from fmnist.data.fetch import OFFICIAL_MD5, fetch
 
+    not_both(old_photos, dataset is Dataset.fashion_mnist, "--photos", "fashion-mnist")
     photos = dataset is Dataset.photos or old_photos
     console = Console(stderr=True)
     with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(), console=console,

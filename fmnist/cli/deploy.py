@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from fmnist.cli.app import add_command
-from fmnist.cli.common import ModelOption, old_model_argument, print_rich, stdout_json
+from fmnist.cli.common import ModelOption, old_model_argument, print_rich, stdout_json, usable_threads
 from fmnist.cli.deprecated import counts, either
 from fmnist.core.errors import escaped
 
@@ -92,7 +92,8 @@ def bench(
     from fmnist.deploy.bench.run import bench as run_bench
 
     check_plot(plot_to)
-    cfg = BenchConfig(find_models(either(models, old_models, "--model") or [], run_dir), threads or THREADS,
+    counts_used = list(dict.fromkeys(usable_threads(t) for t in threads)) if threads else THREADS  # capped, once each
+    cfg = BenchConfig(find_models(either(models, old_models, "--model") or [], run_dir), counts_used,
                       either(batch_size, old_batch, "--batch-size") or BATCHES, iterations, rounds)
     report = run_bench(cfg, progress=lambda text: typer.echo(escaped(text), err=True))  # names escaped
     if as_json:

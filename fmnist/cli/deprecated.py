@@ -46,6 +46,13 @@ def either(new_value: T, old_value: T, name: str) -> T:
     return old_value
 
 
+def not_both(old_given: bool, new_given: bool, old: str, new: str) -> None:
+    """An old spelling given with a new one that contradicts it (`--tflite --no-tflite`) is refused (exit 2); the
+    old flags let the last one win, which a reader of the command line cannot see."""
+    if old_given and new_given:
+        raise UsageError(f"{old} and {new} are given together; give one of them")
+
+
 def counts(option: str, old: str | None = None) -> Callable[..., Any]:
     """The callback of a repeatable option of whole numbers of at least 1 (`--threads 1 --threads 2`; None when
     not given), which also takes the old comma-separated form (`--threads 1,2`), or the `old` option's, with the
@@ -58,9 +65,9 @@ def counts(option: str, old: str | None = None) -> Callable[..., Any]:
         numbers = positive(values, option)  # refused first: a bad value is one error line, with no warning
         joined = [v for v in values if "," in v or old]
         if joined and not ctx.resilient_parsing:
-            parts = [part.strip() for part in joined[0].split(",") if part.strip()]
-            typer.echo(warning(f"{old or option} {joined[0]}", " ".join(f"{option} {part}" for part in parts)),
-                       err=True)
+            parts = [part.strip() for value in joined for part in value.split(",") if part.strip()]
+            typer.echo(warning(" ".join(f"{old or option} {value}" for value in joined),
+                               " ".join(f"{option} {part}" for part in parts)), err=True)
         return numbers
 
     return callback

@@ -9,7 +9,7 @@ import typer
 
 from fmnist.cli.app import add_command
 from fmnist.cli.common import DataDir, Json, command_line, print_rich, stdout_json
-from fmnist.cli.deprecated import renamed
+from fmnist.cli.deprecated import not_both, renamed
 
 
 def register(app: typer.Typer) -> None:
@@ -91,6 +91,8 @@ def export(
 
     Example: fmnist export runs/edge --int8 --search
     """
+    not_both(old_tflite, no_tflite, "--tflite", "--no-tflite")
+    not_both(old_per_channel, no_per_channel, "--per-channel", "--no-per-channel")
     from fmnist.core.errors import ParityError
     from fmnist.export.parity import ParityReport, table
     from fmnist.export.pipeline import ExportOptions

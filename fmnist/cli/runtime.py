@@ -12,7 +12,7 @@ from typing import Any
 import typer
 
 from fmnist.cli.app import add_command
-from fmnist.cli.common import ModelOption, stdout_json
+from fmnist.cli.common import ModelOption, stdout_json, usable_threads
 from fmnist.cli.deprecated import either, renamed
 from fmnist.core.errors import SourceError, escaped
 
@@ -24,19 +24,9 @@ def register(app: typer.Typer) -> None:
     add_command(app, live)
 
 
-def usable_threads(threads: int) -> int:
-    """--threads, at most one per core: more only wait for a core, and under a process limit the threads that
-    cannot be started used to hang the run. Says so once on stderr when it lowers the count."""
-    from fmnist.core import session  # onnxruntime: not for `fmnist --help`
-
-    used = session.usable_threads(threads)
-    if used != threads:
-        typer.echo(f"note: --threads {threads} is more than the {used} cores here; using {used}", err=True)
-    return used
-
-
 def classify(
-    inputs: list[str] = typer.Argument(..., help="Image files, folders (searched recursively) or globs."),
+    inputs: list[str] = typer.Argument(..., metavar="INPUTS", show_default=False,
+                                       help="Image files, folders (searched recursively) or globs."),
     model: str | None = ModelOption,
     top: int = typer.Option(3, "--top", "-k", metavar="K", min=1, max=10, help="How many guesses to show per image."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line on stdout."),

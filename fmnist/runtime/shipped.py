@@ -47,7 +47,7 @@ def resolve(model: str | Path | None) -> Path:
     path = Path(model)
     if not path.exists() and not path.suffix:
         raise ModelError(f"--model {model}: no such file, and no shipped model of that name (shipped: "
-                         f"{', '.join(SHIPPED)}); give a shipped model's name or a .onnx file")
+                         f"{', '.join(SHIPPED)}); give a shipped model's name or a model file")
     return path
 
 
