@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 import typer.main
-from crafted import meta_text, model
+from crafted import own_run
 from typer.testing import CliRunner
 
 from fmnist.cli import app
@@ -28,13 +28,7 @@ def warning(old: str, new: str) -> str:
 @pytest.fixture
 def own_model(tmp_path) -> Path:
     """A two-label model (mug, cup) and its run's held-out photos: evaluate and bench judge it in milliseconds."""
-    run = tmp_path / "run"
-    run.mkdir()
-    path = model(run / "model.onnx", meta_text(labels=["mug", "cup"]), width=2)
-    images = np.zeros((4, 28, 28), np.uint8)
-    np.savez_compressed(run / "own_data.npz", heldout_images=images, heldout_labels=np.array([0, 1, 0, 1]),
-                        heldout_empty=np.zeros(4, bool), calib_images=images)
-    return path
+    return own_run(tmp_path / "run", ("mug", "cup"))
 
 
 @pytest.fixture

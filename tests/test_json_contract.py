@@ -12,9 +12,8 @@ from dataclasses import fields
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
-from crafted import meta_text, model
+from crafted import own_run
 from photo_tree import make_tree
 from typer.testing import CliRunner
 
@@ -87,12 +86,7 @@ def test_a_bench_report_s_json_keys():
 
 
 def test_an_evaluate_report_s_json_keys(tmp_path):
-    run = tmp_path / "run"
-    run.mkdir()
-    path = model(run / "model.onnx", meta_text(labels=["hat", "pants"]), width=2)
-    images = np.zeros((4, 28, 28), np.uint8)
-    np.savez_compressed(run / "own_data.npz", heldout_images=images, heldout_labels=np.array([0, 1, 0, 1]),
-                        heldout_empty=np.zeros(4, bool), calib_images=images)
+    path = own_run(tmp_path / "run", ("hat", "pants"))
     photos = make_tree(tmp_path / "photos", per_class=1, classes=("pants", "hat"))
     report = printed(evaluate(path, photos=photos))
     assert set(report) == EVALUATE and set(report["per_class"]) == {"hat", "pants"}
