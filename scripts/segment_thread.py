@@ -18,19 +18,19 @@ import numpy as np
 
 from fmnist.data import fashion
 from fmnist.runtime.classifier import Classifier
-from fmnist.runtime.cutout import render, segment
+from fmnist.runtime.cutout import WORK_SIZE, render, segment
 from fmnist.runtime.image import shrink
 from scripts.scene_videos import noisy_frames, scenes
 
 
 def main() -> None:
-    classifier = Classifier(threads=1)
+    classifier = Classifier("edge", threads=1)  # the cut-out's model
     scene, sigma = scenes(fashion.load_split("test").images[0])["garment fills the box"]
     crops = [f[96:384, 176:464] for f in noisy_frames(scene, sigma, 20)]
-    mask = segment(shrink(crops[0]).small)
+    mask = segment(shrink(crops[0], WORK_SIZE).small)
 
     def frame_step() -> None:
-        classifier.predict(render(shrink(crops[0]), mask).image[None])
+        classifier.predict(render(shrink(crops[0], WORK_SIZE), mask).image[None])
 
     def timed(n: int = 1500) -> np.ndarray:
         times = []
@@ -48,7 +48,7 @@ def main() -> None:
             if nice:
                 os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
             while not stop.is_set():
-                segment(shrink(crops[done[0] % len(crops)]).small)
+                segment(shrink(crops[done[0] % len(crops)], WORK_SIZE).small)
                 done[0] += 1
 
         thread = threading.Thread(target=worker)
