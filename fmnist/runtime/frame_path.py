@@ -52,6 +52,14 @@ class Change:
 STILL, MOVED = Change(False), Change(True)
 
 
+def grey_thumbnail(small: np.ndarray, side: int, least: int) -> np.ndarray:
+    """A BGR picture grey and shrunk (area) so that its long side is `side`, each side at least `least`; uint8."""
+    h, w = small.shape[:2]
+    scale = side / max(h, w)
+    size = (max(least, round(w * scale)), max(least, round(h * scale)))
+    return cv2.resize(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), size, interpolation=cv2.INTER_AREA)
+
+
 @dataclass(frozen=True)
 class ThumbnailRule:
     """The scene has moved when more than `share` of the pixels of a `side`-pixel grey thumbnail (where sensor noise
@@ -63,11 +71,7 @@ class ThumbnailRule:
 
     def view(self, small: np.ndarray) -> np.ndarray:
         """The thumbnail of a BGR picture: its long side `side`, grey, int16 (differences stay signed)."""
-        h, w = small.shape[:2]
-        scale = self.side / max(h, w)
-        size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
-        return cv2.resize(grey, size, interpolation=cv2.INTER_AREA).astype(np.int16)
+        return grey_thumbnail(small, self.side, 1).astype(np.int16)
 
     def change(self, before: np.ndarray | None, now: np.ndarray) -> Change:
         if before is None or before.shape != now.shape:
@@ -91,12 +95,9 @@ class DriftRule:
     blur: float = 1.0  # the thumbnail's Gaussian blur (px): an edge misaligned by a fraction of a pixel differs less
 
     def view(self, small: np.ndarray) -> np.ndarray:
-        """The thumbnail of a BGR picture: its long side `side`, grey, float32."""
-        h, w = small.shape[:2]
-        scale = self.side / max(h, w)
-        size = (max(8, round(w * scale)), max(8, round(h * scale)))
-        grey = cv2.resize(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), size, interpolation=cv2.INTER_AREA)
-        return cv2.GaussianBlur(grey.astype(np.float32), (0, 0), self.blur)
+        """The thumbnail of a BGR picture: its long side `side` (each side at least 8, for phase correlation), grey,
+        float32, blurred."""
+        return cv2.GaussianBlur(grey_thumbnail(small, self.side, 8).astype(np.float32), (0, 0), self.blur)
 
     def change(self, before: np.ndarray | None, now: np.ndarray) -> Change:
         if before is None or before.shape != now.shape:
