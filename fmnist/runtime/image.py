@@ -4,6 +4,7 @@ preprocessing kind (fmnist.runtime.preparation) returns."""
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -34,6 +35,10 @@ class ImageError(FmnistError):
     """An input that is not a usable image (missing, empty, not an image, truncated)."""
 
 
+class ImageTooLarge(ImageError):
+    """An image over the pixel or decoded-byte limits (an HTTP upload's 413)."""
+
+
 @dataclass(frozen=True)
 class Prepared:
     image: np.ndarray  # what the model sees: (28, 28) uint8, the object bright on black (fmnist.runtime.crop: BGR)
@@ -47,22 +52,38 @@ def read_image(path: Path) -> np.ndarray:
     read first (fmnist.runtime.image_header): a picture over MAX_PIXELS or MAX_DECODED_BYTES never allocates."""
     path = Path(path)
     with _opened(path) as f:
-        try:
-            header = read_header(f)
-        except HeaderError as e:
-            raise ImageError(f"{path}: {e}") from None
-        _check_pixels(path, header.width, header.height)
-        _check_bytes(path, header)
-        try:  # OpenCV refuses some images (over its own pixel limit) by raising, not returning None
-            image = _decode(f, header)
-        except MemoryError as e:
-            raise ImageError(f"{path}: too large to decode in the memory available; downscale it first") from e
-        except cv2.error as e:
-            why = "too many pixels for OpenCV" if "PIXELS" in str(e) else "OpenCV's decoder failed"
-            raise ImageError(f"{path}: cannot decode it ({why}); downscale it or save it as JPEG or PNG") from e
+        return _read(f, path)
+
+
+def read_image_bytes(data: bytes, name: str) -> np.ndarray:
+    """read_image for an image already in memory (an HTTP upload), with the same checks; `name` starts every error
+    message. Over MAX_PIXELS or MAX_DECODED_BYTES raises ImageTooLarge, before the picture is allocated."""
+    if not data:
+        raise ImageError(f"{name}: empty file")
+    if len(data) > MAX_FILE_BYTES:
+        raise ImageTooLarge(f"{name}: {len(data):,} bytes, over the {MAX_FILE_BYTES:,} bytes an image may take; "
+                            "downscale it first")
+    return _read(io.BytesIO(data), name)
+
+
+def _read(f: BinaryIO, name: Path | str) -> np.ndarray:
+    """The checked header, then the decode, of the image open as `f`; `name` is the file's, for the messages."""
+    try:
+        header = read_header(f)
+    except HeaderError as e:
+        raise ImageError(f"{name}: {e}") from None
+    _check_pixels(name, header.width, header.height)
+    _check_bytes(name, header)
+    try:  # OpenCV refuses some images (over its own pixel limit) by raising, not returning None
+        image = _decode(f, header)
+    except MemoryError as e:
+        raise ImageTooLarge(f"{name}: too large to decode in the memory available; downscale it first") from e
+    except cv2.error as e:
+        why = "too many pixels for OpenCV" if "PIXELS" in str(e) else "OpenCV's decoder failed"
+        raise ImageError(f"{name}: cannot decode it ({why}); downscale it or save it as JPEG or PNG") from e
     if image is None:
-        raise ImageError(f"{path}: not an image OpenCV can decode (corrupt, truncated or another format)")
-    _check_pixels(path, image.shape[1], image.shape[0])  # a decoder that disagrees with its header
+        raise ImageError(f"{name}: not an image OpenCV can decode (corrupt, truncated or another format)")
+    _check_pixels(name, image.shape[1], image.shape[0])  # a decoder that disagrees with its header
     return image
 
 
@@ -83,13 +104,13 @@ def _opened(path: Path) -> Iterator[BinaryIO]:
             raise ImageError(f"{path}: cannot read ({e.strerror or e})") from e
 
 
-def _check_pixels(path: Path, width: int, height: int) -> None:
+def _check_pixels(path: Path | str, width: int, height: int) -> None:
     if width * height > MAX_PIXELS:
-        raise ImageError(f"{path}: {width}x{height} is {width * height / 1e6:.0f} megapixels, over the "
-                         f"{MAX_PIXELS // 1_000_000} MP limit; downscale it first")
+        raise ImageTooLarge(f"{path}: {width}x{height} is {width * height / 1e6:.0f} megapixels, over the "
+                            f"{MAX_PIXELS // 1_000_000} MP limit; downscale it first")
 
 
-def _check_bytes(path: Path, header: Header) -> None:
+def _check_bytes(path: Path | str, header: Header) -> None:
     """The picture, and with it what its decoder allocates beside it (Header.peak_bytes), within MAX_DECODED_BYTES;
     the error names the decoder's share only when the picture alone would fit."""
     if header.peak_bytes <= MAX_DECODED_BYTES:
@@ -97,11 +118,11 @@ def _check_bytes(path: Path, header: Header) -> None:
     what = f"{path}: {header.width}x{header.height} {header.format} at {header.depth()} decodes to"
     limit = f"over the {MAX_DECODED_BYTES // 1_000_000} MB limit"
     if header.decoded_bytes > MAX_DECODED_BYTES:
-        raise ImageError(f"{what} {header.decoded_bytes / 1e6:.0f} MB, {limit}; downscale it or save it as an 8-bit "
-                         "JPEG or PNG")
-    raise ImageError(f"{what} {header.decoded_bytes / 1e6:,.0f} MB, and its decoder needs "
-                     f"{header.work_bytes / 1e6:,.0f} MB more ({header.work}): {header.peak_bytes / 1e6:,.0f} MB, "
-                     f"{limit}; downscale it or save it as a baseline JPEG or PNG")
+        raise ImageTooLarge(f"{what} {header.decoded_bytes / 1e6:.0f} MB, {limit}; downscale it or save it as an "
+                            "8-bit JPEG or PNG")
+    raise ImageTooLarge(f"{what} {header.decoded_bytes / 1e6:,.0f} MB, and its decoder needs "
+                        f"{header.work_bytes / 1e6:,.0f} MB more ({header.work}): {header.peak_bytes / 1e6:,.0f} MB, "
+                        f"{limit}; downscale it or save it as a baseline JPEG or PNG")
 
 
 def _decode(f: BinaryIO, header: Header) -> np.ndarray | None:
@@ -121,8 +142,8 @@ def _decoder(f: BinaryIO, header: Header) -> Callable[[int], np.ndarray | None]:
     """flags -> the decoded picture or None. imread decodes straight into the numpy array it is given, where
     imdecode's result is copied into one (two pictures at the peak) and needs the file's bytes in memory. A JPEG
     still goes through imdecode: from memory, a truncated one is refused instead of decoded half grey with libjpeg's
-    warning on stderr (and its file is a fraction of its pixels)."""
-    if header.format == "JPEG":
+    warning on stderr (and its file is a fraction of its pixels). An image in memory (BytesIO) has no file: imdecode."""
+    if header.format == "JPEG" or isinstance(f, io.BytesIO):
         f.seek(0)
         buf = np.frombuffer(f.read(), np.uint8)
         return lambda flags: cv2.imdecode(buf, flags)
