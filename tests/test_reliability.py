@@ -208,6 +208,18 @@ def test_cli_unknown_option_suggests_the_right_one():
     assert got.exit_code == 2 and "No such option" in got.output and "--model" in got.output
 
 
+@pytest.mark.parametrize(("args", "where"), [(["classify", "--modle", "x"], "fmnist classify"),
+                                             (["classify"], "fmnist classify"), (["frob"], "fmnist"),
+                                             (["--nope"], "fmnist"), (["data", "fetch", "--nope"], "fmnist data fetch"),
+                                             (["live", "--source"], "fmnist live")])
+def test_a_usage_error_is_one_error_line_with_where_the_help_is(args, where):
+    """Typer's own parse errors read as every other error: one `error:` line, exit 2, no boxed panel."""
+    got = runner.invoke(app, args, prog_name="fmnist")
+    assert got.exit_code == 2, got.output
+    assert got.output.startswith("error: ") and got.output.endswith(f"; see {where} --help\n"), got.output
+    assert got.output.count("\n") == 1 and "╭" not in got.output
+
+
 def test_cli_negative_top():
     got = runner.invoke(app, ["classify", str(PHOTO), "--top", "-1"])
     assert got.exit_code == 2 and "--top" in got.output

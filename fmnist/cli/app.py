@@ -9,6 +9,11 @@ import typer
 from typer.core import TyperCommand, TyperGroup, TyperOption
 
 from fmnist import __version__
+
+try:  # typer vendors click from its 0.2x releases; before, it used click itself
+    from typer._click.exceptions import UsageError
+except ImportError:  # pragma: no cover - typer < 0.2x
+    from click import UsageError
 from fmnist.core.errors import FmnistError, escaped
 from fmnist.core.verbosity import set_verbose
 
@@ -48,6 +53,27 @@ class FmnistGroup(TyperGroup):
         except FmnistError as e:
             typer.echo(f"error: {escaped(e)}", err=True)  # one line, whatever name it holds
             raise typer.Exit(e.exit_code) from None
+        except UsageError as e:  # a command's own parse errors too: click raises them from here
+            if not e.format_message():  # no_args_is_help: the help is the answer
+                raise
+            where = " ".join(filter(None, (ctx.command_path, ctx.invoked_subcommand)))
+            raise _usage_exit(e, where) from None
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except UsageError as e:  # `fmnist --nope`: the group's own options
+            if not e.format_message():  # `fmnist` alone: its help
+                raise
+            where = " ".join(filter(None, (parent.command_path if parent else None, info_name)))
+            raise _usage_exit(e, where or "fmnist") from None
+
+
+def _usage_exit(error: UsageError, where: str) -> typer.Exit:
+    """A usage error as one `error:` line (not typer's boxed panel): click's message and where the help is."""
+    message = " ".join(error.format_message().split()).rstrip(".")
+    typer.echo(f"error: {message}; see {where} --help", err=True)
+    return typer.Exit(error.exit_code)
 
 
 def add_command(group: typer.Typer, function: Callable[..., Any], name: str | None = None,
