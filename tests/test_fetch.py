@@ -89,3 +89,29 @@ def test_cli_fetch_unreachable_host_is_one_error_line(tmp_path):
     assert got.exit_code == 3
     assert got.stderr.startswith("error: could not download http://127.0.0.1:9/")
     assert "Traceback" not in got.output
+
+
+def test_cli_fetch_photos_unreachable_names_the_photos_mirror_option(tmp_path):
+    got = CliRunner().invoke(app, ["data", "fetch", "photos", "--dest", str(tmp_path / "p"), "--photos-url",
+                                   "http://127.0.0.1:9/photos.zip", "--timeout", "2"])
+    assert got.exit_code == 3 and got.stderr.startswith("error: could not download http://127.0.0.1:9/photos.zip")
+    assert "--photos-url" in got.stderr and "--base-url" not in got.stderr
+
+
+@pytest.mark.parametrize(("args", "refused"), [(["photos", "--skip-md5"], "--skip-md5"),
+                                               (["photos", "--base-url", "http://x/"], "--base-url"),
+                                               (["--photos-url", "http://x/p.zip"], "--photos-url")])
+def test_an_option_of_the_other_dataset_is_refused_not_ignored(tmp_path, args, refused):
+    """--base-url and --skip-md5 are the Fashion-MNIST files'; --photos-url the photos': given to the other dataset,
+    they used to be dropped without a word."""
+    got = CliRunner().invoke(app, ["data", "fetch", *args, "--dest", str(tmp_path / "d")])
+    assert got.exit_code == 2 and got.stderr.startswith(f"error: {refused} applies only to "), got.output
+    assert not (tmp_path / "d").exists()
+
+
+def test_the_mirror_variable_does_not_count_as_a_typed_option(tmp_path, monkeypatch):
+    """FMNIST_BASE_URL set in the environment is for the Fashion-MNIST files: fetching the photos ignores it."""
+    monkeypatch.setenv("FMNIST_BASE_URL", "http://127.0.0.1:9/")
+    got = CliRunner().invoke(app, ["data", "fetch", "photos", "--dest", str(tmp_path / "p"), "--photos-url",
+                                   "http://127.0.0.1:9/p.zip", "--timeout", "1"])
+    assert got.exit_code == 3 and "applies only" not in got.stderr

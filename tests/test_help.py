@@ -149,7 +149,7 @@ def test_help_fits_80_columns_and_shows_no_markup_and_no_bool(path, monkeypatch)
     text = render(path, monkeypatch)
     wide = [line for line in text.splitlines() if len(line) > WIDTH]
     assert not wide, f"lines wider than {WIDTH}: {wide}"
-    for mark in ("%%", *MARKUP, "[b]", "[/b]", "\b", "<bool>"):
+    for mark in ("%%", *MARKUP, "[b]", "[/b]", "\b", "<bool>", "<list[", "[OPTIONS] {"):
         assert mark not in text, f"{mark!r} shows in the help"
 
 

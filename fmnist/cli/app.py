@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import typer
-from typer.core import TyperCommand, TyperGroup, TyperOption
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from fmnist import __version__
 
@@ -18,26 +18,42 @@ from fmnist.core.errors import FmnistError, escaped
 from fmnist.core.verbosity import set_verbose
 
 
-def without_type_on_flags(params: list[Any]) -> list[Any]:
-    """A flag (--json, --help) takes no value, so its help row shows no type: typer's rich help would print
-    `<bool>` beside it unless its metavar says otherwise."""
+def without_type_noise(params: list[Any]) -> list[Any]:
+    """Help rows show a type only where it tells the reader something: a flag (--json, --help) takes no value,
+    and an argument's help says what it takes, so typer's `<bool>` and `<list[str]>` are left out."""
     for param in params:
         if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
             param.metavar = ""
+        elif isinstance(param, TyperArgument):
+            param.display_type_rich = _no_type
     return params
 
 
+def _no_type(ctx: Any) -> None:
+    return None
+
+
+def usage_piece(param: Any, ctx: Any) -> list[str]:
+    """An argument as the usage line shows it: INPUTS... (required), [PHOTOS] (optional); an option, as typer
+    shows it."""
+    if not isinstance(param, TyperArgument):
+        return list(param.get_usage_pieces(ctx))
+    name = param.metavar or param.name.upper()
+    name += "..." if param.nargs != 1 else ""
+    return [name if param.required else f"[{name}]"]
+
+
 class FmnistCommand(TyperCommand):
-    """Every fmnist command: its flags' help rows show no type, and its usage line no hidden (deprecated)
+    """Every fmnist command: its help rows show no type noise, and its usage line no hidden (deprecated)
     argument."""
 
     def get_params(self, ctx: Any) -> list[Any]:
-        return without_type_on_flags(super().get_params(ctx))
+        return without_type_noise(super().get_params(ctx))
 
     def collect_usage_pieces(self, ctx: Any) -> list[str]:
         shown = [param for param in self.get_params(ctx) if not getattr(param, "hidden", False)]
         pieces = [self.options_metavar] if self.options_metavar else []
-        return pieces + [piece for param in shown for piece in param.get_usage_pieces(ctx)]
+        return pieces + [piece for param in shown for piece in usage_piece(param, ctx)]
 
 
 class FmnistGroup(TyperGroup):
@@ -45,7 +61,7 @@ class FmnistGroup(TyperGroup):
     show no type."""
 
     def get_params(self, ctx: Any) -> list[Any]:
-        return without_type_on_flags(super().get_params(ctx))
+        return without_type_noise(super().get_params(ctx))
 
     def invoke(self, ctx: Any) -> Any:
         try:

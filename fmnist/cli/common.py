@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from fmnist.cli.deprecated import renamed
+from fmnist.core.errors import UsageError
 from fmnist.core.jsonsafe import dumps
 from fmnist.runtime.shipped import DEFAULT, SHIPPED
 
@@ -61,3 +62,20 @@ def usable_threads(threads: int) -> int:
     if used != threads:
         typer.echo(f"note: --threads {threads} is more than the {used} cores here; using {used}", err=True)
     return used
+
+
+def typed_options(ctx: typer.Context, names: dict[str, str]) -> list[str]:
+    """Of `names` (a parameter's name -> its option, e.g. {"every": "--every"}), the options typed on the command
+    line (not defaults, nor set by an environment variable)."""
+    return [option for name, option in names.items()
+            if getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"]
+
+
+def only_with(ctx: typer.Context, names: dict[str, str], present: bool, needs: str) -> None:
+    """Options that mean nothing unless `present` (`--every` without `--collect-label`; `needs` says what that
+    is) are refused (exit 2) rather than silently ignored."""
+    unused = typed_options(ctx, names) if not present else []
+    if unused:
+        one = len(unused) == 1
+        raise UsageError(f"{' and '.join(unused)} {'applies' if one else 'apply'} only {needs}; leave "
+                         f"{'it' if one else 'them'} out")

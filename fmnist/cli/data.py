@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from fmnist.cli.app import FmnistGroup, add_command
-from fmnist.cli.common import DataDir, Json, print_rich, stdout_json
+from fmnist.cli.common import DataDir, Json, only_with, print_rich, stdout_json
 from fmnist.cli.deprecated import not_both, renamed
 
 data_app = typer.Typer(cls=FmnistGroup, no_args_is_help=True,
@@ -54,6 +54,7 @@ class Dataset(str, enum.Enum):
 
 
 def data_fetch(
+    ctx: typer.Context,
     dataset: Dataset | None = typer.Argument(None, metavar="DATASET", show_default=False,
                                       help="fashion-mnist (the default): the four official IDX files; or photos: "
                                            "the clothing photo set (CC0, about 3,800 phone photos in "
@@ -88,6 +89,9 @@ def data_fetch(
 
     not_both(old_photos, dataset is Dataset.fashion_mnist, "--photos", "fashion-mnist")
     photos = dataset is Dataset.photos or old_photos
+    only_with(ctx, {"base_url": "--base-url", "skip_md5": "--skip-md5"}, not photos,
+              "to the Fashion-MNIST files (the photos take --photos-url)")
+    only_with(ctx, {"photos_url": "--photos-url"}, photos, "to `fmnist data fetch photos`")
     console = Console(stderr=True)
     with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(), console=console,
                   transient=True, disable=not console.is_terminal) as bar:

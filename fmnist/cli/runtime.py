@@ -12,7 +12,7 @@ from typing import Any
 import typer
 
 from fmnist.cli.app import add_command
-from fmnist.cli.common import ModelOption, stdout_json, usable_threads
+from fmnist.cli.common import ModelOption, only_with, stdout_json, usable_threads
 from fmnist.cli.deprecated import either, renamed
 from fmnist.core.errors import SourceError, escaped
 
@@ -79,6 +79,7 @@ def classify(
 
 
 def live(
+    ctx: typer.Context,
     source: str = typer.Option("0", "--source", "-s", metavar="SOURCE",
                                help="Camera index or /dev/videoN, a video file, or a stream URL (rtsp://, http://, "
                                     "tcp://)."),
@@ -140,6 +141,8 @@ def live(
     from fmnist.runtime.video.live import run as run_live
     from fmnist.runtime.video.step import parse_roi
 
+    only_with(ctx, {"every": "--every"}, collect_label is not None or old_label is not None,
+              "with --collect DIR --collect-label NAME (headless collection)")
     cfg = LiveConfig(source=source, model=model, roi=parse_roi(roi) if roi else None, display=not no_display,
                      record=record, serve=serve_at, max_frames=max_frames, smooth=smooth, threshold=threshold,
                      threads=usable_threads(threads), realtime=realtime, collect=collect,

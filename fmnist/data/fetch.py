@@ -38,8 +38,12 @@ def _targets() -> list[tuple[str, int, int]]:
     return out
 
 
-def download(url: str, part: Path, name: str, timeout: float, progress: Progress | None) -> str:
-    """Stream `url` into `part`; return its MD5."""
+FASHION_MIRROR = "pass --base-url for a mirror, or install the Debian package dataset-fashion-mnist"
+
+
+def download(url: str, part: Path, name: str, timeout: float, progress: Progress | None,
+             mirror: str = FASHION_MIRROR) -> str:
+    """Stream `url` into `part`; return its MD5. `mirror`: what the error says to try instead."""
     digest = hashlib.md5(usedforsecurity=False)
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response, part.open("wb") as out:
@@ -55,8 +59,7 @@ def download(url: str, part: Path, name: str, timeout: float, progress: Progress
     except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
         part.unlink(missing_ok=True)
         reason = getattr(e, "reason", e)
-        raise DataError(f"could not download {url}: {reason}; check the network, pass --base-url for a "
-                        "mirror, or install the Debian package dataset-fashion-mnist") from e
+        raise DataError(f"could not download {url}: {reason}; check the network, or {mirror}") from e
     if total is not None and done != total:
         part.unlink(missing_ok=True)
         raise DataError(f"download of {url} stopped at {done} of {total} bytes; run fmnist data fetch again")

@@ -78,7 +78,8 @@ def fetch_photos(dest: Path | None = None, url: str | None = None, expected: dic
         raise DataError(f"cannot create {dest.parent}: {e.strerror or e}; pass a writable --dest") from e
     with tempfile.TemporaryDirectory(prefix=f".{dest.name}.", dir=dest.parent) as tmp:
         part = Path(tmp) / "photos.zip"
-        download(url or PHOTOS_URL, part, "clothing photos", timeout, progress)
+        download(url or PHOTOS_URL, part, "clothing photos", timeout, progress,
+                 mirror="pass --photos-url for a mirror")
         top = check_archive(part, expected)
         staging = Path(tmp) / "extracted"
         with zipfile.ZipFile(part) as archive:
