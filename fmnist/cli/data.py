@@ -27,25 +27,22 @@ def data_info(data_dir: Path | None = DataDir, as_json: bool = Json) -> None:
 
     Example: fmnist data info --data-dir /usr/share/datasets/fashion-mnist
     """
-    from fmnist.core.meta import CLASS_NAMES
-    from fmnist.data import fashion
-
-    location = fashion.locate(data_dir)
-    train, test = fashion.load(location.path)
-    counts = {"train": fashion.class_counts(train.labels).tolist(), "test": fashion.class_counts(test.labels).tolist()}
-    if as_json:
-        stdout_json({"path": str(location.path), "source": location.source, "classes": list(CLASS_NAMES),
-                      "counts": counts})
-        return
     from rich.table import Table
 
+    from fmnist.data.summary import DataSummary
+
+    summary = DataSummary.read(data_dir)
+    if as_json:
+        stdout_json(summary.to_json())
+        return
     table = Table(title="class counts")
     for column in ("class", "train", "test"):
         table.add_column(column, justify="left" if column == "class" else "right")
-    for i, name in enumerate(CLASS_NAMES):
-        table.add_row(f"{i} {name}", str(counts["train"][i]), str(counts["test"][i]))
-    table.add_row("total", str(len(train.labels)), str(len(test.labels)), style="bold")
-    print_rich(f"Fashion-MNIST found at {location.path} ({location.source}); all four files check out", table)
+    *classes, total = summary.rows()
+    for row in classes:
+        table.add_row(*row)
+    table.add_row(*total, style="bold")
+    print_rich(summary.headline(), table)
 
 
 class Dataset(str, enum.Enum):
