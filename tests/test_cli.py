@@ -70,3 +70,17 @@ def test_data_info_json_reports_location_and_counts(real_data_dir):
 def test_unknown_model_is_a_usage_error():
     got = runner.invoke(app, ["train", "--model", "resnet"])
     assert got.exit_code == 2 and "resnet" in got.output
+
+
+def test_a_file_named_like_a_shipped_model_is_read_as_dot_slash_name(tmp_path, monkeypatch):
+    """`--model edge` is the shipped model; `--model ./edge` is the file of that name (here, the photo model)."""
+    from fmnist.runtime.shipped import SHIPPED
+
+    (tmp_path / "edge").write_bytes(SHIPPED["photo"].path.read_bytes())
+    monkeypatch.chdir(tmp_path)
+    shapes = {}
+    for given in ("edge", "./edge"):
+        got = runner.invoke(app, ["info", "--model", given, "--json"])
+        assert got.exit_code == 0, got.output
+        shapes[given] = json.loads(got.stdout)["input"]["shape"]
+    assert shapes == {"edge": [None, 28, 28, 1], "./edge": [None, 160, 160, 3]}

@@ -21,7 +21,8 @@ SHIPPED_HELP = "; ".join(f"{m.name}: {m.about}" for m in SHIPPED.values())
 def model_option(files: str = "an fmnist .onnx file", without: str = f"default {DEFAULT}") -> Any:
     """`--model NAME|PATH`, the one way every command names a model: a shipped model's name or a file."""
     return typer.Option(None, "--model", "-m", metavar="NAME|PATH",
-                        help=f"A shipped model, {' or '.join(SHIPPED)} ({without}), or {files}. {SHIPPED_HELP}.")
+                        help=f"A shipped model, {' or '.join(SHIPPED)} ({without}), or {files} (a file named like a "
+                             f"shipped model: ./NAME). {SHIPPED_HELP}.")
 
 
 ModelOption = model_option()

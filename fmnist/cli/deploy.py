@@ -10,6 +10,7 @@ from fmnist.cli.app import add_command
 from fmnist.cli.common import ModelOption, old_model_argument, print_rich, stdout_json, usable_threads
 from fmnist.cli.deprecated import counts, either
 from fmnist.core.errors import escaped
+from fmnist.runtime.shipped import SHIPPED
 
 
 def register(app: typer.Typer) -> None:
@@ -55,8 +56,8 @@ THREADS, BATCHES = [1, 2], [1, 64]  # bench's defaults
 def bench(
     models: list[str] | None = typer.Option(None, "--model", "-m", metavar="NAME|PATH",
                                             help="A model file (.onnx, .tflite, .keras) or a shipped model's name "
-                                                 "(photo, edge), once per model. Default: the shipped models plus "
-                                                 "every export in --run."),
+                                                 f"({', '.join(SHIPPED)}), once per model. Default: the shipped "
+                                                 "models plus every export in --run."),
     run_dir: Path | None = typer.Option(None, "--run", file_okay=False, help="A run folder whose exports to add."),
     threads: list[str] | None = typer.Option(None, "--threads", metavar="N", callback=counts("--threads"),
                                              help="onnxruntime threads, once per count to try (default "
