@@ -3,6 +3,7 @@ broken photos listed and skipped, results cached by content and preprocessing ve
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import cv2
@@ -31,6 +32,8 @@ def test_reads_every_photo_and_lists_the_broken_ones(tree, tmp_path):
     assert set(skipped) == {"truncated.jpg", "empty.jpg"}
     assert "not an image" in skipped["truncated.jpg"] and "empty file" in skipped["empty.jpg"]
     assert not photos.empty.any()  # every synthetic garment is found
+    # each photo's sha256, read once here, is what the labels by eye are found by
+    assert photos.digests == [hashlib.sha256(p.read_bytes()).hexdigest() for p in photos.paths]
 
 
 def test_every_photo_goes_through_the_runtime_preprocess(tree, tmp_path, monkeypatch):

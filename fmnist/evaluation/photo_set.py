@@ -39,6 +39,7 @@ class PhotoSet:
     paths: list[Path]
     skipped: list[tuple[Path, str]] = field(default_factory=list)  # unreadable photos and why
     cache_hits: int = 0
+    digests: list[str] = field(default_factory=list)  # each photo's sha256 (its cache key and its label by eye)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -62,15 +63,19 @@ def _digest(path: Path) -> str:
         raise ImageError(f"{path}: cannot read ({e.strerror or e})") from e
 
 
-def _prepare(path: Path, cache: Path | None, preparation: Preparation) -> tuple[np.ndarray, bool, bool]:
-    """(prepared image, empty, from cache) for one photo; ImageError when it cannot be read."""
-    cached = _cache_file(cache, _digest(path), preparation) if cache else None
+Prepared = tuple[np.ndarray, bool, bool, str]  # (prepared image, empty, from cache, the file's sha256)
+
+
+def _prepare(path: Path, cache: Path | None, preparation: Preparation) -> Prepared:
+    """One photo, prepared, and its sha256; ImageError when it cannot be read."""
+    digest = _digest(path)
+    cached = _cache_file(cache, digest, preparation) if cache else None
     pixels = int(np.prod(preparation.image_shape))  # a cache row: the prepared image's pixels, then `empty`
     if cached and cached.is_file():
         try:  # mapped, not read: a damaged entry's header may declare any size
             row = np.load(cached, mmap_mode="r")
             if row.shape == (pixels + 1,) and row.dtype == np.uint8:
-                return np.array(row[:pixels]).reshape(preparation.image_shape), bool(row[pixels]), True
+                return np.array(row[:pixels]).reshape(preparation.image_shape), bool(row[pixels]), True, digest
         except (OSError, ValueError):
             pass  # a damaged cache entry: redo it
     prepared = preparation.prepare(read_image(path))
@@ -80,7 +85,7 @@ def _prepare(path: Path, cache: Path | None, preparation: Preparation) -> tuple[
         np.save(entry, row)
         with contextlib.suppress(FmnistError, OSError):  # a read-only or full cache only costs time
             atomic.write_bytes(cached, entry.getvalue())  # a reader never sees half an entry
-    return prepared.image, prepared.empty, False
+    return prepared.image, prepared.empty, False, digest
 
 
 def list_photos(root: Path) -> dict[str, list[Path]]:
@@ -109,14 +114,14 @@ def load_photos(root: Path, cache: Path | None = None, progress: Progress | None
     jobs = [(i, path) for i, name in enumerate(folders) for path in listing[name]]
     cache = (cache or cache_dir()) if use_cache and preparation.caches else None  # worth keeping: GrabCut
 
-    def one(job: tuple[int, Path]) -> tuple[int, Path, tuple[np.ndarray, bool, bool] | str]:
+    def one(job: tuple[int, Path]) -> tuple[int, Path, Prepared | str]:
         index, path = job
         try:
             return index, path, _prepare(path, cache, preparation)
         except ImageError as e:
             return index, path, str(e)
 
-    images, index, empty, paths, skipped, hits = [], [], [], [], [], 0
+    images, index, empty, paths, skipped, hits, digests = [], [], [], [], [], 0, []
     # OpenCV releases the GIL in its heavy calls (decode, GrabCut), so threads use every core
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
         for done, (i, path, got) in enumerate(pool.map(one, jobs), 1):
@@ -126,10 +131,11 @@ def load_photos(root: Path, cache: Path | None = None, progress: Progress | None
                 images.append(got[0])
                 empty.append(got[1])
                 hits += got[2]
+                digests.append(got[3])
                 index.append(i)
                 paths.append(path)
             if progress:
                 progress(done, len(jobs))
     stack = np.array(images, np.uint8).reshape(-1, *preparation.image_shape)
     return PhotoSet(root, folders, stack, np.array(index, np.int64),
-                    np.array(empty, bool), paths, skipped, hits)
+                    np.array(empty, bool), paths, skipped, hits, digests)

@@ -60,4 +60,5 @@ def codes_by_eye(photos: PhotoSet, pmap: PhotoMap, labels: PhotoLabels | None = 
     model of its own labels, whose folders say it all."""
     if tuple(pmap.labels) != tuple(CLASS_NAMES):
         return None
-    return (labels or PhotoLabels.load()).of_files(photos.paths)
+    labels = labels or PhotoLabels.load()
+    return labels.of(photos.digests) if photos.digests else labels.of_files(photos.paths)  # each file read once
