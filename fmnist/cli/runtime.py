@@ -22,6 +22,7 @@ COLLECT = "Collect photos for your own classes"
 def register(app: typer.Typer) -> None:
     add_command(app, classify)
     add_command(app, live)
+    add_command(app, serve)
 
 
 def classify(
@@ -138,13 +139,11 @@ def live(
     """
     from fmnist.runtime.video.collect import collect_labels
     from fmnist.runtime.video.live import LiveConfig
-    from fmnist.runtime.video.live import run as run_live
     from fmnist.runtime.video.step import parse_roi
 
-    only_with(ctx, {"every": "--every"}, collect_label is not None or old_label is not None,
-              "with --collect DIR --collect-label NAME (headless collection)")
+    only_with(ctx, {"every": "--every"}, collect is not None, "with --collect DIR (headless collection)")
     cfg = LiveConfig(source=source, model=model, roi=parse_roi(roi) if roi else None, display=not no_display,
-                     record=record, serve=serve_at, max_frames=max_frames, smooth=smooth, threshold=threshold,
+                     record=record, max_frames=max_frames, smooth=smooth, threshold=threshold,
                      threads=usable_threads(threads), realtime=realtime, collect=collect,
                      collect_labels=collect_labels(collect, either(collect_keys, old_labels, "--collect-labels"),
                                                     either(collect_label, old_label, "--collect-label")),
@@ -153,9 +152,63 @@ def live(
     def emit(result: Any) -> None:
         stdout_json(result.to_json())
 
-    summary = run_live(cfg, emit if as_json else None, on_start=lambda line: typer.echo(line, err=True))
+    summary = _run_live(cfg, serve_at, emit if as_json else None)
     typer.echo(summary.text(record), err=True)
     if collect:
         typer.echo(summary.collected_text(collect), err=True)
     if summary.recording_error:
         raise SourceError(summary.recording_error)
+
+
+def _run_live(cfg: Any, serve_at: str | None, emit: Any) -> Any:
+    """The live loop, its preview served at --serve's address if given."""
+    from fmnist.runtime.video.live import run as run_live
+
+    say = lambda line: typer.echo(line, err=True)  # noqa: E731
+    if not serve_at:
+        return run_live(cfg, emit, on_start=say)
+    from fmnist.runtime.http.served import Address, serve_live
+    from fmnist.runtime.http.server import parse_address
+
+    return serve_live(cfg, Address(*parse_address(serve_at), "--serve"), emit=emit, say=say)
+
+
+def serve(
+    model: str | None = ModelOption,
+    host: str = typer.Option("127.0.0.1", "--host", metavar="HOST",
+                             help="The address to answer on: 127.0.0.1 this machine only, 0.0.0.0 every network."),
+    port: int = typer.Option(8000, "--port", metavar="PORT", min=0, max=65535, help="The port (0: any free one)."),
+    threads: int = typer.Option(0, "--threads", metavar="N", min=0,
+                                help="Images classified at once, each on a one-thread onnxruntime session (0: one "
+                                     "per core)."),
+    threshold: float | None = typer.Option(None, "--threshold", metavar="X", min=0.0, max=1.0,
+                                           help="The default 'not sure' threshold (default: the model's own); "
+                                                "?threshold= overrides it per request."),
+    source: str | None = typer.Option(None, "--source", "-s", metavar="SOURCE",
+                                      help="Also run live on this camera, video file or stream, its preview at "
+                                           "/live on the same port."),
+) -> None:
+    """Serve the classifier over HTTP: POST an image to /classify, get classify --json's answer as JSON.
+
+    POST /classify takes one image's bytes (image/* or application/octet-stream) or a multipart form of files;
+    ?top=K and ?threshold=X are classify's options. GET / is a page to drop a photo on, GET /health names the
+    model, GET /openapi.json describes the API. A body over 20 MB is refused (413), as is an image over 100 MP;
+    16 requests are served at once (more get 503). Ctrl-C or SIGTERM stops it.
+
+    From curl: curl -F file=@shirt.jpg localhost:8000/classify (docs/commands.md has Python too). With --source,
+    the live page and its stream are served beside the API, at /live.
+
+    Example: fmnist serve --host 0.0.0.0 --port 8000
+    """
+    from fmnist.runtime.http.served import Address, Api, serve_api, serve_live
+
+    say = lambda line: typer.echo(line, err=True)  # noqa: E731
+    api, address = Api(model, usable_threads(threads), threshold), Address(host, port, "--port")
+    if source is None:
+        typer.echo(f"stopped by {serve_api(api, address, say)}", err=True)
+        return
+    from fmnist.runtime.video.live import LiveConfig
+
+    cfg = LiveConfig(source=source, model=model, display=False, threshold=threshold)
+    summary = serve_live(cfg, address, api, say=say)
+    typer.echo(summary.text(), err=True)
