@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from fmnist.core.errors import ModelError
-from fmnist.train.backbones.lite0 import weights_path
+from fmnist.train.backbones.lite0_weights import weights_path
 from fmnist.train.backbones.pth import LEGACY_MAGIC, UnsafePickle, load_state_dict
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,5 +1,5 @@
 """Labels given by eye: read from their CSV, they set each photo's strict answer, the figures per class, and what the
-photo recipe teaches (fmnist.evaluation.photo_labels, photo_truth, fmnist.train.photo_mix)."""
+photo recipe teaches (fmnist.evaluation.photo_labels, photo_truth, fmnist.train.photo_targets)."""
 
 import hashlib
 import io
@@ -16,7 +16,7 @@ from fmnist.evaluation.photo_map import PhotoMap
 from fmnist.evaluation.photo_set import PhotoSet
 from fmnist.evaluation.photo_truth import NO_STRICT, photo_truth
 from fmnist.evaluation.report import render_photos
-from fmnist.train.photo_mix import MIN_CLASS_GROUP, SET, photo_groups, photo_targets
+from fmnist.train.photo_targets import MIN_CLASS_GROUP, SET, photo_groups, photo_targets
 
 SANDAL, SHIRT, SNEAKER, TSHIRT, BOOT = 5, 6, 7, 0, 9
 

@@ -18,13 +18,8 @@ from fmnist.evaluation.photo_map import PhotoMap  # noqa: E402
 from fmnist.evaluation.photo_set import load_photos  # noqa: E402
 from fmnist.train.backbones import BACKBONES  # noqa: E402
 from fmnist.train.draws import group_draws  # noqa: E402
-from fmnist.train.photo_mix import (  # noqa: E402
-    MAIN_PULL,
-    fmnist_targets,
-    make_loss,
-    mixed_arrays,
-    photo_targets,
-)
+from fmnist.train.photo_loss import MAIN_PULL, make_loss  # noqa: E402
+from fmnist.train.photo_targets import fmnist_targets, mixed_arrays, photo_targets  # noqa: E402
 from fmnist.train.photo_tier import TierRecipe, balanced_rows, fit_tier  # noqa: E402
 
 runner = CliRunner()

@@ -21,7 +21,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fmnist.core.errors import ModelError
-from fmnist.train.backbones.lite0 import weights_path
+from fmnist.train.backbones.lite0_weights import weights_path
 from fmnist.train.backbones.pth import (
     LEGACY_MAGIC,
     MAX_FILE_BYTES,

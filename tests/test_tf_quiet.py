@@ -5,6 +5,7 @@ attribute use_unbounded_threadpool`, logged when tf.data's op-determinism rewrit
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -12,7 +13,8 @@ import sys
 
 import pytest
 
-pytest.importorskip("tensorflow")
+# found, not imported: collecting this file must not start TensorFlow in a worker that runs no TensorFlow test
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="needs fmnist[train]")
 
 PREDICT = """
 import numpy as np

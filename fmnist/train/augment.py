@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from fmnist.core.tf import tf
-from fmnist.train.photo_mix import PHOTO
+from fmnist.train.photo_targets import PHOTO
 
 SIZE, PAD = 28, 2
 GAMMA_LOG = 0.47  # ln 1.6
@@ -51,7 +51,7 @@ def _light(images: Any, u: Any, chosen: Any) -> Any:
 def augment_batch(images: Any, labels: Any, seed: Any, erase: float = 0.0, light: bool = False,
                   all_photos: bool = False) -> tuple[Any, Any]:
     """images (B, 28, 28, 1) float32 in [0, 1]; seed: a (2,) int64 tensor. With `light`, labels are the
-    (B, 12) targets of fmnist.train.photo_mix, whose PHOTO column marks the photos it applies to; with
+    (B, 12) targets of fmnist.train.photo_targets, whose PHOTO column marks the photos it applies to; with
     `all_photos` too, every image is a photo (own-label training) and labels can be anything."""
     u = tf.random.stateless_uniform([tf.shape(images)[0], 12], seed)
     out = _shift(images, u[:, 0], u[:, 1])

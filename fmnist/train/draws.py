@@ -1,5 +1,5 @@
 """Drawing rows by group: a fixed number of indices in which every group (a photo folder) can weigh the same.
-Photos join the edge recipe's epochs this way (fmnist.train.photo_mix) and the photo tier's views
+Photos join the edge recipe's epochs this way (fmnist.train.photo_targets) and the photo tier's views
 (fmnist.train.photo_tier)."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Scenes with nothing to classify, for the photo model to learn "not sure" from, as it does from hat, shorts and
 skirt: plain and textured tables, walls, floors and fabrics (fmnist.evaluation.grounds), a third of them dim and noisy
-as a camera frame in poor light. Their target is the uniform distribution (fmnist.train.photo_mix)."""
+as a camera frame in poor light. Their target is the uniform distribution (fmnist.train.photo_targets)."""
 
 from __future__ import annotations
 

@@ -27,7 +27,8 @@ from fmnist.train import plots
 from fmnist.train.loop import Fitted, Phase, fit, make_dataset, optimizer, seed_everything
 from fmnist.train.models import Network
 from fmnist.train.photo_data import PhotoData, load_photo_data, photo_report
-from fmnist.train.photo_mix import MAIN_PULL, SetAccuracy, fmnist_targets, make_loss, mixed_arrays, oversampling
+from fmnist.train.photo_loss import MAIN_PULL, SetAccuracy, make_loss
+from fmnist.train.photo_targets import fmnist_targets, mixed_arrays, oversampling
 from fmnist.train.recipe import RunConfig, Trained
 
 

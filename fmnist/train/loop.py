@@ -24,7 +24,7 @@ def seed_everything(seed: int) -> None:
 
 def make_dataset(x: np.ndarray, y: np.ndarray, batch: int, *, train: bool, augment: bool, seed: int,
                  erase: float = 0.0, light: bool = False, all_photos: bool = False) -> Any:
-    """x (N, 28, 28, 1) float32; y (N, 12) targets (fmnist.train.photo_mix), or with `all_photos` (every image
+    """x (N, 28, 28, 1) float32; y (N, 12) targets (fmnist.train.photo_targets), or with `all_photos` (every image
     a photo: own-label training) any targets."""
     ds = tf.data.Dataset.from_tensor_slices((x, y))
     if train:

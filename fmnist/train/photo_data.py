@@ -16,7 +16,7 @@ from fmnist.evaluation.photo_map import PhotoMap
 from fmnist.evaluation.photo_set import PhotoSet, load_photos
 from fmnist.evaluation.photo_truth import PhotoTruth, codes_by_eye, photo_truth
 from fmnist.runtime.preparation import CUTOUT, Preparation
-from fmnist.train.photo_mix import photo_targets
+from fmnist.train.photo_targets import photo_targets
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class PhotoData:
     pmap: PhotoMap
     x_all: np.ndarray  # (N, 28, 28, 1) float32: every readable photo
     x: np.ndarray  # the photos to learn from: those where the preprocessing found an object
-    targets: np.ndarray  # (len(x), 12), fmnist.train.photo_mix
+    targets: np.ndarray  # (len(x), 12), fmnist.train.photo_targets
     folder_index: np.ndarray  # (len(x),) each photo's folder
     truth: PhotoTruth  # what counts as right for each readable photo (the folders, then the labels by eye)
 

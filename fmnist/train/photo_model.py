@@ -7,12 +7,12 @@ fine-tuned: fmnist.train.photo_tier) trained on two domains at once:
   (fmnist.evaluation.render.render), half varied to look like photos (render_varied: textured grounds, footwear in
   pairs, products larger than the square), with scenes of nothing (fmnist.train.empty_scenes) that teach "unsure";
 - the clothing photos through the photo map and the labels given by eye (fmnist.evaluation.photo_labels), with
-  fmnist.train.photo_mix's candidate-set loss: a shoe labelled Sneaker teaches Sneaker, a shoe that is none of the
+  fmnist.train.photo_loss's candidate-set loss: a shoe labelled Sneaker teaches Sneaker, a shoe that is none of the
   three may be any of them; hat, shorts and skirt (no Fashion-MNIST class) teach "unsure". Each photo
   folder weighs the same (795 t-shirts, 112 skirts), as in the edge recipe, since the figures that judge the
   model (the mean over the mapped folders, the sample photos) count folders, not photos (fmnist.train.photo_tier
   draws the views once: a large folder's are subsampled, a small one's repeat). The shoes are split by their label
-  by eye into a group a shoe class, each weighing as a folder (fmnist.train.photo_mix.photo_groups): with the
+  by eye into a group a shoe class, each weighing as a folder (fmnist.train.photo_targets.photo_groups): with the
   folder as one group, one class stood for the others.
 The validation photos choose the "not sure" threshold; the figures are those photos' and the Fashion-MNIST test
 set's, rendered as photos (RENDER, recorded in the run card). A few training photos and rendered training images
@@ -44,15 +44,8 @@ from fmnist.train.backbones import BACKBONES
 from fmnist.train.empty_scenes import empty_scenes
 from fmnist.train.loop import seed_everything
 from fmnist.train.photo_data import read_photos
-from fmnist.train.photo_mix import (
-    SET,
-    SetAccuracy,
-    fmnist_targets,
-    make_loss,
-    photo_groups,
-    photo_targets,
-    unsure_targets,
-)
+from fmnist.train.photo_loss import SetAccuracy, make_loss
+from fmnist.train.photo_targets import SET, fmnist_targets, photo_groups, photo_targets, unsure_targets
 from fmnist.train.photo_tier import Objective, Once, TierRecipe, fit_tier
 from fmnist.train.recipe import RunConfig, Trained
 
@@ -85,10 +78,10 @@ OBJECTIVE = Objective(classes=NUM_CLASSES, loss=make_loss, metric=SetAccuracy, h
 class Domains:
     """What the model learns from and is reported on."""
 
-    photo_targets: np.ndarray  # (N, 12) fmnist.train.photo_mix targets of the training photos
+    photo_targets: np.ndarray  # (N, 12) fmnist.train.photo_targets rows of the training photos
     rendered: Once  # Fashion-MNIST training images rendered as photos (uint8 BGR), their targets
     photos: PhotoSet  # the training photos (seen in the tier's views)
-    groups: np.ndarray  # each training photo's draw group (fmnist.train.photo_mix.photo_groups)
+    groups: np.ndarray  # each training photo's draw group (fmnist.train.photo_targets.photo_groups)
     held: PhotoSet  # the validation photos
     held_targets: np.ndarray
     held_truth: PhotoTruth  # what counts as right on each validation photo (the folders, then the labels by eye)

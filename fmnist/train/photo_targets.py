@@ -1,26 +1,19 @@
-"""Real photos in training: their targets, the loss that reads them, and the mixed tf.data pipeline.
+"""Real photos in training: their targets, their draw groups, and the mix of photos and Fashion-MNIST. NumPy only;
+the loss that reads the targets is fmnist.train.photo_loss.
 
 Targets are (N, 12) float32: ten label weights, a flag (below), and 1 for a photo (0 for Fashion-MNIST),
 which lets the photo-like light augmentation touch photos only.
-- flag 1, a candidate set (a Fashion-MNIST image: one label; a photo folder mapped to several labels):
-  loss (1 - MAIN_PULL) * -log(sum of p over the set) + MAIN_PULL * cross-entropy against the weights.
-  The first term's gradient is that of cross-entropy against the model's own belief restricted to the set,
-  so a longsleeve may be a confident Pullover *or* Shirt; the second pulls it toward the folder's main
-  label (weight MAIN_WEIGHT, the others share the rest), which is what "strict" counts. With one label
-  both terms are plain cross-entropy;
-- flag 0, a fixed soft target (a folder mapped to no label): cross-entropy against the uniform
-  distribution, which teaches the model to be unsure.
-Label smoothing mixes in the uniform term for every row.
+- flag 1, a candidate set (a Fashion-MNIST image: one label; a photo folder mapped to several labels): the weights
+  are the folder's main label (MAIN_WEIGHT; it is what "strict" counts) and the others sharing the rest;
+- flag 0, a fixed soft target (a folder mapped to no label, a scene with nothing in it): the uniform distribution,
+  which teaches the model to be unsure.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from fmnist.core.meta import NUM_CLASSES
-from fmnist.core.tf import keras, tf
 from fmnist.evaluation.photo_labels import NONE, OTHER
 from fmnist.evaluation.photo_map import PhotoMap
 from fmnist.evaluation.photo_set import PhotoSet
@@ -28,8 +21,6 @@ from fmnist.train.draws import group_draws
 
 TARGET_WIDTH = NUM_CLASSES + 2
 SET, PHOTO = NUM_CLASSES, NUM_CLASSES + 1  # target columns
-EPSILON = 1e-7
-MAIN_PULL = 0.5
 MAIN_WEIGHT = 0.5
 MIN_CLASS_GROUP = 20  # photos of one label by eye in a folder for that label to be drawn as a group of its own
 
@@ -102,35 +93,6 @@ def photo_groups(photos: PhotoSet, pmap: PhotoMap, codes: np.ndarray | None = No
             groups[rows & (codes == label)] = next_group
             next_group += 1
     return groups
-
-
-def make_loss(label_smoothing: float = 0.0) -> Any:
-    def photo_aware_loss(y_true: Any, y_pred: Any) -> Any:
-        weights, is_set = y_true[:, :NUM_CLASSES], y_true[:, SET]
-        probs = tf.clip_by_value(y_pred, EPSILON, 1.0)
-        log_p = tf.math.log(probs)
-        in_set = -tf.math.log(tf.clip_by_value(tf.reduce_sum(tf.cast(weights > 0, probs.dtype) * probs, 1),
-                                               EPSILON, 1.0))
-        soft = -tf.reduce_sum(weights * log_p, 1)
-        main = tf.where(is_set > 0.5, (1.0 - MAIN_PULL) * in_set + MAIN_PULL * soft, soft)
-        return (1.0 - label_smoothing) * main + label_smoothing * -tf.reduce_mean(log_p, 1)
-
-    return photo_aware_loss
-
-
-class SetAccuracy(keras.metrics.MeanMetricWrapper):
-    """Accuracy over candidate-set rows: the top label is in the set. Uniform-target rows count as hits
-    when the model is unsure (top probability below 0.5)."""
-
-    def __init__(self, name: str = "accuracy", **kwargs: Any) -> None:
-        def hit(y_true: Any, y_pred: Any) -> Any:
-            weights, is_set = y_true[:, :NUM_CLASSES], y_true[:, SET]
-            top = tf.argmax(y_pred, axis=1)
-            in_set = tf.gather(weights, top, axis=1, batch_dims=1) > 0
-            unsure = tf.reduce_max(y_pred, axis=1) < 0.5
-            return tf.cast(tf.where(is_set > 0.5, in_set, unsure), tf.float32)
-
-        super().__init__(hit, name=name, **kwargs)
 
 
 def oversampling(n_fmnist: int, n_photos: int, share: float) -> float:
