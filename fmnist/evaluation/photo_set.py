@@ -78,7 +78,7 @@ def _prepare(path: Path, cache: Path | None, preparation: Preparation) -> Prepar
                 return np.array(row[:pixels]).reshape(preparation.image_shape), bool(row[pixels]), True, digest
         except (OSError, ValueError):
             pass  # a damaged cache entry: redo it
-    prepared = preparation.prepare(read_image(path))
+    prepared = preparation.prepare(read_image(path, preparation.enough()))  # as classify reads it
     if cached:
         row = np.concatenate([prepared.image.reshape(-1), [np.uint8(prepared.empty)]]).astype(np.uint8)
         entry = io.BytesIO()

@@ -120,7 +120,7 @@ def classify_inputs(classifier: Classifier, inputs: list[str], top: int = 3, raw
         if os.path.realpath(path) in written:  # realpath never raises (resolve does on a symlink loop)
             continue
         try:
-            image = read_image(path)
+            image = read_image(path, classifier.preparation.enough(raw))  # a JPEG at the scale the model needs
             result = classifier.classify(image, top=top, raw=raw)
         except ImageError as e:
             yield Outcome(path, error=str(e))

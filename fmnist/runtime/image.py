@@ -29,6 +29,13 @@ MAX_PIXELS = 100_000_000  # refuse to decode anything larger (a 20000x20000 imag
 MAX_DECODED_BYTES = 4 * MAX_PIXELS
 MAX_FILE_BYTES = 256_000_000  # refuse to read a file larger than this (a 100 MP photo is a few tens of MB)
 ROTATED = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH  # EXIF orientation applied, depth kept, alpha dropped
+# libjpeg's own scaled decodes (a JPEG has no alpha; EXIF orientation is applied as for ROTATED): 1/2, 1/4 and 1/8 of
+# each side, decoded from fewer DCT coefficients, at a fraction of a full decode's time; largest first
+REDUCED = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
+# (short side, long side) -> whether a picture that size still gives a preprocessing kind its whole input
+# (fmnist.runtime.kind.Preparation.covered_by); the sides are before any EXIF rotation, so a rule must not tell
+# width from height
+Enough = Callable[[int, int], bool]
 
 
 class ImageError(FmnistError):
@@ -47,15 +54,17 @@ class Prepared:
     box: tuple[int, int, int, int]  # (x, y, w, h) of the object in the input image's pixels
 
 
-def read_image(path: Path) -> np.ndarray:
+def read_image(path: Path, enough: Enough | None = None) -> np.ndarray:
     """Decode a file as OpenCV does, keeping alpha and 16-bit depth, with EXIF orientation applied. Its header is
-    read first (fmnist.runtime.image_header): a picture over MAX_PIXELS or MAX_DECODED_BYTES never allocates."""
+    read first (fmnist.runtime.image_header): a picture over MAX_PIXELS or MAX_DECODED_BYTES never allocates.
+    With `enough`, an 8-bit JPEG is decoded once at the smallest of libjpeg's scales (1/8, 1/4, 1/2) whose picture
+    is still enough (`reduction`); anything else at full size."""
     path = Path(path)
     with _opened(path) as f:
-        return _read(f, path)
+        return _read(f, path, enough)
 
 
-def read_image_bytes(data: bytes, name: str) -> np.ndarray:
+def read_image_bytes(data: bytes, name: str, enough: Enough | None = None) -> np.ndarray:
     """read_image for an image already in memory (an HTTP upload), with the same checks; `name` starts every error
     message. Over MAX_PIXELS or MAX_DECODED_BYTES raises ImageTooLarge, before the picture is allocated."""
     if not data:
@@ -63,10 +72,20 @@ def read_image_bytes(data: bytes, name: str) -> np.ndarray:
     if len(data) > MAX_FILE_BYTES:
         raise ImageTooLarge(f"{name}: {len(data):,} bytes, over the {MAX_FILE_BYTES:,} bytes an image may take; "
                             "downscale it first")
-    return _read(io.BytesIO(data), name)
+    return _read(io.BytesIO(data), name, enough)
 
 
-def _read(f: BinaryIO, name: Path | str) -> np.ndarray:
+def reduction(header: Header, enough: Enough | None) -> int:
+    """The largest of libjpeg's scale denominators (8, 4, 2) at which an 8-bit JPEG's picture is still `enough`
+    (libjpeg rounds each side up); 1 (full size) for another format, a deeper JPEG or no rule: a PNG's reduced
+    read is a full decode and a resize, and drops alpha and depth."""
+    if enough is None or header.format != "JPEG" or header.value_bytes != 1:
+        return 1
+    short, long = sorted((header.width, header.height))
+    return next((scale for scale, _ in REDUCED if enough(-(-short // scale), -(-long // scale))), 1)
+
+
+def _read(f: BinaryIO, name: Path | str, enough: Enough | None = None) -> np.ndarray:
     """The checked header, then the decode, of the image open as `f`; `name` is the file's, for the messages."""
     try:
         header = read_header(f)
@@ -75,7 +94,7 @@ def _read(f: BinaryIO, name: Path | str) -> np.ndarray:
     _check_pixels(name, header.width, header.height)
     _check_bytes(name, header)
     try:  # OpenCV refuses some images (over its own pixel limit) by raising, not returning None
-        image = _decode(f, header)
+        image = _decode(f, header, reduction(header, enough))
     except MemoryError as e:
         raise ImageTooLarge(f"{name}: too large to decode in the memory available; downscale it first") from e
     except cv2.error as e:
@@ -125,10 +144,14 @@ def _check_bytes(path: Path | str, header: Header) -> None:
                         f"{limit}; downscale it or save it as a baseline JPEG or PNG")
 
 
-def _decode(f: BinaryIO, header: Header) -> np.ndarray | None:
-    """One decode, or two when the header allows an alpha channel the picture turns out not to have: never two
-    decoded pictures in memory at once."""
+def _decode(f: BinaryIO, header: Header, scale: int = 1) -> np.ndarray | None:
+    """One decode (at 1/`scale` of each side when `scale` is one of REDUCED's), or two when the header allows an
+    alpha channel the picture turns out not to have: never two decoded pictures in memory at once."""
     decode = _decoder(f, header)
+    if scale > 1:
+        reduced = decode(dict(REDUCED)[scale])
+        if reduced is not None:
+            return reduced
     if header.alpha:  # IMREAD_UNCHANGED keeps alpha but ignores EXIF orientation
         image = decode(cv2.IMREAD_UNCHANGED)
         if image is None or (image.ndim == 3 and image.shape[2] == 4):

@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from fmnist.runtime.frame_path import SegmentingFrames
-from fmnist.runtime.image import Prepared
+from fmnist.runtime.image import Enough, Prepared
 
 
 def per_value(images: np.ndarray, value: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
@@ -76,6 +76,16 @@ class Preparation(ABC):
         if images.shape[1:] != self.image_shape:
             raise ValueError(f"expected (N, {', '.join(map(str, self.image_shape))}) images, got {images.shape}")
         return images
+
+    def covered_by(self, short: int, long: int, raw: bool = False) -> bool:
+        """Whether a photo decoded at `short` x `long` pixels (either way round) still gives `prepare` all it takes,
+        so that a JPEG is decoded at a reduced scale (fmnist.runtime.image.reduction). The default, never: a kind
+        decodes at full size until it says what it needs."""
+        return False
+
+    def enough(self, raw: bool = False) -> Enough:
+        """covered_by as read_image takes it: the rule for this kind's photos, with or without --raw."""
+        return lambda short, long: self.covered_by(short, long, raw)
 
     def frame_path(self) -> SegmentingFrames[Any] | None:
         """How live prepares frames for this kind: its SegmentingFrames when it segments (then only when the scene
