@@ -12,11 +12,12 @@ import cv2
 import numpy as np
 import pytest
 from crafted import RAW, crop_record, meta_text, model
+from served import served
 from typer.testing import CliRunner
 
 from fmnist.cli import app
 from fmnist.core.meta import MAX_META_CHARS, MAX_META_DEPTH
-from fmnist.runtime.video import serve
+from fmnist.runtime.video.preview import Preview
 
 PHOTO = Path(__file__).resolve().parent.parent / "examples" / "photos" / "pants.jpg"
 runner = CliRunner()
@@ -152,16 +153,12 @@ def test_nan_scores_are_null_in_classify_and_live_json(tmp_path):
 
 
 def test_the_preview_status_is_strict_json_whatever_the_scores():
-    preview = serve.Preview("nan.onnx")
-    server = serve.start("127.0.0.1:0", preview)
-    try:
+    preview = Preview("nan.onnx")
+    with served(preview=preview) as port:
         preview.publish(b"", {"label": "not sure", "score": math.nan, "fps": math.inf,
                               "top": [{"label": "Coat", "score": -math.inf}]})
-        with urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/status", timeout=5) as response:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=5) as response:
             status = strict_json(response.read().decode())
-    finally:
-        server.shutdown()
-        server.server_close()
     assert status == {"label": "not sure", "score": None, "fps": None, "top": [{"label": "Coat", "score": None}]}
 
 

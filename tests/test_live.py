@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
 import time
 import urllib.request
@@ -19,7 +20,7 @@ from fmnist.core.errors import SourceError, UsageError
 from fmnist.core.meta import CLASS_NAMES
 from fmnist.data import fashion
 from fmnist.runtime.classifier import Classifier
-from fmnist.runtime.video import serve
+from fmnist.runtime.http.served import Address, serve_live
 from fmnist.runtime.video.live import LiveConfig, run
 from fmnist.runtime.video.outputs import display_available
 from fmnist.runtime.video.step import guide_box, parse_roi
@@ -84,28 +85,30 @@ def test_record_plays_back_with_every_frame(video, tmp_path):
 @VIDEO
 def test_serve_streams_mjpeg_and_status(video):
     path, _ = video
-    probe = serve.start("127.0.0.1:0", serve.Preview())  # find a free port
-    port = probe.server_port
-    probe.shutdown()
-    probe.server_close()
     seen: dict = {}
+    urls: list[str] = []
+
+    def say(line: str) -> None:
+        urls.extend(re.findall(r"preview on (http://127\.0\.0\.1:\d+/)", line))
 
     def client() -> None:
         deadline = time.time() + 20
         while time.time() < deadline and "jpeg" not in seen:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/stream", timeout=5) as stream:
+                if not urls:
+                    raise OSError("not started yet")
+                with urllib.request.urlopen(f"{urls[0]}stream", timeout=5) as stream:
                     head = stream.read(4096)
                     start = head.find(b"\xff\xd8")
                     seen["jpeg"] = start > 0 and head.startswith(b"--fmnistframe") and b"image/jpeg" in head
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=5) as status:
+                with urllib.request.urlopen(f"{urls[0]}status", timeout=5) as status:
                     seen["status"] = json.loads(status.read())
             except OSError:
                 time.sleep(0.1)
 
     thread = threading.Thread(target=client)
     thread.start()
-    run(LiveConfig(source=str(path), display=False, serve=f"127.0.0.1:{port}", max_frames=200))
+    serve_live(LiveConfig(source=str(path), display=False, max_frames=200), Address("127.0.0.1", 0, "--serve"), say=say)
     thread.join()
     assert seen.get("jpeg") is True
     status = seen["status"]  # today's keys, then the top 3, whether to believe it and the label's age
@@ -127,13 +130,12 @@ def test_missing_source_fails_fast_with_what_was_tried(tmp_path):
 
 
 def test_serve_on_a_busy_port_is_a_clear_error():
-    first = serve.start("127.0.0.1:0", serve.Preview())
-    try:
-        with pytest.raises(UsageError, match=rf"--serve 127.0.0.1:{first.server_port}: .*pick another port"):
-            serve.start(f"127.0.0.1:{first.server_port}", serve.Preview())
-    finally:
-        first.shutdown()
-        first.server_close()
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        got = runner.invoke(app, ["live", "--source", "nope.mp4", "--serve", f"127.0.0.1:{port}", "--no-display"])
+    assert got.exit_code == 2  # before the source is opened
+    assert got.stderr.startswith(f"error: --serve 127.0.0.1:{port}: Address already in use; pick another address or "
+                                 f"port, e.g. --serve 127.0.0.1:{port + 1}")
 
 
 def test_display_decision_without_a_screen():

@@ -14,11 +14,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from served import start_served
 from typer.testing import CliRunner
 
 from fmnist.cli import app
 from fmnist.runtime.classifier import default_model
-from fmnist.runtime.video import serve
+from fmnist.runtime.video.preview import Preview
 from scripts.product_video import write_video
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -138,8 +139,8 @@ def test_export_conflicting_flags():
 
 @pytest.mark.slow
 def test_live_stream_that_stops_midway_exits_1():
-    preview, stop = serve.Preview(), threading.Event()
-    server = serve.start("127.0.0.1:0", preview)
+    preview, stop = Preview(), threading.Event()
+    server = start_served(preview=preview)
 
     def publish() -> None:
         for i in range(40):
@@ -148,12 +149,11 @@ def test_live_stream_that_stops_midway_exits_1():
             time.sleep(0.03)
         stop.set()
         preview.close()
-        server.shutdown()
-        server.server_close()
+        server.stop()
 
     threading.Thread(target=publish, daemon=True).start()
     started = time.monotonic()
-    got = runner.invoke(app, ["live", "--source", f"http://127.0.0.1:{server.server_port}/stream", "--no-display"])
+    got = runner.invoke(app, ["live", "--source", f"http://127.0.0.1:{server.port}/stream", "--no-display"])
     assert stop.is_set() and time.monotonic() - started < 30
     assert got.exit_code == 1 and "stopped sending frames and did not come back after 3 retries" in got.stderr
 

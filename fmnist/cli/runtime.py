@@ -37,7 +37,10 @@ def classify(
     raw: bool = typer.Option(False, "--raw", help="Inputs already look like the model's input: skip the cut-out "
                                                   "(a 28x28 model: grey, the object bright on black; only resized) "
                                                   "or the centre crop (the photo tier: the whole picture resized)."),
-    threads: int = typer.Option(1, "--threads", metavar="N", min=0, help="onnxruntime threads (0: one per core)."),
+    threads: int = typer.Option(0, "--threads", metavar="N", min=0,
+                                help="Photos classified at once, each by a worker process on a one-thread "
+                                     "onnxruntime session (0: one per core; 1: this process only). Fewer than 64 "
+                                     "photos are classified in this process."),
     labels: str | None = typer.Option(None, "--labels", metavar="NAMES",
                                       help="One name per model output (2 to 50), comma-separated, for a model "
                                            "without fmnist metadata."),
@@ -56,27 +59,52 @@ def classify(
 
     Example: fmnist classify examples/photos --save annotated/
     """
-    from fmnist.runtime.batch import Tally, classify_inputs
     from fmnist.runtime.classifier import Classifier
+    from fmnist.runtime.workers import classify_all
 
-    classifier = Classifier(model, threads=usable_threads(threads), labels=labels.split(",") if labels else None,
-                            threshold=threshold)
+    names = labels.split(",") if labels else None
+    classifier = Classifier(model, threads=1, labels=names, threshold=threshold)
     if classifier.note:
         typer.echo(classifier.note, err=True)
-    tally = Tally()
-    for outcome in classify_inputs(classifier, inputs, top=top, raw=raw, save=save):
-        tally.add(outcome)
-        if as_json:
-            stdout_json(outcome.to_json())
-        elif outcome.error:
-            typer.echo(f"skipped {escaped(outcome.error)}", err=True)
-        else:
-            typer.echo(outcome.text())
-        if outcome.save_error:
-            typer.echo(f"not saved: {escaped(outcome.save_error)}", err=True)
+    outcomes = classify_all(classifier, inputs, usable_threads(threads), top=top, raw=raw, save=save, labels=names)
+    tally = _printed(outcomes, as_json)
     if save and tally.saved:
         typer.echo(f"annotated copies in {escaped(save)}/", err=True)
     tally.check(inputs, save)
+
+
+def _printed(outcomes: Any, as_json: bool) -> Any:
+    """Each outcome printed as it comes (a JSON line, or a line of text; what went wrong on stderr), a progress bar
+    on a terminal's stderr once the run is long; the Tally. Ctrl-C or SIGTERM stops the run (its workers too) and
+    says how many were written (exit 130)."""
+    from contextlib import closing
+
+    from fmnist.cli.progress import Bar
+    from fmnist.core.signals import stop_as_interrupt
+    from fmnist.runtime.batch import Tally
+
+    tally = Tally()
+    try:
+        with stop_as_interrupt(), closing(outcomes), Bar("classified") as bar:
+            for outcome in outcomes:
+                _print_outcome(outcome, as_json)
+                tally.add(outcome)
+                bar.advance()
+    except KeyboardInterrupt:
+        typer.echo(f"interrupted: {tally.done} photo{'s' if tally.done != 1 else ''} written", err=True)
+        raise typer.Exit(130) from None
+    return tally
+
+
+def _print_outcome(outcome: Any, as_json: bool) -> None:
+    if as_json:
+        stdout_json(outcome.to_json())
+    elif outcome.error:
+        typer.echo(f"skipped {escaped(outcome.error)}", err=True)
+    else:
+        typer.echo(outcome.text())
+    if outcome.save_error:
+        typer.echo(f"not saved: {escaped(outcome.save_error)}", err=True)
 
 
 def live(

@@ -120,11 +120,13 @@ class Classifier:
         probs = in_calls(lambda x: run(self.session, {self.input_name: to_input(x)}, self.path), batch)
         return self._checked(probs, len(batch))
 
-    def classify(self, image: np.ndarray, top: int = 3, raw: bool = False) -> Result:
-        """Any photo array (grey/BGR/BGRA, 8/16-bit or float) -> the top-k guesses."""
+    def classify(self, image: np.ndarray, top: int = 3, raw: bool = False, threshold: float | None = None) -> Result:
+        """Any photo array (grey/BGR/BGRA, 8/16-bit or float) -> the top-k guesses, "not sure" below `threshold`
+        (default: the classifier's)."""
         started = time.perf_counter()
+        threshold = self.threshold if threshold is None else float(threshold)
         prepared = self.preparation.prepare(image, raw)
         probs = self.predict(prepared.image[None])[0]
-        decision = decide(probs, prepared.empty, self.threshold, self.labels, top)
+        decision = decide(probs, prepared.empty, threshold, self.labels, top)
         guesses = [Guess(self.labels[i], i, score) for i, score in decision.top]
-        return Result(guesses, probs, prepared, (time.perf_counter() - started) * 1000, decision.sure, self.threshold)
+        return Result(guesses, probs, prepared, (time.perf_counter() - started) * 1000, decision.sure, threshold)

@@ -21,7 +21,6 @@ from fmnist.core.errors import escaped
 from fmnist.core.signals import Stopped, hold, stop_as_interrupt
 from fmnist.runtime.annotate import draw_footer
 from fmnist.runtime.classifier import Classifier
-from fmnist.runtime.video import serve
 from fmnist.runtime.video.capture import EveryFrame, Frame, LatestFrame
 from fmnist.runtime.video.collect import Collector
 from fmnist.runtime.video.outputs import (
@@ -33,6 +32,7 @@ from fmnist.runtime.video.outputs import (
     show,
     unclaim_recording,
 )
+from fmnist.runtime.video.preview import Preview
 from fmnist.runtime.video.sources import VideoSource
 from fmnist.runtime.video.step import Box, FrameResult, FrameStep
 
@@ -44,7 +44,6 @@ class LiveConfig:
     roi: Box | None = None
     display: bool = True  # False: --no-display; True still falls back to headless when no screen exists
     record: Path | None = None
-    serve: str | None = None
     max_frames: int | None = None
     smooth: int = 5
     threshold: float | None = None  # None: the model's own (its metadata)
@@ -116,25 +115,22 @@ def open_frames(source: VideoSource, realtime: bool = False) -> EveryFrame | Lat
 
 
 class Outputs:
-    """Everything a run opens besides the model and the source: the window or status line, the preview server,
-    the recording and the collector. `close()` releases all of it."""
+    """Everything a run opens besides the model and the source: the window or status line, the recording and the
+    collector; and the preview it publishes to, if it was given one (served by fmnist.runtime.http). `close()`
+    releases all of it and closes the preview."""
 
-    def __init__(self, cfg: LiveConfig, fps: float, model_name: str = "") -> None:
+    def __init__(self, cfg: LiveConfig, fps: float, preview: Preview | None = None) -> None:
         self.cfg = cfg
         self.show = cfg.display and display_available()
-        self.preview = serve.Preview(model_name) if cfg.serve else None
-        self.server = serve.start(cfg.serve, self.preview) if cfg.serve and self.preview else None
+        self.preview = preview
         self.recorder = Recorder(cfg.record, fps)
         self.collector = Collector(cfg.collect, list(cfg.collect_labels), cfg.every) if cfg.collect else None
         self.status = StatusLine(cfg.status_every_s)
 
     def where(self) -> str:
         """'window' or 'headless', and the preview's address."""
-        if not self.server:
-            return "window" if self.show else "headless"
-        host, port = self.server.server_address[0], self.server.server_port
-        host = f"[{host}]" if ":" in str(host) else host  # an IPv6 address in a URL
-        return f"{'window' if self.show else 'headless'}; preview on http://{host}:{port}/"
+        shown = "window" if self.show else "headless"
+        return f"{shown}; preview on {self.preview.url}" if self.preview and self.preview.url else shown
 
     def deliver(self, frame: np.ndarray, result: FrameResult, annotated: np.ndarray, count: int) -> bool:
         """Send one annotated frame to the recording, the preview, --collect and the window; False when the user
@@ -180,10 +176,7 @@ class Outputs:
     def close(self) -> None:
         self.recorder.close()
         if self.preview:
-            self.preview.close()
-        if self.server:
-            self.server.shutdown()
-            self.server.server_close()
+            self.preview.close()  # its viewers' streams end; the server is its owner's to stop
         if self.show:
             cv2.destroyAllWindows()
 
@@ -216,14 +209,14 @@ def start_line(source: VideoSource, outputs: Outputs) -> str:
 
 
 def run(cfg: LiveConfig, emit: Callable[[FrameResult], None] | None = None,
-        on_start: Callable[[str], None] | None = None) -> Summary:
+        on_start: Callable[[str], None] | None = None, preview: Preview | None = None) -> Summary:
     """The loop. Ends at the end of a file, --max-frames, q/Esc in the window, Ctrl-C, SIGTERM or SIGHUP;
-    always cleans up."""
+    always cleans up. Each frame is published to `preview`, if given (fmnist.runtime.http serves it)."""
     classifier = Classifier(cfg.model, threads=cfg.threads, threshold=cfg.threshold)
     # SIGTERM/SIGHUP act as Ctrl-C from the claim of --record's name on: a stop while the source opens gives the
     # name back, one in the loop ends it with the recording finalized
     with stop_as_interrupt():
-        source, outputs = _open(cfg, classifier)
+        source, outputs = _open(cfg, preview)
         frames = open_frames(source, cfg.realtime)
         # a live source never waits for a segmentation; a file read frame by frame gives every frame its label
         step = FrameStep(classifier, cfg.roi, cfg.smooth, background=isinstance(frames, LatestFrame))
@@ -245,7 +238,7 @@ def run(cfg: LiveConfig, emit: Callable[[FrameResult], None] | None = None,
     return summary
 
 
-def _open(cfg: LiveConfig, classifier: Classifier) -> tuple[VideoSource, Outputs]:
+def _open(cfg: LiveConfig, preview: Preview | None) -> tuple[VideoSource, Outputs]:
     """Claim --record's name, open the source, then the outputs; the name is given back if either fails."""
     check_new_recording(cfg.record)  # before the camera opens: the name is ours from here
     try:
@@ -254,7 +247,7 @@ def _open(cfg: LiveConfig, classifier: Classifier) -> tuple[VideoSource, Outputs
         unclaim_recording(cfg.record)
         raise
     try:
-        return source, Outputs(cfg, source.fps, classifier.path.name)
+        return source, Outputs(cfg, source.fps, preview)
     except BaseException:
         source.release()
         unclaim_recording(cfg.record)

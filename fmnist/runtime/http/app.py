@@ -1,0 +1,57 @@
+"""The one app `fmnist serve` and `fmnist live --serve` run: the classify API, the live preview, or both, behind
+the limits (fmnist.runtime.http.limits). Every error a client can cause is answered as JSON `{"error": ...}` with
+its status; a bug in fmnist is a 500 that says only "internal error" to the client, with its traceback on the
+server's stderr."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+from fmnist.core.errors import FmnistError
+from fmnist.runtime.http import classify_routes, live_routes
+from fmnist.runtime.http.limits import Guard, Limits
+from fmnist.runtime.http.replies import Json, Refused
+from fmnist.runtime.http.workers import Workers
+from fmnist.runtime.video.preview import Preview
+
+
+def build(workers: Workers | None, preview: Preview | None, limits: Limits) -> Guard:
+    """The app with the classify API when given `workers`, the live routes when given `preview`."""
+    found: list[BaseRoute] = []
+    if workers is not None:
+        found += classify_routes.routes(workers, live=preview is not None)
+    if preview is not None:
+        found += live_routes.routes(preview, at_root=workers is None)
+    app = Starlette(routes=found, exception_handlers={Refused: _refused, HTTPException: _http, FmnistError: _ours,
+                                                      Exception: _bug})
+    return Guard(app, limits)
+
+
+async def _refused(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Refused)
+    return exc.response()
+
+
+async def _http(request: Request, exc: Exception) -> Response:
+    """Starlette's own: 404, 405, a malformed form."""
+    assert isinstance(exc, HTTPException)
+    known = {404: f"no {request.url.path!r:.80} here; see /openapi.json", 405: f"{request.method} is not "
+             f"answered at {request.url.path!r:.80}; see /openapi.json"}
+    return Json({"error": known.get(exc.status_code, str(exc.detail))}, exc.status_code, headers=exc.headers)
+
+
+async def _ours(request: Request, exc: Exception) -> Response:
+    """A server-side problem fmnist knows (the model failed on this input): its one line, as the CLI's."""
+    return Json({"error": str(exc)}, 500)
+
+
+async def _bug(request: Request, exc: Exception) -> Response:
+    traceback.print_exception(exc, file=sys.stderr)
+    return Json({"error": "internal error in fmnist serve; its traceback is on the server's stderr"}, 500)

@@ -1,0 +1,136 @@
+"""What every request is held to, before the app sees it, so that a browser left open, a port scanner, a hostile
+page or a large upload never takes the server (or `live`) down:
+
+- the Host check: on a loopback bind, a request whose Host header is not a loopback name is refused (421), so a web
+  page cannot reach the camera or the API through DNS rebinding;
+- the cap on requests served at once (MAX_REQUESTS; a stream counts while it is watched): the next ones get a 503
+  at once, with Retry-After;
+- the body: a Content-Length over MAX_BODY_BYTES is refused (413) before a byte of it is read, a body that grows
+  past it (chunked) as soon as it does, and one that has not arrived whole within BODY_TIMEOUT_S gets a 408.
+
+The request's head and each write have their own deadline (fmnist.runtime.http.protocol), and uvicorn bounds the
+connections open at once (MAX_CONNECTIONS) and closes idle keep-alive ones.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+
+from fmnist.runtime.http.replies import Refused, refusal
+
+MAX_BODY_BYTES = 20_000_000  # an upload: a 100 MP JPEG is a few tens of MB, a phone's photo 2 to 8
+BODY_TIMEOUT_S = 60.0  # for the whole body: 20 MB over a 3 Mbit/s link
+TIMEOUT_S = 10.0  # for a request's line and headers (from the connection or the previous answer), and for a write
+MAX_REQUESTS = 16  # served at once: threads, memory and file descriptors stay bounded on a Pi
+MAX_CONNECTIONS = 64  # open at once (uvicorn's limit_concurrency): idle keep-alive ones are closed after 5 s
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")  # what a browser on this machine sends as Host
+RETRY_AFTER_S = 5
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+App = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def loopback_hosts(host: str, port: int) -> frozenset[str] | None:
+    """The Host headers a loopback bind answers, with or without the port; None for any other bind (its names
+    are the network's: fmnist cannot know them)."""
+    try:
+        loopback = host.lower() == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        return None
+    names = {*LOOPBACK_NAMES, f"[{host}]" if ":" in host else host.lower()}
+    return frozenset(name for base in names for name in (base, f"{base}:{port}"))
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_body: int = MAX_BODY_BYTES
+    body_seconds: float = BODY_TIMEOUT_S
+    timeout: float = TIMEOUT_S  # fmnist.runtime.http.protocol: the head's deadline, a stalled write's
+    max_requests: int = MAX_REQUESTS
+    allowed_hosts: frozenset[str] | None = None  # None: any Host (a LAN bind)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    return next((value.decode("latin-1") for key, value in scope["headers"] if key == name), None)
+
+
+class Guard:
+    """ASGI middleware: the Host check, the cap on requests at once and the body's size and time (see above)."""
+
+    def __init__(self, app: App, limits: Limits) -> None:
+        self.app, self.limits, self.active = app, limits, 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        refused = self._refusal(scope)
+        if refused is not None:
+            await _send(send, refused)
+            return
+        self.active += 1  # one event loop: no lock needed
+        try:
+            await self.app(scope, self._bounded(receive), send)
+        finally:
+            self.active -= 1
+
+    def _refusal(self, scope: Scope) -> Refused | None:
+        allowed = self.limits.allowed_hosts
+        if allowed is not None and (_header(scope, b"host") or "").strip().lower() not in allowed:
+            return Refused(421, "this server answers only Host: localhost, 127.0.0.1 or [::1] (a loopback bind "
+                                "refuses other names: DNS rebinding); use one of those in the URL")
+        if self.active >= self.limits.max_requests:
+            return Refused(503, f"busy: fmnist serves {self.limits.max_requests} requests at once; try again in a "
+                                "few seconds", headers={"Retry-After": str(RETRY_AFTER_S)})
+        length = _header(scope, b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.limits.max_body:
+            return too_large(int(length), self.limits.max_body)
+        return None
+
+    def _bounded(self, receive: Receive) -> Receive:
+        """`receive`, with the body counted and timed until it has all come."""
+        received, whole = 0, False
+        deadline = anyio.current_time() + self.limits.body_seconds
+
+        async def bounded() -> Message:
+            nonlocal received, whole
+            if whole:  # after the body: only a disconnect comes, whenever the client goes
+                return await receive()
+            try:
+                with anyio.fail_after(max(0.0, deadline - anyio.current_time())):
+                    message = await receive()
+            except TimeoutError:
+                raise Refused(408, f"the body did not arrive within {self.limits.body_seconds:.0f} s; send it "
+                                   "faster, or a smaller image") from None
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                whole = not message.get("more_body", False)
+                if received > self.limits.max_body:
+                    raise too_large(received, self.limits.max_body, so_far=not whole)
+            return message
+
+        return bounded
+
+
+def too_large(size: int, limit: int, so_far: bool = False) -> Refused:
+    return Refused(413, f"the body is {'over ' if so_far else ''}{size:,} bytes, over the {limit:,}-byte limit; "
+                        "send a smaller image (downscale it), or fewer files at once")
+
+
+async def _send(send: Send, refused: Refused) -> None:
+    """A refusal answered below the app, before the body is read."""
+    body = refusal(refused.status, refused.message, refused.headers)
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [(key.lower().encode(), value.encode()) for key, value in refused.headers.items()]
+    await send({"type": "http.response.start", "status": refused.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,92 @@
+"""What the CLI runs: `fmnist serve` (the classify API until Ctrl-C, SIGTERM or SIGHUP; with a source, the live
+loop beside it on the same app) and `fmnist live --serve` (the live loop, its preview served).
+
+The address is bound first, so a taken port is refused before the model or the camera opens; the server stops,
+and its socket closes, however the run ends."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from fmnist.core.signals import Stopped, hold, stop_as_interrupt
+from fmnist.runtime.http import app as http_app
+from fmnist.runtime.http.limits import Guard, Limits, loopback_hosts
+from fmnist.runtime.http.server import bind, serving, url_of
+from fmnist.runtime.http.workers import Workers
+from fmnist.runtime.shipped import resolve
+from fmnist.runtime.video.live import LiveConfig, Summary
+from fmnist.runtime.video.live import run as run_live
+from fmnist.runtime.video.preview import Preview
+from fmnist.runtime.video.step import FrameResult
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Address:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    option: str = "--port"  # how the user gave it: --serve HOST:PORT (live), or --host HOST --port PORT (serve)
+
+
+@dataclass(frozen=True)
+class Api:
+    """The classify API's settings: `fmnist serve`'s --model, --threads and --threshold."""
+
+    model: str | Path | None = None
+    threads: int = 0  # workers, one onnxruntime session of one thread each (0: one per core)
+    threshold: float | None = None
+
+
+def _opened(address: Address, api: Api | None) -> tuple[socket.socket, Workers | None]:
+    """The address bound, then the model opened once per worker (if an API is served); the socket is closed if
+    the model cannot be opened."""
+    sock = bind(address.host, address.port, address.option == "--serve")
+    try:
+        return sock, Workers(api.model, api.threads, api.threshold) if api else None
+    except BaseException:
+        sock.close()
+        raise
+
+
+def _app(workers: Workers | None, preview: Preview | None, address: Address, sock: socket.socket) -> Guard:
+    return http_app.build(workers, preview, Limits(allowed_hosts=loopback_hosts(address.host, sock.getsockname()[1])))
+
+
+def started(workers: Workers, url: str) -> str:
+    return (f"serving {workers.path.name} on {url} ({workers.count} worker{'s' if workers.count > 1 else ''}): "
+            f"POST {url}classify, the upload page at {url}, the API at {url}openapi.json")
+
+
+def serve_api(api: Api, address: Address, say: Say) -> str:
+    """The classify API until a stop signal or Ctrl-C; returns what stopped it ("Ctrl-C", "SIGTERM")."""
+    sock, workers = _opened(address, api)
+    assert workers is not None
+    for line in ([workers.note] if workers.note else []) + [started(workers, url_of(sock))]:
+        say(line)
+    app = _app(workers, None, address, sock)
+    with stop_as_interrupt(), serving(app, sock, app.limits.timeout):
+        try:
+            threading.Event().wait()  # until a signal's KeyboardInterrupt
+        except KeyboardInterrupt as e:
+            hold()  # the server's stop runs whole
+            return e.args[0] if isinstance(e, Stopped) else "Ctrl-C"
+    return ""  # not reached: only an interrupt ends the wait
+
+
+def serve_live(cfg: LiveConfig, address: Address, api: Api | None = None,
+               emit: Callable[[FrameResult], None] | None = None, say: Say | None = None) -> Summary:
+    """The live loop with its preview served (and the classify API beside it, given `api`), until the loop ends."""
+    model = resolve(cfg.model).name
+    sock, workers = _opened(address, api)
+    url = url_of(sock)
+    preview = Preview(model, f"{url}live" if workers else url)
+    if workers and say:
+        say(started(workers, url))
+    app = _app(workers, preview, address, sock)
+    with serving(app, sock, app.limits.timeout):
+        return run_live(cfg, emit, on_start=say, preview=preview)

@@ -1,0 +1,104 @@
+"""The socket bound (a taken port is one usage error, before anything else starts), uvicorn serving the app on it
+in a thread of its own, and its stop. uvicorn's own limits hold: connections open at once (limit_concurrency),
+idle keep-alive ones closed, a bound on the headers' size; its log is silent (the app prints a traceback for its
+own bugs only, fmnist.runtime.http.app), so a client's mistakes or resets never reach fmnist's terminal."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import uvicorn
+
+from fmnist.core.errors import UsageError
+from fmnist.runtime.http.limits import MAX_CONNECTIONS, App
+from fmnist.runtime.http.protocol import DeadlineProtocol
+
+START_S = 10.0  # for uvicorn to start listening
+STOP_S = 3.0  # for open requests to finish when it stops (a stream ends as soon as its preview closes)
+SILENT = logging.CRITICAL + 1  # uvicorn's log: nothing
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    """"8080" or "HOST:PORT" -> (host, port); the host defaults to 127.0.0.1 (this machine only). An IPv6
+    host may be bracketed: [::1]:8080."""
+    host, _, port = address.rpartition(":")
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise UsageError(f"--serve takes PORT or HOST:PORT, got {address!r}")
+    return host.removeprefix("[").removesuffix("]") or "127.0.0.1", int(port)
+
+
+def bind(host: str, port: int, serve_option: bool = False) -> socket.socket:
+    """A socket bound to (host, port), not yet listening; a UsageError that gives the address as the user did
+    (live's --serve HOST:PORT, or serve's --host and --port) and a free port to try."""
+
+    def given(p: int) -> str:
+        return f"--serve {host}:{p}" if serve_option else f"--host {host} --port {p}"
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except (OSError, OverflowError, UnicodeError) as e:  # taken, not this machine's, a name no resolver takes
+        sock.close()
+        why = getattr(e, "strerror", None) or e
+        raise UsageError(f"{given(port)}: {why}; pick another address or port, e.g. {given(port + 1 if port else 8081)}"
+                         ) from e
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}/"  # an IPv6 address in a URL
+
+
+@dataclass
+class Running:
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join()
+
+
+def protocol_for(timeout: float) -> type[DeadlineProtocol]:
+    return type("Protocol", (DeadlineProtocol,), {"timeout": timeout})
+
+
+def start(app: App, sock: socket.socket, timeout: float) -> Running:
+    """uvicorn serving `app` on the bound `sock`, in a daemon thread; returns once it listens."""
+    config = uvicorn.Config(app, http=protocol_for(timeout), lifespan="off", log_config=None,
+                            log_level=SILENT, access_log=False, limit_concurrency=MAX_CONNECTIONS,
+                            timeout_graceful_shutdown=int(STOP_S))
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="fmnist-http", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + START_S
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if not server.started:
+        Running(server, thread).stop()
+        raise UsageError(f"the HTTP server did not start on {url_of(sock)} within {START_S:.0f} s")
+    return Running(server, thread)
+
+
+@contextmanager
+def serving(app: App, sock: socket.socket, timeout: float) -> Iterator[Running]:
+    """The app served on `sock` for the block; stopped (and the socket closed) after it, however it ends."""
+    try:
+        running = start(app, sock, timeout)
+    except BaseException:
+        sock.close()
+        raise
+    try:
+        yield running
+    finally:
+        running.stop()
+        sock.close()
