@@ -1,0 +1,300 @@
+"""`fmnist serve`'s classify API over real HTTP on 127.0.0.1: the answers are `classify --json`'s, bad input is one
+JSON error with its status (413 before a large body is read, 415 or 400 for what is not an image, 413 for a
+decompression bomb), nothing a client sends stops the server, and its OpenAPI description holds for every answer."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import uuid
+import zlib
+from pathlib import Path
+
+import pytest
+from served import served
+from typer.testing import CliRunner
+
+from fmnist.cli import app
+from fmnist.runtime.http.workers import Workers
+
+ROOT = Path(__file__).resolve().parent.parent
+PHOTOS = sorted((ROOT / "examples" / "photos").glob("*.jpg"))
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def api():
+    """The shipped photo model on two workers, served; yields the port."""
+    with served(Workers(None, 2)) as port:
+        yield port
+
+
+def post(port: int, body: bytes, kind: str = "image/jpeg", query: str = "") -> tuple[int, object]:
+    """One POST /classify: (status, the JSON answer)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request("POST", f"/classify{query}", body=body, headers={"Content-Type": kind})
+        response = connection.getresponse()
+        assert response.getheader("Content-Type") == "application/json"
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
+
+
+def get(port: int, path: str) -> tuple[int, bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def form(*files: tuple[str, bytes], fields: dict[str, str] | None = None) -> tuple[bytes, str]:
+    """A multipart/form-data body of these files (and text fields), as a browser sends it: (body, Content-Type)."""
+    boundary = uuid.uuid4().hex
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+             for k, v in (fields or {}).items()]
+    parts += [f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+              f"Content-Type: application/octet-stream\r\n\r\n".encode() + data + b"\r\n" for name, data in files]
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def cli_rows(*args: str) -> list[dict]:
+    got = runner.invoke(app, ["classify", *map(str, PHOTOS), "--json", *args])
+    assert got.exit_code == 0, got.output
+    return [json.loads(line) for line in got.stdout.splitlines()]
+
+
+def same_answer(api_row: dict, cli_row: dict) -> None:
+    """Equal but for the time taken, with the scores within 0.001."""
+    assert set(api_row) == set(cli_row)
+    for key in set(cli_row) - {"ms", "score", "top"}:
+        assert api_row[key] == cli_row[key], key
+    assert api_row["score"] == pytest.approx(cli_row["score"], abs=1e-3)
+    assert [(g["label"], g["index"]) for g in api_row["top"]] == [(g["label"], g["index"]) for g in cli_row["top"]]
+    assert [g["score"] for g in api_row["top"]] == pytest.approx([g["score"] for g in cli_row["top"]], abs=1e-3)
+
+
+def read_answer(sock: socket.socket) -> tuple[bytes, bytes]:
+    """An answer's head and its body (Content-Length bytes), read off a raw socket."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(re.search(rb"content-length: (\d+)", head, re.IGNORECASE).group(1))  # type: ignore[union-attr]
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head, body
+
+
+def healthy(port: int) -> None:
+    status, body = get(port, "/health")
+    assert status == 200 and json.loads(body)["status"] == "ok"
+
+
+def test_the_answers_are_classify_json_s_for_every_sample_photo_raw_or_in_a_form(api):
+    expected = cli_rows()
+    for photo, row in zip(PHOTOS, expected, strict=True):
+        status, answer = post(api, photo.read_bytes(), query=f"?name={row['input']}")
+        assert status == 200
+        same_answer(answer, row)
+    status, answers = post(api, *form(*((p.name, p.read_bytes()) for p in PHOTOS), fields={"note": "ignored"}))
+    assert status == 200 and [a["input"] for a in answers] == [p.name for p in PHOTOS]  # each file's own name
+    for answer, row in zip(answers, expected, strict=True):
+        same_answer(answer, row | {"input": answer["input"]})
+
+
+def test_top_and_threshold_are_classify_s_options(api):
+    expected = cli_rows("--top", "5", "--threshold", "0.95")
+    for photo, row in zip(PHOTOS, expected, strict=True):
+        status, answer = post(api, photo.read_bytes(), "application/octet-stream",
+                              f"?top=5&threshold=0.95&name={row['input']}")
+        assert status == 200 and len(answer["top"]) == 5 and answer["threshold"] == 0.95
+        same_answer(answer, row)
+    assert any(not row["sure"] for row in expected) and any(row["sure"] for row in expected)  # both decisions met
+    status, answer = post(api, PHOTOS[0].read_bytes(), query="?seen=1")
+    assert status == 200 and answer["seen"].startswith("data:image/png;base64,")  # what the model saw, as asked
+
+
+@pytest.mark.parametrize(("query", "message"), [
+    ("?top=0", "top=0: give 1 to 10"), ("?top=11", "top=11"), ("?top=two", "'two' is not a whole number"),
+    ("?threshold=1.5", "threshold=1.5: give a probability"), ("?threshold=nan", "'nan' is not a number"),
+    ("?treshold=0.5", "unknown query parameter 'treshold'"),
+])
+def test_bad_query_parameters_are_a_400_that_says_which(api, query, message):
+    status, answer = post(api, PHOTOS[0].read_bytes(), query=query)
+    assert status == 400 and message in answer["error"]
+
+
+def test_a_30_mb_body_is_refused_413_before_it_is_read_and_the_server_serves_on(api):
+    with socket.create_connection(("127.0.0.1", api), timeout=10) as sock:
+        sock.sendall(b"POST /classify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/jpeg\r\n"
+                     b"Content-Length: 30000000\r\n\r\n" + bytes(1_000_000))  # 1 MB of the 30 sent
+        head, body = read_answer(sock)  # answered while 29 MB are still to come
+    assert head.startswith(b"HTTP/1.1 413 ")
+    assert json.loads(body)["error"].startswith("the body is 30,000,000 bytes, over the 20,000,000-byte limit")
+    connection = http.client.HTTPConnection("127.0.0.1", api, timeout=30)  # no length: refused as it grows
+    connection.request("POST", "/classify", body=(bytes(1_000_000) for _ in range(30)),
+                       headers={"Content-Type": "image/jpeg"}, encode_chunked=True)
+    response = connection.getresponse()
+    assert response.status == 413 and "over the 20,000,000-byte limit" in json.loads(response.read())["error"]
+    connection.close()
+    healthy(api)
+
+
+def test_what_is_not_an_image_is_a_415_or_400_with_a_json_error(api):
+    status, answer = post(api, b"hello", "text/plain")
+    assert status == 415 and answer["error"].startswith("Content-Type 'text/plain': send one image's bytes")
+    status, answer = post(api, b"hello, I am text", "image/jpeg", "?name=notes.txt")
+    assert status == 400 and answer == {"input": "notes.txt", "error": "notes.txt: not an image fmnist reads: it is "
+                                        "not a JPEG, PNG, TIFF, WebP, BMP or GIF; save it as JPEG or PNG"}
+    status, answer = post(api, PHOTOS[0].read_bytes()[:2000])  # a JPEG cut short
+    assert status == 400 and answer["error"].startswith("body: ")
+    status, answer = post(api, b"")
+    assert status == 400 and answer["error"] == "body: empty file"
+    status, answer = post(api, *form(("a.txt", b"text"), ("b.jpg", PHOTOS[0].read_bytes())))
+    assert status == 400 and answer["error"].startswith("1 of 2 files could not be classified: a.txt: not an image")
+    assert [r["input"] for r in answer["results"]] == ["a.txt", "b.jpg"] and "label" in answer["results"][1]
+    status, answer = post(api, *form(fields={"file": "not a file"}))
+    assert status == 400 and answer["error"].startswith("the form holds no file")
+    status, answer = post(api, b"--x\r\nbroken", "multipart/form-data; boundary=x")
+    assert status == 400 and "error" in answer
+    healthy(api)
+
+
+def bomb_png(width: int, height: int) -> bytes:
+    """A valid grey PNG of width x height black pixels (height a multiple of 100), deflated to under a MB: a
+    decompression bomb."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    deflate = zlib.compressobj(1)  # the fastest: 0.6 MB for 144 MP
+    rows = bytes(width + 1) * 100  # each row: filter byte 0, then the row
+    pixels = b"".join(deflate.compress(rows) for _ in range(height // 100)) + deflate.flush()
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", pixels) + chunk(b"IEND", b""))
+
+
+def test_a_decompression_bomb_is_refused_413_from_its_header_before_it_is_decoded(api):
+    bomb = bomb_png(12_000, 12_000)  # 144 MP, 144 MB decoded
+    assert len(bomb) < 1_000_000
+    started = time.monotonic()
+    status, answer = post(api, bomb, "image/png", "?name=bomb.png")
+    assert status == 413 and answer["error"] == ("bomb.png: 12000x12000 is 144 megapixels, over the 100 MP limit; "
+                                                 "downscale it first")
+    assert time.monotonic() - started < 0.5  # refused from its header: decoding 144 MP takes seconds
+    status, answer = post(api, *form(("bomb.png", bomb), ("ok.jpg", PHOTOS[0].read_bytes())))
+    assert status == 413 and answer["error"].startswith("1 of 2 files could not be classified: bomb.png: 12000x12000")
+    healthy(api)
+
+
+def test_health_names_the_model_its_sha256_and_labels(api):
+    import hashlib
+
+    from fmnist.runtime.classifier import default_model
+
+    status, body = get(api, "/health")
+    health = json.loads(body)
+    assert status == 200 and health["model"] == "photo.int8.onnx" and health["workers"] == 2
+    assert health["sha256"] == hashlib.sha256(default_model().read_bytes()).hexdigest()
+    assert health["labels"][:2] == ["T-shirt/top", "Trouser"] and len(health["labels"]) == 10
+
+
+def test_unknown_paths_and_methods_are_json_errors(api):
+    status, body = get(api, "/nope")
+    assert status == 404 and json.loads(body) == {"error": "no '/nope' here; see /openapi.json"}
+    status, body = get(api, "/classify")
+    assert status == 405 and "GET is not answered at '/classify'" in json.loads(body)["error"]
+
+
+def test_every_answer_holds_to_the_openapi_description(api):
+    status, body = get(api, "/openapi.json")
+    spec = json.loads(body)
+    assert status == 200 and spec["openapi"].startswith("3.1") and "/live" not in spec["paths"]
+    operation = spec["paths"]["/classify"]["post"]
+    assert {"image/*", "application/octet-stream", "multipart/form-data"} == set(operation["requestBody"]["content"])
+    outcome = operation["responses"]["200"]["content"]["application/json"]["schema"]["oneOf"][0]
+    for status, answer in [post(api, PHOTOS[0].read_bytes(), query="?seen=1"), post(api, b"x"),
+                           post(api, *form(("a.jpg", PHOTOS[1].read_bytes())))]:
+        assert str(status) in operation["responses"]
+        for row in answer if isinstance(answer, list) else [answer]:
+            assert set(outcome["required"]) <= set(row) <= set(outcome["properties"]), row
+    health = spec["paths"]["/health"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert set(json.loads(get(api, "/health")[1])) == set(health["required"])
+
+
+def test_eight_clients_at_once_on_keep_alive_connections_are_all_answered(api):
+    photos = [p.read_bytes() for p in PHOTOS]
+    statuses: list[int] = []
+
+    def client(k: int) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", api, timeout=30)
+        for i in range(6):
+            connection.request("POST", "/classify", body=photos[(k + i) % len(photos)],
+                               headers={"Content-Type": "image/jpeg"})
+            response = connection.getresponse()
+            response.read()
+            statuses.append(response.status)
+        connection.close()
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [200] * 48
+
+
+def test_a_taken_port_is_refused_before_the_model_is_opened():
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        got = runner.invoke(app, ["serve", "--port", str(port), "--model", "/nonexistent.onnx"])
+    assert got.exit_code == 2 and got.stderr.startswith(f"error: --host 127.0.0.1 --port {port}: Address already in "
+                                                        f"use; pick another address or port, e.g. --host 127.0.0.1 "
+                                                        f"--port {port + 1}")
+
+
+def started_url(process: subprocess.Popen) -> str:
+    """The address `fmnist serve` says it serves on (its first line on stderr)."""
+    assert process.stderr is not None
+    for line in process.stderr:
+        found = re.search(r"on (http://127\.0\.0\.1:\d+/)", line)
+        if found:
+            return found.group(1)
+    pytest.fail("fmnist serve printed no address")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_fmnist_serve_answers_curl_s_own_upload_and_stops_on_sigterm():
+    """The command as a user runs it, driven by a client that is not fmnist's (curl builds its own form)."""
+    process = subprocess.Popen([Path(sys.executable).parent / "fmnist", "serve", "--port", "0", "--threads", "1"],
+                               stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    try:
+        url = started_url(process)
+        got = subprocess.run(["curl", "-sS", "-F", f"file=@{PHOTOS[6]}", "-F", f"file=@{PHOTOS[7]}", f"{url}classify"],
+                             capture_output=True, text=True, timeout=30)
+        answers = json.loads(got.stdout)
+        expected = [row for row in cli_rows() if Path(row["input"]).name in (PHOTOS[6].name, PHOTOS[7].name)]
+        for answer, row in zip(answers, expected, strict=True):
+            same_answer(answer, row | {"input": answer["input"]})
+        raw = subprocess.run(["curl", "-sS", "--data-binary", f"@{PHOTOS[0]}", "-H", "Content-Type: image/jpeg",
+                              f"{url}classify"], capture_output=True, text=True, timeout=30)
+        assert json.loads(raw.stdout)["label"] == cli_rows()[0]["label"]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+        assert process.stderr is not None and process.stderr.read() == "stopped by SIGTERM\n"
+    finally:
+        process.kill()
+        process.wait()
