@@ -105,34 +105,67 @@ def _make_folder(folder: Path) -> None:
                           "--save folder") from e
 
 
-def classify_inputs(classifier: Classifier, inputs: list[str], top: int = 3, raw: bool = False,
-                    save: Path | None = None) -> Iterator[Outcome]:
-    """Each input's outcome, in order, and each folder that could not be read. With `save`, annotated copies go
-    there, and its files are not inputs; a copy that cannot be written leaves its photo classified."""
+@dataclass(frozen=True)
+class Copies:
+    """The --save folder as the run began: a file that appears in it since is one of this run's annotated copies,
+    which a glob over the folder may meet, and never an input (whichever process wrote it)."""
+
+    folder: str | None = None  # its real path
+    before: frozenset[str] = frozenset()  # the names in it when the run began
+
+    @classmethod
+    def of(cls, save: Path | None) -> Copies:
+        if save is None:
+            return cls()
+        folder = os.path.realpath(save)  # realpath never raises (resolve does on a symlink loop)
+        try:
+            return cls(folder, frozenset(os.listdir(folder)))
+        except OSError:
+            return cls(folder)
+
+    def ours(self, path: Path) -> bool:
+        real = os.path.realpath(path)
+        return os.path.dirname(real) == self.folder and os.path.basename(real) not in self.before
+
+
+def listed(inputs: list[str], save: Path | None = None) -> Iterator[Path | Outcome]:
+    """The photos to classify, in order, and an error outcome for each folder that could not be read. With `save`,
+    the folder is made first, and the copies this run writes into it are not inputs."""
     if save:
         _make_folder(save)
-    written: set[str] = set()  # copies made by this run, which a walk of the --save folder itself may meet
+    copies = Copies.of(save)
     for path in expand(inputs, skip=save):
         if isinstance(path, Unreadable):
             yield Outcome(path.path, error=f"{path.path}: cannot read the folder ({path.reason}); nothing in it "
                                            "was classified")
-            continue
-        if os.path.realpath(path) in written:  # realpath never raises (resolve does on a symlink loop)
-            continue
-        try:
-            image = read_image(path, classifier.preparation.enough(raw))  # a JPEG at the scale the model needs
-            result = classifier.classify(image, top=top, raw=raw)
-        except ImageError as e:
-            yield Outcome(path, error=str(e))
-            continue
-        yield _saved(save, path, image, result, written) if save else Outcome(path, result)
+        elif not copies.ours(path):
+            yield path
 
 
-def _saved(save: Path, path: Path, image: np.ndarray, result: Result, written: set[str]) -> Outcome:
+def classify_path(classifier: Classifier, path: Path, top: int = 3, raw: bool = False,
+                  save: Path | None = None) -> Outcome:
+    """One photo's outcome: read once (a JPEG at the scale the model needs), classified, its annotated copy written
+    with `save`; why not, when it cannot be read or its copy cannot be written."""
+    try:
+        image = read_image(path, classifier.preparation.enough(raw))
+        result = classifier.classify(image, top=top, raw=raw)
+    except ImageError as e:
+        return Outcome(path, error=str(e))
+    return _saved(save, path, image, result) if save else Outcome(path, result)
+
+
+def classify_inputs(classifier: Classifier, inputs: list[str], top: int = 3, raw: bool = False,
+                    save: Path | None = None) -> Iterator[Outcome]:
+    """Each input's outcome, in order, and each folder that could not be read, in this process. With `save`,
+    annotated copies go there, and its files are not inputs; a copy that cannot be written leaves its photo
+    classified."""
+    for item in listed(inputs, save):
+        yield item if isinstance(item, Outcome) else classify_path(classifier, item, top, raw, save)
+
+
+def _saved(save: Path, path: Path, image: np.ndarray, result: Result) -> Outcome:
     """A classified photo's outcome once its annotated copy is written, or with why it could not be."""
     try:
-        saved = _save(save, path, image, result)
+        return Outcome(path, result, saved=_save(save, path, image, result))
     except ImageError as e:
         return Outcome(path, result, save_error=str(e))
-    written.add(os.path.realpath(saved))
-    return Outcome(path, result, saved=saved)
