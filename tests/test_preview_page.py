@@ -1,17 +1,22 @@
-"""The `fmnist live --serve` page in a real browser: Debian's chromium, driven by Playwright with the system
-browser's executable (Playwright's own browser download cannot work here). A video plays through
-`fmnist live --realtime --serve 127.0.0.1:0`; the page must show the product, the top 3, a moving stream, and
-"not sure" on the blank frames. The page's screenshots are kept in test-artifacts/ (or $FMNIST_ARTIFACTS).
+"""The `fmnist live --serve` page and `fmnist serve`'s upload page in a real browser: Debian's chromium, driven by
+Playwright with the system browser's executable (Playwright's own browser download cannot work here). A video plays
+through `fmnist live --realtime --serve 127.0.0.1:0`; the page must show the product, the top 3, a moving stream, and
+"not sure" on the blank frames. `fmnist serve --source` serves the upload page, where a photo picked or dropped
+shows its label, the top 3, "not sure" and what the model saw, and the same live page at /live. The pages'
+screenshots are kept in test-artifacts/ (or $FMNIST_ARTIFACTS).
 """
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -40,27 +45,39 @@ def browser():
         launched.close()
 
 
-@pytest.fixture
-def live_page(tmp_path):
-    """`fmnist live` serving a trouser held 4 s, then 3 s of blank table; yields the preview's address."""
+def trouser_clip(folder: Path, fps: int = 30) -> Path:
+    """A trouser held 4 s, then 3 s of blank table (at 10 fps, 12 s and 3 s)."""
     test = fashion.load_split("test")
-    trouser = test.images[test.labels == 1][:1]
-    write_video(tmp_path / "clip.mp4", trouser, hold=120, blank=90, fps=30)
-    process = subprocess.Popen([Path(sys.executable).parent / "fmnist", "live", "--source", str(tmp_path / "clip.mp4"),
-                                "--no-display", "--realtime", "--serve", "127.0.0.1:0"],
+    write_video(folder / "clip.mp4", test.images[test.labels == 1][:1], hold=120, blank=3 * fps, fps=fps)
+    return folder / "clip.mp4"
+
+
+@contextmanager
+def address_of(*args: str, said: str) -> Iterator[str]:
+    """`fmnist ARGS` running; yields the address its line on stderr gives after `said`."""
+    process = subprocess.Popen([Path(sys.executable).parent / "fmnist", *args],
                                stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     try:
         assert process.stderr is not None
         for line in process.stderr:
-            found = re.search(r"preview on (http://127\.0\.0\.1:\d+/)", line)
+            found = re.search(rf"{said} (http://127\.0\.0\.1:\d+/)", line)
             if found:
                 break
         else:
-            pytest.fail("fmnist live printed no preview address")
+            pytest.fail(f"fmnist {args[0]} printed no address")
         yield found.group(1)
     finally:
         process.kill()
         process.wait()
+
+
+@pytest.fixture
+def live_page(tmp_path):
+    """`fmnist live` serving a trouser held 4 s, then 3 s of blank table; yields the preview's address."""
+    clip = trouser_clip(tmp_path)
+    with address_of("live", "--source", str(clip), "--no-display", "--realtime", "--serve", "127.0.0.1:0",
+                    said="preview on") as url:
+        yield url
 
 
 def test_the_page_shows_the_product_the_top_3_a_moving_stream_and_not_sure(browser, live_page):
@@ -87,3 +104,45 @@ def test_the_page_shows_the_product_the_top_3_a_moving_stream_and_not_sure(brows
     page.wait_for_function("document.getElementById('label').textContent === 'not sure'", timeout=15_000)
     assert page.get_attribute("body", "class") == "unsure"  # the blank table: visibly not sure
     page.screenshot(path=ARTIFACTS / "preview-not-sure.png")
+
+
+def dropped(page, path: Path, kind: str) -> None:
+    """`path` dropped on the page's drop zone, as a person drags a file from their desktop."""
+    transfer = page.evaluate_handle(
+        """([name, data, kind]) => {
+             const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+             const transfer = new DataTransfer();
+             transfer.items.add(new File([bytes], name, {type: kind}));
+             return transfer;
+           }""", [path.name, base64.b64encode(path.read_bytes()).decode(), kind])
+    page.dispatch_event("#drop", "drop", {"dataTransfer": transfer})
+
+
+def test_the_upload_page_shows_a_photo_s_label_top_3_not_sure_and_what_the_model_saw(browser, tmp_path):
+    photos = ROOT / "examples" / "photos"
+    clip = trouser_clip(tmp_path, fps=10)  # 15 s: the live page is checked last
+    with address_of("serve", "--port", "0", "--source", str(clip), said="serving photo.int8.onnx on") as url:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page = browser.new_page(viewport={"width": 1000, "height": 640})
+        page.goto(url)
+        assert "photo.int8.onnx" in page.inner_text("#model") and page.is_visible("#live-link")
+        page.set_input_files("#pick", photos / "pants.jpg")  # picked
+        page.wait_for_function("document.getElementById('label').textContent === 'Trouser'", timeout=10_000)
+        assert page.get_attribute("body", "class") == "sure" and page.inner_text("#state").endswith("% sure")
+        top = [li.get_attribute("data-label") for li in page.query_selector_all("#top li")]
+        assert len(top) == 3 and top[0] == "Trouser"
+        page.wait_for_function("document.getElementById('seen').naturalWidth === 160", timeout=5_000)  # what it saw
+        assert page.inner_text("#seen-size") == "what the model saw (160\u00d7160)"
+        page.screenshot(path=ARTIFACTS / "upload.png")
+        dropped(page, photos / "hat.jpg", "image/jpeg")  # dropped: no class of the model's, so not sure
+        page.wait_for_function("document.getElementById('label').textContent === 'not sure'", timeout=10_000)
+        assert page.get_attribute("body", "class") == "unsure"
+        assert page.inner_text("#state").startswith("not sure: maybe")
+        page.screenshot(path=ARTIFACTS / "upload-not-sure.png")
+        (tmp_path / "notes.jpg").write_text("not a photo")
+        dropped(page, tmp_path / "notes.jpg", "image/jpeg")
+        page.wait_for_function("document.body.className === 'failed'", timeout=10_000)
+        assert "not an image fmnist reads" in page.inner_text("#state")
+        page.click("#live-link")  # the live page of the same server, on the same port
+        page.wait_for_function("document.getElementById('label').textContent === 'Trouser'", timeout=15_000)
+        page.screenshot(path=ARTIFACTS / "upload-live.png")

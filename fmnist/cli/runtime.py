@@ -237,6 +237,6 @@ def serve(
         return
     from fmnist.runtime.video.live import LiveConfig
 
-    cfg = LiveConfig(source=source, model=model, display=False, threshold=threshold)
+    cfg = LiveConfig(source=source, model=model, display=False, threshold=threshold, realtime=True)  # a file: played
     summary = serve_live(cfg, address, api, say=say)
     typer.echo(summary.text(), err=True)
