@@ -311,3 +311,25 @@ def test_install_fills_in_the_unit_for_a_folder_with_any_printable_name(tmp_path
     done = subprocess.run(["bash", str(script), str(quoted)], capture_output=True, text=True)
     assert done.returncode == 1 and "systemd cannot run a program from a path holding a quote" in done.stderr
     assert not (quoted / "fmnist-live.service").exists()
+
+
+def test_a_bundle_for_the_classify_api_runs_fmnist_serve_from_its_unit(tmp_path, wheel):
+    import shlex
+
+    import typer.main
+
+    out = tmp_path / "pi"
+    got = make_bundle(out, wheel, "--service", "serve")
+    assert got.exit_code == 0, got.output
+    assert not (out / "fmnist-live.service.in").exists()
+    unit = (out / "fmnist-serve.service.in").read_text()
+    assert "Description=fmnist serve: the classify API (POST /classify) on port 8000" in unit
+    assert "ALL network interfaces, on purpose" in unit and "Use --host 127.0.0.1 to keep it on the Pi." in unit
+    command = shlex.split(next(line for line in unit.splitlines() if line.startswith("ExecStart="))[10:])
+    assert command[1:] == ["serve", "--host", "0.0.0.0", "--port", "8000", "--model", "@DIR@/model.onnx"]
+    serve = typer.main.get_command(app).commands["serve"]  # type: ignore[attr-defined]
+    serve.make_context("serve", command[2:])  # the options parse as fmnist serve takes them
+    install = (out / "install.sh").read_text()
+    assert '"$here/fmnist-serve.service.in" "$here/fmnist-serve.service"' in install
+    assert "sudo systemctl enable --now fmnist-serve" in install and "@UNIT@" not in install
+    assert "to answer POST http://<this-pi>:8000/classify from boot on:" in install

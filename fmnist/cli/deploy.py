@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from pathlib import Path
 
 import typer
@@ -11,6 +12,11 @@ from fmnist.cli.common import ModelOption, old_model_argument, print_rich, stdou
 from fmnist.cli.deprecated import counts, either
 from fmnist.core.errors import escaped
 from fmnist.runtime.shipped import SHIPPED
+
+
+class Service(str, enum.Enum):
+    live = "live"
+    serve = "serve"
 
 
 def register(app: typer.Typer) -> None:
@@ -28,9 +34,13 @@ def bundle_cmd(
     wheel: Path | None = typer.Option(None, "--wheel", exists=True, dir_okay=False,
                                       help="The fmnist wheel to ship (default: built from this checkout, or packed "
                                            "from the installed fmnist)."),
+    service: Service = typer.Option(Service.live, "--service",
+                                    help="What the systemd unit runs: live (camera 0, its preview on port 8080) or "
+                                         "serve (the classify API on port 8000)."),
 ) -> None:
     """Make a folder and .tar.gz to copy to a Raspberry Pi: model, pinned requirements, the fmnist wheel,
-    install.sh, a self-test and a systemd unit running `fmnist live --no-display --serve 0.0.0.0:8080`.
+    install.sh, a self-test and a systemd unit running `fmnist live --no-display --serve 0.0.0.0:8080` (or, with
+    --service serve, `fmnist serve --host 0.0.0.0 --port 8000`).
 
     It works from a checkout or an installed package. --out must be new or an earlier bundle holding only the
     files it wrote, unchanged: any other folder, or a file of yours or an edit in it, is refused untouched (exit
@@ -46,7 +56,7 @@ def bundle_cmd(
     """
     from fmnist.deploy.bundle import bundle
 
-    archive = bundle(model, out, sample, wheel)
+    archive = bundle(model, out, sample, wheel, service.value)
     typer.echo(f"wrote {out}/ and {archive}; on the Pi: tar xzf {archive.name} && {out.name}/install.sh")
 
 

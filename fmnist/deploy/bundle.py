@@ -1,5 +1,5 @@
 """`fmnist bundle`: a folder (and .tar.gz) to copy to a Raspberry Pi: the model, pinned requirements, the
-fmnist wheel, install.sh, a self-test and a systemd unit for headless live classification."""
+fmnist wheel, install.sh, a self-test and a systemd unit: headless live classification, or the classify API."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import re
 import shutil
 import stat
 import tarfile
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -22,7 +23,8 @@ from fmnist.core.formats import recognise, runtime_formats
 from fmnist.deploy.wheel import fmnist_wheel
 
 # pyproject.toml's dependencies
-RUNTIME = ("numpy", "onnxruntime", "protobuf", "opencv-python-headless", "typer", "rich")
+RUNTIME = ("numpy", "onnxruntime", "protobuf", "opencv-python-headless", "typer", "rich", "starlette", "uvicorn",
+           "python-multipart")
 BROKEN_ON_PI = {"onnxruntime": {"1.21.0"}}  # "Illegal instruction" on the Pi 4's Cortex-A72 (onnxruntime#23957)
 SAMPLE = "sample.jpg"  # in fmnist/assets: a pair of trousers (CC0, examples/photos/pants.jpg)
 
@@ -33,7 +35,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 venv=${FMNIST_VENV:-$here/venv}
 # the systemd unit with this folder's paths, first: filled in by python (not sed), so a path arrives as it is
-python3 - "$here/fmnist-live.service.in" "$here/fmnist-live.service" "$venv" "$here" "$(id -un)" <<'PY'
+python3 - "$here/@UNIT@.service.in" "$here/@UNIT@.service" "$venv" "$here" "$(id -un)" <<'PY'
 import sys
 template, unit, venv, here, user = sys.argv[1:]
 if any(c in "\"'\\" or not c.isprintable() for c in venv + here):
@@ -50,8 +52,8 @@ python3 -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet -r "$here/requirements.txt" "$here"/fmnist-*.whl
 FMNIST="$venv/bin/fmnist" "$here/selftest"
 echo "installed $venv/bin/fmnist"
-echo "to classify camera 0 at boot, with a preview on http://<this-pi>:8080/ :"
-echo "  sudo cp '$here/fmnist-live.service' /etc/systemd/system/ && sudo systemctl enable --now fmnist-live"
+echo "@AT_BOOT@"
+echo "  sudo cp '$here/@UNIT@.service' /etc/systemd/system/ && sudo systemctl enable --now @UNIT@"
 """
 
 SELFTEST = """#!/usr/bin/env bash
@@ -71,15 +73,14 @@ PY
 """
 
 UNIT = """[Unit]
-Description=fmnist live: classify camera 0, MJPEG preview and /status on port 8080
+Description=@DESCRIPTION@
 After=network-online.target
 Wants=network-online.target
 
 [Service]
-# --serve 0.0.0.0 serves on ALL network interfaces, on purpose: the preview is for other machines on your
-# network. Anyone who can reach port 8080 sees the camera. Use --serve 127.0.0.1:8080 to keep it on the Pi.
-# The server itself serves 16 connections at once (more get 503) and drops one idle or stalled for 10 s.
-ExecStart="@VENV@/bin/fmnist" live --source 0 --no-display --serve 0.0.0.0:8080 --model "@DIR@/model.onnx"
+@COMMENT@
+# The server itself serves 16 requests at once (more get 503) and drops a connection idle or stalled for 10 s.
+ExecStart="@VENV@/bin/fmnist" @COMMAND@ --model "@DIR@/model.onnx"
 Restart=on-failure
 RestartSec=5
 # bounds for the whole service, whatever a client does: file descriptors, memory (160 MB with the shipped model)
@@ -92,6 +93,41 @@ SupplementaryGroups=video
 [Install]
 WantedBy=multi-user.target
 """
+
+
+@dataclass(frozen=True)
+class Service:
+    """What the bundle's systemd unit runs: `fmnist live` on camera 0 with its preview, or the classify API."""
+
+    unit: str  # the unit's name: NAME.service
+    description: str
+    comment: str  # why it listens on every network interface, and how to keep it on the Pi
+    command: str  # fmnist's arguments, --model aside
+    at_boot: str  # what install.sh says enabling it does
+
+
+SERVICES = {
+    "live": Service("fmnist-live", "fmnist live: classify camera 0, MJPEG preview and /status on port 8080",
+                    "# --serve 0.0.0.0 serves on ALL network interfaces, on purpose: the preview is for other machines "
+                    "on your\n# network. Anyone who can reach port 8080 sees the camera. Use --serve 127.0.0.1:8080 to "
+                    "keep it on the Pi.",
+                    "live --source 0 --no-display --serve 0.0.0.0:8080",
+                    "to classify camera 0 at boot, with a preview on http://<this-pi>:8080/ :"),
+    "serve": Service("fmnist-serve", "fmnist serve: the classify API (POST /classify) on port 8000",
+                     "# --host 0.0.0.0 serves on ALL network interfaces, on purpose: the API is for other machines on "
+                     "your\n# network. Anyone who can reach port 8000 can classify. Use --host 127.0.0.1 to keep it "
+                     "on the Pi.",
+                     "serve --host 0.0.0.0 --port 8000",
+                     "to answer POST http://<this-pi>:8000/classify from boot on:"),
+}
+
+
+def _filled(text: str, service: Service) -> str:
+    """install.sh or the unit, for this service."""
+    for key, value in (("UNIT", service.unit), ("DESCRIPTION", service.description), ("COMMENT", service.comment),
+                       ("COMMAND", service.command), ("AT_BOOT", service.at_boot)):
+        text = text.replace(f"@{key}@", value)
+    return text
 
 
 def requirements() -> list[str]:
@@ -236,17 +272,19 @@ def _staging(out: Path) -> Path:
                          "you can write to") from e
 
 
-def _fill(folder: Path, model: Path, sample: Path, expected: dict[str, object], wheel: Path | None) -> None:
+def _fill(folder: Path, model: Path, sample: Path, expected: dict[str, object], wheel: Path | None,
+          service: Service) -> None:
     """Everything the Pi needs, in `folder`, and the marker listing it."""
+    unit = f"{service.unit}.service.in"
     try:
         shutil.copy(model, folder / "model.onnx")
         shutil.copy(sample, folder / "sample.jpg")
         (folder / "expected.json").write_text(json.dumps(expected) + "\n")
         (folder / "requirements.txt").write_text("\n".join(requirements()) + "\n")
         fmnist_wheel(folder, wheel)
-        for name, text in (("install.sh", INSTALL), ("selftest", SELFTEST), ("fmnist-live.service.in", UNIT)):
-            (folder / name).write_text(text)
-            (folder / name).chmod(0o755 if name != "fmnist-live.service.in" else 0o644)
+        for name, text in (("install.sh", INSTALL), ("selftest", SELFTEST), (unit, UNIT)):
+            (folder / name).write_text(_filled(text, service))
+            (folder / name).chmod(0o755 if name != unit else 0o644)
         _write_marker(folder)
     except OSError as e:  # a full disk, mostly
         raise FmnistError(f"cannot write the bundle in {folder.parent}: {e.strerror or e}; free some space or "
@@ -275,11 +313,13 @@ def _remove_if_empty(folder: Path) -> None:
         folder.rmdir()
 
 
-def bundle(model: str | Path | None, out: Path, sample: Path | None = None, wheel: Path | None = None) -> Path:
+def bundle(model: str | Path | None, out: Path, sample: Path | None = None, wheel: Path | None = None,
+           service: str = "live") -> Path:
     """Write the bundle folder `out` and `out`.tar.gz; return the archive's path. The bundle is built in a
     temporary folder beside `out` and swapped in only when complete: a failed or interrupted build leaves an
     earlier bundle as it was; a folder that is not a bundle, or an earlier bundle holding a file it did not write
-    or one edited since, is refused untouched, checked before the build and again just before the swap."""
+    or one edited since, is refused untouched, checked before the build and again just before the swap. Its systemd
+    unit runs `service`: "live" (camera 0 and its preview) or "serve" (the classify API)."""
     from fmnist.runtime.classifier import default_model
     from fmnist.runtime.shipped import resolve
 
@@ -296,7 +336,7 @@ def bundle(model: str | Path | None, out: Path, sample: Path | None = None, whee
     staging = _staging(out)
     placed = False
     try:
-        _fill(staging, model, sample, expected, wheel)
+        _fill(staging, model, sample, expected, wheel, SERVICES[service])
         with atomic_path(archive) as tmp:
             with tarfile.open(tmp, "w:gz") as tar:
                 tar.add(staging, arcname=out.name)
