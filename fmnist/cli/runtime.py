@@ -14,9 +14,10 @@ import typer
 from fmnist.cli.app import add_command
 from fmnist.cli.common import ModelOption, only_with, stdout_json, usable_threads
 from fmnist.cli.deprecated import either, renamed
-from fmnist.core.errors import SourceError, escaped
+from fmnist.core.errors import DependencyError, FmnistError, SourceError, UsageError, escaped
 
 COLLECT = "Collect photos for your own classes"
+SCALE = "On a Ray cluster"
 
 
 def register(app: typer.Typer) -> None:
@@ -26,8 +27,10 @@ def register(app: typer.Typer) -> None:
 
 
 def classify(
+    ctx: typer.Context,
     inputs: list[str] = typer.Argument(..., metavar="INPUTS", show_default=False,
-                                       help="Image files, folders (searched recursively) or globs."),
+                                       help="Image files, folders (searched recursively) or globs; with --ray, also "
+                                            "URIs pyarrow reads (s3://BUCKET/PREFIX, gs://...)."),
     model: str | None = ModelOption,
     top: int = typer.Option(3, "--top", "-k", metavar="K", min=1, max=10, help="How many guesses to show per image."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line on stdout."),
@@ -40,13 +43,21 @@ def classify(
     threads: int = typer.Option(0, "--threads", metavar="N", min=0,
                                 help="Photos classified at once, each by a worker process on a one-thread "
                                      "onnxruntime session (0: one per core; 1: this process only). Fewer than 64 "
-                                     "photos are classified in this process."),
+                                     "photos are classified in this process. With --ray: Ray actors at most (0: "
+                                     "one per CPU of the cluster)."),
     labels: str | None = typer.Option(None, "--labels", metavar="NAMES",
                                       help="One name per model output (2 to 50), comma-separated, for a model "
                                            "without fmnist metadata."),
     threshold: float | None = typer.Option(None, "--threshold", metavar="X", min=0.0, max=1.0,
                                            help="Below this top probability, answer 'not sure' (default: the "
                                                 "model's own, chosen on validation photos; see fmnist info)."),
+    ray_at: str | None = typer.Option(None, "--ray", metavar="ADDRESS", rich_help_panel=SCALE,
+                                      help="Classify on Ray Data: local (a Ray on this machine), auto (the cluster "
+                                           "this machine joined with ray start) or ray://HOST:PORT; the lines come "
+                                           "as with --json (docs/scale.md). Needs pip install 'fmnist[ray]'."),
+    out: str | None = typer.Option(None, "--out", metavar="DIR|URI", rich_help_panel=SCALE,
+                                   help="With --ray: write the rows as Parquet here (a new folder, or an empty "
+                                        "s3:// prefix) instead of lines on stdout."),
 ) -> None:
     """Classify photos with the lightweight runtime (onnxruntime + OpenCV, no TensorFlow).
 
@@ -58,19 +69,52 @@ def classify(
     inputs are reported and skipped; the exit code is then 1.
 
     Example: fmnist classify examples/photos --save annotated/
+
+    Example: fmnist classify s3://shop/photos --ray auto --out s3://shop/labels
     """
     from fmnist.runtime.classifier import Classifier
     from fmnist.runtime.workers import classify_all
 
+    only_with(ctx, {"out": "--out"}, ray_at is not None, "with --ray")
+    if ray_at is not None and save:
+        raise UsageError("--save writes annotated copies on this machine, which --ray does not; leave it out")
     names = labels.split(",") if labels else None
     classifier = Classifier(model, threads=1, labels=names, threshold=threshold)
     if classifier.note:
         typer.echo(classifier.note, err=True)
+    if ray_at is not None:
+        _on_ray(classifier, inputs, ray_at, out, dict(labels=names, threshold=threshold, top=top, raw=raw),
+                usable_threads(threads))
+        return
     outcomes = classify_all(classifier, inputs, usable_threads(threads), top=top, raw=raw, save=save, labels=names)
     tally = _printed(outcomes, as_json)
     if save and tally.saved:
         typer.echo(f"annotated copies in {escaped(save)}/", err=True)
     tally.check(inputs, save)
+
+
+def _on_ray(classifier: Any, inputs: list[str], address: str, out: str | None, options: dict[str, Any],
+            actors: int) -> None:
+    """classify on Ray Data (fmnist.deploy.on_ray): the lines on stdout, or the rows as Parquet in --out."""
+    try:
+        from fmnist.deploy import on_ray
+    except ImportError as e:
+        raise DependencyError(f"--ray needs Ray Data ({e.name} is missing): pip install 'fmnist[ray]'") from None
+    started = on_ray.connect(address)
+    try:
+        labels = options.pop("labels")
+        rows = on_ray.rows(classifier, inputs, on_ray.Options(classifier.path.name, tuple(labels) if labels else None,
+                                                               **options), actors)
+        if out is None:
+            _printed(on_ray.as_outcomes(rows), as_json=True).check(inputs, None)
+            return
+        written, failed = on_ray.write(rows, out)
+        typer.echo(f"{written} rows written to {escaped(out)}", err=True)
+        if failed:
+            raise FmnistError(f"{failed} of {written} inputs could not be classified (their rows say why)")
+    finally:
+        if started:
+            on_ray.disconnect()
 
 
 def _printed(outcomes: Any, as_json: bool) -> Any:
