@@ -66,10 +66,10 @@ def serve_api(api: Api, address: Address, say: Say) -> str:
     """The classify API until a stop signal or Ctrl-C; returns what stopped it ("Ctrl-C", "SIGTERM")."""
     sock, workers = _opened(address, api)
     assert workers is not None
-    for line in ([workers.note] if workers.note else []) + [started(workers, url_of(sock))]:
-        say(line)
     app = _app(workers, None, address, sock)
     with stop_as_interrupt(), serving(app, sock, app.limits.timeout):
+        for line in ([workers.note] if workers.note else []) + [started(workers, url_of(sock))]:
+            say(line)  # once it answers: a caller may connect as soon as it reads the address
         try:
             threading.Event().wait()  # until a signal's KeyboardInterrupt
         except KeyboardInterrupt as e:
@@ -85,8 +85,8 @@ def serve_live(cfg: LiveConfig, address: Address, api: Api | None = None,
     sock, workers = _opened(address, api)
     url = url_of(sock)
     preview = Preview(model, f"{url}live" if workers else url)
-    if workers and say:
-        say(started(workers, url))
     app = _app(workers, preview, address, sock)
     with serving(app, sock, app.limits.timeout):
+        if workers and say:
+            say(started(workers, url))  # once it answers
         return run_live(cfg, emit, on_start=say, preview=preview)

@@ -41,7 +41,9 @@ def bind(host: str, port: int, serve_option: bool = False) -> socket.socket:
         return f"--serve {host}:{p}" if serve_option else f"--host {host} --port {p}"
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP named, not 0: asyncio turns Nagle off (TCP_NODELAY) only on sockets that say so, and an answer's
+    # head and body, written apart, would otherwise wait 40 ms for a delayed ACK on a keep-alive connection
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
