@@ -108,13 +108,27 @@ def _on_ray(classifier: Any, inputs: list[str], address: str, out: str | None, o
         if out is None:
             _printed(on_ray.as_outcomes(rows), as_json=True).check(inputs, None)
             return
-        written, failed = on_ray.write(rows, out)
+        written, failed = _written(on_ray, rows, out)
         typer.echo(f"{written} rows written to {escaped(out)}", err=True)
         if failed:
             raise FmnistError(f"{failed} of {written} inputs could not be classified (their rows say why)")
     finally:
         if started:
             on_ray.disconnect()
+
+
+def _written(on_ray: Any, rows: Any, out: str) -> tuple[int, int]:
+    """The rows written to --out; Ctrl-C or SIGTERM stops the job with nothing written (a local folder is renamed
+    into place only once whole; a URI prefix may hold the files written so far), exit 130."""
+    from fmnist.core.signals import stop_as_interrupt
+
+    try:
+        with stop_as_interrupt():
+            return on_ray.write(rows, out)
+    except KeyboardInterrupt:
+        where = "nothing written" if not on_ray.is_uri(out) else "the files written so far are left there"
+        typer.echo(f"interrupted: {where} ({escaped(out)})", err=True)
+        raise typer.Exit(130) from None
 
 
 def _printed(outcomes: Any, as_json: bool) -> Any:

@@ -84,8 +84,11 @@ class Pool:
     executor: ProcessPoolExecutor | None = None
 
     def open(self) -> None:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([__name__])  # numpy, OpenCV and onnxruntime imported once, in the server
+        if "forkserver" in multiprocessing.get_all_start_methods():
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload([__name__])  # numpy, OpenCV and onnxruntime imported once, in the server
+        else:  # Windows: each worker starts Python afresh
+            context = multiprocessing.get_context("spawn")
         self.executor = ProcessPoolExecutor(self.workers, context, initializer=_start, initargs=(self.job,))
 
     def submit(self, paths: list[Path]) -> None:
