@@ -59,7 +59,7 @@ def test_the_wheel_and_sdist_carry_this_version_and_the_shipped_model(built):
     assert built["sdist"].name == f"fmnist-{__version__}.tar.gz"
     names = zipfile.ZipFile(built["wheel"]).namelist()
     assert {"fmnist/assets/photo.int8.onnx", "fmnist/assets/edge.int8.onnx", "fmnist/assets/sample.jpg",
-            "fmnist/runtime/video/preview.html"} <= set(names)
+            "fmnist/runtime/video/preview.html", "fmnist/runtime/http/classify.html"} <= set(names)
     assert built["wheel"].stat().st_size <= MAX_WHEEL_MB * 2**20
     assert not any(n.startswith(("tests/", "scripts/")) for n in names)
     with tarfile.open(built["sdist"]) as sdist:
@@ -105,6 +105,28 @@ def test_the_wheel_alone_classifies_with_no_tensorflow(wheel_bin, tmp_path):
     assert [Path(r["model"]).name for r in report["rows"]] == ["edge.int8.onnx"]
     assert report["skipped"] == [{"model": str(tflite),
                                   "note": "skipped: needs ai_edge_litert (pip install ai-edge-litert)"}]
+    assert_serves(wheel_bin, tmp_path)
+
+
+def assert_serves(bin_folder: Path, cwd: Path) -> None:
+    """`fmnist serve` of the installed package: its upload page, and a photo's answer as classify's."""
+    import re
+    import urllib.request
+
+    server = subprocess.Popen([bin_folder / "fmnist", "serve", "--port", "0"], stderr=subprocess.PIPE, text=True,
+                              cwd=cwd)
+    try:
+        assert server.stderr is not None
+        url = next(found.group(1) for line in server.stderr if (found := re.search(r" on (http://\S+/) ", line)))
+        with urllib.request.urlopen(url, timeout=10) as page:
+            assert b"photo.int8.onnx" in page.read()  # the page ships in the wheel
+        sent = urllib.request.Request(f"{url}classify", data=(PHOTOS / "pants.jpg").read_bytes(),
+                                      headers={"Content-Type": "image/jpeg"})
+        with urllib.request.urlopen(sent, timeout=10) as answer:
+            assert json.loads(answer.read())["label"] == "Trouser"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 def test_the_sdist_installs_and_classifies_the_same_way(built, tmp_path):
