@@ -36,8 +36,8 @@ def all_commands() -> list[list[str]]:
 
 def test_the_app_has_the_documented_commands():
     assert sorted(" ".join(c) for c in all_commands()) == sorted([
-        "data info", "data fetch", "train", "train-own", "export", "evaluate", "info", "classify", "live", "bench",
-        "bundle"])
+        "data info", "data fetch", "train", "train-own", "export", "evaluate", "info", "classify", "live", "serve",
+        "bench", "bundle"])
 
 
 def test_python_dash_m_runs_the_cli():

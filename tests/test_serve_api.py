@@ -256,6 +256,15 @@ def test_eight_clients_at_once_on_keep_alive_connections_are_all_answered(api):
     assert statuses == [200] * 48
 
 
+def test_the_server_and_its_workers_import_no_training_side_module():
+    heavy = ("tensorflow", "keras", "tf2onnx", "onnx", "matplotlib")
+    code = ("import sys\nimport fmnist.runtime.http.served\nfrom fmnist.runtime.http.workers import Asked, Upload, "
+            f"Workers\nanswer = Workers(None, 1).classify_now(Upload('p.jpg', open({str(PHOTOS[4])!r}, 'rb').read()), "
+            f"Asked())\nprint(answer.outcome.result.best.label, [m for m in {heavy!r} if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "Trouser []"
+
+
 def test_a_taken_port_is_refused_before_the_model_is_opened():
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
