@@ -134,8 +134,8 @@ def test_serve_on_a_busy_port_is_a_clear_error():
         port = taken.getsockname()[1]
         got = runner.invoke(app, ["live", "--source", "nope.mp4", "--serve", f"127.0.0.1:{port}", "--no-display"])
     assert got.exit_code == 2  # before the source is opened
-    assert got.stderr.startswith(f"error: --serve 127.0.0.1:{port}: Address already in use; pick another address or "
-                                 f"port, e.g. --serve 127.0.0.1:{port + 1}")
+    assert got.stderr.startswith(f"error: --serve 127.0.0.1:{port}: Address already in use; pick another port, "
+                                 f"e.g. --serve 127.0.0.1:{port + 1}")
 
 
 def test_display_decision_without_a_screen():

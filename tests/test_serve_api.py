@@ -270,8 +270,8 @@ def test_a_taken_port_is_refused_before_the_model_is_opened():
         port = taken.getsockname()[1]
         got = runner.invoke(app, ["serve", "--port", str(port), "--model", "/nonexistent.onnx"])
     assert got.exit_code == 2 and got.stderr.startswith(f"error: --host 127.0.0.1 --port {port}: Address already in "
-                                                        f"use; pick another address or port, e.g. --host 127.0.0.1 "
-                                                        f"--port {port + 1}")
+                                                        f"use; pick another port, e.g. --host 127.0.0.1 --port "
+                                                        f"{port + 1}")
 
 
 def started_url(process: subprocess.Popen) -> str:

@@ -5,6 +5,7 @@ own bugs only, fmnist.runtime.http.app), so a client's mistakes or resets never 
 
 from __future__ import annotations
 
+import errno
 import logging
 import socket
 import threading
@@ -50,8 +51,11 @@ def bind(host: str, port: int, serve_option: bool = False) -> socket.socket:
     except (OSError, OverflowError, UnicodeError) as e:  # taken, not this machine's, a name no resolver takes
         sock.close()
         why = getattr(e, "strerror", None) or e
-        raise UsageError(f"{given(port)}: {why}; pick another address or port, e.g. {given(port + 1 if port else 8081)}"
-                         ) from e
+        if isinstance(e, OSError) and e.errno == errno.EADDRINUSE:
+            raise UsageError(f"{given(port)}: {why}; pick another port, e.g. {given(port + 1 if port else 8081)}"
+                             ) from e
+        raise UsageError(f"{given(port)}: {why}; give an address of this machine: 127.0.0.1 (this machine only) or "
+                         "0.0.0.0 (every network)") from e
     return sock
 
 
