@@ -88,7 +88,7 @@ class Workers:
         """One upload, in the calling thread, with a classifier of its own."""
         with self._turn(upload.data), self._lent() as classifier:
             try:
-                image = read_image_bytes(upload.data, upload.name)
+                image = read_image_bytes(upload.data, upload.name, classifier.preparation.enough())  # as classify
                 result = classifier.classify(image, top=asked.top, threshold=asked.threshold)
             except ImageError as e:
                 return Answer(Outcome(Path(upload.name), error=str(e)), too_large=isinstance(e, ImageTooLarge))
