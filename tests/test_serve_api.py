@@ -153,6 +153,18 @@ def test_a_30_mb_body_is_refused_413_before_it_is_read_and_the_server_serves_on(
     healthy(api)
 
 
+def test_a_body_that_does_not_arrive_in_time_is_a_408_and_the_server_serves_on():
+    with served(Workers(None, 1), body_seconds=0.5) as port:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            started = time.monotonic()
+            sock.sendall(b"POST /classify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/jpeg\r\n"
+                         b"Content-Length: 1000\r\n\r\n" + bytes(10))  # 10 bytes of 1000, then nothing
+            head, body = read_answer(sock)
+        assert head.startswith(b"HTTP/1.1 408 ") and 0.4 < time.monotonic() - started < 2
+        assert json.loads(body)["error"] == "the body did not arrive within 0.5 s; send it faster, or a smaller image"
+        healthy(port)
+
+
 def test_what_is_not_an_image_is_a_415_or_400_with_a_json_error(api):
     status, answer = post(api, b"hello", "text/plain")
     assert status == 415 and answer["error"].startswith("Content-Type 'text/plain': send one image's bytes")

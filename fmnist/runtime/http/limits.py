@@ -110,7 +110,7 @@ class Guard:
                 with anyio.fail_after(max(0.0, deadline - anyio.current_time())):
                     message = await receive()
             except TimeoutError:
-                raise Refused(408, f"the body did not arrive within {self.limits.body_seconds:.0f} s; send it "
+                raise Refused(408, f"the body did not arrive within {self.limits.body_seconds:g} s; send it "
                                    "faster, or a smaller image") from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
