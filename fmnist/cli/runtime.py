@@ -6,6 +6,8 @@ nothing here imports TensorFlow.
 
 from __future__ import annotations
 
+import sys
+from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from fmnist.cli.app import add_command
 from fmnist.cli.common import ModelOption, only_with, stdout_json, usable_threads
 from fmnist.cli.deprecated import either, renamed
 from fmnist.core.errors import DependencyError, FmnistError, SourceError, UsageError, escaped
+from fmnist.core.jsonsafe import dumps
 
 COLLECT = "Collect photos for your own classes"
 SCALE = "On a Ray cluster"
@@ -95,26 +98,31 @@ def classify(
 
 def _on_ray(classifier: Any, inputs: list[str], address: str, out: str | None, options: dict[str, Any],
             actors: int) -> None:
-    """classify on Ray Data (fmnist.deploy.on_ray): the lines on stdout, or the rows as Parquet in --out."""
+    """classify on Ray Data (fmnist.deploy.on_ray): the lines on stdout, or the rows as Parquet in --out. Ray prints
+    its own messages (a task retried, an actor ended) to sys.stdout: they go to stderr, the lines alone to stdout."""
     try:
         from fmnist.deploy import on_ray
     except ImportError as e:
         raise DependencyError(f"--ray needs Ray Data ({e.name} is missing): pip install 'fmnist[ray]'") from None
-    started = on_ray.connect(address)
-    try:
-        labels = options.pop("labels")
-        rows = on_ray.rows(classifier, inputs, on_ray.Options(classifier.path.name, tuple(labels) if labels else None,
-                                                               **options), actors)
-        if out is None:
-            _printed(on_ray.as_outcomes(rows), as_json=True).check(inputs, None)
-            return
-        written, failed = _written(on_ray, rows, out)
-        typer.echo(f"{written} rows written to {escaped(out)}", err=True)
-        if failed:
-            raise FmnistError(f"{failed} of {written} inputs could not be classified (their rows say why)")
-    finally:
-        if started:
-            on_ray.disconnect()
+    lines = sys.stdout
+    with redirect_stdout(sys.stderr):
+        started = on_ray.connect(address)
+        try:
+            labels = options.pop("labels")
+            rows = on_ray.rows(classifier, inputs, on_ray.Options(classifier.path.name,
+                                                                   tuple(labels) if labels else None, **options),
+                               actors)
+            if out is None:
+                _printed(on_ray.as_outcomes(rows), True, lambda obj: lines.write(dumps(obj) + "\n")).check(inputs,
+                                                                                                         None)
+                return
+            written, failed = _written(on_ray, rows, out)
+            typer.echo(f"{written} rows written to {escaped(out)}", err=True)
+            if failed:
+                raise FmnistError(f"{failed} of {written} inputs could not be classified (their rows say why)")
+        finally:
+            if started:
+                on_ray.disconnect()
 
 
 def _written(on_ray: Any, rows: Any, out: str) -> tuple[int, int]:
@@ -131,7 +139,7 @@ def _written(on_ray: Any, rows: Any, out: str) -> tuple[int, int]:
         raise typer.Exit(130) from None
 
 
-def _printed(outcomes: Any, as_json: bool) -> Any:
+def _printed(outcomes: Any, as_json: bool, write: Any = stdout_json) -> Any:
     """Each outcome printed as it comes (a JSON line, or a line of text; what went wrong on stderr), a progress bar
     on a terminal's stderr once the run is long; the Tally. Ctrl-C or SIGTERM stops the run (its workers too) and
     says how many were written (exit 130)."""
@@ -145,7 +153,7 @@ def _printed(outcomes: Any, as_json: bool) -> Any:
     try:
         with stop_as_interrupt(), closing(outcomes), Bar("classified") as bar:
             for outcome in outcomes:
-                _print_outcome(outcome, as_json)
+                _print_outcome(outcome, as_json, write)
                 tally.add(outcome)
                 bar.advance()
     except KeyboardInterrupt:
@@ -154,9 +162,9 @@ def _printed(outcomes: Any, as_json: bool) -> Any:
     return tally
 
 
-def _print_outcome(outcome: Any, as_json: bool) -> None:
+def _print_outcome(outcome: Any, as_json: bool, write: Any) -> None:
     if as_json:
-        stdout_json(outcome.to_json())
+        write(outcome.to_json())
     elif outcome.error:
         typer.echo(f"skipped {escaped(outcome.error)}", err=True)
     else:
