@@ -165,6 +165,26 @@ def test_a_body_that_does_not_arrive_in_time_is_a_408_and_the_server_serves_on()
         healthy(port)
 
 
+def test_clients_that_go_away_mid_body_print_nothing_and_the_server_serves_on(api, capfd):
+    body, kind = form(("a.jpg", PHOTOS[0].read_bytes()))
+    for head, sent in ((b"Content-Type: image/jpeg", PHOTOS[0].read_bytes()), (f"Content-Type: {kind}".encode(), body)):
+        for close in (socket.socket.close, reset):
+            sock = socket.create_connection(("127.0.0.1", api), timeout=10)
+            sock.sendall(b"POST /classify HTTP/1.1\r\nHost: 127.0.0.1\r\n" + head + b"\r\nContent-Length: "
+                         + str(len(sent)).encode() + b"\r\n\r\n" + sent[: len(sent) // 2])  # half, then gone
+            time.sleep(0.1)
+            close(sock)
+    time.sleep(0.3)
+    healthy(api)
+    assert capfd.readouterr().err == ""  # no traceback, nothing at all
+
+
+def reset(sock: socket.socket) -> None:
+    """Close with a TCP reset, as a killed browser tab or a dropped Wi-Fi link does."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
 def test_what_is_not_an_image_is_a_415_or_400_with_a_json_error(api):
     status, answer = post(api, b"hello", "text/plain")
     assert status == 415 and answer["error"].startswith("Content-Type 'text/plain': send one image's bytes")

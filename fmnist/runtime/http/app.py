@@ -10,7 +10,7 @@ import traceback
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
@@ -30,7 +30,7 @@ def build(workers: Workers | None, preview: Preview | None, limits: Limits) -> G
     if preview is not None:
         found += live_routes.routes(preview, at_root=workers is None)
     app = Starlette(routes=found, exception_handlers={Refused: _refused, HTTPException: _http, FmnistError: _ours,
-                                                      Exception: _bug})
+                                                      ClientDisconnect: _gone, Exception: _bug})
     return Guard(app, limits)
 
 
@@ -45,6 +45,11 @@ async def _http(request: Request, exc: Exception) -> Response:
     known = {404: f"no {request.url.path!r:.80} here; see /openapi.json", 405: f"{request.method} is not "
              f"answered at {request.url.path!r:.80}; see /openapi.json"}
     return Json({"error": known.get(exc.status_code, str(exc.detail))}, exc.status_code, headers=exc.headers)
+
+
+async def _gone(request: Request, exc: Exception) -> Response:
+    """The client went away before its body was whole: nothing to answer, and nothing to say about it."""
+    return Response(status_code=400)
 
 
 async def _ours(request: Request, exc: Exception) -> Response:
