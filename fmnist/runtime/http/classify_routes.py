@@ -74,7 +74,10 @@ def parse_query(request: Request) -> Asked:
         raise Refused(400, f"top={top}: give 1 to 10 guesses per image")
     if threshold is not None and not 0 <= threshold <= 1:
         raise Refused(400, f"threshold={threshold}: give a probability from 0 to 1")
-    return Asked(top, threshold, query.get("seen", "0").lower() in ("1", "true", "yes"))
+    seen = query.get("seen", "false").lower()
+    if seen not in ("1", "true", "0", "false"):
+        raise Refused(400, f"seen={seen!r:.40}: give true or false (1 or 0)")
+    return Asked(top, threshold, seen in ("1", "true"))
 
 
 def _number(text: str, name: str, kind: type[int] | type[float]) -> Any:

@@ -1,7 +1,8 @@
 """The socket bound (a taken port is one usage error, before anything else starts), uvicorn serving the app on it
 in a thread of its own, and its stop. uvicorn's own limits hold: connections open at once (limit_concurrency),
-idle keep-alive ones closed, a bound on the headers' size; its log is silent (the app prints a traceback for its
-own bugs only, fmnist.runtime.http.app), so a client's mistakes or resets never reach fmnist's terminal."""
+idle keep-alive ones closed, a bound on the headers' size; its log and python-multipart's are silent (the app
+prints a traceback for its own bugs only, fmnist.runtime.http.app), so a client's mistakes or resets never reach
+fmnist's terminal."""
 
 from __future__ import annotations
 
@@ -80,6 +81,7 @@ def protocol_for(timeout: float) -> type[DeadlineProtocol]:
 
 def start(app: App, sock: socket.socket, timeout: float) -> Running:
     """uvicorn serving `app` on the bound `sock`, in a daemon thread; returns once it listens."""
+    logging.getLogger("python_multipart").setLevel(SILENT)  # it warns of a client's malformed form on stderr
     config = uvicorn.Config(app, http=protocol_for(timeout), lifespan="off", log_config=None,
                             log_level=SILENT, access_log=False, limit_concurrency=MAX_CONNECTIONS,
                             timeout_graceful_shutdown=int(STOP_S))
