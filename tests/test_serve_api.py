@@ -20,6 +20,7 @@ import uuid
 import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 from served import served
 from typer.testing import CliRunner
@@ -235,6 +236,23 @@ def test_a_decompression_bomb_is_refused_413_from_its_header_before_it_is_decode
     status, answer = post(api, *form(("bomb.png", bomb), ("ok.jpg", PHOTOS[0].read_bytes())))
     assert status == 413 and answer["error"].startswith("1 of 2 files could not be classified: bomb.png: 12000x12000")
     healthy(api)
+
+
+@pytest.mark.parametrize(("suffix", "shape", "dtype"), [
+    (".png", (50, 60, 4), np.uint8), (".png", (40, 30), np.uint16), (".tif", (30, 20, 3), np.uint16),
+    (".webp", (50, 60, 3), np.uint8), (".bmp", (50, 61), np.uint8), (".jpg", (64, 48, 3), np.uint8),
+])
+def test_an_upload_decodes_as_the_same_file_on_disk_does(tmp_path, suffix, shape, dtype):
+    """read_image_bytes (an upload, from a memfd) and read_image (a file) give the same array: alpha, depth, grey."""
+    import cv2
+
+    from fmnist.runtime.image import read_image, read_image_bytes
+
+    top = np.iinfo(dtype).max
+    encoded = cv2.imencode(suffix, np.random.default_rng(0).integers(0, top, shape, dtype=dtype))[1].tobytes()
+    (tmp_path / f"x{suffix}").write_bytes(encoded)
+    from_file, uploaded = read_image(tmp_path / f"x{suffix}"), read_image_bytes(encoded, f"x{suffix}")
+    assert uploaded.dtype == from_file.dtype and np.array_equal(uploaded, from_file)
 
 
 def test_health_names_the_model_its_sha256_and_labels(api):

@@ -72,7 +72,21 @@ def read_image_bytes(data: bytes, name: str, enough: Enough | None = None) -> np
     if len(data) > MAX_FILE_BYTES:
         raise ImageTooLarge(f"{name}: {len(data):,} bytes, over the {MAX_FILE_BYTES:,} bytes an image may take; "
                             "downscale it first")
-    return _read(io.BytesIO(data), name, enough)
+    with _as_file(data) as f:
+        return _read(f, name, enough)
+
+
+@contextmanager
+def _as_file(data: bytes) -> Iterator[BinaryIO]:
+    """The bytes as a file in memory (a memfd: no disk) that OpenCV decodes into one array, as it does a file on disk;
+    where there is no memfd, a BytesIO (imdecode: two pictures at the peak)."""
+    if not (hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd")):
+        yield io.BytesIO(data)
+        return
+    with os.fdopen(os.memfd_create("fmnist-image", os.MFD_CLOEXEC), "w+b") as f:
+        f.write(data)
+        f.flush()
+        yield f
 
 
 def reduction(header: Header, enough: Enough | None) -> int:
