@@ -17,8 +17,8 @@ CLIENTS, REQUESTS = 8, 20
 
 @pytest.fixture(scope="module")
 def port():
-    with serving("photo", 0) as found:
-        yield found
+    with serving("photo", 0) as server:
+        yield server.port
 
 
 def test_eight_keep_alive_clients(benchmark, port):

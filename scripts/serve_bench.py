@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -54,9 +55,20 @@ def cli_process_rate(model: str, photos: list[Path], rounds: int) -> float:
     return len(photos) * rounds / (time.perf_counter() - started)
 
 
+@dataclass(frozen=True)
+class Server:
+    port: int
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """The server process's CPU time so far, all its threads (Linux: /proc/PID/stat's utime + stime)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def serving(model: str, threads: int) -> Iterator[int]:
-    """`fmnist serve --port 0` as its own process; yields its port."""
+def serving(model: str, threads: int) -> Iterator[Server]:
+    """`fmnist serve --port 0` as its own process."""
     process = subprocess.Popen([str(FMNIST), "serve", "--port", "0", "--model", model, "--threads", str(threads)],
                                stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     try:
@@ -67,7 +79,7 @@ def serving(model: str, threads: int) -> Iterator[int]:
                 break
         else:
             raise SystemExit("fmnist serve did not start")
-        yield int(found.group(1))
+        yield Server(int(found.group(1)), process.pid)
     finally:
         process.terminate()
         process.wait(timeout=10)
@@ -143,6 +155,7 @@ class Turns:
     machine hits them alike."""
 
     loads: list[Load] = field(default_factory=list)
+    cores: list[float] = field(default_factory=list)  # the server's CPU seconds per second of each load
     cli_1: list[float] = field(default_factory=list)  # classify --threads 1 (its default)
     cli_all: list[float] = field(default_factory=list)  # --threads 0 (one per core)
 
@@ -155,15 +168,17 @@ class Turns:
         return statistics.median(x.rate / c for x, c in zip(self.loads, cli, strict=True))
 
 
-def take_turns(port: int, model: str, clients: int, requests: int, rounds: int) -> Turns:
+def take_turns(server: Server, model: str, clients: int, requests: int, rounds: int) -> Turns:
     from fmnist.runtime.classifier import Classifier
 
     photos = [p.read_bytes() for p in PHOTOS]
     one, every = Classifier(model, threads=1), Classifier(model, threads=0)
-    load(port, photos, 2, 5)  # warm-up, unmeasured
+    load(server.port, photos, 2, 5)  # warm-up, unmeasured
     turns = Turns()
     for _ in range(rounds):
-        turns.loads.append(load(port, photos, clients, requests))
+        cpu = server.cpu_seconds()
+        turns.loads.append(load(server.port, photos, clients, requests))
+        turns.cores.append((server.cpu_seconds() - cpu) / turns.loads[-1].seconds)
         same = max(1, clients * requests // len(PHOTOS))  # as many photos as the server was sent
         turns.cli_1.append(cli_rate(one, PHOTOS, same))
         turns.cli_all.append(cli_rate(every, PHOTOS, same))
@@ -178,9 +193,9 @@ def main() -> None:
     parser.add_argument("--model", default="photo")
     parser.add_argument("--threads", type=int, default=0, help="fmnist serve --threads (0: one worker per core)")
     args = parser.parse_args()
-    with serving(args.model, args.threads) as port:
-        turns = take_turns(port, args.model, args.clients, args.requests, args.rounds)
-        checks = refusals(port)
+    with serving(args.model, args.threads) as server:
+        turns = take_turns(server, args.model, args.clients, args.requests, args.rounds)
+        checks = refusals(server.port)
     process = cli_process_rate(args.model, PHOTOS, max(1, args.clients * args.requests // len(PHOTOS)))
     served = turns.pooled()
     total, answered = len(served.statuses), served.statuses.count(200)
@@ -192,7 +207,8 @@ def main() -> None:
           f"{total} answered 200, {statistics.median(x.rate for x in turns.loads):.1f} requests/s = {ratio:.2f}x the "
           f"CLI (--threads 1), {turns.ratio(turns.cli_all):.2f}x (--threads 0), median of the rounds' ratios; latency "
           f"p50 {statistics.median(served.latencies_ms):.1f} ms, p99 {p99:.1f} ms, "
-          f"max {max(served.latencies_ms):.1f} ms")
+          f"max {max(served.latencies_ms):.1f} ms; the server busy on {statistics.median(turns.cores):.2f} cores "
+          f"of {os.cpu_count()}")
     print("refusals: " + ", ".join(f"{what} {status}" for what, status in checks))
     met = answered == total and ratio >= GOAL_RATIO and p99 <= GOAL_P99_MS and [s for _, s in checks] == [413, 415, 200]
     print(f"goals (all answered, >= {GOAL_RATIO}x the CLI, p99 <= {GOAL_P99_MS:.0f} ms, 413/415 then healthy): "
