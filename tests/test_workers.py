@@ -79,6 +79,19 @@ def test_a_handful_of_photos_starts_no_pool(tmp_path, monkeypatch):
     assert code == 1 and len(lines) == workers.SMALL - 1
 
 
+def test_many_photos_use_every_core_by_default(tmp_path, monkeypatch):
+    folder = _folder(tmp_path / "photos")
+    started = []
+
+    def counted(self: workers.Pool) -> None:
+        started.append(self.workers)
+        raise KeyboardInterrupt  # stops the run here, as Ctrl-C would
+
+    monkeypatch.setattr(workers.Pool, "open", counted)
+    got = runner.invoke(app, ["classify", str(folder), "--json"])  # --threads 0, the default: one per core
+    assert started == [len(os.sched_getaffinity(0))] and got.exit_code == 130
+
+
 @pytest.mark.slow  # a pool started twice
 def test_a_worker_killed_mid_run_loses_and_repeats_nothing(tmp_path):
     folder = _folder(tmp_path / "photos", count=120)

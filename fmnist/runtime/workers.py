@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from fmnist.core.errors import FmnistError
+from fmnist.core.session import cores
 from fmnist.runtime.batch import Outcome, classify_path, listed
 from fmnist.runtime.classifier import Classifier
 
@@ -153,8 +154,10 @@ def _chunks(items: Iterable[Path | Outcome]) -> Iterator[list[Path] | Outcome]:
 
 def classify_all(classifier: Classifier, inputs: list[str], workers: int, top: int = 3, raw: bool = False,
                  save: Path | None = None, labels: list[str] | None = None) -> Iterator[Outcome]:
-    """classify_inputs on `workers` processes (1: this one), outcomes in input order. Fewer than SMALL photos are
-    classified here with `classifier`; more, each worker opens the same model with the same options."""
+    """classify_inputs on `workers` processes (0: one per core; 1: this one), outcomes in input order. Fewer than
+    SMALL photos are classified here with `classifier`; more, each worker opens the same model with the same
+    options."""
+    workers = workers or cores()
     items = listed(inputs, save)
     head = list(islice(items, SMALL))
     if workers <= 1 or len(head) < SMALL:
