@@ -87,7 +87,7 @@ def classify(
         typer.echo(classifier.note, err=True)
     if ray_at is not None:
         _on_ray(classifier, inputs, ray_at, out, dict(labels=names, threshold=threshold, top=top, raw=raw),
-                usable_threads(threads))
+                threads)  # a cluster's CPUs, not this machine's cores
         return
     outcomes = classify_all(classifier, inputs, usable_threads(threads), top=top, raw=raw, save=save, labels=names)
     tally = _printed(outcomes, as_json)
