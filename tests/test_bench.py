@@ -151,6 +151,7 @@ def test_a_worker_that_cannot_open_its_model_says_why(tmp_path):
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="CPU affinity is Linux-only")
+@pytest.mark.slow
 def test_every_worker_runs_on_the_same_first_cores():
     from fmnist.deploy.bench.rounds import Worker
     from fmnist.runtime.shipped import resolve

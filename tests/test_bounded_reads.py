@@ -427,6 +427,7 @@ def test_a_run_card_or_photo_map_over_its_limit_is_refused_from_its_size(tmp_pat
         PhotoMap.load(sparse(tmp_path / "map.json"))
 
 
+@pytest.mark.slow
 def test_an_idx_file_over_its_limit_or_a_gzip_bomb_is_refused_before_it_is_inflated(tmp_path):
     with pytest.raises(DataError, match=r"t10k-labels-idx1-ubyte: 1,200 MB, over the 64 MB a Fashion-MNIST file"):
         fashion.read_idx(sparse(tmp_path / "t10k-labels-idx1-ubyte"), fashion.LABELS_MAGIC)

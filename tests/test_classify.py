@@ -83,6 +83,7 @@ def test_raw_mode_classifies_dataset_images(tmp_path):
     assert predicted == Classifier("edge").predict(test.images[:20]).argmax(1).tolist()
 
 
+@pytest.mark.slow
 def test_classify_and_info_import_no_tensorflow():
     code = (
         "import sys\nfrom fmnist.cli import main\n"

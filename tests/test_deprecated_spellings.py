@@ -61,6 +61,7 @@ def test_evaluate_model_as_a_positional(own_model):
              "fmnist evaluate MODEL => fmnist evaluate --model MODEL")
 
 
+@pytest.mark.slow
 def test_bench_models_as_positionals_comma_separated_threads_and_batch(own_model):
     old = runner.invoke(app, ["bench", str(own_model), "--threads", "1,2", "--batch", "1,4", "--iterations", "10",
                               "--rounds", "1", "--json"])
@@ -129,6 +130,7 @@ def test_an_old_flag_contradicting_its_new_one_is_refused_before_any_work(args, 
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_bench_thread_counts_are_capped_at_the_cores_with_a_note(own_model):
     got = runner.invoke(app, ["bench", "--model", str(own_model), "--threads", "4096", "--threads", "1",
                               "--batch-size", "1", "--rounds", "2", "--json"])

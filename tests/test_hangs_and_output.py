@@ -166,6 +166,7 @@ def test_an_mjpeg_file_is_read_as_checked_packets_with_the_frames_ffmpeg_decodes
 # --- sources that block -------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kind", ["fifo", "folder"])
+@pytest.mark.slow
 def test_a_pipe_or_a_folder_as_source_is_refused_before_the_recording(tmp_path, kind):
     source = tmp_path / "source"
     if kind == "fifo":
@@ -181,6 +182,7 @@ def test_a_pipe_or_a_folder_as_source_is_refused_before_the_recording(tmp_path, 
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.slow
 def test_a_stream_that_never_answers_gives_way_to_ctrl_c_and_sigterm(tmp_path, stop):
     """OpenCV waits up to its open timeout and checks no signal; the run ends at once all the same, with one line,
     and --record's claimed name is given back."""
@@ -215,6 +217,7 @@ def test_a_stream_that_never_answers_gives_way_to_ctrl_c_and_sigterm(tmp_path, s
 
 # --- classify: globs, threads, unreadable folders -----------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_glob_through_symlink_loops_ends_and_classifies_each_photo_once(tmp_path):
     deep = tmp_path / "g" / "a" / "b"
     deep.mkdir(parents=True)

@@ -95,6 +95,7 @@ def test_an_attack_model_is_refused_in_one_line_before_it_runs(tmp_path, attack,
     assert "\n" not in line and all(part in line for part in (str(path), "refused before it runs", message)), line
 
 
+@pytest.mark.slow
 def test_classify_refuses_an_attack_in_one_line_and_never_hangs(tmp_path):
     """The real command in its own process: exit 4, one line, no traceback; a hang would be a timeout."""
     path = endless_loop(tmp_path / "attack.onnx")

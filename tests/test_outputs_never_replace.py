@@ -390,6 +390,7 @@ def small_video(path: Path, frames: int, fps: float = 15.0) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_sigkill_while_recording_leaves_no_half_recording_and_the_next_run_says_what_to_do(tmp_path):
     video, record = small_video(tmp_path / "in.mp4", 150), tmp_path / "x.mp4"  # 10 s at 15 fps
     live = ["live", "--source", str(video), "--model", "edge", "--no-display", "--record", str(record)]

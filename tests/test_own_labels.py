@@ -123,6 +123,7 @@ def collect(video: Path, folder: Path, label: str, every: int) -> tuple[int, str
     return got.exit_code, got.output
 
 
+@pytest.mark.slow
 def test_collect_headless_saves_every_nth_guide_box_crop(tmp_path):
     video = shape_video(tmp_path / "disc.avi", "disc", 20, 0)
     code, output = collect(video, tmp_path / "photos", "disc", 4)

@@ -127,6 +127,7 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.slow
 def test_an_earlier_bundle_holding_a_file_of_yours_or_an_edit_is_refused_and_kept(tmp_path, wheel):
     out = tmp_path / "fmnist-pi"
     assert make_bundle(out, wheel).exit_code == 0
@@ -144,6 +145,7 @@ def test_an_earlier_bundle_holding_a_file_of_yours_or_an_edit_is_refused_and_kep
     assert make_bundle(out, wheel).exit_code == 0 and (out / "install.sh").is_file()
 
 
+@pytest.mark.slow
 def test_an_archive_of_yours_beside_an_earlier_bundle_is_refused_and_kept(tmp_path, wheel):
     out = tmp_path / "fmnist-pi"
     assert make_bundle(out, wheel).exit_code == 0
@@ -267,6 +269,7 @@ def test_a_bad_out_or_model_is_one_error_line(tmp_path, wheel, read_only_folder,
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o027], ids=["umask-022", "umask-027"])
+@pytest.mark.slow
 def test_the_bundle_folder_has_the_mode_of_a_plain_mkdir(tmp_path, wheel, umask):
     old = os.umask(umask)
     try:
@@ -284,6 +287,7 @@ def unit_filler(install: str) -> str:
     return install[start : install.index("\nPY\n", start) + 4]
 
 
+@pytest.mark.slow
 def test_install_fills_in_the_unit_for_a_folder_with_any_printable_name(tmp_path, wheel):
     assert make_bundle(tmp_path / "pi", wheel).exit_code == 0
     template = (tmp_path / "pi" / "fmnist-live.service.in").read_text()

@@ -290,6 +290,7 @@ def test_a_missing_file_is_the_documented_error(tmp_path):
     refused(tmp_path / "missing.pth", r"cannot read .*missing\.pth \(No such file or directory\)")
 
 
+@pytest.mark.slow
 def test_every_prefix_of_a_good_file_is_refused(tmp_path):
     good = legacy_bytes()
     for cut in range(len(good)):
@@ -308,6 +309,7 @@ def reads_or_refuses(path: Path) -> None:
                for array in state.values())
 
 
+@pytest.mark.slow
 def test_every_byte_of_a_good_file_inverted_reads_or_is_refused(tmp_path):
     good = bytearray(legacy_bytes())
     path = tmp_path / "flipped.pth"

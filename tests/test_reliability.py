@@ -158,6 +158,7 @@ def test_live_stream_that_stops_midway_exits_1():
     assert got.exit_code == 1 and "stopped sending frames and did not come back after 3 retries" in got.stderr
 
 
+@pytest.mark.slow
 def test_live_source_of_empty_frames_says_not_sure(tmp_path):
     write_video(tmp_path / "dark.mp4", np.zeros((0, 28, 28), np.uint8), hold=0, blank=12)
     got = runner.invoke(app, ["live", "--source", str(tmp_path / "dark.mp4"), "--no-display", "--json"])

@@ -69,6 +69,7 @@ def test_a_scene_change_is_segmented_once_it_settles(products):
     assert all(scene(f).empty for f in blank) and (scene.segmented, scene.moving) == (3, 2)
 
 
+@pytest.mark.slow
 def test_a_scene_that_never_settles_is_segmented_every_max_wait_frames():
     rng = np.random.default_rng(2)
     scene = cutout_scene()
@@ -83,6 +84,7 @@ def _drifted(frame: np.ndarray, dx: float, dy: float) -> np.ndarray:
     return cv2.warpAffine(frame, np.float32([[1, 0, dx], [0, 1, dy]]), (w, h), borderMode=cv2.BORDER_REFLECT)
 
 
+@pytest.mark.slow
 def test_a_handheld_drift_keeps_the_cut_out_following_the_product_without_moving_frames(products):
     """A slow drift (1.5 px a frame, 60 px in all) never makes a frame "moving": the mask follows the shift, the
     newest frame is segmented again now and then, and every frame's cut-out is what classify gives on it."""
