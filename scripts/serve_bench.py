@@ -5,12 +5,13 @@ the server's health after them.
 
     .venv/bin/python scripts/serve_bench.py [--clients 8] [--requests 20] [--rounds 5] [--model photo] [--threads 0]
 
-The CLI's rate is its per-photo work (read, prepare, infer: classify_inputs over the photos, the model loaded once),
-with --threads 1 (its default) and 0 (one per core), over as many photos as the server was sent; the server and the
-CLI take turns in --rounds rounds and the ratio is the median of the rounds'. The whole `fmnist classify` process
-over the same photos is shown too. The server runs as its own process (`fmnist serve --port 0`), as a user runs it;
-the clients are threads of this one, so on a 2-core machine they share the cores with it, as a local caller would.
-Goals (issue 42): every request answered, throughput at least 0.7x the CLI's, p99 at most 100 ms.
+The CLI's rate is classify's own path once the model is open (fmnist.runtime.workers.classify_all), over as many
+photos as the server was sent: its default, a worker process per core (the pool's start included), which the goal
+is judged against, and --threads 1 (one process); the server and the CLI take turns in --rounds rounds and each
+ratio is the median of the rounds'. The whole `fmnist classify` process over the same photos is shown too. The
+server runs as its own process (`fmnist serve --port 0`), as a user runs it; the clients are threads of this one,
+so on a 2-core machine they share the cores with it, as a local caller would. Goals (issue 42): every request
+answered, throughput at least 0.7x the CLI's, p99 at most 100 ms.
 """
 
 from __future__ import annotations
@@ -36,13 +37,14 @@ PHOTOS = sorted((ROOT / "examples" / "photos").glob("*.jpg"))
 GOAL_RATIO, GOAL_P99_MS = 0.7, 100.0
 
 
-def cli_rate(classifier: object, photos: list[Path], rounds: int) -> float:
-    """Photos a second through classify's own loop (fmnist.runtime.batch.classify_inputs) with this Classifier."""
-    from fmnist.runtime.batch import classify_inputs
+def cli_rate(classifier: object, photos: list[Path], rounds: int, workers: int = 1) -> float:
+    """Photos a second through classify's own path (fmnist.runtime.workers.classify_all, as `fmnist classify` runs
+    it once the model is open): `workers` 1 is one process, 0 a worker process per core (the pool's start included)."""
+    from fmnist.runtime.workers import classify_all
 
     inputs = [str(p) for p in photos] * rounds
     started = time.perf_counter()
-    done = sum(outcome.result is not None for outcome in classify_inputs(classifier, inputs))  # type: ignore[arg-type]
+    done = sum(o.result is not None for o in classify_all(classifier, inputs, workers))  # type: ignore[arg-type]
     assert done == len(inputs)
     return done / (time.perf_counter() - started)
 
@@ -156,8 +158,8 @@ class Turns:
 
     loads: list[Load] = field(default_factory=list)
     cores: list[float] = field(default_factory=list)  # the server's CPU seconds per second of each load
-    cli_1: list[float] = field(default_factory=list)  # classify --threads 1 (its default)
-    cli_all: list[float] = field(default_factory=list)  # --threads 0 (one per core)
+    cli_1: list[float] = field(default_factory=list)  # classify --threads 1: one process
+    cli_all: list[float] = field(default_factory=list)  # --threads 0, its default: a worker process per core
 
     def pooled(self) -> Load:
         return Load(sum(x.seconds for x in self.loads), [ms for x in self.loads for ms in x.latencies_ms],
@@ -172,7 +174,7 @@ def take_turns(server: Server, model: str, clients: int, requests: int, rounds: 
     from fmnist.runtime.classifier import Classifier
 
     photos = [p.read_bytes() for p in PHOTOS]
-    one, every = Classifier(model, threads=1), Classifier(model, threads=0)
+    classifier = Classifier(model, threads=1)  # as classify opens it
     load(server.port, photos, 2, 5)  # warm-up, unmeasured
     turns = Turns()
     for _ in range(rounds):
@@ -180,8 +182,8 @@ def take_turns(server: Server, model: str, clients: int, requests: int, rounds: 
         turns.loads.append(load(server.port, photos, clients, requests))
         turns.cores.append((server.cpu_seconds() - cpu) / turns.loads[-1].seconds)
         same = max(1, clients * requests // len(PHOTOS))  # as many photos as the server was sent
-        turns.cli_1.append(cli_rate(one, PHOTOS, same))
-        turns.cli_all.append(cli_rate(every, PHOTOS, same))
+        turns.cli_1.append(cli_rate(classifier, PHOTOS, same, 1))
+        turns.cli_all.append(cli_rate(classifier, PHOTOS, same, 0))
     return turns
 
 
@@ -199,19 +201,20 @@ def main() -> None:
     process = cli_process_rate(args.model, PHOTOS, max(1, args.clients * args.requests // len(PHOTOS)))
     served = turns.pooled()
     total, answered = len(served.statuses), served.statuses.count(200)
-    ratio, p99 = turns.ratio(turns.cli_1), served.percentile(99)
-    print(f"cli, classify's loop (median of {args.rounds} rounds): --threads 1 {statistics.median(turns.cli_1):.1f} "
-          f"photos/s, --threads 0 {statistics.median(turns.cli_all):.1f} photos/s; a whole fmnist classify process: "
-          f"{process:.1f} photos/s")
+    ratio, p99 = turns.ratio(turns.cli_all), served.percentile(99)
+    print(f"cli, classify's path once the model is open (median of {args.rounds} rounds): --threads 1 (one process) "
+          f"{statistics.median(turns.cli_1):.1f} photos/s, --threads 0 (its default: a process per core) "
+          f"{statistics.median(turns.cli_all):.1f} photos/s; a whole fmnist classify process: {process:.1f} photos/s")
     print(f"serve, {args.clients} keep-alive clients x {args.requests} requests x {args.rounds} rounds: {answered} of "
           f"{total} answered 200, {statistics.median(x.rate for x in turns.loads):.1f} requests/s = {ratio:.2f}x the "
-          f"CLI (--threads 1), {turns.ratio(turns.cli_all):.2f}x (--threads 0), median of the rounds' ratios; latency "
+          f"CLI's default, {turns.ratio(turns.cli_1):.2f}x its one process, median of the rounds' ratios; latency "
           f"p50 {statistics.median(served.latencies_ms):.1f} ms, p99 {p99:.1f} ms, "
           f"max {max(served.latencies_ms):.1f} ms; the server busy on {statistics.median(turns.cores):.2f} cores "
           f"of {os.cpu_count()}")
     print("refusals: " + ", ".join(f"{what} {status}" for what, status in checks))
     met = answered == total and ratio >= GOAL_RATIO and p99 <= GOAL_P99_MS and [s for _, s in checks] == [413, 415, 200]
-    print(f"goals (all answered, >= {GOAL_RATIO}x the CLI, p99 <= {GOAL_P99_MS:.0f} ms, 413/415 then healthy): "
+    print(f"goals (all answered, >= {GOAL_RATIO}x the CLI's default, p99 <= {GOAL_P99_MS:.0f} ms, 413/415 then "
+          f"healthy): "
           f"{'met' if met else 'NOT met'}")
     sys.exit(0 if met else 1)
 
