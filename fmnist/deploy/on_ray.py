@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,7 +101,9 @@ def connect(address: str) -> bool:
     if address != "auto" and not address.startswith("ray://"):
         raise UsageError(f"--ray takes {ADDRESSES}; got {address!r:.80}")
     try:
-        ray.init(address=address, **quiet)
+        with warnings.catch_warnings():  # Ray Client warns of a timeout before it raises it
+            warnings.simplefilter("ignore")
+            ray.init(address=address, **quiet)
     except (ConnectionError, RuntimeError, ValueError) as e:
         raise FmnistError(f"cannot reach the Ray cluster at {address} ({str(e).splitlines()[0]:.200}); start it "
                           "with ray start --head, or use --ray local") from e
