@@ -115,15 +115,17 @@ def test_a_bucket_on_a_local_s3_server_is_read_and_written(tmp_path):
     for photo in [*PHOTOS, tmp_path / "broken.jpg"]:
         body = photo.read_bytes() if photo.exists() else b"\xff\xd8 not a photo"
         s3.put_object(Bucket="shop", Key=f"photos/{photo.name}", Body=body)
-    got = runner.invoke(app, ["classify", "s3://shop/photos", "--ray", "local", "--out", "s3://shop/rows"])
+    got = runner.invoke(app, ["classify", "s3://shop/photos", "s3://shop/gone", "--ray", "local", "--out",
+                              "s3://shop/rows"])
     assert got.exit_code == 1, got.stderr
     assert got.stderr.strip().splitlines()[-2:] == [
-        f"{len(PHOTOS) + 1} rows written to s3://shop/rows",
-        f"error: 1 of {len(PHOTOS) + 1} inputs could not be classified (their rows say why)"]
+        f"{len(PHOTOS) + 2} rows written to s3://shop/rows",
+        f"error: 2 of {len(PHOTOS) + 2} inputs could not be classified (their rows say why)"]
     rows = pq.read_table("shop/rows", filesystem=fs.FileSystem.from_uri("s3://shop/rows")[0]).to_pylist()
     assert set(rows[0]) == {"input", "label", "index", "score", "sure", "top", "error"}
     by_name = {row["input"].rsplit("/", 1)[1]: row for row in rows}
-    assert sorted(by_name) == sorted([p.name for p in PHOTOS] + ["broken.jpg"])
+    assert sorted(by_name) == sorted([p.name for p in PHOTOS] + ["broken.jpg", "gone"])
+    assert by_name["gone"]["error"] == "s3://shop/gone: no such file or folder"
     assert by_name["broken.jpg"]["label"] is None and "not an image" in by_name["broken.jpg"]["error"]
     local = {Path(line["input"]).name: line for line in _lines(runner.invoke(app, ["classify", *map(str, PHOTOS),
                                                                                    "--json"]).stdout)}
