@@ -11,12 +11,12 @@ from rich.console import Console
 
 from fmnist.core.errors import UsageError
 from fmnist.evaluation.photo_figures import photo_figures
-from fmnist.evaluation.photo_labels import COLUMNS, NONE, OTHER, UNLABELLED, PhotoLabels
+from fmnist.evaluation.photo_labels import COLUMNS, NONE, OTHER, UNKNOWN, UNLABELLED, PhotoLabels
 from fmnist.evaluation.photo_map import PhotoMap
 from fmnist.evaluation.photo_set import PhotoSet
 from fmnist.evaluation.photo_truth import NO_STRICT, photo_truth
 from fmnist.evaluation.report import render_photos
-from fmnist.train.photo_targets import MIN_CLASS_GROUP, SET, photo_groups, photo_targets
+from fmnist.train.photo_targets import CLASS_GROUPS, MIN_CLASS_GROUP, SET, photo_groups, photo_targets
 
 SANDAL, SHIRT, SNEAKER, TSHIRT, BOOT = 5, 6, 7, 0, 9
 
@@ -46,6 +46,34 @@ def test_the_label_file_gives_each_photo_its_code_by_sha256(tmp_path):
     renamed.write_bytes(photo.read_bytes())
     labels = PhotoLabels({hashlib.sha256(photo.read_bytes()).hexdigest(): BOOT}, "test")
     assert labels.of_files([renamed, tmp_path / "l.csv"]).tolist() == [BOOT, UNLABELLED]  # any copy, by content
+
+
+def test_a_row_counts_only_in_its_own_folder_and_an_unknown_photo_of_a_labelled_folder_has_no_strict_answer(
+        tmp_path):
+    """A label by eye is given to a photo of a folder: under a photo map of your own (a folder `mine`), your folder
+    keeps its labels. A shoe whose bytes the file does not know (a re-encoded copy) is UNKNOWN: its folder cannot
+    say which shoe it is, so the strict figure leaves it out and says how many, instead of calling it a Sandal."""
+    labels = PhotoLabels.load(_write(tmp_path / "l.csv", [("shoes", "train", "a.jpg", "aa", "Sneaker", "")]))
+    assert labels.of(["aa", "aa", "zz", "zz"], ["shoes", "mine", "shoes", "mine"]).tolist() == [
+        SNEAKER, UNLABELLED, UNKNOWN, UNLABELLED]
+    photos = PhotoSet(Path("photos"), ("shoes",), np.zeros((2, 28, 28), np.uint8), np.array([0, 0]),
+                      np.zeros(2, bool), [Path("a.jpg"), Path("copy.jpg")])
+    truth = photo_truth(photos, PhotoMap.load(), labels.of(["aa", "zz"], ["shoes", "shoes"]))
+    assert truth.strict.tolist() == [SNEAKER, NO_STRICT] and truth.unknown == 1
+    assert truth.accepted[1, [SANDAL, SNEAKER, BOOT]].all()  # lenient: still any shoe
+    probs = np.full((2, 10), 0.01)
+    probs[:, SANDAL] = 0.9
+    figures = photo_figures(probs, photos, PhotoMap.load(), 0.5, truth)
+    assert (figures.n_strict, figures.unknown_by_eye, figures.strict, figures.lenient) == (1, 1, 0.0, 1.0)
+    assert "1 photos of folders labelled by eye are not in the label file" in _rendered(figures)
+
+
+def _rendered(figures) -> str:
+    from rich.console import Console
+
+    console = Console(width=200, record=True)
+    console.print(*render_photos(figures))
+    return " ".join(console.export_text().split())  # a caption wraps at the table's width
 
 
 @pytest.mark.parametrize(("rows", "header", "says"), [
@@ -92,9 +120,10 @@ def test_the_project_labels_load_and_use_only_the_vocabulary():
 
 
 
-def test_shoes_labelled_by_eye_are_drawn_as_a_group_a_class():
-    """Enough photos of two or more of a folder's own labels split it into a group each; the rest stay together, and
-    a folder with one such label (or no labels) keeps its group."""
+def test_shoes_labelled_by_eye_are_drawn_as_groups_of_their_own():
+    """Enough photos of two or more of a folder's own labels split it by label, each label's photos dealt into
+    CLASS_GROUPS groups (drawn as often as that many folders); the rest stay together, and a folder with one such
+    label (or no labels) keeps its group."""
     n = 3 * MIN_CLASS_GROUP + 5
     folder_index = np.array([0] * n + [1] * MIN_CLASS_GROUP)
     codes = np.array([SANDAL] * MIN_CLASS_GROUP + [SNEAKER] * MIN_CLASS_GROUP + [BOOT] * (MIN_CLASS_GROUP - 1)
@@ -102,9 +131,10 @@ def test_shoes_labelled_by_eye_are_drawn_as_a_group_a_class():
     photos = PhotoSet(Path("photos"), ("shoes", "shirt"), np.zeros((len(codes), 28, 28), np.uint8), folder_index,
                       np.zeros(len(codes), bool), [Path(f"{i}.jpg") for i in range(len(codes))])
     groups = photo_groups(photos, PhotoMap.load(), codes)
-    sandal, sneaker = groups[0], groups[MIN_CLASS_GROUP]
-    assert len({sandal, sneaker, 0, 1}) == 4  # two groups of their own beside the two folders
-    assert (groups[:MIN_CLASS_GROUP] == sandal).all() and (groups[MIN_CLASS_GROUP:2 * MIN_CLASS_GROUP] == sneaker).all()
+    sandals, sneakers = groups[:MIN_CLASS_GROUP], groups[MIN_CLASS_GROUP : 2 * MIN_CLASS_GROUP]
+    assert len(set(sandals)) == len(set(sneakers)) == CLASS_GROUPS and not set(sandals) & set(sneakers)
+    assert not (set(sandals) | set(sneakers)) & {0, 1}  # groups of their own beside the two folders
+    assert np.bincount(sandals).max() - np.bincount(sandals)[np.unique(sandals)].min() <= 1  # dealt evenly
     assert (groups[2 * MIN_CLASS_GROUP:n] == 0).all()  # too few boots, and the other shoes: the folder's group
     assert (groups[n:] == 1).all()  # shirt: one label by eye, one group
     assert (photo_groups(photos, PhotoMap.load()) == folder_index).all()

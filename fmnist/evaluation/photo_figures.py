@@ -49,6 +49,8 @@ class PhotoFigures:
     per_folder: dict[str, dict[str, Any]]  # folder -> {n, mapped, unsure[, strict, lenient]}
     per_class: dict[str, dict[str, Any]]  # label -> {n, strict}: photos whose strict answer is that label
     confusion: dict[str, Any]  # {"rows": folders, "columns": labels + "not sure", "counts": [[...]]}
+    n_strict: int = 0  # photos with one strict answer (strict's denominator; 0 on a card written before it)
+    unknown_by_eye: int = 0  # photos of folders labelled by eye that the label file does not know: not in strict
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -76,7 +78,8 @@ def _per_folder(photos: PhotoSet, truth: PhotoTruth, sure: np.ndarray, strict: n
         rows = photos.folder_index == i
         row: dict[str, Any] = {"n": int(rows.sum()), "mapped": bool(mapped[rows].any()), "unsure": _share(~sure[rows])}
         if row["mapped"]:
-            row |= {"strict": _share(strict[rows & counted]), "lenient": _share(lenient[rows & mapped])}
+            row |= {"strict": _share(strict[rows & counted]), "n_strict": int((rows & counted).sum()),
+                    "lenient": _share(lenient[rows & mapped])}
         out[name] = row
     return out
 
@@ -113,7 +116,8 @@ def photo_figures(probs: np.ndarray, photos: PhotoSet, pmap: PhotoMap, threshold
         mean_strict=_mean(mapped_rows, "strict"), mean_lenient=_mean(mapped_rows, "lenient"),
         coverage=_share(sure[mapped]), answered_lenient=_share(lenient[mapped & sure]),
         unsure_unmapped=_share(~sure[~mapped]), empty=int(photos.empty.sum()), per_folder=per_folder,
-        per_class=_per_class(pmap, truth, strict), confusion=_confusion(photos, pmap, predicted, sure))
+        per_class=_per_class(pmap, truth, strict), confusion=_confusion(photos, pmap, predicted, sure),
+        n_strict=int((truth.strict != NO_STRICT).sum()), unknown_by_eye=truth.unknown)
 
 
 def choose_threshold(probs: np.ndarray, photos: PhotoSet, pmap: PhotoMap, coverage: float = COVERAGE,

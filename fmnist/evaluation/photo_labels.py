@@ -3,7 +3,8 @@
 The clothing photo set's `shoes` folder mixes sandals, sneakers, boots and other shoes, and `shirt` and `longsleeve`
 mix button-down shirts, sweaters and tops, so a folder cannot say what a strict answer is.
 fmnist/assets/photo_labels.csv holds one row a photo of those folders (`folder,split,file,sha256,label,note`),
-keyed by the photo's sha256 so that any copy of the set finds its rows. A row's label is one of:
+keyed by the photo's sha256 so that any copy of the set finds its rows; a row counts only for a photo in a folder
+of its own name (under a photo map of your own, your folders keep their labels). A row's label is one of:
 - a Fashion-MNIST class: what a person calls the photo; the strict answer, and also right in the lenient count;
 - `other`: of the folder's kind but none of its classes (a pump in `shoes`): the folder's labels stand, and the
   strict count leaves the photo out;
@@ -15,7 +16,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -29,6 +30,7 @@ DEFAULT_LABELS = "photo_labels.csv"  # in fmnist/assets
 MAX_LABELS_BYTES = 8_000_000  # about 80,000 rows; the default file holds about 1,000
 COLUMNS = ("folder", "split", "file", "sha256", "label", "note")
 OTHER, NONE, UNLABELLED = -1, -2, -3  # codes beside the class indices 0-9
+UNKNOWN = -4  # a photo of a folder labelled by eye that has no row (a re-encoded copy, a photo added since)
 WORDS = {"other": OTHER, "none": NONE}
 
 
@@ -36,6 +38,12 @@ WORDS = {"other": OTHER, "none": NONE}
 class PhotoLabels:
     codes: dict[str, int]  # a photo's sha256 -> its class index, OTHER or NONE
     source: str
+    folders: dict[str, str] = field(default_factory=dict)  # a photo's sha256 -> the folder its label was given in
+
+    @property
+    def labelled_folders(self) -> frozenset[str]:
+        """The folders whose photos were labelled by eye (their class is not the folder's)."""
+        return frozenset(self.folders.values())
 
     @classmethod
     def load(cls, path: Path | None = None) -> PhotoLabels:
@@ -47,15 +55,23 @@ class PhotoLabels:
         if not rows or tuple(rows[0]) != COLUMNS:
             raise UsageError(f"{where}: a photo label file is CSV with the header {','.join(COLUMNS)}")
         return cls({row["sha256"]: _code(row, where, n) for n, row in enumerate(rows, 2)},
-                   "default" if path is None else str(where))
+                   "default" if path is None else str(where), {row["sha256"]: row["folder"] for row in rows})
 
-    def of(self, digests: Sequence[str]) -> np.ndarray:
-        """(N,) int: each photo's class index, OTHER, NONE, or UNLABELLED when the file has no row for it."""
-        return np.array([self.codes.get(d, UNLABELLED) for d in digests], np.int64)
+    def of(self, digests: Sequence[str], folders: Sequence[str] | None = None) -> np.ndarray:
+        """(N,) int: each photo's class index, OTHER or NONE; UNKNOWN for a photo in a folder labelled by eye that the
+        file has no row for; UNLABELLED otherwise. With `folders` (each photo's folder name), a row counts only for a
+        photo in the folder it was given in."""
+        folders = folders if folders is not None else [None] * len(digests)
+        return np.array([self._code_of(d, f) for d, f in zip(digests, folders, strict=True)], np.int64)
 
-    def of_files(self, paths: Sequence[Path]) -> np.ndarray:
+    def _code_of(self, digest: str, folder: str | None) -> int:
+        if digest in self.codes and folder in (None, self.folders.get(digest)):
+            return self.codes[digest]
+        return UNKNOWN if folder in self.labelled_folders else UNLABELLED
+
+    def of_files(self, paths: Sequence[Path], folders: Sequence[str] | None = None) -> np.ndarray:
         """`of` the files' sha256 (each read a block at a time)."""
-        return self.of([sha256_file(p) for p in paths])
+        return self.of([sha256_file(p) for p in paths], folders)
 
 
 def _code(row: dict[str, str], where: Path, line: int) -> int:

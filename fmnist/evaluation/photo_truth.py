@@ -2,7 +2,8 @@
 (fmnist.evaluation.photo_map), refined by the labels given by eye where there are some (photo_labels).
 
 - strict: the one answer a person would give, or none where the strict figure leaves the photo out (a shoe that is
-  none of the three shoe classes, a folder mapped to no label);
+  none of the three shoe classes, a folder mapped to no label, a photo of a folder labelled by eye that the label
+  file does not know: its folder cannot say which class it is);
 - accepted: the answers the lenient figure counts right; none accepted means the right answer is "not sure".
 """
 
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fmnist.core.meta import CLASS_NAMES
-from fmnist.evaluation.photo_labels import NONE, OTHER, UNLABELLED, PhotoLabels
+from fmnist.evaluation.photo_labels import NONE, OTHER, UNKNOWN, UNLABELLED, PhotoLabels
 from fmnist.evaluation.photo_map import PhotoMap
 from fmnist.evaluation.photo_set import PhotoSet
 
@@ -24,6 +25,8 @@ NO_STRICT = -1
 class PhotoTruth:
     strict: np.ndarray  # (N,) int: the strict answer's index, or NO_STRICT
     accepted: np.ndarray  # (N, labels) bool: the answers the lenient figure counts right
+
+    unknown: int = 0  # photos of folders labelled by eye that the label file does not know (left out of strict)
 
     @property
     def mapped(self) -> np.ndarray:
@@ -50,9 +53,9 @@ def photo_truth(photos: PhotoSet, pmap: PhotoMap, codes: np.ndarray | None = Non
         strict[rows] = labels[0] if labels else NO_STRICT
     by_eye = codes >= 0
     strict[by_eye], accepted[by_eye, codes[by_eye]] = codes[by_eye], True
-    strict[codes == OTHER] = NO_STRICT
+    strict[(codes == OTHER) | (codes == UNKNOWN)] = NO_STRICT
     strict[codes == NONE], accepted[codes == NONE] = NO_STRICT, False
-    return PhotoTruth(strict, accepted)
+    return PhotoTruth(strict, accepted, int(np.sum(codes == UNKNOWN)))
 
 
 def codes_by_eye(photos: PhotoSet, pmap: PhotoMap, labels: PhotoLabels | None = None) -> np.ndarray | None:
@@ -61,4 +64,7 @@ def codes_by_eye(photos: PhotoSet, pmap: PhotoMap, labels: PhotoLabels | None = 
     if tuple(pmap.labels) != tuple(CLASS_NAMES):
         return None
     labels = labels or PhotoLabels.load()
-    return labels.of(photos.digests) if photos.digests else labels.of_files(photos.paths)  # each file read once
+    folders = [photos.folders[i] for i in photos.folder_index]
+    if photos.digests:  # each file read once
+        return labels.of(photos.digests, folders)
+    return labels.of_files(photos.paths, folders)

@@ -79,18 +79,26 @@ def render_photos(figures: PhotoFigures) -> list[Any]:
     from rich.markup import escape
     from rich.table import Table
 
-    out = Table(title=escape(f"real photos in {escaped(figures.photos)}: lenient {figures.lenient:.1%}, strict "
-                      f"{figures.strict:.1%} over {figures.n_mapped} mapped photos; mean over folders "
-                      f"{figures.mean_lenient:.1%} lenient"),
+    out = Table(title=escape(f"real photos in {escaped(figures.photos)}: {_overall(figures)}"),
                 caption=f"'not sure' below {figures.threshold:.2f} (or no object found): answers "
                         f"{figures.coverage:.1%} of mapped photos, {figures.answered_lenient:.1%} of them "
-                        f"right; unsure on {figures.unsure_unmapped:.1%} of photos with no class")
-    for column in ("folder", "photos", "strict", "lenient", "not sure"):
+                        f"right; unsure on {figures.unsure_unmapped:.1%} of photos with no class"
+                        + (f". {figures.unknown_by_eye} photos of folders labelled by eye are not in the label file "
+                           "(a re-encoded copy?): left out of strict" if figures.unknown_by_eye else ""))
+    for column in ("folder", "photos", "strict (of)", "lenient", "not sure"):
         out.add_column(column, justify="left" if column == "folder" else "right")
     for name, row in figures.per_folder.items():
-        scores = (f"{row['strict']:.1%}", f"{row['lenient']:.1%}") if row["mapped"] else ("no class", "")
+        of = f" ({row['n_strict']})" if "n_strict" in row and row["n_strict"] != row["n"] else ""
+        scores = (f"{row['strict']:.1%}{of}", f"{row['lenient']:.1%}") if row["mapped"] else ("no class", "")
         out.add_row(escape(escaped(name)), str(row["n"]), *scores, f"{row['unsure']:.1%}")
     return [out, *_per_class_table(figures)]
+
+
+def _overall(figures: PhotoFigures) -> str:
+    """Strict and lenient, each over its own photos, and both means over the folders."""
+    strict_of = f" of {figures.n_strict} with one answer" if figures.n_strict else ""
+    return (f"strict {figures.strict:.1%}{strict_of}, lenient {figures.lenient:.1%} of {figures.n_mapped} mapped "
+            f"photos; mean over folders {figures.mean_strict:.1%} strict, {figures.mean_lenient:.1%} lenient")
 
 
 def _per_class_table(figures: PhotoFigures) -> list[Any]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from fmnist.core.meta import NUM_CLASSES
-from fmnist.evaluation.photo_labels import NONE, OTHER
+from fmnist.evaluation.photo_labels import NONE, OTHER, UNKNOWN
 from fmnist.evaluation.photo_map import PhotoMap
 from fmnist.evaluation.photo_set import PhotoSet
 from fmnist.train.draws import group_draws
@@ -23,6 +23,7 @@ TARGET_WIDTH = NUM_CLASSES + 2
 SET, PHOTO = NUM_CLASSES, NUM_CLASSES + 1  # target columns
 MAIN_WEIGHT = 0.5
 MIN_CLASS_GROUP = 20  # photos of one label by eye in a folder for that label to be drawn as a group of its own
+CLASS_GROUPS = 2  # the groups such a label is drawn as: it weighs as two folders (docs/model.md, "The photo model")
 
 
 def fmnist_targets(labels: np.ndarray) -> np.ndarray:
@@ -50,7 +51,7 @@ def photo_targets(photos: PhotoSet, pmap: PhotoMap, codes: np.ndarray | None = N
         out[photos.folder_index == i, :SET + 1] = _folder_row(list(pmap.accepted[folder]))
     if codes is not None:
         codes = np.asarray(codes)
-        for rows, labels in ((codes == OTHER, None), (codes == NONE, [])):
+        for rows, labels in (((codes == OTHER) | (codes == UNKNOWN), None), (codes == NONE, [])):
             for i in np.flatnonzero(rows):
                 folder = list(pmap.accepted[photos.folders[photos.folder_index[i]]])
                 out[i, :SET + 1] = _folder_row(folder if labels is None else labels, pull=False)
@@ -78,8 +79,10 @@ def _folder_row(labels: list[int], pull: bool = True) -> np.ndarray:
 def photo_groups(photos: PhotoSet, pmap: PhotoMap, codes: np.ndarray | None = None) -> np.ndarray:
     """Each photo's draw group (fmnist.train.draws weighs every group the same): its folder, except that a folder
     whose photos are labelled by eye with two or more of its own labels, MIN_CLASS_GROUP photos or more each (shoes:
-    Sandal, Sneaker, Ankle boot), is split into a group a label, the rest staying as the folder's group. Each shoe
-    class then weighs as a folder does, and no class can stand for the others."""
+    Sandal, Sneaker, Ankle boot), is split by label, the rest staying as the folder's group. A label's photos are
+    dealt in turn into CLASS_GROUPS groups, so each shoe class weighs as that many folders: no class can stand for
+    the others, and the fine distinction between three shoes of 30-60 photos each is drawn as often as a
+    folder's coarse one."""
     groups = photos.folder_index.astype(np.int64)
     if codes is None:
         return groups
@@ -90,8 +93,10 @@ def photo_groups(photos: PhotoSet, pmap: PhotoMap, codes: np.ndarray | None = No
         if len(own) < 2:
             continue
         for label in own:
-            groups[rows & (codes == label)] = next_group
-            next_group += 1
+            members = np.flatnonzero(rows & (codes == label))
+            for k in range(CLASS_GROUPS):
+                groups[members[k::CLASS_GROUPS]] = next_group + k
+            next_group += CLASS_GROUPS
     return groups
 
 
