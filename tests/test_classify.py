@@ -113,7 +113,7 @@ def test_info_alone_names_both_shipped_models_the_default_first():
     got = runner.invoke(app, ["info"])
     assert got.exit_code == 0, got.output
     names = [line.split(":")[0] for line in got.stdout.splitlines() if not line.startswith(" ")]
-    assert names == ["photo (default)", "edge"] and "of validation photos right" in got.stdout
+    assert names == ["photo (default)", "edge"] and "strict" in got.stdout and "% lenient" in got.stdout
     rows = json.loads(runner.invoke(app, ["info", "--json"]).stdout)
     assert [(r["name"], r["default"]) for r in rows] == [("photo", True), ("edge", False)]
     assert rows[0]["photos_lenient"] > rows[1]["photos_lenient"] and all(r["size_kb"] > 100 for r in rows)

@@ -106,14 +106,16 @@ class ShippedInfo:
         parity, decision = self.meta.parity, self.meta.decision
         return {**row, "size_kb": round(self.model.path.stat().st_size / 1024, 1),
                 "test_accuracy": parity.get("accuracy"), "tested_on": parity.get("data"),
-                "photos_lenient": decision.get("lenient"), "threshold": decision.get("threshold")}
+                "photos_strict": decision.get("strict"), "photos_lenient": decision.get("lenient"),
+                "threshold": decision.get("threshold")}
 
     def text(self) -> str:
         """Two lines: its name and what it is for; its file and figures."""
         row = self.to_json()
         figures = escaped(row["error"]) if "error" in row else (
             f"{row['size_kb']} KB; {figure(row['test_accuracy'], '.2%')} on {shown(str(row['tested_on']))}, "
-            f"{figure(row['photos_lenient'], '.1%')} of validation photos right, not sure below "
+            f"validation photos {figure(row['photos_strict'], '.1%')} strict, {figure(row['photos_lenient'], '.1%')} "
+            "lenient (as its training recorded them), not sure below "
             f"{figure(row['threshold'], '.2f')}")
         return (f"{row['name']}{' (default)' if row['default'] else ''}: {row['about']}\n"
                 f"  {escaped(row['file'])}: {figures}")
