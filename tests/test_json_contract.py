@@ -40,10 +40,12 @@ MACHINE = {"cpu", "arch", "cores", "int8_dot", "onnxruntime", "python"}
 EVALUATE = {"model", "labels", "data", "accuracy", "n", "per_class", "confusion", "photos"}
 PER_CLASS = {"precision", "recall", "f1", "support"}
 PHOTOS = {"photos", "n", "n_mapped", "threshold", "strict", "lenient", "mean_strict", "mean_lenient", "coverage",
-          "answered_lenient", "unsure_unmapped", "empty", "per_folder", "per_class", "confusion"}
+          "answered_lenient", "unsure_unmapped", "empty", "per_folder", "per_class", "confusion",
+          "n_strict", "unknown_by_eye"}
 INFO = {"precision", "source_sha256", "labels", "input", "preprocessing", "preprocess", "training", "parity",
         "decision", "export_command", "fmnist_version", "created"}
-SHIPPED = {"name", "default", "file", "about", "size_kb", "test_accuracy", "tested_on", "photos_lenient", "threshold"}
+SHIPPED = {"name", "default", "file", "about", "size_kb", "test_accuracy", "tested_on", "photos_strict",
+           "photos_lenient", "threshold"}
 
 
 def printed(obj: object) -> dict:
