@@ -8,22 +8,29 @@ Each VIDEO.avi comes with VIDEO.truth.json: one entry a frame, the product's lab
 scripts/score_live.py runs `fmnist live` on them and counts right, sure-but-wrong and "not sure" frames.
 
     .venv/bin/python scripts/scene_sequences.py OUTDIR [--hold 45] [--blank 30] [--fps 30]
+
+An OUTDIR that is a file, --hold under 1 (videos with no product) or a bad --fps is one `error:` line, before
+anything is written.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from fmnist.core.errors import FmnistError, UsageError, escaped
 from fmnist.evaluation.grounds import wood
 
 SIZE = (640, 480)
 PER_CLASS = 4
+MAX_FPS = 1000.0
 DRIFTS = {"drift.avi": 1.5, "drift-fast.avi": 4.0}  # a handheld camera's wander, at most this many px a frame
 
 
@@ -74,9 +81,14 @@ def write(path: Path, frames: Iterator[np.ndarray], truth: list[int | None], fps
           seed: int) -> None:
     rng = np.random.default_rng(seed)
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, SIZE)
-    for frame in frames:
-        writer.write(np.clip(frame + rng.normal(0, sigma, frame.shape), 0, 255).astype(np.uint8))
-    writer.release()
+    if not writer.isOpened():
+        raise FmnistError(f"cannot write {path}: OpenCV could not open it for an MJPG video; choose a folder you can "
+                          "write to")
+    try:
+        for frame in frames:
+            writer.write(np.clip(frame + rng.normal(0, sigma, frame.shape), 0, 255).astype(np.uint8))
+    finally:
+        writer.release()
     path.with_suffix(".truth.json").write_text(json.dumps(truth))
     print(f"wrote {path}: {len(truth)} frames")
 
@@ -93,22 +105,44 @@ def sequence(scenes: list[np.ndarray], labels: np.ndarray, hold: int, blank: int
     return frames + [scenes[0]] * blank, truth + [None] * blank
 
 
-def main() -> int:
+def checked(args: argparse.Namespace) -> None:
+    """UsageError for settings that give no product frame, or for an OUT that cannot be a folder; OUT is made."""
+    if args.hold < 1 or args.blank < 0:
+        raise UsageError(f"--hold {args.hold} --blank {args.blank}: each product is shown for --hold frames (1 or "
+                         "more) with --blank empty frames (0 or more) between; give --hold 1 or more")
+    if not (math.isfinite(args.fps) and 0 < args.fps <= MAX_FPS):
+        raise UsageError(f"--fps {args.fps}: give a frame rate over 0 and up to {MAX_FPS} (default 30)")
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        what = "a file, not a folder" if args.out.is_file() else e.strerror or e
+        raise UsageError(f"{args.out}: {what}; give a folder for the videos") from None
+
+
+def videos(out: Path, hold: int, blank: int, fps: float) -> None:
+    images, labels = products()
+    frames, truth = sequence(list(table_scenes(images, 0)), labels, hold, blank)
+    write(out / "table.avi", iter(frames), truth, fps, 6.0, 1)
+    light = np.full((SIZE[1], SIZE[0], 3), 225, np.float32)
+    plain = [light, *(placed(light, image, 260, (SIZE[0] // 2, SIZE[1] // 2)) for image in images)]
+    frames, truth = sequence(plain, labels, hold, blank)
+    for name, speed in DRIFTS.items():
+        write(out / name, handheld(frames, np.random.default_rng(2), speed), truth, fps, 4.0, 3)
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", type=Path)
     parser.add_argument("--hold", type=int, default=45)
     parser.add_argument("--blank", type=int, default=30)
     parser.add_argument("--fps", type=float, default=30.0)
-    args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
-    images, labels = products()
-    frames, truth = sequence(list(table_scenes(images, 0)), labels, args.hold, args.blank)
-    write(args.out / "table.avi", iter(frames), truth, args.fps, 6.0, 1)
-    light = np.full((SIZE[1], SIZE[0], 3), 225, np.float32)
-    plain = [light, *(placed(light, image, 260, (SIZE[0] // 2, SIZE[1] // 2)) for image in images)]
-    frames, truth = sequence(plain, labels, args.hold, args.blank)
-    for name, speed in DRIFTS.items():
-        write(args.out / name, handheld(frames, np.random.default_rng(2), speed), truth, args.fps, 4.0, 3)
+    args = parser.parse_args(argv)
+    try:
+        checked(args)
+        videos(args.out, args.hold, args.blank, args.fps)
+    except FmnistError as e:
+        print(f"error: {escaped(e)}", file=sys.stderr)
+        return e.exit_code
     return 0
 
 
