@@ -60,7 +60,7 @@ def test_evaluate_escapes_the_model_s_name_and_the_photo_folder(own_model, tmp_p
     assert got.exit_code == 0, got.output
     clean(got.stdout)
     words = "".join(got.stdout.split())  # the titles wrap to the tables' width
-    assert f"{SHOWN}:accuracy50.00%on4held-outphotos" in words and "photos\\x1b[31m:lenient" in words
+    assert f"{SHOWN}:accuracy50.00%on4held-outphotos" in words and "photos\\x1b[31m:strict" in words
 
 
 def test_bench_escapes_the_model_s_name_in_its_progress_table_and_advice(own_model):
@@ -87,4 +87,4 @@ def test_the_photo_table_escapes_each_folder_s_name():
     Console(file=out, width=200).print(*render_photos(figures))
     shown = out.getvalue()
     assert "\x1b" not in shown and "\nfake" not in shown and "\nhotos" not in shown
-    assert "real photos in p\\nhotos: lenient" in shown and "x\\x1b[2J\\nfake [/b]" in shown
+    assert "real photos in p\\nhotos: strict" in shown and "x\\x1b[2J\\nfake [/b]" in shown
