@@ -1,6 +1,6 @@
 """Procedural grounds a product is photographed on: plain, wood-grain tables, woven fabric, tiled floors, blotchy
 walls, each in its own colour and light, some dim and noisy. The photo recipe renders Fashion-MNIST products on them
-(fmnist.evaluation.render) and learns "not sure" from them alone (fmnist.train.empty_scenes); scripts/scene_videos.py
+(fmnist.evaluation.render) and learns "not sure" from them alone (fmnist.train.empty_scenes); scripts/scene_sequences.py
 films its textured table with them. Every ground is float32 BGR in 0-255, drawn from a seeded generator.
 """
 
