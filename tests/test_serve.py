@@ -10,6 +10,7 @@ import socket
 import struct
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from served import served
@@ -29,12 +30,13 @@ def read_to_end(sock: socket.socket) -> bytes:
     return b"".join(chunks)
 
 
-def get(port: int, path: str = "/", host: str | None = None) -> tuple[int, bytes]:
-    """One GET with this Host header (default 127.0.0.1:port, as a browser sends it): (status, body)."""
+def get(port: int, path: str = "/", host: str | None = None, close_after_head: bool = False) -> tuple[int, bytes]:
+    """One GET with this Host header (default 127.0.0.1:port, as a browser sends it): (status, body); the
+    status alone when `close_after_head` (a stream)."""
     with connect(port) as sock:
         sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host if host is not None else f'127.0.0.1:{port}'}\r\n"
                      "Connection: close\r\n\r\n".encode())
-        head, _, body = read_to_end(sock).partition(b"\r\n\r\n")
+        head, _, body = (sock.recv(65536) if close_after_head else read_to_end(sock)).partition(b"\r\n\r\n")
     return int(head.split()[1]), body
 
 
@@ -64,18 +66,56 @@ def watch(port: int) -> socket.socket:
     return sock
 
 
-def test_requests_beyond_the_cap_get_503_at_once_and_the_page_returns_when_they_end():
-    with served(preview=Preview("m.onnx"), max_requests=4) as port:
-        viewers = [watch(port) for _ in range(4)]  # four streams watched: four requests under way
+def test_streams_beyond_their_cap_get_503_at_once_and_hold_no_request_slot():
+    with served(preview=Preview("m.onnx"), max_requests=2, max_streams=4) as port:
+        viewers = [watch(port) for _ in range(4)]  # four streams watched, none read: more than max_requests
         started = time.monotonic()
-        status, body = get(port, "/status")
-        assert status == 503 and json.loads(body)["error"].startswith("busy: fmnist serves 4 requests at once")
+        status, body = get(port, "/stream")
+        assert status == 503 and json.loads(body)["error"].startswith("busy: 4 streams are watched at once")
         assert time.monotonic() - started < 0.5  # told at once
+        for path in ("/status", "/health", "/"):
+            assert get(port, path)[0] in (200, 404), path  # the other routes are served meanwhile (no /health here)
+        assert get(port, "/status")[0] == 200
         for sock in viewers:
             reset(sock)
         time.sleep(0.3)  # the server sees them go
-        status, body = get(port)
-        assert status == 200 and b"m.onnx" in body  # the page again, for a normal client
+        assert get(port, "/stream", close_after_head=True)[0] == 200  # a stream again
+
+
+def slow_body(port: int, path: str = "/classify") -> socket.socket:
+    """A client that announces a 1 MB body and sends 10 bytes of it (then nothing, for now)."""
+    sock = connect(port)
+    sock.sendall(f"POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: image/jpeg\r\n"
+                 "Content-Length: 1000000\r\n\r\n".encode() + bytes(10))
+    return sock
+
+
+def test_clients_still_sending_their_body_hold_no_slot_and_health_is_never_capped():
+    from fmnist.runtime.http.workers import Workers
+
+    photo = (Path(__file__).resolve().parent.parent / "examples" / "photos" / "shirt.jpg").read_bytes()
+    with served(Workers(None, 1), max_requests=2) as port:
+        slow = [slow_body(port) for _ in range(4)]  # more than max_requests, each with its body under way
+        time.sleep(0.2)
+        assert get(port, "/health")[0] == 200
+        status, body = post(port, photo)
+        assert status == 200 and "label" in json.loads(body)
+        for sock in slow:
+            sock.close()
+    with served(Workers(None, 1), max_requests=0) as port:  # every slot taken: the cap answers, /health does not
+        assert get(port, "/health")[0] == 200
+        status, body = get(port, "/")
+        assert status == 503 and json.loads(body)["error"].startswith("busy: fmnist serves 0 requests at once")
+        status, body = post(port, photo)  # refused once its body has come: read whole, so the answer arrives
+        assert status == 503 and json.loads(body)["error"].startswith("busy: fmnist serves 0 requests at once")
+
+
+def post(port: int, data: bytes) -> tuple[int, bytes]:
+    with connect(port) as sock:
+        sock.sendall(f"POST /classify HTTP/1.1\r\nHost: localhost\r\nContent-Type: image/jpeg\r\n"
+                     f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n".encode() + data)
+        head, _, body = read_to_end(sock).partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
 
 
 def test_connections_that_send_nothing_are_closed_at_the_timeout_and_others_are_served_meanwhile():

@@ -287,7 +287,7 @@ def serve(
     POST /classify takes one image's bytes (image/* or application/octet-stream) or a multipart form of files;
     ?top=K and ?threshold=X are classify's options. GET / is a page to drop a photo on, GET /health names the
     model, GET /openapi.json describes the API. A body over 20 MB is refused (413), as is an image over 100 MP;
-    16 requests are served at once (more get 503). Ctrl-C or SIGTERM stops it.
+    16 requests are served at once (more get 503; /health never does). Ctrl-C or SIGTERM stops it.
 
     From curl: curl -F file=@shirt.jpg localhost:8000/classify (docs/commands.md has Python too). With --source,
     the live page and its stream are served beside the API, at /live.

@@ -3,8 +3,10 @@ page or a large upload never takes the server (or `live`) down:
 
 - the Host check: on a loopback bind, a request whose Host header is not a loopback name is refused (421), so a web
   page cannot reach the camera or the API through DNS rebinding;
-- the cap on requests served at once (MAX_REQUESTS; a stream counts while it is watched): the next ones get a 503
-  at once, with Retry-After;
+- the cap on requests served at once (MAX_REQUESTS): a request holds one of these slots only while fmnist works
+  for it, from its body's last byte (at once for a request with no body) to its answer, so that clients sending
+  slowly hold none; the next ones get a 503 at once, with Retry-After. /health is never capped (it is answered from
+  memory), and the MJPEG streams, which last as long as they are watched, have their own cap (MAX_STREAMS);
 - the body: a Content-Length over MAX_BODY_BYTES is refused (413) before a byte of it is read, a body that grows
   past it (chunked) as soon as it does, and one that has not arrived whole within BODY_TIMEOUT_S gets a 408.
 
@@ -27,6 +29,9 @@ MAX_BODY_BYTES = 20_000_000  # an upload: a 100 MP JPEG is a few tens of MB, a p
 BODY_TIMEOUT_S = 60.0  # for the whole body: 20 MB over a 3 Mbit/s link
 TIMEOUT_S = 10.0  # for a request's line and headers (from the connection or the previous answer), and for a write
 MAX_REQUESTS = 16  # served at once: threads, memory and file descriptors stay bounded on a Pi
+MAX_STREAMS = 8  # /stream viewers at once: each holds a thread while it waits for the next frame
+UNCAPPED = ("/health",)  # answered from memory: a monitor's check is never refused as busy
+STREAMS = ("/stream",)  # capped by MAX_STREAMS, not MAX_REQUESTS
 MAX_CONNECTIONS = 64  # open at once (uvicorn's limit_concurrency): idle keep-alive ones are closed after 5 s
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")  # what a browser on this machine sends as Host
 RETRY_AFTER_S = 5
@@ -57,6 +62,7 @@ class Limits:
     body_seconds: float = BODY_TIMEOUT_S
     timeout: float = TIMEOUT_S  # fmnist.runtime.http.protocol: the head's deadline, a stalled write's
     max_requests: int = MAX_REQUESTS
+    max_streams: int = MAX_STREAMS
     allowed_hosts: frozenset[str] | None = None  # None: any Host (a LAN bind)
 
 
@@ -65,40 +71,67 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 class Guard:
-    """ASGI middleware: the Host check, the cap on requests at once and the body's size and time (see above)."""
+    """ASGI middleware: the Host check, the caps on requests and streams at once and the body's size and time (see
+    above)."""
 
     def __init__(self, app: App, limits: Limits) -> None:
-        self.app, self.limits, self.active = app, limits, 0
+        self.app, self.limits, self.active, self.streams = app, limits, 0, 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         refused = self._refusal(scope)
+        if refused is None and scope["path"] in STREAMS:
+            refused = self._stream_refusal()
         if refused is not None:
             await _send(send, refused)
             return
-        self.active += 1  # one event loop: no lock needed
+        if scope["path"] in UNCAPPED:
+            await self.app(scope, receive, send)
+        elif scope["path"] in STREAMS:
+            await self._watched(scope, receive, send)
+        else:
+            await self._slotted(scope, receive, send)
+
+    async def _watched(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.streams += 1  # one event loop: no lock needed
         try:
-            await self.app(scope, self._bounded(receive), send)
+            await self.app(scope, receive, send)
         finally:
-            self.active -= 1
+            self.streams -= 1
+
+    async def _slotted(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The app, holding a slot from the body's end (at once without a body) to the answer."""
+        slot = Slot(self)
+        if not _has_body(scope):
+            try:
+                slot.take()
+            except Refused as refused:
+                await _send(send, refused)
+                return
+        try:
+            await self.app(scope, self._bounded(receive, slot), send)
+        finally:
+            slot.release()
 
     def _refusal(self, scope: Scope) -> Refused | None:
         allowed = self.limits.allowed_hosts
         if allowed is not None and (_header(scope, b"host") or "").strip().lower() not in allowed:
             return Refused(421, "this server answers only Host: localhost, 127.0.0.1 or [::1] (a loopback bind "
                                 "refuses other names: DNS rebinding); use one of those in the URL")
-        if self.active >= self.limits.max_requests:
-            return Refused(503, f"busy: fmnist serves {self.limits.max_requests} requests at once; try again in a "
-                                "few seconds", headers={"Retry-After": str(RETRY_AFTER_S)})
         length = _header(scope, b"content-length")
         if length is not None and length.isdigit() and int(length) > self.limits.max_body:
             return too_large(int(length), self.limits.max_body)
         return None
 
-    def _bounded(self, receive: Receive) -> Receive:
-        """`receive`, with the body counted and timed until it has all come."""
+    def _stream_refusal(self) -> Refused | None:
+        if self.streams < self.limits.max_streams:
+            return None
+        return busy(f"{self.limits.max_streams} streams are watched at once; close a viewer, or try again later")
+
+    def _bounded(self, receive: Receive, slot: Slot) -> Receive:
+        """`receive`, with the body counted and timed until it has all come; then the slot is taken."""
         received, whole = 0, False
         deadline = anyio.current_time() + self.limits.body_seconds
 
@@ -117,9 +150,41 @@ class Guard:
                 whole = not message.get("more_body", False)
                 if received > self.limits.max_body:
                     raise too_large(received, self.limits.max_body, so_far=not whole)
+                if whole:
+                    slot.take()
             return message
 
         return bounded
+
+
+class Slot:
+    """One request's place among the `max_requests` served at once: taken once, given back once."""
+
+    def __init__(self, guard: Guard) -> None:
+        self.guard, self.held = guard, False
+
+    def take(self) -> None:
+        """Held from now, or a 503 Refused when every slot is taken."""
+        if self.held:
+            return
+        if self.guard.active >= self.guard.limits.max_requests:
+            raise busy(f"fmnist serves {self.guard.limits.max_requests} requests at once; try again in a few seconds")
+        self.guard.active += 1
+        self.held = True
+
+    def release(self) -> None:
+        if self.held:
+            self.guard.active -= 1
+            self.held = False
+
+
+def _has_body(scope: Scope) -> bool:
+    length = _header(scope, b"content-length")
+    return _header(scope, b"transfer-encoding") is not None or (length is not None and length.strip() not in ("", "0"))
+
+
+def busy(why: str) -> Refused:
+    return Refused(503, f"busy: {why}", headers={"Retry-After": str(RETRY_AFTER_S)})
 
 
 def too_large(size: int, limit: int, so_far: bool = False) -> Refused:

@@ -55,7 +55,7 @@ REFUSALS = {
                         "pixel limit (100 MP) or the decoded-byte limit"),
     "415": _json(ERROR, "a Content-Type other than image/*, application/octet-stream or multipart/form-data"),
     "421": _json(ERROR, "on a loopback bind, a Host header that is not a loopback name"),
-    "503": _json(ERROR, f"over {MAX_REQUESTS} requests at once; see Retry-After"),
+    "503": _json(ERROR, f"over {MAX_REQUESTS} requests at once (/health is never refused so); see Retry-After"),
 }
 BINARY = {"schema": {"type": "string", "format": "binary"}}
 CLASSIFY = {
