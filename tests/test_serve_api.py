@@ -155,6 +155,30 @@ def test_a_30_mb_body_is_refused_413_before_it_is_read_and_the_server_serves_on(
     healthy(api)
 
 
+def docs_classify(path: Path, url: str) -> dict:
+    """docs/raspberry-pi.md's Python client, as it is written there: urllib, which sends the whole body before it
+    reads the answer (no Expect: 100-continue)."""
+    import urllib.request
+
+    request = urllib.request.Request(url, data=open(path, "rb").read(),  # noqa: SIM115 (as the docs write it)
+                                     headers={"Content-Type": "application/octet-stream"})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.load(answer)
+
+
+def test_the_docs_urllib_client_reads_the_413_of_a_30_mb_body_not_a_reset(api, tmp_path):
+    import urllib.error
+
+    big = tmp_path / "big.jpg"
+    big.write_bytes(bytes(30_000_000))
+    for _ in range(2):  # and again: the first refusal left the server as it was
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            docs_classify(big, f"http://127.0.0.1:{api}/classify")
+        assert refused.value.code == 413
+        assert json.load(refused.value)["error"].startswith("the body is 30,000,000 bytes, over the 20,000,000")
+    assert docs_classify(PHOTOS[4], f"http://127.0.0.1:{api}/classify")["label"] == "Trouser"
+
+
 def test_a_body_that_does_not_arrive_in_time_is_a_408_and_the_server_serves_on():
     with served(Workers(None, 1), body_seconds=0.5) as port:
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:

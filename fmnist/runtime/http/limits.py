@@ -189,7 +189,8 @@ def busy(why: str) -> Refused:
 
 def too_large(size: int, limit: int, so_far: bool = False) -> Refused:
     return Refused(413, f"the body is {'over ' if so_far else ''}{size:,} bytes, over the {limit:,}-byte limit; "
-                        "send a smaller image (downscale it), or fewer files at once")
+                        "send a smaller image (downscale it), or fewer files at once",
+                   headers={"Connection": "close"})  # the rest of the body is dropped, then the connection closed
 
 
 async def _send(send: Send, refused: Refused) -> None:

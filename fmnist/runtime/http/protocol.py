@@ -3,8 +3,12 @@
 - A request's head: uvicorn closes a keep-alive connection that stays idle, but not one that never sends a request,
   nor one that sends its headers a byte now and then: each would hold a connection for ever (a port scanner, a
   preconnect, a slow-loris client). Here a connection must deliver a request's line and headers within `timeout`
-  seconds of opening or of its previous answer, or it is closed; and so is one whose unread body (after a 413) is
-  still arriving by then.
+  seconds of opening or of its previous answer, or it is closed.
+- A gentle close: an answer given before the request's body has all come (a 413 from the body's Content-Length, a
+  408) is sent, then the connection is shut for writing and the rest of the body read and dropped until the client
+  closes, for `timeout` seconds at most. Closed at once, the kernel would answer the body's next bytes with a
+  reset, and a client that sends its whole body before it reads (Python's urllib, without Expect: 100-continue)
+  would see "Connection reset by peer" instead of the answer.
 - A write: a client that stops reading (a stalled viewer of /stream) fills the socket's buffer and uvicorn waits
   for it for ever. Here a write that has waited `timeout` seconds for the client to read aborts the connection.
 """
@@ -14,6 +18,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from fmnist.runtime.http.limits import TIMEOUT_S
@@ -25,15 +30,33 @@ class DeadlineProtocol(H11Protocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._deadline: asyncio.TimerHandle | None = None
         self._stall: asyncio.TimerHandle | None = None
-        super().connection_made(transport)
+        self._draining: asyncio.TimerHandle | None = None
+        self._socket = transport
+        super().connection_made(Gentle(transport, self))  # type: ignore[arg-type]
         self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        if self._draining is None:  # else: the rest of a refused body, dropped
+            super().data_received(data)
+
+    def close_gently(self) -> None:
+        """Closed, after the client has read the answer if it is still sending its body (see above)."""
+        transport = self._socket
+        if self._draining is not None or transport.is_closing():
+            return
+        if self.conn.their_state is not h11.SEND_BODY or not transport.can_write_eof():
+            transport.close()
+            return
+        transport.write_eof()  # after the answer: the client reads it, then the end
+        transport.resume_reading()
+        self._draining = self.loop.call_later(self.timeout, transport.close)  # or at the client's end (EOF)
 
     def on_response_complete(self) -> None:
         super().on_response_complete()  # may start a pipelined request at once
         self._arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        for timer in (self._deadline, self._stall):
+        for timer in (self._deadline, self._stall, self._draining):
             if timer is not None:
                 timer.cancel()
         super().connection_lost(exc)
@@ -61,3 +84,19 @@ class DeadlineProtocol(H11Protocol):
     def _expire(self, waiting: Any) -> None:
         if self.cycle is waiting and not self.transport.is_closing():  # no new request since: close it
             self.transport.close()
+
+
+class Gentle:
+    """The connection's transport as uvicorn sees it, but for close(): DeadlineProtocol.close_gently."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: DeadlineProtocol) -> None:
+        self._transport, self._protocol = transport, protocol
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+    def close(self) -> None:
+        self._protocol.close_gently()
+
+    def is_closing(self) -> bool:
+        return self._protocol._draining is not None or self._transport.is_closing()
