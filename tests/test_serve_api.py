@@ -262,6 +262,23 @@ def test_a_decompression_bomb_is_refused_413_from_its_header_before_it_is_decode
     healthy(api)
 
 
+def test_large_images_wait_for_their_turn_holding_no_worker_so_small_photos_are_not_held_up(api):
+    large = bomb_png(9_000, 9_000)  # 81 MP grey: decoded one at a time (over 64 MB), in a fraction of a second
+    started = time.monotonic()
+    assert post(api, large, "image/png")[0] == 200
+    one_large = time.monotonic() - started
+    waiting = [threading.Thread(target=post, args=(api, large, "image/png")) for _ in range(5)]
+    for thread in waiting:
+        thread.start()
+    time.sleep(0.1)  # all five sent: one decodes, four wait for their turn
+    started = time.monotonic()
+    assert post(api, PHOTOS[4].read_bytes())[1]["label"] == "Trouser"  # type: ignore[index]
+    small = time.monotonic() - started
+    for thread in waiting:
+        thread.join()
+    assert small < one_large  # served by the other worker at once, not after the large images ahead of it
+
+
 @pytest.mark.parametrize(("suffix", "shape", "dtype"), [
     (".png", (50, 60, 4), np.uint8), (".png", (40, 30), np.uint16), (".tif", (30, 20, 3), np.uint16),
     (".webp", (50, 60, 3), np.uint8), (".bmp", (50, 61), np.uint8), (".jpg", (64, 48, 3), np.uint8),

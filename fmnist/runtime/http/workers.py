@@ -5,16 +5,16 @@ workers (one per core by default) while the event loop goes on reading and answe
 An upload is read with the runtime's own reader (fmnist.runtime.image.read_image_bytes: its header checked before
 anything is allocated) and answered with classify's own `Outcome`, so the API's JSON is `classify --json`'s. An
 image that decodes to over LARGE_BYTES is decoded by one worker at a time: the memory of several at once is
-bounded by one large picture, not by one per core."""
+bounded by one large picture, not by one per core. A large image waits for its turn before it takes a worker, so
+small photos keep the other workers while one large picture decodes."""
 
 from __future__ import annotations
 
 import base64
 import io
 import queue
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractAsyncContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,17 +76,18 @@ class Workers:
         self._free.put(first)
         for _ in range(self.count - 1):
             self._free.put(Classifier(model, threads=1, threshold=threshold))
-        self._large = threading.Lock()
         self._limiter: anyio.CapacityLimiter | None = None
+        self._large: anyio.Lock | None = None
 
     async def classify(self, upload: Upload, asked: Asked) -> Answer:
-        if self._limiter is None:  # made in the event loop that uses it
-            self._limiter = anyio.CapacityLimiter(self.count)
-        return await anyio.to_thread.run_sync(self.classify_now, upload, asked, limiter=self._limiter)
+        if self._limiter is None or self._large is None:  # made in the event loop that uses them
+            self._limiter, self._large = anyio.CapacityLimiter(self.count), anyio.Lock()
+        async with self._turn(upload.data, self._large):  # before a worker: a waiting large image holds none
+            return await anyio.to_thread.run_sync(self.classify_now, upload, asked, limiter=self._limiter)
 
     def classify_now(self, upload: Upload, asked: Asked) -> Answer:
         """One upload, in the calling thread, with a classifier of its own."""
-        with self._turn(upload.data), self._lent() as classifier:
+        with self._lent() as classifier:
             try:
                 image = read_image_bytes(upload.data, upload.name, classifier.preparation.enough())  # as classify
                 result = classifier.classify(image, top=asked.top, threshold=asked.threshold)
@@ -103,10 +104,12 @@ class Workers:
         finally:
             self._free.put(classifier)
 
-    def _turn(self, data: bytes) -> threading.Lock | nullcontext[None]:
-        """The large images' one-at-a-time lock, for an image whose header declares over LARGE_BYTES decoded."""
+    @staticmethod
+    def _turn(data: bytes, lock: anyio.Lock) -> AbstractAsyncContextManager[Any]:
+        """The large images' one-at-a-time lock, for an image whose header declares over LARGE_BYTES decoded (the
+        header alone is read: a few bytes)."""
         try:
             large = read_header(io.BytesIO(data)).peak_bytes > LARGE_BYTES
         except HeaderError:  # not an image: read_image_bytes says so
             large = False
-        return self._large if large else nullcontext()
+        return lock if large else nullcontext()
