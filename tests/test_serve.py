@@ -154,6 +154,18 @@ def test_a_loopback_bind_answers_only_loopback_host_names():
     assert loopback_hosts("0.0.0.0", 8080) is None  # a LAN bind's names are the network's: not checked
     assert loopback_hosts("192.168.1.20", 8080) is None
     assert "[::1]:8080" in loopback_hosts("::1", 8080) and "127.0.0.2" in loopback_hosts("127.0.0.2", 80)
+    mapped = loopback_hosts("::ffff:127.0.0.1", 8080)  # 127.0.0.1 written as IPv6: loopback, checked
+    assert mapped is not None and "[::ffff:127.0.0.1]:8080" in mapped and "evil.com" not in mapped
+
+
+def test_an_empty_host_is_a_usage_error_not_a_bind_to_every_network():
+    from typer.testing import CliRunner
+
+    from fmnist.cli import app
+
+    got = CliRunner().invoke(app, ["serve", "--host", "", "--port", "0", "--model", "/nonexistent.onnx"])
+    assert got.exit_code == 2 and got.stderr == ("error: --host '': the host is empty; give 127.0.0.1 (this machine "
+                                                 "only) or 0.0.0.0 (every network)\n")
 
 
 @pytest.mark.slow

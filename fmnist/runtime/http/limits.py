@@ -46,14 +46,20 @@ App = Callable[[Scope, Receive, Send], Awaitable[None]]
 def loopback_hosts(host: str, port: int) -> frozenset[str] | None:
     """The Host headers a loopback bind answers, with or without the port; None for any other bind (its names
     are the network's: fmnist cannot know them)."""
-    try:
-        loopback = host.lower() == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
+    if not (host.lower() == "localhost" or _is_loopback(host)):
         return None
     names = {*LOOPBACK_NAMES, f"[{host}]" if ":" in host else host.lower()}
     return frozenset(name for base in names for name in (base, f"{base}:{port}"))
+
+
+def _is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1, and 127.x written as IPv6 (::ffff:127.0.0.1), which Python 3.11 does not count."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
 
 
 @dataclass(frozen=True)

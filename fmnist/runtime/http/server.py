@@ -42,6 +42,9 @@ def bind(host: str, port: int, serve_option: bool = False) -> socket.socket:
     def given(p: int) -> str:
         return f"--serve {host}:{p}" if serve_option else f"--host {host} --port {p}"
 
+    if not host.strip():  # the OS would bind every network, with no Host check: not what an empty value means
+        raise UsageError(f"{'--serve' if serve_option else '--host'} {host!r}: the host is empty; give 127.0.0.1 "
+                         "(this machine only) or 0.0.0.0 (every network)")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP named, not 0: asyncio turns Nagle off (TCP_NODELAY) only on sockets that say so, and an answer's
     # head and body, written apart, would otherwise wait 40 ms for a delayed ACK on a keep-alive connection
