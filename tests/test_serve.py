@@ -221,3 +221,40 @@ def test_streams_end_when_the_preview_closes_and_the_server_stops_promptly():
         viewer.close()
         started = time.monotonic()
     assert time.monotonic() - started < 1.5
+
+
+def raw(port: int, request: bytes) -> tuple[bytes, bytes]:
+    """One request sent as these bytes: the answer's head and body."""
+    with connect(port) as sock:
+        sock.sendall(request)
+        head, _, body = read_to_end(sock).partition(b"\r\n\r\n")
+    return head, body
+
+
+@pytest.mark.parametrize("request_bytes", [
+    b"POST /status HTTP/1.1\r\nHost: localhost\r\nContent-Length: -1\r\n\r\n",
+    b"POST /status HTTP/1.1\r\nHost: localhost\r\nContent-Length: +5\r\n\r\nhello",
+    b"POST /status HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+    "GET /status?q=é HTTP/1.1\r\nHost: localhost\r\n\r\n".encode(),
+])
+def test_a_malformed_request_is_a_json_400(request_bytes):
+    with served(preview=Preview()) as port:
+        head, body = raw(port, request_bytes)
+    assert head.startswith(b"HTTP/1.1 400 ") and b"content-type: application/json" in head.lower()
+    assert json.loads(body)["error"].startswith("the request is not valid HTTP/1.1")
+
+
+def test_over_the_open_connections_a_json_503_with_retry_after_and_health_still_answers():
+    from fmnist.runtime.http.limits import MAX_CONNECTIONS
+    from fmnist.runtime.http.workers import Workers
+
+    with served(Workers(None, 1)) as port:
+        idle = [connect(port) for _ in range(MAX_CONNECTIONS)]  # open, never a request: a scanner's
+        time.sleep(0.2)
+        head, body = raw(port, b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 503 ") and b"retry-after: 5" in head.lower()
+        assert json.loads(body)["error"].startswith(f"busy: {MAX_CONNECTIONS} connections are open at once")
+        head, body = raw(port, b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 ") and json.loads(body)["status"] == "ok"
+        for sock in idle:
+            sock.close()

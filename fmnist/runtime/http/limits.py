@@ -91,7 +91,7 @@ class Guard:
         if refused is None and scope["path"] in STREAMS:
             refused = self._stream_refusal()
         if refused is not None:
-            await _send(send, refused)
+            await answer(send, refused)
             return
         if scope["path"] in UNCAPPED:
             await self.app(scope, receive, send)
@@ -114,7 +114,7 @@ class Guard:
             try:
                 slot.take()
             except Refused as refused:
-                await _send(send, refused)
+                await answer(send, refused)
                 return
         try:
             await self.app(scope, self._bounded(receive, slot), send)
@@ -189,8 +189,10 @@ def _has_body(scope: Scope) -> bool:
     return _header(scope, b"transfer-encoding") is not None or (length is not None and length.strip() not in ("", "0"))
 
 
-def busy(why: str) -> Refused:
-    return Refused(503, f"busy: {why}", headers={"Retry-After": str(RETRY_AFTER_S)})
+def busy(why: str, close: bool = False) -> Refused:
+    """A 503 with Retry-After; `close`: the connection is closed after it."""
+    return Refused(503, f"busy: {why}", headers={"Retry-After": str(RETRY_AFTER_S), **({"Connection": "close"}
+                                                                                      if close else {})})
 
 
 def too_large(size: int, limit: int, so_far: bool = False) -> Refused:
@@ -199,7 +201,7 @@ def too_large(size: int, limit: int, so_far: bool = False) -> Refused:
                    headers={"Connection": "close"})  # the rest of the body is dropped, then the connection closed
 
 
-async def _send(send: Send, refused: Refused) -> None:
+async def answer(send: Send, refused: Refused) -> None:
     """A refusal answered below the app, before the body is read."""
     body = refusal(refused.status, refused.message, refused.headers)
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]

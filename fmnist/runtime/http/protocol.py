@@ -1,4 +1,5 @@
-"""uvicorn's HTTP/1.1 protocol (h11) with two deadlines uvicorn does not keep.
+"""uvicorn's HTTP/1.1 protocol (h11) with two deadlines uvicorn does not keep, a gentle close, and uvicorn's own
+refusals answered as the app's are (JSON {"error": ...}).
 
 - A request's head: uvicorn closes a keep-alive connection that stays idle, but not one that never sends a request,
   nor one that sends its headers a byte now and then: each would hold a connection for ever (a port scanner, a
@@ -21,11 +22,44 @@ from typing import Any
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from fmnist.runtime.http.limits import TIMEOUT_S
+from fmnist.runtime.http.limits import TIMEOUT_S, UNCAPPED, App, Receive, Scope, Send, answer, busy
+from fmnist.runtime.http.replies import refusal
+
+MALFORMED = ("the request is not valid HTTP/1.1 (its line or headers are malformed: a bad or repeated "
+             "Content-Length, bytes other than ASCII in the URL); send it with an HTTP client")
 
 
 class DeadlineProtocol(H11Protocol):
     timeout = TIMEOUT_S  # a subclass per server sets its own (server.protocol_for)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_connections, self.limit_concurrency = self.limit_concurrency, None  # checked by _capped instead
+        self.app = self._capped(self.app)
+
+    def _capped(self, app: App) -> App:
+        """The app, or a JSON 503 beyond the connections (or requests under way) allowed at once."""
+
+        async def capped(scope: Scope, receive: Receive, send: Send) -> None:
+            over = self.max_connections is not None and max(len(self.connections), len(self.tasks)) > \
+                self.max_connections
+            if over and scope["type"] == "http" and scope["path"] not in UNCAPPED:
+                await answer(send, busy(f"{self.max_connections} connections are open at once; try again in a few "
+                                        "seconds", close=True))
+                return
+            await app(scope, receive, send)
+
+        return capped
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to a request h11 cannot parse, as JSON."""
+        body = refusal(400, MALFORMED)
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                   (b"connection", b"close")]
+        for event in (h11.Response(status_code=400, headers=headers, reason=b"Bad Request"), h11.Data(data=body),
+                      h11.EndOfMessage()):
+            self.transport.write(self.conn.send(event))
+        self.transport.close()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._deadline: asyncio.TimerHandle | None = None
