@@ -236,6 +236,21 @@ def test_what_is_not_an_image_is_a_415_or_400_with_a_json_error(api, capfd, capl
     assert capfd.readouterr().err == "" and not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
+def test_libjpeg_s_and_opencv_s_notes_on_a_bad_upload_do_not_reach_the_server_s_stderr(api, capfd):
+    import cv2
+
+    jpeg = cv2.imencode(".jpg", np.full((64, 64, 3), 128, np.uint8))[1].tobytes()
+    end = jpeg.rindex(b"\xff\xd9")
+    extraneous = jpeg[:end] + bytes(297) + jpeg[end:]  # libjpeg: "Corrupt JPEG data: ... extraneous bytes"
+    gif = bytes.fromhex("474946383961010001008000000000000000ffffff21f9041c000000002c00000000010001000002024401003b")
+    status, answer = post(api, extraneous)
+    assert status == 200 and "label" in answer  # decoded, as classify decodes it
+    status, answer = post(api, gif, "image/gif")  # a disposal method OpenCV refuses, with its [ERROR:...] log
+    assert status == 400 and "error" in answer
+    assert capfd.readouterr().err == ""
+    healthy(api)
+
+
 def bomb_png(width: int, height: int) -> bytes:
     """A valid grey PNG of width x height black pixels (height a multiple of 100), deflated to under a MB: a
     decompression bomb."""

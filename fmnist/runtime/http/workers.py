@@ -26,6 +26,7 @@ from fmnist.core.bounded import sha256_file
 from fmnist.core.session import cores
 from fmnist.runtime.batch import Outcome
 from fmnist.runtime.classifier import Classifier
+from fmnist.runtime.http.muted import muted
 from fmnist.runtime.image import ImageError, ImageTooLarge, read_image_bytes
 from fmnist.runtime.image_header import HeaderError, read_header
 
@@ -89,7 +90,8 @@ class Workers:
         """One upload, in the calling thread, with a classifier of its own."""
         with self._lent() as classifier:
             try:
-                image = read_image_bytes(upload.data, upload.name, classifier.preparation.enough())  # as classify
+                with muted():  # libjpeg's and OpenCV's notes on a client's bad upload are not the server's
+                    image = read_image_bytes(upload.data, upload.name, classifier.preparation.enough())
                 result = classifier.classify(image, top=asked.top, threshold=asked.threshold)
             except ImageError as e:
                 return Answer(Outcome(Path(upload.name), error=str(e)), too_large=isinstance(e, ImageTooLarge))
