@@ -419,3 +419,35 @@ def test_fmnist_serve_answers_curl_s_own_upload_and_stops_on_sigterm():
     finally:
         process.kill()
         process.wait()
+
+
+def test_serve_with_a_source_that_cannot_open_says_only_that_never_serving():
+    got = runner.invoke(app, ["serve", "--port", "0", "--threads", "1", "--source", "/nonexistent/clip.mp4"])
+    assert got.exit_code == 1 and got.stderr.startswith("error: cannot open --source")
+    assert "serving" not in got.stderr
+
+
+def test_serve_with_a_source_serves_the_api_on_after_the_video_ends_until_sigterm(tmp_path):
+    import cv2
+
+    clip = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 50.0, (64, 48))
+    for i in range(10):  # 0.2 s, played in real time
+        writer.write(np.full((48, 64, 3), i * 20, np.uint8))
+    writer.release()
+    process = subprocess.Popen([Path(sys.executable).parent / "fmnist", "serve", "--port", "0", "--threads", "1",
+                                "--source", str(clip)], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    try:
+        port = int(started_url(process).rsplit(":", 1)[1].strip("/"))
+        assert process.stderr is not None
+        assert process.stderr.readline().startswith("source file")  # after the address: the source had opened
+        while "the source has ended, the classify API serves on" not in process.stderr.readline():  # frame lines
+            assert process.poll() is None
+        healthy(port)
+        assert json.loads(get(port, "/status")[1])["source_ended"] is True
+        assert post(port, PHOTOS[4].read_bytes())[1]["label"] == "Trouser"  # type: ignore[index]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0 and process.stderr.read() == "stopped by SIGTERM\n"
+    finally:
+        process.kill()
+        process.wait()

@@ -290,7 +290,8 @@ def serve(
     16 requests are served at once (more get 503; /health never does). Ctrl-C or SIGTERM stops it.
 
     From curl: curl -F file=@shirt.jpg localhost:8000/classify (docs/commands.md has Python too). With --source,
-    the live page and its stream are served beside the API, at /live.
+    the live page and its stream are served beside the API, at /live; when the source ends (a video file), the
+    API serves on until Ctrl-C or SIGTERM.
 
     Example: fmnist serve --host 0.0.0.0 --port 8000
     """
@@ -304,5 +305,5 @@ def serve(
     from fmnist.runtime.video.live import LiveConfig
 
     cfg = LiveConfig(source=source, model=model, display=False, threshold=threshold, realtime=True)  # a file: played
-    summary = serve_live(cfg, address, api, say=say)
-    typer.echo(summary.text(), err=True)
+    summary = serve_live(cfg, address, api, say=say)  # its summary said when the source ended, if it did
+    typer.echo(summary.text() if summary.interrupted else f"stopped by {summary.stopped_by}", err=True)

@@ -4,7 +4,8 @@
                    colour, fps, the label's age, the image the model saw and the model's name; it polls /status.
                    Also at GET / when the server has no classify API (`live --serve`)
     GET /stream    multipart/x-mixed-replace JPEG frames, as browsers and VLC read them
-    GET /status    the latest result as JSON: frame, label, score, fps, ms, sure, top, age_ms
+    GET /status    the latest result as JSON: frame, label, score, fps, ms, sure, top, age_ms; source_ended: true
+                   once the live loop has stopped (`fmnist serve --source` serves its API on)
     GET /seen.png  the image the model saw in the latest frame
 
 A viewer that stops reading is dropped once a frame has waited the server's timeout to be sent to it
@@ -75,7 +76,8 @@ def routes(preview: Preview, at_root: bool) -> list[Route]:
         return HTMLResponse(page(preview.model), headers=NO_STORE)
 
     async def status(request: Request) -> Response:
-        return Json(preview.status(), headers=NO_STORE)  # NaN as null
+        ended = {"source_ended": True} if preview.closed else {}  # the live loop has stopped: the last result
+        return Json({**preview.status(), **ended}, headers=NO_STORE)  # NaN as null
 
     async def seen(request: Request) -> Response:
         png = preview.seen()

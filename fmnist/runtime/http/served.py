@@ -1,5 +1,6 @@
 """What the CLI runs: `fmnist serve` (the classify API until Ctrl-C, SIGTERM or SIGHUP; with a source, the live
-loop beside it on the same app) and `fmnist live --serve` (the live loop, its preview served).
+loop beside it on the same app, and the API serving on once the source has ended) and `fmnist live --serve` (the
+live loop, its preview served, until the source ends).
 
 The address is bound first, so a taken port is refused before the model or the camera opens; the server stops,
 and its socket closes, however the run ends."""
@@ -70,23 +71,43 @@ def serve_api(api: Api, address: Address, say: Say) -> str:
     with stop_as_interrupt(), serving(app, sock, app.limits.timeout):
         for line in ([workers.note] if workers.note else []) + [started(workers, url_of(sock))]:
             say(line)  # once it answers: a caller may connect as soon as it reads the address
-        try:
-            threading.Event().wait()  # until a signal's KeyboardInterrupt
-        except KeyboardInterrupt as e:
-            hold()  # the server's stop runs whole
-            return e.args[0] if isinstance(e, Stopped) else "Ctrl-C"
+        return _until_stopped()
+
+
+def _until_stopped() -> str:
+    """Wait for a stop signal or Ctrl-C (under stop_as_interrupt); what it was ("Ctrl-C", "SIGTERM")."""
+    try:
+        threading.Event().wait()  # until a signal's KeyboardInterrupt
+    except KeyboardInterrupt as e:
+        hold()  # the server's stop runs whole
+        return e.args[0] if isinstance(e, Stopped) else "Ctrl-C"
     return ""  # not reached: only an interrupt ends the wait
 
 
 def serve_live(cfg: LiveConfig, address: Address, api: Api | None = None,
                emit: Callable[[FrameResult], None] | None = None, say: Say | None = None) -> Summary:
-    """The live loop with its preview served (and the classify API beside it, given `api`), until the loop ends."""
+    """The live loop with its preview served (and the classify API beside it, given `api`), until the loop ends.
+    The API is announced once the source has opened (its first line), so a source that cannot open is the only
+    error said."""
     model = resolve(cfg.model).name
     sock, workers = _opened(address, api)
     url = url_of(sock)
     preview = Preview(model, f"{url}live" if workers else url)
     app = _app(workers, preview, address, sock)
+    announced: list[str] = [started(workers, url)] if workers else []
+
+    def on_start(line: str) -> None:
+        if say:
+            while announced:
+                say(announced.pop())
+            say(line)
+
     with serving(app, sock, app.limits.timeout):
-        if workers and say:
-            say(started(workers, url))  # once it answers
-        return run_live(cfg, emit, on_start=say, preview=preview)
+        summary = run_live(cfg, emit, on_start=on_start, preview=preview)
+        if workers is None or summary.interrupted:
+            return summary
+        if say:  # the source ended on its own: the API serves on
+            say(f"{summary.text()}; the source has ended, the classify API serves on at {url} until Ctrl-C or SIGTERM")
+        with stop_as_interrupt():
+            summary.stopped_by = _until_stopped()  # not `interrupted`: the loop had ended
+        return summary
