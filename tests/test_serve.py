@@ -258,3 +258,12 @@ def test_over_the_open_connections_a_json_503_with_retry_after_and_health_still_
         assert head.startswith(b"HTTP/1.1 200 ") and json.loads(body)["status"] == "ok"
         for sock in idle:
             sock.close()
+
+
+def test_stream_answers_get_only_and_live_serve_s_404_points_to_no_missing_description():
+    with served(preview=Preview()) as port:
+        head, body = raw(port, b"POST /stream HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n"
+                               b"Connection: close\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 405 ") and json.loads(body) == {"error": "POST is not answered at '/stream'"}
+        status, body = get(port, "/nope")
+        assert status == 404 and json.loads(body) == {"error": "no '/nope' here"}  # live --serve has no /openapi.json

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 import traceback
+from collections.abc import Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -29,9 +30,9 @@ def build(workers: Workers | None, preview: Preview | None, limits: Limits) -> G
         found += classify_routes.routes(workers, live=preview is not None)
     if preview is not None:
         found += live_routes.routes(preview, at_root=workers is None)
-    app = Starlette(routes=found, exception_handlers={Refused: _refused, HTTPException: _http, FmnistError: _ours,
-                                                      ClientDisconnect: _gone, Exception: _bug})
-    return Guard(app, limits)
+    handlers = {Refused: _refused, HTTPException: _http("; see /openapi.json" if workers is not None else ""),
+                FmnistError: _ours, ClientDisconnect: _gone, Exception: _bug}
+    return Guard(Starlette(routes=found, exception_handlers=handlers), limits)
 
 
 async def _refused(request: Request, exc: Exception) -> Response:
@@ -39,12 +40,16 @@ async def _refused(request: Request, exc: Exception) -> Response:
     return exc.response()
 
 
-async def _http(request: Request, exc: Exception) -> Response:
-    """Starlette's own: 404, 405, a malformed form."""
-    assert isinstance(exc, HTTPException)
-    known = {404: f"no {request.url.path!r:.80} here; see /openapi.json", 405: f"{request.method} is not "
-             f"answered at {request.url.path!r:.80}; see /openapi.json"}
-    return Json({"error": known.get(exc.status_code, str(exc.detail))}, exc.status_code, headers=exc.headers)
+def _http(hint: str) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """Starlette's own: 404, 405, a malformed form; `hint` points to the API's description, where there is one."""
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        known = {404: f"no {request.url.path!r:.80} here{hint}",
+                 405: f"{request.method} is not answered at {request.url.path!r:.80}{hint}"}
+        return Json({"error": known.get(exc.status_code, str(exc.detail))}, exc.status_code, headers=exc.headers)
+
+    return handler
 
 
 async def _gone(request: Request, exc: Exception) -> Response:

@@ -85,6 +85,6 @@ def routes(preview: Preview, at_root: bool) -> list[Route]:
             raise Refused(404, "no frame has been classified yet; try again in a moment")
         return Response(png, media_type="image/png", headers=NO_STORE)
 
-    found = [Route("/live", live_page), Route("/stream", Stream(preview)), Route("/status", status),
+    found = [Route("/live", live_page), Route("/stream", Stream(preview), methods=["GET"]), Route("/status", status),
              Route("/seen.png", seen)]
     return found + ([Route("/", live_page)] if at_root else [])
