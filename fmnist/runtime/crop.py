@@ -22,8 +22,8 @@ from fmnist.runtime.kind import Preparation, per_value
 CROP_VERSION = "crop-1"  # bump when `centre_crop` changes what it returns for a photo
 # A JPEG is decoded at libjpeg's reduced scale only while its short side stays this many times the model's input:
 # the area shrink then still averages, as from a full decode. The shipped photo model on the validation photos
-# (400x533): at 1/2 (200 px, 1.25x), strict 92.6 -> 91.9 %; upscaled to 1000x1333, at 1/4 (250 px, 1.56x), strict
-# and lenient 0.34 pp below the full decode's, each (docs/scale.md)
+# (400x533): at 1/2 (200 px, 1.25x), strict 91.9 -> 91.2 %; upscaled to 1000x1333, at 1/4 (250 px, 1.56x), strict
+# 0.54 pp (one photo of 186) and lenient 0.34 pp below the full decode's (docs/scale.md)
 DECODE_MARGIN = 1.5
 
 
