@@ -78,6 +78,7 @@ def test_ray_without_ray_installed_says_how_to_get_it(monkeypatch, tmp_path):
     (["--out", "rows"], "--out applies only with --ray"),
     (["--ray", "local", "--save", "copies"], "--save writes annotated copies on this machine, which --ray does not"),
 ])
+@pytest.mark.slow
 def test_ray_usage_errors_start_nothing(args, message):
     pytest.importorskip("ray")
     got = runner.invoke(app, ["classify", str(PHOTOS[0]), *args])
@@ -169,6 +170,7 @@ def test_an_actor_killed_mid_run_loses_and_duplicates_nothing(tmp_path):
 
 
 
+@pytest.mark.slow
 def test_classify_without_ray_imports_neither_ray_nor_pyarrow():
     code = ("import sys\nfrom fmnist.cli import main\n"
             f"sys.argv = ['fmnist', 'classify', {str(PHOTOS[0])!r}]\n"

@@ -277,6 +277,7 @@ def test_a_decompression_bomb_is_refused_413_from_its_header_before_it_is_decode
     healthy(api)
 
 
+@pytest.mark.slow
 def test_large_images_wait_for_their_turn_holding_no_worker_so_small_photos_are_not_held_up(api):
     large = bomb_png(9_000, 9_000)  # 81 MP grey: decoded one at a time (over 64 MB), in a fraction of a second
     started = time.monotonic()
@@ -368,6 +369,7 @@ def test_eight_clients_at_once_on_keep_alive_connections_are_all_answered(api):
     assert statuses == [200] * 48
 
 
+@pytest.mark.slow
 def test_the_server_and_its_workers_import_no_training_side_module():
     heavy = ("tensorflow", "keras", "tf2onnx", "onnx", "matplotlib")
     code = ("import sys\nimport fmnist.runtime.http.served\nfrom fmnist.runtime.http.workers import Asked, Upload, "
@@ -427,6 +429,7 @@ def test_serve_with_a_source_that_cannot_open_says_only_that_never_serving():
     assert "serving" not in got.stderr
 
 
+@pytest.mark.slow
 def test_serve_with_a_source_serves_the_api_on_after_the_video_ends_until_sigterm(tmp_path):
     import cv2
 

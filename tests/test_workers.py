@@ -48,6 +48,7 @@ def _lines(*args: str) -> tuple[int, list[dict], str]:
     return got.exit_code, lines, got.stderr
 
 
+@pytest.mark.slow
 def test_the_pool_gives_one_process_lines_in_order(tmp_path):
     folder = _folder(tmp_path / "photos")
     one = _lines(str(folder), "--threads", "1")
@@ -59,6 +60,7 @@ def test_the_pool_gives_one_process_lines_in_order(tmp_path):
     assert many[2].strip() == one[2].strip() == f"error: 1 of {MANY} inputs could not be classified (listed above)"
 
 
+@pytest.mark.slow
 def test_the_pools_annotated_copies_are_written_once_and_never_read_back(tmp_path):
     folder = _folder(tmp_path / "photos")
     code, lines, _ = _lines(str(folder / "*.jpg"), "--save", str(folder), "--threads", "2")  # the glob meets them
@@ -68,6 +70,7 @@ def test_the_pools_annotated_copies_are_written_once_and_never_read_back(tmp_pat
     assert all(cv2.imread(str(folder / name)) is not None for name in copies)
 
 
+@pytest.mark.slow
 def test_a_handful_of_photos_starts_no_pool(tmp_path, monkeypatch):
     folder = _folder(tmp_path / "photos", count=workers.SMALL - 1)
 
