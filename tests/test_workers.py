@@ -130,9 +130,10 @@ def test_a_stopped_run_ends_its_workers_and_says_how_many_were_written(tmp_path,
     mark = f"FMNIST_TEST_RUN={uuid.uuid4()}"
     env = {**os.environ, mark.split("=")[0]: mark.split("=")[1]}
     with out.open("w") as stdout:
+        # SIGINT as a shell leaves it: an xdist worker ignores it, and a child would inherit that
         process = subprocess.Popen([sys.executable, "-m", "fmnist", "classify", str(folder), "--json",
                                     "--threads", "2"], stdout=stdout, stderr=subprocess.PIPE, env=env, text=True,
-                                   cwd=ROOT)
+                                   cwd=ROOT, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         deadline = time.monotonic() + 60
         while out.stat().st_size == 0 and time.monotonic() < deadline:
             time.sleep(0.05)
