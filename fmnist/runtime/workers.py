@@ -125,11 +125,13 @@ class Pool:
         if self.executor is None:
             return
         processes = list(getattr(self.executor, "_processes", {}).values())
-        self.executor.shutdown(wait=False, cancel_futures=True)
         for process in processes:
             process.terminate()
         for process in processes:
             process.join(5)
+        # then the executor's own thread, which now sees its workers gone and ends: left running, it could die at
+        # exit on the pipes Python closes then ("OSError: [Errno 9] Bad file descriptor" after Ctrl-C's line)
+        self.executor.shutdown(wait=True, cancel_futures=True)
         self.executor = None
         self.pending.clear()
 
