@@ -16,7 +16,7 @@ from fmnist.evaluation.photo_map import PhotoMap
 from fmnist.evaluation.photo_set import PhotoSet
 from fmnist.evaluation.photo_truth import NO_STRICT, photo_truth
 from fmnist.evaluation.report import render_photos
-from fmnist.train.photo_targets import CLASS_GROUPS, MIN_CLASS_GROUP, SET, photo_groups, photo_targets
+from fmnist.train.photo_targets import MIN_CLASS_GROUP, SET, photo_groups, photo_targets
 
 SANDAL, SHIRT, SNEAKER, TSHIRT, BOOT = 5, 6, 7, 0, 9
 AA, BB, CC, ZZ = "a" * 64, "b" * 64, "c" * 64, "f" * 64  # sha256s as the label file gives them
@@ -121,10 +121,9 @@ def test_the_project_labels_load_and_use_only_the_vocabulary():
 
 
 
-def test_shoes_labelled_by_eye_are_drawn_as_groups_of_their_own():
-    """Enough photos of two or more of a folder's own labels split it by label, each label's photos dealt into
-    CLASS_GROUPS groups (drawn as often as that many folders); the rest stay together, and a folder with one such
-    label (or no labels) keeps its group."""
+def test_shoes_labelled_by_eye_are_drawn_as_a_group_a_class():
+    """Enough photos of two or more of a folder's own labels split it into a group each; the rest stay together, and
+    a folder with one such label (or no labels) keeps its group."""
     n = 3 * MIN_CLASS_GROUP + 5
     folder_index = np.array([0] * n + [1] * MIN_CLASS_GROUP)
     codes = np.array([SANDAL] * MIN_CLASS_GROUP + [SNEAKER] * MIN_CLASS_GROUP + [BOOT] * (MIN_CLASS_GROUP - 1)
@@ -132,10 +131,9 @@ def test_shoes_labelled_by_eye_are_drawn_as_groups_of_their_own():
     photos = PhotoSet(Path("photos"), ("shoes", "shirt"), np.zeros((len(codes), 28, 28), np.uint8), folder_index,
                       np.zeros(len(codes), bool), [Path(f"{i}.jpg") for i in range(len(codes))])
     groups = photo_groups(photos, PhotoMap.load(), codes)
-    sandals, sneakers = groups[:MIN_CLASS_GROUP], groups[MIN_CLASS_GROUP : 2 * MIN_CLASS_GROUP]
-    assert len(set(sandals)) == len(set(sneakers)) == CLASS_GROUPS and not set(sandals) & set(sneakers)
-    assert not (set(sandals) | set(sneakers)) & {0, 1}  # groups of their own beside the two folders
-    assert np.bincount(sandals).max() - np.bincount(sandals)[np.unique(sandals)].min() <= 1  # dealt evenly
+    sandal, sneaker = groups[0], groups[MIN_CLASS_GROUP]
+    assert len({sandal, sneaker, 0, 1}) == 4  # two groups of their own beside the two folders
+    assert (groups[:MIN_CLASS_GROUP] == sandal).all() and (groups[MIN_CLASS_GROUP:2 * MIN_CLASS_GROUP] == sneaker).all()
     assert (groups[2 * MIN_CLASS_GROUP:n] == 0).all()  # too few boots, and the other shoes: the folder's group
     assert (groups[n:] == 1).all()  # shirt: one label by eye, one group
     assert (photo_groups(photos, PhotoMap.load()) == folder_index).all()

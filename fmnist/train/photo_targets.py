@@ -23,9 +23,6 @@ TARGET_WIDTH = NUM_CLASSES + 2
 SET, PHOTO = NUM_CLASSES, NUM_CLASSES + 1  # target columns
 MAIN_WEIGHT = 0.5
 MIN_CLASS_GROUP = 20  # photos of one label by eye in a folder for that label to be drawn as a group of its own
-# the groups such a label is drawn as (it weighs as that many folders). 2 read lower, one run each on the same seed:
-# footwear strict 70 % against 75 %, strict 90.1 % against 92.2 % (docs/model.md, "The photo model")
-CLASS_GROUPS = 1
 
 
 def fmnist_targets(labels: np.ndarray) -> np.ndarray:
@@ -81,10 +78,9 @@ def _folder_row(labels: list[int], pull: bool = True) -> np.ndarray:
 def photo_groups(photos: PhotoSet, pmap: PhotoMap, codes: np.ndarray | None = None) -> np.ndarray:
     """Each photo's draw group (fmnist.train.draws weighs every group the same): its folder, except that a folder
     whose photos are labelled by eye with two or more of its own labels, MIN_CLASS_GROUP photos or more each (shoes:
-    Sandal, Sneaker, Ankle boot), is split by label, the rest staying as the folder's group. A label's photos are
-    dealt in turn into CLASS_GROUPS groups, so each shoe class weighs as that many folders: no class can stand for
-    the others, and the fine distinction between three shoes of 30-60 photos each is drawn as often as a
-    folder's coarse one."""
+    Sandal, Sneaker, Ankle boot), is split into a group a label, the rest staying as the folder's group. Each shoe
+    class then weighs as a folder does, and no class can stand for the others. (Each class weighing as two folders
+    read lower, one run each on the same seed: footwear strict 70 % against 75 %, strict 90.1 % against 92.2 %.)"""
     groups = photos.folder_index.astype(np.int64)
     if codes is None:
         return groups
@@ -95,10 +91,8 @@ def photo_groups(photos: PhotoSet, pmap: PhotoMap, codes: np.ndarray | None = No
         if len(own) < 2:
             continue
         for label in own:
-            members = np.flatnonzero(rows & (codes == label))
-            for k in range(CLASS_GROUPS):
-                groups[members[k::CLASS_GROUPS]] = next_group + k
-            next_group += CLASS_GROUPS
+            groups[rows & (codes == label)] = next_group
+            next_group += 1
     return groups
 
 
