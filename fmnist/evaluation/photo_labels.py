@@ -18,6 +18,7 @@ import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 
@@ -42,7 +43,7 @@ class PhotoLabels:
     source: str
     folders: dict[str, str] = field(default_factory=dict)  # a photo's sha256 -> the folder its label was given in
 
-    @property
+    @cached_property  # asked once a photo by `of`
     def labelled_folders(self) -> frozenset[str]:
         """The folders whose photos were labelled by eye (their class is not the folder's)."""
         return frozenset(self.folders.values())
