@@ -143,6 +143,7 @@ def test_the_upload_page_shows_a_photo_s_label_top_3_not_sure_and_what_the_model
         dropped(page, tmp_path / "notes.jpg", "image/jpeg")
         page.wait_for_function("document.body.className === 'failed'", timeout=10_000)
         assert "not an image fmnist reads" in page.inner_text("#state")
+        assert page.get_attribute("#seen", "src") is None and page.query_selector_all("#top li") == []  # not hat's
         page.click("#live-link")  # the live page of the same server, on the same port
         page.wait_for_function("document.getElementById('label').textContent === 'Trouser'", timeout=15_000)
         page.screenshot(path=ARTIFACTS / "upload-live.png")

@@ -133,6 +133,7 @@ def test_top_and_threshold_are_classify_s_options(api):
     ("?top=0", "top=0: give 1 to 10"), ("?top=11", "top=11"), ("?top=two", "'two' is not a whole number"),
     ("?threshold=1.5", "threshold=1.5: give a probability"), ("?threshold=nan", "'nan' is not a number"),
     ("?treshold=0.5", "unknown query parameter 'treshold'"), ("?seen=null", "seen='null': give true or false"),
+    ("?top=1&top=5", "query parameter 'top' is given 2 times; give it once"),
 ])
 def test_bad_query_parameters_are_a_400_that_says_which(api, query, message):
     status, answer = post(api, PHOTOS[0].read_bytes(), query=query)
@@ -214,6 +215,8 @@ def reset(sock: socket.socket) -> None:
 def test_what_is_not_an_image_is_a_415_or_400_with_a_json_error(api, capfd, caplog):
     status, answer = post(api, b"hello", "text/plain")
     assert status == 415 and answer["error"].startswith("Content-Type 'text/plain': send one image's bytes")
+    status, answer = post(api, PHOTOS[0].read_bytes(), "application/octet-streamy")  # not octet-stream
+    assert status == 415 and answer["error"].startswith("Content-Type 'application/octet-streamy'")
     status, answer = post(api, b"hello, I am text", "image/jpeg", "?name=notes.txt")
     assert status == 400 and answer == {"input": "notes.txt", "error": "notes.txt: not an image fmnist reads: it is "
                                         "not a JPEG, PNG, TIFF, WebP, BMP or GIF; save it as JPEG or PNG"}
@@ -224,13 +227,14 @@ def test_what_is_not_an_image_is_a_415_or_400_with_a_json_error(api, capfd, capl
     status, answer = post(api, *form(("a.txt", b"text"), ("b.jpg", PHOTOS[0].read_bytes())))
     assert status == 400 and answer["error"].startswith("1 of 2 files could not be classified: a.txt: not an image")
     assert [r["input"] for r in answer["results"]] == ["a.txt", "b.jpg"] and "label" in answer["results"][1]
-    status, answer = post(api, *form(fields={"file": "not a file"}))
-    assert status == 400 and answer["error"].startswith("the form holds no file")
+    status, answer = post(api, *form(fields={"file": "not a file"}))  # curl -F 'file=<photo.jpg' sends no filename
+    assert status == 400 and answer["error"].startswith("the form holds no file (its field 'file' is text: a part "
+                                                        "with no filename)")
     status, answer = post(api, b"--x\r\nbroken", "multipart/form-data; boundary=x")
-    assert status == 400 and "error" in answer
+    assert status == 400 and "cut short" in answer["error"]
     status, answer = post(api, b'--x\r\nContent-Disposition: form-data; name="f"; filename="a.jpg"\r\nBad[Name: 1\r\n'
                                b"\r\nabc\r\n--x--\r\n", "multipart/form-data; boundary=x")
-    assert status == 400 and "error" in answer
+    assert status == 400 and answer["error"].startswith("the multipart form cannot be read (")
     healthy(api)
     # a client's malformed form is its business: nothing on the server's stderr, nor logged to reach it
     assert capfd.readouterr().err == "" and not [r for r in caplog.records if r.levelno >= logging.WARNING]
@@ -329,6 +333,10 @@ def test_unknown_paths_and_methods_are_json_errors(api):
     assert status == 404 and json.loads(body) == {"error": "no '/nope' here; see /openapi.json"}
     status, body = get(api, "/classify")
     assert status == 405 and "GET is not answered at '/classify'" in json.loads(body)["error"]
+    paths = json.loads(get(api, "/openapi.json")[1])["paths"]
+    assert "405" in paths["/classify"]["post"]["responses"] and "/nope" not in paths  # as the description says
+    for path in paths:  # every path it lists is answered (a GET or the POST), none 404
+        assert get(api, path)[0] in (200, 405), path
 
 
 def test_every_answer_holds_to_the_openapi_description(api):

@@ -8,12 +8,13 @@ from __future__ import annotations
 import sys
 import traceback
 from collections.abc import Awaitable, Callable
+from importlib import resources
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Route
 
 from fmnist.core.errors import FmnistError
 from fmnist.runtime.http import classify_routes, live_routes
@@ -25,7 +26,7 @@ from fmnist.runtime.video.preview import Preview
 
 def build(workers: Workers | None, preview: Preview | None, limits: Limits) -> Guard:
     """The app with the classify API when given `workers`, the live routes when given `preview`."""
-    found: list[BaseRoute] = []
+    found: list[BaseRoute] = [Route(f"/{name}", _asset(name, kind)) for name, kind in ASSETS.items()]
     if workers is not None:
         found += classify_routes.routes(workers, live=preview is not None)
     if preview is not None:
@@ -33,6 +34,18 @@ def build(workers: Workers | None, preview: Preview | None, limits: Limits) -> G
     handlers = {Refused: _refused, HTTPException: _http("; see /openapi.json" if workers is not None else ""),
                 FmnistError: _ours, ClientDisconnect: _gone, Exception: _bug}
     return Guard(Starlette(routes=found, exception_handlers=handlers), limits)
+
+
+ASSETS = {"guesses.js": "text/javascript", "panel.css": "text/css"}  # what the upload and live pages share
+
+
+def _asset(name: str, kind: str) -> Callable[[Request], Awaitable[Response]]:
+    data = resources.files("fmnist.runtime.http").joinpath(name).read_bytes()
+
+    async def asset(request: Request) -> Response:
+        return Response(data, media_type=kind, headers={"Cache-Control": "no-cache"})
+
+    return asset
 
 
 async def _refused(request: Request, exc: Exception) -> Response:
@@ -46,7 +59,9 @@ def _http(hint: str) -> Callable[[Request, Exception], Awaitable[Response]]:
     async def handler(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         known = {404: f"no {request.url.path!r:.80} here{hint}",
-                 405: f"{request.method} is not answered at {request.url.path!r:.80}{hint}"}
+                 405: f"{request.method} is not answered at {request.url.path!r:.80}{hint}",
+                 400: f"the multipart form cannot be read ({exc.detail}); send it with an HTTP client "
+                      "(curl -F file=@photo.jpg)"}
         return Json({"error": known.get(exc.status_code, str(exc.detail))}, exc.status_code, headers=exc.headers)
 
     return handler

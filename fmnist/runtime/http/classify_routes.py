@@ -26,7 +26,7 @@ from fmnist.runtime.http.replies import Json, Refused
 from fmnist.runtime.http.workers import Answer, Asked, Upload, Workers
 
 MAX_FILES = 16  # files in one multipart form
-RAW_TYPES = ("image/", "application/octet-stream")
+OCTET = "application/octet-stream"
 PAGE = resources.files("fmnist.runtime.http").joinpath("classify.html")
 QUERY = ("top", "threshold", "seen", "name")
 
@@ -39,7 +39,7 @@ def routes(workers: Workers, live: bool) -> list[Route]:
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind == "multipart/form-data":
             return await _form(request, workers, asked)
-        if not kind.startswith(RAW_TYPES):
+        if not (kind.startswith("image/") or kind == OCTET):
             raise Refused(415, f"Content-Type {kind or 'missing'!r}: send one image's bytes as image/* or "
                                "application/octet-stream, or files as multipart/form-data")
         name = request.query_params.get("name") or "body"
@@ -68,6 +68,10 @@ def parse_query(request: Request) -> Asked:
     unknown = [key for key in query if key not in QUERY]
     if unknown:
         raise Refused(400, f"unknown query parameter {unknown[0]!r:.60}; /classify takes {', '.join(QUERY)}")
+    repeated = [key for key in QUERY if len(query.getlist(key)) > 1]
+    if repeated:
+        raise Refused(400, f"query parameter {repeated[0]!r} is given {len(query.getlist(repeated[0]))} times; "
+                           "give it once")
     top = _number(query.get("top", "3"), "top", int)
     threshold = _number(query["threshold"], "threshold", float) if "threshold" in query else None
     if not 1 <= top <= 10:
@@ -95,7 +99,11 @@ async def _form(request: Request, workers: Workers, asked: Asked) -> Response:
     async with request.form(max_files=MAX_FILES, max_fields=MAX_FILES) as form:
         files = [value for _, value in form.multi_items() if isinstance(value, UploadFile)]
         if not files:
-            raise Refused(400, "the form holds no file; send the images as file fields (curl -F file=@photo.jpg)")
+            texts = [key for key, value in form.multi_items() if not isinstance(value, UploadFile)]
+            why = f"its field {texts[0]!r:.40} is text: a part with no filename" if texts else \
+                "or it was cut short before a file part's end"
+            raise Refused(400, f"the form holds no file ({why}); send the images as file fields "
+                               "(curl -F file=@photo.jpg)")
         answers = [await workers.classify(Upload(f.filename or f"file {i + 1}", await f.read()), asked)
                    for i, f in enumerate(files)]
     return _answered(answers)

@@ -1,6 +1,6 @@
 """The live preview's routes, as `fmnist live --serve` has always served them:
 
-    GET /live      the page (preview.html): the stream, the label large, the top 3 with bars, "not sure" in its own
+    GET /live      the page (live.html): the stream, the label large, the top 3 with bars, "not sure" in its own
                    colour, fps, the label's age, the image the model saw and the model's name; it polls /status.
                    Also at GET / when the server has no classify API (`live --serve`)
     GET /stream    multipart/x-mixed-replace JPEG frames, as browsers and VLC read them
@@ -29,7 +29,7 @@ from fmnist.runtime.video.preview import Preview
 
 BOUNDARY = "fmnistframe"
 WAIT_S = 0.5  # a stream's wait for the next frame, at most: a stop is seen this soon
-PAGE = resources.files("fmnist.runtime.video").joinpath("preview.html")
+PAGE = resources.files("fmnist.runtime.http").joinpath("live.html")
 NO_STORE = {"Cache-Control": "no-store"}
 
 

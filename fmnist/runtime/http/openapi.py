@@ -57,6 +57,10 @@ REFUSALS = {
     "421": _json(ERROR, "on a loopback bind, a Host header that is not a loopback name"),
     "503": _json(ERROR, f"over {MAX_REQUESTS} requests at once (/health is never refused so); see Retry-After"),
 }
+# Answers any route can give: a method the path does not answer, and a fault of the server's own (the client sees
+# only "internal error"; the traceback goes to the server's stderr). A path not listed here is answered 404.
+ANY = {"405": _json(ERROR, "a method this path does not answer"),
+       "500": _json(ERROR, "a fault in the server, not in the request")}
 BINARY = {"schema": {"type": "string", "format": "binary"}}
 CLASSIFY = {
     "summary": "Classify one image, or each file of a form, as `fmnist classify --json` does",
@@ -74,16 +78,22 @@ CLASSIFY = {
             "file": {"type": "array", "items": {"type": "string", "format": "binary"}}}}}}},
     "responses": {"200": _json({"oneOf": [OUTCOME, {"type": "array", "items": OUTCOME}]},
                                "one object for a raw body; a list, in the form's order, for a form"),
-                  **REFUSALS},
+                  **REFUSALS, **ANY},
 }
+
+
+def _get(summary: str, name: str, ok: dict[str, Any], more: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"get": {"summary": summary, "operationId": name, "responses": {"200": ok, **(more or {}), **ANY}}}
+
+
+HTML = {"description": "an HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}
 LIVE = {
-    "/status": {"get": {"summary": "The live loop's latest result", "operationId": "status",
-                        "responses": {"200": _json(STATUS, "the latest result")}}},
-    "/seen.png": {"get": {"summary": "The image the model saw in the latest frame", "operationId": "seen",
-                          "responses": {"200": {"description": "PNG", "content": {"image/png": BINARY}},
-                                        "404": _json(ERROR, "no frame yet")}}},
-    "/stream": {"get": {"summary": "The annotated frames as MJPEG (multipart/x-mixed-replace)", "operationId": "stream",
-                        "responses": {"200": {"description": "MJPEG"}}}},
+    "/live": _get("The live preview page: the stream, the label, the top 3 and what the model saw", "live", HTML),
+    "/status": _get("The live loop's latest result", "status", _json(STATUS, "the latest result")),
+    "/seen.png": _get("The image the model saw in the latest frame", "seen",
+                      {"description": "PNG", "content": {"image/png": BINARY}}, {"404": _json(ERROR, "no frame yet")}),
+    "/stream": _get("The annotated frames as MJPEG (multipart/x-mixed-replace)", "stream",
+                    {"description": "MJPEG", "content": {"multipart/x-mixed-replace": BINARY}}),
 }
 
 
@@ -91,11 +101,13 @@ def description(live: bool) -> dict[str, Any]:
     """The OpenAPI document; `live` adds the live preview's routes."""
     paths: dict[str, Any] = {
         "/classify": {"post": CLASSIFY},
-        "/health": {"get": {"summary": "The model being served, once it is loaded", "operationId": "health",
-                            "responses": {"200": _json(HEALTH, "ready")}}},
+        "/health": _get("The model being served, once it is loaded", "health", _json(HEALTH, "ready")),
+        "/": _get("A page to drop or pick a photo and see its answer", "page", HTML),
+        "/openapi.json": _get("This description", "openapi", _json({"type": "object"}, "OpenAPI 3.1")),
     }
     return {"openapi": "3.1.0",
             "info": {"title": "fmnist serve", "version": __version__,
                      "description": "Fashion-MNIST and photo classification over HTTP: the same answers as "
-                                    "`fmnist classify --json`."},
+                                    "`fmnist classify --json`. A path not listed here is answered 404, and every "
+                                    "error as JSON {\"error\": ...}."},
             "paths": paths | (LIVE if live else {})}
