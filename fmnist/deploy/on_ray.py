@@ -127,7 +127,7 @@ def rows(classifier: Classifier, inputs: list[str], options: Options, actors: in
     blocks = -(-len(items) // BATCH)  # from_items' default, up to 200 blocks, makes 2,000 photos tasks of 10
     return ray.data.from_items(items, override_num_blocks=blocks).map_batches(
         PhotoActor, fn_constructor_args=([model], options), batch_size=BATCH, batch_format="numpy", num_cpus=1,
-        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=actors))
+        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=actors, initial_size=actors))  # all from the start
 
 
 @dataclass(frozen=True)
