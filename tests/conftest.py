@@ -1,14 +1,18 @@
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 from once import made_once
+from typer.testing import Result
 
 # Tests never read a developer's own settings, nor fill their photo cache.
 for var in ("FMNIST_DATA", "FMNIST_BASE_URL", "FMNIST_PHOTOS_URL"):
@@ -24,7 +28,7 @@ settings.register_profile("dev", max_examples=50, **_CHECKS)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
-def cli(*args: str) -> None:
+def cli(*args: str) -> Result:
     """One fmnist command, in-process; it must succeed."""
     from typer.testing import CliRunner
 
@@ -32,6 +36,7 @@ def cli(*args: str) -> None:
 
     got = CliRunner().invoke(app, list(args))
     assert got.exit_code == 0, got.output
+    return got
 
 
 def _export_cnn(out: Path) -> None:
@@ -44,6 +49,23 @@ def exported_cnn(tmp_path_factory) -> Path:
     """A notebook CNN trained one epoch on the full data (the CLI's default split), then exported to all five files,
     both by the CLI; made once per run (made_once)."""
     return made_once(tmp_path_factory, "exported-cnn", _export_cnn)
+
+
+# test_bench's command: the shipped models and the CNN's five files, one thread, batch 1 and 16, two rounds
+BENCH_CNN = ("--threads", "1", "--batch-size", "1", "--batch-size", "16", "--iterations", "50", "--rounds", "2",
+             "--json")
+
+
+def _bench_cnn(cnn: Path, out: Path) -> None:
+    (out / "bench.json").write_text(cli("bench", "--run", str(cnn), *BENCH_CNN).stdout)
+
+
+@pytest.fixture(scope="session")
+def bench_of_exported_cnn(tmp_path_factory, exported_cnn) -> Path:
+    """`fmnist bench --run EXPORTED_CNN` with BENCH_CNN's settings: its JSON (bench.json), made once per run
+    (made_once). Most of its cost is the photo model's accuracy on the 10,000 test images written as photos; the
+    tests that read a real bench of the shipped models share it."""
+    return made_once(tmp_path_factory, "bench-of-exported-cnn", partial(_bench_cnn, exported_cnn)) / "bench.json"
 
 
 # the gate export's mechanics tests pass when they want the int8 files written: the MLP's int8 files agree with Keras
@@ -63,6 +85,58 @@ def exported_mlp(tmp_path_factory) -> Path:
     refusals, the manifest): its files are judged on the same 10,000 test images as the CNN's, at a fifth of the
     cost. The claims about a real CNN's files stay on exported_cnn."""
     return made_once(tmp_path_factory, "exported-mlp", _export_mlp)
+
+
+# a tiny edge run: two epochs on 600 images, the mechanics of train (its files, its split, its seed)
+TINY = ("--model", "edge", "--epochs", "2", "--limit", "600")
+
+
+def train_tiny(out: Path, seed: int = 0) -> Result:
+    """`fmnist train --out OUT --seed SEED` with TINY's settings, in-process; it must succeed."""
+    return cli("train", "--out", str(out), "--seed", str(seed), *TINY)
+
+
+def _tiny_run(root: Path) -> None:
+    (root / "stdout.txt").write_text(train_tiny(root / "tiny-edge").stdout)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> tuple[Path, dict, str]:
+    """The tiny edge run (seed 0), made once per run (made_once): its folder, metrics and what train printed."""
+    root = made_once(tmp_path_factory, "tiny-edge", _tiny_run)
+    out = root / "tiny-edge"
+    return out, json.loads((out / "metrics.json").read_text()), (root / "stdout.txt").read_text()
+
+
+@dataclass(frozen=True)
+class Reruns:
+    """The tiny run trained again into a copy of its own folder, twice: its seed, then seed 1."""
+
+    folder: Path  # the copy, as the second run (seed 1) left it
+    same_seed: Path  # the history.json and metrics.json the first (seed 0, no manifest) wrote there
+
+
+def _tiny_reruns(tiny: Path, root: Path) -> None:
+    from fmnist.core.owned import MANIFEST
+
+    folder, same_seed = root / "run", root / "same-seed"
+    shutil.copytree(tiny, folder)  # copy2: the files keep their times, as a run left them
+    (folder / MANIFEST).unlink()  # as fmnist 0.2.0 left a run
+    train_tiny(folder)
+    same_seed.mkdir()
+    for name in ("history.json", "metrics.json"):
+        shutil.copy(folder / name, same_seed / name)
+    train_tiny(folder, seed=1)  # over the first's files, with the manifest it wrote
+
+
+@pytest.fixture(scope="session")
+def tiny_reruns(tmp_path_factory, tiny_run) -> Reruns:
+    """The tiny run re-trained into a copy of its folder with no manifest (its seed), then again with the manifest
+    that wrote (seed 1); made once per run (made_once). Two trainings that both prove something: that a run
+    re-trained into its own folder replaces its files (tests/test_outputs_never_replace.py) and that a seed repeats
+    a run and another seed does not (tests/test_train.py). Ordered through tiny_run (MADE_ONCE)."""
+    root = made_once(tmp_path_factory, "tiny-edge-reruns", partial(_tiny_reruns, tiny_run[0]))
+    return Reruns(root / "run", root / "same-seed")
 
 
 def _checkout_wheel(dest: Path) -> None:

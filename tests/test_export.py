@@ -1,6 +1,6 @@
-"""fmnist export on a real (1-epoch, full-data) CNN: all five formats, the gate, metadata, the int8 search. Its
-mechanics that any model shows (the fallback, a search that finds nothing, the gate's refusals, interrupted writes)
-on the exported MLP (conftest), judged on the same 10,000 test images at a fifth of the cost."""
+"""fmnist export on a real (1-epoch, full-data) CNN: all five formats, the gate, metadata, float convolutions. Its
+mechanics that any model shows (the int8 search, the fallback, a search that finds nothing, the gate's refusals,
+interrupted writes) on the exported MLP (conftest), judged on the same 10,000 test images at a fifth of the cost."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from conftest import MLP_GATE
 from typer.testing import CliRunner
 
 from fmnist.cli import app
@@ -172,11 +173,13 @@ def test_info_rejects_files_without_metadata(run_dir, tmp_path):
         assert got.exit_code == 4 and got.stderr.startswith("error: ") and message in got.stderr
 
 
-def test_search_keeps_the_fastest_passing_int8_file_and_reports_every_try(run_dir, tmp_path):
+def test_search_keeps_the_fastest_passing_int8_file_and_reports_every_try(exported_mlp, tmp_path):
+    """Mechanics: on the exported MLP, whose eight tries cost a fifth of the CNN's, each judged on the same 10,000
+    test images (the CNN's kernels: test_shipped_int8_model_runs_every_compute_op_as_an_int8_kernel)."""
     from fmnist.export.search import GRID, TIE
 
-    got = runner.invoke(app, ["export", str(run_dir), "--int8", "--search", "--no-tflite", "-o", str(tmp_path),
-                              "--calib", "200", "--json"])  # mechanics: 200 images calibrate each of the 8 tries
+    got = runner.invoke(app, ["export", str(exported_mlp), "--int8", "--search", "--no-tflite", "-o", str(tmp_path),
+                              "--calib", "200", *MLP_GATE, "--json"])  # 200 images calibrate each of the 8 tries
     assert got.exit_code == 0, got.output
     report = json.loads(got.stdout)  # the histogram calibrators' chatter stays off stdout
     tries = report["int8_search"]["tries"]
@@ -186,7 +189,7 @@ def test_search_keeps_the_fastest_passing_int8_file_and_reports_every_try(run_di
     assert all(t["p50_us"] is None and t["failures"] for t in tries if not t["passed"])
     (chosen,) = [t for t in tries if t["chosen"]]
     assert chosen["passed"] and chosen["p50_us"] <= min(t["p50_us"] for t in passing) * (1 + TIE)
-    assert chosen["kernels"]["int8"]["QLinearConv"] >= 2  # the optimized graph ORT runs, reported per try
+    assert all(t["kernels"]["int8"]["QGemm"] == 2 for t in tries)  # the graph ORT runs (the MLP's two dense layers)
     written = read_meta(tmp_path / "model.int8.onnx")
     assert written.parity["quantization"] == chosen["settings"] == report["int8_search"]["chosen"]
     assert {k: report["calibration"][k] for k in chosen["settings"]} == chosen["settings"]
@@ -250,19 +253,16 @@ def test_search_with_no_passing_try_keeps_nothing_and_exits_5(exported_mlp, tmp_
     assert (tmp_path / "model.onnx").exists()  # fp32 agrees on 100 % and passes even this gate
 
 
-def test_the_demo_summary_reads_what_the_commands_write(run_dir, tmp_path, capsys):
-    """`make demo`'s last screen, from a real run's card and parity.json and real bench and classify output."""
+def test_the_demo_summary_reads_what_the_commands_write(run_dir, bench_of_exported_cnn, tmp_path, capsys):
+    """`make demo`'s last screen, from a real run's card and parity.json and real bench and classify output (the
+    bench of the shipped models and this run's files that tests/test_bench.py reads too: conftest)."""
     from scripts.demo_summary import main
 
-    bench = runner.invoke(app, ["bench", "--model", "photo", "--model", "edge", "--model",
-                                str(run_dir / "model.int8.onnx"), "--threads", "1",
-                                "--iterations", "20", "--rounds", "1", "--json"])
     samples = str(Path(__file__).parent.parent / "examples" / "photos")
     photo, edge = (runner.invoke(app, ["classify", samples, "--model", m, "--json"]) for m in ("photo", "edge"))
-    (tmp_path / "bench.json").write_text(bench.stdout)
     (tmp_path / "photo.jsonl").write_text(photo.stdout)
     (tmp_path / "edge.jsonl").write_text(edge.stdout)
-    main(run_dir, run_dir, tmp_path / "bench.json", tmp_path / "photo.jsonl", tmp_path / "edge.jsonl")
+    main(run_dir, run_dir, bench_of_exported_cnn, tmp_path / "photo.jsonl", tmp_path / "edge.jsonl")
     shown = capsys.readouterr().out
     assert "a short 1-epoch run" in shown and "model.int8.onnx" in shown and "pants.jpg" in shown
     assert "--model photo (the default)" in shown and "times faster here" in shown
