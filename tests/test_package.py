@@ -1,6 +1,7 @@
-"""The package a user gets: `python -m build` makes an sdist and a wheel that `twine check` passes; each installs
-into a clean venv with no extras and classifies with no TensorFlow; the installed package makes a Pi bundle
-outside any checkout, whose self-test passes."""
+"""The package a user gets: `python -m build` makes an sdist and a wheel that `twine check` passes; the wheel installs
+with its dependencies into a clean venv with no extras and classifies with no TensorFlow; pip builds and installs
+fmnist from the sdist, which declares the same dependencies, and it classifies the same way; the installed package
+makes a Pi bundle outside any checkout, whose self-test passes."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 import tarfile
 import venv
 import zipfile
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -33,6 +35,16 @@ def clean_venv(folder: Path, package: Path) -> Path:
     venv.create(folder, with_pip=True)
     run(folder / "bin" / "python", "-m", "pip", "install", "--quiet", package, cwd=folder)
     return folder / "bin"
+
+
+def site_packages(bin_folder: Path) -> Path:
+    """The site-packages of the venv whose bin/ is `bin_folder`."""
+    return bin_folder.parent / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
+
+
+def installed(site: Path) -> list[str]:
+    """name==version of every distribution in `site`, lower case, as `pip list --format freeze` gives them."""
+    return sorted(f"{d.metadata['Name']}=={d.version}".lower() for d in metadata.distributions(path=[str(site)]))
 
 
 def folder_mb(folder: Path) -> float:
@@ -71,7 +83,8 @@ def test_the_wheel_and_sdist_carry_this_version_and_the_shipped_model(built):
 def test_the_wheel_alone_classifies_with_no_tensorflow(wheel_bin, tmp_path):
     """numpy, onnxruntime, OpenCV, typer and rich only. It classifies the sample photos as this checkout does,
     runs live headless, and bench skips the .tflite rows it has no runtime for, with a note."""
-    names = run(wheel_bin / "python", "-m", "pip", "list", "--format", "freeze", cwd=tmp_path).stdout.lower()
+    names = "\n".join(installed(site_packages(wheel_bin)))
+    assert "fmnist==" in names and "onnxruntime==" in names
     assert "tensorflow" not in names and "onnx==" not in names and "matplotlib" not in names
     size = folder_mb(wheel_bin.parent)
     ARTIFACTS.mkdir(exist_ok=True)
@@ -98,10 +111,9 @@ def test_the_wheel_alone_classifies_with_no_tensorflow(wheel_bin, tmp_path):
     # a .tflite row needs LiteRT, which the base install lacks: skipped before the file is opened, with a note
     tflite = tmp_path / "model.int8.tflite"
     tflite.write_bytes(b"")
-    shipped = wheel_bin.parent / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages" \
-        / "fmnist" / "assets" / "edge.int8.onnx"
+    shipped = site_packages(wheel_bin) / "fmnist" / "assets" / "edge.int8.onnx"
     bench = run(wheel_bin / "fmnist", "bench", "--model", shipped, "--model", tflite, "--threads", "1", "--iterations",
-                "20", "--json", cwd=tmp_path)
+                "20", "--rounds", "1", "--batch-size", "1", "--json", cwd=tmp_path)
     report = json.loads(bench.stdout)
     assert [Path(r["model"]).name for r in report["rows"]] == ["edge.int8.onnx"]
     assert report["skipped"] == [{"model": str(tflite),
@@ -130,10 +142,32 @@ def assert_serves(bin_folder: Path, cwd: Path) -> None:
         server.wait(timeout=10)
 
 
-def test_the_sdist_installs_and_classifies_the_same_way(built, tmp_path):
-    sdist_bin = clean_venv(tmp_path / "venv", built["sdist"])
+def test_the_sdist_installs_and_classifies_the_same_way(built, wheel_bin, tmp_path):
+    """pip builds fmnist from the sdist (PEP 517, in its own build env) and installs it, console script and all, into
+    a new venv. The sdist declares the wheel's dependencies, so the venv borrows those the wheel's venv installed (a
+    .pth naming a folder of links to them, the wheel's own fmnist left out) instead of unpacking them again."""
+    venv.create(tmp_path / "venv")  # no pip of its own: this pip installs into it (--python)
+    sdist_bin = tmp_path / "venv" / "bin"
+    run(sys.executable, "-m", "pip", "--python", sdist_bin / "python", "install", "--quiet", "--no-deps",
+        built["sdist"], cwd=tmp_path)
+    site = site_packages(sdist_bin)
+    assert [n.split("==")[0] for n in installed(site)] == ["fmnist"]
+    ours, wheels = (metadata_of(s, "fmnist") for s in (site, site_packages(wheel_bin)))
+    assert ours["Version"] == __version__ and ours.get_all("Requires-Dist") == wheels.get_all("Requires-Dist")
+    deps = tmp_path / "deps"
+    deps.mkdir()
+    for entry in site_packages(wheel_bin).iterdir():
+        if entry.name != "fmnist" and not entry.name.startswith("fmnist-"):
+            (deps / entry.name).symlink_to(entry)
+    (site / "wheel-venv-dependencies.pth").write_text(f"{deps}\n")
     got = run(sdist_bin / "fmnist", "classify", PHOTOS / "pants.jpg", "--json", cwd=tmp_path)
     assert json.loads(got.stdout)["label"] == "Trouser"
+
+
+def metadata_of(site: Path, name: str) -> metadata.PackageMetadata:
+    """The METADATA of distribution `name` installed in `site`."""
+    (dist,) = (d for d in metadata.distributions(path=[str(site)]) if d.metadata["Name"] == name)
+    return dist.metadata
 
 
 def test_version_names_the_wheel_s_version_the_model_and_the_runtime(wheel_bin, built, tmp_path):
