@@ -37,11 +37,14 @@ def video(tmp_path_factory) -> tuple[Path, list[int]]:
     """One confidently classified test image per class, un-inverted and enlarged on a 640x480 light
     background, each held for HOLD frames as a camera would see a product; then BLANK empty frames."""
     test = fashion.load_split("test")
-    probs = Classifier("edge").predict(test.images)  # confident for the 28x28 model; the photo model is too
-    confident = (probs.argmax(1) == test.labels) & (probs.max(1) > 0.9)
-    picked = [int(np.flatnonzero(confident & (test.labels == k))[0]) for k in range(10)]
+    # the first test image of each class that the 28x28 model gets right with confidence (the photo model does
+    # too): each is among the first 40, so the first 1,000 will do rather than all 10,000
+    images, labels = test.images[:1000], test.labels[:1000]
+    probs = Classifier("edge").predict(images)
+    confident = (probs.argmax(1) == labels) & (probs.max(1) > 0.9)
+    picked = [int(np.flatnonzero(confident & (labels == k))[0]) for k in range(10)]
     path = tmp_path_factory.mktemp("video") / "products.mp4"
-    write_video(path, test.images[picked], HOLD, BLANK)
+    write_video(path, images[picked], HOLD, BLANK)
     return path, [k for k in range(10) for _ in range(HOLD)] + [-1] * BLANK
 
 

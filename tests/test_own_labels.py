@@ -105,14 +105,15 @@ SHAPES = {  # a dark shape per class, as a camera would see an object held in th
 
 
 def shape_video(path: Path, kind: str, frames: int, seed: int) -> Path:
-    """640x480 frames of one shape on a light, noisy table, moving and resizing a little from frame to frame."""
+    """640x480 frames of one shape on a light, noisy table, moving and resizing a little from frame to frame. The
+    sensor noise is uniform within +-7 (a spread of 4.3, as a Gaussian of 4): a fifth of a Gaussian's cost."""
     rng = np.random.default_rng(seed)
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 15.0, (640, 480))
     for _ in range(frames):
-        image = np.full((480, 640, 3), 225, np.uint8)
+        image = np.full((480, 640, 3), 225, np.int16)
         centre = (320 + int(rng.integers(-30, 30)), 240 + int(rng.integers(-30, 30)))
         SHAPES[kind](image, centre, int(rng.integers(60, 100)))
-        writer.write(np.clip(image + rng.normal(0, 4, image.shape), 0, 255).astype(np.uint8))
+        writer.write((image + rng.integers(-7, 8, image.shape, dtype=np.int16)).clip(0, 255).astype(np.uint8))
     writer.release()
     return path
 
@@ -197,7 +198,8 @@ def test_three_classes_from_video_to_a_bundle(tmp_path, checkout_wheel):
         code, output = collect(shape_video(tmp_path / f"{kind}.avi", kind, 80, seed), photos, kind, 2)
         assert code == 0, output
     run = tmp_path / "run"
-    got = runner.invoke(app, ["train-own", str(photos), "--epochs", "6", "--out", str(run)])
+    # three shapes from the edge backbone: 18 of 18 held-out photos right after 2, 3, 4 or 6 epochs; 3 keep a margin
+    got = runner.invoke(app, ["train-own", str(photos), "--epochs", "3", "--out", str(run)])
     assert got.exit_code == 0, got.output
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["labels"] == ["bar", "disc", "wedge"] and metrics["heldout_accuracy"] >= 0.9, metrics
@@ -226,7 +228,8 @@ def deploys(model: Path, sample: Path, label: str, out: Path, floor: float, whee
     assert [t["label"] for t in row["top"]] == [labels[t["index"]] for t in row["top"]]  # each output's own name
     assert len({t["index"] for t in row["top"]}) == 3 and sorted(t["score"] for t in row["top"])[::-1] == [
         t["score"] for t in row["top"]]  # three guesses, best first
-    got = runner.invoke(app, ["bench", "--model", str(model), "--threads", "1", "--iterations", "50", "--json"])
+    # the fewest timed runs bench takes: its accuracy row is what is checked here, not its timing
+    got = runner.invoke(app, ["bench", "--model", str(model), "--threads", "1", "--iterations", "10", "--json"])
     assert got.exit_code == 0, got.output
     bench = json.loads(got.stdout)["rows"][0]
     assert bench["accuracy_on"] == "held-out photos" and bench["accuracy"] >= floor

@@ -52,11 +52,12 @@ def _tier_run(root: Path) -> None:
     assert got.exit_code == 0, got.output
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def tier_run(tmp_path_factory) -> tuple[Path, Path]:
     """A photo-tier run on 4 classes x 10 photos, exported to ONNX fp32 and int8: what the runtime and a Pi run.
-    Made once per run (tests/once.py), read by the tests. (Its TFLite files convert the same way as the 28x28
-    models'; the measured run in docs/your-own-classes.md exports both: 20 s more here.)"""
+    Made once per run (tests/once.py), read by the tests; session-wide, as conftest's order may put other modules'
+    tests between these (a module's fixture would be made again). (Its TFLite files convert the same way as the
+    28x28 models'; the measured run in docs/your-own-classes.md exports both: 20 s more here.)"""
     root = made_once(tmp_path_factory, "photo-tier", _tier_run)
     return root / "photos", root / "run"
 

@@ -165,8 +165,11 @@ def test_an_actor_killed_mid_run_loses_and_duplicates_nothing(tmp_path):
     got += list(rows)
     inputs = [line.to_json()["input"] for line in got]
     assert inputs == sorted(str(p) for p in folder.iterdir())  # each photo once, in order
-    local = _lines(runner.invoke(app, ["classify", str(folder), "--json", "--threads", "1"]).stdout)
-    assert [line.to_json().get("label") for line in got] == [line.get("label") for line in local]
+    # every photo is a copy of a sample photo (the broken one of none): the label classify gives that sample
+    local = {Path(line["input"]).name: line.get("label")
+             for line in _lines(runner.invoke(app, ["classify", *map(str, PHOTOS), "--json", "--threads", "1"]).stdout)}
+    assert [line.to_json().get("label") for line in got] == [local.get(Path(i).name[3:]) for i in inputs]
+    assert "not an image" in got[-1].to_json()["error"]
 
 
 

@@ -4,6 +4,7 @@ SIGTERM stopping the workers with the count written."""
 
 from __future__ import annotations
 
+import functools
 import json
 import multiprocessing
 import os
@@ -29,13 +30,19 @@ MANY = workers.SMALL + 6  # just past the pool's threshold
 runner = CliRunner()
 
 
+@functools.cache
+def _variant(index: int, turned: bool, side: int) -> bytes:
+    """Sample photo `index`, turned upside down or not, resized: its JPEG bytes, encoded once for every folder."""
+    photo = cv2.imread(str(PHOTOS[index]))
+    photo = cv2.resize(cv2.rotate(photo, cv2.ROTATE_180) if turned else photo, (side, side * 4 // 3))
+    return cv2.imencode(".jpg", photo)[1].tobytes()
+
+
 def _folder(folder: Path, count: int = MANY, side: int = 240) -> Path:
     """`count` small photos (the sample photos turned and resized) and one broken file among them."""
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(count):
-        photo = cv2.imread(str(PHOTOS[i % len(PHOTOS)]))
-        photo = cv2.resize(cv2.rotate(photo, cv2.ROTATE_180) if i % 3 == 0 else photo, (side, side * 4 // 3))
-        cv2.imwrite(str(folder / f"{i:03d}.jpg"), photo)
+        (folder / f"{i:03d}.jpg").write_bytes(_variant(i % len(PHOTOS), i % 3 == 0, side))
     (folder / "050.jpg").write_bytes(b"not a photo")
     return folder
 
