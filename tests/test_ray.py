@@ -156,6 +156,10 @@ def test_an_actor_killed_mid_run_loses_and_duplicates_nothing(tmp_path):
     from fmnist.runtime.classifier import Classifier
 
     folder = _folder(tmp_path / "photos", copies=16)  # 161 photos, 11 batches
+    # every photo is a copy of a sample photo (the broken one of none): the label classify gives that sample,
+    # asked before the kill (a local run after it once read a line on its stdout that was not JSON)
+    local = {Path(line["input"]).name: line.get("label")
+             for line in _lines(runner.invoke(app, ["classify", *map(str, PHOTOS), "--json", "--threads", "1"]).stdout)}
     classifier = Classifier("photo", threads=1)
     rows = on_ray.as_outcomes(on_ray.rows(classifier, [str(folder)], on_ray.Options(classifier.path.name), 2))
     got = [next(rows)]
@@ -165,9 +169,6 @@ def test_an_actor_killed_mid_run_loses_and_duplicates_nothing(tmp_path):
     got += list(rows)
     inputs = [line.to_json()["input"] for line in got]
     assert inputs == sorted(str(p) for p in folder.iterdir())  # each photo once, in order
-    # every photo is a copy of a sample photo (the broken one of none): the label classify gives that sample
-    local = {Path(line["input"]).name: line.get("label")
-             for line in _lines(runner.invoke(app, ["classify", *map(str, PHOTOS), "--json", "--threads", "1"]).stdout)}
     assert [line.to_json().get("label") for line in got] == [local.get(Path(i).name[3:]) for i in inputs]
     assert "not an image" in got[-1].to_json()["error"]
 
