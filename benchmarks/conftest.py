@@ -32,6 +32,13 @@ def run_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def measured(request) -> bool:
+    """False under --benchmark-disable (make test), where each benchmark runs once to prove it still works: a
+    fixture may then be made smaller (fewer photos, frames or warm-up calls), never of another kind."""
+    return not request.config.getoption("benchmark_disable")
+
+
+@pytest.fixture(scope="session")
 def images() -> np.ndarray:
     from fmnist.data import fashion
     from fmnist.runtime.preparation import CUTOUT

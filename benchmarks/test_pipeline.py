@@ -61,7 +61,7 @@ def test_live_loop_iteration_scene_moving_every_frame(benchmark, photo):
     assert counts[2] == 0 and counts[0] == (calls + MAX_WAIT) // (MAX_WAIT + 1), counts
 
 
-def test_soak_10k_predicts(benchmark, images):
+def test_soak_10k_predicts(benchmark, images, measured):
     """Steady-state batch-1 predict over 10,000 calls; extra_info holds the RSS growth over the run."""
     from tests.memory import rss_bytes
 
@@ -72,7 +72,8 @@ def test_soak_10k_predicts(benchmark, images):
         for _ in range(10_000):
             classifier.predict(one)
 
-    many()  # warm-up
+    if measured:
+        many()  # warm-up
     before = rss_bytes()
     benchmark.group = "soak"
     benchmark.pedantic(many, rounds=3, iterations=1)
