@@ -1,4 +1,4 @@
-"""The HTTP app (fmnist.runtime.http) on 127.0.0.1 and a free port, as `fmnist serve` and `live --serve` run it,
+"""The HTTP app (fmnist.runtime.video.http) on 127.0.0.1 and a free port, as `fmnist serve` and `live --serve` run it,
 for the tests that talk to it over real sockets."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from fmnist.runtime.http.app import build
-from fmnist.runtime.http.limits import Limits, loopback_hosts
-from fmnist.runtime.http.server import Running, bind, start
-from fmnist.runtime.http.workers import Workers
+from fmnist.runtime.video.http.app import build
+from fmnist.runtime.video.http.limits import Limits, loopback_hosts
+from fmnist.runtime.video.http.server import Running, bind, start
+from fmnist.runtime.video.http.workers import Workers
 from fmnist.runtime.video.preview import Preview
 
 

@@ -1,7 +1,7 @@
 """The layers hold: `ls fmnist/` shows them, and no module imports one of a higher layer, not even lazily.
 
-Bottom up, a folder each: core < data < runtime < runtime/video < runtime/http < evaluation < train < export < deploy
-< cli.
+Bottom up, a folder each: core < data < runtime < runtime/video < runtime/video/http < evaluation < train < export
+< deploy < cli.
 The package root holds only __init__ (the version) and __main__ (python -m fmnist). A new folder under fmnist/
 must be given its place in LAYERS before its imports can pass. Within a layer, no modules import each other in
 a circle, again counting every import (lazy, or for type hints only).
@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "fmnist"
-LAYERS = ["core", "data", "runtime", "runtime.video", "runtime.http", "evaluation", "train", "export", "deploy", "cli"]
+LAYERS = ["core", "data", "runtime", "runtime.video", "runtime.video.http", "evaluation", "train", "export", "deploy",
+          "cli"]
 ROOT_MODULES = {"fmnist": "core", "fmnist.__main__": "cli"}  # the version; `python -m fmnist`
 DATA_FOLDERS = {"assets"}  # no code
 

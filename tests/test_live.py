@@ -20,7 +20,7 @@ from fmnist.core.errors import SourceError, UsageError
 from fmnist.core.meta import CLASS_NAMES
 from fmnist.data import fashion
 from fmnist.runtime.classifier import Classifier
-from fmnist.runtime.http.served import Address, serve_live
+from fmnist.runtime.video.http.served import Address, serve_live
 from fmnist.runtime.video.live import LiveConfig, run
 from fmnist.runtime.video.outputs import display_available
 from fmnist.runtime.video.step import guide_box, parse_roi

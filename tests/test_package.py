@@ -71,13 +71,13 @@ def test_the_wheel_and_sdist_carry_this_version_and_the_shipped_model(built):
     assert built["sdist"].name == f"fmnist-{__version__}.tar.gz"
     names = zipfile.ZipFile(built["wheel"]).namelist()
     assert {"fmnist/assets/photo.int8.onnx", "fmnist/assets/edge.int8.onnx", "fmnist/assets/sample.jpg",
-            "fmnist/runtime/http/live.html", "fmnist/runtime/http/classify.html",
-            "fmnist/runtime/http/guesses.js", "fmnist/runtime/http/panel.css"} <= set(names)
+            "fmnist/runtime/video/http/live.html", "fmnist/runtime/video/http/classify.html",
+            "fmnist/runtime/video/http/guesses.js", "fmnist/runtime/video/http/panel.css"} <= set(names)
     assert built["wheel"].stat().st_size <= MAX_WHEEL_MB * 2**20
     assert not any(n.startswith(("tests/", "scripts/")) for n in names)
     with tarfile.open(built["sdist"]) as sdist:
         members = {m.split("/", 1)[1] for m in sdist.getnames() if "/" in m}
-    assert {"fmnist/runtime/http/live.html", "fmnist/assets/sample.jpg", "CHANGELOG.md", "README.md"} <= members
+    assert {"fmnist/runtime/video/http/live.html", "fmnist/assets/sample.jpg", "CHANGELOG.md", "README.md"} <= members
 
 
 def test_the_wheel_alone_classifies_with_no_tensorflow(wheel_bin, tmp_path):

@@ -1,7 +1,7 @@
-"""The HTTP server under `fmnist live --serve` and `fmnist serve` (Starlette on uvicorn, fmnist.runtime.http) against
-real sockets on 127.0.0.1: requests bounded in number (503 at once beyond the cap) and in time (a head that does not
-arrive, or arrives a byte at a time, is cut off), quiet about clients that go away, and a loopback bind deaf to other
-Host names (DNS rebinding)."""
+"""The HTTP server under `fmnist live --serve` and `fmnist serve` (Starlette on uvicorn, fmnist.runtime.video.http)
+against real sockets on 127.0.0.1: requests bounded in number (503 at once beyond the cap) and in time (a head that
+does not arrive, or arrives a byte at a time, is cut off), quiet about clients that go away, and a loopback bind deaf
+to other Host names (DNS rebinding)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from served import served
 
-from fmnist.runtime.http.limits import loopback_hosts
+from fmnist.runtime.video.http.limits import loopback_hosts
 from fmnist.runtime.video.preview import Preview
 
 
@@ -91,7 +91,7 @@ def slow_body(port: int, path: str = "/classify") -> socket.socket:
 
 
 def test_clients_still_sending_their_body_hold_no_slot_and_health_is_never_capped():
-    from fmnist.runtime.http.workers import Workers
+    from fmnist.runtime.video.http.workers import Workers
 
     photo = (Path(__file__).resolve().parent.parent / "examples" / "photos" / "shirt.jpg").read_bytes()
     with served(Workers(None, 1), max_requests=2) as port:
@@ -245,8 +245,8 @@ def test_a_malformed_request_is_a_json_400(request_bytes):
 
 
 def test_over_the_open_connections_a_json_503_with_retry_after_and_health_still_answers():
-    from fmnist.runtime.http.limits import MAX_CONNECTIONS
-    from fmnist.runtime.http.workers import Workers
+    from fmnist.runtime.video.http.limits import MAX_CONNECTIONS
+    from fmnist.runtime.video.http.workers import Workers
 
     with served(Workers(None, 1)) as port:
         idle = [connect(port) for _ in range(MAX_CONNECTIONS)]  # open, never a request: a scanner's

@@ -26,7 +26,7 @@ from served import served
 from typer.testing import CliRunner
 
 from fmnist.cli import app
-from fmnist.runtime.http.workers import Workers
+from fmnist.runtime.video.http.workers import Workers
 
 ROOT = Path(__file__).resolve().parent.parent
 PHOTOS = sorted((ROOT / "examples" / "photos").glob("*.jpg"))
@@ -380,7 +380,8 @@ def test_eight_clients_at_once_on_keep_alive_connections_are_all_answered(api):
 @pytest.mark.slow
 def test_the_server_and_its_workers_import_no_training_side_module():
     heavy = ("tensorflow", "keras", "tf2onnx", "onnx", "matplotlib")
-    code = ("import sys\nimport fmnist.runtime.http.served\nfrom fmnist.runtime.http.workers import Asked, Upload, "
+    code = ("import sys\nimport fmnist.runtime.video.http.served\n"
+            "from fmnist.runtime.video.http.workers import Asked, Upload, "
             f"Workers\nanswer = Workers(None, 1).classify_now(Upload('p.jpg', open({str(PHOTOS[4])!r}, 'rb').read()), "
             f"Asked())\nprint(answer.outcome.result.best.label, [m for m in {heavy!r} if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

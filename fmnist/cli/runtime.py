@@ -261,8 +261,8 @@ def _run_live(cfg: Any, serve_at: str | None, emit: Any) -> Any:
     say = lambda line: typer.echo(line, err=True)  # noqa: E731
     if not serve_at:
         return run_live(cfg, emit, on_start=say)
-    from fmnist.runtime.http.served import Address, serve_live
-    from fmnist.runtime.http.server import parse_address
+    from fmnist.runtime.video.http.served import Address, serve_live
+    from fmnist.runtime.video.http.server import parse_address
 
     return serve_live(cfg, Address(*parse_address(serve_at), "--serve"), emit=emit, say=say)
 
@@ -295,7 +295,7 @@ def serve(
 
     Example: fmnist serve --host 0.0.0.0 --port 8000
     """
-    from fmnist.runtime.http.served import Address, Api, serve_api, serve_live
+    from fmnist.runtime.video.http.served import Address, Api, serve_api, serve_live
 
     say = lambda line: typer.echo(line, err=True)  # noqa: E731
     api, address = Api(model, usable_threads(threads), threshold), Address(host, port, "--port")

@@ -116,7 +116,7 @@ def open_frames(source: VideoSource, realtime: bool = False) -> EveryFrame | Lat
 
 class Outputs:
     """Everything a run opens besides the model and the source: the window or status line, the recording and the
-    collector; and the preview it publishes to, if it was given one (served by fmnist.runtime.http). `close()`
+    collector; and the preview it publishes to, if it was given one (served by fmnist.runtime.video.http). `close()`
     releases all of it and closes the preview."""
 
     def __init__(self, cfg: LiveConfig, fps: float, preview: Preview | None = None) -> None:
@@ -211,7 +211,7 @@ def start_line(source: VideoSource, outputs: Outputs) -> str:
 def run(cfg: LiveConfig, emit: Callable[[FrameResult], None] | None = None,
         on_start: Callable[[str], None] | None = None, preview: Preview | None = None) -> Summary:
     """The loop. Ends at the end of a file, --max-frames, q/Esc in the window, Ctrl-C, SIGTERM or SIGHUP;
-    always cleans up. Each frame is published to `preview`, if given (fmnist.runtime.http serves it)."""
+    always cleans up. Each frame is published to `preview`, if given (fmnist.runtime.video.http serves it)."""
     classifier = Classifier(cfg.model, threads=cfg.threads, threshold=cfg.threshold)
     # SIGTERM/SIGHUP act as Ctrl-C from the claim of --record's name on: a stop while the source opens gives the
     # name back, one in the loop ends it with the recording finalized

@@ -1,6 +1,6 @@
 """Where `fmnist live` sends each annotated frame besides its result: a window (with its keys), a recording,
 and a status line on stderr when headless. The MJPEG preview is fmnist.runtime.video.preview, served by
-fmnist.runtime.http."""
+fmnist.runtime.video.http."""
 
 from __future__ import annotations
 

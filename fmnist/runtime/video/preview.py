@@ -1,6 +1,6 @@
 """What `fmnist live` shows a browser: the latest annotated frame as JPEG, its status and the image the model saw.
-The live loop publishes them; the HTTP app (fmnist.runtime.http.live_routes) serves them to every viewer, with its
-page (fmnist/runtime/http/live.html): no external assets, so it works offline on a Pi's LAN."""
+The live loop publishes them; the HTTP app (fmnist.runtime.video.http.live_routes) serves them to every viewer, with its
+page (fmnist/runtime/video/http/live.html): no external assets, so it works offline on a Pi's LAN."""
 
 from __future__ import annotations
 

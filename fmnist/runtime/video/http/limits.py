@@ -10,7 +10,7 @@ page or a large upload never takes the server (or `live`) down:
 - the body: a Content-Length over MAX_BODY_BYTES is refused (413) before a byte of it is read, a body that grows
   past it (chunked) as soon as it does, and one that has not arrived whole within BODY_TIMEOUT_S gets a 408.
 
-The request's head and each write have their own deadline (fmnist.runtime.http.protocol), and uvicorn bounds the
+The request's head and each write have their own deadline (fmnist.runtime.video.http.protocol), and uvicorn bounds the
 connections open at once (MAX_CONNECTIONS) and closes idle keep-alive ones.
 """
 
@@ -23,7 +23,7 @@ from typing import Any
 
 import anyio
 
-from fmnist.runtime.http.replies import Refused, refusal
+from fmnist.runtime.video.http.replies import Refused, refusal
 
 MAX_BODY_BYTES = 20_000_000  # an upload: a 100 MP JPEG is a few tens of MB, a phone's photo 2 to 8
 BODY_TIMEOUT_S = 60.0  # for the whole body: 20 MB over a 3 Mbit/s link
@@ -66,7 +66,7 @@ def _is_loopback(host: str) -> bool:
 class Limits:
     max_body: int = MAX_BODY_BYTES
     body_seconds: float = BODY_TIMEOUT_S
-    timeout: float = TIMEOUT_S  # fmnist.runtime.http.protocol: the head's deadline, a stalled write's
+    timeout: float = TIMEOUT_S  # fmnist.runtime.video.http.protocol: the head's deadline, a stalled write's
     max_requests: int = MAX_REQUESTS
     max_streams: int = MAX_STREAMS
     allowed_hosts: frozenset[str] | None = None  # None: any Host (a LAN bind)

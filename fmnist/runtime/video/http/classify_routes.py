@@ -21,13 +21,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from fmnist.runtime.http.openapi import description
-from fmnist.runtime.http.replies import Json, Refused
-from fmnist.runtime.http.workers import Answer, Asked, Upload, Workers
+from fmnist.runtime.video.http.openapi import description
+from fmnist.runtime.video.http.replies import Json, Refused
+from fmnist.runtime.video.http.workers import Answer, Asked, Upload, Workers
 
 MAX_FILES = 16  # files in one multipart form
 OCTET = "application/octet-stream"
-PAGE = resources.files("fmnist.runtime.http").joinpath("classify.html")
+PAGE = resources.files("fmnist.runtime.video.http").joinpath("classify.html")
 QUERY = ("top", "threshold", "seen", "name")
 
 

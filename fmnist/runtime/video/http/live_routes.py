@@ -9,7 +9,7 @@
     GET /seen.png  the image the model saw in the latest frame
 
 A viewer that stops reading is dropped once a frame has waited the server's timeout to be sent to it
-(fmnist.runtime.http.protocol); one that goes away ends its stream at once; every stream ends when the live loop
+(fmnist.runtime.video.http.protocol); one that goes away ends its stream at once; every stream ends when the live loop
 closes its preview.
 """
 
@@ -24,12 +24,12 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from fmnist.runtime.http.replies import Json, Refused
+from fmnist.runtime.video.http.replies import Json, Refused
 from fmnist.runtime.video.preview import Preview
 
 BOUNDARY = "fmnistframe"
 WAIT_S = 0.5  # a stream's wait for the next frame, at most: a stop is seen this soon
-PAGE = resources.files("fmnist.runtime.http").joinpath("live.html")
+PAGE = resources.files("fmnist.runtime.video.http").joinpath("live.html")
 NO_STORE = {"Cache-Control": "no-store"}
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fmnist import __version__
-from fmnist.runtime.http.limits import MAX_BODY_BYTES, MAX_REQUESTS
+from fmnist.runtime.video.http.limits import MAX_BODY_BYTES, MAX_REQUESTS
 
 GUESS = {"type": "object", "required": ["label", "index", "score"],
          "properties": {"label": {"type": "string"}, "index": {"type": "integer"},

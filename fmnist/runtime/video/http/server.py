@@ -1,7 +1,7 @@
 """The socket bound (a taken port is one usage error, before anything else starts), uvicorn serving the app on it
 in a thread of its own, and its stop. uvicorn's own limits hold: connections open at once (limit_concurrency),
 idle keep-alive ones closed, a bound on the headers' size; its log and python-multipart's are silent (the app
-prints a traceback for its own bugs only, fmnist.runtime.http.app), so a client's mistakes or resets never reach
+prints a traceback for its own bugs only, fmnist.runtime.video.http.app), so a client's mistakes or resets never reach
 fmnist's terminal."""
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import uvicorn
 
 from fmnist.core.errors import UsageError
-from fmnist.runtime.http.limits import MAX_CONNECTIONS, App
-from fmnist.runtime.http.protocol import DeadlineProtocol
+from fmnist.runtime.video.http.limits import MAX_CONNECTIONS, App
+from fmnist.runtime.video.http.protocol import DeadlineProtocol
 
 START_S = 10.0  # for uvicorn to start listening
 STOP_S = 3.0  # for open requests to finish when it stops (a stream ends as soon as its preview closes)

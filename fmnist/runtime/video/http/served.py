@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fmnist.core.signals import Stopped, hold, stop_as_interrupt
-from fmnist.runtime.http import app as http_app
-from fmnist.runtime.http.limits import Guard, Limits, loopback_hosts
-from fmnist.runtime.http.server import bind, serving, url_of
-from fmnist.runtime.http.workers import Workers
 from fmnist.runtime.shipped import resolve
+from fmnist.runtime.video.http import app as http_app
+from fmnist.runtime.video.http.limits import Guard, Limits, loopback_hosts
+from fmnist.runtime.video.http.server import bind, serving, url_of
+from fmnist.runtime.video.http.workers import Workers
 from fmnist.runtime.video.live import LiveConfig, Summary
 from fmnist.runtime.video.live import run as run_live
 from fmnist.runtime.video.preview import Preview

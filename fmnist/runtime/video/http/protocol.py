@@ -22,8 +22,8 @@ from typing import Any
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from fmnist.runtime.http.limits import TIMEOUT_S, UNCAPPED, App, Receive, Scope, Send, answer, busy
-from fmnist.runtime.http.replies import refusal
+from fmnist.runtime.video.http.limits import TIMEOUT_S, UNCAPPED, App, Receive, Scope, Send, answer, busy
+from fmnist.runtime.video.http.replies import refusal
 
 MALFORMED = ("the request is not valid HTTP/1.1 (its line or headers are malformed: a bad or repeated "
              "Content-Length, bytes other than ASCII in the URL); send it with an HTTP client")

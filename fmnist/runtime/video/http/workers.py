@@ -26,9 +26,9 @@ from fmnist.core.bounded import sha256_file
 from fmnist.core.session import cores
 from fmnist.runtime.batch import Outcome
 from fmnist.runtime.classifier import Classifier
-from fmnist.runtime.http.muted import muted
 from fmnist.runtime.image import ImageError, ImageTooLarge, read_image_bytes
 from fmnist.runtime.image_header import HeaderError, read_header
+from fmnist.runtime.video.http.muted import muted
 
 LARGE_BYTES = 64_000_000  # decoded (with the decoder's buffers): a 20 MP photo; larger ones decode one at a time
 

@@ -1,5 +1,5 @@
 """The one app `fmnist serve` and `fmnist live --serve` run: the classify API, the live preview, or both, behind
-the limits (fmnist.runtime.http.limits). Every error a client can cause is answered as JSON `{"error": ...}` with
+the limits (fmnist.runtime.video.http.limits). Every error a client can cause is answered as JSON `{"error": ...}` with
 its status; a bug in fmnist is a 500 that says only "internal error" to the client, with its traceback on the
 server's stderr."""
 
@@ -17,10 +17,10 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from fmnist.core.errors import FmnistError
-from fmnist.runtime.http import classify_routes, live_routes
-from fmnist.runtime.http.limits import Guard, Limits
-from fmnist.runtime.http.replies import Json, Refused
-from fmnist.runtime.http.workers import Workers
+from fmnist.runtime.video.http import classify_routes, live_routes
+from fmnist.runtime.video.http.limits import Guard, Limits
+from fmnist.runtime.video.http.replies import Json, Refused
+from fmnist.runtime.video.http.workers import Workers
 from fmnist.runtime.video.preview import Preview
 
 
@@ -40,7 +40,7 @@ ASSETS = {"guesses.js": "text/javascript", "panel.css": "text/css"}  # what the 
 
 
 def _asset(name: str, kind: str) -> Callable[[Request], Awaitable[Response]]:
-    data = resources.files("fmnist.runtime.http").joinpath(name).read_bytes()
+    data = resources.files("fmnist.runtime.video.http").joinpath(name).read_bytes()
 
     async def asset(request: Request) -> Response:
         return Response(data, media_type=kind, headers={"Cache-Control": "no-cache"})
