@@ -1,0 +1,45 @@
+"""fmnist keeps onnxruntime's telemetry off: onnxruntime 1.29+ on Linux writes a device id under ~/.cache/Microsoft
+and uploads events to Microsoft unless ORT_DISABLE_TELEMETRY is set before its first session. A device that
+classifies photos offline must not try to phone home."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import fmnist
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = Path(fmnist.__file__).parent / "assets" / "edge.int8.onnx"
+PLAIN = f"import onnxruntime as ort; ort.InferenceSession({str(MODEL)!r})"
+FMNIST = ("from fmnist.runtime.classifier import Classifier; from fmnist.runtime.image import read_image; "
+          f"print(Classifier('edge').classify(read_image({str(ROOT / 'examples/photos/pants.jpg')!r})).best.label)")
+
+
+def _run(code: str, home: Path, **env: str) -> tuple[str, list[Path]]:
+    """`code` in a fresh interpreter whose home is `home`: its stdout and the files it left there."""
+    clean = {k: v for k, v in os.environ.items() if k not in ("ORT_DISABLE_TELEMETRY", "XDG_CACHE_HOME")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True,
+                          env={**clean, "HOME": str(home), **env})
+    return done.stdout.strip(), sorted(p for p in home.rglob("*") if p.is_file())
+
+
+@pytest.mark.slow
+def test_a_session_opened_through_fmnist_leaves_no_device_id_while_a_plain_one_does(tmp_path):
+    plain, fmnist_home = tmp_path / "plain", tmp_path / "fmnist"
+    plain.mkdir(), fmnist_home.mkdir()
+    _, left = _run(PLAIN, plain)
+    assert any(p.name == "deviceid" for p in left), left  # onnxruntime's telemetry is on by default: the control
+    label, left = _run(FMNIST, fmnist_home)
+    assert label == "Trouser" and left == []
+
+
+@pytest.mark.slow
+def test_a_user_who_sets_ort_disable_telemetry_keeps_their_choice(tmp_path):
+    _, left = _run("import fmnist, os; import onnxruntime as ort; " + PLAIN.split("; ", 1)[1], tmp_path,
+                   ORT_DISABLE_TELEMETRY="0")
+    assert any(p.name == "deviceid" for p in left), left
