@@ -113,7 +113,7 @@ def test_the_table_fits_100_columns_with_every_header_whole():
 
 
 def test_photo_figures_that_are_no_share_are_ignored(tmp_path):
-    """A crafted card's lenient (NaN, true, 5, a string) is no photo figure: the row reads None, no crash."""
+    """A crafted card's strict share (NaN, true, 5, a string) is no photo figure: the row reads None, no crash."""
     import shutil
 
     from fmnist.core.meta import read_meta
@@ -125,10 +125,10 @@ def test_photo_figures_that_are_no_share_are_ignored(tmp_path):
         path = tmp_path / "m.onnx"
         shutil.copy(resolve("edge"), path)
         meta = read_meta(path)
-        meta.decision = {**meta.decision, "lenient": value}
+        meta.decision = {**meta.decision, "strict": value}
         path.write_bytes(embed_onnx(path, meta))
         assert _photos(read_meta(path)) is None, value
-    assert _photos(read_meta(resolve("edge"))) == read_meta(resolve("edge")).decision["lenient"]
+    assert _photos(read_meta(resolve("edge"))) == read_meta(resolve("edge")).decision["strict"]  # not lenient
 
 
 def test_the_plot_names_the_images_accuracy_is_measured_on(tmp_path, monkeypatch):

@@ -92,7 +92,7 @@ def bench(
 
     Each row runs in its own process, so cold start and memory are that model's alone. The rows take turns
     in --rounds rounds, so a slow spell of the machine hits them alike and their ratios hold. The photos column
-    is the share of validation photos a model's card records it got right. The last line says which file to
+    is the share of validation photos a model's card records it got right, strictly. The last line says which file to
     deploy on this machine for photos (and the fastest, when another), and whether int8 pays here.
 
     Example: fmnist bench --model photo --model edge --threads 1 --threads 4

@@ -73,13 +73,14 @@ def _precision(path: Path, meta: ModelMeta | None) -> str:
 
 
 def _photos(meta: ModelMeta | None) -> float | None:
-    """The share of the clothing set's validation photos a Fashion-MNIST-label model answers right (lenient map),
-    as its metadata records it from training; None when it records none, records no share (a crafted value), or
-    has labels of its own (its photos are its own: not comparable)."""
+    """The share of the clothing set's validation photos a Fashion-MNIST-label model answers right, strictly (the one
+    answer a person gives: the folder's class, or the label given by eye), as its metadata records it from
+    training; None when it records none (a card from before strict figures), records no share (a crafted value),
+    or has labels of its own (its photos are its own: not comparable)."""
     from fmnist.core.jsonsafe import finite_share
 
-    lenient = meta.decision.get("lenient") if meta and not meta.own_labels else None
-    return float(lenient) if finite_share(lenient) else None  # type: ignore[arg-type]
+    strict = meta.decision.get("strict") if meta and not meta.own_labels else None
+    return float(strict) if finite_share(strict) else None  # type: ignore[arg-type]
 
 
 def _accuracy(path: Path) -> tuple[float, str, tuple[int, ...]]:
@@ -247,7 +248,7 @@ def render(report: BenchReport) -> list[Any]:
     caption = (f"acc: accuracy on {judged_on(report)}; cold start in ms, batch-1 p50 and p99 in µs, peak RSS in MB; "
                "p90 and the batch size of img/s: --json")
     if any(r.photos is not None for r in report.rows):
-        caption += "; photos: validation photos right (lenient), as recorded when the model was trained"
+        caption += "; photos: validation photos right (strict), as recorded when the model was trained"
     # no lines between the columns and the model's name cut first, so that ten figures fit 100 columns
     table = Table(title=machine.line(report.machine), caption=caption, box=box.SIMPLE_HEAD, collapse_padding=True,
                   pad_edge=False)
