@@ -7,10 +7,22 @@ import numpy as np
 import pytest
 
 from fmnist.data import fashion
+from fmnist.runtime.preparation import CUTOUT
 
-tf = pytest.importorskip("tensorflow")
-from fmnist.runtime.preparation import CUTOUT  # noqa: E402
-from fmnist.train.augment import augment_batch  # noqa: E402
+# TensorFlow is imported by these tests, not when they are collected: every pytest worker collects every file,
+# and a TensorFlow import costs each about 5 s of CPU (make check's workers otherwise never load it)
+pytestmark = pytest.mark.xdist_group("tensorflow")  # and they share one worker
+
+
+@pytest.fixture(scope="module")
+def tf():
+    return pytest.importorskip("tensorflow")
+
+
+def augment_batch(*args, **options):
+    from fmnist.train.augment import augment_batch
+
+    return augment_batch(*args, **options)
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +44,7 @@ def _explained(original: np.ndarray, out: np.ndarray) -> tuple[float, int]:
     return best
 
 
-def test_shift_and_flip_only_move_pixels(images):
+def test_shift_and_flip_only_move_pixels(tf, images):
     out, labels = augment_batch(tf.constant(images), tf.range(200), tf.constant([3, 4], tf.int64))
     out = out.numpy()
     assert out.shape == images.shape and out.dtype == np.float32
@@ -41,13 +53,13 @@ def test_shift_and_flip_only_move_pixels(images):
     assert not np.array_equal(out, images)  # something moved
 
 
-def test_erasing_covers_at_most_one_14px_square(images):
+def test_erasing_covers_at_most_one_14px_square(tf, images):
     out, _ = augment_batch(tf.constant(images), tf.range(200), tf.constant([5, 6], tf.int64), erase=1.0)
     unequal = [_explained(images[i], out.numpy()[i])[1] for i in range(40)]
     assert max(unequal) <= 14 * 14 and sum(u > 0 for u in unequal) >= 20  # most images lose a visible patch
 
 
-def test_a_seed_repeats_the_augmentation_and_another_seed_does_not(images):
+def test_a_seed_repeats_the_augmentation_and_another_seed_does_not(tf, images):
     def run(seed: int) -> np.ndarray:
         return augment_batch(tf.constant(images), tf.range(200), tf.constant([seed, 0], tf.int64), erase=0.5)[0]
 
@@ -55,7 +67,7 @@ def test_a_seed_repeats_the_augmentation_and_another_seed_does_not(images):
     assert not np.array_equal(run(1), run(2))
 
 
-def test_photo_light_changes_only_photos_and_keeps_the_background_black(images):
+def test_photo_light_changes_only_photos_and_keeps_the_background_black(tf, images):
     targets = np.zeros((200, 12), np.float32)
     targets[100:, -1] = 1.0  # the second half are photos
     seed = tf.constant([7, 8], tf.int64)

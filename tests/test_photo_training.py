@@ -12,17 +12,21 @@ from typer.testing import CliRunner
 
 from fmnist.cli import app
 from fmnist.core.meta import read_meta
+from fmnist.evaluation.photo_map import PhotoMap
+from fmnist.evaluation.photo_set import load_photos
+from fmnist.train.backbones import BACKBONES
+from fmnist.train.draws import group_draws
+from fmnist.train.photo_targets import fmnist_targets, mixed_arrays, photo_targets
 
-tf = pytest.importorskip("tensorflow")
-from fmnist.evaluation.photo_map import PhotoMap  # noqa: E402
-from fmnist.evaluation.photo_set import load_photos  # noqa: E402
-from fmnist.train.backbones import BACKBONES  # noqa: E402
-from fmnist.train.draws import group_draws  # noqa: E402
-from fmnist.train.photo_loss import MAIN_PULL, make_loss  # noqa: E402
-from fmnist.train.photo_targets import fmnist_targets, mixed_arrays, photo_targets  # noqa: E402
-from fmnist.train.photo_tier import TierRecipe, balanced_rows, fit_tier  # noqa: E402
-
+# TensorFlow (photo_loss, photo_tier) is imported by the tests that use it, not when the file is collected: every
+# pytest worker collects every file, and a TensorFlow import costs each about 5 s of CPU
+TENSORFLOW = pytest.mark.xdist_group("tensorflow")  # the tests that import it share one worker
 runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def tf():
+    return pytest.importorskip("tensorflow")
 
 
 def test_targets_soft_for_several_labels_uniform_for_none(tmp_path):
@@ -49,7 +53,10 @@ def test_training_reads_photos_through_the_runtime_preprocess(tmp_path, monkeypa
     assert np.array_equal(got.x[0, :, :, 0], first.astype(np.float32) / 255)  # what the model is fed
 
 
-def test_loss_is_cross_entropy_set_likelihood_or_uniform_by_row():
+@TENSORFLOW
+def test_loss_is_cross_entropy_set_likelihood_or_uniform_by_row(tf):
+    from fmnist.train.photo_loss import MAIN_PULL, make_loss
+
     probs = np.array([[0.7, 0.1, 0.2] + [0.0] * 7, [0.2, 0.1, 0.5] + [0.025] * 7, [0.1] * 10], np.float32)
     targets = np.stack([fmnist_targets(np.array([0]))[0], np.zeros(12, np.float32),
                         np.r_[np.full(10, 0.1, np.float32), 0.0, 1.0]])
@@ -71,7 +78,10 @@ def test_balanced_draws_give_every_folder_the_same_weight():
     assert np.bincount(groups[plain]).tolist() == [400, 40, 120]
 
 
-def test_the_tier_draws_each_folder_s_views_equally_often_and_keeps_the_rows_seen_once():
+@TENSORFLOW
+def test_the_tier_draws_each_folder_s_views_equally_often_and_keeps_the_rows_seen_once(tf):
+    from fmnist.train.photo_tier import balanced_rows
+
     groups = np.array([0] * 30 + [1] * 6)  # 3 views: rows 0-107, then 5 rows seen once: 108-112
     rows = balanced_rows(3, 5, groups, seed=0)
     views, once = rows[:-5], rows[-5:]
@@ -80,7 +90,10 @@ def test_the_tier_draws_each_folder_s_views_equally_often_and_keeps_the_rows_see
     assert len(set(views[np.tile(groups, 3)[views] == 1].tolist())) == 18  # the small folder: every view, thrice
 
 
-def test_the_tier_refuses_folders_that_do_not_match_the_photos():
+@TENSORFLOW
+def test_the_tier_refuses_folders_that_do_not_match_the_photos(tf):
+    from fmnist.train.photo_tier import TierRecipe, fit_tier
+
     x, y = np.zeros((3, 32, 32, 3), np.float32), np.eye(3, dtype=np.float32)
     with pytest.raises(ValueError, match="got 2 for 3 photos"):
         fit_tier(BACKBONES["lite0"], 32, x, y, x, y, TierRecipe(), groups=np.zeros(2, int))
