@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from fmnist.data import fashion
@@ -144,6 +146,13 @@ def test_the_upload_page_shows_a_photo_s_label_top_3_not_sure_and_what_the_model
         page.wait_for_function("document.body.className === 'failed'", timeout=10_000)
         assert "not an image fmnist reads" in page.inner_text("#state")
         assert page.get_attribute("#seen", "src") is None and page.query_selector_all("#top li") == []  # not hat's
+        big = tmp_path / "big.png"  # 48 MP: its answer comes well after a small photo's
+        cv2.imwrite(str(big), np.full((6000, 8000, 3), 200, np.uint8))
+        page.set_input_files("#pick", big)
+        page.set_input_files("#pick", photos / "pants.jpg")  # picked at once after it: the answer shown is this one's
+        page.wait_for_function("document.getElementById('label').textContent === 'Trouser'", timeout=10_000)
+        page.wait_for_timeout(2_000)  # the big picture's answer has come by now, and is not shown
+        assert page.inner_text("#label") == "Trouser" and page.inner_text("#hint").startswith("pants.jpg")
         page.click("#live-link")  # the live page of the same server, on the same port
         page.wait_for_function("document.getElementById('label').textContent === 'Trouser'", timeout=15_000)
         page.screenshot(path=ARTIFACTS / "upload-live.png")

@@ -156,6 +156,29 @@ def test_a_30_mb_body_is_refused_413_before_it_is_read_and_the_server_serves_on(
     healthy(api)
 
 
+def test_bodies_held_at_once_are_bounded_a_request_past_them_gets_a_503_before_its_body_is_read():
+    """60 connections each sending a 20 MB body took 1.3 GB of the server; now the bodies held at once are bounded
+    (here 3 MB): a request that would pass them is refused at once, and the bytes are given back with the answer."""
+    head = (b"POST /classify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/jpeg\r\n"
+            b"Content-Length: 1000000\r\n\r\n")
+    with served(Workers(None, 1), max_held=3_000_000) as port:
+        uploading = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(3)]
+        for sock in uploading:
+            sock.sendall(head + bytes(500_000))  # half of each body: 3 MB held
+        time.sleep(0.3)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(head)
+            answered, body = read_answer(sock)  # at once: its body is never sent
+        assert answered.startswith(b"HTTP/1.1 503 ") and b"retry-after: 5" in answered.lower()
+        assert "would be held at once, over 3,000,000" in json.loads(body)["error"]
+        uploading[0].sendall(bytes(500_000))  # one body whole: answered (not an image), its bytes given back
+        assert read_answer(uploading[0])[0].startswith(b"HTTP/1.1 400 ")
+        assert post(port, PHOTOS[0].read_bytes())[0] == 200  # 1 MB free again: served
+        for sock in uploading:
+            sock.close()
+        healthy(port)
+
+
 def docs_classify(path: Path, url: str) -> dict:
     """docs/raspberry-pi.md's Python client, as it is written there: urllib, which sends the whole body before it
     reads the answer (no Expect: 100-continue)."""

@@ -8,7 +8,10 @@ page or a large upload never takes the server (or `live`) down:
   slowly hold none; the next ones get a 503 at once, with Retry-After. /health is never capped (it is answered from
   memory), and the MJPEG streams, which last as long as they are watched, have their own cap (MAX_STREAMS);
 - the body: a Content-Length over MAX_BODY_BYTES is refused (413) before a byte of it is read, a body that grows
-  past it (chunked) as soon as it does, and one that has not arrived whole within BODY_TIMEOUT_S gets a 408.
+  past it (chunked) as soon as it does, and one that has not arrived whole within BODY_TIMEOUT_S gets a 408;
+- the bodies held at once: a request holds its body's bytes (its Content-Length from the start, a chunked body's
+  as they come) until its answer, and a request that would take the bodies held past MAX_HELD_BYTES gets a 503
+  at once (before its body is read), so that 64 connections sending 20 MB each cannot take 1.3 GB of a Pi.
 
 The request's head and each write have their own deadline (fmnist.runtime.video.http.protocol), and uvicorn bounds the
 connections open at once (MAX_CONNECTIONS) and closes idle keep-alive ones.
@@ -28,6 +31,7 @@ from fmnist.runtime.video.http.replies import Refused, refusal
 MAX_BODY_BYTES = 20_000_000  # an upload: a 100 MP JPEG is a few tens of MB, a phone's photo 2 to 8
 BODY_TIMEOUT_S = 60.0  # for the whole body: 20 MB over a 3 Mbit/s link
 TIMEOUT_S = 10.0  # for a request's line and headers (from the connection or the previous answer), and for a write
+MAX_HELD_BYTES = 100_000_000  # request bodies held in memory at once: five at the limit, or some 25 phone photos
 MAX_REQUESTS = 16  # served at once: threads, memory and file descriptors stay bounded on a Pi
 MAX_STREAMS = 8  # /stream viewers at once: each holds a thread while it waits for the next frame
 UNCAPPED = ("/health",)  # answered from memory: a monitor's check is never refused as busy
@@ -65,6 +69,7 @@ def _is_loopback(host: str) -> bool:
 @dataclass(frozen=True)
 class Limits:
     max_body: int = MAX_BODY_BYTES
+    max_held: int = MAX_HELD_BYTES
     body_seconds: float = BODY_TIMEOUT_S
     timeout: float = TIMEOUT_S  # fmnist.runtime.video.http.protocol: the head's deadline, a stalled write's
     max_requests: int = MAX_REQUESTS
@@ -81,7 +86,7 @@ class Guard:
     above)."""
 
     def __init__(self, app: App, limits: Limits) -> None:
-        self.app, self.limits, self.active, self.streams = app, limits, 0, 0
+        self.app, self.limits, self.active, self.streams, self.held = app, limits, 0, 0, 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -108,18 +113,23 @@ class Guard:
             self.streams -= 1
 
     async def _slotted(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """The app, holding a slot from the body's end (at once without a body) to the answer."""
-        slot = Slot(self)
-        if not _has_body(scope):
-            try:
-                slot.take()
-            except Refused as refused:
-                await answer(send, refused)
-                return
+        """The app, holding a slot from the body's end (at once without a body) to the answer, and its body's bytes
+        (its Content-Length at once) until the answer."""
+        slot, body = Slot(self), Held(self)
         try:
-            await self.app(scope, self._bounded(receive, slot), send)
+            if not _has_body(scope):
+                slot.take()
+            length = _header(scope, b"content-length")
+            if length is not None and length.strip().isdigit():
+                body.hold(int(length))
+        except Refused as refused:
+            await answer(send, refused)
+            return
+        try:
+            await self.app(scope, self._bounded(receive, slot, body), send)
         finally:
             slot.release()
+            body.release()
 
     def _refusal(self, scope: Scope) -> Refused | None:
         allowed = self.limits.allowed_hosts
@@ -136,8 +146,8 @@ class Guard:
             return None
         return busy(f"{self.limits.max_streams} streams are watched at once; close a viewer, or try again later")
 
-    def _bounded(self, receive: Receive, slot: Slot) -> Receive:
-        """`receive`, with the body counted and timed until it has all come; then the slot is taken."""
+    def _bounded(self, receive: Receive, slot: Slot, body: Held) -> Receive:
+        """`receive`, with the body counted, held and timed until it has all come; then the slot is taken."""
         received, whole = 0, False
         deadline = anyio.current_time() + self.limits.body_seconds
 
@@ -156,6 +166,7 @@ class Guard:
                 whole = not message.get("more_body", False)
                 if received > self.limits.max_body:
                     raise too_large(received, self.limits.max_body, so_far=not whole)
+                body.hold(received)
                 if whole:
                     slot.take()
             return message
@@ -182,6 +193,29 @@ class Slot:
         if self.held:
             self.guard.active -= 1
             self.held = False
+
+
+class Held:
+    """One request's body bytes among the `max_held` held at once: grown as the body comes, given back once."""
+
+    def __init__(self, guard: Guard) -> None:
+        self.guard, self.bytes = guard, 0
+
+    def hold(self, size: int) -> None:
+        """`size` bytes held from now (at least), or a 503 Refused that closes the connection when the bodies
+        held would pass the limit."""
+        more = size - self.bytes
+        if more <= 0:
+            return
+        if self.guard.held + more > self.guard.limits.max_held:
+            raise busy(f"uploads of {self.guard.held + more:,} bytes would be held at once, over "
+                       f"{self.guard.limits.max_held:,}; try again in a few seconds", close=True)
+        self.guard.held += more
+        self.bytes = size
+
+    def release(self) -> None:
+        self.guard.held -= self.bytes
+        self.bytes = 0
 
 
 def _has_body(scope: Scope) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fmnist import __version__
-from fmnist.runtime.video.http.limits import MAX_BODY_BYTES, MAX_REQUESTS
+from fmnist.runtime.video.http.limits import MAX_BODY_BYTES, MAX_CONNECTIONS, MAX_HELD_BYTES, MAX_REQUESTS, MAX_STREAMS
 
 GUESS = {"type": "object", "required": ["label", "index", "score"],
          "properties": {"label": {"type": "string"}, "index": {"type": "integer"},
@@ -37,7 +37,8 @@ STATUS = {"type": "object", "description": "the latest frame's result (empty bef
           "properties": {"frame": {"type": "integer"}, "label": {"type": "string"},
                          "score": {"type": ["number", "null"]}, "fps": {"type": ["number", "null"]},
                          "ms": {"type": "number"}, "sure": {"type": "boolean"},
-                         "top": {"type": "array", "items": {"type": "object"}}, "age_ms": {"type": "number"}}}
+                         "top": {"type": "array", "items": {"type": "object"}}, "age_ms": {"type": "number"},
+                         "source_ended": {"type": "boolean", "description": "true once the live loop has stopped"}}}
 
 
 def _json(schema: dict[str, Any], what: str) -> dict[str, Any]:
@@ -54,13 +55,17 @@ REFUSALS = {
     "413": _json(ERROR, f"a body over {MAX_BODY_BYTES:,} bytes (refused before it is read), or an image over the "
                         "pixel limit (100 MP) or the decoded-byte limit"),
     "415": _json(ERROR, "a Content-Type other than image/*, application/octet-stream or multipart/form-data"),
-    "421": _json(ERROR, "on a loopback bind, a Host header that is not a loopback name"),
-    "503": _json(ERROR, f"over {MAX_REQUESTS} requests at once (/health is never refused so); see Retry-After"),
+    "503": _json(ERROR, f"busy: over {MAX_REQUESTS} requests at once, {MAX_CONNECTIONS} connections open, or "
+                        f"{MAX_HELD_BYTES:,} bytes of uploads held at once; see Retry-After"),
 }
 # Answers any route can give: a method the path does not answer, and a fault of the server's own (the client sees
 # only "internal error"; the traceback goes to the server's stderr). A path not listed here is answered 404.
-ANY = {"405": _json(ERROR, "a method this path does not answer"),
+ANY = {"400": _json(ERROR, "a request that is not valid HTTP/1.1"),
+       "405": _json(ERROR, "a method this path does not answer"),
+       "421": _json(ERROR, "on a loopback bind, a Host header that is not a loopback name"),
        "500": _json(ERROR, "a fault in the server, not in the request")}
+BUSY = {"503": _json(ERROR, f"busy: over {MAX_REQUESTS} requests at once or {MAX_CONNECTIONS} connections open; "
+                            "see Retry-After")}
 BINARY = {"schema": {"type": "string", "format": "binary"}}
 CLASSIFY = {
     "summary": "Classify one image, or each file of a form, as `fmnist classify --json` does",
@@ -83,7 +88,9 @@ CLASSIFY = {
 
 
 def _get(summary: str, name: str, ok: dict[str, Any], more: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"get": {"summary": summary, "operationId": name, "responses": {"200": ok, **(more or {}), **ANY}}}
+    """A GET route's description: its answer, `more` (default: the 503 of a busy server), and what any route gives."""
+    return {"get": {"summary": summary, "operationId": name,
+                    "responses": {"200": ok, **(BUSY if more is None else more), **ANY}}}
 
 
 HTML = {"description": "an HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}
@@ -91,9 +98,11 @@ LIVE = {
     "/live": _get("The live preview page: the stream, the label, the top 3 and what the model saw", "live", HTML),
     "/status": _get("The live loop's latest result", "status", _json(STATUS, "the latest result")),
     "/seen.png": _get("The image the model saw in the latest frame", "seen",
-                      {"description": "PNG", "content": {"image/png": BINARY}}, {"404": _json(ERROR, "no frame yet")}),
+                      {"description": "PNG", "content": {"image/png": BINARY}},
+                      {"404": _json(ERROR, "no frame yet"), **BUSY}),
     "/stream": _get("The annotated frames as MJPEG (multipart/x-mixed-replace)", "stream",
-                    {"description": "MJPEG", "content": {"multipart/x-mixed-replace": BINARY}}),
+                    {"description": "MJPEG", "content": {"multipart/x-mixed-replace": BINARY}},
+                    {"503": _json(ERROR, f"busy: {MAX_STREAMS} viewers at once; see Retry-After")}),
 }
 
 
@@ -101,7 +110,8 @@ def description(live: bool) -> dict[str, Any]:
     """The OpenAPI document; `live` adds the live preview's routes."""
     paths: dict[str, Any] = {
         "/classify": {"post": CLASSIFY},
-        "/health": _get("The model being served, once it is loaded", "health", _json(HEALTH, "ready")),
+        "/health": _get("The model being served, once it is loaded (never refused as busy)", "health",
+                        _json(HEALTH, "ready"), {}),
         "/": _get("A page to drop or pick a photo and see its answer", "page", HTML),
         "/openapi.json": _get("This description", "openapi", _json({"type": "object"}, "OpenAPI 3.1")),
     }
