@@ -92,7 +92,9 @@ def read_answer(sock: socket.socket) -> tuple[bytes, bytes]:
     """An answer's head and its body (Content-Length bytes), read off a raw socket."""
     data = b""
     while b"\r\n\r\n" not in data:
-        data += sock.recv(65536)
+        got = sock.recv(65536)
+        assert got, f"the server closed without an answer: {data!r:.200}"
+        data += got
     head, _, body = data.partition(b"\r\n\r\n")
     length = int(re.search(rb"content-length: (\d+)", head, re.IGNORECASE).group(1))  # type: ignore[union-attr]
     while len(body) < length:
@@ -177,6 +179,19 @@ def test_bodies_held_at_once_are_bounded_a_request_past_them_gets_a_503_before_i
         for sock in uploading:
             sock.close()
         healthy(port)
+
+
+def test_a_client_that_shuts_its_side_after_a_whole_request_gets_its_answer_then_the_end(api):
+    """nc -N and socat scripts send a request, then shut their side: the answer still comes, then the close."""
+    photo = PHOTOS[4].read_bytes()  # pants.jpg
+    with socket.create_connection(("127.0.0.1", api), timeout=10) as sock:
+        sock.sendall(b"POST /classify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/jpeg\r\n"
+                     + f"Content-Length: {len(photo)}\r\n\r\n".encode() + photo)
+        sock.shutdown(socket.SHUT_WR)
+        head, body = read_answer(sock)
+        assert head.startswith(b"HTTP/1.1 200 ") and json.loads(body)["label"] == "Trouser"
+        assert sock.recv(100) == b""  # then the server closes
+    healthy(api)
 
 
 def docs_classify(path: Path, url: str) -> dict:

@@ -85,8 +85,19 @@ class DeadlineProtocol(H11Protocol):
         transport.resume_reading()
         self._draining = self.loop.call_later(self.timeout, transport.close)  # or at the client's end (EOF)
 
+    def eof_received(self) -> bool:
+        """A client that shuts its side after a whole request (`nc -N`, a socat script) still gets the answer: the
+        connection stays open for writing until it is sent, then closes. Otherwise (no request, or half a body)
+        it closes now, as uvicorn's does."""
+        self._half_closed = self.cycle is not None and not self.cycle.response_complete and \
+            self.conn.their_state is h11.DONE
+        return self._half_closed
+
     def on_response_complete(self) -> None:
         super().on_response_complete()  # may start a pipelined request at once
+        if getattr(self, "_half_closed", False):
+            self.transport.close()
+            return
         self._arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
