@@ -495,6 +495,8 @@ def test_serve_with_a_source_serves_the_api_on_after_the_video_ends_until_sigter
             assert process.poll() is None
         healthy(port)
         assert json.loads(get(port, "/status")[1])["source_ended"] is True
+        status, body = get(port, "/stream")  # no empty stream held open: the source is gone
+        assert status == 404 and json.loads(body)["error"].startswith("the live source has ended")
         assert post(port, PHOTOS[4].read_bytes())[1]["label"] == "Trouser"  # type: ignore[index]
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0 and process.stderr.read() == "stopped by SIGTERM\n"

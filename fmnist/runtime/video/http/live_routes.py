@@ -44,6 +44,9 @@ class Stream:
         self.preview = preview
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.preview.closed:  # nothing more will come: say so, rather than an empty stream
+            await Json({"error": "the live source has ended; /status has its last result"}, 404)(scope, receive, send)
+            return
         headers = [(b"content-type", f"multipart/x-mixed-replace; boundary={BOUNDARY}".encode()),
                    (b"cache-control", b"no-store")]
         await send({"type": "http.response.start", "status": 200, "headers": headers})

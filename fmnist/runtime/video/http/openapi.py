@@ -102,7 +102,8 @@ LIVE = {
                       {"404": _json(ERROR, "no frame yet"), **BUSY}),
     "/stream": _get("The annotated frames as MJPEG (multipart/x-mixed-replace)", "stream",
                     {"description": "MJPEG", "content": {"multipart/x-mixed-replace": BINARY}},
-                    {"503": _json(ERROR, f"busy: {MAX_STREAMS} viewers at once; see Retry-After")}),
+                    {"404": _json(ERROR, "the live source has ended"),
+                     "503": _json(ERROR, f"busy: {MAX_STREAMS} viewers at once; see Retry-After")}),
 }
 
 
