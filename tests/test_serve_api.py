@@ -306,6 +306,18 @@ def bomb_png(width: int, height: int) -> bytes:
             + chunk(b"IDAT", pixels) + chunk(b"IEND", b""))
 
 
+@pytest.mark.slow
+def test_while_an_upload_decodes_the_server_s_own_lines_still_reach_its_stderr():
+    """Muting fd 2 for a decoder's notes once hid the live loop's progress lines and would have hidden a fault's
+    traceback: a serving process keeps Python's stderr apart, so only the native libraries' writes are muted."""
+    code = ("import os, sys\nfrom fmnist.runtime.video.http.muted import keep_python_stderr, muted\n"
+            "keep_python_stderr()\nwith muted():\n    print('frame 555', file=sys.stderr)\n"
+            "    os.write(2, b'Corrupt JPEG data: 297 extraneous bytes\\n')\nos.write(2, b'native after\\n')\n"
+            "print('stopped', file=sys.stderr)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stderr == "frame 555\nnative after\nstopped\n"
+
+
 def test_a_decompression_bomb_is_refused_413_from_its_header_before_it_is_decoded(api):
     bomb = bomb_png(12_000, 12_000)  # 144 MP, 144 MB decoded
     assert len(bomb) < 1_000_000

@@ -17,6 +17,7 @@ from fmnist.core.signals import Stopped, hold, stop_as_interrupt
 from fmnist.runtime.shipped import resolve
 from fmnist.runtime.video.http import app as http_app
 from fmnist.runtime.video.http.limits import Guard, Limits, loopback_hosts
+from fmnist.runtime.video.http.muted import keep_python_stderr
 from fmnist.runtime.video.http.server import bind, serving, url_of
 from fmnist.runtime.video.http.workers import Workers
 from fmnist.runtime.video.live import LiveConfig, Summary
@@ -47,6 +48,8 @@ def _opened(address: Address, api: Api | None) -> tuple[socket.socket, Workers |
     """The address bound, then the model opened once per worker (if an API is served); the socket is closed if
     the model cannot be opened."""
     sock = bind(address.host, address.port, address.option == "--serve")
+    if api:
+        keep_python_stderr()  # uploads' decodes mute fd 2: fmnist's own lines go on
     try:
         return sock, Workers(api.model, api.threads, api.threshold) if api else None
     except BaseException:
