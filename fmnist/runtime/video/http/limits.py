@@ -86,19 +86,22 @@ class Guard:
     above)."""
 
     def __init__(self, app: App, limits: Limits) -> None:
-        self.app, self.limits, self.active, self.streams, self.held = app, limits, 0, 0, 0
+        self.app, self.limits = app, limits
+        self.requests = Budget(limits.max_requests, lambda _: f"fmnist serves {limits.max_requests} requests at once; "
+                               "try again in a few seconds")
+        self.streams = Budget(limits.max_streams, lambda _: f"{limits.max_streams} streams are watched at once; close "
+                              "a viewer, or try again later")
+        self.bodies = Budget(limits.max_held, lambda total: f"uploads of {total:,} bytes would be held at once, over "
+                             f"{limits.max_held:,}; try again in a few seconds", close=True)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         refused = self._refusal(scope)
-        if refused is None and scope["path"] in STREAMS:
-            refused = self._stream_refusal()
         if refused is not None:
             await answer(send, refused)
-            return
-        if scope["path"] in UNCAPPED:
+        elif scope["path"] in UNCAPPED:
             await self.app(scope, receive, send)
         elif scope["path"] in STREAMS:
             await self._watched(scope, receive, send)
@@ -106,19 +109,25 @@ class Guard:
             await self._slotted(scope, receive, send)
 
     async def _watched(self, scope: Scope, receive: Receive, send: Send) -> None:
-        self.streams += 1  # one event loop: no lock needed
+        """The app, holding a stream's place while it is watched."""
+        place = Claim(self.streams)
+        try:
+            place.hold(1)
+        except Refused as refused:
+            await answer(send, refused)
+            return
         try:
             await self.app(scope, receive, send)
         finally:
-            self.streams -= 1
+            place.release()
 
     async def _slotted(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """The app, holding a slot from the body's end (at once without a body) to the answer, and its body's bytes
-        (its Content-Length at once) until the answer."""
-        slot, body = Slot(self), Held(self)
+        """The app, holding a request's place from the body's end (at once without a body) to the answer, and its
+        body's bytes (its Content-Length at once) until the answer."""
+        place, body = Claim(self.requests), Claim(self.bodies)
         try:
             if not _has_body(scope):
-                slot.take()
+                place.hold(1)
             length = _header(scope, b"content-length")
             if length is not None and length.strip().isdigit():
                 body.hold(int(length))
@@ -126,9 +135,9 @@ class Guard:
             await answer(send, refused)
             return
         try:
-            await self.app(scope, self._bounded(receive, slot, body), send)
+            await self.app(scope, self._bounded(receive, place, body), send)
         finally:
-            slot.release()
+            place.release()
             body.release()
 
     def _refusal(self, scope: Scope) -> Refused | None:
@@ -141,13 +150,8 @@ class Guard:
             return too_large(int(length), self.limits.max_body)
         return None
 
-    def _stream_refusal(self) -> Refused | None:
-        if self.streams < self.limits.max_streams:
-            return None
-        return busy(f"{self.limits.max_streams} streams are watched at once; close a viewer, or try again later")
-
-    def _bounded(self, receive: Receive, slot: Slot, body: Held) -> Receive:
-        """`receive`, with the body counted, held and timed until it has all come; then the slot is taken."""
+    def _bounded(self, receive: Receive, place: Claim, body: Claim) -> Receive:
+        """`receive`, with the body counted, held and timed until it has all come; then the place is taken."""
         received, whole = 0, False
         deadline = anyio.current_time() + self.limits.body_seconds
 
@@ -168,54 +172,40 @@ class Guard:
                     raise too_large(received, self.limits.max_body, so_far=not whole)
                 body.hold(received)
                 if whole:
-                    slot.take()
+                    place.hold(1)
             return message
 
         return bounded
 
 
-class Slot:
-    """One request's place among the `max_requests` served at once: taken once, given back once."""
+class Budget:
+    """What the requests under way hold at once (places among the requests served, streams watched, body bytes)
+    against its limit; `full` says why a request past it is refused, and `close` closes its connection (its body
+    is not read)."""
 
-    def __init__(self, guard: Guard) -> None:
-        self.guard, self.held = guard, False
-
-    def take(self) -> None:
-        """Held from now, or a 503 Refused when every slot is taken."""
-        if self.held:
-            return
-        if self.guard.active >= self.guard.limits.max_requests:
-            raise busy(f"fmnist serves {self.guard.limits.max_requests} requests at once; try again in a few seconds")
-        self.guard.active += 1
-        self.held = True
-
-    def release(self) -> None:
-        if self.held:
-            self.guard.active -= 1
-            self.held = False
+    def __init__(self, limit: int, full: Callable[[int], str], close: bool = False) -> None:
+        self.limit, self.full, self.close, self.used = limit, full, close, 0  # one event loop: no lock needed
 
 
-class Held:
-    """One request's body bytes among the `max_held` held at once: grown as the body comes, given back once."""
+class Claim:
+    """One request's share of a Budget: grown as the request needs more, given back once."""
 
-    def __init__(self, guard: Guard) -> None:
-        self.guard, self.bytes = guard, 0
+    def __init__(self, budget: Budget) -> None:
+        self.budget, self.amount = budget, 0
 
-    def hold(self, size: int) -> None:
-        """`size` bytes held from now (at least), or a 503 Refused that closes the connection when the bodies
-        held would pass the limit."""
-        more = size - self.bytes
+    def hold(self, amount: int) -> None:
+        """`amount` held from now (at least), or a 503 Refused when the budget would pass its limit."""
+        more = amount - self.amount
         if more <= 0:
             return
-        if self.guard.held + more > self.guard.limits.max_held:
-            raise busy(f"uploads of {self.guard.held + more:,} bytes would be held at once, over "
-                       f"{self.guard.limits.max_held:,}; try again in a few seconds", close=True)
-        self.guard.held += more
-        self.bytes = size
+        total = self.budget.used + more
+        if total > self.budget.limit:
+            raise busy(self.budget.full(total), close=self.budget.close)
+        self.budget.used, self.amount = total, amount
 
     def release(self) -> None:
-        self.guard.held -= self.bytes
-        self.bytes = 0
+        self.budget.used -= self.amount
+        self.amount = 0
 
 
 def _has_body(scope: Scope) -> bool:
