@@ -65,6 +65,7 @@ class DeadlineProtocol(H11Protocol):
         self._deadline: asyncio.TimerHandle | None = None
         self._stall: asyncio.TimerHandle | None = None
         self._draining: asyncio.TimerHandle | None = None
+        self._half_closed = False  # the client shut its side after a whole request (eof_received)
         self._socket = transport
         super().connection_made(Gentle(transport, self))  # type: ignore[arg-type]
         self._arm()
@@ -95,7 +96,7 @@ class DeadlineProtocol(H11Protocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()  # may start a pipelined request at once
-        if getattr(self, "_half_closed", False):
+        if self._half_closed:
             self.transport.close()
             return
         self._arm()
