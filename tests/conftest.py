@@ -63,8 +63,8 @@ def _bench_cnn(cnn: Path, out: Path) -> None:
 @pytest.fixture(scope="session")
 def bench_of_exported_cnn(tmp_path_factory, exported_cnn) -> Path:
     """`fmnist bench --run EXPORTED_CNN` with BENCH_CNN's settings: its JSON (bench.json), made once per run
-    (made_once). Most of its cost is the photo model's accuracy on the 10,000 test images written as photos; the
-    tests that read a real bench of the shipped models share it."""
+    (made_once). Most of its cost is the photo model's accuracy on the stratified 2,000 test images written as
+    photos; the tests that read a real bench of the shipped models share it."""
     return made_once(tmp_path_factory, "bench-of-exported-cnn", partial(_bench_cnn, exported_cnn)) / "bench.json"
 
 

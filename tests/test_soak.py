@@ -24,29 +24,15 @@ PREDICTS, PHOTOS = 20_000, 1_000
 EVERY = 10  # predicts between samples (every photo is sampled)
 
 SOAK = r'''
-import ctypes, json, sys
+import json, sys
 from pathlib import Path
 import cv2
 import numpy as np
 from fmnist.data import fashion
-from tests.memory import rss_bytes
+from tests.memory import heap_bytes, rss_bytes
 from fmnist.runtime.classifier import Classifier
 from fmnist.runtime.cutout import WORK_SIZE
 from fmnist.runtime.image import read_image
-
-class Mallinfo2(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in
-                "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
-
-libc = ctypes.CDLL(None)
-mallinfo2 = getattr(libc, "mallinfo2", None)  # glibc 2.33+
-if mallinfo2 is not None:
-    mallinfo2.restype = Mallinfo2
-
-def heap_bytes():
-    """What malloc has handed out, in every arena and as mmaps; 0 without glibc."""
-    info = mallinfo2() if mallinfo2 is not None else None
-    return info.uordblks + info.hblkhd if info is not None else 0
 
 predicts, photos_n, every = map(int, sys.argv[2:5])
 assert "tensorflow" not in sys.modules
