@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from fmnist.core.errors import escaped
-from fmnist.core.signals import Stopped, hold, stop_as_interrupt
+from fmnist.core.signals import Stopped, hold, stop_as_interrupt, whole
 from fmnist.runtime.annotate import draw_footer
 from fmnist.runtime.classifier import Classifier
 from fmnist.runtime.video.capture import EveryFrame, Frame, LatestFrame
@@ -192,9 +192,10 @@ def _loop(cfg: LiveConfig, frames: EveryFrame | LatestFrame, step: FrameStep, ou
         summary.read_seconds += time.perf_counter() - t0
         result, annotated = step(got.image, got.captured, got.number)
         summary.ages_ms.append(result.age_ms)
-        keep_going = outputs.deliver(got.image, result, annotated, summary.frames)
-        summary.frames += 1
-        summary.labels[result.label] += 1
+        with whole():  # a stop waits for the frame to be recorded and counted: the recording and summary agree
+            keep_going = outputs.deliver(got.image, result, annotated, summary.frames)
+            summary.frames += 1
+            summary.labels[result.label] += 1
         if emit:
             emit(result)
         outputs.status_line(result)

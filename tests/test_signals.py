@@ -1,0 +1,51 @@
+"""fmnist.core.signals: stop signals as Ctrl-C, and steps that a stop does not cut in half."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from fmnist.core.signals import Stopped, stop_as_interrupt, whole
+
+
+def test_a_stop_inside_a_whole_step_lands_as_the_step_ends():
+    done = []
+    with stop_as_interrupt(), pytest.raises(Stopped) as stopped:
+        with whole():
+            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signal.SIGTERM)  # a service manager's second stop
+            done.append("written")
+            done.append("counted")
+        done.append("the next frame")
+    assert done == ["written", "counted"] and stopped.value.args == ("SIGTERM",)
+
+
+def test_ctrl_c_inside_a_whole_step_is_a_keyboard_interrupt_at_its_end():
+    # Python's own Ctrl-C handler, as in a terminal (a suite started in the background inherits SIGINT ignored)
+    started_with = signal.signal(signal.SIGINT, signal.default_int_handler)
+    done = []
+    try:
+        with pytest.raises(KeyboardInterrupt), whole():
+            os.kill(os.getpid(), signal.SIGINT)
+            done.append("counted")
+        assert done == ["counted"] and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, started_with)
+
+
+def test_without_a_stop_a_whole_step_puts_every_handler_back():
+    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
+    with stop_as_interrupt():
+        inside = {s: signal.getsignal(s) for s in before}
+        with whole():
+            pass
+        assert {s: signal.getsignal(s) for s in before} == inside
+    assert {s: signal.getsignal(s) for s in before} == before
+
+
+def test_a_stop_outside_a_whole_step_still_interrupts_at_once():
+    with stop_as_interrupt(), pytest.raises(Stopped):
+        os.kill(os.getpid(), signal.SIGHUP)
+        pytest.fail("the stop did not interrupt")
