@@ -49,3 +49,31 @@ def test_a_stop_outside_a_whole_step_still_interrupts_at_once():
     with stop_as_interrupt(), pytest.raises(Stopped):
         os.kill(os.getpid(), signal.SIGHUP)
         pytest.fail("the stop did not interrupt")
+
+
+def test_a_second_ctrl_c_does_not_cut_the_cleanup_short():
+    # a user pressing Ctrl-C twice: the second one used to land before the cleanup's hold(), and the run ended with
+    # no summary (exit 130)
+    started_with = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with stop_as_interrupt():
+            with pytest.raises(KeyboardInterrupt) as first:
+                os.kill(os.getpid(), signal.SIGINT)
+            try:  # the cleanup, before any hold() of its own
+                os.kill(os.getpid(), signal.SIGINT)
+            except KeyboardInterrupt:
+                pytest.fail("a second Ctrl-C interrupted the cleanup")
+        assert not isinstance(first.value, Stopped) and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, started_with)
+
+
+def test_an_ignored_ctrl_c_stays_ignored():
+    # a background job: the shell started it with SIGINT ignored
+    started_with = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with stop_as_interrupt():
+            os.kill(os.getpid(), signal.SIGINT)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, started_with)

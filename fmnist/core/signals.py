@@ -37,16 +37,26 @@ def _raise(signum: int, _frame: FrameType | None) -> None:
     raise Stopped(signum)
 
 
+def _ctrl_c(_signum: int, _frame: FrameType | None) -> None:
+    """Python's own KeyboardInterrupt, once: a second Ctrl-C (a user pressing it twice) must not cut the cleanup
+    short either, as it did when it landed before the cleanup's hold()."""
+    hold()
+    raise KeyboardInterrupt
+
+
 @contextmanager
 def stop_as_interrupt() -> Iterator[None]:
-    """SIGTERM and SIGHUP raise `Stopped` (a KeyboardInterrupt) inside the block, once; `hold()` ignores them for
-    the rest of it (for cleanup). The old handlers come back after the block. Signals can be handled only in the
-    main thread: elsewhere this does nothing."""
+    """SIGTERM and SIGHUP raise `Stopped` (a KeyboardInterrupt) inside the block, once, and Ctrl-C its
+    KeyboardInterrupt once; either then ignores all three for the rest of the block (`hold()`: for cleanup). The
+    old handlers come back after the block. Signals can be handled only in the main thread: elsewhere this does
+    nothing."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = {s: signal.signal(s, _raise) for s in STOP_SIGNALS}
     previous[signal.SIGINT] = signal.getsignal(signal.SIGINT)  # hold() may ignore it: put it back after
+    if previous[signal.SIGINT] is signal.default_int_handler:  # ignored (a background job) stays ignored
+        signal.signal(signal.SIGINT, _ctrl_c)
     try:
         yield
     finally:
