@@ -9,6 +9,17 @@ import pytest
 
 from fmnist.core.signals import Stopped, stop_as_interrupt, whole
 
+STOPS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+
+
+@pytest.fixture(autouse=True)
+def _handlers_put_back():
+    """A stop leaves the stop signals ignored for the rest of the process (it is ending): not the test suite's."""
+    before = {s: signal.getsignal(s) for s in STOPS}
+    yield
+    for s, handler in before.items():
+        signal.signal(s, handler)
+
 
 def test_a_stop_inside_a_whole_step_lands_as_the_step_ends():
     done = []
@@ -63,7 +74,7 @@ def test_a_second_ctrl_c_does_not_cut_the_cleanup_short():
                 os.kill(os.getpid(), signal.SIGINT)
             except KeyboardInterrupt:
                 pytest.fail("a second Ctrl-C interrupted the cleanup")
-        assert not isinstance(first.value, Stopped) and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert not isinstance(first.value, Stopped)
     finally:
         signal.signal(signal.SIGINT, started_with)
 
@@ -77,3 +88,11 @@ def test_an_ignored_ctrl_c_stays_ignored():
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, started_with)
+
+
+def test_after_a_stop_the_program_ends_without_a_second_one_cutting_it_short():
+    # live's summary is said after its stop_as_interrupt block: a second SIGTERM 25-75 ms after the first killed
+    # the process there (exit -15, the summary sometimes lost)
+    with stop_as_interrupt(), pytest.raises(Stopped):
+        os.kill(os.getpid(), signal.SIGTERM)
+    assert all(signal.getsignal(s) is signal.SIG_IGN for s in STOPS)

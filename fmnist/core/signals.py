@@ -32,8 +32,12 @@ def hold() -> None:
             signal.signal(s, signal.SIG_IGN)
 
 
+_taken: list[int] = []  # the stops _raise and _ctrl_c have taken in this process
+
+
 def _raise(signum: int, _frame: FrameType | None) -> None:
     hold()  # a second stop must not cut the cleanup short
+    _taken.append(signum)
     raise Stopped(signum)
 
 
@@ -41,15 +45,17 @@ def _ctrl_c(_signum: int, _frame: FrameType | None) -> None:
     """Python's own KeyboardInterrupt, once: a second Ctrl-C (a user pressing it twice) must not cut the cleanup
     short either, as it did when it landed before the cleanup's hold()."""
     hold()
+    _taken.append(signal.SIGINT)
     raise KeyboardInterrupt
 
 
 @contextmanager
 def stop_as_interrupt() -> Iterator[None]:
     """SIGTERM and SIGHUP raise `Stopped` (a KeyboardInterrupt) inside the block, once, and Ctrl-C its
-    KeyboardInterrupt once; either then ignores all three for the rest of the block (`hold()`: for cleanup). The
-    old handlers come back after the block. Signals can be handled only in the main thread: elsewhere this does
-    nothing."""
+    KeyboardInterrupt once; either then ignores all three for the rest of the block (`hold()`: for cleanup) and
+    after it, since the program is ending: its last lines (live's summary) and its exit code are not cut short by
+    a second stop. Without a stop the old handlers come back after the block. Signals can be handled only in the
+    main thread: elsewhere this does nothing."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -57,11 +63,12 @@ def stop_as_interrupt() -> Iterator[None]:
     previous[signal.SIGINT] = signal.getsignal(signal.SIGINT)  # hold() may ignore it: put it back after
     if previous[signal.SIGINT] is signal.default_int_handler:  # ignored (a background job) stays ignored
         signal.signal(signal.SIGINT, _ctrl_c)
+    stops = len(_taken)
     try:
         yield
     finally:
         for s, handler in previous.items():
-            if handler is not None:  # None: installed outside Python, nothing to put back
+            if handler is not None and len(_taken) == stops:  # None: installed outside Python, nothing to put back
                 signal.signal(s, handler)
 
 
