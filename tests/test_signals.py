@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from fmnist.core.signals import Stopped, stop_as_interrupt, whole
+from fmnist.runtime.video.live import LiveConfig, run
+from fmnist.runtime.video.preview import Preview
 
 STOPS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 
@@ -96,3 +101,37 @@ def test_after_a_stop_the_program_ends_without_a_second_one_cutting_it_short():
     with stop_as_interrupt(), pytest.raises(Stopped):
         os.kill(os.getpid(), signal.SIGTERM)
     assert all(signal.getsignal(s) is signal.SIG_IGN for s in STOPS)
+
+
+def test_an_error_inside_a_whole_step_is_what_leaves_it_not_a_stop_it_held():
+    with stop_as_interrupt(), pytest.raises(OSError, match="disk full"), whole():
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise OSError("disk full")
+
+
+class _StopOnPublish(Preview):
+    """A real preview, and a service manager that sends SIGTERM just as frame `at` is published: after it was
+    written to the recording, before the loop counted it."""
+
+    def __init__(self, at: int) -> None:
+        super().__init__()
+        self.at, self.published = at, 0
+
+    def publish(self, jpeg: bytes, status: dict, seen: bytes = b"") -> None:
+        super().publish(jpeg, status, seen)
+        self.published += 1
+        if self.published == self.at:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+def test_live_stopped_between_recording_a_frame_and_counting_it_counts_what_it_recorded(tmp_path):
+    video, recording = tmp_path / "v.mp4", tmp_path / "rec.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (96, 96))
+    for i in range(12):
+        writer.write(np.full((96, 96, 3), 20 * i, np.uint8))
+    writer.release()
+    summary = run(LiveConfig(source=str(video), model=Path("edge"), display=False, record=recording),
+                  preview=_StopOnPublish(at=4))
+    capture = cv2.VideoCapture(str(recording))
+    assert summary.interrupted and summary.stopped_by == "SIGTERM"
+    assert summary.frames == 4 == int(capture.get(cv2.CAP_PROP_FRAME_COUNT))

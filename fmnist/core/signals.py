@@ -74,21 +74,23 @@ def stop_as_interrupt() -> Iterator[None]:
 
 @contextmanager
 def whole() -> Iterator[None]:
-    """A step that must happen whole (a frame written to the recording and counted): a stop signal or Ctrl-C that
-    arrives inside the block takes effect as it ends, through whatever handles that signal then (stop_as_interrupt's,
-    hold()'s, Python's own). Signals can be handled only in the main thread: elsewhere this does nothing."""
+    """A step that must happen whole (a frame written to the recording, counted and printed): a stop signal or Ctrl-C
+    that arrives inside the block takes effect as it ends, through whatever handles that signal then
+    (stop_as_interrupt's, hold()'s, Python's own). An error inside the block is what leaves it: the stops it held are
+    dropped, since the error ends the step anyway. Signals can be handled only in the main thread: elsewhere this
+    does nothing."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     arrived: list[int] = []
     previous = {s: signal.getsignal(s) for s in (*STOP_SIGNALS, signal.SIGINT)}
     mine = [s for s, handler in previous.items() if handler is not None]  # None: installed outside Python, left be
-    for s in mine:
-        signal.signal(s, lambda signum, _frame: arrived.append(signum))
     try:
+        for s in mine:
+            signal.signal(s, lambda signum, _frame: arrived.append(signum))
         yield
     finally:
         for s in mine:
             signal.signal(s, previous[s])
-        for signum in dict.fromkeys(arrived):  # once each, in the order they came
-            signal.raise_signal(signum)
+    for signum in dict.fromkeys(arrived):  # once each (in the order Python ran the handlers)
+        signal.raise_signal(signum)

@@ -192,12 +192,12 @@ def _loop(cfg: LiveConfig, frames: EveryFrame | LatestFrame, step: FrameStep, ou
         summary.read_seconds += time.perf_counter() - t0
         result, annotated = step(got.image, got.captured, got.number)
         summary.ages_ms.append(result.age_ms)
-        with whole():  # a stop waits for the frame to be recorded and counted: the recording and summary agree
+        with whole():  # a stop waits for the frame to be recorded, counted and printed: the outputs and summary agree
             keep_going = outputs.deliver(got.image, result, annotated, summary.frames)
             summary.frames += 1
             summary.labels[result.label] += 1
-        if emit:
-            emit(result)
+            if emit:
+                emit(result)
         outputs.status_line(result)
         if not keep_going:
             break
