@@ -36,18 +36,29 @@ def _run(code: str, home: Path, **env: str) -> tuple[str, list[Path]]:
     return done.stdout.strip(), sorted(p for p in home.rglob("*") if p.is_file())
 
 
-@pytest.mark.slow
-def test_a_session_opened_through_fmnist_leaves_no_device_id_while_a_plain_one_does(tmp_path):
-    plain, fmnist_home = tmp_path / "plain", tmp_path / "fmnist"
-    plain.mkdir(), fmnist_home.mkdir()
+@pytest.fixture
+def telemetry_on_here(tmp_path: Path) -> None:
+    """The control: a plain onnxruntime session writes its device id here. Where onnxruntime keeps its telemetry off
+    by itself (a CI or container it recognises beyond the variables above), there is nothing to show: skip."""
+    plain = tmp_path / "plain"
+    plain.mkdir()
     _, left = _run(PLAIN, plain)
-    assert any(p.name == "deviceid" for p in left), left  # onnxruntime's telemetry is on by default: the control
-    label, left = _run(FMNIST, fmnist_home)
+    if not any(p.name == "deviceid" for p in left):
+        pytest.skip("onnxruntime's telemetry is off on this machine without fmnist: a plain session wrote no device id")
+
+
+@pytest.mark.slow
+def test_a_session_opened_through_fmnist_leaves_no_device_id_while_a_plain_one_does(tmp_path, telemetry_on_here):
+    home = tmp_path / "fmnist"
+    home.mkdir()
+    label, left = _run(FMNIST, home)
     assert label == "Trouser" and left == []
 
 
 @pytest.mark.slow
-def test_a_user_who_sets_ort_disable_telemetry_keeps_their_choice(tmp_path):
-    _, left = _run("import fmnist, os; import onnxruntime as ort; " + PLAIN.split("; ", 1)[1], tmp_path,
+def test_a_user_who_sets_ort_disable_telemetry_keeps_their_choice(tmp_path, telemetry_on_here):
+    home = tmp_path / "user"
+    home.mkdir()
+    _, left = _run("import fmnist, os; import onnxruntime as ort; " + PLAIN.split("; ", 1)[1], home,
                    ORT_DISABLE_TELEMETRY="0")
     assert any(p.name == "deviceid" for p in left), left
