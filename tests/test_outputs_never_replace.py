@@ -23,6 +23,7 @@ import pytest
 from conftest import MLP_GATE, Reruns
 from photo_tree import make_tree
 from typer.testing import CliRunner
+from videos import small_video
 
 from fmnist import __version__
 from fmnist.cli import app
@@ -374,17 +375,6 @@ def test_a_recording_never_replaces_a_file_put_under_its_name_while_it_ran(tmp_p
     assert path.read_bytes() == b"someone's video"
     assert recorder.temp is not None and f"the recording is kept as {recorder.temp}" in recorder.incomplete
     assert cv2.VideoCapture(str(recorder.temp)).get(cv2.CAP_PROP_FRAME_COUNT) == 3
-
-
-def small_video(path: Path, frames: int, fps: float = 15.0) -> Path:
-    """A grey 320x240 video with a dark box: cheap to write, and read frame for frame by live."""
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (320, 240))
-    image = np.full((240, 320, 3), 200, np.uint8)
-    cv2.rectangle(image, (120, 60), (200, 180), (40, 40, 40), -1)
-    for _ in range(frames):
-        writer.write(image)
-    writer.release()
-    return path
 
 
 @pytest.mark.slow

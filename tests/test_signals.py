@@ -7,8 +7,8 @@ import signal
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
+from videos import small_video
 
 from fmnist.core.signals import Stopped, stop_as_interrupt, whole
 from fmnist.runtime.video.live import LiveConfig, run
@@ -125,11 +125,7 @@ class _StopOnPublish(Preview):
 
 
 def test_live_stopped_between_recording_a_frame_and_counting_it_counts_what_it_recorded(tmp_path):
-    video, recording = tmp_path / "v.mp4", tmp_path / "rec.mp4"
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (96, 96))
-    for i in range(12):
-        writer.write(np.full((96, 96, 3), 20 * i, np.uint8))
-    writer.release()
+    video, recording = small_video(tmp_path / "v.mp4", 12), tmp_path / "rec.mp4"
     summary = run(LiveConfig(source=str(video), model=Path("edge"), display=False, record=recording),
                   preview=_StopOnPublish(at=4))
     capture = cv2.VideoCapture(str(recording))
