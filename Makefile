@@ -96,7 +96,9 @@ test: system browser
 	@if [ "$$(id -u)" -eq 0 ]; then mkdir -p test-artifacts; \
 	  scripts/pi-smoke --fetch > test-artifacts/pi-smoke-fetch.log 2>&1 & fi
 	$(call pytest_strict,)
-	$(BIN)/python -m pytest benchmarks --benchmark-disable -q  # once, unmeasured, so the suite cannot rot
+	@# once, unmeasured, so the suite cannot rot; on the CNN the tests exported (tests/conftest.py's BENCH_RUN)
+	FMNIST_BENCH_RUN="$$(cat test-artifacts/bench-run.txt 2>/dev/null)" \
+	  $(BIN)/python -m pytest benchmarks --benchmark-disable -q
 
 # The inner loop, before each commit: ruff, then every test not marked slow, the property tests on a quarter of
 # their examples (tests/conftest.py's Hypothesis profiles).

@@ -1,7 +1,8 @@
 """Benchmarks: `make bench` (saves and compares runs). Plain `pytest` never collects this folder.
 
-Models come from FMNIST_BENCH_RUN (default runs/edge, after `fmnist export runs/edge --int8`). If that
-folder has no exports (CI), a tiny notebook CNN is trained and exported once, so the suite always runs.
+Models come from FMNIST_BENCH_RUN (default runs/edge, after `fmnist export runs/edge --int8`; make test points it at
+the CNN its tests exported). If that folder has no exports, a tiny notebook CNN is trained and exported once, so the
+suite always runs.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ FORMATS = ("model.onnx", "model.int8.onnx", "model.tflite", "model.int8.tflite")
 
 @pytest.fixture(scope="session")
 def run_dir(tmp_path_factory) -> Path:
-    chosen = Path(os.environ.get("FMNIST_BENCH_RUN", ROOT / "runs" / "edge"))
+    chosen = Path(os.environ.get("FMNIST_BENCH_RUN") or ROOT / "runs" / "edge")
     if all((chosen / f).is_file() for f in (*FORMATS, "model.keras")):
         return chosen
     from fmnist.export.pipeline import ExportOptions, export

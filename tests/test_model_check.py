@@ -203,7 +203,7 @@ def _lying() -> onnx.TensorProto:
     (_model_bytes([helper.make_node("Relu", ["x"], ["y"]), helper.make_node("Relu", ["x"], ["y"])], []),
      "made before"),
     (b"\x0a\xff\xff\xff\xff\x0f", "not a loadable ONNX model"),
-])
+], ids=lambda value: value if isinstance(value, str) else "model")  # the file's bytes make an unreadable name
 def test_files_that_no_exporter_writes_are_refused(data, message):
     with pytest.raises(ModelError, match=message):
         check_model(data, "crafted.onnx")
