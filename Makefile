@@ -78,9 +78,13 @@ bench: system
 	$(BIN)/python -m pytest benchmarks --benchmark-autosave --benchmark-columns=min,median,iqr,rounds \
 	  --benchmark-sort=name $${prev:+--benchmark-compare}
 
-# The suite on both cores (pytest-xdist); tests that build the fmnist wheel in the source tree share one worker.
+# The suite on every core (pytest-xdist). make test starts one worker more than cores: its workers wait on a
+# subprocess, pip, a browser or a server often enough that with one a core, the cores sat idle 12 % of the run here
+# (vmstat); with one more, 2 %. make check's short tests do not wait, and a worker's start-up is a second of its
+# 30: one a core. Tests that build the fmnist wheel in the source tree share one worker.
 # pytest exits 5 when it collects no tests: that is a failure here.
-PYTEST := $(BIN)/python -m pytest -n 2 --dist loadgroup
+CORES := $(shell nproc)
+PYTEST = $(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup
 define pytest_strict
 	@$(PYTEST) $(1); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$rc
@@ -92,6 +96,7 @@ browser:
 
 # As root, the Pi smoke test's downloads (scripts/pi-smoke --fetch: qemu, an arm64 sysroot, aarch64 wheels) start in
 # the background, so that on a fresh machine they overlap the tests; the test waits for them.
+test: WORKERS ?= $(shell echo $$(( $(CORES) + 1 )))
 test: system browser
 	@if [ "$$(id -u)" -eq 0 ]; then mkdir -p test-artifacts; \
 	  scripts/pi-smoke --fetch > test-artifacts/pi-smoke-fetch.log 2>&1 & fi
@@ -102,6 +107,7 @@ test: system browser
 
 # The inner loop, before each commit: ruff, then every test not marked slow, the property tests on a quarter of
 # their examples (tests/conftest.py's Hypothesis profiles).
+check: WORKERS ?= $(CORES)
 check: export HYPOTHESIS_PROFILE = dev
 check: system
 	$(BIN)/ruff check .
