@@ -94,7 +94,12 @@ class Pool:
 
     def submit(self, paths: list[Path]) -> None:
         assert self.executor is not None
-        self.pending.append((paths, self.executor.submit(_classify_chunk, paths)))
+        try:
+            future = self.executor.submit(_classify_chunk, paths)
+        except BrokenProcessPool as broken:  # a worker died since the last chunk: this one waits for the new pool
+            future: Future[list[Outcome]] = Future()
+            future.set_exception(broken)
+        self.pending.append((paths, future))
 
     def oldest(self) -> list[Outcome]:
         """The oldest chunk's outcomes; a broken pool is started anew and every chunk in flight handed out again."""
