@@ -111,16 +111,23 @@ def test_a_worker_killed_mid_run_loses_and_repeats_nothing(tmp_path, seen):
     classifier = Classifier("photo", threads=1)
     expected = [(str(o.path), o.result.best.label if o.result else o.error)
                 for o in workers.classify_all(classifier, [str(folder)], 1)]
-    run = workers.classify_all(classifier, [str(folder)], 2)
+    saved = tmp_path / "saved"
+    run = workers.classify_all(classifier, [str(folder)], 2, save=saved)
     got = [next(run)]
     children = multiprocessing.active_children()  # the pool's workers (the forkserver is no Process)
     assert len(children) == 2
     os.kill(children[0].pid, signal.SIGKILL)
-    if seen == "by the next chunk":
-        children[0].join(10)
-        time.sleep(1)  # the executor's own thread marks the pool broken
+    if seen == "by the next chunk":  # the executor marks the pool broken, then ends the other worker: wait for that
+        children[1].join(10)
+        assert not children[1].is_alive()
     got += list(run)
     assert [(str(o.path), o.result.best.label if o.result else o.error) for o in got] == expected
+    kept = [o.saved for o in got if o.result is not None]
+    assert all(path is not None and path.is_file() for path in kept)  # every photo read has its copy
+    # a second copy (<stem>-2.jpg) only for the chunks the two workers were on: a chunk done before the death keeps
+    # its outcomes and is not classified and saved again
+    copies = [p for p in saved.iterdir() if not p.name.startswith(".fmnist-")]  # not the killed one's half copy
+    assert len(kept) <= len(copies) <= len(kept) + 2 * workers.CHUNK
 
 
 def _marked_children(mark: str) -> list[int]:

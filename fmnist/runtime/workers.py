@@ -4,9 +4,10 @@ out a chunk at a time, the outcomes given back in input order.
 A handful of photos (fewer than SMALL) is classified in this process, as before: no pool to start. The pool is
 started from a forkserver that imported the runtime once, so a worker costs a fork and its session, not Python's
 start-up. A worker ignores Ctrl-C; the pool is stopped by whoever runs it (`stop`). A worker killed from outside
-(the kernel's OOM killer, kill -9) breaks the pool: a new one is started and the chunks in flight are handed out
-again, so no photo is lost and none comes twice; after MAX_BREAKS the run stops with an error that says how many
-were classified.
+(the kernel's OOM killer, kill -9) breaks the pool: a new one is started and the chunks not yet done are handed out
+again, so no photo is lost and no outcome comes twice; after MAX_BREAKS the run stops with an error that says how
+many were classified. With --save, a photo of a chunk a worker was on when the pool broke may keep a second copy
+(<stem>-2.jpg), and the killed worker may leave a hidden .fmnist-*.tmp file.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ class Pool:
         try:
             future = self.executor.submit(_classify_chunk, paths)
         except BrokenProcessPool as broken:  # a worker died since the last chunk: this one waits for the new pool
-            future: Future[list[Outcome]] = Future()
+            future = Future()
             future.set_exception(broken)
         self.pending.append((paths, future))
 
@@ -119,11 +120,14 @@ class Pool:
         if self.breaks > MAX_BREAKS:
             raise FmnistError(f"the worker processes died {self.breaks} times (killed, or out of memory?); "
                               f"{self.done} photos were classified; rerun with --threads 1, or free some memory")
-        chunks = [paths for paths, _ in self.pending]
+        chunks = list(self.pending)
         self.stop()
         self.open()
-        for paths in chunks:
-            self.submit(paths)
+        for paths, future in chunks:  # a chunk done before the death keeps its outcomes: --save wrote its files once
+            if future.done() and not future.cancelled() and future.exception() is None:
+                self.pending.append((paths, future))
+            else:
+                self.submit(paths)
 
     def stop(self) -> None:
         """Every worker ended now, the chunks in flight dropped (Ctrl-C, an error, or a broken pool)."""
