@@ -1,8 +1,8 @@
 """Benchmarks: `make bench` (saves and compares runs). Plain `pytest` never collects this folder.
 
 Models come from FMNIST_BENCH_RUN (default runs/edge, after `fmnist export runs/edge --int8`; make test points it at
-the CNN its tests exported). If that folder has no exports, a tiny notebook CNN is trained and exported once, so the
-suite always runs.
+a copy of the CNN its tests exported). If that folder has no exports, the notebook CNN is trained one epoch and
+exported once, as the tests export it (tests/exported.py), so the suite always runs.
 """
 
 from __future__ import annotations
@@ -22,14 +22,11 @@ def run_dir(tmp_path_factory) -> Path:
     chosen = Path(os.environ.get("FMNIST_BENCH_RUN") or ROOT / "runs" / "edge")
     if all((chosen / f).is_file() for f in (*FORMATS, "model.keras")):
         return chosen
-    from fmnist.export.pipeline import ExportOptions, export
-    from fmnist.train.registry import TRAIN
-    from fmnist.train.run import train
+    from tests.exported import export_cnn
 
-    tiny = tmp_path_factory.mktemp("bench") / "cnn"
-    train(TRAIN.configure("cnn", {"epochs": 1, "limit": 2000, "out": tiny}, progress=False))
-    export(tiny, ExportOptions(int8=True, calib=200))
-    return tiny
+    made = tmp_path_factory.mktemp("bench") / "cnn"
+    export_cnn(made)  # the tests' exported CNN (tests/conftest.py's exported_cnn), made the same way
+    return made
 
 
 @pytest.fixture(scope="session")

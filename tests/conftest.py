@@ -10,6 +10,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
+from exported import cli, export_cnn, hand_to_benchmarks
 from hypothesis import HealthCheck, settings
 from once import made_once
 from typer.testing import Result
@@ -28,33 +29,15 @@ settings.register_profile("dev", max_examples=50, **_CHECKS)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
-def cli(*args: str) -> Result:
-    """One fmnist command, in-process; it must succeed."""
-    from typer.testing import CliRunner
-
-    from fmnist.cli import app
-
-    got = CliRunner().invoke(app, list(args))
-    assert got.exit_code == 0, got.output
-    return got
-
-
-# where _export_cnn tells make test's one unmeasured pass over benchmarks/ (FMNIST_BENCH_RUN) to find the exported CNN,
-# so that pass measures a real CNN's five files instead of training and exporting a tiny one of its own (16 s here)
-BENCH_RUN = Path(__file__).resolve().parent.parent / "test-artifacts" / "bench-run.txt"
-
-
 def _export_cnn(out: Path) -> None:
-    cli("train", "--model", "cnn", "--epochs", "1", "--out", str(out))
-    cli("export", str(out), "--int8", "--fp16")
-    BENCH_RUN.parent.mkdir(exist_ok=True)
-    BENCH_RUN.write_text(f"{out}\n")
+    export_cnn(out)
+    hand_to_benchmarks(out)
 
 
 @pytest.fixture(scope="session")
 def exported_cnn(tmp_path_factory) -> Path:
-    """A notebook CNN trained one epoch on the full data (the CLI's default split), then exported to all five files,
-    both by the CLI; made once per run (made_once)."""
+    """tests/exported.py's export_cnn: the notebook CNN trained one epoch on the full data, exported to all five
+    files; made once per run (made_once), and a copy handed to make test's pass over benchmarks/."""
     return made_once(tmp_path_factory, "exported-cnn", _export_cnn)
 
 
