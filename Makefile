@@ -80,8 +80,9 @@ bench: system
 
 # The suite on every core (pytest-xdist). make test starts one worker more than cores: its workers wait on a
 # subprocess, pip, a browser or a server often enough that with one a core, the cores sat idle 12 % of the run here
-# (vmstat); with one more, 2 %. make check's short tests do not wait, and a worker's start-up is a second of its
-# 30: one a core. Tests that build the fmnist wheel in the source tree share one worker.
+# (vmstat); with one more, 2 %, and the suite took 9 % less time for the same CPU. make check's short tests do not
+# wait: a third worker's start-up made it 2 s slower here, so one a core. Tests that build the fmnist wheel in the
+# source tree share one worker.
 # pytest exits 5 when it collects no tests: that is a failure here.
 # nproc without the OpenMP variables it obeys (an ML shell's OMP_NUM_THREADS=1 is no core count); at most
 # MAX_WORKERS, as each worker may load TensorFlow.
