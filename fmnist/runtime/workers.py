@@ -103,7 +103,7 @@ class Pool:
         self.pending.append((paths, future))
 
     def oldest(self) -> list[Outcome]:
-        """The oldest chunk's outcomes; a broken pool is started anew and every chunk in flight handed out again."""
+        """The oldest chunk's outcomes; a broken pool is started anew and every chunk not yet done handed out again."""
         while True:
             _, future = self.pending[0]
             try:
