@@ -11,14 +11,15 @@ setup: $(VENV)/.installed
 
 # --no-compile: Python compiles each module's bytecode on its first import instead, only for the modules used (a
 # fraction of TensorFlow's, Ray's and the test tools'): a fresh install took 49 s instead of 87 s here. Those first
-# imports then happen once, in one process (scripts/compile-imports, 12 s), not in every test worker at once. Not
-# when Python may not write bytecode (PYTHONDONTWRITEBYTECODE): every process would compile TensorFlow's modules again.
+# imports then happen once, in one process (scripts/compile-imports, 12 s; only a speed-up, so its failure is
+# ignored), not in every test worker at once. Not when Python may not write bytecode (PYTHONDONTWRITEBYTECODE): every
+# process would compile TensorFlow's modules again.
 NO_COMPILE := $(if $(PYTHONDONTWRITEBYTECODE),,--no-compile)
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(NO_COMPILE) -e '.[train,dev]'
-	$(if $(NO_COMPILE),$(BIN)/python scripts/compile-imports)
+	$(if $(NO_COMPILE),-$(BIN)/python scripts/compile-imports)
 	touch $@
 
 # The dataset (Debian package when root, else a checked download) and OpenCV's libGL.

@@ -1,4 +1,4 @@
-"""Compiled forward passes that compute what eager calls compute, bit for bit.
+"""Compiled forward passes that compute what eager calls compute, bit for bit (on CPU).
 
 Calling a Keras model eagerly runs its ops one at a time from Python: the photo tier's passes below its boundary
 (Lite0 to block 7 at 160 px) took about twice as long that way as through one compiled function (320 validation
@@ -23,8 +23,9 @@ _REWRITE = "arithmetic_optimization"
 
 @contextmanager
 def exact_graphs() -> Iterator[None]:
-    """Inside, functions are compiled without Grappler's arithmetic optimizer. TensorFlow's setting is for the whole
-    process: it is put back as it was on the way out, so that a fit after is compiled as it always was."""
+    """Inside, functions are compiled and run without Grappler's arithmetic optimizer. TensorFlow's setting is the
+    whole process's, read by each thread when it next calls a function: it is put back as it was on the way out, so
+    that a fit after (on this thread) is compiled as it always was."""
     before = tf.config.optimizer.get_experimental_options().get(_REWRITE, True)
     tf.config.optimizer.set_experimental_options({_REWRITE: False})
     try:
@@ -34,7 +35,12 @@ def exact_graphs() -> Iterator[None]:
 
 
 def exact_forward(model: Any) -> Callable[[Any], np.ndarray]:
-    """`model(x, training=False)` compiled, equal to the eager call bit for bit; to be called only inside
-    exact_graphs (a new batch shape compiles again there)."""
+    """`model(x, training=False)` compiled, equal to the eager call bit for bit: each call runs inside exact_graphs
+    (a new batch shape compiles again there)."""
     forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-    return lambda x: np.asarray(forward(x))
+
+    def call(x: Any) -> np.ndarray:
+        with exact_graphs():
+            return np.asarray(forward(x))
+
+    return call

@@ -23,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from fmnist.core.tf import keras
 from fmnist.train.backbones import Backbone
 from fmnist.train.draws import group_draws
-from fmnist.train.exact_graph import exact_forward, exact_graphs
+from fmnist.train.exact_graph import exact_forward
 from fmnist.train.loop import WEIGHT_DECAY, Fitted, Phase, fit, make_dataset, optimizer
 from fmnist.train.own_data import OwnData
 from fmnist.train.recipe import RunConfig
@@ -112,9 +112,8 @@ def _passes(bottom: Any, x: np.ndarray, once: np.ndarray, backbone: Backbone, re
     out = []
     console = Console(stderr=True)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with (exact_graphs(), Progress(*columns, console=console, transient=True,
-                                   disable=not (show and console.is_terminal)) as bar):
-        forward = exact_forward(bottom)  # the eager call's numbers in half its time (fmnist.train.exact_graph)
+    forward = exact_forward(bottom)  # the eager call's numbers in half its time (fmnist.train.exact_graph)
+    with Progress(*columns, console=console, transient=True, disable=not (show and console.is_terminal)) as bar:
         task = bar.add_task("backbone features", total=views * len(x) + len(once))
         for images, view in work:
             for i in range(0, len(images), PASS_BATCH):
