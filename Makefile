@@ -5,21 +5,19 @@ BIN    := $(VENV)/bin
 MODEL  ?= edge
 RUN    ?= runs/$(MODEL)
 
-.PHONY: setup system browser pi-downloads demo model test check bench lint clean
+.PHONY: setup system browser demo model test check bench lint clean
 
 setup: $(VENV)/.installed
 
 # --no-compile: Python compiles each module's bytecode on its first import instead, only for the modules used (a
-# fraction of TensorFlow's, Ray's and the test tools'): a fresh install took 49 s instead of 87 s here. Those first
-# imports then happen once, in one process (scripts/compile-imports, 12 s; only a speed-up, so its failure is
-# ignored), not in every test worker at once. Not when Python may not write bytecode (PYTHONDONTWRITEBYTECODE): every
-# process would compile TensorFlow's modules again.
+# fraction of TensorFlow's, Ray's and the test tools'): a fresh install took 49 s instead of 87 s here, and the first
+# imports about 8 s more, once. Not when Python may not write bytecode (PYTHONDONTWRITEBYTECODE): every process would
+# compile TensorFlow's modules again.
 NO_COMPILE := $(if $(PYTHONDONTWRITEBYTECODE),,--no-compile)
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(NO_COMPILE) -e '.[train,dev]'
-	$(if $(NO_COMPILE),-$(BIN)/python scripts/compile-imports)
 	touch $@
 
 # The dataset (Debian package when root, else a checked download) and OpenCV's libGL.
@@ -101,16 +99,10 @@ endef
 browser:
 	scripts/setup-browser
 
-# As root, the Pi smoke test's downloads (scripts/pi-smoke) run in the background, so that on a fresh machine they
-# overlap other work: qemu and the arm64 sysroot (--fetch-system, 13 s of CPU here) start before the setup, which
-# leaves a core idle while pip installs; the aarch64 wheels, which take the venv's onnxruntime version (--fetch), start
-# after it and overlap the tests. The test waits for them.
-pi-downloads:
-	@if [ "$$(id -u)" -eq 0 ]; then mkdir -p test-artifacts; \
-	  scripts/pi-smoke --fetch-system > test-artifacts/pi-smoke-system.log 2>&1 & fi
-
+# As root, the Pi smoke test's downloads (scripts/pi-smoke --fetch: qemu, an arm64 sysroot, aarch64 wheels) start in
+# the background, so that on a fresh machine they overlap the tests; the test waits for them.
 test: WORKERS ?= $(call at_most,$(CORES) + 1)
-test: pi-downloads system browser
+test: system browser
 	rm -rf test-artifacts/bench-cnn  # the tests' copy of their CNN, for the pass over benchmarks/: this run's or none
 	@if [ "$$(id -u)" -eq 0 ]; then mkdir -p test-artifacts; \
 	  scripts/pi-smoke --fetch > test-artifacts/pi-smoke-fetch.log 2>&1 & fi
