@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 
 SIZE = 160
-BATCH = 64  # fmnist.train.photo_tier.PASS_BATCH
 
 
 @pytest.fixture(scope="module")
@@ -34,21 +33,25 @@ def batches(measured) -> list[np.ndarray]:
     from fmnist.data import fashion
     from fmnist.evaluation.render import render
     from fmnist.train.photo_model import preparation
+    from fmnist.train.photo_tier import PASS_BATCH
 
     train = fashion.load_split("train")
     x = preparation(SIZE).to_input(render(train.images[: 1024 if measured else 128], SIZE))
-    return [x[i : i + BATCH] for i in range(0, len(x), BATCH)]
+    return [x[i : i + PASS_BATCH] for i in range(0, len(x), PASS_BATCH)]
 
 
 def _passes(forward: Callable[[np.ndarray], np.ndarray], batches: list[np.ndarray]) -> np.ndarray:
     return np.concatenate([forward(b) for b in batches])
 
 
+def _eager(bottom: Any) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda b: np.asarray(bottom(b, training=False))
+
+
 def test_passes_eager(benchmark, bottom, batches):
     benchmark.group = "photo training: passes below the boundary"
     benchmark.extra_info.update(images=sum(map(len, batches)), note="eager calls of the Keras model (before)")
-    benchmark.pedantic(_passes, args=(lambda b: np.asarray(bottom(b, training=False)), batches), rounds=3,
-                       warmup_rounds=1)
+    benchmark.pedantic(_passes, args=(_eager(bottom), batches), rounds=3, warmup_rounds=1)
 
 
 def test_passes_compiled_exact(benchmark, bottom, batches):
@@ -58,4 +61,4 @@ def test_passes_compiled_exact(benchmark, bottom, batches):
     benchmark.group = "photo training: passes below the boundary"
     benchmark.extra_info.update(images=sum(map(len, batches)), note="exact_forward: compiled, the eager numbers")
     got = benchmark.pedantic(_passes, args=(forward, batches), rounds=3, warmup_rounds=1)
-    assert np.array_equal(got, _passes(lambda b: np.asarray(bottom(b, training=False)), batches))
+    assert np.array_equal(got, _passes(_eager(bottom), batches))

@@ -15,9 +15,10 @@ pytestmark = [pytest.mark.xdist_group("tensorflow"), pytest.mark.slow]
 def bottom():
     from fmnist.core.tf import keras
     from fmnist.train.backbones import BACKBONES
+    from fmnist.train.photo_model import TUNE_FROM
 
     full = BACKBONES["lite0"].build(32)
-    return keras.Model(full.input, full.get_layer("blocks.7.add").output)
+    return keras.Model(full.input, full.get_layer(TUNE_FROM).output)
 
 
 @pytest.fixture(scope="module")
