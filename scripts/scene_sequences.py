@@ -1,16 +1,19 @@
 #!/usr/bin/env python3
 """Two 640x480 camera sequences with a truth track, to score `fmnist live`'s answers frame by frame:
-- table: Fashion-MNIST products (four of each class) larger than the centre square, on a wood-grain table, each held
-  for --hold frames with the empty table between them (--blank frames);
+- table: Fashion-MNIST products (--per-class of each class, 4 by default) larger than the centre square, on a
+  wood-grain table, each held for --hold frames with the empty table between them (--blank frames);
 - drift, drift-fast: the same products on a plain light table, the camera held by hand: the whole picture wanders
   up to 1.5 (4) px a frame, turning smoothly, with a small tremor, while the product stays in view.
 Each VIDEO.avi comes with VIDEO.truth.json: one entry a frame, the product's label index or null for an empty scene.
 scripts/score_live.py runs `fmnist live` on them and counts right, sure-but-wrong and "not sure" frames.
 
-    .venv/bin/python scripts/scene_sequences.py OUTDIR [--hold 45] [--blank 30] [--fps 30]
+    .venv/bin/python scripts/scene_sequences.py OUTDIR [--hold 45] [--blank 30] [--fps 30] [--per-class 4]
 
-An OUTDIR that is a file, --hold under 1 (videos with no product) or a bad --fps is one `error:` line, before
-anything is written.
+With four products a class, one product named wrong is 2.5 % of the product frames: --per-class 20 (200 products, the
+first four among them) gives a figure five times as steady.
+
+An OUTDIR that is a file, --hold under 1 (videos with no product), a bad --fps or --per-class (1 to 100) is one
+`error:` line, before anything is written.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from fmnist.evaluation.grounds import wood
 
 SIZE = (640, 480)
 PER_CLASS = 4
+MAX_PER_CLASS = 100  # each product's scene is held in memory as a 640x480 float32 picture (3.7 MB)
 MAX_FPS = 1000.0
 DRIFTS = {"drift.avi": 1.5, "drift-fast.avi": 4.0}  # a handheld camera's wander, at most this many px a frame
 
@@ -112,6 +116,9 @@ def checked(args: argparse.Namespace) -> None:
                          "more) with --blank empty frames (0 or more) between; give --hold 1 or more")
     if not (math.isfinite(args.fps) and 0 < args.fps <= MAX_FPS):
         raise UsageError(f"--fps {args.fps}: give a frame rate over 0 and up to {MAX_FPS} (default 30)")
+    if not 1 <= args.per_class <= MAX_PER_CLASS:
+        raise UsageError(f"--per-class {args.per_class}: give 1 to {MAX_PER_CLASS} products of each class "
+                         f"(default {PER_CLASS})")
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -119,8 +126,8 @@ def checked(args: argparse.Namespace) -> None:
         raise UsageError(f"{args.out}: {what}; give a folder for the videos") from None
 
 
-def videos(out: Path, hold: int, blank: int, fps: float) -> None:
-    images, labels = products()
+def videos(out: Path, hold: int, blank: int, fps: float, per_class: int = PER_CLASS) -> None:
+    images, labels = products(per_class)
     frames, truth = sequence(list(table_scenes(images, 0)), labels, hold, blank)
     write(out / "table.avi", iter(frames), truth, fps, 6.0, 1)
     light = np.full((SIZE[1], SIZE[0], 3), 225, np.float32)
@@ -136,10 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hold", type=int, default=45)
     parser.add_argument("--blank", type=int, default=30)
     parser.add_argument("--fps", type=float, default=30.0)
+    parser.add_argument("--per-class", type=int, default=PER_CLASS)
     args = parser.parse_args(argv)
     try:
         checked(args)
-        videos(args.out, args.hold, args.blank, args.fps)
+        videos(args.out, args.hold, args.blank, args.fps, args.per_class)
     except FmnistError as e:
         print(f"error: {escaped(e)}", file=sys.stderr)
         return e.exit_code

@@ -333,11 +333,20 @@ def test_score_live_scores_a_tiny_video(tmp_path, capsys):
 
 @pytest.mark.parametrize(("args", "says"), [(["--hold", 0, "--blank", 0], "give --hold 1 or more"),
                                             (["--blank", -1], "--blank -1"), (["--fps", 0], "--fps 0.0"),
-                                            (["--fps", "nan"], "--fps nan")])
+                                            (["--fps", "nan"], "--fps nan"), (["--per-class", 0], "--per-class 0"),
+                                            (["--per-class", 101], "give 1 to 100 products")])
 def test_scene_sequences_refuses_settings_that_make_no_video(tmp_path, capsys, args, says):
     out = tmp_path / "seq"
     assert scene_sequences.main([str(out), *map(str, args)]) == 2
     assert says in _one_error(capsys) and not out.exists()
+
+
+def test_scene_sequences_shows_per_class_products_of_each_class_the_default_four_first():
+    images, labels = scene_sequences.products(7)
+    assert images.shape == (70, 28, 28) and np.bincount(labels).tolist() == [7] * 10
+    four, _ = scene_sequences.products()
+    assert np.array_equal(images[labels == 3][:4], four[12:16])  # class 3's first four, as the default shows
+    assert len(np.unique(images.reshape(70, -1), axis=0)) == 70
 
 
 def test_scene_sequences_refuses_an_out_that_is_a_file(tmp_path, capsys):

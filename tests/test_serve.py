@@ -244,6 +244,47 @@ def test_a_malformed_request_is_a_json_400(request_bytes):
     assert json.loads(body)["error"].startswith("the request is not valid HTTP/1.1")
 
 
+def test_headers_over_the_limit_are_a_json_431_however_they_arrive_and_the_server_serves_on():
+    from fmnist.runtime.video.http.request_head import MAX_HEAD_BYTES
+
+    def head(cookie: int) -> bytes:
+        return (f"GET /status HTTP/1.1\r\nHost: localhost\r\nCookie: {'a' * cookie}\r\n"
+                "Connection: close\r\n\r\n").encode()
+
+    with served(preview=Preview()) as port:
+        for cookie in (MAX_HEAD_BYTES, 300_000):  # whole in one read (h11 parses it), or still coming past its buffer
+            head_seen, body = raw(port, head(cookie))
+            assert head_seen.startswith(b"HTTP/1.1 431 ") and b"content-type: application/json" in head_seen.lower()
+            said = json.loads(body)["error"]
+            assert said.startswith(f"the request's line and headers are over {MAX_HEAD_BYTES // 1024} KB"), cookie
+        assert raw(port, head(8_000))[0].startswith(b"HTTP/1.1 200 ")  # a browser's largest cookies pass
+
+
+def test_a_long_chunk_line_is_a_400_for_the_body_not_a_431_and_prints_nothing(capfd):
+    """h11 advises 431 for any line past its buffer, a chunk's too; the request the app was handed ends quietly."""
+    with served(preview=Preview()) as port:
+        head, body = raw(port, b"POST /status HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n5;"
+                               + b"x" * 20_000)
+        assert head.startswith(b"HTTP/1.1 400 ") and json.loads(body)["error"].startswith("the request is not valid")
+        time.sleep(0.3)  # the app's own end of the request, had it printed anything
+        assert get(port, "/status")[0] == 200
+    assert capfd.readouterr().err == ""
+
+
+def test_a_request_line_naming_the_whole_url_is_routed_on_its_path_and_host_checked_on_its_host():
+    with served(preview=Preview()) as port:
+        status, body = get(port, f"http://127.0.0.1:{port}/status?", host="evil.example")
+        assert status == 200 and "source_ended" not in json.loads(body)  # the URL's host is the Host
+        status, body = get(port, f"HTTP://localhost:{port}", host=f"127.0.0.1:{port}")  # no path: the root
+        assert status == 200 and b"<html" in body.lower()
+        status, body = get(port, "http://evil.example/status", host=f"127.0.0.1:{port}")  # rebinding, in the URL
+        assert status == 421 and "Host: localhost" in json.loads(body)["error"]
+        for url in ("http://[::1/status", f"http://evil:80@127.0.0.1:{port}/status",
+                    f"http://evil.example\\@127.0.0.1:{port}/status"):
+            status, body = get(port, url, host=f"127.0.0.1:{port}")
+            assert status == 400 and json.loads(body)["error"].startswith("the request is not valid"), url
+
+
 def test_over_the_open_connections_a_json_503_with_retry_after_and_health_still_answers():
     from fmnist.runtime.video.http.limits import MAX_CONNECTIONS
     from fmnist.runtime.video.http.workers import Workers

@@ -33,6 +33,8 @@ QUERY = ("top", "threshold", "seen", "name")
 
 def routes(workers: Workers, live: bool) -> list[Route]:
     """The API's routes; `live` links the upload page to the live page at /live."""
+    text = PAGE.read_text(encoding="utf-8").replace("{{MODEL}}", html.escape(workers.path.name))
+    page_html = text.replace("{{LIVE}}", "" if live else "hidden")  # made once: every GET sends the same page
 
     async def classify(request: Request) -> Response:
         asked = parse_query(request)
@@ -51,8 +53,7 @@ def routes(workers: Workers, live: bool) -> list[Route]:
                      "threshold": workers.threshold, "workers": workers.count})
 
     async def page(request: Request) -> Response:
-        text = PAGE.read_text(encoding="utf-8").replace("{{MODEL}}", html.escape(workers.path.name))
-        return HTMLResponse(text.replace("{{LIVE}}", "" if live else "hidden"), headers={"Cache-Control": "no-store"})
+        return HTMLResponse(page_html, headers={"Cache-Control": "no-store"})
 
     async def openapi(request: Request) -> Response:
         return Json(description(live))

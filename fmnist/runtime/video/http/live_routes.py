@@ -74,9 +74,10 @@ class Stream:
 
 def routes(preview: Preview, at_root: bool) -> list[Route]:
     """The preview's routes; `at_root` serves its page at / too."""
+    page_html = page(preview.model)  # made once: every GET sends the same page
 
     async def live_page(request: Request) -> Response:
-        return HTMLResponse(page(preview.model), headers=NO_STORE)
+        return HTMLResponse(page_html, headers=NO_STORE)
 
     async def status(request: Request) -> Response:
         ended = {"source_ended": True} if preview.closed else {}  # the live loop has stopped: the last result

@@ -1,15 +1,18 @@
 """uvicorn's HTTP/1.1 protocol (h11) with two deadlines uvicorn does not keep, a gentle close, and uvicorn's own
-refusals answered as the app's are (JSON {"error": ...}).
+refusals answered as the app's are (JSON {"error": ...}): 431 for a request's line and headers over their limit,
+400 for what h11 cannot parse. A request's head reaches the app within its limit and in the origin-form
+(request_head).
 
 - A request's head: uvicorn closes a keep-alive connection that stays idle, but not one that never sends a request,
   nor one that sends its headers a byte now and then: each would hold a connection for ever (a port scanner, a
   preconnect, a slow-loris client). Here a connection must deliver a request's line and headers within `timeout`
   seconds of opening or of its previous answer, or it is closed.
 - A gentle close: an answer given before the request's body has all come (a 413 from the body's Content-Length, a
-  408) is sent, then the connection is shut for writing and the rest of the body read and dropped until the client
-  closes, for `timeout` seconds at most. Closed at once, the kernel would answer the body's next bytes with a
-  reset, and a client that sends its whole body before it reads (Python's urllib, without Expect: 100-continue)
-  would see "Connection reset by peer" instead of the answer.
+  408), or to a request h11 refused (a 431 while its headers still come), is sent, then the connection is shut for
+  writing and the rest of the request read and dropped until the client closes, for `timeout` seconds at most.
+  Closed at once, the kernel would answer the body's next bytes with a reset, and a client that sends its whole
+  body before it reads (Python's urllib, without Expect: 100-continue) would see "Connection reset by peer"
+  instead of the answer.
 - A write: a client that stops reading (a stalled viewer of /stream) fills the socket's buffer and uvicorn waits
   for it for ever. Here a write that has waited `timeout` seconds for the client to read aborts the connection.
 """
@@ -24,9 +27,14 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from fmnist.runtime.video.http.limits import TIMEOUT_S, UNCAPPED, App, Receive, Scope, Send, answer, busy
 from fmnist.runtime.video.http.replies import refusal
+from fmnist.runtime.video.http.request_head import MAX_HEAD_BYTES, as_served
 
 MALFORMED = ("the request is not valid HTTP/1.1 (its line or headers are malformed: a bad or repeated "
-             "Content-Length, bytes other than ASCII in the URL); send it with an HTTP client")
+             "Content-Length, bytes other than ASCII or a malformed URL in the request line, a bad chunk); send it "
+             "with an HTTP client")
+TOO_LARGE = (f"the request's line and headers are over {MAX_HEAD_BYTES // 1024} KB; send shorter headers (fewer or "
+             "smaller cookies) or put the data in the body")
+REFUSALS = {400: (b"Bad Request", MALFORMED), 431: (b"Request Header Fields Too Large", TOO_LARGE)}
 
 
 class DeadlineProtocol(H11Protocol):
@@ -36,6 +44,19 @@ class DeadlineProtocol(H11Protocol):
         super().__init__(*args, **kwargs)
         self.max_connections, self.limit_concurrency = self.limit_concurrency, None  # checked by _capped instead
         self.app = self._capped(self.app)
+        self._refused = 400  # the status of the last request refused as it was read: REFUSALS
+        self._h11_next_event, self.conn.next_event = self.conn.next_event, self._next_event
+
+    def _next_event(self) -> Any:
+        """h11's next event, a request as the app is served it (request_head.as_served); a refusal's status kept:
+        431 only for a head (h11 also advises it for a chunk's line past its buffer limit)."""
+        heading = self.conn.their_state is h11.IDLE
+        try:
+            event = self._h11_next_event()
+            return as_served(event) if isinstance(event, h11.Request) else event
+        except h11.RemoteProtocolError as e:
+            self._refused = 431 if heading and e.error_status_hint == 431 else 400
+            raise
 
     def _capped(self, app: App) -> App:
         """The app, or a JSON 503 beyond the connections (or requests under way) allowed at once."""
@@ -52,13 +73,18 @@ class DeadlineProtocol(H11Protocol):
         return capped
 
     def send_400_response(self, msg: str) -> None:
-        """uvicorn's answer to a request h11 cannot parse, as JSON."""
-        body = refusal(400, MALFORMED)
+        """uvicorn's answer to a request refused as it was read, as JSON (REFUSALS). A request the app was already
+        given (its body was malformed) is ended for the app too: its own answer would follow this one."""
+        reason, message = REFUSALS[self._refused]
+        body = refusal(self._refused, message)
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                    (b"connection", b"close")]
-        for event in (h11.Response(status_code=400, headers=headers, reason=b"Bad Request"), h11.Data(data=body),
+        for event in (h11.Response(status_code=self._refused, headers=headers, reason=reason), h11.Data(data=body),
                       h11.EndOfMessage()):
             self.transport.write(self.conn.send(event))
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.cycle.disconnected = True  # the app's receive() says http.disconnect, its send() is dropped
+            self.cycle.message_event.set()
         self.transport.close()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -79,7 +105,7 @@ class DeadlineProtocol(H11Protocol):
         transport = self._socket
         if self._draining is not None or transport.is_closing():
             return
-        if self.conn.their_state is not h11.SEND_BODY or not transport.can_write_eof():
+        if self.conn.their_state not in (h11.SEND_BODY, h11.ERROR) or not transport.can_write_eof():
             transport.close()
             return
         transport.write_eof()  # after the answer: the client reads it, then the end

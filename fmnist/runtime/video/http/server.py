@@ -20,6 +20,7 @@ import uvicorn
 from fmnist.core.errors import UsageError
 from fmnist.runtime.video.http.limits import MAX_CONNECTIONS, App
 from fmnist.runtime.video.http.protocol import DeadlineProtocol
+from fmnist.runtime.video.http.request_head import MAX_HEAD_BYTES
 
 START_S = 10.0  # for uvicorn to start listening
 STOP_S = 3.0  # for open requests to finish when it stops (a stream ends as soon as its preview closes)
@@ -87,6 +88,7 @@ def start(app: App, sock: socket.socket, timeout: float) -> Running:
     logging.getLogger("python_multipart").setLevel(SILENT)  # it warns of a client's malformed form on stderr
     config = uvicorn.Config(app, http=protocol_for(timeout), lifespan="off", log_config=None,
                             log_level=SILENT, access_log=False, limit_concurrency=MAX_CONNECTIONS,
+                            h11_max_incomplete_event_size=MAX_HEAD_BYTES,
                             timeout_graceful_shutdown=int(STOP_S))
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="fmnist-http", daemon=True)
