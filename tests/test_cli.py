@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from typer.testing import CliRunner
 
 from fmnist.cli import app
@@ -52,6 +53,20 @@ def test_missing_data_dir_is_one_error_line_and_exit_3(tmp_path):
         assert got.exit_code == 3, got.output
         assert got.stderr.startswith("error: data folder ") and "fmnist data fetch --dest" in got.stderr
         assert got.stderr.count("\n") == 1 and "Traceback" not in got.output
+
+
+@pytest.mark.parametrize("model", ["edge", "photo"])
+def test_train_says_a_missing_dataset_before_it_loads_tensorflow(tmp_path, model):
+    """The check comes first: a user waits for no TensorFlow import (seconds) to hear the data is missing."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    argv = ["fmnist", "train", "--model", model, "--data-dir", str(tmp_path / "nope"), "--photos", str(photos),
+            "--photos-val", str(photos)]
+    code = ("import sys\nfrom fmnist.cli import main\nsys.argv = " + repr(argv) + "\ntry:\n    main()\n"
+            "except SystemExit as e:\n    print(e.code, 'tensorflow' in sys.modules)")
+    got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert got.stdout.split() == ["3", "False"], got.stderr
+    assert got.stderr.startswith("error: data folder ") and got.stderr.count("\n") == 1
 
 
 def test_fmnist_data_env_var_is_honoured(tmp_path):

@@ -5,6 +5,10 @@ import pytest
 
 from fmnist.train.models import DEFAULT_MODEL, REGISTRY
 
+# each test builds Keras models: in the worker that imports TensorFlow for tests/test_augment.py too, so that
+# make check's other worker never loads it (its import takes about 4 s of CPU here)
+pytestmark = pytest.mark.xdist_group("tensorflow")
+
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))
 def test_registry_model_shapes_and_probabilities(name):

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from fmnist.core.errors import UsageError
 from fmnist.core.meta import NUM_CLASSES
+from fmnist.data import fashion
 from fmnist.evaluation.photo_figures import COVERAGE, PHOTO_COVERAGE
 from fmnist.train.models import DEFAULT_MODEL, REGISTRY, Network
 from fmnist.train.recipe import Recipe, RunConfig, Trained, check_backbone_size
@@ -63,6 +64,9 @@ class FashionRecipe(Recipe):
                 "data_dir": None, "photos": None, "photos_val": None, "photo_map": None,
                 "photo_share": net.photo_share, "photo_epochs": net.photo_epochs, "coverage": COVERAGE}
 
+    def check(self, cfg: RunConfig) -> None:
+        fashion.locate(cfg.data_dir)  # a missing dataset is said now (exit 3), not after TensorFlow's import
+
     def files(self, cfg: RunConfig) -> tuple[str, ...]:
         return "confusion.png", "samples.png", "errors.png", *(["photo_confusion.png"] if cfg.photos_val else [])
 
@@ -93,6 +97,7 @@ class PhotoRecipe(Recipe):
             raise UsageError("the photo model learns from real photos: give --photos DIR and --photos-val DIR "
                              "(fmnist data fetch photos downloads the clothing photo set)")
         check_backbone_size(cfg.size)
+        fashion.locate(cfg.data_dir)  # it renders Fashion-MNIST: a missing dataset is said before TensorFlow loads
 
     def files(self, cfg: RunConfig) -> tuple[str, ...]:
         from fmnist.evaluation.testset import CALIB_DATA
