@@ -125,7 +125,7 @@ def collect(video: Path, folder: Path, label: str, every: int) -> tuple[int, str
 
 
 @pytest.mark.slow
-def test_collect_headless_saves_every_nth_guide_box_crop(tmp_path):
+def test_collect_headless_saves_every_nth_region_crop(tmp_path):
     video = shape_video(tmp_path / "disc.avi", "disc", 20, 0)
     code, output = collect(video, tmp_path / "photos", "disc", 4)
     assert code == 0, output
@@ -133,7 +133,7 @@ def test_collect_headless_saves_every_nth_guide_box_crop(tmp_path):
     assert len(saved) == 5 and "collected into" in output and "disc 5" in output
     assert all(p.suffix == ".jpg" for p in saved)  # no temp file left behind
     crop = cv2.imread(str(saved[0]))
-    assert crop.shape == (288, 288, 3)  # the raw guide box (60 % of 480), not the model's input
+    assert crop.shape == (346, 346, 3)  # the raw region live classifies (60 % of 480, and 10 % more each side)
     code, _ = collect(video, tmp_path / "photos", "disc", 4)  # a second session adds to the folder
     assert code == 0 and len(list((tmp_path / "photos" / "disc").iterdir())) == 10
 

@@ -180,7 +180,8 @@ def live(
                                     "tcp://)."),
     model: str | None = ModelOption,
     roi: str | None = typer.Option(None, "--roi", metavar="X,Y,W,H",
-                                   help="Region to classify, in pixels (default: a centred square guide box)."),
+                                   help="Region to classify, in pixels (default: a centred square guide box); "
+                                        "the model also sees 10 % of its side beyond each edge."),
     no_display: bool = typer.Option(False, "--no-display", help="Never open a window (automatic without a screen)."),
     record: Path | None = typer.Option(None, "--record", dir_okay=False,
                                        help="Write the annotated frames to this .mp4 or .avi."),

@@ -1,10 +1,11 @@
 """`fmnist live --collect DIR`: save the region of interest of camera frames as photos for your own classes.
 
-Each photo is the raw crop of the guide box (full resolution, not the model's prepared input), so either tier
-and a better preprocessing later can still use it, saved as DIR/<label>/<label>-<time>-<n>.jpg by an atomic
-write (a temp file, then a link: an interrupted run never leaves half a JPEG, and a name another run took is
-never replaced). With a window, keys 1-9 choose the label and space saves; headless, every Nth frame is saved
-under one label. A full disk stops collection with a clear error; what was saved stays.
+Each photo is the raw crop of the region live classifies, the guide box and its margin (fmnist.runtime.video.step;
+full resolution, not the model's prepared input), so either tier and a better preprocessing later can still use it,
+saved as DIR/<label>/<label>-<time>-<n>.jpg by an atomic write (a temp file, then a link: an interrupted run never
+leaves half a JPEG, and a name another run took is never replaced). With a window, keys 1-9 choose the label and
+space saves; headless, every Nth frame is saved under one label. A full disk stops collection with a clear error;
+what was saved stays.
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ class LiveConfig:
     threads: int = 1
     status_every_s: float = 2.0
     realtime: bool = False  # a file: play it at its own fps, newest frame only (as a camera)
-    collect: Path | None = None  # save guide-box crops under collect/<label>/ (fmnist.runtime.video.collect)
+    collect: Path | None = None  # save the region's crops under collect/<label>/ (fmnist.runtime.video.collect)
     collect_labels: tuple[str, ...] = ()  # the first is saved headless; keys 1-9 pick one in a window
     every: int = 5  # headless collection: every Nth frame
 
@@ -164,7 +164,7 @@ class Outputs:
         self.preview.publish(jpeg.tobytes() if ok else b"", status(result), seen)
 
     def keys(self, key: int, crop: np.ndarray | None) -> bool:
-        """A window's key: q or Esc quits; with --collect, space saves the guide box and 1-9 pick the label."""
+        """A window's key: q or Esc quits; with --collect, space saves the region and 1-9 pick the label."""
         if key in QUIT_KEYS:
             return False
         if self.collector and key == ord(" ") and crop is not None:
