@@ -21,7 +21,7 @@ from fmnist.export.embed import embed_onnx
 from fmnist.runtime.classifier import Classifier
 from fmnist.runtime.crop import CentreCrop
 from fmnist.runtime.preparation import CUTOUT, from_record
-from fmnist.runtime.video.step import guide_box
+from fmnist.runtime.video.step import MARGIN, grown, guide_box
 from tests.once import made_once
 from tests.photo_tree import SHAPES, photo
 from tests.qdq import conv_is_float
@@ -152,9 +152,10 @@ def test_live_runs_the_photo_tier_with_no_segmentation(tier_run, tmp_path):
     assert got.exit_code == 0, got.output
     rows = [json.loads(line) for line in got.stdout.splitlines() if line.startswith("{")]
     assert len(rows) == 40
-    tier, (x, y, w, h), frames = Classifier(run / "model.int8.onnx"), guide_box(320, 240, None), decoded(video)
+    region = grown(guide_box(320, 240, None), MARGIN, 320, 240)  # what live shows the model: the box and its margin
+    tier, (x, y, w, h), frames = Classifier(run / "model.int8.onnx"), region, decoded(video)
     for start in range(0, 40, 10):  # each garment's frames decode alike (the video's first aside): take its last
-        answer = tier.classify(frames[start + 9][y : y + h, x : x + w])  # classify's answer for the guide box
+        answer = tier.classify(frames[start + 9][y : y + h, x : x + w])  # classify's answer for that region
         said = [r["label"] for r in rows[start + 5 : start + 10]]  # smoothed over 5 frames, all of this garment
         assert said == [answer.best.label if answer.sure else "not sure"] * 5, (start, said, answer.top)
         assert rows[start + 9]["score"] == pytest.approx(answer.best.score, abs=1e-4)

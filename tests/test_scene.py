@@ -146,6 +146,16 @@ def test_a_garment_a_drift_pushes_over_the_guide_box_is_named_as_when_it_sits_in
     assert centred >= 34 and shifted >= 2 * centred - 6, (centred, shifted)
 
 
+@pytest.mark.parametrize("name", ["pants", "shoes", "longsleeve"])
+def test_a_region_the_frame_leaves_no_margin_is_cut_out_as_classify_cuts_it(name):
+    """A --roi over the whole frame has no room for the margin: live segments it at the kind's own work size, so the
+    model sees exactly what `classify` gives on the photo."""
+    photo = read_image(ROOT / "examples" / "photos" / f"{name}.jpg")
+    h, w = photo.shape[:2]
+    result, _ = FrameStep(Classifier("edge"), roi=(0, 0, w, h))(photo)
+    assert result.box == (0, 0, w, h) and np.array_equal(result.seen, preprocess(photo).image)
+
+
 @pytest.mark.parametrize(("model", "segmented"), [("edge", 1), ("photo", None)])  # photo: nothing to segment
 def test_a_still_repeated_as_video_gets_classify_s_label(tmp_path, model, segmented):
     """The same photo as a video file (through a real codec), live over the whole frame: once the smoothing

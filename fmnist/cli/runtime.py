@@ -201,7 +201,8 @@ def live(
     realtime: bool = typer.Option(False, "--realtime", help="Play a video file at its own fps and, like a "
                                                             "camera, classify only the newest frame."),
     collect: Path | None = typer.Option(None, "--collect", file_okay=False, rich_help_panel=COLLECT,
-                                        help="Save guide-box crops as `DIR/<label>/*.jpg`, to train your own classes "
+                                        help="Save what the model sees (the guide box and its margin) as "
+                                             "`DIR/<label>/*.jpg`, to train your own classes "
                                              "(docs/your-own-classes.md)."),
     collect_keys: str | None = typer.Option(None, "--collect-labels", metavar="NAMES", rich_help_panel=COLLECT,
                                             help="With --collect, in a window: the labels, comma-separated; keys "
@@ -226,7 +227,7 @@ def live(
     Example: fmnist live --source 0 --serve 8080 --record session.mp4
 
     Collect photos for your own classes: in a window, --collect-labels names the keys 1-9 and space saves the
-    guide box; headless, --collect-label saves every Nth frame (--every) until --max-frames or Ctrl-C.
+    guide box and its margin; headless, --collect-label saves every Nth frame (--every) until --max-frames or Ctrl-C.
 
     Example: fmnist live --collect my-photos --collect-labels mug,cup,bowl
 

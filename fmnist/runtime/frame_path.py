@@ -126,8 +126,9 @@ class SegmentingFrames(ABC, Generic[S]):
     work_size: int  # the long side a frame's region is shrunk to (a segmentation's cost grows fast with it)
     image_shape: tuple[int, ...]  # what the model sees: Preparation.image_shape
 
-    def shrink(self, image: np.ndarray) -> Shrunk:
-        return shrink(image, self.work_size)
+    def shrink(self, image: np.ndarray, scale: float = 1.0) -> Shrunk:
+        """`image` shrunk to the work size, times `scale` (a picture that holds a margin around the region)."""
+        return shrink(image, round(self.work_size * scale))
 
     @abstractmethod
     def view(self, small: np.ndarray) -> np.ndarray:

@@ -24,7 +24,6 @@ segmentation's wait in its age (`since`).
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Any
 
@@ -55,11 +54,14 @@ class ScenePreprocess:
         self.waited = 0  # moving frames since the scene changed
         self.since = 0.0
 
-    def __call__(self, image: np.ndarray, captured: float | None = None) -> Prepared:
+    def __call__(self, image: np.ndarray, captured: float | None = None, scale: float = 1.0) -> Prepared:
+        """`scale`: the picture's side against the region the kind's work size is meant for (live's guide box, when
+        the picture holds a margin around it): the work size grows as much, so the box keeps its resolution (at 120 px
+        for the box and its margin, a centred coat lost its outline and read as Dress)."""
         captured = time.perf_counter() if captured is None else captured
         self.since = captured
         frames = self.frames
-        shrunk = frames.shrink(image)
+        shrunk = frames.shrink(image, scale)
         view = frames.view(shrunk.small)
         previous, self.previous = self.previous, view
         if self.segment is not None and self.shape != shrunk.small.shape:
@@ -117,9 +119,9 @@ class DirectPreprocess:
         self.preparation = preparation
         self.since = 0.0
 
-    def __call__(self, image: np.ndarray, captured: float | None = None) -> Prepared:
+    def __call__(self, image: np.ndarray, captured: float | None = None, scale: float = 1.0) -> Prepared:
         self.since = time.perf_counter() if captured is None else captured
-        return self.preparation.prepare(image)
+        return self.preparation.prepare(image)  # the kind's own resize: nothing to scale
 
     def counts(self) -> dict[str, int]:
         return {}  # nothing segmented, reused or waited for
@@ -128,15 +130,10 @@ class DirectPreprocess:
         pass
 
 
-def frame_preprocess(preparation: Preparation, background: bool,
-                     margin: float = 0.0) -> ScenePreprocess | DirectPreprocess:
+def frame_preprocess(preparation: Preparation, background: bool) -> ScenePreprocess | DirectPreprocess:
     """What prepares each frame for a model, as its kind says (`Preparation.frame_path`): a kind that segments
-    segments when the scene changes (off the frame path with `background`); any other prepares every frame.
-    `margin`: the frames hold the region of interest and this share of its side beyond each edge
-    (fmnist.runtime.video.step.MARGIN); a kind that segments works on them at a work size grown as much, so the region
-    itself keeps the resolution its kind chose (at 120 px a centred coat lost its outline and read as Dress)."""
+    segments when the scene changes (off the frame path with `background`); any other prepares every frame."""
     frames = preparation.frame_path()
     if frames is None:
         return DirectPreprocess(preparation)
-    frames = dataclasses.replace(frames, work_size=round(frames.work_size * (1 + 2 * margin)))
     return ScenePreprocess(frames, (BackgroundSegmenter if background else Segmenter)(frames.segment))

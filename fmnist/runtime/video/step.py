@@ -97,7 +97,7 @@ class FrameStep:
         self.classifier, self.roi = classifier, roi
         self.smoother = Smoother(smooth)
         # classify's preprocessing, as the model's kind says: one that segments does so when the scene changes
-        self.preprocess = frame_preprocess(classifier.preparation, background, MARGIN)
+        self.preprocess = frame_preprocess(classifier.preparation, background)
         count = len(classifier.labels)
         self.uniform = np.full(count, 1.0 / count, np.float32)
         self.frames, self.fps, self.last = 0, 0.0, time.perf_counter()
@@ -122,7 +122,8 @@ class FrameStep:
         guide = guide_box(frame.shape[1], frame.shape[0], self.roi)
         box = grown(guide, MARGIN, frame.shape[1], frame.shape[0])
         x, y, w, h = box
-        prepared = self.preprocess(frame[y : y + h, x : x + w], captured)
+        scale = max(w, h) / max(guide[2], guide[3])  # 1 + 2 MARGIN, or less where the frame clips the margin
+        prepared = self.preprocess(frame[y : y + h, x : x + w], captured, scale)
         t2 = time.perf_counter()
         probs = self.classifier.predict(prepared.image[None])[0]
         t3 = time.perf_counter()
