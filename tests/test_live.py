@@ -23,7 +23,7 @@ from fmnist.runtime.classifier import Classifier
 from fmnist.runtime.video.http.served import Address, serve_live
 from fmnist.runtime.video.live import LiveConfig, run
 from fmnist.runtime.video.outputs import display_available
-from fmnist.runtime.video.step import guide_box, parse_roi
+from fmnist.runtime.video.step import FrameStep, guide_box, parse_roi
 from scripts.product_video import write_video
 
 HOLD, BLANK, SMOOTH = 20, 10, 5  # frames per product, blank frames at the end, the default smoothing window
@@ -154,5 +154,11 @@ def test_roi_parsing_and_guide_box():
             parse_roi(bad)
     assert guide_box(640, 480, None) == (176, 96, 288, 288)
     assert guide_box(640, 480, (600, 400, 300, 300)) == (600, 400, 40, 80)  # clipped to the frame
+    assert guide_box(64, 1, None) == (31, 0, 1, 1)  # a frame 1 px tall: a box of one pixel, never of none
+
+
+def test_a_frame_one_pixel_tall_is_not_sure_not_a_crash():
+    result, annotated = FrameStep(Classifier("edge"))(np.full((1, 64, 3), 128, np.uint8))
+    assert result.label == "not sure" and result.box == (31, 0, 1, 1) and annotated.shape == (1, 64, 3)
     got = runner.invoke(app, ["live", "--roi", "1,2", "--no-display"])
     assert got.exit_code == 2 and got.stderr.startswith("error: --roi takes x,y,w,h")

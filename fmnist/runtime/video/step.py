@@ -62,7 +62,7 @@ def parse_roi(text: str) -> Box:
 def guide_box(width: int, height: int, roi: Box | None) -> Box:
     """The region classified in each frame, clipped to the frame."""
     if roi is None:
-        side = int(min(width, height) * GUIDE)
+        side = max(1, int(min(width, height) * GUIDE))  # a frame 1 px tall still has a box
         return (width - side) // 2, (height - side) // 2, side, side
     x, y, w, h = roi
     x, y = min(max(0, x), width - 1), min(max(0, y), height - 1)
