@@ -155,10 +155,10 @@ def test_roi_parsing_and_guide_box():
     assert guide_box(640, 480, None) == (176, 96, 288, 288)
     assert guide_box(640, 480, (600, 400, 300, 300)) == (600, 400, 40, 80)  # clipped to the frame
     assert guide_box(64, 1, None) == (31, 0, 1, 1)  # a frame 1 px tall: a box of one pixel, never of none
+    got = runner.invoke(app, ["live", "--roi", "1,2", "--no-display"])
+    assert got.exit_code == 2 and got.stderr.startswith("error: --roi takes x,y,w,h")
 
 
 def test_a_frame_one_pixel_tall_is_not_sure_not_a_crash():
     result, annotated = FrameStep(Classifier("edge"))(np.full((1, 64, 3), 128, np.uint8))
     assert result.label == "not sure" and result.box == (31, 0, 1, 1) and annotated.shape == (1, 64, 3)
-    got = runner.invoke(app, ["live", "--roi", "1,2", "--no-display"])
-    assert got.exit_code == 2 and got.stderr.startswith("error: --roi takes x,y,w,h")

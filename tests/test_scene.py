@@ -21,6 +21,7 @@ from fmnist.runtime.video.segmenter import BackgroundSegmenter
 from fmnist.runtime.video.step import FrameStep, grown, guide_box
 from scripts.product_video import frame as product_frame
 from scripts.scene_sequences import SIZE, placed
+from scripts.scene_sequences import products as first_of_each_class
 
 ROOT = Path(__file__).resolve().parent.parent
 FRAMES = CUTOUT.frame_path()  # the cut-out's live frame path
@@ -129,17 +130,16 @@ def test_a_garment_a_drift_pushes_over_the_guide_box_is_named_as_when_it_sits_in
     18 px down, as a handheld camera's drift leaves them: live's top label for the shifted frames is right about as
     often as for the centred one. With the box alone (no MARGIN), GrabCut took the box's rim for background and cut
     the garment there: 61 right of the 80 shifted frames against 72 here, where the margin gives 69."""
-    test = fashion.load_split("test")
-    rows = np.concatenate([np.flatnonzero(test.labels == c)[:4] for c in range(10)])
+    images, labels = first_of_each_class(4)  # the scored videos' first four of each class
     light = np.full((SIZE[1], SIZE[0], 3), 225, np.float32)
     classifier = Classifier("edge")
 
     def right(dx: int, dy: int) -> int:
         hits = 0
-        for row in rows:
-            scene = placed(light, test.images[row], 260, (SIZE[0] // 2 + dx, SIZE[1] // 2 + dy))
+        for image, label in zip(images, labels, strict=True):
+            scene = placed(light, image, 260, (SIZE[0] // 2 + dx, SIZE[1] // 2 + dy))
             result, _ = FrameStep(classifier)(np.clip(scene, 0, 255).astype(np.uint8))
-            hits += result.top[0][0] == classifier.labels[test.labels[row]]
+            hits += result.top[0][0] == classifier.labels[label]
         return hits
 
     centred, shifted = right(0, 0), right(30, 18) + right(-30, 18)
