@@ -166,6 +166,32 @@ def test_a_frame_with_nothing_on_it_stays_empty(scene):
     assert preprocess(noise if scene == "noise" else _tiles()).empty
 
 
+@pytest.mark.parametrize("level", [0, 90, 255])
+def test_a_one_colour_frame_is_nothing_without_running_grabcut(level, monkeypatch):
+    """What GrabCut makes of a one-colour picture at 120 px (the whole frame, contrast 0: nothing found), given at
+    once at any size: from about 140 px up (live's 144 with its margin) GrabCut took 4-5 s on one."""
+    from fmnist.runtime import cutout
+
+    small = np.full((120, 120, 3), level, np.uint8)
+    pixels = small.astype(np.float32)
+    border = cutout._border(pixels, 4)
+    background = np.median(border, axis=0)
+    by_grabcut = cutout._seeded_mask(small, np.linalg.norm(pixels - background, axis=2), border, background)
+    calls: list[int] = []
+    grabcut = cv2.grabCut
+    monkeypatch.setattr(cutout.cv2, "grabCut", lambda *a: calls.append(1) or grabcut(*a))
+    for size in (120, 144, 480):
+        got = cutout.segment(np.full((size, size, 3), level, np.uint8))
+        assert not got.found and got.contrast == 0.0 and got.mask.shape == (size, size)
+        assert got.mask.all() and by_grabcut.all()
+    assert calls == []
+    assert preprocess(np.full((480, 640, 3), level, np.uint8)).empty
+    one_off = np.full((144, 144, 3), level, np.uint8)
+    one_off[70, 70] = 255 - level  # one pixel of another colour: segmented as before
+    cutout.segment(one_off)
+    assert calls
+
+
 def test_classifier_refuses_models_it_cannot_trust(tmp_path):
     import onnx
     from onnx import TensorProto, helper
