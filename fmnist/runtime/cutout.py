@@ -110,12 +110,18 @@ def segment(small: np.ndarray) -> Segment:
 
     Plain BGR distance: on the photo set it segmented as well as Lab, and Lab's first use costs ~90 ms.
     When seeding finds nothing, a rectangle-initialised GrabCut tries again; its object counts only if it
-    stands out clearly (MIN_CONTRAST), so a blank or noisy frame stays empty. A picture of one colour (a black
-    frame, a covered lens) is that empty result at once: GrabCut gives it too, but took 4-5 s on one from about
-    140 px up (live's work size with its margin is 144).
+    stands out clearly (MIN_CONTRAST), so a blank or noisy frame stays empty. A picture of one colour (a flat
+    card, a uniform test frame) is that empty result at once, without GrabCut: it gives the same, but took seconds
+    on many (1.5-3 s for a fifth of the grey levels at 120x120, 4-5 s for most at live's 144x144, 23 s at 200x200;
+    docs/live.md).
     """
-    if not (small != small.reshape(-1, small.shape[-1])[0]).any():
+    if small.ndim == 3 and not (small != small[0, 0]).any():
         return Segment(np.ones(small.shape[:2], np.uint8), 0.0)
+    return _segmented(small)
+
+
+def _segmented(small: np.ndarray) -> Segment:
+    """`segment` by seeding and GrabCut."""
     pixels = small.astype(np.float32)
     border = _border(pixels, max(2, min(small.shape[:2]) // 25))
     background = np.median(border, axis=0)  # the dataset trimmed against its "corner pixels"
