@@ -200,14 +200,19 @@ def test_train_refuses_a_run_folder_holding_a_file_of_yours_before_it_trains(tmp
     assert snapshot(out) == before  # nothing trained, nothing written (a run writes model.keras first)
 
 
-def test_train_own_refuses_a_file_of_yours_in_its_run_folder(tmp_path):
+def test_train_own_refuses_a_file_of_yours_in_its_run_folder_before_it_loads_tensorflow(tmp_path):
+    """In a process of its own, so that TensorFlow is not loaded already: the refusal costs no import (seconds)."""
     photos = make_tree(tmp_path / "photos", per_class=2, classes=("hat", "pants"))
     out = tmp_path / "run"
     out.mkdir()
     (out / "own_data.npz").write_bytes(b"my own arrays")
     before = snapshot(out)
-    err = one_error_line(runner.invoke(app, ["train-own", str(photos), "--out", str(out)]), 2)
-    assert "holds own_data.npz, which fmnist did not write" in err
+    argv = ["fmnist", "train-own", str(photos), "--out", str(out)]
+    code = ("import sys\nfrom fmnist.cli import main\nsys.argv = " + repr(argv) + "\ntry:\n    main()\n"
+            "except SystemExit as e:\n    print(e.code, 'tensorflow' in sys.modules)")
+    got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert got.stdout.split() == ["2", "False"], got.stderr
+    assert got.stderr.count("\n") == 1 and "holds own_data.npz, which fmnist did not write" in got.stderr
     assert snapshot(out) == before
 
 

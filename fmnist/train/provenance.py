@@ -7,10 +7,11 @@ from datetime import datetime, timezone
 from typing import Any
 
 from fmnist import __version__
-from fmnist.core.tf import keras, tf
 
 
 def provenance() -> dict[str, Any]:
+    from fmnist.core.tf import keras, tf  # a run has loaded TensorFlow by now; importing this module does not
+
     return {
         "versions": {"fmnist": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
                      "python": platform.python_version()},

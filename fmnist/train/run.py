@@ -1,19 +1,22 @@
 """The one way a run is written, whatever its recipe (fmnist.train.registry): the run folder checked before
-anything is read (fmnist.train.run_folder), the recipe's fit, then the files every run writes (model.keras,
-history.json, metrics.json with the preprocessing record and provenance, curves.png) and the recipe's own."""
+anything is read or TensorFlow is loaded (fmnist.train.run_folder), the recipe's fit, then the files every run
+writes (model.keras, history.json, metrics.json with the preprocessing record and provenance, curves.png) and the
+recipe's own."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fmnist.core.owned import OwnedFolder
 from fmnist.evaluation.run_card import RunCard
 from fmnist.runtime.kind import Preparation
 from fmnist.train import plots
-from fmnist.train.loop import Fitted
 from fmnist.train.provenance import provenance
 from fmnist.train.recipe import RunConfig
 from fmnist.train.run_folder import run_folder
+
+if TYPE_CHECKING:  # TensorFlow loads with the recipe's fit, after the run folder is checked
+    from fmnist.train.loop import Fitted
 
 
 def write_run(out: OwnedFolder, fitted: Fitted, metrics: dict[str, Any], preparation: Preparation) -> dict[str, Any]:
