@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+from fresh_process import run_fresh
 from typer.testing import CliRunner
 
 from fmnist.cli import app
@@ -60,13 +61,10 @@ def test_train_says_a_missing_dataset_before_it_loads_tensorflow(tmp_path, model
     """The check comes first: a user waits for no TensorFlow import (seconds) to hear the data is missing."""
     photos = tmp_path / "photos"
     photos.mkdir()
-    argv = ["fmnist", "train", "--model", model, "--data-dir", str(tmp_path / "nope"), "--photos", str(photos),
-            "--photos-val", str(photos)]
-    code = ("import sys\nfrom fmnist.cli import main\nsys.argv = " + repr(argv) + "\ntry:\n    main()\n"
-            "except SystemExit as e:\n    print(e.code, 'tensorflow' in sys.modules)")
-    got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert got.stdout.split() == ["3", "False"], got.stderr
-    assert got.stderr.startswith("error: data folder ") and got.stderr.count("\n") == 1
+    outcome, err = run_fresh("train", "--model", model, "--data-dir", str(tmp_path / "nope"), "--photos", str(photos),
+                             "--photos-val", str(photos))
+    assert outcome == "3 False", err
+    assert err.startswith("error: data folder ") and err.count("\n") == 1
 
 
 def test_fmnist_data_env_var_is_honoured(tmp_path):

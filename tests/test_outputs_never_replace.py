@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 import pytest
 from conftest import MLP_GATE, Reruns
+from fresh_process import run_fresh
 from photo_tree import make_tree
 from typer.testing import CliRunner
 from videos import small_video
@@ -207,12 +208,9 @@ def test_train_own_refuses_a_file_of_yours_in_its_run_folder_before_it_loads_ten
     out.mkdir()
     (out / "own_data.npz").write_bytes(b"my own arrays")
     before = snapshot(out)
-    argv = ["fmnist", "train-own", str(photos), "--out", str(out)]
-    code = ("import sys\nfrom fmnist.cli import main\nsys.argv = " + repr(argv) + "\ntry:\n    main()\n"
-            "except SystemExit as e:\n    print(e.code, 'tensorflow' in sys.modules)")
-    got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert got.stdout.split() == ["2", "False"], got.stderr
-    assert got.stderr.count("\n") == 1 and "holds own_data.npz, which fmnist did not write" in got.stderr
+    outcome, err = run_fresh("train-own", str(photos), "--out", str(out))
+    assert outcome == "2 False", err
+    assert err.count("\n") == 1 and "holds own_data.npz, which fmnist did not write" in err
     assert snapshot(out) == before
 
 

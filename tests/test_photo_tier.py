@@ -214,6 +214,7 @@ def test_train_own_refuses_options_of_the_other_tier(tmp_path):
     shutil.rmtree(tmp_path)
 
 
+@pytest.mark.xdist_group("tensorflow")  # on the worker that has TensorFlow loaded (tests/test_augment.py)
 def test_the_augmented_views_keep_the_normalised_range():
     """The views are augmented after normalisation; Keras' brightness and contrast layers clip to (0, 255) unless
     told the range, which once turned two thirds of the training views into garbage."""

@@ -7,6 +7,7 @@ import json
 
 import pytest
 from conftest import Reruns
+from fresh_process import run_fresh
 from typer.testing import CliRunner
 
 from fmnist.cli import app
@@ -84,3 +85,12 @@ def test_evaluate_rejects_bad_models_with_one_line(tmp_path, name, content):
     assert got.exit_code == 4
     assert got.stderr.startswith("error: ") and got.stderr.count("\n") == 1
     assert name in got.stderr
+
+
+def test_a_keras_file_that_is_not_a_zip_archive_is_refused_before_tensorflow_loads(tmp_path):
+    path = tmp_path / "junk.keras"
+    path.write_bytes(b"not a model")
+    outcome, err = run_fresh("evaluate", "--model", str(path))
+    assert outcome == "4 False", err
+    assert err == f"error: cannot load {path} as a Keras model (it is not a zip archive, as a .keras file is); " \
+                  "re-run fmnist train to write it again\n"

@@ -5,6 +5,7 @@ is its format's (fmnist.core.formats); the runners of .keras, .onnx and .tflite 
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,9 @@ def _chunked(run: Callable[[np.ndarray], np.ndarray]) -> Predict:
 
 
 def load_keras(path: Path) -> Any:
+    if not zipfile.is_zipfile(path):  # told before TensorFlow loads (seconds): a .keras file is a zip archive
+        raise ModelError(f"cannot load {path} as a Keras model (it is not a zip archive, as a .keras file is); "
+                         "re-run fmnist train to write it again")
     from fmnist.core.tf import keras
 
     try:
