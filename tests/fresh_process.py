@@ -19,5 +19,6 @@ except SystemExit as e:
 def run_fresh(*args: str) -> tuple[str, str]:
     """`fmnist ARGS` in a new Python process: (its exit code and whether TensorFlow was loaded, as "CODE BOOL"; its
     stderr)."""
-    got = subprocess.run([sys.executable, "-c", CODE.format(argv=["fmnist", *args])], capture_output=True, text=True)
+    got = subprocess.run([sys.executable, "-c", CODE.format(argv=["fmnist", *args])], capture_output=True, text=True,
+                         timeout=120)
     return got.stdout.strip(), got.stderr

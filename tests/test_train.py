@@ -4,6 +4,7 @@ of the notebook CNN (tests/test_export.py's exported CNN) checks that the pipeli
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from conftest import Reruns
@@ -87,10 +88,17 @@ def test_evaluate_rejects_bad_models_with_one_line(tmp_path, name, content):
     assert name in got.stderr
 
 
-def test_a_keras_file_that_is_not_a_zip_archive_is_refused_before_tensorflow_loads(tmp_path):
-    path = tmp_path / "junk.keras"
-    path.write_bytes(b"not a model")
+@pytest.mark.parametrize("kind", ["junk", "pipe", "endless"])
+def test_a_keras_file_that_is_not_a_zip_archive_is_refused_before_tensorflow_loads(tmp_path, kind):
+    """Junk bytes, a pipe (nothing would ever be written to it) and /dev/zero (endless) under a .keras name."""
+    path = tmp_path / f"{kind}.keras"
+    if kind == "junk":
+        path.write_bytes(b"not a model")
+    elif kind == "pipe":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero")
     outcome, err = run_fresh("evaluate", "--model", str(path))
     assert outcome == "4 False", err
-    assert err == f"error: cannot load {path} as a Keras model (it is not a zip archive, as a .keras file is); " \
-                  "re-run fmnist train to write it again\n"
+    assert err == f"error: cannot load {path} as a Keras model (it is not a file holding a zip archive, as a " \
+                  ".keras file is); re-run fmnist train to write it again\n"
