@@ -30,7 +30,7 @@ def _chunked(run: Callable[[np.ndarray], np.ndarray]) -> Predict:
 def load_keras(path: Path) -> Any:
     # told before TensorFlow loads (seconds): a .keras file is a zip archive, whose end is read (at most ~64 KB) from
     # a regular file only (a pipe or /dev/zero would be read for ever)
-    if not path.is_file() or not zipfile.is_zipfile(path):
+    if not Path(path).is_file() or not zipfile.is_zipfile(path):
         raise ModelError(f"cannot load {path} as a Keras model (it is not a file holding a zip archive, as a .keras "
                          "file is); re-run fmnist train to write it again")
     from fmnist.core.tf import keras
