@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 MODEL  ?= edge
 RUN    ?= runs/$(MODEL)
 
-.PHONY: setup system browser demo model test check bench lint clean
+.PHONY: setup system browser pi-fetch demo model test check bench lint clean
 
 setup: $(VENV)/.installed
 
@@ -99,13 +99,17 @@ endef
 browser:
 	scripts/setup-browser
 
-# As root, the Pi smoke test's downloads (scripts/pi-smoke --fetch: qemu, an arm64 sysroot, aarch64 wheels) start in
-# the background, so that on a fresh machine they overlap the tests; the test waits for them.
-test: WORKERS ?= $(call at_most,$(CORES) + 1)
-test: system browser
-	rm -rf test-artifacts/bench-cnn  # the tests' copy of their CNN, for the pass over benchmarks/: this run's or none
+# As root, the Pi smoke test's downloads (scripts/pi-smoke --fetch: qemu, an arm64 sysroot, aarch64 wheels; about 16 s
+# of one core here) start in the background as soon as the venv exists (they need its onnxruntime version), so that
+# on a fresh machine they overlap the browser's install and the first tests rather than the busiest minutes of the
+# suite; the test waits for them.
+pi-fetch: setup
 	@if [ "$$(id -u)" -eq 0 ]; then mkdir -p test-artifacts; \
 	  scripts/pi-smoke --fetch > test-artifacts/pi-smoke-fetch.log 2>&1 & fi
+
+test: WORKERS ?= $(call at_most,$(CORES) + 1)
+test: pi-fetch system browser
+	rm -rf test-artifacts/bench-cnn  # the tests' copy of their CNN, for the pass over benchmarks/: this run's or none
 	$(call pytest_strict,)
 	@# once, unmeasured, so the suite cannot rot; on a copy of the CNN the tests exported (tests/exported.py)
 	FMNIST_BENCH_RUN="$${FMNIST_BENCH_RUN:-test-artifacts/bench-cnn}" \
