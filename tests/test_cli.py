@@ -67,6 +67,19 @@ def test_train_says_a_missing_dataset_before_it_loads_tensorflow(tmp_path, model
     assert err.startswith("error: data folder ") and err.count("\n") == 1
 
 
+def test_train_own_refuses_an_init_that_is_not_a_keras_archive_before_it_loads_tensorflow(tmp_path):
+    """`train-own --init junk.keras` ended in a traceback after the photos were read; now one line, exit 4, first."""
+    photos = tmp_path / "photos"
+    for name in ("hat", "pants"):
+        (photos / name).mkdir(parents=True)
+    junk = tmp_path / "junk.keras"
+    junk.write_bytes(b"not a model")
+    outcome, err = run_fresh("train-own", str(photos), "--init", str(junk), "--out", str(tmp_path / "run"))
+    assert outcome == "4 False", err
+    assert err.startswith(f"error: cannot load {junk} as a Keras model") and err.count("\n") == 1
+    assert not (tmp_path / "run").exists()
+
+
 def test_fmnist_data_env_var_is_honoured(tmp_path):
     got = runner.invoke(app, ["data", "info"], env={"FMNIST_DATA": str(tmp_path)})
     assert got.exit_code == 3

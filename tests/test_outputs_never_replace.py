@@ -214,6 +214,25 @@ def test_train_own_refuses_a_file_of_yours_in_its_run_folder_before_it_loads_ten
     assert snapshot(out) == before
 
 
+@pytest.mark.parametrize("under", ["run", "sub/run"])
+def test_train_refuses_a_run_folder_under_a_file_before_it_loads_tensorflow(tmp_path, under):
+    """`--out afile/run`: the folder cannot be made; refused before the training, not by a traceback when its first
+    file is written (`--out afile` itself is refused by the option's own check)."""
+    mine = tmp_path / "afile"
+    mine.write_bytes(b"my own file")
+    outcome, err = run_fresh("train", "--model", "mlp", "--epochs", "1", "--out", str(mine / under))
+    assert outcome == "2 False", err
+    assert err.count("\n") == 1 and f"{mine} is not a folder; nothing was written" in err
+    assert mine.read_bytes() == b"my own file" and sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+def test_export_refuses_an_out_folder_under_a_file(tmp_path):
+    mine = tmp_path / "afile"
+    mine.write_bytes(b"my own file")
+    err = one_error_line(runner.invoke(app, ["export", str(a_run(tmp_path)), "--out", str(mine / "exported")]), 2)
+    assert f"{mine} is not a folder; nothing was written" in err and mine.read_bytes() == b"my own file"
+
+
 KERAS = "3.15.1"
 
 

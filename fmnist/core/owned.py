@@ -110,8 +110,20 @@ class OwnedFolder:
     def foreign(self, names: Iterable[str]) -> list[str]:
         return [name for name in dict.fromkeys(names) if not self.is_ours(name)]
 
+    def refuse_unmakeable(self) -> None:
+        """Refuse (UsageError, nothing written) a folder that cannot be made because it, or a folder on its way,
+        is a file: found before the long work, not when its first file is written."""
+        path = self.folder.absolute()
+        while not os.path.lexists(path) and path != path.parent:
+            path = path.parent
+        if not path.is_dir():
+            raise UsageError(f"{self.option} {printable(self.folder, 200)}: {printable(path, 200)} is not a folder; "
+                             f"nothing was written. Choose another {self.option}")
+
     def refuse_foreign(self, names: Iterable[str]) -> None:
-        """Refuse (UsageError, nothing written) if any of `names` is a file fmnist did not write, or changed since."""
+        """Refuse (UsageError, nothing written) a folder that cannot be made (refuse_unmakeable), or one where any
+        of `names` is a file fmnist did not write, or changed since."""
+        self.refuse_unmakeable()
         found = self.foreign(names)
         if found:
             shown = ", ".join(printable(name) for name in found[:SHOWN])

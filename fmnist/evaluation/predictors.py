@@ -27,12 +27,16 @@ def _chunked(run: Callable[[np.ndarray], np.ndarray]) -> Predict:
     return predict
 
 
-def load_keras(path: Path) -> Any:
-    # told before TensorFlow loads (seconds): a .keras file is a zip archive, whose end is read (at most ~64 KB) from
-    # a regular file only (a pipe or /dev/zero would be read for ever)
+def check_keras_archive(path: Path) -> None:
+    """Told before TensorFlow loads (seconds): a .keras file is a zip archive, whose end is read (at most ~64 KB) from
+    a regular file only (a pipe or /dev/zero would be read for ever). ModelError if `path` is not one."""
     if not Path(path).is_file() or not zipfile.is_zipfile(path):
         raise ModelError(f"cannot load {path} as a Keras model (it is not a file holding a zip archive, as a .keras "
                          "file is); re-run fmnist train to write it again")
+
+
+def load_keras(path: Path) -> Any:
+    check_keras_archive(path)
     from fmnist.core.tf import keras
 
     try:

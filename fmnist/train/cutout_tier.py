@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from fmnist.core.tf import keras
+from fmnist.evaluation.predictors import load_keras
 from fmnist.train.loop import WEIGHT_DECAY, Fitted, Phase, fit, make_dataset, optimizer
 from fmnist.train.models import REGISTRY
 from fmnist.train.own_data import OwnData
@@ -25,7 +26,7 @@ def backbone(init: Path | None) -> Any:
     """A Fashion-MNIST-trained model whose last Dense layer is named "logits": `init` (a .keras run), or the
     shipped edge model's network."""
     if init is not None:
-        return keras.models.load_model(init, compile=False)
+        return load_keras(init)  # safe mode: a Lambda layer's code is refused; a bad file is one ModelError line
     model = REGISTRY["edge"].build()
     model.load_weights(str(resources.files("fmnist") / "assets" / BACKBONE))
     return model

@@ -19,6 +19,7 @@ from fmnist.core.errors import ModelError, UsageError
 from fmnist.core.formats import KERAS, by_suffix
 from fmnist.core.meta import MAX_LABELS, MIN_LABELS, check_labels
 from fmnist.evaluation.photo_figures import COVERAGE
+from fmnist.evaluation.predictors import check_keras_archive
 from fmnist.runtime.crop import CentreCrop
 from fmnist.runtime.kind import Preparation
 from fmnist.runtime.preparation import CUTOUT
@@ -113,6 +114,8 @@ class CutOutTier(Tier):
         if cfg.init is not None and (by_suffix(cfg.init) is not KERAS or not cfg.init.is_file()):
             raise UsageError(f"--init {cfg.init}: give a .keras model made by fmnist train (e.g. "
                              "runs/edge/model.keras)")
+        if cfg.init is not None:
+            check_keras_archive(cfg.init)
         super().check(cfg)
 
     def preparation(self, cfg: RunConfig) -> Preparation:
