@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -65,6 +66,26 @@ def test_train_says_a_missing_dataset_before_it_loads_tensorflow(tmp_path, model
                              "--photos-val", str(photos))
     assert outcome == "3 False", err
     assert err.startswith("error: data folder ") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("model", ["edge", "photo"])
+def test_train_says_an_empty_photo_folder_or_a_bad_photo_map_before_it_loads_tensorflow(tmp_path, real_data_dir,
+                                                                                        model):
+    empty, bad_map = tmp_path / "empty", tmp_path / "map.json"
+    (empty / "shirt").mkdir(parents=True)  # a class folder with no photo in it
+    bad_map.write_text('{"shirt": ')
+    photos = tmp_path / "photos"  # one class folder the default photo map knows, with a photo
+    (photos / "shirt").mkdir(parents=True)
+    shutil.copy("examples/photos/shirt.jpg", photos / "shirt")
+    cases = [((empty, photos, None), "3 False", f"error: {empty} has no class subfolders with photos"),
+             ((photos, photos, bad_map), "2 False", f"error: cannot read the photo map {bad_map}: "),
+             ((photos, empty, None), "3 False", f"error: {empty} has no class subfolders with photos")]
+    for (train, val, pmap), code, start in cases:
+        outcome, err = run_fresh("train", "--model", model, "--data-dir", str(real_data_dir), "--photos", str(train),
+                                 "--photos-val", str(val), *(["--photo-map", str(pmap)] if pmap else []),
+                                 "--out", str(tmp_path / "run"))
+        assert outcome == code and err.startswith(start) and err.count("\n") == 1, (outcome, err)
+    assert not (tmp_path / "run").exists()
 
 
 def test_train_own_refuses_an_init_that_is_not_a_keras_archive_before_it_loads_tensorflow(tmp_path):

@@ -51,7 +51,7 @@ def one_error_line(got, code: int) -> str:
 def test_export_refuses_a_folder_holding_a_model_and_a_report_of_yours_before_it_builds(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
-    (run / "model.keras").write_bytes(b"not even a model: export must refuse before it reads it")
+    keras_file(run / "model.keras")  # a zip as Keras writes one, whose weights are not even HDF5: never loaded
     out = tmp_path / "mine"
     out.mkdir()
     (out / "model.onnx").write_bytes(b"an unrelated model of the user's")
@@ -72,7 +72,7 @@ def a_run(tmp_path: Path) -> Path:
     """A run folder whose model.keras is never read: the refusals below come before export builds anything."""
     run = tmp_path / "run"
     run.mkdir()
-    (run / "model.keras").write_bytes(b"not even a model: export must refuse before it reads it")
+    keras_file(run / "model.keras")  # a zip as Keras writes one, whose weights are not even HDF5: never loaded
     return run
 
 

@@ -26,7 +26,7 @@ from fmnist.core.meta import ModelMeta
 from fmnist.core.owned import OwnedFolder
 from fmnist.data import fashion
 from fmnist.data.split import stratified_indices
-from fmnist.evaluation.predictors import keras_predictor, load_keras, open_model
+from fmnist.evaluation.predictors import check_keras_archive, keras_predictor, load_keras, open_model
 from fmnist.evaluation.run_card import RunCard
 from fmnist.evaluation.testset import TestSet, test_set_for
 from fmnist.export.parity import ParityReport, ParityRow, compare, flips_picture, markdown, thresholds_for
@@ -47,6 +47,7 @@ def resolve_source(source: Path) -> Path:
                          "(make one with fmnist train)")
     if detect(candidate) is not KERAS:
         raise ModelError(f"cannot export {candidate}: fmnist export takes a {KERAS.suffix} model or a run folder")
+    check_keras_archive(candidate)  # before it is hashed: a large file that is no model is refused at once
     return candidate
 
 

@@ -18,6 +18,8 @@ from fmnist.core.errors import UsageError
 from fmnist.core.meta import NUM_CLASSES
 from fmnist.data import fashion
 from fmnist.evaluation.photo_figures import COVERAGE, PHOTO_COVERAGE
+from fmnist.evaluation.photo_map import PhotoMap
+from fmnist.evaluation.photo_set import list_photos
 from fmnist.train.models import DEFAULT_MODEL, REGISTRY, Network
 from fmnist.train.recipe import Recipe, RunConfig, Trained, check_backbone_size
 
@@ -33,6 +35,15 @@ PHOTO_PER_CLASS = 3000
 PHOTO_EPOCHS = 4
 PHOTO_BATCH = 64
 PHOTO_SIZE = 160
+
+
+def check_photo_folders(cfg: RunConfig) -> None:
+    """--photos, --photos-val and --photo-map as the fit reads them, short of the photos themselves: a missing or
+    empty folder, a map that is not JSON or that lacks a folder, said before TensorFlow loads (seconds)."""
+    pmap = PhotoMap.load(cfg.photo_map)
+    for root in (cfg.photos, cfg.photos_val):
+        if root is not None:
+            pmap.check(tuple(list_photos(root)))
 
 
 def photos_line(p: PhotoFigures) -> str:
@@ -66,6 +77,7 @@ class FashionRecipe(Recipe):
 
     def check(self, cfg: RunConfig) -> None:
         fashion.locate(cfg.data_dir)  # a missing dataset is said now (exit 3), not after TensorFlow's import
+        check_photo_folders(cfg)
 
     def files(self, cfg: RunConfig) -> tuple[str, ...]:
         return "confusion.png", "samples.png", "errors.png", *(["photo_confusion.png"] if cfg.photos_val else [])
@@ -98,6 +110,7 @@ class PhotoRecipe(Recipe):
                              "(fmnist data fetch photos downloads the clothing photo set)")
         check_backbone_size(cfg.size)
         fashion.locate(cfg.data_dir)  # it renders Fashion-MNIST: a missing dataset is said before TensorFlow loads
+        check_photo_folders(cfg)
 
     def files(self, cfg: RunConfig) -> tuple[str, ...]:
         from fmnist.evaluation.testset import CALIB_DATA
