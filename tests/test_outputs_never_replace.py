@@ -226,6 +226,14 @@ def test_train_refuses_a_run_folder_under_a_file_before_it_loads_tensorflow(tmp_
     assert mine.read_bytes() == b"my own file" and sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
 
 
+@pytest.mark.parametrize("name, why", [("a" * 300, "file name too long"),
+                                       ("loop", "too many levels of symbolic links")])
+def test_an_out_folder_that_cannot_be_told_is_one_error_line(tmp_path, name, why):
+    (tmp_path / "loop").symlink_to("loop")
+    err = one_error_line(runner.invoke(app, ["export", str(a_run(tmp_path)), "--out", str(tmp_path / name / "x")]), 2)
+    assert f": {why}; nothing was written" in err
+
+
 def test_export_refuses_an_out_folder_under_a_file(tmp_path):
     mine = tmp_path / "afile"
     mine.write_bytes(b"my own file")

@@ -102,3 +102,38 @@ def test_a_keras_file_that_is_not_a_zip_archive_is_refused_before_tensorflow_loa
     assert outcome == "4 False", err
     assert err == f"error: cannot load {path} as a Keras model (it is not a file holding a zip archive, as a " \
                   ".keras file is); re-run fmnist train to write it again\n"
+
+
+@pytest.mark.slow
+def test_photo_folders_where_no_photo_can_be_read_are_one_error_line(tmp_path):
+    """They pass the check before TensorFlow (class folders with image names); reading them finds nothing: exit 3,
+    not a traceback from an empty concatenation."""
+    unread = tmp_path / "unread"
+    for folder, name in (("shirt", "a.jpg"), ("pants", "b.JPG")):
+        (unread / folder).mkdir(parents=True)
+        (unread / folder / name).write_text("not a photo")
+    got = runner.invoke(app, ["train", "--model", "mlp", "--epochs", "1", "--limit", "500", "--photos", str(unread),
+                              "--photos-val", str(unread), "--out", str(tmp_path / "run")])
+    assert got.exit_code == 3, got.output
+    last = got.stderr.splitlines()[-1]  # after the list of unreadable photos
+    assert last.startswith(f"error: no photo in {unread} could be read (2 tried)") and "Traceback" not in got.output
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_train_own_init_with_no_logits_layer_is_one_error_line(tmp_path):
+    """A .keras model that is not a Fashion-MNIST model of fmnist train (here: a train-own-like head named otherwise)
+    has no layer to replace: exit 4, one line."""
+    from photo_tree import make_tree
+
+    from fmnist.core.tf import keras
+
+    init = tmp_path / "other.keras"
+    inputs = keras.Input((28, 28, 1))
+    keras.Model(inputs, keras.layers.Dense(3, name="own_logits")(keras.layers.Flatten()(inputs))).save(init)
+    photos = make_tree(tmp_path / "photos", per_class=3, classes=("hat", "pants"))
+    got = runner.invoke(app, ["train-own", str(photos), "--init", str(init), "--epochs", "1",
+                              "--out", str(tmp_path / "run")])
+    assert got.exit_code == 4, got.output
+    assert got.stderr.splitlines()[-1].startswith(f"error: --init {init}: not a Fashion-MNIST model of fmnist train")
+    assert "Traceback" not in got.output and not (tmp_path / "run" / "model.keras").exists()

@@ -34,6 +34,16 @@ def _never(_: Path) -> bool:
     return False
 
 
+def _exists(path: Path) -> bool:
+    """Is there anything (a symlink too) at `path`? False if not; OSError for what cannot be told (a name too
+    long), unlike os.path.lexists, which calls that nothing."""
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class OwnedFile:
     """One name in an OwnedFolder, to hand to a writer that takes a path or an Output (fmnist.train.plots)."""
@@ -111,14 +121,23 @@ class OwnedFolder:
         return [name for name in dict.fromkeys(names) if not self.is_ours(name)]
 
     def refuse_unmakeable(self) -> None:
-        """Refuse (UsageError, nothing written) a folder that cannot be made because it, or a folder on its way,
-        is a file: found before the long work, not when its first file is written."""
+        """Refuse (UsageError, nothing written) a folder that cannot be made or written in: it, or a folder on its
+        way, is not a folder, the nearest that exists takes no writes (a read-only mount), or a name is too long.
+        Found before the long work, not when its first file is written."""
         path = self.folder.absolute()
-        while not os.path.lexists(path) and path != path.parent:
-            path = path.parent
+        try:
+            while not _exists(path) and path != path.parent:
+                path = path.parent
+        except OSError as e:  # a name too long, a symlink loop…
+            raise self._unmakeable(f"{e.strerror.lower()}") from e
         if not path.is_dir():
-            raise UsageError(f"{self.option} {printable(self.folder, 200)}: {printable(path, 200)} is not a folder; "
-                             f"nothing was written. Choose another {self.option}")
+            raise self._unmakeable(f"{printable(path, 200)} is not a folder")
+        if not os.access(path, os.W_OK):
+            raise self._unmakeable(f"{printable(path, 200)} takes no writes")
+
+    def _unmakeable(self, why: str) -> UsageError:
+        return UsageError(f"{self.option} {printable(self.folder, 200)}: {why}; nothing was written. Choose another "
+                          f"{self.option}")
 
     def refuse_foreign(self, names: Iterable[str]) -> None:
         """Refuse (UsageError, nothing written) a folder that cannot be made (refuse_unmakeable), or one where any

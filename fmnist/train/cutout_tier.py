@@ -9,6 +9,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from fmnist.core.errors import ModelError
 from fmnist.core.tf import keras
 from fmnist.evaluation.predictors import load_keras
 from fmnist.train.loop import WEIGHT_DECAY, Fitted, Phase, fit, make_dataset, optimizer
@@ -26,7 +27,11 @@ def backbone(init: Path | None) -> Any:
     """A Fashion-MNIST-trained model whose last Dense layer is named "logits": `init` (a .keras run), or the
     shipped edge model's network."""
     if init is not None:
-        return load_keras(init)  # safe mode: a Lambda layer's code is refused; a bad file is one ModelError line
+        model = load_keras(init)  # safe mode: a Lambda layer's code is refused; a bad file is one ModelError line
+        if "logits" not in {layer.name for layer in model.layers}:
+            raise ModelError(f"--init {init}: not a Fashion-MNIST model of fmnist train (it has no layer named "
+                             "logits to replace); give a run's model.keras, e.g. runs/edge/model.keras")
+        return model
     model = REGISTRY["edge"].build()
     model.load_weights(str(resources.files("fmnist") / "assets" / BACKBONE))
     return model

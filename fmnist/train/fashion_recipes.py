@@ -39,11 +39,14 @@ PHOTO_SIZE = 160
 
 def check_photo_folders(cfg: RunConfig) -> None:
     """--photos, --photos-val and --photo-map as the fit reads them, short of the photos themselves: a missing or
-    empty folder, a map that is not JSON or that lacks a folder, said before TensorFlow loads (seconds)."""
+    empty folder, a map that is not JSON or that lacks a folder, said before TensorFlow loads (seconds). A map given
+    with no photo folder is not read, as the fit does not read it."""
+    roots = [root for root in (cfg.photos, cfg.photos_val) if root is not None]
+    if not roots:
+        return
     pmap = PhotoMap.load(cfg.photo_map)
-    for root in (cfg.photos, cfg.photos_val):
-        if root is not None:
-            pmap.check(tuple(list_photos(root)))
+    for root in roots:
+        pmap.check(tuple(list_photos(root)))
 
 
 def photos_line(p: PhotoFigures) -> str:

@@ -11,6 +11,7 @@ import numpy as np
 from rich.console import Console
 from rich.progress import Progress
 
+from fmnist.core.errors import DataError
 from fmnist.evaluation.photo_figures import PhotoFigures, choose_threshold, decision_record, photo_figures
 from fmnist.evaluation.photo_map import PhotoMap
 from fmnist.evaluation.photo_set import PhotoSet, load_photos
@@ -42,6 +43,9 @@ def read_photos(root: Path, progress: bool = True, preparation: Preparation = CU
         console.print(f"skipped {len(photos.skipped)} unreadable photo(s) in {root}:", highlight=False)
         for path, reason in photos.skipped:
             console.print(f"  {path}: {reason}", highlight=False, soft_wrap=True)
+    if not len(photos):
+        raise DataError(f"no photo in {root} could be read ({len(photos.skipped)} tried); give a folder of class "
+                        "folders holding photos")
     if progress:
         console.print(f"{len(photos)} photos in {len(photos.folders)} folders from {root} "
                       f"({photos.cache_hits} from the cache)", highlight=False)
