@@ -107,10 +107,10 @@ pi-fetch: setup
 	@if [ "$$(id -u)" -eq 0 ]; then mkdir -p test-artifacts; \
 	  scripts/pi-smoke --fetch > test-artifacts/pi-smoke-fetch.log 2>&1 & fi
 
-# Bytecode, once an install: setup installs with --no-compile, so each module is compiled on its first import, and make
-# test's workers, starting together, would each compile the same ones (what the tests import, then TensorFlow's).
-# Collecting the suite took 8 s and 11 s of CPU that way here, against 3 s and 6 s with the bytecode in place. So the
-# modules are compiled once, in the background while the browser installs.
+# Bytecode, once an install: setup installs with --no-compile, so each module is compiled on its first import, and
+# make test's workers, starting together, would each compile the same ones (what the tests import, then
+# TensorFlow's). Collecting the suite took 8 s and 11 s of CPU that way here, against 3 s and 6 s with the bytecode
+# in place. So the modules are compiled once, in the background while the browser installs.
 bytecode: setup
 	@if [ -z "$$PYTHONDONTWRITEBYTECODE" ] && [ ! $(VENV)/.bytecode -nt $(VENV)/.installed ]; then \
 	  { $(BIN)/python -m pytest --collect-only -q -p no:cacheprovider tests && \

@@ -129,7 +129,7 @@ class OwnedFolder:
             while not _exists(path) and path != path.parent:
                 path = path.parent
         except OSError as e:  # a name too long, a symlink loop…
-            raise self._unmakeable(f"{e.strerror.lower()}") from e
+            raise self._unmakeable((e.strerror or str(e)).lower()) from e
         if not path.is_dir():
             raise self._unmakeable(f"{printable(path, 200)} is not a folder")
         if not os.access(path, os.W_OK):
