@@ -180,6 +180,50 @@ def test_a_one_colour_picture_is_what_grabcut_makes_of_it_without_running_grabcu
     assert calls
 
 
+def test_the_rectangle_s_grabcut_is_asked_only_when_its_answer_could_count(monkeypatch):
+    """`_may_stand_out` is a bound, not a guess: with as many far pixels as it allows, the smallest mask `_found`
+    takes, holding all of them and the rest a hair under MIN_CONTRAST, still falls short of it; one far pixel more
+    and it reaches it, and the bound lets GrabCut run."""
+    from fmnist.runtime import cutout
+
+    for shape in ((120, 120), (144, 144), (144, 108), (200, 200)):
+        size = shape[0] * shape[1]
+        n = next(n for n in range(size) if cutout._found(np.arange(size).reshape(shape) < n))  # the smallest mask
+        mask = (np.arange(size) < n).reshape(shape).astype(np.uint8)
+        allowed = int(0.1 * (int(cutout.MIN_AREA * size) - 1))
+        for far, stands_out in ((allowed, False), (allowed + 1, True)):
+            distance = np.where(np.arange(size) < far, 441.0, cutout.MIN_CONTRAST - 2e-3).reshape(shape)
+            assert cutout._may_stand_out(distance.astype(np.float32)) == stands_out
+            assert (cutout._contrast(distance, mask) >= cutout.MIN_CONTRAST) == stands_out
+
+
+def test_a_dark_frame_with_hot_pixels_is_what_grabcut_makes_of_it_without_the_rectangle_s_grabcut(monkeypatch):
+    """A covered camera's frame (black, a few hot pixels inside the frame's outer band) or a plain noisy one: the
+    rectangle's GrabCut, whose answer could not count there, is not asked (it took 4-5 s on the hot pixels at
+    144x144), and the Segment is the one the full path gives (checked where the full path is quick)."""
+    from fmnist.runtime import cutout
+
+    rng = np.random.default_rng(1)
+    grey = np.full((144, 144, 3), 90.0)
+    quick = [np.clip(grey + rng.normal(0, 2, grey.shape), 0, 255).astype(np.uint8),
+             np.clip(np.abs(rng.normal(0, 3, grey.shape)), 0, 255).astype(np.uint8)]
+    bounded = [cutout.segment(picture) for picture in quick]
+    monkeypatch.setattr(cutout, "_may_stand_out", lambda distance: True)  # the full path, as before the bound
+    for picture, got in zip(quick, bounded, strict=True):
+        full = cutout.segment(picture)
+        assert np.array_equal(got.mask, full.mask) and got.contrast == full.contrast and not got.found
+    monkeypatch.undo()
+    framed: list[int] = []
+    rectangle = cutout._framed_mask
+    monkeypatch.setattr(cutout, "_framed_mask", lambda small: framed.append(1) or rectangle(small))
+    for hot in (5, 20):
+        frame = np.zeros((144, 144, 3), np.uint8)
+        where = rng.integers(3, 141, (hot, 2))  # a hot pixel in the outer band still costs the seeded GrabCut seconds
+        frame[where[:, 0], where[:, 1]] = 255
+        assert not cutout.segment(frame).found
+    assert framed == []
+
+
 def test_classifier_refuses_models_it_cannot_trust(tmp_path):
     import onnx
     from onnx import TensorProto, helper
