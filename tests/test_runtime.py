@@ -162,7 +162,10 @@ def test_a_one_colour_picture_is_what_grabcut_makes_of_it_without_running_grabcu
     from fmnist.runtime import cutout
 
     for fast in (np.full((120, 120, 3), 90, np.uint8), np.full((144, 144, 3), 0, np.uint8)):  # GrabCut is quick
-        by_grabcut, shortcut = cutout._segmented(fast), cutout.segment(fast)
+        with monkeypatch.context() as both:  # both GrabCuts, as before any shortcut
+            both.setattr(cutout, "_may_stand_out", lambda distance: True)
+            by_grabcut = cutout._segmented(fast)
+        shortcut = cutout.segment(fast)
         assert np.array_equal(shortcut.mask, by_grabcut.mask) and shortcut.mask.dtype == by_grabcut.mask.dtype
         assert shortcut.contrast == by_grabcut.contrast and not shortcut.found and not by_grabcut.found
     calls: list[int] = []
@@ -186,7 +189,7 @@ def test_the_rectangle_s_grabcut_is_asked_only_when_its_answer_could_count(monke
     and it reaches it, and the bound lets GrabCut run."""
     from fmnist.runtime import cutout
 
-    for shape in ((120, 120), (144, 144), (144, 108), (200, 200)):
+    for shape in ((120, 120), (144, 144), (144, 108), (200, 200), (111, 100)):  # 111x100: a limit of exactly 11
         size = shape[0] * shape[1]
         n = next(n for n in range(size) if cutout._found(np.arange(size).reshape(shape) < n))  # the smallest mask
         mask = (np.arange(size) < n).reshape(shape).astype(np.uint8)
@@ -195,18 +198,25 @@ def test_the_rectangle_s_grabcut_is_asked_only_when_its_answer_could_count(monke
             distance = np.where(np.arange(size) < far, 441.0, cutout.MIN_CONTRAST - 2e-3).reshape(shape)
             assert cutout._may_stand_out(distance.astype(np.float32)) == stands_out
             assert (cutout._contrast(distance, mask) >= cutout.MIN_CONTRAST) == stands_out
+    grid = np.zeros((144, 144, 3), np.uint8)  # lines exactly MIN_CONTRAST from the black ground: the bound's edge
+    for k in range(20, 124, 8):
+        grid[20:124, k : k + 2] = grid[k : k + 2, 20:124] = (0, 0, int(cutout.MIN_CONTRAST))
+    found = cutout.segment(grid)  # the seeded mask fails; the rectangle's GrabCut finds it
+    assert found.found and found.contrast == cutout.MIN_CONTRAST
 
 
 def test_a_dark_frame_with_hot_pixels_is_what_grabcut_makes_of_it_without_the_rectangle_s_grabcut(monkeypatch):
-    """A covered camera's frame (black, a few hot pixels inside the frame's outer band) or a plain noisy one: the
-    rectangle's GrabCut, whose answer could not count there, is not asked (it took 4-5 s on the hot pixels at
-    144x144), and the Segment is the one the full path gives (checked where the full path is quick)."""
+    """A covered camera's frame (black, a few hot pixels) or a plain noisy one: the Segment is the one the full path
+    gives, where the full path is quick (120x120, 144x108); at 144x144, where it took 4-5 s on the hot pixels, the
+    rectangle's GrabCut, whose answer could not count there, is not asked."""
     from fmnist.runtime import cutout
 
     rng = np.random.default_rng(1)
-    grey = np.full((144, 144, 3), 90.0)
-    quick = [np.clip(grey + rng.normal(0, 2, grey.shape), 0, 255).astype(np.uint8),
-             np.clip(np.abs(rng.normal(0, 3, grey.shape)), 0, 255).astype(np.uint8)]
+    quick = [np.clip(np.full((144, 144, 3), 90.0) + rng.normal(0, 2, (144, 144, 3)), 0, 255).astype(np.uint8),
+             np.clip(np.abs(rng.normal(0, 3, (144, 144, 3))), 0, 255).astype(np.uint8)]
+    for shape in ((120, 120), (108, 144)):
+        for hot in (5, 20):
+            quick.append(_hot_pixels(shape, hot, rng, band=3))
     bounded = [cutout.segment(picture) for picture in quick]
     monkeypatch.setattr(cutout, "_may_stand_out", lambda distance: True)  # the full path, as before the bound
     for picture, got in zip(quick, bounded, strict=True):
@@ -216,12 +226,16 @@ def test_a_dark_frame_with_hot_pixels_is_what_grabcut_makes_of_it_without_the_re
     framed: list[int] = []
     rectangle = cutout._framed_mask
     monkeypatch.setattr(cutout, "_framed_mask", lambda small: framed.append(1) or rectangle(small))
-    for hot in (5, 20):
-        frame = np.zeros((144, 144, 3), np.uint8)
-        where = rng.integers(3, 141, (hot, 2))  # a hot pixel in the outer band still costs the seeded GrabCut seconds
-        frame[where[:, 0], where[:, 1]] = 255
-        assert not cutout.segment(frame).found
+    for hot in (5, 20):  # a hot pixel in the outer band still costs the seeded GrabCut seconds: none there
+        assert not cutout.segment(_hot_pixels((144, 144), hot, rng, band=3)).found
     assert framed == []
+
+
+def _hot_pixels(shape: tuple[int, int], hot: int, rng: np.random.Generator, band: int) -> np.ndarray:
+    """A black frame with `hot` white pixels, none in the outer `band` pixels."""
+    frame = np.zeros((*shape, 3), np.uint8)
+    frame[rng.integers(band, shape[0] - band, hot), rng.integers(band, shape[1] - band, hot)] = 255
+    return frame
 
 
 def test_classifier_refuses_models_it_cannot_trust(tmp_path):

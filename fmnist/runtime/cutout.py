@@ -137,8 +137,8 @@ def _segmented(small: np.ndarray) -> Segment:
 
 def _may_stand_out(distance: np.ndarray) -> bool:
     """Could some mask that `_found` takes stand out by MIN_CONTRAST (_contrast: its pixels' 90th percentile
-    distance)? Only if more than a tenth of its pixels, less one, are that far from the background: for a mask of
-    n pixels, numpy's interpolated 90th percentile reaches a value only when more than 0.1 * (n - 1) of them do.
+    distance)? Only if enough of its pixels are that far from the background: for a mask of n pixels, numpy's
+    interpolated 90th percentile reaches a value only when more than 0.1 * (n - 1) of them do.
     When the whole picture holds no more than that many for the smallest mask `_found` takes, GrabCut's answer would
     be refused whatever it is, so it is not asked: the same Segment, without the seconds GrabCut spends on a picture
     flat but for a few pixels (4-5 s at 144x144 for a dark frame with hot pixels; docs/live.md). Counted a hair
