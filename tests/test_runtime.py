@@ -183,7 +183,7 @@ def test_a_one_colour_picture_is_what_grabcut_makes_of_it_without_running_grabcu
     assert calls
 
 
-def test_the_rectangle_s_grabcut_is_asked_only_when_its_answer_could_count(monkeypatch):
+def test_the_rectangle_s_grabcut_is_asked_only_when_its_answer_could_count():
     """`_may_stand_out` is a bound, not a guess: with as many far pixels as it allows, the smallest mask `_found`
     takes, holding all of them and the rest a hair under MIN_CONTRAST, still falls short of it; one far pixel more
     and it reaches it, and the bound lets GrabCut run."""
