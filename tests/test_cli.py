@@ -1,12 +1,12 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 
 import pytest
 from fresh_process import run_fresh
+from photo_tree import make_tree
 from typer.testing import CliRunner
 
 from fmnist.cli import app
@@ -74,9 +74,7 @@ def test_train_says_an_empty_photo_folder_or_a_bad_photo_map_before_it_loads_ten
     empty, bad_map = tmp_path / "empty", tmp_path / "map.json"
     (empty / "shirt").mkdir(parents=True)  # a class folder with no photo in it
     bad_map.write_text('{"shirt": ')
-    photos = tmp_path / "photos"  # one class folder the default photo map knows, with a photo
-    (photos / "shirt").mkdir(parents=True)
-    shutil.copy("examples/photos/shirt.jpg", photos / "shirt")
+    photos = make_tree(tmp_path / "photos", per_class=1, classes=("t-shirt",))  # a folder the default map knows
     cases = [((empty, photos, None), "3 False", f"error: {empty} has no class subfolders with photos"),
              ((photos, photos, bad_map), "2 False", f"error: cannot read the photo map {bad_map}: "),
              ((photos, empty, None), "3 False", f"error: {empty} has no class subfolders with photos")]

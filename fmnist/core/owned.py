@@ -120,7 +120,7 @@ class OwnedFolder:
     def foreign(self, names: Iterable[str]) -> list[str]:
         return [name for name in dict.fromkeys(names) if not self.is_ours(name)]
 
-    def refuse_unmakeable(self) -> None:
+    def _refuse_unmakeable(self) -> None:
         """Refuse (UsageError, nothing written) a folder that cannot be made or written in: it, or a folder on its
         way, is not a folder, the nearest that exists takes no writes (a read-only mount), or a name is too long.
         Found before the long work, not when its first file is written."""
@@ -140,9 +140,9 @@ class OwnedFolder:
                           f"{self.option}")
 
     def refuse_foreign(self, names: Iterable[str]) -> None:
-        """Refuse (UsageError, nothing written) a folder that cannot be made (refuse_unmakeable), or one where any
+        """Refuse (UsageError, nothing written) a folder that cannot be made (_refuse_unmakeable), or one where any
         of `names` is a file fmnist did not write, or changed since."""
-        self.refuse_unmakeable()
+        self._refuse_unmakeable()
         found = self.foreign(names)
         if found:
             shown = ", ".join(printable(name) for name in found[:SHOWN])

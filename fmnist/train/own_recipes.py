@@ -111,10 +111,10 @@ class CutOutTier(Tier):
     examples = ("my-photos --out runs/mine",)
 
     def check(self, cfg: RunConfig) -> None:
-        if cfg.init is not None and (by_suffix(cfg.init) is not KERAS or not cfg.init.is_file()):
-            raise UsageError(f"--init {cfg.init}: give a .keras model made by fmnist train (e.g. "
-                             "runs/edge/model.keras)")
         if cfg.init is not None:
+            if by_suffix(cfg.init) is not KERAS or not cfg.init.is_file():
+                raise UsageError(f"--init {cfg.init}: give a .keras model made by fmnist train (e.g. "
+                                 "runs/edge/model.keras)")
             check_keras_archive(cfg.init)
         super().check(cfg)
 
