@@ -31,6 +31,7 @@ from fmnist.data import fashion
 from fmnist.evaluation.photo_map import PhotoMap
 from fmnist.evaluation.photo_set import _prepare, load_photos
 from fmnist.evaluation.run_card import RunCard
+from fmnist.evaluation.testset import MAX_NPZ_MEMBERS
 from fmnist.runtime import image
 from fmnist.runtime.image import ImageError, read_image
 from fmnist.runtime.image_header import HeaderError, read_header
@@ -550,3 +551,18 @@ def test_own_data_that_cannot_be_read_as_a_zip_is_one_error_line(tmp_path, damag
     (line,) = got.stderr.splitlines()
     assert line.startswith(f"error: {own} is not a run's own_data.npz ({error}") and line.endswith(
         "; train the model again with fmnist train-own"), line
+
+
+def test_own_data_whose_archive_lists_too_many_members_is_refused_before_its_directory_is_read(tmp_path):
+    """zipfile makes an object for every member its directory lists before one is read: the count is told from the
+    directory's end record (fmnist.core.zip_archive) and a run's .npz holds three arrays."""
+    path = model(tmp_path / "m.onnx", meta_text(labels=["mug", "cup"]), width=2)
+    own = tmp_path / "own_data.npz"
+    with zipfile.ZipFile(own, "w") as archive:
+        for n in range(MAX_NPZ_MEMBERS + 1):
+            archive.writestr(f"{n}.npy", b"")
+    got = runner.invoke(app, ["evaluate", "--model", str(path)])
+    assert got.exit_code == 4 and "Traceback" not in got.output
+    assert got.stderr == (f"error: cannot load {own} as a run's own_data.npz: its archive lists "
+                          f"{MAX_NPZ_MEMBERS + 1} members, more than the {MAX_NPZ_MEMBERS} a run's own_data.npz may "
+                          "hold; train the model again with fmnist train-own\n")

@@ -210,4 +210,5 @@ def test_a_crafted_calib_data_file_beside_a_colour_model_is_one_error_line(tmp_p
     assert got.exit_code == 4 and "does not hold this model's calibration images" in got.stderr, got.output
     (tmp_path / "calib_data.npz").write_bytes(b"PK\x03\x04" + bytes(256))
     got = runner.invoke(app, ["evaluate", "--model", str(path)])
-    assert got.exit_code == 4 and "is not a run's calib_data.npz" in got.stderr and "Traceback" not in got.output
+    assert got.exit_code == 4 and "as a run's calib_data.npz (it is not a file holding a zip archive)" in got.stderr \
+        and "Traceback" not in got.output

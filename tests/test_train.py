@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
+from pathlib import Path
 
 import pytest
 from conftest import Reruns
@@ -100,8 +102,52 @@ def test_a_keras_file_that_is_not_a_zip_archive_is_refused_before_tensorflow_loa
         path.symlink_to("/dev/zero")
     outcome, err = run_fresh("evaluate", "--model", str(path))
     assert outcome == "4 False", err
-    assert err == f"error: cannot load {path} as a Keras model (it is not a file holding a zip archive, as a " \
-                  ".keras file is); re-run fmnist train to write it again\n"
+    assert err == f"error: cannot load {path} as a Keras model (it is not a file holding a zip archive); " \
+                  "re-run fmnist train to write it again\n"
+
+
+def _keras_bomb(path: Path) -> str:
+    """260 KB on disk whose config.json inflates to 268 MB: Keras would read it whole."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        with archive.open("config.json", "w", force_zip64=True) as member:
+            for _ in range(16):
+                member.write(bytes(1 << 24))
+        archive.writestr("model.weights.h5", b"")
+    return "its members inflate to 268 MB, over the 200 MB a Keras model may take"
+
+
+def _keras_crowd(path: Path) -> str:
+    """An archive listing 5,000 members: zipfile would make an object for each before any is read."""
+    with zipfile.ZipFile(path, "w") as archive:
+        for n in range(5_000):
+            archive.writestr(f"{n}.json", b"")
+    return "its archive lists 5,000 members, more than the 1,000 a Keras model may hold"
+
+
+def _keras_huge(path: Path) -> str:
+    """A 300 MB file (sparse) that ends in a real zip archive: too large to be hashed or read."""
+    with open(path, "wb") as f:
+        f.truncate(300_000_000)
+        f.seek(0, os.SEEK_END)
+        with zipfile.ZipFile(f, "a") as archive:
+            archive.writestr("config.json", "{}")
+    return "300 MB, over the 200 MB a Keras model may take"
+
+
+@pytest.mark.parametrize(("command", "make"), [
+    ("evaluate", _keras_bomb), ("evaluate", _keras_crowd), ("evaluate", _keras_huge),
+    pytest.param("export", _keras_huge, marks=pytest.mark.slow),  # export hashed a .keras file before it loaded it
+])
+def test_a_keras_archive_over_its_limits_is_refused_before_it_is_read(tmp_path, command, make):
+    """Each limit of fmnist.core.zip_archive on a .keras file, told from sizes alone: exit 4 with one line,
+    TensorFlow not loaded, in about the time Python takes to start."""
+    run = tmp_path / "run"
+    run.mkdir()
+    message = make(run / "model.keras")
+    args = ["--model", str(run / "model.keras")] if command == "evaluate" else [str(run)]
+    outcome, err = run_fresh(command, *args)
+    assert outcome == "4 False", err
+    assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
 
 
 @pytest.mark.slow

@@ -5,7 +5,6 @@ is its format's (fmnist.core.formats); the runners of .keras, .onnx and .tflite 
 
 from __future__ import annotations
 
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from fmnist.core.calls import in_calls, step_rows
 from fmnist.core.errors import DependencyError, ModelError
 from fmnist.core.formats import detect, part
 from fmnist.core.quiet import quiet_stderr
+from fmnist.core.zip_archive import check_zip
 
 Predict = Callable[[np.ndarray], np.ndarray]
 
@@ -27,12 +27,14 @@ def _chunked(run: Callable[[np.ndarray], np.ndarray]) -> Predict:
     return predict
 
 
+MAX_KERAS_BYTES = 200_000_000  # on disk, and its members inflated (an .onnx file's limit); fmnist's are 1 to 20 MB
+MAX_KERAS_MEMBERS = 1_000  # Keras writes three (config.json, metadata.json, model.weights.h5), and assets if any
+
+
 def check_keras_archive(path: Path) -> None:
-    """Told before TensorFlow loads (seconds): a .keras file is a zip archive, whose end is read (at most ~64 KB) from
-    a regular file only (a pipe or /dev/zero would be read for ever). ModelError if `path` is not one."""
-    if not Path(path).is_file() or not zipfile.is_zipfile(path):
-        raise ModelError(f"cannot load {path} as a Keras model (it is not a file holding a zip archive, as a .keras "
-                         "file is); re-run fmnist train to write it again")
+    """Told before TensorFlow loads: a .keras file is a zip archive within the limits above (fmnist.core.zip_archive).
+    ModelError if `path` is not one."""
+    check_zip(path, "a Keras model", MAX_KERAS_BYTES, MAX_KERAS_MEMBERS, "re-run fmnist train to write it again")
 
 
 def load_keras(path: Path) -> Any:

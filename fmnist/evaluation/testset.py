@@ -26,6 +26,7 @@ from fmnist.core.calls import in_calls, step_rows
 from fmnist.core.errors import ModelError, printable
 from fmnist.core.formats import detect
 from fmnist.core.meta import CLASS_NAMES, is_own, read_meta
+from fmnist.core.zip_archive import check_zip
 from fmnist.data import fashion
 from fmnist.data.split import stratified_indices
 from fmnist.evaluation.render import render
@@ -36,6 +37,7 @@ from fmnist.runtime.preparation import CUTOUT, Preparation, preparation_for, rec
 OWN_DATA = "own_data.npz"  # in an own-label run folder: heldout_images/labels/empty, calib_images
 OWN_KEYS = ("heldout_images", "heldout_labels", "calib_images")
 MAX_OWN_BYTES = 1_000_000_000  # per array of OWN_DATA, uncompressed
+MAX_NPZ_MEMBERS = 16  # a run's .npz holds its three arrays
 CALIB_DATA = "calib_data.npz"  # in a photo model's run folder: calib_images (photos and rendered images)
 FMNIST_TEST = "Fashion-MNIST test images"
 FMNIST_RENDERED = "Fashion-MNIST test images rendered as photos (a stratified 2,000)"
@@ -120,6 +122,7 @@ def test_set_for(model: Path, data_dir: Path | None = None, described: Described
 def _npz_arrays(path: Path, keys: tuple[str, ...], fix: str) -> list[np.ndarray]:
     """The arrays `keys` of a run's .npz, each checked before it is decompressed or allocated (_check_member): a
     file beside a model is anyone's. ModelError naming the file and `fix` otherwise, whatever fails (ARCHIVE_ERRORS)."""
+    check_zip(path, f"a run's {path.name}", len(keys) * MAX_OWN_BYTES, MAX_NPZ_MEMBERS, fix)
     try:
         with np.load(path, allow_pickle=False) as arrays:
             for key in keys:

@@ -18,6 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from fmnist.core.errors import ModelError
+from fmnist.evaluation.predictors import check_keras_archive
+
 CARD = "metrics.json"
 CARD_LIMIT = 16 << 20  # bytes: a run card or a history is a few KB
 RUN_WINDOW = 3600  # seconds between the card and a file of its run: a run writes its files within minutes
@@ -74,13 +77,15 @@ def _json(path: Path) -> Any:
 def _keras_model(path: Path, card: dict[str, Any]) -> bool:
     """A Keras model file (a zip of config.json, model.weights.h5 and metadata.json) saved by the card's Keras."""
     try:
+        check_keras_archive(path)  # its zip directory is bounded before zipfile reads it
         with zipfile.ZipFile(path) as archive:
             if not {"config.json", "model.weights.h5"} <= set(archive.namelist()):
                 return False
             if archive.getinfo("metadata.json").file_size > KERAS_METADATA_LIMIT:
                 return False
             saved = json.loads(archive.read("metadata.json"))
-    except (OSError, KeyError, ValueError, RecursionError, zipfile.BadZipFile, RuntimeError, NotImplementedError):
+    except (ModelError, OSError, KeyError, ValueError, RecursionError, zipfile.BadZipFile, RuntimeError,
+            NotImplementedError):
         return False
     return isinstance(saved, dict) and saved.get("keras_version") == card["versions"]["keras"]
 
