@@ -106,3 +106,15 @@ def test_unreadable_path_is_a_data_error(tmp_path):
     (tmp_path / "is-a-dir").mkdir()
     with pytest.raises(DataError, match=r"cannot read .*is-a-dir"):
         fashion.read_idx(tmp_path / "is-a-dir", fashion.LABELS_MAGIC)
+
+
+def test_a_file_rewritten_in_place_is_read_anew_and_its_array_cannot_be_changed(tmp_path):
+    """read_idx parses the same bytes once a process: a file rewritten since, at the same size and within the
+    same clock tick (its stat alone could not tell), gives its new content; the shared array is read-only."""
+    path = tmp_path / "labels.gz"
+    for value in (1, 2, 1):
+        write_idx(path, np.full(6, value, np.uint8))
+        labels = fashion.read_idx(path, fashion.LABELS_MAGIC, 6)
+        assert labels.tolist() == [value] * 6
+        with pytest.raises(ValueError, match="read-only"):
+            labels[0] = 9
