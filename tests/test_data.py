@@ -118,3 +118,4 @@ def test_a_file_rewritten_in_place_is_read_anew_and_its_array_cannot_be_changed(
         assert labels.tolist() == [value] * 6
         with pytest.raises(ValueError, match="read-only"):
             labels[0] = 9
+        assert fashion.read_idx(path, fashion.LABELS_MAGIC, 6) is labels  # the same bytes: parsed once
