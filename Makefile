@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 MODEL  ?= edge
 RUN    ?= runs/$(MODEL)
 
-.PHONY: setup system browser pi-fetch bytecode demo model test check bench lint clean
+.PHONY: setup system browser pi-fetch bytecode bytecode-done demo model test check bench lint clean
 
 setup: $(VENV)/.installed
 
@@ -110,15 +110,20 @@ pi-fetch: setup
 # Bytecode, once an install: setup installs with --no-compile, so each module is compiled on its first import, and
 # make test's workers, starting together, would each compile the same ones (what the tests import, then
 # TensorFlow's). Collecting the suite took 8 s and 11 s of CPU that way here, against 3 s and 6 s with the bytecode
-# in place. So the modules are compiled once, in the background while the browser installs.
+# in place. So the modules are compiled once, in the background while the browser installs; pytest starts once
+# that pass ends (bytecode-done), or its workers would compile what it has not reached yet, as it does.
 bytecode: setup
 	@if [ -z "$$PYTHONDONTWRITEBYTECODE" ] && [ ! $(VENV)/.bytecode -nt $(VENV)/.installed ]; then \
 	  { $(BIN)/python -m pytest --collect-only -q -p no:cacheprovider tests && \
 	    $(BIN)/python -c "import fmnist.core.tf, tf2onnx" && touch $(VENV)/.bytecode; } \
-	  > /dev/null 2>&1 & fi
+	  > /dev/null 2>&1 & echo $$! > $(VENV)/.bytecode.pid; fi
+
+bytecode-done:
+	@if [ -f $(VENV)/.bytecode.pid ]; then pid=$$(cat $(VENV)/.bytecode.pid); rm -f $(VENV)/.bytecode.pid; \
+	  while kill -0 $$pid 2>/dev/null; do sleep 0.2; done; fi
 
 test: WORKERS ?= $(call at_most,$(CORES) + 1)
-test: pi-fetch bytecode system browser
+test: pi-fetch bytecode system browser bytecode-done
 	rm -rf test-artifacts/bench-cnn  # the tests' copy of their CNN, for the pass over benchmarks/: this run's or none
 	$(call pytest_strict,)
 	@# once, unmeasured, so the suite cannot rot; on a copy of the CNN the tests exported (tests/exported.py)
