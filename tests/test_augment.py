@@ -10,8 +10,9 @@ from fmnist.data import fashion
 from fmnist.runtime.preparation import CUTOUT
 
 # TensorFlow is imported by these tests, not when they are collected: every pytest worker collects every file,
-# and a TensorFlow import costs each about 5 s of CPU (make check's workers otherwise never load it)
-pytestmark = pytest.mark.xdist_group("tensorflow")  # and they share one worker
+# and a TensorFlow import costs each about 5 s of CPU. They share one worker, and are slow for that import (3.6 s
+# of make check's 30 here, which loads TensorFlow for nothing else)
+pytestmark = [pytest.mark.xdist_group("tensorflow"), pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -68,6 +68,7 @@ def test_train_says_a_missing_dataset_before_it_loads_tensorflow(tmp_path, model
     assert err.startswith("error: data folder ") and err.count("\n") == 1
 
 
+@pytest.mark.slow  # 1 s each: three refusals, each in a fresh process
 @pytest.mark.parametrize("model", ["edge", "photo"])
 def test_train_says_an_empty_photo_folder_or_a_bad_photo_map_before_it_loads_tensorflow(tmp_path, real_data_dir,
                                                                                         model):

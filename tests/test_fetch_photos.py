@@ -83,6 +83,7 @@ DEPRECATED = ("warning: fmnist data fetch --photos is deprecated, use fmnist dat
               "release)\n")
 
 
+@pytest.mark.slow  # 1.2 s each: the 3,781 photos' archive fetched from a local server, checked and unpacked
 @pytest.mark.parametrize("spelling", ["photos", "--photos"])  # the old flag still works, with one warning line
 def test_cli_fetch_photos(spelling, server, tmp_path):
     runner = CliRunner()

@@ -205,6 +205,7 @@ def test_the_rectangle_s_grabcut_is_asked_only_when_its_answer_could_count():
     assert found.found and found.contrast == cutout.MIN_CONTRAST
 
 
+@pytest.mark.slow  # the reference runs the rectangle GrabCut on each frame: 2 s
 def test_a_dark_frame_with_hot_pixels_is_what_grabcut_makes_of_it_without_the_rectangle_s_grabcut(monkeypatch):
     """A covered camera's frame (black, a few hot pixels) or a plain noisy one: the Segment is the one the full path
     gives, where the full path is quick (120x120, 144x108); at 144x144, where it took 4-5 s on the hot pixels, the
