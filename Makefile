@@ -116,11 +116,12 @@ bytecode: setup
 	@if [ -z "$$PYTHONDONTWRITEBYTECODE" ] && [ ! $(VENV)/.bytecode -nt $(VENV)/.installed ]; then \
 	  { $(BIN)/python -m pytest --collect-only -q -p no:cacheprovider tests && \
 	    $(BIN)/python -c "import fmnist.core.tf, tf2onnx" && touch $(VENV)/.bytecode; } \
-	  > /dev/null 2>&1 & echo $$! > $(VENV)/.bytecode.pid; fi
+	  > /dev/null 2>&1 & echo $$! > $(VENV)/.bytecode.pid; else rm -f $(VENV)/.bytecode.pid; fi
 
+# At most 5 minutes, and only while that pid is still this pass (an earlier run's file may name another process).
 bytecode-done:
-	@if [ -f $(VENV)/.bytecode.pid ]; then pid=$$(cat $(VENV)/.bytecode.pid); rm -f $(VENV)/.bytecode.pid; \
-	  while kill -0 $$pid 2>/dev/null; do sleep 0.2; done; fi
+	@if [ -f $(VENV)/.bytecode.pid ]; then pid=$$(cat $(VENV)/.bytecode.pid); rm -f $(VENV)/.bytecode.pid; n=0; \
+	  while [ $$n -lt 1500 ] && grep -qs bytecode /proc/$$pid/cmdline; do sleep 0.2; n=$$((n + 1)); done; fi
 
 test: WORKERS ?= $(call at_most,$(CORES) + 1)
 test: pi-fetch bytecode system browser bytecode-done
