@@ -119,7 +119,7 @@ bytecode: setup
 	  > /dev/null 2>&1 & echo $$! > $(VENV)/.bytecode.pid; else rm -f $(VENV)/.bytecode.pid; fi
 
 # At most 5 minutes, and only while that pid is still this pass (an earlier run's file may name another process).
-bytecode-done:
+bytecode-done: bytecode
 	@if [ -f $(VENV)/.bytecode.pid ]; then pid=$$(cat $(VENV)/.bytecode.pid); rm -f $(VENV)/.bytecode.pid; n=0; \
 	  while [ $$n -lt 1500 ] && grep -qs bytecode /proc/$$pid/cmdline; do sleep 0.2; n=$$((n + 1)); done; fi
 
@@ -132,8 +132,9 @@ test: pi-fetch bytecode system browser bytecode-done
 	  $(BIN)/python -m pytest benchmarks --benchmark-disable -q
 
 # The inner loop, before each commit: ruff, then every test not marked slow, the property tests on a quarter of
-# their examples (tests/conftest.py's Hypothesis profiles). One worker more than cores, as make test: a fifth of the
-# time a worker waits on a server's timeout or a subprocess (26.3 s against 27.2 s here, two runs each).
+# their examples (tests/conftest.py's Hypothesis profiles). One worker more than cores, as make test: with one a
+# core, a fifth of the cores' time was idle while tests waited on a server's timeout or a subprocess (54 s of CPU in
+# 33.8 s on 2 cores here); pytest took 26.3-26.4 s against 26.9-27.4 s (two runs each, alternated).
 check: WORKERS ?= $(call at_most,$(CORES) + 1)
 check: export HYPOTHESIS_PROFILE = dev
 check: system

@@ -9,6 +9,7 @@ gigabytes the header declares, and would say something else."""
 from __future__ import annotations
 
 import io
+import json
 import math
 import os
 import struct
@@ -571,3 +572,20 @@ def test_own_data_whose_archive_lists_too_many_members_is_refused_before_its_dir
     assert got.stderr == (f"error: cannot load {own} as a run's own_data.npz: its archive lists "
                           f"{MAX_NPZ_MEMBERS + 1} members, more than the {MAX_NPZ_MEMBERS} a run's own_data.npz may "
                           "hold; train the model again with fmnist train-own\n")
+
+
+def test_own_data_reads_each_array_from_its_npy_member_only(tmp_path):
+    """np.load's NpzFile gives a member named exactly `heldout_images` before `heldout_images.npy`: such a member,
+    which the checks never saw, is not read (it was an AttributeError traceback, or gigabytes for one that deflates
+    far)."""
+    path = model(tmp_path / "m.onnx", meta_text(labels=["mug", "cup"]), width=2)
+    own = tmp_path / "own_data.npz"
+    images = np.zeros((4, 28, 28), np.uint8)
+    with zipfile.ZipFile(own, "w", zipfile.ZIP_STORED) as archive:
+        for name, array in {"heldout_images": images, "heldout_labels": np.array([0, 1, 0, 1]),
+                            "calib_images": images}.items():
+            archive.writestr(f"{name}.npy", npy(array))
+        archive.writestr("heldout_images", b"not an array")
+    got = runner.invoke(app, ["evaluate", "--model", str(path), "--json"])
+    assert got.exit_code == 0, got.output
+    assert json.loads(got.stdout)["n"] == 4

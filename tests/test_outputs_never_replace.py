@@ -6,6 +6,7 @@ finished). docs/reliability.md maps each case to its test here."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -18,6 +19,7 @@ import zipfile
 from pathlib import Path
 
 import cv2
+import h5py
 import numpy as np
 import pytest
 from conftest import MLP_GATE, Reruns
@@ -249,11 +251,14 @@ def run_card(created: str = "2026-11-29T10:00:00+00:00") -> str:
 
 
 def keras_file(path: Path, version: str = KERAS) -> None:
-    """A .keras file as Keras saves one: its config, weights and metadata (the weights are not read)."""
+    """A .keras file as Keras saves one: its config, weights (an HDF5 file with no dataset) and metadata."""
+    weights = io.BytesIO()
+    with h5py.File(weights, "w"):
+        pass
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("metadata.json", json.dumps({"keras_version": version, "date_saved": "2026-11-29@10:00:00"}))
         archive.writestr("config.json", "{}")
-        archive.writestr("model.weights.h5", b"\x89HDF\r\n\x1a\n")
+        archive.writestr("model.weights.h5", weights.getvalue())
 
 
 def plot(path: Path, software: str = "Matplotlib version3.11.2, https://matplotlib.org/") -> None:

@@ -134,12 +134,33 @@ def _keras_huge(path: Path) -> str:
     return "300 MB, over the 200 MB a Keras model may take"
 
 
+def _keras_weights_bomb(path: Path) -> str:
+    """A weights file whose gzip-chunked dataset declares 400 MB and holds nothing: h5py would allocate it all."""
+    import h5py
+
+    weights = path.with_name("weights.h5")
+    with h5py.File(weights, "w") as h5:
+        h5.create_dataset("layers/dense/vars/0", shape=(100_000_000,), dtype="f4", chunks=True, compression="gzip")
+    with zipfile.ZipFile(path, "w") as archive:  # stored, as Keras writes
+        archive.writestr("config.json", "{}")
+        archive.write(weights, "model.weights.h5")
+    return "its model.weights.h5 dataset '/layers/dense/vars/0' declares 400,000,000 bytes but holds 0"
+
+
+def _keras_big_config(path: Path) -> str:
+    """A stored config.json of 5 MB: parsed, JSON takes some 30 times its bytes."""
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("config.json", "[" + "[]," * 1_666_666 + "[]]")
+    return "its config.json is 5,000,002 bytes, over the 4,000,000 it may take"
+
+
 @pytest.mark.parametrize(("command", "make"), [
     ("evaluate", _keras_bomb), ("evaluate", _keras_crowd), ("evaluate", _keras_huge),
-    pytest.param("export", _keras_huge, marks=pytest.mark.slow),  # export hashed a .keras file before it loaded it
+    ("evaluate", _keras_weights_bomb), ("evaluate", _keras_big_config),
+    ("export", _keras_huge),  # export hashed a .keras file before it loaded it
 ])
 def test_a_keras_archive_over_its_limits_is_refused_before_it_is_read(tmp_path, command, make):
-    """Each limit of fmnist.core.zip_archive on a .keras file, told from sizes alone: exit 4 with one line,
+    """Each bound of fmnist.evaluation.keras_archive, told before a member is read: exit 4 with one line,
     TensorFlow not loaded, in about the time Python takes to start."""
     run = tmp_path / "run"
     run.mkdir()

@@ -5,7 +5,6 @@ is its format's (fmnist.core.formats); the runners of .keras, .onnx and .tflite 
 
 from __future__ import annotations
 
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from fmnist.core.calls import in_calls, step_rows
 from fmnist.core.errors import DependencyError, ModelError
 from fmnist.core.formats import detect, part
 from fmnist.core.quiet import quiet_stderr
-from fmnist.core.zip_archive import check_zip
+from fmnist.evaluation.keras_archive import check_keras_archive
 
 Predict = Callable[[np.ndarray], np.ndarray]
 
@@ -26,17 +25,6 @@ def _chunked(run: Callable[[np.ndarray], np.ndarray]) -> Predict:
         return np.asarray(in_calls(run, x), dtype=np.float32)
 
     return predict
-
-
-MAX_KERAS_BYTES = 200_000_000  # on disk, and its members inflated (an .onnx file's limit); fmnist's are 1 to 20 MB
-MAX_KERAS_MEMBERS = 1_000  # Keras writes three (config.json, metadata.json, model.weights.h5), and assets if any
-
-
-def check_keras_archive(path: Path) -> None:
-    """Told before TensorFlow loads: a .keras file is a zip archive within the limits above, its members stored as
-    Keras writes them (Keras reads each whole: fmnist.core.zip_archive). ModelError if `path` is not one."""
-    check_zip(path, "a Keras model", MAX_KERAS_BYTES, MAX_KERAS_MEMBERS, {zipfile.ZIP_STORED},
-              "re-run fmnist train to write it again")
 
 
 def load_keras(path: Path) -> Any:

@@ -125,13 +125,20 @@ def _npz_arrays(path: Path, keys: tuple[str, ...], fix: str) -> list[np.ndarray]
     check_zip(path, f"a run's {path.name}", len(keys) * MAX_OWN_BYTES, MAX_NPZ_MEMBERS,
               {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}, fix)  # numpy inflates a member a chunk at a time
     try:
-        with np.load(path, allow_pickle=False) as arrays:
+        with zipfile.ZipFile(path) as archive:  # each array read from its own member, {key}.npy, and nowhere else
             for key in keys:
-                _check_member(arrays.zip, key, path, fix)
-            return [arrays[key] for key in keys]
+                _check_member(archive, key, path, fix)
+            return [_read_member(archive, key) for key in keys]
     except ARCHIVE_ERRORS as e:
         raise ModelError(f"{path} is not a run's {path.name} ({type(e).__name__}: {printable(e, 80)}); "
                          f"{fix}") from None
+
+
+def _read_member(archive: zipfile.ZipFile, key: str) -> np.ndarray:
+    """What np.load gives for `key`, read from `key`.npy only (np.load's NpzFile would take a member named `key`
+    first, which _check_member never saw), a chunk at a time."""
+    with archive.open(f"{key}.npy") as member:
+        return np.lib.format.read_array(member, allow_pickle=False)
 
 
 def _check_member(archive: zipfile.ZipFile, key: str, path: Path, fix: str) -> None:

@@ -26,7 +26,8 @@ from fmnist.core.meta import ModelMeta
 from fmnist.core.owned import OwnedFolder
 from fmnist.data import fashion
 from fmnist.data.split import stratified_indices
-from fmnist.evaluation.predictors import check_keras_archive, keras_predictor, load_keras, open_model
+from fmnist.evaluation.keras_archive import check_keras_archive
+from fmnist.evaluation.predictors import keras_predictor, load_keras, open_model
 from fmnist.evaluation.run_card import RunCard
 from fmnist.evaluation.testset import TestSet, test_set_for
 from fmnist.export.parity import ParityReport, ParityRow, compare, flips_picture, markdown, thresholds_for

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from fmnist.core.errors import ModelError
-from fmnist.evaluation.predictors import check_keras_archive
+from fmnist.core.zip_archive import check_zip
+from fmnist.evaluation.keras_archive import check_keras_archive
 
 CARD = "metrics.json"
 CARD_LIMIT = 16 << 20  # bytes: a run card or a history is a few KB
@@ -118,10 +119,14 @@ def _matplotlib_png(path: Path, card: dict[str, Any]) -> bool:
 
 def _arrays(path: Path, card: dict[str, Any]) -> bool:
     """An .npz archive: .npy arrays and nothing else."""
+    from fmnist.evaluation.testset import MAX_NPZ_MEMBERS, MAX_OWN_BYTES, OWN_KEYS  # OpenCV: only for an .npz
+
     try:
+        check_zip(path, f"a run's {path.name}", len(OWN_KEYS) * MAX_OWN_BYTES, MAX_NPZ_MEMBERS,
+                  {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}, "")  # its directory bounded before zipfile reads it
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
-    except (OSError, ValueError, zipfile.BadZipFile):
+    except (ModelError, OSError, ValueError, zipfile.BadZipFile):
         return False
     return bool(names) and all(name.endswith(".npy") for name in names)
 

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 from fmnist.core.errors import ModelError, UsageError
 from fmnist.core.formats import KERAS, by_suffix
 from fmnist.core.meta import MAX_LABELS, MIN_LABELS, check_labels
+from fmnist.evaluation.keras_archive import check_keras_archive
 from fmnist.evaluation.photo_figures import COVERAGE
-from fmnist.evaluation.predictors import check_keras_archive
 from fmnist.runtime.crop import CentreCrop
 from fmnist.runtime.kind import Preparation
 from fmnist.runtime.preparation import CUTOUT
