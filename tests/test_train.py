@@ -144,7 +144,21 @@ def _keras_weights_bomb(path: Path) -> str:
     with zipfile.ZipFile(path, "w") as archive:  # stored, as Keras writes
         archive.writestr("config.json", "{}")
         archive.write(weights, "model.weights.h5")
-    return "its model.weights.h5 dataset '/layers/dense/vars/0' declares 400,000,000 bytes but holds 0"
+    return "its model.weights.h5 dataset 'layers/dense/vars/0' declares 400,000,000 bytes but holds 0"
+
+
+def _keras_linked_weights(path: Path) -> str:
+    """A weights group that is an external link to a FIFO: h5py would open it and wait for ever."""
+    import h5py
+
+    weights = path.with_name("weights.h5")
+    os.mkfifo(path.with_name("fifo.h5"))
+    with h5py.File(weights, "w") as h5:
+        h5["layers"] = h5py.ExternalLink(str(path.with_name("fifo.h5")), "/")
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("config.json", "{}")
+        archive.write(weights, "model.weights.h5")
+    return "its model.weights.h5 links 'layers' elsewhere (ExternalLink)"
 
 
 def _keras_big_config(path: Path) -> str:
@@ -156,7 +170,7 @@ def _keras_big_config(path: Path) -> str:
 
 @pytest.mark.parametrize(("command", "make"), [
     ("evaluate", _keras_bomb), ("evaluate", _keras_crowd), ("evaluate", _keras_huge),
-    ("evaluate", _keras_weights_bomb), ("evaluate", _keras_big_config),
+    ("evaluate", _keras_weights_bomb), ("evaluate", _keras_linked_weights), ("evaluate", _keras_big_config),
     ("export", _keras_huge),  # export hashed a .keras file before it loaded it
 ])
 def test_a_keras_archive_over_its_limits_is_refused_before_it_is_read(tmp_path, command, make):

@@ -5,12 +5,14 @@ read): Keras reads its members whole, so each must be bounded first.
   members, each stored, as Keras writes it.
 - config.json and metadata.json at most MAX_KERAS_JSON each: parsed JSON takes some 30 times its bytes (the photo
   model's config is 150 KB).
-- model.weights.h5, which h5py reads a dataset whole at a time before Keras compares its shape: every dataset holds
-  in the file exactly the bytes it declares (as Keras writes them: no compression, no fill value standing in for
-  unwritten data), so what is read is bounded by the file."""
+- model.weights.h5, which h5py reads a dataset whole at a time before Keras compares its shape: at most
+  MAX_H5_OBJECTS groups and datasets, hard links only (a soft or external link could name a FIFO or /dev/zero),
+  and every dataset holds in the file exactly the bytes it declares (as Keras writes them: not virtual, no
+  compression, no fill value standing in for unwritten data), so what is read is bounded by the file."""
 
 from __future__ import annotations
 
+import io
 import zipfile
 from pathlib import Path
 
@@ -22,6 +24,7 @@ MAX_KERAS_MEMBERS = 1_000  # Keras writes three (config.json, metadata.json, mod
 MAX_KERAS_JSON = 4_000_000  # bytes of config.json or metadata.json
 JSON_MEMBERS = ("config.json", "metadata.json")
 WEIGHTS = "model.weights.h5"
+MAX_H5_OBJECTS = 5_000  # links in the weights file (groups and datasets): Lite0's has 535
 REDO = "re-run fmnist train to write it again"
 
 
@@ -47,12 +50,25 @@ def _check_weights(archive: zipfile.ZipFile, path: Path) -> None:
     except ImportError as e:
         raise needs_train_extra("h5py") from e
 
-    with archive.open(WEIGHTS) as member, h5py.File(member, "r") as weights:
-        datasets: list[h5py.Dataset] = []
-        weights.visititems(lambda _, item: datasets.append(item) if isinstance(item, h5py.Dataset) else None)
-        for dataset in datasets:
-            declared = dataset.size * dataset.dtype.itemsize
-            if dataset.id.get_storage_size() != declared:
-                raise ModelError(f"cannot load {path} as a Keras model: its {WEIGHTS} dataset "
-                                 f"{dataset.name[:80]!r} declares {declared:,} bytes but holds "
-                                 f"{dataset.id.get_storage_size():,}; {REDO}")
+    seen = 0
+
+    def problem(name: str, link: object) -> str | None:
+        """What is wrong with this link and what it names, if anything: a value stops the visit."""
+        nonlocal seen
+        seen += 1
+        if seen > MAX_H5_OBJECTS:
+            return f"holds more than {MAX_H5_OBJECTS:,} objects"
+        if not isinstance(link, h5py.HardLink):  # a soft or external link: another file, a FIFO, /dev/zero
+            return f"links {name[:80]!r} elsewhere ({type(link).__name__})"
+        item = weights[name]
+        if isinstance(item, h5py.Dataset):
+            declared, held = item.size * item.dtype.itemsize, item.id.get_storage_size()
+            if item.is_virtual or held != declared:
+                return f"dataset {name[:80]!r} declares {declared:,} bytes but holds {held:,}"
+        return None
+
+    # the stored member, at most MAX_KERAS_BYTES, in memory as Keras holds it: h5py reads a zip member slowly
+    with h5py.File(io.BytesIO(archive.read(WEIGHTS)), "r") as weights:
+        found = weights.visititems_links(problem)
+    if found:
+        raise ModelError(f"cannot load {path} as a Keras model: its {WEIGHTS} {found}; {REDO}")
