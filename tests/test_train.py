@@ -161,6 +161,19 @@ def _keras_linked_weights(path: Path) -> str:
     return "its model.weights.h5 links 'layers' elsewhere (ExternalLink)"
 
 
+def _keras_vlen_weights(path: Path) -> str:
+    """A weights dataset of variable-length strings: each entry points at heap data any number of times."""
+    import h5py
+
+    weights = path.with_name("weights.h5")
+    with h5py.File(weights, "w") as h5:
+        h5.create_dataset("layers/dense/vars/0", data=["x" * 100] * 3, dtype=h5py.string_dtype())
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("config.json", "{}")
+        archive.write(weights, "model.weights.h5")
+    return "its model.weights.h5 dataset 'layers/dense/vars/0' is not an array of numbers (object, shape (3,))"
+
+
 def _keras_big_config(path: Path) -> str:
     """A stored config.json of 5 MB: parsed, JSON takes some 30 times its bytes."""
     with zipfile.ZipFile(path, "w") as archive:
@@ -170,7 +183,8 @@ def _keras_big_config(path: Path) -> str:
 
 @pytest.mark.parametrize(("command", "make"), [
     ("evaluate", _keras_bomb), ("evaluate", _keras_crowd), ("evaluate", _keras_huge),
-    ("evaluate", _keras_weights_bomb), ("evaluate", _keras_linked_weights), ("evaluate", _keras_big_config),
+    ("evaluate", _keras_weights_bomb), ("evaluate", _keras_linked_weights), ("evaluate", _keras_vlen_weights),
+    ("evaluate", _keras_big_config),
     ("export", _keras_huge),  # export hashed a .keras file before it loaded it
 ])
 def test_a_keras_archive_over_its_limits_is_refused_before_it_is_read(tmp_path, command, make):
