@@ -122,8 +122,7 @@ def test_set_for(model: Path, data_dir: Path | None = None, described: Described
 def _npz_arrays(path: Path, keys: tuple[str, ...], fix: str) -> list[np.ndarray]:
     """The arrays `keys` of a run's .npz, each checked before it is decompressed or allocated (_check_member): a
     file beside a model is anyone's. ModelError naming the file and `fix` otherwise, whatever fails (ARCHIVE_ERRORS)."""
-    check_zip(path, f"a run's {path.name}", len(keys) * MAX_OWN_BYTES, MAX_NPZ_MEMBERS,
-              {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}, fix)  # numpy inflates a member a chunk at a time
+    check_npz(path, keys, fix)
     try:
         with zipfile.ZipFile(path) as archive:  # each array read from its own member, {key}.npy, and nowhere else
             for key in keys:
@@ -132,6 +131,13 @@ def _npz_arrays(path: Path, keys: tuple[str, ...], fix: str) -> list[np.ndarray]
     except ARCHIVE_ERRORS as e:
         raise ModelError(f"{path} is not a run's {path.name} ({type(e).__name__}: {printable(e, 80)}); "
                          f"{fix}") from None
+
+
+def check_npz(path: Path, keys: tuple[str, ...], fix: str) -> None:
+    """ModelError unless `path` is a zip archive within a run's .npz bounds (fmnist.core.zip_archive): stored or
+    deflated members, which numpy reads a chunk at a time, MAX_OWN_BYTES for each of `keys`."""
+    check_zip(path, f"a run's {path.name}", len(keys) * MAX_OWN_BYTES, MAX_NPZ_MEMBERS,
+              {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}, fix)
 
 
 def _read_member(archive: zipfile.ZipFile, key: str) -> np.ndarray:

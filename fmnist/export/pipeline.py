@@ -26,7 +26,7 @@ from fmnist.core.meta import ModelMeta
 from fmnist.core.owned import OwnedFolder
 from fmnist.data import fashion
 from fmnist.data.split import stratified_indices
-from fmnist.evaluation.keras_archive import check_keras_archive
+from fmnist.evaluation.keras_archive import check_keras_zip
 from fmnist.evaluation.predictors import keras_predictor, load_keras, open_model
 from fmnist.evaluation.run_card import RunCard
 from fmnist.evaluation.testset import TestSet, test_set_for
@@ -48,7 +48,8 @@ def resolve_source(source: Path) -> Path:
                          "(make one with fmnist train)")
     if detect(candidate) is not KERAS:
         raise ModelError(f"cannot export {candidate}: fmnist export takes a {KERAS.suffix} model or a run folder")
-    check_keras_archive(candidate)  # before it is hashed: a large file that is no model is refused at once
+    check_keras_zip(candidate)  # before it is hashed: a large file that is no model is refused at once (load_keras
+    # checks the rest when it loads it)
     return candidate
 
 

@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from fmnist.core.errors import ModelError
-from fmnist.core.zip_archive import check_zip
-from fmnist.evaluation.keras_archive import check_keras_archive
+from fmnist.evaluation.keras_archive import check_keras_zip
 
 CARD = "metrics.json"
 CARD_LIMIT = 16 << 20  # bytes: a run card or a history is a few KB
@@ -78,7 +77,7 @@ def _json(path: Path) -> Any:
 def _keras_model(path: Path, card: dict[str, Any]) -> bool:
     """A Keras model file (a zip of config.json, model.weights.h5 and metadata.json) saved by the card's Keras."""
     try:
-        check_keras_archive(path)  # its zip directory is bounded before zipfile reads it
+        check_keras_zip(path)  # its zip directory is bounded before zipfile reads it; only metadata.json is read
         with zipfile.ZipFile(path) as archive:
             if not {"config.json", "model.weights.h5"} <= set(archive.namelist()):
                 return False
@@ -119,11 +118,10 @@ def _matplotlib_png(path: Path, card: dict[str, Any]) -> bool:
 
 def _arrays(path: Path, card: dict[str, Any]) -> bool:
     """An .npz archive: .npy arrays and nothing else."""
-    from fmnist.evaluation.testset import MAX_NPZ_MEMBERS, MAX_OWN_BYTES, OWN_KEYS  # OpenCV: only for an .npz
+    from fmnist.evaluation.testset import OWN_KEYS, check_npz  # OpenCV: only for an .npz
 
     try:
-        check_zip(path, f"a run's {path.name}", len(OWN_KEYS) * MAX_OWN_BYTES, MAX_NPZ_MEMBERS,
-                  {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}, "")  # its directory bounded before zipfile reads it
+        check_npz(path, OWN_KEYS, "")  # its directory bounded before zipfile reads it
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
     except (ModelError, OSError, ValueError, zipfile.BadZipFile):
