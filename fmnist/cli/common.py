@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
 import typer
 
 from fmnist.cli.deprecated import renamed
-from fmnist.core.errors import UsageError
+from fmnist.core.errors import FmnistError, UsageError
 from fmnist.core.jsonsafe import dumps
 from fmnist.runtime.shipped import DEFAULT, SHIPPED
 
@@ -44,8 +45,29 @@ def command_line() -> str:
 
 
 def stdout_json(obj: Any) -> None:
-    """One JSON line on stdout; NaN and infinity are written as null (fmnist.core.jsonsafe)."""
-    sys.stdout.write(dumps(obj) + "\n")
+    """One JSON line on stdout, flushed (a reader of live's lines gets each as it comes); NaN and infinity are written
+    as null (fmnist.core.jsonsafe). A reader gone (`| head -1`) ends the command quietly, exit 0; stdout that cannot
+    be written (a full disk, /dev/full) is one error line, exit 1. Either way the exception leaves through the
+    caller's cleanup (live's recording is finalized), and stdout is pointed at /dev/null, so that Python's last
+    flush at exit has nothing to complain of."""
+    try:
+        sys.stdout.write(dumps(obj) + "\n")
+        sys.stdout.flush()
+    except OSError as e:
+        _drop_stdout()
+        if isinstance(e, BrokenPipeError):
+            raise typer.Exit(0) from None
+        raise FmnistError(f"cannot write --json to stdout: {e.strerror or e}") from None
+
+
+def _drop_stdout() -> None:
+    """stdout at /dev/null from here on: what is still buffered for a closed or full one is never written."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout in memory (a test's runner): nothing to point elsewhere
+        pass
 
 
 def print_rich(*renderables: Any) -> None:

@@ -11,6 +11,7 @@ import typer
 from fmnist.cli.app import FmnistGroup, add_command
 from fmnist.cli.common import DataDir, Json, only_with, print_rich, stdout_json
 from fmnist.cli.deprecated import not_both, renamed
+from fmnist.core.errors import escaped
 
 data_app = typer.Typer(cls=FmnistGroup, no_args_is_help=True,
                        help="Find, check and download the Fashion-MNIST IDX files.")
@@ -64,7 +65,9 @@ def data_fetch(
                                              "GitHub copy."),
     skip_md5: bool = typer.Option(False, "--skip-md5",
                                   help="Skip the official MD5 check (for a mirror that recompresses)."),
-    timeout: float = typer.Option(30.0, "--timeout", metavar="SECONDS", min=1, help="Network timeout."),
+    timeout: float | None = typer.Option(None, "--timeout", metavar="SECONDS", min=1, show_default=False,
+                                         help="Network timeout: how long a read may wait, and the grace before a "
+                                              "download must average 1 KB a second [default: 30; the photos: 60]."),
     photos_url: str | None = typer.Option(None, "--photos-url", metavar="URL", envvar="FMNIST_PHOTOS_URL",
                                           help="Download the photos' zip from this mirror."),
     old_photos: bool = typer.Option(False, "--photos", hidden=True,
@@ -79,16 +82,35 @@ def data_fetch(
 
     Example: fmnist data fetch photos
     """
-    from rich.console import Console
-    from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
-
-    from fmnist.data.fetch import OFFICIAL_MD5, fetch
+    from fmnist.core.signals import stop_as_interrupt
 
     not_both(old_photos, dataset is Dataset.fashion_mnist, "--photos", "fashion-mnist")
     photos = dataset is Dataset.photos or old_photos
     only_with(ctx, {"base_url": "--base-url", "skip_md5": "--skip-md5"}, not photos,
               "to the Fashion-MNIST files (the photos take --photos-url)")
     only_with(ctx, {"photos_url": "--photos-url"}, photos, "to `fmnist data fetch photos`")
+    try:
+        with stop_as_interrupt():
+            folder = _fetched(photos, dest, base_url, skip_md5, timeout, photos_url)
+    except KeyboardInterrupt:
+        typer.echo("interrupted: nothing partial was saved (what was in place before is as it was, or wholly "
+                   "replaced)", err=True)
+        raise typer.Exit(130) from None
+    if photos:
+        from fmnist.data.fetch_photos import PHOTO_COUNTS
+
+        typer.echo(f"saved and checked the clothing photo set in {escaped(folder)}: "
+                   + ", ".join(f"{split}/ {n} photos" for split, n in PHOTO_COUNTS.items()))
+        return
+    typer.echo(f"saved and checked the four Fashion-MNIST files in {escaped(folder)}")
+
+
+def _fetched(photos: bool, dest: Path | None, base_url: str | None, skip_md5: bool, timeout: float | None,
+             photos_url: str | None) -> Path:
+    """The photo set or the four IDX files fetched into `dest`, with a progress bar on a terminal."""
+    from rich.console import Console
+    from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
+
     console = Console(stderr=True)
     with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(), console=console,
                   transient=True, disable=not console.is_terminal) as bar:
@@ -100,14 +122,9 @@ def data_fetch(
             bar.update(tasks[name], completed=done)
 
         if photos:
-            from fmnist.data.fetch_photos import PHOTO_COUNTS, fetch_photos
+            from fmnist.data.fetch_photos import fetch_photos
 
-            folder = fetch_photos(dest, photos_url, progress=on_progress, timeout=max(timeout, 60.0))
-        else:
-            folder = fetch(dest, base_url, None if skip_md5 else OFFICIAL_MD5, on_progress, timeout)
-    if photos:
-        typer.echo(f"saved and checked the clothing photo set in {folder}: "
-                   + ", ".join(f"{split}/ {n} photos" for split, n in PHOTO_COUNTS.items()))
-        return
-    typer.echo(f"saved and checked the four Fashion-MNIST files in {folder}")
+            return fetch_photos(dest, photos_url, progress=on_progress, timeout=timeout or 60.0)
+        from fmnist.data.fetch import OFFICIAL_MD5, fetch
 
+        return fetch(dest, base_url, None if skip_md5 else OFFICIAL_MD5, on_progress, timeout or 30.0)

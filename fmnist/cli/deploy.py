@@ -44,7 +44,8 @@ def bundle_cmd(
 
     It works from a checkout or an installed package. --out must be new or an earlier bundle holding only the
     files it wrote, unchanged: any other folder, or a file of yours or an edit in it, is refused untouched (exit
-    2), and a failed build leaves an earlier bundle as it was.
+    2), and a failed build leaves an earlier bundle as it was; Ctrl-C or SIGTERM stops it with nothing of its own
+    left behind (exit 130).
 
     The shipped photo model (--model edge for the 28x28 one):
 
@@ -54,10 +55,25 @@ def bundle_cmd(
 
     Example: fmnist bundle --model runs/mine/model.int8.onnx --sample mug.jpg
     """
-    from fmnist.deploy.bundle import bundle
+    from fmnist.core.signals import stop_as_interrupt
+    from fmnist.deploy.bundle import StoppedOnceWritten, bundle
 
-    archive = bundle(model, out, sample, wheel, service.value)
-    typer.echo(f"wrote {out}/ and {archive}; on the Pi: tar xzf {archive.name} && {out.name}/install.sh")
+    try:
+        with stop_as_interrupt():
+            archive = bundle(model, out, sample, wheel, service.value)
+    except StoppedOnceWritten as e:  # it came as the finished bundle was put in place, and waited for that
+        typer.echo(f"interrupted once the bundle was whole: {_wrote(out, e.archive)}", err=True)
+        raise typer.Exit(130) from None
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM or SIGHUP: the build's own files are gone
+        typer.echo(f"interrupted: nothing was written ({escaped(out)} is as it was)", err=True)
+        raise typer.Exit(130) from None
+    typer.echo(_wrote(out, archive))
+
+
+def _wrote(out: Path, archive: Path) -> str:
+    """What bundle wrote and what to run on the Pi, names escaped (a newline in --out cannot forge a line)."""
+    return (f"wrote {escaped(out)}/ and {escaped(archive)}; on the Pi: tar xzf {escaped(archive.name)} && "
+            f"{escaped(out.name)}/install.sh")
 
 
 THREADS, BATCHES = [1, 2], [1, 64]  # bench's defaults

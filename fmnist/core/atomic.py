@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from fmnist.core.errors import FmnistError, UsageError
+from fmnist.core.signals import whole
 
 
 def _umask() -> int:
@@ -208,22 +209,37 @@ def swap_folder(ready: Path, final: Path, aside: Path, check: Callable[[Path], N
     """Put the finished folder `ready` at `final`. An earlier `final` is moved to `aside` (beside it, same
     filesystem) first and removed only once the new one is in place; if the move in fails, it is put back.
     `check`, if given, vets the earlier `final` once it is moved aside (under a name only this call uses); if it
-    raises, the earlier `final` is put back and nothing has changed."""
-    if os.path.lexists(final):
-        os.replace(final, aside)
-        if check:
-            try:
-                check(aside)
-            except BaseException:
-                os.replace(aside, final)
-                raise
+    raises, the earlier `final` is put back and nothing has changed. A folder made at `final` meanwhile is never
+    replaced by the put-back: the earlier one is then kept under a new name beside it, and the error says where.
+    The swap happens whole: Ctrl-C or a stop signal takes effect once it is done."""
+    with whole():
+        if os.path.lexists(final):
+            os.replace(final, aside)
+            if check:
+                try:
+                    check(aside)
+                except BaseException:
+                    _put_folder_back(aside, final)
+                    raise
+        try:
+            os.replace(ready, final)
+        except OSError:
+            if aside.exists():
+                _put_folder_back(aside, final)
+            raise
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+def _put_folder_back(aside: Path, final: Path) -> None:
+    """Return the earlier folder to `final`; if something was put there meanwhile, keep it under a new name
+    beside `final` (never inside a temporary folder that is about to be removed) and say where (FmnistError)."""
     try:
-        os.replace(ready, final)
-    except OSError:
-        if aside.exists():
-            os.replace(aside, final)
-        raise
-    shutil.rmtree(aside, ignore_errors=True)
+        os.rename(aside, final)  # fails on anything at `final` but an empty folder
+    except OSError as e:
+        kept = Path(tempfile.mkdtemp(prefix=f"{final.name}.kept.", dir=final.parent)) / final.name
+        os.replace(aside, kept)
+        raise FmnistError(f"{final}: something was put there while fmnist worked ({e.strerror or e}); it is left as "
+                          f"it is, and the earlier {final.name} is kept whole as {kept}") from e
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,9 @@ META_KEY = "fmnist"
 # exhaust the parser's recursion)
 MAX_META_CHARS = 1_000_000
 MAX_META_DEPTH = 32
+# entries in a TFLite file's metadata table: the converter writes 2 or 3 (min_runtime_version, CONVERSION_METADATA,
+# reduced_precision_support) and export adds fmnist's; a crafted table may repeat one 20 MB entry millions of times
+MAX_TFLITE_ENTRIES = 64
 TEXT_FIELDS = ("precision", "source_sha256", "preprocessing", "export_command", "fmnist_version", "created")
 RECORD_FIELDS = ("input", "preprocess", "training", "parity", "decision")  # JSON objects
 
@@ -172,19 +175,36 @@ def tflite_props(path: Path) -> dict[str, str]:
     if buf[4:8] != TFLITE_MAGIC:
         raise ModelError(f"{path} is not a TFLite flatbuffer (no TFL3 identifier)")
     try:  # a crafted flatbuffer's offsets point anywhere: the generated reader raises struct.error and others
-        return _tflite_entries(schema.Model.GetRootAs(buf, 0))
+        return _tflite_entries(schema.Model.GetRootAs(buf, 0), path)
+    except ModelError:
+        raise
     except Exception as e:
         raise ModelError(f"{path} is not a readable TFLite model ({type(e).__name__}); re-export it with "
                          "fmnist export") from None
 
 
-def _tflite_entries(model: Any) -> dict[str, str]:
-    props = {}
-    for i in range(model.MetadataLength()):  # the converter's own entries are binary; read only ours
+def _tflite_entries(model: Any, path: Path) -> dict[str, str]:
+    """{"fmnist": its text} from the flatbuffer's metadata table, or {}: at most MAX_TFLITE_ENTRIES entries, read up
+    to the first of fmnist's (the converter's own entries are binary: only their names are read)."""
+    count = model.MetadataLength()
+    if count > MAX_TFLITE_ENTRIES:
+        raise ModelError(f"{path} has {count:,} metadata entries, over the {MAX_TFLITE_ENTRIES} a TFLite model may "
+                         "hold; re-export it with fmnist export")
+    for i in range(count):
         entry = model.Metadata(i)
         if entry.Name() == META_KEY.encode():
-            props[META_KEY] = model.Buffers(entry.Buffer()).DataAsNumpy().tobytes().decode("utf-8", "replace")
-    return props
+            return {META_KEY: _tflite_text(model.Buffers(entry.Buffer()), path)}
+    return {}
+
+
+def _tflite_text(buffer: Any, path: Path) -> str:
+    """fmnist's metadata buffer as text, its length checked before a byte is copied: fmnist writes it as ASCII JSON
+    (a byte a character), so MAX_META_CHARS bounds its bytes too."""
+    size = buffer.DataLength()
+    if size > MAX_META_CHARS:
+        raise ModelError(f"{path} has {size:,} bytes of fmnist metadata, over the limit of {MAX_META_CHARS:,}; "
+                         "re-export it with fmnist export")
+    return buffer.DataAsNumpy().tobytes().decode("utf-8", "replace") if size else ""
 
 
 def read_meta(path: Path) -> ModelMeta | None:

@@ -141,8 +141,9 @@ class OwnedFolder:
 
     def refuse_foreign(self, names: Iterable[str]) -> None:
         """Refuse (UsageError, nothing written) a folder that cannot be made (_refuse_unmakeable), or one where any
-        of `names` is a file fmnist did not write, or changed since."""
+        of `names` is a file fmnist did not write, or changed since, or whose manifest is not one fmnist wrote."""
         self._refuse_unmakeable()
+        self.written()  # a damaged manifest is refused now, not when the first file is recorded
         found = self.foreign(names)
         if found:
             shown = ", ".join(printable(name) for name in found[:SHOWN])

@@ -10,6 +10,7 @@ import re
 import shutil
 import stat
 import tarfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -20,6 +21,8 @@ from fmnist.core.atomic import write_bytes as atomic_write_bytes
 from fmnist.core.bounded import sha256_file
 from fmnist.core.errors import FmnistError, ModelError, UsageError
 from fmnist.core.formats import recognise, runtime_formats
+from fmnist.core.signals import whole
+from fmnist.core.tree_record import not_as_recorded, read_record, record_tree
 from fmnist.deploy.wheel import fmnist_wheel
 
 # pyproject.toml's dependencies
@@ -57,7 +60,8 @@ echo "  sudo cp '$here/@UNIT@.service' /etc/systemd/system/ && sudo systemctl en
 """
 
 SELFTEST = """#!/usr/bin/env bash
-# Classify the shipped sample with the bundled model; the label must be the one recorded when bundling.
+# Classify the shipped sample with the bundled model; its answer must be the one recorded when bundling: the same
+# label, or the recorded label within "tie" of the top score (a near tie another CPU's int8 rounding may swap).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 fmnist=${FMNIST:-$here/venv/bin/fmnist}
@@ -65,9 +69,11 @@ got=$("$fmnist" classify "$here/sample.jpg" --model "$here/model.onnx" --json)
 python3 - "$got" "$here/expected.json" <<'PY'
 import json, sys
 got, expected = json.loads(sys.argv[1]), json.load(open(sys.argv[2]))
-ok = got["label"] == expected["label"]
-print(f"selftest: sample.jpg -> {got['label']} {got['score']:.2f} (expected {expected['label']}): "
-      f"{'PASS' if ok else 'FAIL'}")
+scores = {guess["label"]: guess["score"] for guess in got["top"]}
+tie = got["label"] != expected["label"] and got["score"] - scores.get(expected["label"], -1.0) <= expected.get("tie", 0)
+ok = got["label"] == expected["label"] or tie
+print(f"selftest: sample.jpg -> {got['label']} {got['score']:.2f} (expected {expected['label']}"
+      f"{', a near tie' if tie else ''}): {'PASS' if ok else 'FAIL'}")
 sys.exit(0 if ok else 1)
 PY
 """
@@ -150,18 +156,12 @@ ARCHIVE_MARK = ".fmnist-archive"  # beside it: the sha256 of the --out.tar.gz th
 
 def _write_marker(folder: Path) -> None:
     """Record every file now in `folder`: an earlier bundle may be replaced only while it holds just these."""
-    files = {p.name: sha256_file(p) for p in sorted(folder.iterdir())}
-    (folder / MARKER).write_text(json.dumps({"made_by": f"fmnist {__version__} bundle", "files": files},
-                                            indent=2) + "\n")
+    record_tree(folder, MARKER, f"fmnist {__version__} bundle")
 
 
 def _recorded(folder: Path) -> dict[str, str] | None:
     """The files a bundle's marker lists; None if it lists none (an older fmnist's marker did not)."""
-    try:
-        files = json.loads((folder / MARKER).read_text()).get("files")
-    except (ValueError, AttributeError, RecursionError, OSError):  # not a marker fmnist wrote
-        return None
-    return files if isinstance(files, dict) else None
+    return read_record(folder, MARKER)
 
 
 def _is_mark(entry: Path) -> bool:
@@ -181,15 +181,8 @@ def _is_mark(entry: Path) -> bool:
 
 def _not_as_written(folder: Path, recorded: dict[str, str]) -> list[str]:
     """What in `folder` fmnist bundle did not write, or has changed since it wrote it."""
-    found = []
-    for entry in sorted(folder.iterdir()):
-        if entry.name in (MARKER, ARCHIVE_MARK) and _is_mark(entry):
-            continue
-        if entry.name not in recorded:
-            found.append(f"{entry.name}{'/' if entry.is_dir() else ''} (not written by fmnist bundle)")
-        elif entry.is_symlink() or not entry.is_file() or sha256_file(entry) != recorded[entry.name]:
-            found.append(f"{entry.name} (edited)")
-    return found
+    return not_as_recorded(folder, recorded, "fmnist bundle",
+                           skip=lambda entry: entry.name in (MARKER, ARCHIVE_MARK) and _is_mark(entry))
 
 
 def _why_not_replaceable(found: Path) -> str | None:
@@ -253,13 +246,22 @@ def _check_target(out: Path, archive: Path) -> None:
                          "another --out, or move the archive away")
 
 
-def _expected(model: Path, sample: Path) -> dict[str, object]:
-    """The label the Pi's self-test must find, from the user's own files: an error names them."""
-    from fmnist.runtime.classifier import Classifier
-    from fmnist.runtime.image import read_image
+TIE = 0.02  # the self-test takes the recorded label within this of the top score: another CPU's int8 rounding
+# may swap a near tie (aarch64 read 0.4584 where x86 read 0.4580), which is no fault of the install
 
-    best = Classifier(model).classify(read_image(sample)).best
-    return {"label": best.label, "score": round(best.score, 4)}
+
+def _expected(model: Path, sample: Path) -> dict[str, object]:
+    """The answer the Pi's self-test must find: the sample read and classified by the one path `fmnist classify`
+    takes (classify_path: a large JPEG decoded at the model's scale); an error names the user's files."""
+    from fmnist.runtime.batch import classify_path
+    from fmnist.runtime.classifier import Classifier
+    from fmnist.runtime.image import ImageError
+
+    outcome = classify_path(Classifier(model), sample)
+    if outcome.result is None:  # not an image, or too large: classify's own reason
+        raise ImageError(str(outcome.error))
+    best = outcome.result.best
+    return {"label": best.label, "score": round(best.score, 4), "tie": TIE}
 
 
 def _staging(out: Path) -> Path:
@@ -319,7 +321,10 @@ def bundle(model: str | Path | None, out: Path, sample: Path | None = None, whee
     temporary folder beside `out` and swapped in only when complete: a failed or interrupted build leaves an
     earlier bundle as it was; a folder that is not a bundle, or an earlier bundle holding a file it did not write
     or one edited since, is refused untouched, checked before the build and again just before the swap. Its systemd
-    unit runs `service`: "live" (camera 0 and its preview) or "serve" (the classify API)."""
+    unit runs `service`: "live" (camera 0 and its preview) or "serve" (the classify API). Under
+    fmnist.core.signals.stop_as_interrupt, Ctrl-C or SIGTERM ends it with nothing of its own left (the temporary
+    folder, the archive's temporary file, the wheel's build folder); one that comes while the finished bundle is put
+    in place waits for that and is raised as StoppedOnceWritten."""
     from fmnist.runtime.classifier import default_model
     from fmnist.runtime.shipped import resolve
 
@@ -333,19 +338,45 @@ def bundle(model: str | Path | None, out: Path, sample: Path | None = None, whee
     _check_target(out, archive)
     sample = Path(sample) if sample else default_model().with_name(SAMPLE)
     expected = _expected(model, sample)
-    staging = _staging(out)
+    staging: Path | None = None
     placed = False
     try:
+        with whole():  # the folder made and its name kept, together: a stop cannot fall between the two
+            staging = _staging(out)
         _fill(staging, model, sample, expected, wheel, SERVICES[service])
-        with atomic_path(archive) as tmp:
+        with contextlib.ExitStack() as archiving:
+            with whole():  # likewise the archive's temporary file
+                tmp = archiving.enter_context(atomic_path(archive))
             with tarfile.open(tmp, "w:gz") as tar:
                 tar.add(staging, arcname=out.name)
             _check_target(out, archive)  # again: the build took seconds, and --out may have appeared or changed
             made = sha256_file(tmp)
-            _swap_in(staging, out)
-            placed = True
-        atomic_write_bytes(out / ARCHIVE_MARK, (made + "\n").encode())  # a later bundle may replace this archive
+            with _placing(archive):
+                _swap_in(staging, out)
+                placed = True
+                archiving.close()  # the archive renamed over its name
+                atomic_write_bytes(out / ARCHIVE_MARK, (made + "\n").encode())  # a later bundle may replace it
     finally:
-        if not placed:  # the folder this call made; once placed, its name is --out's and no longer ours
+        if staging is not None and not placed:  # once placed, its name is --out's and no longer ours
             shutil.rmtree(staging, ignore_errors=True)
     return archive
+
+
+class StoppedOnceWritten(KeyboardInterrupt):
+    """Ctrl-C or a stop signal that came while the finished bundle was put in place: it waited for that
+    (milliseconds), so the bundle and its archive are whole at --out."""
+
+    def __init__(self, archive: Path) -> None:
+        super().__init__(str(archive))
+        self.archive = archive
+
+
+@contextlib.contextmanager
+def _placing(archive: Path) -> Iterator[None]:
+    """The last step, whole (fmnist.core.signals.whole): the folder swapped in, the archive renamed and recorded.
+    A stop that came meanwhile is raised once they are done, as StoppedOnceWritten."""
+    try:
+        with whole():
+            yield
+    except KeyboardInterrupt as e:
+        raise StoppedOnceWritten(archive) from e

@@ -1,7 +1,8 @@
 """The fmnist wheel a Pi bundle carries: the version running here, from one of three places.
 
 1. `--wheel PATH`: a wheel you built or downloaded (`python -m build`); it must be this version of fmnist.
-2. A source checkout (`pip install -e .`): `pip wheel` builds it from a copy of the checkout's sources.
+2. A source checkout (`pip install -e .`): `pip wheel` builds it from a copy of the checkout's sources (pip fetches
+   setuptools for that: offline, a failed build asks for `--wheel`).
 3. An installed package (`pip install fmnist-*.whl`): the installed files, as listed in the distribution's
    RECORD, are packed back into a wheel (PEP 427: the same files, the same WHEEL and METADATA, a new RECORD).
    No source, no network and no build tools are needed.
@@ -10,10 +11,13 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import hashlib
 import io
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -22,7 +26,8 @@ from importlib import metadata
 from pathlib import Path
 
 from fmnist import __version__
-from fmnist.core.errors import FmnistError, UsageError
+from fmnist.core.errors import FmnistError, UsageError, printable
+from fmnist.core.signals import whole
 
 PACKAGE = Path(__file__).resolve().parents[1]  # the fmnist package folder
 INSTALL_ONLY = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"}  # written by the installer, not the wheel
@@ -63,11 +68,57 @@ def from_checkout(root: Path, dest: Path) -> Path:
                 shutil.copytree(source, Path(tmp) / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
             else:
                 shutil.copy(source, Path(tmp) / name)
-        built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(dest), tmp],
-                               capture_output=True, text=True)
-    if built.returncode:
-        raise FmnistError(f"building the fmnist wheel failed: {built.stderr.strip().splitlines()[-1:]}")
+        code, said = _pip([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(dest), tmp])
+    if code:
+        raise FmnistError(_build_failed(said))
     return next(dest.glob(f"fmnist-{__version__}-*.whl"))
+
+
+STOP_WAIT = 10  # seconds pip has, after a stop, to remove its own temporary folders before it is killed
+NO_BUILD_DEPS = ("build dependencies", "No matching distribution", "Could not find a version")  # pip's words
+
+
+def _pip(command: list[str]) -> tuple[int, str]:
+    """pip's exit code and stderr. It runs in a process group of its own: a stop here (Ctrl-C, or SIGTERM under
+    fmnist.core.signals.stop_as_interrupt) is handed on to the group as Ctrl-C, so that pip and its build backend
+    end and clean up, before the caller removes the folder they build in."""
+    pip: subprocess.Popen[str] | None = None
+    try:
+        with whole():  # started and named together: a stop cannot leave a pip running that nothing stops
+            pip = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                   start_new_session=True)
+        _, said = pip.communicate()
+    except BaseException:
+        if pip is not None:
+            _stop(pip)
+        raise
+    return pip.returncode, said
+
+
+def _stop(pip: subprocess.Popen[str]) -> None:
+    """Ctrl-C to pip's process group, then SIGKILL if it has not ended within STOP_WAIT seconds."""
+    if os.name != "posix":  # no process groups to signal
+        pip.kill()
+        pip.wait()
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pip.pid, signal.SIGINT)
+    try:
+        pip.wait(STOP_WAIT)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pip.pid, signal.SIGKILL)
+        pip.wait()
+
+
+def _build_failed(said: str) -> str:
+    """Why the build failed, as one line of text (pip's last), and the way round it: a wheel built elsewhere."""
+    lines = [line.strip() for line in said.splitlines() if line.strip()]
+    last = printable(lines[-1] if lines else "pip gave no reason", 300)
+    offline = "; pip could not get the build dependencies (offline?)" if any(
+        words in said for words in NO_BUILD_DEPS) else ""
+    return (f"building the fmnist wheel from this checkout failed: {last}{offline}; pass --wheel PATH, a wheel of "
+            f"fmnist {__version__} built where it can be (python -m build)")
 
 
 def _record_line(name: str, data: bytes) -> list[str]:

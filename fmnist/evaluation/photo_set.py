@@ -12,10 +12,12 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -23,7 +25,8 @@ from fmnist.core import atomic
 from fmnist.core.bounded import checked_size, sha256_file
 from fmnist.core.cache import cache_root
 from fmnist.core.errors import DataError, FmnistError
-from fmnist.runtime.image import IMAGE_EXTENSIONS, MAX_FILE_BYTES, ImageError, read_image
+from fmnist.runtime.image import IMAGE_EXTENSIONS, MAX_FILE_BYTES, ImageError, is_large, read_image
+from fmnist.runtime.inputs import Found, Unreadable, expand
 from fmnist.runtime.preparation import CUTOUT, Preparation
 
 Progress = Callable[[int, int], None]  # (photos done, photos in all)
@@ -66,8 +69,27 @@ def _digest(path: Path) -> str:
 Prepared = tuple[np.ndarray, bool, bool, str]  # (prepared image, empty, from cache, the file's sha256)
 
 
-def _prepare(path: Path, cache: Path | None, preparation: Preparation) -> Prepared:
-    """One photo, prepared, and its sha256; ImageError when it cannot be read."""
+@dataclass(frozen=True)
+class LargeTurns:
+    """One lock for the photos whose header declares over LARGE_BYTES decoded (fmnist.runtime.image.is_large, as
+    serve decides): they are decoded one at a time, so the memory of several threads at once is bounded by one large
+    picture, not by one per core. Small photos never wait."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def turn(self, path: Path) -> contextlib.AbstractContextManager[Any]:
+        """The lock for a large photo (its header alone is read, a few bytes), else nothing."""
+        try:
+            with open(path, "rb") as f:  # a regular file: _digest has checked it
+                large = is_large(f)
+        except OSError:  # read_image says why
+            large = False
+        return self.lock if large else contextlib.nullcontext()
+
+
+def _prepare(path: Path, cache: Path | None, preparation: Preparation, large: LargeTurns | None = None) -> Prepared:
+    """One photo, prepared, and its sha256; ImageError when it cannot be read. With `large`, a large photo takes its
+    turn to be decoded and prepared."""
     digest = _digest(path)
     cached = _cache_file(cache, digest, preparation) if cache else None
     pixels = int(np.prod(preparation.image_shape))  # a cache row: the prepared image's pixels, then `empty`
@@ -78,7 +100,8 @@ def _prepare(path: Path, cache: Path | None, preparation: Preparation) -> Prepar
                 return np.array(row[:pixels]).reshape(preparation.image_shape), bool(row[pixels]), True, digest
         except (OSError, ValueError):
             pass  # a damaged cache entry: redo it
-    prepared = preparation.prepare(read_image(path, preparation.enough()))  # as classify reads it
+    with large.turn(path) if large else contextlib.nullcontext():
+        prepared = preparation.prepare(read_image(path, preparation.enough()))  # as classify reads it
     if cached:
         row = np.concatenate([prepared.image.reshape(-1), [np.uint8(prepared.empty)]]).astype(np.uint8)
         entry = io.BytesIO()
@@ -88,40 +111,97 @@ def _prepare(path: Path, cache: Path | None, preparation: Preparation) -> Prepar
     return prepared.image, prepared.empty, False, digest
 
 
-def list_photos(root: Path) -> dict[str, list[Path]]:
-    """{class folder: its image files, sorted}; the folders are root's subfolders."""
-    root = Path(root)
-    if not root.is_dir():
+Skipped = list[tuple[Path, str]]  # (a photo or a folder left out, and why, in one line that names it)
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A photo folder's class folders and their photos, and what could not be listed."""
+
+    photos: dict[str, list[Path]]  # {class folder: the image-named files below it, sorted}
+    unreadable: Skipped  # folders that could not be listed (no permission, a name too long, a symlink loop)
+
+
+def _class_folders(root: Path) -> tuple[list[Path], Skipped]:
+    """root's subfolders (symlinked ones too), sorted, and its entries that could not be told; DataError (exit 3)
+    when root itself is not a folder that can be listed."""
+    try:
+        with os.scandir(root) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except (FileNotFoundError, NotADirectoryError):
         raise DataError(f"photo folder {root} does not exist; pass a folder with one subfolder per class "
-                        "(fmnist data fetch photos downloads one)")
-    out = {}
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-        files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+                        "(fmnist data fetch photos downloads one)") from None
+    except OSError as e:
+        raise DataError(f"cannot read the photo folder {root} ({e.strerror or e})") from None
+    folders: list[Path] = []
+    unreadable: Skipped = []
+    for entry in entries:
+        try:
+            if entry.is_dir():
+                folders.append(Path(entry.path))
+        except OSError as e:  # a symlink loop, a target without search permission
+            unreadable.append(_unreadable(Path(entry.path), e.strerror or str(e)))
+    return folders, unreadable
+
+
+def _unreadable(folder: Path, reason: str) -> tuple[Path, str]:
+    """A folder left out, and why: the reason before the path, which may be longer than a warning line shows."""
+    return folder, f"cannot read a folder ({reason}), so nothing in it was read: {folder}"
+
+
+def _found(folder: Path) -> list[Found]:
+    """The image-named files below one class folder and the folders below it that could not be listed."""
+    try:
+        return list(expand([str(folder)]))
+    except OSError as e:  # the class folder gone or changed since it was listed
+        return [Unreadable(folder, e.strerror or str(e))]
+
+
+def walk_photos(root: Path) -> Listing:
+    """Each class folder's image-named files, found as `classify` finds a folder's (fmnist.runtime.inputs: symlinked
+    folders not entered, each real file once), whatever kind of file they are: a pipe, a device or a symlink loop
+    is refused when it is read, as classify refuses it, never dropped without a word."""
+    root = Path(root)
+    folders, unreadable = _class_folders(root)
+    photos: dict[str, list[Path]] = {}
+    for folder in folders:
+        found = _found(folder)
+        unreadable += [_unreadable(f.path, f.reason) for f in found if isinstance(f, Unreadable)]
+        files = sorted(f for f in found if isinstance(f, Path))
         if files:
-            out[folder.name] = files
-    if not out:
+            photos[folder.name] = files
+    if not photos:
+        why = f"; {len(unreadable)} could not be read, {unreadable[0][1]:.300}" if unreadable else ""
         raise DataError(f"{root} has no class subfolders with photos ({', '.join(IMAGE_EXTENSIONS)}); "
-                        "expected ROOT/<class>/<photo>.jpg")
-    return out
+                        f"expected ROOT/<class>/<photo>.jpg{why}")
+    return Listing(photos, unreadable)
+
+
+def list_photos(root: Path) -> dict[str, list[Path]]:
+    """{class folder: its image-named files, sorted} (walk_photos); the folders are root's subfolders."""
+    return walk_photos(root).photos
 
 
 def load_photos(root: Path, cache: Path | None = None, progress: Progress | None = None,
                 workers: int | None = None, use_cache: bool = True, preparation: Preparation = CUTOUT) -> PhotoSet:
-    """Read and prepare every photo under root/<class>/; unreadable ones are listed in `skipped`."""
+    """Read and prepare every photo under root/<class>/; unreadable ones, and folders that cannot be listed, are
+    listed in `skipped`. Photos that decode to over LARGE_BYTES are decoded one at a time (LargeTurns)."""
+
     root = Path(root)
-    listing = list_photos(root)
-    folders = tuple(listing)
-    jobs = [(i, path) for i, name in enumerate(folders) for path in listing[name]]
+    listing = walk_photos(root)
+    folders = tuple(listing.photos)
+    jobs = [(i, path) for i, name in enumerate(folders) for path in listing.photos[name]]
     cache = (cache or cache_dir()) if use_cache and preparation.caches else None  # worth keeping: GrabCut
+    large = LargeTurns()
 
     def one(job: tuple[int, Path]) -> tuple[int, Path, Prepared | str]:
         index, path = job
         try:
-            return index, path, _prepare(path, cache, preparation)
+            return index, path, _prepare(path, cache, preparation, large)
         except ImageError as e:
             return index, path, str(e)
 
-    images, index, empty, paths, skipped, hits, digests = [], [], [], [], [], 0, []
+    images, index, empty, paths, skipped, hits, digests = [], [], [], [], list(listing.unreadable), 0, []
     # OpenCV releases the GIL in its heavy calls (decode, GrabCut), so threads use every core
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
         for done, (i, path, got) in enumerate(pool.map(one, jobs), 1):

@@ -28,6 +28,8 @@ MAX_PIXELS = 100_000_000  # refuse to decode anything larger (a 20000x20000 imag
 # coefficients): a 16x16 TIFF of one 16000x16000 tile took 1.16 GB, a 100 MP progressive CMYK JPEG 1.23 GB.
 MAX_DECODED_BYTES = 4 * MAX_PIXELS
 MAX_FILE_BYTES = 256_000_000  # refuse to read a file larger than this (a 100 MP photo is a few tens of MB)
+LARGE_BYTES = 64_000_000  # decoded (with the decoder's buffers): a 20 MP photo; where several images decode at once
+# (serve, evaluate --photos), larger ones take turns, so memory is bounded by one large picture, not one per thread
 ROTATED = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH  # EXIF orientation applied, depth kept, alpha dropped
 # libjpeg's own scaled decodes (a JPEG has no alpha; EXIF orientation is applied as for ROTATED): 1/2, 1/4 and 1/8 of
 # each side, decoded from fewer DCT coefficients, at a fraction of a full decode's time; largest first
@@ -52,6 +54,15 @@ class Prepared:
     low_contrast: bool  # the object barely differs from its background (e.g. white on white)
     empty: bool  # nothing stands out of the background (a speck at most): no object to classify
     box: tuple[int, int, int, int]  # (x, y, w, h) of the object in the input image's pixels
+
+
+def is_large(f: BinaryIO) -> bool:
+    """Does the image in `f` declare over LARGE_BYTES decoded? Its header alone is read (a few bytes); what is no
+    image is not large: its reader says why it cannot be read."""
+    try:
+        return read_header(f).peak_bytes > LARGE_BYTES
+    except HeaderError:
+        return False
 
 
 def read_image(path: Path, enough: Enough | None = None) -> np.ndarray:

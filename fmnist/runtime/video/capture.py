@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 Read = Callable[[], "np.ndarray | None"]  # the next frame, or None at the end of the source
+STOP_WAIT_S = 1.0  # how long stop() waits for a capture thread to leave its read
 
 
 @dataclass(frozen=True)
@@ -46,10 +47,11 @@ class EveryFrame:
 
 
 class LatestFrame:
-    """A capture thread that keeps only the newest frame. `fps` paces a file to its own frame rate."""
+    """A capture thread that keeps only the newest frame. `fps` paces a file to its own frame rate; `on_stop` tells
+    the source that the run is ending (a reopen under way then gives up)."""
 
-    def __init__(self, read: Read, fps: float = 0.0) -> None:
-        self.read, self.interval = read, (1.0 / fps if fps > 0 else 0.0)
+    def __init__(self, read: Read, fps: float = 0.0, on_stop: Callable[[], None] | None = None) -> None:
+        self.read, self.interval, self.on_stop = read, (1.0 / fps if fps > 0 else 0.0), on_stop
         self.count, self.dropped = 0, 0
         self._latest: Frame | None = None
         self._ended, self._error, self._stop = False, None, threading.Event()
@@ -92,8 +94,11 @@ class LatestFrame:
         return frame
 
     def stop(self) -> bool:
-        """Ask the thread to end and wait for it a while; False if it is still inside a read (a stalled stream,
-        until its read timeout), so the source must not be released under it."""
+        """Ask the thread (and the source, through `on_stop`) to end and wait for it a moment; False if it is still
+        inside a read or an open (a stalled stream, until its timeout), so the source must not be released under it:
+        the thread is left to end on its own, and the run ends now."""
         self._stop.set()
-        self._thread.join(timeout=5.0)
+        if self.on_stop:
+            self.on_stop()
+        self._thread.join(timeout=STOP_WAIT_S)
         return not self._thread.is_alive()

@@ -2,10 +2,12 @@
 fmnist's copies it everywhere.
 
 - A source whose frames are larger is refused when it opens (OpenCV reports the size without decoding a frame).
-- An MJPEG source (an IP camera's HTTP stream, an .avi of JPEGs) is read as packets (OpenCV's raw mode): each JPEG's
-  header is checked before it is decoded, so a stream that sends one huge frame mid-way never decodes it. FFmpeg
-  has its own limit, which OpenCV does not let a caller set (OPENCV_FFMPEG_CAPTURE_OPTIONS reaches the demuxer, not
-  the decoder): a 16000x16000 4:4:4 frame after 640x480 ones took 955 MB in FFmpeg's decoder.
+- A source of still images (MJPEG: an IP camera's HTTP stream, an .avi of JPEGs; PNG-in-AVI or a PNG sequence,
+  TIFF and WebP sequences) is read as packets (OpenCV's raw mode): each packet's image header is checked
+  (fmnist.runtime.image_header) before fmnist decodes it, so a stream that sends one huge frame mid-way never
+  decodes it. FFmpeg has its own limit, which OpenCV does not let a caller set (OPENCV_FFMPEG_CAPTURE_OPTIONS reaches
+  the demuxer, not the decoder): a 16000x16000 4:4:4 frame after 640x480 ones took 955 MB in FFmpeg's decoder, a
+  16-bit RGBA PNG one 2.16 GB. A still-image codec whose header fmnist does not read (JPEG 2000) is refused.
 - Any other frame is checked as it comes from OpenCV (whose FFmpeg backend keeps the size it opened at).
 """
 
@@ -26,6 +28,9 @@ from fmnist.runtime.image_header import HeaderError, read_header
 MAX_FRAME_PIXELS = 24_000_000
 MAX_FRAME_BYTES = MAX_FRAME_PIXELS * 3  # 8-bit BGR; a deeper frame, or a packet, counts its bytes
 MJPEG = cv2.VideoWriter_fourcc(*"MJPG")
+# still-image codecs as OpenCV's FFmpeg backend names them: each packet is a whole image, of any size
+CHECKED_CODECS = {MJPEG, *(cv2.VideoWriter_fourcc(*name) for name in ("MPNG", "tiff", "webp"))}
+UNCHECKED_CODECS = {cv2.VideoWriter_fourcc(*name): "JPEG 2000" for name in ("mjp2", "MJ2C")}
 
 
 def size_error(what: str, width: int, height: int) -> SourceError | None:
@@ -54,13 +59,20 @@ def check_frame(frame: np.ndarray, source: str) -> np.ndarray:
 
 
 def is_mjpeg(capture: cv2.VideoCapture) -> bool:
-    """An MJPEG source opened by FFmpeg: it can be read as JPEG packets instead."""
-    return capture.getBackendName() == "FFMPEG" and int(capture.get(cv2.CAP_PROP_FOURCC)) == MJPEG
+    """A source of still images opened by FFmpeg (MJPEG, PNG, TIFF, WebP): it can be read as image packets, each
+    header-checked, instead. One whose images fmnist cannot check (JPEG 2000) is refused."""
+    if capture.getBackendName() != "FFMPEG":
+        return False
+    codec = int(capture.get(cv2.CAP_PROP_FOURCC))
+    if codec in UNCHECKED_CODECS:
+        raise SourceError(f"its frames are {UNCHECKED_CODECS[codec]} images, each of any size, whose headers fmnist "
+                          "does not read; convert it to MJPEG or PNG frames")
+    return codec in CHECKED_CODECS
 
 
 def decode_packet(packet: np.ndarray, source: str) -> np.ndarray | None:
-    """One MJPEG packet (a JPEG) as a BGR frame, its size read from its header before it is decoded; None for a
-    packet that is not a whole JPEG (skipped, as FFmpeg's decoder would)."""
+    """One still-image packet (a JPEG, a PNG...) as a BGR frame, its size read from its header before it is decoded;
+    None for a packet that is not a whole image (skipped, as FFmpeg's decoder would)."""
     what = f"a frame of --source {escaped(source)}"
     error = _bytes_error(what, packet.nbytes)
     if error:

@@ -33,7 +33,7 @@ from fmnist.runtime.video.outputs import (
     unclaim_recording,
 )
 from fmnist.runtime.video.preview import Preview
-from fmnist.runtime.video.sources import VideoSource
+from fmnist.runtime.video.sources import VideoSource, usable_fps
 from fmnist.runtime.video.step import Box, FrameResult, FrameStep
 
 
@@ -70,6 +70,7 @@ class Summary:
     scene: dict[str, int] = field(default_factory=dict)  # what the frame path counted (ScenePreprocess.counts)
     read_seconds: float = 0.0  # waiting for frames, in all
     recording_error: str = ""  # --record: why the recording misses frames (Recorder.incomplete)
+    skipped: int = 0  # a file's packets that did not decode (VideoSource.skipped)
 
     def age_percentile(self, q: float) -> float:
         return float(np.percentile(self.ages_ms, q)) if self.ages_ms else 0.0
@@ -86,6 +87,7 @@ class Summary:
         recorded = record is not None and record.is_file() and not self.recording_error
         return (f"{'interrupted: ' if self.interrupted else ''}{self.frames} frames in {self.seconds:.1f} s, "
                 f"{self.fps:.1f} fps, {self.dropped} dropped as stale"
+                + (f", {self.skipped} packets skipped (not decodable)" if self.skipped else "")
                 + "".join(f", {n} {what}" for what, n in self.scene.items()) + "; "
                 f"labels: {histogram or 'none'}; per frame: {stages}; label age p50 {self.age_percentile(50):.1f} ms, "
                 f"p95 {self.age_percentile(95):.1f} ms"
@@ -106,11 +108,12 @@ def status(result: FrameResult) -> dict[str, object]:
 
 def open_frames(source: VideoSource, realtime: bool = False) -> EveryFrame | LatestFrame:
     """A camera or stream: the newest frame only, so processing never falls behind it. A file: every frame,
-    unless `realtime` plays it at its own fps like a camera."""
+    unless `realtime` plays it at its own fps like a camera (a declared rate outside 1-120 fps plays at 30: a
+    file's header may say anything, 1e-5 fps among it)."""
     if source.spec.live:
-        return LatestFrame(source.read)
+        return LatestFrame(source.read, on_stop=source.stopping.set)
     if realtime:
-        return LatestFrame(source.read, fps=source.fps or 30.0)
+        return LatestFrame(source.read, fps=usable_fps(source.fps, 30.0), on_stop=source.stopping.set)
     return EveryFrame(source.read)
 
 
@@ -233,7 +236,7 @@ def run(cfg: LiveConfig, emit: Callable[[FrameResult], None] | None = None,
             summary.stopped_by = e.args[0] if isinstance(e, Stopped) else "Ctrl-C"
         finally:
             hold()  # no stop signal cuts the cleanup short
-            summary.seconds = time.perf_counter() - started
+            summary.seconds, summary.skipped = time.perf_counter() - started, source.skipped
             if _close(summary, frames, step, outputs):
                 source.release()  # never under a capture thread still inside a read
     return summary

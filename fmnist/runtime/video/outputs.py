@@ -16,9 +16,12 @@ import numpy as np
 
 from fmnist.core import atomic
 from fmnist.core.errors import SourceError, UsageError
+from fmnist.core.quiet import quiet_stderr
+from fmnist.runtime.video.sources import usable_fps
 
 WINDOW = "fmnist live (q: quit, s: snapshot)"
 QUIT_KEYS = (ord("q"), 27)
+RECORDED = (".mp4", ".avi")  # --record's containers: mp4v in .mp4, MJPG in .avi
 
 
 def display_available(env: Mapping[str, str] | None = None, probe: Callable[[], bool] | None = None) -> bool:
@@ -66,6 +69,8 @@ def check_new_recording(path: Path | None) -> None:
     run killed outright (SIGKILL, a power cut) leaves this empty file, never a half-written recording."""
     if path is None:
         return
+    if path.suffix.lower() not in RECORDED:
+        raise UsageError(f"--record {path}: fmnist records .mp4 or .avi files; give a name ending in one of them")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         _CLAIMS[_key(path)] = atomic.claim_name(path)
@@ -148,10 +153,15 @@ class Recorder:
 def holds_every_frame(path: Path, frames: int) -> bool:
     """Does the finished recording declare `frames` frames and play its last one? An .mp4 cut short has no index
     and does not open; an .avi's header still counts every frame, but its last ones are missing. A count the
-    reader cannot tell (0 or less) leaves the seek to decide. One seek: about 60 ms, however long the recording."""
+    reader cannot tell (0 or less) leaves the seek to decide. One seek: about 60 ms, however long the recording. An
+    .avi (MJPG) is read by OpenCV's own MJPEG reader, not FFmpeg: an FFmpeg open waits for OpenCV's global FFmpeg lock,
+    which a stalled stream's reopen holds until its timeout, and the stop must not wait for it. That reader prints a
+    file cut short's bytes to fd 2 as it refuses it, so fd 2 is muted for the open (the main thread's own moment)."""
     if frames == 0:
         return True
-    capture = cv2.VideoCapture(str(path))
+    backend = cv2.CAP_OPENCV_MJPEG if path.suffix.lower() == ".avi" else cv2.CAP_ANY
+    with quiet_stderr():
+        capture = cv2.VideoCapture(str(path), backend)
     try:
         if not capture.isOpened():
             return False
@@ -167,7 +177,7 @@ def holds_every_frame(path: Path, frames: int) -> bool:
 def _writer(path: Path, size: tuple[int, int], fps: float, shown: Path) -> cv2.VideoWriter:
     """OpenCV's writer into `path` (the hidden file the recording is made in); an error names `shown`, --record's."""
     fourcc = cv2.VideoWriter_fourcc(*("MJPG" if path.suffix.lower() == ".avi" else "mp4v"))
-    writer = cv2.VideoWriter(str(path), fourcc, fps if 1 <= fps <= 120 else 15.0, size)
+    writer = cv2.VideoWriter(str(path), fourcc, usable_fps(fps, 15.0), size)
     if not writer.isOpened():
         raise SourceError(f"cannot record to {shown}: OpenCV has no writer for it; use .mp4 or .avi")
     return writer

@@ -1,17 +1,22 @@
 """Video sources for `fmnist live`: anything cv2.VideoCapture opens (camera index or device, file, stream URL).
 
 Files end; cameras and streams may drop, so they are reopened a few times with backoff before giving up. A file
-source must be a regular file (a named pipe would block the open for ever) or a device. The open runs in a thread
-of its own, so Ctrl-C and SIGTERM end the wait at once; a stream's open and reads time out besides. A source whose
+source must be a regular file (a named pipe would block the open for ever) or a device; a `file:` URL is its path,
+and any other FFmpeg protocol than the stream schemes (concat:, subfile:, pipe:, data:, ...) is refused. The open runs
+in a thread of its own, so Ctrl-C and SIGTERM end the wait at once; a stream's tries to open share one deadline, and
+its reads time out besides. A file's packets that do not decode are skipped and counted; a file none of whose packets
+decodes is an error. FFmpeg's and OpenCV's own log lines are muted for the process (not fd 2, which is everyone's:
+a thread that pointed it at /dev/null while it reopened a stream swallowed the summary). A source whose
 frames are larger than MAX_FRAME_PIXELS is refused when it opens, and a frame over it (a stream that changes size)
-before anything of fmnist's copies it; an MJPEG source is read as JPEG packets whose size is checked before they
-are decoded (fmnist.runtime.video.frame_limits).
+before anything of fmnist's copies it; a source of still images (MJPEG, PNG, TIFF, WebP) is read as image packets
+whose header is checked before they are decoded (fmnist.runtime.video.frame_limits).
 """
 
 from __future__ import annotations
 
 import glob
 import os
+import re
 import stat
 import threading
 import time
@@ -21,18 +26,20 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fmnist.core.errors import SourceError, escaped
-from fmnist.core.quiet import quiet_stderr
+from fmnist.core.errors import SourceError, UsageError, escaped
 from fmnist.runtime.video.frame_limits import check_frame, decode_packet, is_mjpeg, size_error
 
 CAMERA_SIZE = (640, 480)  # asked of a camera; it may grant another
 RETRIES = 3
 BACKOFF_S = 0.5  # doubles after each failed reopen
-OPEN_TIMEOUT_MS = 10_000  # a stream that does not answer (OpenCV's own default: 30 s)
+OPEN_TIMEOUT_MS = 10_000  # all the tries to open a stream, or to reopen it, together (OpenCV's own: 30 s a try)
 READ_TIMEOUT_MS = 10_000  # a stream that stops sending: then reopened
 WAIT_S = 0.05  # how often the wait for an open looks for a signal
-RAW_TRIES = 3  # opens of an MJPEG source as packets before it is read decoded
-BAD_PACKETS = 64  # MJPEG packets in a row that do not decode before the source counts as stopped
+RAW_TRIES = 3  # opens of an MJPEG source as packets before it is read decoded (a refused connection is tried again)
+BAD_PACKETS = 64  # a stream's MJPEG packets in a row that do not decode before it counts as stopped (a file: no cap)
+STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "tcp", "udp")  # what --source's help names, and TLS
+# what FFmpeg takes for a protocol name before a colon (libavformat's URL_SCHEME_CHARS); "subfile," is its other form
+_PROTOCOL = re.compile(r"^(?:([A-Za-z0-9+.-]+):|subfile,)")
 
 
 @dataclass(frozen=True)
@@ -46,13 +53,23 @@ class SourceSpec:
 
 
 def parse_source(source: str) -> SourceSpec:
+    """What --source names. FFmpeg reads a name that starts `word:` as a protocol, so a stream scheme is a stream,
+    `file:` is the file at its path (checked as any file), and any other protocol is refused (exit 2): concat: and
+    subfile: open files behind the regular-file check, pipe: and fd: read descriptors, data: bytes in the name."""
     if source.isdigit():
         return SourceSpec("camera", int(source))
     if source.startswith("/dev/video"):
         return SourceSpec("camera", source)
-    if "://" in source:
+    protocol = _PROTOCOL.match(source)
+    if protocol is None:
+        return SourceSpec("file", source)
+    scheme = (protocol.group(1) or "subfile").lower()
+    if scheme in STREAM_SCHEMES:
         return SourceSpec("stream", source)
-    return SourceSpec("file", source)
+    if scheme == "file":  # FFmpeg opens what follows "file:" as it is: file:///a and file:/a are /a
+        return SourceSpec("file", os.path.abspath(source[len("file:"):] or "."))
+    raise UsageError(f"--source {escaped(source)}: {scheme}: is not a stream fmnist reads; give a video file (./NAME "
+                     f"if its name has a colon), a camera or a stream URL ({', '.join(STREAM_SCHEMES)})")
 
 
 def checked(spec: SourceSpec) -> SourceSpec:
@@ -86,76 +103,123 @@ def _tried(spec: SourceSpec) -> str:
     return f"stream {spec.target} (unreachable, refused, or not a video stream)"
 
 
-def _capture(spec: SourceSpec, raw: bool = False) -> cv2.VideoCapture:
-    """cv2.VideoCapture: a stream's open and reads time out; `raw` hands out packets undecoded (FFmpeg only)."""
+def mute_native_logs() -> None:
+    """FFmpeg's log (a refused connection, a packet that does not decode) and OpenCV's warnings (a stream's timeout)
+    off for this process, rather than fd 2 pointed at /dev/null while a source opens: a capture thread that did so
+    swallowed the main thread's lines. FFmpeg reads OPENCV_FFMPEG_LOGLEVEL once, at OpenCV's first FFmpeg capture;
+    a user's own setting of it is kept."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
+
+def usable_fps(fps: float, default: float) -> float:
+    """A frame rate a source declared, if it is one to pace or record at (1 to 120 fps); `default` otherwise."""
+    return fps if 1 <= fps <= 120 else default
+
+
+def deadline_for(spec: SourceSpec) -> float | None:
+    """When the tries to open a stream give up (time.monotonic()); None for a file or a camera, which do not wait."""
+    return time.monotonic() + OPEN_TIMEOUT_MS / 1000 if spec.kind == "stream" else None
+
+
+def _left_ms(deadline: float | None) -> int | None:
+    return None if deadline is None else int((deadline - time.monotonic()) * 1000)
+
+
+def _capture(spec: SourceSpec, raw: bool = False, deadline: float | None = None) -> cv2.VideoCapture:
+    """cv2.VideoCapture: a stream's open waits until `deadline` at most and its reads time out; `raw` hands out
+    packets undecoded (FFmpeg only). A stream whose deadline has passed is not opened (a closed capture)."""
     params = [cv2.CAP_PROP_FORMAT, -1] if raw else []
+    left = _left_ms(deadline)
+    if left is not None and left <= 0:
+        return cv2.VideoCapture()
     if spec.kind == "stream":
-        params += [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, READ_TIMEOUT_MS]
+        timeout = OPEN_TIMEOUT_MS if left is None else left
+        params += [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, timeout, cv2.CAP_PROP_READ_TIMEOUT_MSEC, READ_TIMEOUT_MS]
     return cv2.VideoCapture(spec.target, cv2.CAP_ANY, params) if params else cv2.VideoCapture(spec.target)
 
 
 @dataclass
 class Opened:
     capture: cv2.VideoCapture
-    packets: bool = False  # MJPEG read as JPEG packets, decoded by fmnist
+    packets: bool = False  # still images (MJPEG's JPEGs, PNGs...) read as packets, header-checked, decoded by fmnist
 
 
-def _open(spec: SourceSpec) -> Opened:
+def _open(spec: SourceSpec, deadline: float | None = None) -> Opened:
     """The capture, opened or not. MJPEG is read as JPEG packets: a file or an HTTP stream (an IP camera) is opened
     as packets first and never decoded by FFmpeg; any other stream is opened decoded once (a tcp:// camera may take
-    one connection only) and, if it turns out to be MJPEG, opened again as packets."""
+    one connection only) and, if it turns out to be MJPEG, opened again as packets. A stream's tries all end by
+    `deadline`."""
     if spec.kind != "camera" and (spec.kind == "file" or str(spec.target).lower().startswith(("http://", "https://"))):
-        return _packets_first(spec)
-    capture = _capture(spec)
+        return _packets_first(spec, deadline)
+    capture = _capture(spec, deadline=deadline)
     if capture.isOpened() and spec.kind == "camera":
         capture.set(cv2.CAP_PROP_FRAME_WIDTH, CAMERA_SIZE[0])
         capture.set(cv2.CAP_PROP_FRAME_HEIGHT, CAMERA_SIZE[1])
-    if spec.kind == "camera" or not capture.isOpened() or not is_mjpeg(capture):
+    if spec.kind == "camera" or not _reads_as_images(capture):
         return Opened(capture)
     capture.release()  # first: a camera that serves one client at a time (an ESP32-CAM) must be free again
-    return _packets_first(spec)
+    return _packets_first(spec, deadline)
 
 
-def _packets_first(spec: SourceSpec) -> Opened:
-    """The source as MJPEG packets if it is MJPEG (tried RAW_TRIES times: a stream may be slow to answer again);
-    decoded otherwise, each frame then checked once decoded."""
+def _packets_first(spec: SourceSpec, deadline: float | None = None) -> Opened:
+    """The source as MJPEG packets if it is MJPEG (tried RAW_TRIES times: a stream may refuse a connection while it
+    frees the last one); decoded otherwise, each frame then checked once decoded. A try that timed out leaves no
+    time to the others: they share `deadline`."""
     for _ in range(RAW_TRIES):
-        packets = _capture(spec, raw=True)
-        if packets.isOpened() and is_mjpeg(packets):
+        packets = _capture(spec, raw=True, deadline=deadline)
+        if _reads_as_images(packets):
             return Opened(packets, packets=True)
         answered = packets.isOpened()
         packets.release()
         if answered:  # not MJPEG
             break
-    return Opened(_capture(spec))
+    return Opened(_capture(spec, deadline=deadline))
 
 
-def open_waiting(spec: SourceSpec) -> Opened:
+def _reads_as_images(capture: cv2.VideoCapture) -> bool:
+    """Is the opened capture a source of still images read as checked packets (is_mjpeg)? Released if its codec is
+    refused."""
+    try:
+        return capture.isOpened() and is_mjpeg(capture)
+    except SourceError:
+        capture.release()
+        raise
+
+
+def open_waiting(spec: SourceSpec, deadline: float | None = None) -> Opened:
     """_open in a thread, waited for here: OpenCV checks no signal while it opens (a stream that does not answer,
     a device that hangs), but this wait lets Ctrl-C, and SIGTERM inside stop_as_interrupt, through at once. A capture
-    that opens after the wait was given up is released by its thread."""
+    that opens after the wait was given up is released by its thread; a source refused as it opens (SourceError) is
+    raised here."""
     opened: list[Opened] = []
+    refused: list[SourceError] = []
     lock, given_up = threading.Lock(), threading.Event()
 
     def work() -> None:
-        result = _open(spec)
+        try:
+            result = _open(spec, deadline)
+        except SourceError as e:
+            refused.append(e)
+            return
         with lock:
             opened.append(result)
             if given_up.is_set():
                 result.capture.release()
 
     thread = threading.Thread(target=work, name="fmnist-open", daemon=True)
-    with quiet_stderr():  # OpenCV and FFmpeg print their own errors; ours lists what was tried
-        thread.start()
-        try:
-            while thread.is_alive():
-                thread.join(WAIT_S)
-        except BaseException:
-            with lock:
-                given_up.set()
-                for result in opened:
-                    result.capture.release()
-            raise
+    thread.start()  # OpenCV's and FFmpeg's own errors are muted (mute_native_logs); ours lists what was tried
+    try:
+        while thread.is_alive():
+            thread.join(WAIT_S)
+    except BaseException:
+        with lock:
+            given_up.set()
+            for result in opened:
+                result.capture.release()
+        raise
+    if refused:
+        raise SourceError(f"--source {escaped(spec.target)}: {refused[0]}")
     return opened[0]
 
 
@@ -164,8 +228,11 @@ class VideoSource:
 
     def __init__(self, source: str) -> None:
         self.source, self.spec = source, checked(parse_source(source))
+        self.delivered, self.skipped = 0, 0  # frames read; a file's packets that did not decode
+        self.stopping = threading.Event()  # set by the reader's owner: a reopen under way gives up
+        mute_native_logs()
         try:
-            opened = open_waiting(self.spec)
+            opened = open_waiting(self.spec, deadline_for(self.spec))
         except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM/SIGHUP inside stop_as_interrupt
             raise SourceError(f"--source {escaped(source)}: stopped by {e.args[0] if e.args else 'Ctrl-C'} while "
                               "it was opening; nothing was read") from None
@@ -180,39 +247,56 @@ class VideoSource:
             raise error
 
     def read(self) -> np.ndarray | None:
+        """The next frame; None at the end of a file (an error if none of it decoded), or once `stopping` is set
+        while a live source is reopened."""
         frame = self._next()
-        if frame is not None:
-            return frame
-        if not self.spec.live:
+        if frame is None and not self.spec.live:
+            if not self.delivered:
+                raise self._undecodable()
             return None  # the end of the file
-        return self._reopen()
+        frame = self._reopen() if frame is None else frame
+        self.delivered += frame is not None
+        return frame
+
+    def _undecodable(self) -> SourceError:
+        packets = f"none of its {self.skipped} packets decodes" if self.skipped else "OpenCV decodes no frame of it"
+        return SourceError(f"--source {escaped(self.source)}: {packets} as a frame; is it a damaged video?")
 
     def _next(self) -> np.ndarray | None:
         """The next frame within the limits, or None when the capture gives none (the end, or a dropped stream). A
-        packet that does not decode is skipped, up to BAD_PACKETS in a row."""
-        for _ in range(BAD_PACKETS if self.packets else 1):
+        packet that does not decode is skipped and counted: in a file, all of them (the frames after them are
+        read); in a stream, up to BAD_PACKETS in a row, after which it counts as dropped."""
+        bad = 0
+        while not self.spec.live or bad < BAD_PACKETS:
             ok, frame = self.capture.read()
             if not ok or frame is None or not frame.size:
                 return None
             frame = decode_packet(frame, self.source) if self.packets else check_frame(frame, self.source)
             if frame is not None:
                 return frame
+            bad, self.skipped = bad + 1, self.skipped + (not self.spec.live)
         return None
 
-    def _reopen(self) -> np.ndarray:
-        delay = BACKOFF_S
-        for _ in range(RETRIES):
+    def _reopen(self) -> np.ndarray | None:
+        """A dropped camera or stream opened again: up to RETRIES tries after backoff, a stream's all within one
+        OPEN_TIMEOUT_MS; None as soon as `stopping` is set (the run is ending)."""
+        delay, deadline, tries = BACKOFF_S, deadline_for(self.spec), 0
+        while tries < RETRIES:
             self.capture.release()
-            time.sleep(delay)
-            delay *= 2
-            with quiet_stderr():
-                opened = _open(self.spec)
+            if self.stopping.wait(delay):
+                return None
+            delay, tries = delay * 2, tries + 1
+            opened = _open(self.spec, deadline)
             self.capture, self.packets = opened.capture, opened.packets
-            frame = self._next() if self.capture.isOpened() else None
-            if frame is not None:
+            frame = self._next() if self.capture.isOpened() and not self.stopping.is_set() else None
+            if frame is not None or self.stopping.is_set():
                 return frame
-        raise SourceError(f"{self.spec.kind} {self.spec.target!r} stopped sending frames and did not come back "
-                          f"after {RETRIES} retries; check the cable, the network or the device")
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+        within = f" within {OPEN_TIMEOUT_MS // 1000} s" if deadline is not None else ""
+        raise SourceError(f"{self.spec.kind} {self.spec.target!r} stopped sending frames and did not come back after "
+                          f"{tries} {'retry' if tries == 1 else 'retries'}{within}; check the cable, the network or "
+                          "the device")
 
     def release(self) -> None:
         self.capture.release()

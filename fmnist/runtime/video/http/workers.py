@@ -26,11 +26,8 @@ from fmnist.core.bounded import sha256_file
 from fmnist.core.session import cores
 from fmnist.runtime.batch import Outcome
 from fmnist.runtime.classifier import Classifier
-from fmnist.runtime.image import ImageError, ImageTooLarge, read_image_bytes
-from fmnist.runtime.image_header import HeaderError, read_header
+from fmnist.runtime.image import ImageError, ImageTooLarge, is_large, read_image_bytes
 from fmnist.runtime.video.http.muted import muted
-
-LARGE_BYTES = 64_000_000  # decoded (with the decoder's buffers): a 20 MP photo; larger ones decode one at a time
 
 
 @dataclass(frozen=True)
@@ -110,8 +107,4 @@ class Workers:
     def _turn(data: bytes, lock: anyio.Lock) -> AbstractAsyncContextManager[Any]:
         """The large images' one-at-a-time lock, for an image whose header declares over LARGE_BYTES decoded (the
         header alone is read: a few bytes)."""
-        try:
-            large = read_header(io.BytesIO(data)).peak_bytes > LARGE_BYTES
-        except HeaderError:  # not an image: read_image_bytes says so
-            large = False
-        return lock if large else nullcontext()
+        return lock if is_large(io.BytesIO(data)) else nullcontext()

@@ -1,0 +1,82 @@
+"""A folder fmnist makes whole and swaps into place (a bundle, a fetched photo set) keeps a record of every file in
+it, with its sha256. An earlier copy is replaced only while it holds just those files, unchanged: a file a user
+added or edited there, or a folder of the user's under the same name, is never removed with it."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from fmnist.core.bounded import sha256_file
+
+RECORD_LIMIT = 8 << 20  # bytes: a photo set's record of 3,800 files is about 400 KB; a bigger file is not one
+
+
+def _files(folder: Path) -> Iterator[Path]:
+    """Every entry under `folder`, depth first, symlinks not followed (a symlink is an entry, not a folder)."""
+    with os.scandir(folder) as entries:
+        for entry in sorted(entries, key=lambda e: e.name):
+            path = Path(entry.path)
+            yield path
+            if entry.is_dir(follow_symlinks=False):
+                yield from _files(path)
+
+
+def _key(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
+def _folders_of(keys: dict[str, str]) -> set[str]:
+    """Every folder on the way to each of `keys` ("a/b/c.jpg": "a" and "a/b")."""
+    folders = set()
+    for key in keys:
+        parts = key.split("/")[:-1]
+        folders.update("/".join(parts[:i]) for i in range(1, len(parts) + 1))
+    return folders
+
+
+def record_tree(folder: Path, name: str, made_by: str) -> None:
+    """Write `folder`/`name`: each regular file now under `folder` (relative POSIX path) and its sha256."""
+    files = {_key(p, folder): sha256_file(p) for p in _files(folder) if p.is_file() and not p.is_symlink()}
+    (folder / name).write_text(json.dumps({"made_by": made_by, "files": files}, indent=2) + "\n")
+
+
+def read_record(folder: Path, name: str) -> dict[str, str] | None:
+    """The files `folder`/`name` records; None if it is not such a record (missing, not a regular file, over
+    RECORD_LIMIT, not the JSON record_tree writes). Its size is checked before it is read."""
+    path = folder / name
+    try:
+        found = os.lstat(path)
+        if not stat.S_ISREG(found.st_mode) or found.st_size > RECORD_LIMIT:
+            return None
+        files = json.loads(path.read_bytes()).get("files")
+    except (OSError, ValueError, AttributeError, RecursionError):
+        return None
+    if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+        return None
+    return files
+
+
+def not_as_recorded(folder: Path, recorded: dict[str, str], writer: str,
+                    skip: Callable[[Path], bool] = lambda _: False) -> list[str]:
+    """What under `folder` `writer` did not write, or has changed since: a file not in `recorded` or whose sha256
+    differs, a symlink, a pipe, a folder holding no recorded file. `skip`: entries at the top not to judge (the
+    record itself). OSError if a part cannot be read."""
+    holding = _folders_of(recorded)
+    found = []
+    for path in _files(folder):
+        key = _key(path, folder)
+        if path.parent == folder and skip(path):
+            continue
+        mode = os.lstat(path).st_mode
+        if stat.S_ISDIR(mode):
+            if key not in holding:
+                found.append(f"{key}/ (not written by {writer})")
+        elif key not in recorded:
+            found.append(f"{key} (not written by {writer})")
+        elif not stat.S_ISREG(mode) or sha256_file(path) != recorded[key]:
+            found.append(f"{key} (edited)")
+    return found

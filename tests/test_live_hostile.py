@@ -1,0 +1,240 @@
+"""`fmnist live` against what a hostile review handed it: FFmpeg protocol URLs that slipped past the regular-file
+check, a header declaring 1e-5 fps, videos none of whose packets decode, a stdout that is full or closed, a stop
+while a stalled stream is reopened, streams that never answer, and a --record name OpenCV cannot write.
+docs/reliability.md maps each case to its test here."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from fmnist.cli import app
+from fmnist.core.errors import SourceError, UsageError
+from fmnist.runtime.video.capture import LatestFrame
+from fmnist.runtime.video.live import open_frames
+from fmnist.runtime.video.sources import SourceSpec, VideoSource, parse_source
+from tests.live_sources import StallingCamera, damage_packets, declare_fps, mjpeg_avi, picture
+
+ROOT = Path(__file__).resolve().parent.parent
+runner = CliRunner()
+
+
+def live(*args: str, timeout: float = 60, **kwargs) -> subprocess.CompletedProcess:
+    """`fmnist live` in a process of its own (the edge model, headless), killed at `timeout`: the test then fails
+    with TimeoutExpired instead of hanging."""
+    kwargs.setdefault("stdout", subprocess.PIPE)
+    return subprocess.run([sys.executable, "-m", "fmnist", "live", "--model", "edge", "--no-display", *args],
+                          stderr=subprocess.PIPE, text=True, timeout=timeout, cwd=ROOT, **kwargs)
+
+
+def frames_in(path: Path) -> int:
+    capture, count = cv2.VideoCapture(str(path)), 0
+    while capture.read()[0]:
+        count += 1
+    capture.release()
+    return count
+
+
+# --- A: protocol URLs ----------------------------------------------------------------------------------------------
+
+def test_a_file_url_is_its_path_and_other_ffmpeg_protocols_are_refused(tmp_path):
+    assert parse_source("file:///tmp/v.avi") == SourceSpec("file", "/tmp/v.avi")
+    assert parse_source("file:/tmp/v.avi") == SourceSpec("file", "/tmp/v.avi")
+    assert parse_source("file:concat:x") == SourceSpec("file", os.path.abspath("concat:x"))  # a name, not a protocol
+    assert parse_source("RTSP://cam/1").kind == parse_source("udp://0.0.0.0:5000").kind == "stream"
+    assert parse_source("./a:b.avi") == SourceSpec("file", "./a:b.avi")
+    for url in ("concat:a.avi|b.avi", "subfile,,start,0,end,0,,:a.avi", "pipe:0", "data:abc", "fd:3", "crypto:a"):
+        with pytest.raises(UsageError, match=r"is not a stream fmnist reads.*\(rtsp, rtsps, rtmp, http, https"):
+            parse_source(url)
+
+
+@pytest.mark.slow
+def test_a_pipe_behind_a_file_or_concat_url_is_refused_and_a_file_url_ends(tmp_path):
+    """`file://FIFO` and `concat:good|FIFO` hung for ever; `file://good.avi` was a stream, replayed without end."""
+    fifo, good = tmp_path / "fifo.avi", mjpeg_avi(tmp_path / "good.avi", 4)
+    os.mkfifo(fifo)
+    for source in (f"file://{fifo}", f"file:{fifo}"):
+        got = live("--source", source, timeout=30)
+        assert got.returncode == 1 and got.stderr == (
+            f"error: --source {fifo} is not a regular file (a named pipe, a socket, a folder or a block device); give "
+            "a video file, a camera (an index or /dev/videoN) or a stream URL\n")
+    got = live("--source", f"concat:{good}|{fifo}", "--record", str(tmp_path / "r.avi"), timeout=30)
+    assert got.returncode == 2 and got.stderr.count("\n") == 1 and "concat: is not a stream" in got.stderr
+    assert not (tmp_path / "r.avi").exists()
+    got = live("--source", f"file://{good}", timeout=30)
+    assert got.returncode == 0 and f"source file {good}" in got.stderr and "4 frames in" in got.stderr
+
+
+# --- B: a declared frame rate --------------------------------------------------------------------------------------
+
+def test_realtime_paces_a_file_declaring_an_absurd_frame_rate_at_30_fps(tmp_path):
+    """1e-5 fps declared: one frame a day under --realtime; it now plays at 30 fps, as the recorder's rule has it."""
+    video = mjpeg_avi(tmp_path / "slow.avi", 3)
+    declare_fps(video, 100_000, 1)
+    source = VideoSource(str(video))
+    assert 0 < source.fps < 1e-3  # what the file says
+    frames = open_frames(source, realtime=True)
+    try:
+        assert isinstance(frames, LatestFrame) and frames.interval == pytest.approx(1 / 30)
+        started = time.monotonic()
+        assert frames.get() is not None and frames.get() is not None
+        assert time.monotonic() - started < 2
+    finally:
+        frames.stop()
+        source.release()
+
+
+# --- C: packets that do not decode ---------------------------------------------------------------------------------
+
+def test_a_video_none_of_whose_packets_decodes_is_an_error_not_zero_frames(tmp_path):
+    video = mjpeg_avi(tmp_path / "garbage.avi", 20)
+    assert damage_packets(video, keep=()) == 20
+    got = runner.invoke(app, ["live", "--source", str(video), "--model", "edge", "--no-display", "--record",
+                              str(tmp_path / "r.avi")])
+    assert got.exit_code == 1 and "Traceback" not in got.output
+    assert got.stderr.endswith(f"\nerror: --source {video}: none of its 20 packets decodes as a frame; is it a "
+                               "damaged video?\n") and got.stderr.count("\n") == 2  # after the source's line
+    assert not (tmp_path / "r.avi").exists()  # the claimed name given back
+
+
+def test_good_frames_after_many_bad_packets_are_read_and_the_bad_ones_counted(tmp_path):
+    """3 good, 100 random, 3 good: the reader used to stop after 64 bad packets in a row, dropping the last 3."""
+    video = mjpeg_avi(tmp_path / "mixed.avi", 106)
+    assert damage_packets(video, keep=(0, 1, 2, 103, 104, 105)) == 100
+    got = runner.invoke(app, ["live", "--source", str(video), "--model", "edge", "--no-display"])
+    assert got.exit_code == 0, got.output
+    assert "6 frames in" in got.stderr and "100 packets skipped (not decodable)" in got.stderr
+
+
+# --- D: stdout ----------------------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_a_full_stdout_is_one_error_line_after_the_recording_is_finalized(tmp_path):
+    video, record = mjpeg_avi(tmp_path / "v.avi", 200), tmp_path / "r.avi"
+    with open("/dev/full", "w") as full:
+        got = live("--source", str(video), "--json", "--record", str(record), stdout=full)
+    assert got.returncode == 1 and "Traceback" not in got.stderr
+    assert got.stderr.splitlines()[-1] == "error: cannot write --json to stdout: No space left on device"
+    assert 1 <= frames_in(record) < 200  # finalized, and it plays
+
+
+@pytest.mark.slow
+def test_a_reader_that_goes_away_ends_live_quietly(tmp_path):
+    """`live --json | head -1`: the lines were block-buffered, and the pipe's close was an exit 1 (or Python's
+    'Exception ignored … BrokenPipeError' at exit)."""
+    video = mjpeg_avi(tmp_path / "v.avi", 300)
+    process = subprocess.Popen([sys.executable, "-m", "fmnist", "live", "--model", "edge", "--no-display", "--json",
+                                "--source", str(video)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        assert process.stdout.readline().startswith('{"frame": 0')  # each line as it comes
+        process.stdout.close()
+        err = process.stderr.read()
+        process.wait(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert not [line for line in err.splitlines() if "rror" in line or "xception" in line or "Traceback" in line]
+
+
+# --- E and F: streams that stall or never answer -------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_a_stop_while_a_stalled_stream_is_reopened_is_prompt_and_keeps_the_summary(tmp_path):
+    """The camera sends 10 frames and stalls; live's read times out (10 s) and it reconnects, which stalls too.
+    SIGTERM then (docker stop): the capture thread's reopen had fd 2 at /dev/null (the summary vanished), stop()
+    waited 5 s for it, and the recording's check waited for OpenCV's FFmpeg lock, which the reopen held."""
+    camera, record = StallingCamera(frames=10), tmp_path / "r.avi"
+    process = subprocess.Popen([sys.executable, "-m", "fmnist", "live", "--model", "edge", "--no-display",
+                                "--source", camera.url, "--record", str(record)], cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert camera.wait_for(2, timeout=40)  # the reopen is connecting
+        time.sleep(1.0)
+        stopped = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=20)
+        took = time.monotonic() - stopped
+    finally:
+        process.kill()
+        camera.close()
+    assert took < 4 and process.returncode == 0, (took, err)
+    assert "interrupted: 10 frames" in err and "stopped by SIGTERM" in err and "[ WARN" not in err, err
+    assert frames_in(record) == 10
+
+
+@pytest.mark.slow
+def test_streams_that_never_answer_or_stall_give_up_on_the_documented_deadlines(tmp_path):
+    """One 10 s deadline for all of a stream's tries to open (it took 40.5 s: four opens of 10 s each), and one for
+    its tries to come back (a stall after the frames: 136 s, now the 10 s read timeout and 10 s of tries)."""
+    silent = socket.create_server(("127.0.0.1", 0))  # connections queue in its backlog: accepted, never answered
+    camera = StallingCamera(frames=5)
+    results: dict[str, tuple[float, subprocess.CompletedProcess]] = {}
+
+    def run(name: str, url: str) -> None:
+        started = time.monotonic()
+        got = live("--source", url, timeout=90)
+        results[name] = (time.monotonic() - started, got)
+
+    threads = [threading.Thread(target=run, args=("silent", f"http://127.0.0.1:{silent.getsockname()[1]}/")),
+               threading.Thread(target=run, args=("stall", camera.url))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    silent.close()
+    camera.close()
+    took, got = results["silent"]
+    assert got.returncode == 1 and took < 16 and got.stderr.startswith("error: cannot open --source"), (took, got)
+    took, got = results["stall"]
+    assert got.returncode == 1 and 18 < took < 30, (took, got.stderr)
+    assert "did not come back after 1 retry within 10 s" in got.stderr and "[ WARN" not in got.stderr
+
+
+# --- H: still images FFmpeg would decode itself -------------------------------------------------------------------
+
+def test_a_huge_png_mid_sequence_is_refused_from_its_header_before_it_is_decoded(tmp_path):
+    """A PNG sequence (or PNG-in-AVI) was decoded by FFmpeg whatever its size (a 16000x16000 16-bit RGBA frame took
+    2.16 GB) and scaled to the first frame's: now read as packets, each header checked, as MJPEG is."""
+    small = cv2.imencode(".png", picture())[1].tobytes()
+    for i in (0, 1, 3):
+        (tmp_path / f"img_{i:03d}.png").write_bytes(small)
+    assert cv2.imwrite(str(tmp_path / "img_002.png"), np.zeros((5000, 5000), np.uint8))  # 25 MP, a 25 KB file
+    source = VideoSource(str(tmp_path / "img_%03d.png"))
+    try:
+        assert source.packets and source.read().shape == (240, 320, 3) and source.read() is not None
+        with pytest.raises(SourceError, match=r"a frame of --source .* is 5000x5000 \(25 MP\), over the 24 MP"):
+            source.read()
+    finally:
+        source.release()
+
+
+def test_a_still_image_codec_whose_headers_fmnist_does_not_read_is_refused(tmp_path):
+    for i in range(2):
+        assert cv2.imwrite(str(tmp_path / f"k_{i:03d}.jp2"), np.full((256, 256, 3), 120, np.uint8))
+    got = runner.invoke(app, ["live", "--source", str(tmp_path / "k_%03d.jp2"), "--model", "edge", "--no-display"])
+    assert got.exit_code == 1 and got.stderr == (
+        f"error: --source {tmp_path / 'k_%03d.jp2'}: its frames are JPEG 2000 images, each of any size, whose "
+        "headers fmnist does not read; convert it to MJPEG or PNG frames\n")
+
+
+# --- G: --record's name -------------------------------------------------------------------------------------------
+
+def test_a_record_name_opencv_cannot_write_is_refused_before_the_source_opens(tmp_path):
+    video = mjpeg_avi(tmp_path / "v.avi", 3)
+    got = runner.invoke(app, ["live", "--source", str(video), "--model", "edge", "--no-display", "--record",
+                              str(tmp_path / "out.txt")])
+    assert got.exit_code == 2 and got.stderr == (f"error: --record {tmp_path / 'out.txt'}: fmnist records .mp4 or "
+                                                 ".avi files; give a name ending in one of them\n")
+    assert not (tmp_path / "out.txt").exists()
