@@ -1,5 +1,6 @@
-"""core.atomic.swap_folder, which `bundle` and `data fetch photos` use to put a finished folder in place: an earlier
-folder moved aside is never lost, even when something is put at its name while it is checked."""
+"""core.atomic.swap_folder and core.tree_record, with which `bundle` and `data fetch photos` put a finished folder in
+place over an earlier one: the earlier folder is replaced only while it holds just its recorded files, and is never
+lost, even when something is put at its name while it is checked."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 from fmnist.core.atomic import swap_folder
 from fmnist.core.errors import FmnistError, UsageError
+from fmnist.core.tree_record import not_as_recorded, read_record, record_tree
 
 
 def folder(path: Path, text: str) -> Path:
@@ -45,3 +47,18 @@ def test_a_folder_put_at_the_name_meanwhile_keeps_both_and_says_where(tmp_path):
     assert (final / "file.txt").read_text() == "theirs"
     (kept,) = tmp_path.glob("final.kept.*/final")
     assert (kept / "file.txt").read_text() == "yours"
+
+
+def test_a_folder_nested_thousands_deep_in_a_recorded_tree_is_named_once_not_a_recursion_error(tmp_path):
+    """An earlier bundle or photo set holding a folder of yours 1,100 deep (past Python's recursion limit, which
+    the first recursive walk hit): it is named once, and its insides are not walked."""
+    tree = folder(tmp_path / "tree", "ours")
+    record_tree(tree, ".record", "a test")
+    deep = tree / "d"
+    for _ in range(1100):
+        deep.mkdir()
+        deep = deep / "d"
+    recorded = read_record(tree, ".record")
+    assert recorded == {"file.txt": recorded["file.txt"]}
+    assert not_as_recorded(tree, recorded, "a test", skip=lambda entry: entry.name == ".record") == [
+        "d/ (not written by a test)"]

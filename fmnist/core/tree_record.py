@@ -15,14 +15,17 @@ from fmnist.core.bounded import sha256_file
 RECORD_LIMIT = 8 << 20  # bytes: a photo set's record of 3,800 files is about 400 KB; a bigger file is not one
 
 
-def _files(folder: Path) -> Iterator[Path]:
-    """Every entry under `folder`, depth first, symlinks not followed (a symlink is an entry, not a folder)."""
-    with os.scandir(folder) as entries:
-        for entry in sorted(entries, key=lambda e: e.name):
-            path = Path(entry.path)
-            yield path
-            if entry.is_dir(follow_symlinks=False):
-                yield from _files(path)
+def _files(folder: Path, enter: Callable[[Path], bool] = lambda _: True) -> Iterator[Path]:
+    """Every entry under `folder`, a folder's entries in name order before those of its subfolders, each subfolder
+    entered only if `enter` says so; symlinks not followed (a symlink is an entry, not a folder). A stack, not
+    recursion: a folder nested thousands deep is walked, not a RecursionError."""
+    stack = [folder]
+    while stack:
+        with os.scandir(stack.pop()) as entries:
+            found = sorted(entries, key=lambda e: e.name)
+        yield from (Path(entry.path) for entry in found)
+        stack.extend(Path(entry.path) for entry in reversed(found)
+                     if entry.is_dir(follow_symlinks=False) and enter(Path(entry.path)))
 
 
 def _key(path: Path, root: Path) -> str:
@@ -67,7 +70,7 @@ def not_as_recorded(folder: Path, recorded: dict[str, str], writer: str,
     record itself). OSError if a part cannot be read."""
     holding = _folders_of(recorded)
     found = []
-    for path in _files(folder):
+    for path in _files(folder, enter=lambda sub: _key(sub, folder) in holding):  # a folder of yours: named once
         key = _key(path, folder)
         if path.parent == folder and skip(path):
             continue
@@ -79,4 +82,4 @@ def not_as_recorded(folder: Path, recorded: dict[str, str], writer: str,
             found.append(f"{key} (not written by {writer})")
         elif not stat.S_ISREG(mode) or sha256_file(path) != recorded[key]:
             found.append(f"{key} (edited)")
-    return found
+    return sorted(found)

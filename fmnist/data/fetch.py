@@ -9,6 +9,7 @@ two datasets, and never replaces a file of yours.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import hashlib
@@ -86,24 +87,20 @@ def check_url(url: str, option: str) -> None:
 
 
 class _Watch:
-    """A download's progress, judged by a watchdog thread as well as by the reader: a server that sends its headers
-    or chunk lines a byte at a time never reaches the reader, so the watchdog shuts the connection's socket once the
-    download averages under MIN_RATE after `timeout` seconds."""
+    """A download's progress, judged by a watchdog thread: when fewer than MIN_RATE x `timeout` bytes of body have
+    arrived in the last `timeout` seconds (a server that stalls, drips its headers, its chunk lines or its trailer,
+    or drips after a fast start), it shuts the connection's socket, and the blocked read returns."""
 
     def __init__(self, timeout: float) -> None:
-        self.timeout, self.started, self.done = timeout, time.monotonic(), 0
+        self.timeout, self.done = timeout, 0
         self.sock: socket.socket | None = None  # the connection's, once it is made
         self.tripped = False
+        self._marks: collections.deque[tuple[float, int]] = collections.deque([(time.monotonic(), 0)])
         self._ended = threading.Event()
 
-    def too_slow(self) -> bool:
-        elapsed = time.monotonic() - self.started
-        return elapsed > self.timeout and self.done < MIN_RATE * elapsed
-
     def slow_error(self, url: str) -> DataError:
-        elapsed = time.monotonic() - self.started
-        return DataError(f"{url} sent {self.done:,} bytes in {elapsed:.0f} s, under {MIN_RATE:,} bytes a second; the "
-                         "download was stopped. Try again later, or use a mirror")
+        return DataError(f"{url} sent under {MIN_RATE:,} bytes a second for {self.timeout:g} s ({self.done:,} bytes "
+                         "in all); the download was stopped. Try again later, or use a mirror")
 
     def __enter__(self) -> _Watch:
         threading.Thread(target=self._run, name="fmnist-download-watch", daemon=True).start()
@@ -112,9 +109,18 @@ class _Watch:
     def __exit__(self, *exc: object) -> None:
         self._ended.set()
 
+    def _too_slow(self) -> bool:
+        """Has the last `timeout` seconds brought fewer than MIN_RATE x timeout bytes?"""
+        now = time.monotonic()
+        self._marks.append((now, self.done))
+        while len(self._marks) > 1 and now - self._marks[1][0] >= self.timeout:
+            self._marks.popleft()  # the oldest mark kept is the latest at least `timeout` ago
+        since, then = self._marks[0]
+        return now - since >= self.timeout and self.done - then < MIN_RATE * self.timeout
+
     def _run(self) -> None:
-        while not self._ended.wait(0.25):
-            if self.too_slow() and self.sock is not None:
+        while not self._ended.wait(0.1):
+            if self._too_slow() and self.sock is not None:
                 self.tripped = True
                 with contextlib.suppress(OSError):
                     self.sock.shutdown(socket.SHUT_RDWR)  # the blocked read returns: the reader says why
@@ -218,8 +224,6 @@ def _stream(response: http.client.HTTPResponse, out: BinaryIO, url: str, name: s
             raise DataError(f"{url} sent more than the {megabytes(limit)} {name} may take; the download was stopped")
         out.write(chunk)
         digest.update(chunk)
-        if watch.too_slow():
-            raise watch.slow_error(url)
         if progress:
             progress(name, watch.done, total)
     if watch.tripped:  # the watchdog shut the socket: the end of the body is its doing

@@ -65,7 +65,7 @@ SELFTEST = """#!/usr/bin/env bash
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 fmnist=${FMNIST:-$here/venv/bin/fmnist}
-got=$("$fmnist" classify "$here/sample.jpg" --model "$here/model.onnx" --json)
+got=$("$fmnist" classify "$here/sample.jpg" --model "$here/model.onnx" --json --top 10)
 python3 - "$got" "$here/expected.json" <<'PY'
 import json, sys
 got, expected = json.loads(sys.argv[1]), json.load(open(sys.argv[2]))
