@@ -489,14 +489,20 @@ def test_serve_with_a_source_that_cannot_open_says_only_that_never_serving():
 
 
 @pytest.mark.slow
-def test_serve_with_a_source_serves_the_api_on_after_the_video_ends_until_sigterm(tmp_path):
+@pytest.mark.parametrize("damaged", [False, True])
+def test_serve_with_a_source_serves_the_api_on_after_the_video_ends_until_sigterm(tmp_path, damaged):
+    """A video that plays to its end, or one none of whose frames decodes (its error said): the API serves on."""
     import cv2
+
+    from tests.live_sources import damage_packets
 
     clip = tmp_path / "clip.avi"
     writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 50.0, (64, 48))
     for i in range(10):  # 0.2 s, played in real time
         writer.write(np.full((48, 64, 3), i * 20, np.uint8))
     writer.release()
+    if damaged:
+        damage_packets(clip, keep=())
     process = subprocess.Popen([Path(sys.executable).parent / "fmnist", "serve", "--port", "0", "--threads", "1",
                                 "--source", str(clip)], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     try:

@@ -49,16 +49,29 @@ def test_a_folder_put_at_the_name_meanwhile_keeps_both_and_says_where(tmp_path):
     assert (kept / "file.txt").read_text() == "yours"
 
 
+def remove_deep(top: Path) -> None:
+    """A chain of nested folders removed from the bottom up: shutil.rmtree (and pytest's clean-up of old temporary
+    folders, which uses it) recurses a level at a time and fails past Python's recursion limit."""
+    chain = [top]
+    while (chain[-1] / "d").is_dir():
+        chain.append(chain[-1] / "d")
+    for path in reversed(chain):
+        path.rmdir()
+
+
 def test_a_folder_nested_thousands_deep_in_a_recorded_tree_is_named_once_not_a_recursion_error(tmp_path):
     """An earlier bundle or photo set holding a folder of yours 1,100 deep (past Python's recursion limit, which
     the first recursive walk hit): it is named once, and its insides are not walked."""
     tree = folder(tmp_path / "tree", "ours")
     record_tree(tree, ".record", "a test")
     deep = tree / "d"
-    for _ in range(1100):
-        deep.mkdir()
-        deep = deep / "d"
-    recorded = read_record(tree, ".record")
-    assert recorded == {"file.txt": recorded["file.txt"]}
-    assert not_as_recorded(tree, recorded, "a test", skip=lambda entry: entry.name == ".record") == [
-        "d/ (not written by a test)"]
+    try:
+        for _ in range(1100):
+            deep.mkdir()
+            deep = deep / "d"
+        recorded = read_record(tree, ".record")
+        assert recorded == {"file.txt": recorded["file.txt"]}
+        assert not_as_recorded(tree, recorded, "a test", skip=lambda entry: entry.name == ".record") == [
+            "d/ (not written by a test)"]
+    finally:
+        remove_deep(tree / "d")

@@ -50,14 +50,16 @@ def stdout_json(obj: Any) -> None:
     be written (a full disk, /dev/full) is one error line, exit 1. Either way the exception leaves through the
     caller's cleanup (live's recording is finalized), and stdout is pointed at /dev/null, so that Python's last
     flush at exit has nothing to complain of."""
+    if sys.stdout is None:  # started with stdout closed (>&-): Python has no stdout at all
+        raise FmnistError("cannot write --json to stdout: it is closed")
     try:
         sys.stdout.write(dumps(obj) + "\n")
         sys.stdout.flush()
-    except OSError as e:
+    except (OSError, ValueError) as e:  # ValueError: a stdout closed under Python
         _drop_stdout()
         if isinstance(e, BrokenPipeError):
             raise typer.Exit(0) from None
-        raise FmnistError(f"cannot write --json to stdout: {e.strerror or e}") from None
+        raise FmnistError(f"cannot write --json to stdout: {getattr(e, 'strerror', None) or e}") from None
 
 
 def _drop_stdout() -> None:

@@ -33,7 +33,7 @@ from fmnist.runtime.video.outputs import (
     unclaim_recording,
 )
 from fmnist.runtime.video.preview import Preview
-from fmnist.runtime.video.sources import VideoSource, usable_fps
+from fmnist.runtime.video.sources import VideoSource, pace_fps
 from fmnist.runtime.video.step import Box, FrameResult, FrameStep
 
 
@@ -113,7 +113,7 @@ def open_frames(source: VideoSource, realtime: bool = False) -> EveryFrame | Lat
     if source.spec.live:
         return LatestFrame(source.read, on_stop=source.stopping.set)
     if realtime:
-        return LatestFrame(source.read, fps=usable_fps(source.fps, 30.0), on_stop=source.stopping.set)
+        return LatestFrame(source.read, fps=pace_fps(source.fps), on_stop=source.stopping.set)
     return EveryFrame(source.read)
 
 

@@ -154,12 +154,20 @@ def holds_every_frame(path: Path, frames: int) -> bool:
     """Does the finished recording declare `frames` frames and play its last one? An .mp4 cut short has no index
     and does not open; an .avi's header still counts every frame, but its last ones are missing. A count the
     reader cannot tell (0 or less) leaves the seek to decide. One seek: about 60 ms, however long the recording. An
-    .avi (MJPG) is read by OpenCV's own MJPEG reader, not FFmpeg: an FFmpeg open waits for OpenCV's global FFmpeg lock,
-    which a stalled stream's reopen holds until its timeout, and the stop must not wait for it. That reader prints a
-    file cut short's bytes to fd 2 as it refuses it, so fd 2 is muted for the open (the main thread's own moment)."""
+    .avi (MJPG) is read first by OpenCV's own MJPEG reader, not FFmpeg: an FFmpeg open waits for OpenCV's global
+    FFmpeg lock, which a stalled stream's reopen holds until its timeout, and the stop must not wait for it. That
+    reader sees only an .avi's first RIFF section (about 1 GB: FFmpeg's writer starts an OpenDML one after it), so an
+    .avi it finds short is read again by FFmpeg. It prints a file cut short's bytes to fd 2 as it refuses it, so fd 2
+    is muted for its open (the main thread's own moment)."""
     if frames == 0:
         return True
-    backend = cv2.CAP_OPENCV_MJPEG if path.suffix.lower() == ".avi" else cv2.CAP_ANY
+    if path.suffix.lower() == ".avi" and _plays_last(path, frames, cv2.CAP_OPENCV_MJPEG):
+        return True
+    return _plays_last(path, frames, cv2.CAP_ANY)
+
+
+def _plays_last(path: Path, frames: int, backend: int) -> bool:
+    """Does `backend` read `path` as holding `frames` frames, the last one playing?"""
     with quiet_stderr():
         capture = cv2.VideoCapture(str(path), backend)
     try:

@@ -15,11 +15,13 @@ whose header is checked before they are decoded (fmnist.runtime.video.frame_limi
 from __future__ import annotations
 
 import glob
+import math
 import os
 import re
 import stat
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,13 +65,27 @@ def parse_source(source: str) -> SourceSpec:
     protocol = _PROTOCOL.match(source)
     if protocol is None:
         return SourceSpec("file", source)
+    if "://" not in source and os.path.lexists(source):  # a file named with a colon (2024-01-01T10:00:00.avi):
+        return SourceSpec("file", os.path.abspath(source))  # its whole path, which FFmpeg takes for no protocol
     scheme = (protocol.group(1) or "subfile").lower()
-    if scheme in STREAM_SCHEMES:
-        return SourceSpec("stream", source)
-    if scheme == "file":  # FFmpeg opens what follows "file:" as it is: file:///a and file:/a are /a
-        return SourceSpec("file", os.path.abspath(source[len("file:"):] or "."))
+    if scheme in STREAM_SCHEMES:  # FFmpeg's protocol names are lower case: HTTP://… is http://…
+        return SourceSpec("stream", scheme + source[len(scheme):])
+    if scheme == "file":
+        return SourceSpec("file", _file_url_path(source))
     raise UsageError(f"--source {escaped(source)}: {scheme}: is not a stream fmnist reads; give a video file (./NAME "
                      f"if its name has a colon), a camera or a stream URL ({', '.join(STREAM_SCHEMES)})")
+
+
+def _file_url_path(source: str) -> str:
+    """The path a file: URL names: file:///a/b%20c and file://localhost/a/b%20c are /a/b c (RFC 8089); file:/a and
+    file:a are FFmpeg's own form, the rest taken as it is. A file: URL naming another host is refused (exit 2)."""
+    if not source[len("file:"):].startswith("//"):
+        return os.path.abspath(source[len("file:"):] or ".")
+    parts = urllib.parse.urlsplit(source)
+    if parts.netloc not in ("", "localhost"):
+        raise UsageError(f"--source {escaped(source)}: a file: URL on another host ({escaped(parts.netloc)}); give a "
+                         "path on this machine, or a stream URL")
+    return os.path.abspath(urllib.parse.unquote(parts.path) or "/")
 
 
 def checked(spec: SourceSpec) -> SourceSpec:
@@ -107,14 +123,22 @@ def mute_native_logs() -> None:
     """FFmpeg's log (a refused connection, a packet that does not decode) and OpenCV's warnings (a stream's timeout)
     off for this process, rather than fd 2 pointed at /dev/null while a source opens: a capture thread that did so
     swallowed the main thread's lines. FFmpeg reads OPENCV_FFMPEG_LOGLEVEL once, at OpenCV's first FFmpeg capture;
-    a user's own setting of it is kept."""
+    a user's own setting of it, or of OPENCV_LOG_LEVEL, is kept."""
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    if "OPENCV_LOG_LEVEL" not in os.environ:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
 def usable_fps(fps: float, default: float) -> float:
-    """A frame rate a source declared, if it is one to pace or record at (1 to 120 fps); `default` otherwise."""
+    """A frame rate a source declared, if it is one to record at (1 to 120 fps); `default` otherwise."""
     return fps if 1 <= fps <= 120 else default
+
+
+def pace_fps(fps: float) -> float:
+    """The rate to play a file at, as a camera would give it: its own declared rate (a 240 fps slow-motion clip, a
+    0.5 fps timelapse), held to 0.5-1000 fps, so that a declared 1e-5 fps cannot hold a frame for a day; 30 when it
+    declares none."""
+    return min(max(fps, 0.5), 1000.0) if math.isfinite(fps) and fps > 0 else 30.0
 
 
 def deadline_for(spec: SourceSpec) -> float | None:
@@ -165,7 +189,8 @@ def _open(spec: SourceSpec, deadline: float | None = None) -> Opened:
 def _packets_first(spec: SourceSpec, deadline: float | None = None) -> Opened:
     """The source as MJPEG packets if it is MJPEG (tried RAW_TRIES times: a stream may refuse a connection while it
     frees the last one); decoded otherwise, each frame then checked once decoded. A try that timed out leaves no
-    time to the others: they share `deadline`."""
+    time to the others: they share `deadline`. A stream that answered (not MJPEG) is opened decoded with a deadline of
+    its own: a camera slow to answer (6 s) used most of the first."""
     for _ in range(RAW_TRIES):
         packets = _capture(spec, raw=True, deadline=deadline)
         if _reads_as_images(packets):
@@ -173,7 +198,7 @@ def _packets_first(spec: SourceSpec, deadline: float | None = None) -> Opened:
         answered = packets.isOpened()
         packets.release()
         if answered:  # not MJPEG
-            break
+            return Opened(_capture(spec, deadline=deadline_for(spec)))
     return Opened(_capture(spec, deadline=deadline))
 
 

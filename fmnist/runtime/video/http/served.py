@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from fmnist.core.errors import SourceError, escaped
 from fmnist.core.signals import Stopped, hold, stop_as_interrupt
 from fmnist.runtime.shipped import resolve
 from fmnist.runtime.video.http import app as http_app
@@ -106,11 +107,18 @@ def serve_live(cfg: LiveConfig, address: Address, api: Api | None = None,
             say(line)
 
     with serving(app, sock, app.limits.timeout):
-        summary = run_live(cfg, emit, on_start=on_start, preview=preview)
-        if workers is None or summary.interrupted:
-            return summary
+        try:
+            summary = run_live(cfg, emit, on_start=on_start, preview=preview)
+        except SourceError as e:  # a source that opened, then failed (a damaged file): the API serves on
+            if workers is None or announced:  # no API, or the source never opened: that is the only error said
+                raise
+            summary, ended = Summary(), f"error: {escaped(e)}; the source has ended"
+        else:
+            if workers is None or summary.interrupted:
+                return summary
+            ended = f"{summary.text()}; the source has ended"
         if say:  # the source ended on its own: the API serves on
-            say(f"{summary.text()}; the source has ended, the classify API serves on at {url} until Ctrl-C or SIGTERM")
+            say(f"{ended}, the classify API serves on at {url} until Ctrl-C or SIGTERM")
         with stop_as_interrupt():
             summary.stopped_by = _until_stopped()  # not `interrupted`: the loop had ended
         return summary
