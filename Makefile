@@ -80,9 +80,9 @@ bench: system
 
 # The suite on every core (pytest-xdist). make test starts one worker more than cores: its workers wait on a
 # subprocess, pip, a browser or a server often enough that with one a core, the cores sat idle 12 % of the run here
-# (vmstat); with one more, 2 %, and the suite took 9 % less time for the same CPU. make check's short tests do not
-# wait: a third worker's start-up made it 2 s slower here, so one a core. Tests that build the fmnist wheel in the
-# source tree share one worker.
+# (vmstat); with one more, 2 %, and the suite took 9 % less time for the same CPU. make check, its tests of a second
+# or more left to make test, takes one more worker too (27.2-28.7 s against 30.3-33.0 s with one a core). Tests
+# that build the fmnist wheel in the source tree share one worker.
 # pytest exits 5 when it collects no tests: that is a failure here.
 # nproc without the OpenMP variables it obeys (an ML shell's OMP_NUM_THREADS=1 is no core count); at most
 # MAX_WORKERS, as each worker may load TensorFlow.
