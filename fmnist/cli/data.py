@@ -66,8 +66,9 @@ def data_fetch(
     skip_md5: bool = typer.Option(False, "--skip-md5",
                                   help="Skip the official MD5 check (for a mirror that recompresses)."),
     timeout: float | None = typer.Option(None, "--timeout", metavar="SECONDS", min=1, show_default=False,
-                                         help="Network timeout: how long a read may wait, and the grace before a "
-                                              "download must average 1 KB a second [default: 30; the photos: 60]."),
+                                         help="Network timeout: how long a read may wait; a download whose last "
+                                              "SECONDS bring under 1 KB a second is stopped [default: 30; the "
+                                              "photos: 60]."),
     photos_url: str | None = typer.Option(None, "--photos-url", metavar="URL", envvar="FMNIST_PHOTOS_URL",
                                           help="Download the photos' zip from this mirror."),
     old_photos: bool = typer.Option(False, "--photos", hidden=True,

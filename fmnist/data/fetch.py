@@ -1,10 +1,10 @@
 """`fmnist data fetch`: download the four official IDX files, check them, and move them into place.
 
 All four stream into a private temporary folder inside the destination, each at most MAX_IDX_BYTES and at least
-MIN_RATE bytes a second on average, and are checked (length, MD5, IDX structure and count). Only when all four
-pass are they moved into place, each taking its name only if the name is free or holds a file fmnist fetched (or
-a valid copy of that same IDX file): an interrupted or bad download never looks like data, never leaves a mix of
-two datasets, and never replaces a file of yours.
+MIN_RATE bytes a second over any `timeout` seconds, and are checked (length, MD5, IDX structure and count). Only
+when all four pass are they moved into place, each taking its name only if the name is free or holds a file fmnist
+fetched (or a copy of the official file's content): an interrupted or bad download never looks like data, never
+leaves a mix of two datasets, and never replaces a file of yours.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ OFFICIAL_CONTENT: dict[str, str] = {
     "t10k-labels-idx1-ubyte.gz": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
 }
 CHUNK = 1 << 16
-MIN_RATE = 1024  # bytes a second on average, judged once the timeout has passed: a server dripping bytes
+MIN_RATE = 1024  # bytes a second, over the last `timeout` seconds (_Watch): a server dripping bytes
 
 # (file name, bytes so far, total bytes or None when the server does not say)
 Progress = Callable[[str, int, int | None], None]
@@ -180,8 +180,8 @@ class _HTTPOnlyRedirects(urllib.request.HTTPRedirectHandler):
 
 def download(url: str, part: Path, name: str, timeout: float, progress: Progress | None, limit: int,
              mirror: str = FASHION_MIRROR) -> str:
-    """Stream `url` into the new file `part` (made here, exclusively), at most `limit` bytes, at MIN_RATE on average
-    once `timeout` has passed (headers and chunk lines too: _Watch); return its MD5. `mirror`: what the error says
+    """Stream `url` into the new file `part` (made here, exclusively), at most `limit` bytes, at least MIN_RATE
+    over the last `timeout` seconds (headers and chunk lines too: _Watch); return its MD5. `mirror`: what the error says
     to try instead. Whatever goes wrong, even Ctrl-C, `part` is removed."""
     with _Watch(timeout) as watch:
         opener = urllib.request.build_opener(_HTTP(watch), _HTTPS(watch), _HTTPOnlyRedirects())
