@@ -30,7 +30,7 @@ from fmnist.cli import app
 from fmnist.core.errors import DataError, ModelError, UsageError
 from fmnist.data import fashion
 from fmnist.evaluation.photo_map import PhotoMap
-from fmnist.evaluation.photo_set import _prepare, load_photos
+from fmnist.evaluation.photo_set import LargeTurns, _prepare, load_photos
 from fmnist.evaluation.run_card import RunCard
 from fmnist.evaluation.testset import MAX_NPZ_MEMBERS
 from fmnist.runtime import image
@@ -411,14 +411,14 @@ def test_evaluate_names_each_photo_it_leaves_out(tmp_path):
 def test_a_photo_cache_entry_that_declares_a_huge_array_is_redone(tmp_path):
     """A damaged cache entry's .npy header could declare any shape: it is mapped, never allocated."""
     photo = make_tree(tmp_path / "photos", per_class=1, classes=("pants",)) / "pants" / "0.jpg"
-    fresh = _prepare(photo, tmp_path / "cache", CUTOUT)
+    fresh = _prepare(photo, tmp_path / "cache", CUTOUT, LargeTurns())
     entry = next((tmp_path / "cache").rglob("*.npy"))
     header = io.BytesIO()
     np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": (10**12,)})
     entry.write_bytes(header.getvalue() + b"\0" * 64)
-    again = _prepare(photo, tmp_path / "cache", CUTOUT)
+    again = _prepare(photo, tmp_path / "cache", CUTOUT, LargeTurns())
     assert not again[2] and np.array_equal(again[0], fresh[0])  # redone, the same
-    assert _prepare(photo, tmp_path / "cache", CUTOUT)[2]  # and cached again
+    assert _prepare(photo, tmp_path / "cache", CUTOUT, LargeTurns())[2]  # and cached again
 
 
 def test_a_run_card_or_photo_map_over_its_limit_is_refused_from_its_size(tmp_path):

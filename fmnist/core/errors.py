@@ -65,6 +65,12 @@ def printable(value: object, limit: int = 40) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+def listed(items: list[str], shown: int = 5) -> str:
+    """`items` for an error line: the first `shown`, comma-separated, then how many more ("a, b and 3 more")."""
+    more = f" and {len(items) - shown} more" if len(items) > shown else ""
+    return ", ".join(items[:shown]) + more
+
+
 def escaped(value: object) -> str:
     """A name or message for a line of text output, whole: each control character escaped as repr escapes it
     (a newline as \\n, ESC as \\x1b), so a file name can neither forge a line of output nor drive the terminal."""

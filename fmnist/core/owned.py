@@ -23,11 +23,10 @@ from typing import Any
 
 from fmnist.core import atomic
 from fmnist.core.bounded import sha256_file
-from fmnist.core.errors import UsageError, printable
+from fmnist.core.errors import UsageError, listed, printable
 
 MANIFEST = ".fmnist-files.json"  # in a folder fmnist wrote into: {"written_by": "fmnist", "files": {name: sha256}}
 MANIFEST_LIMIT = 1 << 20  # bytes; a bigger file under the manifest's name is not one fmnist wrote
-SHOWN = 5  # files an error names
 
 
 def _never(_: Path) -> bool:
@@ -146,9 +145,8 @@ class OwnedFolder:
         self.written()  # a damaged manifest is refused now, not when the first file is recorded
         found = self.foreign(names)
         if found:
-            shown = ", ".join(printable(name) for name in found[:SHOWN])
-            more = f" and {len(found) - SHOWN} more" if len(found) > SHOWN else ""
-            raise UsageError(f"{self.option} {printable(self.folder, 200)} holds {shown}{more}, which fmnist did not "
+            shown = listed([printable(name) for name in found])
+            raise UsageError(f"{self.option} {printable(self.folder, 200)} holds {shown}, which fmnist did not "
                              "write (or which changed since); fmnist never replaces a file of yours, and nothing "
                              f"was written. Move {'it' if len(found) == 1 else 'them'} away, or choose another "
                              f"{self.option}")

@@ -149,20 +149,20 @@ class _WatchedHTTPS(_Watched, http.client.HTTPSConnection):
     pass
 
 
-class _HTTP(urllib.request.HTTPHandler):
+class _Watching:
+    """A urllib handler whose connections hand their sockets to `watch`."""
+
     def __init__(self, watch: _Watch) -> None:
         super().__init__()
         self.watch = watch
 
+
+class _HTTP(_Watching, urllib.request.HTTPHandler):
     def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
         return self.do_open(functools.partial(_WatchedHTTP, watch=self.watch), req)  # type: ignore[arg-type]
 
 
-class _HTTPS(urllib.request.HTTPSHandler):
-    def __init__(self, watch: _Watch) -> None:
-        super().__init__()
-        self.watch = watch
-
+class _HTTPS(_Watching, urllib.request.HTTPSHandler):
     def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
         return self.do_open(functools.partial(_WatchedHTTPS, watch=self.watch), req,  # type: ignore[arg-type]
                             context=self._context)
@@ -198,8 +198,10 @@ def download(url: str, part: Path, name: str, timeout: float, progress: Progress
 
 def _download_error(e: BaseException, url: str, part: Path, watch: _Watch, mirror: str) -> BaseException:
     """What a failed download is to the user: DataError for the network or the disk, else `e` itself."""
-    if watch.tripped or isinstance(e, DataError):
-        return watch.slow_error(url) if watch.tripped else e
+    if watch.tripped:  # the watchdog shut the socket: whatever the read then raised is its doing
+        return watch.slow_error(url)
+    if isinstance(e, DataError):
+        return e
     if isinstance(e, (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError,
                       ValueError)):
         reason = getattr(e, "reason", e)

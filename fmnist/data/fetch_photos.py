@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 
 from fmnist import __version__
 from fmnist.core.atomic import swap_folder
-from fmnist.core.errors import DataError, ModelError, UsageError, printable
+from fmnist.core.errors import DataError, ModelError, UsageError, listed, printable
 from fmnist.core.signals import whole
 from fmnist.core.tree_record import not_as_recorded, read_record, record_tree
 from fmnist.core.zip_archive import check_zip
@@ -115,8 +115,7 @@ def _refuse_unless_replaceable(found: Path, dest: Path) -> None:
         raise UsageError(f"{where} exists and is not a photo set fmnist fetched (no {PHOTOS_RECORD} in it); nothing "
                          "was touched. Move it away, or choose another --dest")
     if changed:
-        more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
-        raise UsageError(f"{where} is an earlier photo set holding {', '.join(changed[:5])}{more}; nothing was "
+        raise UsageError(f"{where} is an earlier photo set holding {listed(changed)}; nothing was "
                          "touched. Move those out of it, or choose another --dest")
 
 

@@ -19,7 +19,7 @@ from fmnist import __version__
 from fmnist.core.atomic import atomic_path, swap_folder, temp_folder
 from fmnist.core.atomic import write_bytes as atomic_write_bytes
 from fmnist.core.bounded import sha256_file
-from fmnist.core.errors import FmnistError, ModelError, UsageError
+from fmnist.core.errors import FmnistError, ModelError, UsageError, listed
 from fmnist.core.formats import recognise, runtime_formats
 from fmnist.core.signals import whole
 from fmnist.core.tree_record import not_as_recorded, read_record, record_tree
@@ -197,8 +197,7 @@ def _why_not_replaceable(found: Path) -> str | None:
                 "apart; nothing was touched. Move it away (or delete it), or choose another --out")
     changed = _not_as_written(found, recorded)
     if changed:
-        more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
-        return (f"is an earlier bundle holding {', '.join(changed[:5])}{more}; nothing was touched. Move those "
+        return (f"is an earlier bundle holding {listed(changed)}; nothing was touched. Move those "
                 "out of it (or delete them), or choose another --out")
     return None
 

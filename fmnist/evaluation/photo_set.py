@@ -87,9 +87,9 @@ class LargeTurns:
         return self.lock if large else contextlib.nullcontext()
 
 
-def _prepare(path: Path, cache: Path | None, preparation: Preparation, large: LargeTurns | None = None) -> Prepared:
-    """One photo, prepared, and its sha256; ImageError when it cannot be read. With `large`, a large photo takes its
-    turn to be decoded and prepared."""
+def _prepare(path: Path, cache: Path | None, preparation: Preparation, large: LargeTurns) -> Prepared:
+    """One photo, prepared, and its sha256; ImageError when it cannot be read. A large photo takes its turn (`large`)
+    to be decoded and prepared."""
     digest = _digest(path)
     cached = _cache_file(cache, digest, preparation) if cache else None
     pixels = int(np.prod(preparation.image_shape))  # a cache row: the prepared image's pixels, then `empty`
@@ -100,7 +100,7 @@ def _prepare(path: Path, cache: Path | None, preparation: Preparation, large: La
                 return np.array(row[:pixels]).reshape(preparation.image_shape), bool(row[pixels]), True, digest
         except (OSError, ValueError):
             pass  # a damaged cache entry: redo it
-    with large.turn(path) if large else contextlib.nullcontext():
+    with large.turn(path):
         prepared = preparation.prepare(read_image(path, preparation.enough()))  # as classify reads it
     if cached:
         row = np.concatenate([prepared.image.reshape(-1), [np.uint8(prepared.empty)]]).astype(np.uint8)
@@ -186,7 +186,6 @@ def load_photos(root: Path, cache: Path | None = None, progress: Progress | None
                 workers: int | None = None, use_cache: bool = True, preparation: Preparation = CUTOUT) -> PhotoSet:
     """Read and prepare every photo under root/<class>/; unreadable ones, and folders that cannot be listed, are
     listed in `skipped`. Photos that decode to over LARGE_BYTES are decoded one at a time (LargeTurns)."""
-
     root = Path(root)
     listing = walk_photos(root)
     folders = tuple(listing.photos)

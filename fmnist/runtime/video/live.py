@@ -108,8 +108,8 @@ def status(result: FrameResult) -> dict[str, object]:
 
 def open_frames(source: VideoSource, realtime: bool = False) -> EveryFrame | LatestFrame:
     """A camera or stream: the newest frame only, so processing never falls behind it. A file: every frame,
-    unless `realtime` plays it at its own fps like a camera (a declared rate outside 1-120 fps plays at 30: a
-    file's header may say anything, 1e-5 fps among it)."""
+    unless `realtime` plays it at its own fps like a camera (held to 0.5-1000 fps, pace_fps: a file's header may say
+    anything, 1e-5 fps among it)."""
     if source.spec.live:
         return LatestFrame(source.read, on_stop=source.stopping.set)
     if realtime:

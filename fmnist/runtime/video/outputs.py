@@ -17,7 +17,6 @@ import numpy as np
 from fmnist.core import atomic
 from fmnist.core.errors import SourceError, UsageError
 from fmnist.core.quiet import quiet_stderr
-from fmnist.runtime.video.sources import usable_fps
 
 WINDOW = "fmnist live (q: quit, s: snapshot)"
 QUIT_KEYS = (ord("q"), 27)
@@ -185,7 +184,7 @@ def _plays_last(path: Path, frames: int, backend: int) -> bool:
 def _writer(path: Path, size: tuple[int, int], fps: float, shown: Path) -> cv2.VideoWriter:
     """OpenCV's writer into `path` (the hidden file the recording is made in); an error names `shown`, --record's."""
     fourcc = cv2.VideoWriter_fourcc(*("MJPG" if path.suffix.lower() == ".avi" else "mp4v"))
-    writer = cv2.VideoWriter(str(path), fourcc, usable_fps(fps, 15.0), size)
+    writer = cv2.VideoWriter(str(path), fourcc, fps if 1 <= fps <= 120 else 15.0, size)
     if not writer.isOpened():
         raise SourceError(f"cannot record to {shown}: OpenCV has no writer for it; use .mp4 or .avi")
     return writer

@@ -129,11 +129,6 @@ def mute_native_logs() -> None:
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
-def usable_fps(fps: float, default: float) -> float:
-    """A frame rate a source declared, if it is one to record at (1 to 120 fps); `default` otherwise."""
-    return fps if 1 <= fps <= 120 else default
-
-
 def pace_fps(fps: float) -> float:
     """The rate to play a file at, as a camera would give it: its own declared rate (a 240 fps slow-motion clip, a
     0.5 fps timelapse), held to 0.5-1000 fps, so that a declared 1e-5 fps cannot hold a frame for a day; 30 when it
