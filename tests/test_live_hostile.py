@@ -150,6 +150,12 @@ def test_a_reader_that_goes_away_ends_live_quietly(tmp_path):
 
 # --- E and F: streams that stall or never answer -------------------------------------------------------------------
 
+# The two tests below spend 14 s and 21 s waiting on live's deadlines. On one worker, in turn, they leave the other
+# workers both cores; side by side (their order in this file hands them to two workers) one core sat idle.
+STALLS = pytest.mark.xdist_group("stalled-streams")
+
+
+@STALLS
 @pytest.mark.slow
 def test_a_stop_while_a_stalled_stream_is_reopened_is_prompt_and_keeps_the_summary(tmp_path):
     """The camera sends 10 frames and stalls; live's read times out (10 s) and it reconnects, which stalls too.
@@ -174,6 +180,7 @@ def test_a_stop_while_a_stalled_stream_is_reopened_is_prompt_and_keeps_the_summa
     assert frames_in(record) == 10
 
 
+@STALLS
 @pytest.mark.slow
 def test_streams_that_never_answer_or_stall_give_up_on_the_documented_deadlines(tmp_path):
     """One 10 s deadline for all of a stream's tries to open (it took 40.5 s: four opens of 10 s each), and one for
