@@ -24,7 +24,7 @@ from fmnist.core.errors import SourceError, UsageError
 from fmnist.runtime.video.capture import LatestFrame
 from fmnist.runtime.video.live import open_frames
 from fmnist.runtime.video.sources import SourceSpec, VideoSource, parse_source
-from tests.live_sources import StallingCamera, damage_packets, declare_fps, mjpeg_avi, picture
+from tests.live_sources import STALLS, StallingCamera, damage_packets, declare_fps, mjpeg_avi, picture
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -149,11 +149,6 @@ def test_a_reader_that_goes_away_ends_live_quietly(tmp_path):
 
 
 # --- E and F: streams that stall or never answer -------------------------------------------------------------------
-
-# The two tests below spend 14 s and 21 s waiting on live's deadlines. On one worker, in turn, they leave the other
-# workers both cores; side by side (their order in this file hands them to two workers) one core sat idle.
-STALLS = pytest.mark.xdist_group("stalled-streams")
-
 
 @STALLS
 @pytest.mark.slow

@@ -21,6 +21,7 @@ from fmnist.cli import app
 from fmnist.runtime.classifier import default_model
 from fmnist.runtime.video.preview import Preview
 from scripts.product_video import SIZE, frame, write_video
+from tests.live_sources import STALLS
 
 ROOT = Path(__file__).resolve().parent.parent
 PHOTO = ROOT / "examples" / "photos" / "pants.jpg"
@@ -137,6 +138,7 @@ def test_export_conflicting_flags():
 
 # --- live -----------------------------------------------------------------------------------------------
 
+@STALLS
 @pytest.mark.slow
 def test_live_stream_that_stops_midway_exits_1():
     preview, stop = Preview(), threading.Event()
