@@ -153,7 +153,9 @@ def test_roi_parsing_and_guide_box():
         with pytest.raises(UsageError, match="--roi"):
             parse_roi(bad)
     assert guide_box(640, 480, None) == (176, 96, 288, 288)
-    assert guide_box(640, 480, (600, 400, 300, 300)) == (600, 400, 40, 80)  # clipped to the frame
+    assert guide_box(640, 480, (400, 200, 300, 300)) == (400, 200, 240, 280)  # clipped to the frame
+    with pytest.raises(UsageError, match="less than half of it lies in the 640x480 frame"):
+        guide_box(640, 480, (600, 400, 300, 300))
     assert guide_box(64, 1, None) == (31, 0, 1, 1)  # a frame 1 px tall: a box of one pixel, never of none
     got = runner.invoke(app, ["live", "--roi", "1,2", "--no-display"])
     assert got.exit_code == 2 and got.stderr.startswith("error: --roi takes x,y,w,h")

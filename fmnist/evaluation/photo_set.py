@@ -123,8 +123,8 @@ class Listing:
 
 
 def _class_folders(root: Path) -> tuple[list[Path], Skipped]:
-    """root's subfolders (symlinked ones too), sorted, and its entries that could not be told; DataError (exit 3)
-    when root itself is not a folder that can be listed."""
+    """root's subfolders (symlinked ones too, hidden ones not), sorted, and its entries that could not be told;
+    DataError (exit 3) when root itself is not a folder that can be listed."""
     try:
         with os.scandir(root) as it:
             entries = sorted(it, key=lambda e: e.name)
@@ -136,6 +136,8 @@ def _class_folders(root: Path) -> tuple[list[Path], Skipped]:
     folders: list[Path] = []
     unreadable: Skipped = []
     for entry in entries:
+        if entry.name.startswith("."):  # a file manager's .thumbnails, .ipynb_checkpoints: no class (nor a label)
+            continue
         try:
             if entry.is_dir():
                 folders.append(Path(entry.path))

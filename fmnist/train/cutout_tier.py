@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from fmnist.core.errors import ModelError
+from fmnist.core.meta import INPUT_SHAPE
 from fmnist.core.tf import keras
 from fmnist.evaluation.predictors import load_keras
 from fmnist.train.loop import WEIGHT_DECAY, Fitted, Phase, fit, make_dataset, optimizer
@@ -28,13 +29,27 @@ def backbone(init: Path | None) -> Any:
     shipped edge model's network."""
     if init is not None:
         model = load_keras(init)  # safe mode: a Lambda layer's code is refused; a bad file is one ModelError line
-        if "logits" not in {layer.name for layer in model.layers}:
-            raise ModelError(f"--init {init}: not a Fashion-MNIST model of fmnist train (it has no layer named "
-                             "logits to replace); give a run's model.keras, e.g. runs/edge/model.keras")
+        why = _unusable(model)
+        if why:
+            raise ModelError(f"--init {init}: not a Fashion-MNIST model of fmnist train ({why}); give a run's "
+                             "model.keras, e.g. runs/edge/model.keras")
         return model
     model = REGISTRY["edge"].build()
     model.load_weights(str(resources.files("fmnist") / "assets" / BACKBONE))
     return model
+
+
+def _unusable(model: Any) -> str | None:
+    """Why a loaded model cannot take a new head here (None: it can): one 28x28x1 input, and a Dense layer named
+    "logits" on a feature vector."""
+    if len(model.inputs) != 1 or tuple(model.inputs[0].shape) != (None, *INPUT_SHAPE):
+        return f"its input is {[tuple(x.shape) for x in model.inputs]}, not one 28x28x1 image"
+    if "logits" not in {layer.name for layer in model.layers}:
+        return "it has no layer named logits to replace"
+    logits = model.get_layer("logits")
+    if not isinstance(logits, keras.layers.Dense) or len(logits.input.shape) != 2:
+        return "its logits layer is not a Dense layer on a feature vector"
+    return None
 
 
 def with_new_head(base: Any, classes: int) -> Any:

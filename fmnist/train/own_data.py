@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from fmnist.core.errors import UsageError
+from fmnist.core.errors import UsageError, listed
 from fmnist.data.split import stratified_split
 from fmnist.evaluation.photo_set import PhotoSet
 from fmnist.runtime.kind import Preparation
@@ -39,14 +39,23 @@ def subset(photos: PhotoSet, rows: np.ndarray) -> PhotoSet:
                    empty=photos.empty[rows], paths=[photos.paths[i] for i in rows], skipped=[])
 
 
+def _check_held_apart(cfg: RunConfig, photos: PhotoSet, held: PhotoSet) -> None:
+    """--photos-val judges every class, on photos the model never learns from. UsageError otherwise."""
+    unknown, missing = sorted(set(held.folders) - set(photos.folders)), sorted(set(photos.folders) - set(held.folders))
+    if unknown or missing:
+        what = f"has folders {listed(unknown)} that {cfg.photos} has not" if unknown else f"lacks {listed(missing)}"
+        raise UsageError(f"--photos-val {cfg.photos_val} {what}; both need the same class folders")
+    shared = set(photos.digests) & set(held.digests)
+    if shared:
+        raise UsageError(f"--photos-val {cfg.photos_val}: {len(shared)} of its photos are also in {cfg.photos} (the "
+                         "same bytes); held-out photos must be ones the model never learns from")
+
+
 def _split(cfg: RunConfig, photos: PhotoSet, preparation: Preparation) -> tuple[PhotoSet, PhotoSet]:
     """(photos to learn from, photos to report on)."""
     if cfg.photos_val is not None:
         held = read_photos(cfg.photos_val, cfg.progress, preparation)
-        unknown = sorted(set(held.folders) - set(photos.folders))
-        if unknown:
-            raise UsageError(f"--photos-val {cfg.photos_val} has folders {', '.join(unknown)} that {cfg.photos} "
-                             "has not; both need the same class folders")
+        _check_held_apart(cfg, photos, held)
         # re-index the validation folders into the training folders' order
         order = np.array([photos.folders.index(f) for f in held.folders])
         held = replace(held, folders=photos.folders, folder_index=order[held.folder_index])

@@ -13,7 +13,7 @@ from fmnist.runtime.kind import Preparation
 from fmnist.train import plots
 from fmnist.train.provenance import provenance
 from fmnist.train.recipe import RunConfig
-from fmnist.train.run_folder import run_folder
+from fmnist.train.run_folder import check_apart, run_folder
 
 if TYPE_CHECKING:  # TensorFlow loads with the recipe's fit, after the run folder is checked
     from fmnist.train.loop import Fitted
@@ -35,6 +35,7 @@ def train(cfg: RunConfig) -> RunCard:
     """Fit cfg's recipe and write its run folder (cfg.out); returns the run's card."""
     recipe = cfg.recipe
     files = recipe.files(cfg)
+    check_apart(cfg.out, (cfg.photos, cfg.photos_val))
     out = run_folder(cfg.out, files)  # a file of yours there is refused before anything is read
     trained = recipe.fit(cfg)
     if set(trained.files) != set(files):

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from fmnist.core.errors import UsageError
 from fmnist.core.owned import OwnedFolder
 from fmnist.train.earlier_run import earlier_run
 
@@ -20,3 +21,13 @@ def run_folder(out: Path, more: Iterable[str] = ()) -> OwnedFolder:
     folder = OwnedFolder(Path(out), "--out", earlier=earlier_run(Path(out)))
     folder.refuse_foreign([*COMMON, *more])
     return folder
+
+
+def check_apart(out: Path, photos: Iterable[Path | None]) -> None:
+    """`out` is neither one of the photo folders a run reads nor inside one: its files (the plots are images) would
+    be read as a class of photos by the next run. UsageError, before anything is read."""
+    where = Path(out).resolve()
+    for root in photos:
+        if root is not None and where.is_relative_to(Path(root).resolve()):
+            raise UsageError(f"--out {out} is inside the photo folder {root}: the run's files would be read as photos "
+                             "of a class next time; write the run elsewhere (e.g. runs/own)")

@@ -31,10 +31,17 @@ class CollectError(FmnistError):
     """The collection folder cannot take more photos (read-only, full disk)."""
 
 
+MAX_LABEL_CHARS = 64  # a folder name, and a label live draws on the frame
+
+
 def check_label(name: str) -> str:
+    """A label `--collect` saves under: a folder name of 1 to MAX_LABEL_CHARS printable characters. Bytes that are
+    not UTF-8 (Python's surrogate escapes) are not printable: OpenCV's text drawing crashes on them."""
     name = name.strip()
-    if not name or name in (".", "..") or any(c in name for c in '/\\:*?"<>|') or name.startswith("."):
-        raise UsageError(f"label {name!r} cannot be a folder name; use letters, digits, '-' or '_'")
+    if (not name or name in (".", "..") or any(c in name for c in '/\\:*?"<>|') or name.startswith(".")
+            or not name.isprintable() or len(name) > MAX_LABEL_CHARS):
+        raise UsageError(f"label {name!r:.80} cannot be a folder name; use up to {MAX_LABEL_CHARS} letters, digits, "
+                         "'-' or '_'")
     return name
 
 
@@ -55,7 +62,7 @@ def collect_labels(folder: Path | None, labels: str | None, label: str | None) -
     if bool(labels) == bool(label):
         raise UsageError("--collect needs --collect-labels a,b,c (a window, keys 1-9) or --collect-label NAME "
                          "(headless)")
-    return tuple(parse_labels(labels or label or ""))
+    return tuple(parse_labels(labels)) if labels else (check_label(label or ""),)
 
 
 class Collector:
@@ -68,6 +75,9 @@ class Collector:
         self.counts = {}
         for label in self.labels:
             folder = self.root / label
+            if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+                raise CollectError(f"cannot collect into {folder}: it is a {'link' if folder.is_symlink() else 'file'}"
+                                   ", not a folder; move it away or choose another --collect folder")
             try:
                 folder.mkdir(parents=True, exist_ok=True)
                 with tempfile.NamedTemporaryFile(dir=folder, prefix=".fmnist-probe-"):

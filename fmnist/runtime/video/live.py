@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fmnist.core.errors import escaped
+from fmnist.core.errors import UsageError, escaped
 from fmnist.core.signals import Stopped, hold, stop_as_interrupt, whole
 from fmnist.runtime.annotate import draw_footer
 from fmnist.runtime.classifier import Classifier
@@ -125,6 +125,9 @@ class Outputs:
     def __init__(self, cfg: LiveConfig, fps: float, preview: Preview | None = None) -> None:
         self.cfg = cfg
         self.show = cfg.display and display_available()
+        if len(cfg.collect_labels) > 1 and not self.show:  # before anything is opened
+            raise UsageError("--collect-labels picks a label with the keys 1-9 in a window, and this run has none; "
+                             "headless, give one --collect-label NAME")
         self.preview = preview
         self.recorder = Recorder(cfg.record, fps)
         self.collector = Collector(cfg.collect, list(cfg.collect_labels), cfg.every) if cfg.collect else None

@@ -60,13 +60,17 @@ def parse_roi(text: str) -> Box:
 
 
 def guide_box(width: int, height: int, roi: Box | None) -> Box:
-    """The region classified in each frame, clipped to the frame."""
+    """The region classified in each frame, clipped to the frame; UsageError when less than half of `roi` lies in it."""
     if roi is None:
         side = max(1, int(min(width, height) * GUIDE))  # a frame 1 px tall still has a box
         return (width - side) // 2, (height - side) // 2, side, side
     x, y, w, h = roi
-    x, y = min(max(0, x), width - 1), min(max(0, y), height - 1)
-    return x, y, max(1, min(w, width - x)), max(1, min(h, height - y))
+    left, top = max(0, x), max(0, y)
+    inside = max(0, min(x + w, width) - left) * max(0, min(y + h, height) - top)
+    if inside * 2 < w * h:  # a sliver at the frame's edge is no picture of what the box was meant to hold
+        raise UsageError(f"--roi {x},{y},{w},{h}: less than half of it lies in the {width}x{height} frame; give a "
+                         "box inside the frame")
+    return left, top, min(x + w, width) - left, min(y + h, height) - top
 
 
 def grown(box: Box, share: float, width: int, height: int) -> Box:

@@ -1,0 +1,133 @@
+"""Your own classes as a hostile user gives them: `live --collect` labels that no folder (or OpenCV) can take, a
+label folder that is a link, a guide box off the frame, a run folder inside the photos it learns from, an --init
+model of another shape, and held-out photos that are not held out."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fmnist.cli import app
+from fmnist.evaluation.photo_set import list_photos
+from fmnist.runtime.video.step import guide_box
+from tests.live_sources import mjpeg_avi
+from tests.photo_tree import make_tree
+
+runner = CliRunner()
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def collect(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`fmnist live` on a 12-frame 320x240 video, headless, collecting into tmp_path/c (a process of its own: a
+    crash is an exit code, not the test's)."""
+    video = mjpeg_avi(tmp_path / "v.avi", 12)
+    return subprocess.run([sys.executable, "-m", "fmnist", "live", "--source", str(video), "--model", "edge",
+                           "--no-display", "--collect", str(tmp_path / "c"), *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.mark.parametrize("label", ["\udcff\udcfe", "a\nb", "tab\there", "x" * 65])
+def test_a_label_no_folder_or_overlay_can_take_is_refused_before_anything_is_made(tmp_path, label):
+    """Bytes that are not UTF-8 crashed OpenCV's text drawing (SIGSEGV); a newline was collected, then refused by
+    train-own; 250 characters failed at the first save."""
+    got = collect(tmp_path, "--collect-label", label, "--every", "4")
+    assert got.returncode == 2 and got.stderr.startswith("error: label ") and "cannot be a folder name" in got.stderr
+    assert got.stderr.count("\n") == 1, got.stderr
+    assert not (tmp_path / "c").exists()
+
+
+def test_one_collect_label_is_one_name_even_with_a_comma(tmp_path):
+    got = collect(tmp_path, "--collect-label", "a,b", "--every", "4")
+    assert got.returncode == 0, got.stderr
+    assert [p.name for p in (tmp_path / "c").iterdir()] == ["a,b"]
+    assert len(list((tmp_path / "c" / "a,b").iterdir())) == 3
+
+
+def test_several_collect_labels_need_a_window(tmp_path):
+    got = collect(tmp_path, "--collect-labels", "mug,cup", "--every", "4")
+    assert got.returncode == 2 and "--collect-labels picks a label with the keys 1-9 in a window" in got.stderr
+    assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("kind", ["link", "dangling link", "file"])
+def test_a_label_folder_that_is_a_link_or_a_file_is_refused_and_nothing_is_written_through_it(tmp_path, kind):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "c").mkdir()
+    mug = tmp_path / "c" / "mug"
+    if kind == "file":
+        mug.write_text("my notes")
+    else:
+        mug.symlink_to(elsewhere if kind == "link" else tmp_path / "gone")
+    got = collect(tmp_path, "--collect-label", "mug", "--every", "4")
+    what = "file" if kind == "file" else "link"
+    assert got.returncode == 1 and f"cannot collect into {mug}: it is a {what}, not a folder" in got.stderr
+    assert list(elsewhere.iterdir()) == [] and (kind != "file" or mug.read_text() == "my notes")
+
+
+def test_a_guide_box_mostly_off_the_frame_is_refused_and_nothing_is_collected(tmp_path):
+    got = collect(tmp_path, "--collect-label", "mug", "--every", "4", "--roi", "316,0,100,100")
+    assert got.returncode == 2 and "--roi 316,0,100,100: less than half of it lies in the 320x240 frame" in got.stderr
+    assert list((tmp_path / "c" / "mug").glob("*.jpg")) == []
+
+
+def test_a_guide_box_is_clipped_while_most_of_it_lies_in_the_frame():
+    assert guide_box(320, 240, (300, 0, 30, 100)) == (300, 0, 20, 100)  # 2/3 inside
+    assert guide_box(320, 240, (-10, -10, 100, 100)) == (0, 0, 90, 90)
+    assert guide_box(320, 240, (0, 0, 320, 240)) == (0, 0, 320, 240)
+
+
+def test_hidden_folders_are_no_class(tmp_path):
+    photos = make_tree(tmp_path / "photos", per_class=1, classes=("hat", "pants"))
+    shutil.copytree(photos / "hat", photos / ".thumbnails")
+    assert list(list_photos(photos)) == ["hat", "pants"]
+
+
+@pytest.mark.parametrize("out", ["photos/run", "photos", "val/run"])
+def test_a_run_folder_inside_the_photos_it_reads_is_refused_before_they_are_read(tmp_path, monkeypatch, out):
+    """The run's plots would be read as photos of a class named after the run folder by the next run."""
+    make_tree(tmp_path / "photos", per_class=2, classes=("hat", "pants"))
+    make_tree(tmp_path / "val", per_class=1, classes=("hat", "pants"))
+    monkeypatch.chdir(tmp_path)
+    got = runner.invoke(app, ["train-own", "photos", "--photos-val", "val", "--out", out, "--epochs", "1"])
+    assert got.exit_code == 2 and got.stderr.startswith(f"error: --out {out} is inside the photo folder ")
+    assert "photos in" not in got.output  # refused before the photos were read
+    assert sorted(p.name for p in (tmp_path / "photos").iterdir()) == ["hat", "pants"]
+
+
+@pytest.mark.slow
+def test_held_out_photos_must_cover_every_class_and_differ_from_the_learned_ones(tmp_path):
+    photos = make_tree(tmp_path / "photos", per_class=3, classes=("hat", "pants", "t-shirt"))
+    make_tree(tmp_path / "val", per_class=2, classes=("hat",))
+    got = runner.invoke(app, ["train-own", str(photos), "--photos-val", str(tmp_path / "val"), "--out",
+                              str(tmp_path / "run"), "--epochs", "1"])
+    assert got.exit_code == 2 and "lacks pants, t-shirt; both need the same class folders" in got.stderr
+    got = runner.invoke(app, ["train-own", str(photos), "--photos-val", str(photos), "--out", str(tmp_path / "run"),
+                              "--epochs", "1"])
+    assert got.exit_code == 2 and "9 of its photos are also in" in got.stderr
+    assert not (tmp_path / "run" / "model.keras").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("tensorflow")  # on the worker that has TensorFlow loaded
+def test_an_init_model_of_another_shape_is_one_line(tmp_path):
+    from fmnist.core.tf import keras
+
+    image = keras.Input((32, 32, 3))
+    keras.Model(image, keras.layers.Dense(10, name="logits")(keras.layers.Flatten()(image))).save(tmp_path / "a.keras")
+    image = keras.Input((28, 28, 1))
+    conv = keras.layers.Conv2D(10, 3, name="logits")(image)
+    keras.Model(image, keras.layers.GlobalAveragePooling2D()(conv)).save(tmp_path / "b.keras")
+    photos = make_tree(tmp_path / "photos", per_class=3, classes=("hat", "pants"))
+    for name, why in (("a", "its input is [(None, 32, 32, 3)], not one 28x28x1 image"),
+                      ("b", "its logits layer is not a Dense layer on a feature vector")):
+        got = runner.invoke(app, ["train-own", str(photos), "--out", str(tmp_path / f"run-{name}"), "--epochs", "1",
+                                  "--init", str(tmp_path / f"{name}.keras")])
+        line = (f"error: --init {tmp_path / name}.keras: not a Fashion-MNIST model of fmnist train ({why}); give a "
+                "run's model.keras, e.g. runs/edge/model.keras\n")
+        assert got.exit_code == 4 and got.stderr.endswith(line) and got.stderr.count("error:") == 1, got.output
