@@ -4,11 +4,14 @@ model of another shape, and held-out photos that are not held out."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -131,3 +134,49 @@ def test_an_init_model_of_another_shape_is_one_line(tmp_path):
         line = (f"error: --init {tmp_path / name}.keras: not a Fashion-MNIST model of fmnist train ({why}); give a "
                 "run's model.keras, e.g. runs/edge/model.keras\n")
         assert got.exit_code == 4 and got.stderr.endswith(line) and got.stderr.count("error:") == 1, got.output
+
+
+def test_hidden_files_and_folders_in_a_class_folder_are_no_photos(tmp_path):
+    """The temp file of a collect a kill cut short (.fmnist-….tmp.jpg) or a .thumbnails folder is no photo."""
+    photos = make_tree(tmp_path / "photos", per_class=2, classes=("hat", "pants"))
+    shutil.copy(photos / "hat" / "0.jpg", photos / "hat" / ".fmnist-abc123.tmp.jpg")
+    shutil.copytree(photos / "hat", photos / "hat" / ".thumbnails")
+    assert [p.name for p in list_photos(photos)["hat"]] == ["0.jpg", "1.jpg"]
+
+
+@pytest.mark.slow
+def test_a_class_with_nothing_the_preprocessing_finds_is_refused(tmp_path):
+    photos = make_tree(tmp_path / "photos", per_class=4, classes=("hat", "pants"))
+    (photos / "blank").mkdir()
+    for i in range(4):
+        cv2.imwrite(str(photos / "blank" / f"{i}.jpg"), np.full((160, 160, 3), 215, np.uint8))
+    got = runner.invoke(app, ["train-own", str(photos), "--out", str(tmp_path / "run"), "--epochs", "1"])
+    assert got.exit_code == 2 and "no photo to learn from in blank: the preprocessing found nothing" in got.stderr
+    assert not (tmp_path / "run" / "model.keras").exists()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 64 KB tmpfs (root only)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)]).returncode:
+        pytest.skip("mounting a tmpfs needs root")
+    yield disk
+    subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_a_file_that_cannot_be_recorded_on_a_full_disk_is_taken_away_so_the_next_run_may_write_it(small_disk):
+    from fmnist.core.errors import FmnistError
+    from fmnist.core.owned import OwnedFolder
+
+    run = OwnedFolder(small_disk / "run", "--out")
+    (small_disk / "run").mkdir()
+    run.write_bytes("a.bin", b"a" * 4000)
+    free = os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_bsize
+    with pytest.raises(FmnistError, match="No space left on device"):
+        run.write_bytes("b.bin", b"b" * free)  # fits, and leaves no room for the manifest
+    assert sorted(p.name for p in (small_disk / "run").iterdir()) == [".fmnist-files.json", "a.bin"]
+    (small_disk / "run" / "a.bin").write_bytes(b"a")  # room again
+    run.write_bytes("b.bin", b"b" * 4000)
+    assert sorted(run.written()) == ["a.bin", "b.bin"]

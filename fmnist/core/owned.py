@@ -159,11 +159,15 @@ class OwnedFolder:
     @contextmanager
     def writing(self, name: str) -> Iterator[Path]:
         """A temp path that takes `name` at the end of the block, if the name is free or fmnist's (see _vet), and
-        is then recorded in the manifest."""
+        is then recorded in the manifest; a file that cannot be recorded is taken away again."""
         with atomic.claimed_path(self.folder / name, self._vet) as tmp:
             yield tmp
             digest = sha256_file(tmp)
-        self._record(name, digest)
+        try:
+            self._record(name, digest)
+        except BaseException:  # a full disk: a file in place but not on record would pass for yours next time
+            (self.folder / name).unlink(missing_ok=True)
+            raise
 
     def write_bytes(self, name: str, data: bytes) -> None:
         with self.writing(name) as tmp:

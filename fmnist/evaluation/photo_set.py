@@ -152,11 +152,16 @@ def _unreadable(folder: Path, reason: str) -> tuple[Path, str]:
 
 
 def _found(folder: Path) -> list[Found]:
-    """The image-named files below one class folder and the folders below it that could not be listed."""
+    """The image-named files below one class folder and the folders below it that could not be listed; hidden
+    names left out (the temp file of a collect a kill cut short, a .thumbnails folder)."""
     try:
-        return list(expand([str(folder)]))
+        return [found for found in expand([str(folder)]) if not _hidden_below(found, folder)]
     except OSError as e:  # the class folder gone or changed since it was listed
         return [Unreadable(folder, e.strerror or str(e))]
+
+
+def _hidden_below(found: Found, folder: Path) -> bool:
+    return isinstance(found, Path) and any(part.startswith(".") for part in found.relative_to(folder).parts)
 
 
 def walk_photos(root: Path) -> Listing:

@@ -20,7 +20,7 @@ from rich.progress import Progress
 
 from fmnist import __version__
 from fmnist.core.bounded import sha256_file
-from fmnist.core.errors import ModelError, ParityError
+from fmnist.core.errors import FmnistError, ModelError, ParityError
 from fmnist.core.formats import KERAS, by_suffix, detect, listing, part
 from fmnist.core.meta import ModelMeta
 from fmnist.core.owned import OwnedFolder
@@ -135,6 +135,15 @@ def _place(out: OwnedFolder, target: Target, raw: Path, row: ParityRow, origin: 
     out.write_bytes(target.file, part(found.writer)(raw, origin.meta(row, labels, preparation)))
 
 
+def _build(target: Target, raw: Path) -> Built:
+    """The target's file at `raw` (in the export's temporary folder); a full disk there is one error line."""
+    try:
+        return target.build(raw)
+    except OSError as e:  # the converters and onnxruntime's quantizer write their files themselves
+        raise FmnistError(f"cannot write {target.file} into {raw.parent.parent}: {e.strerror or e}; free some space or "
+                          "choose another --out") from e
+
+
 def _write_files(model: Any, judge: Judge, calib: np.ndarray, out: OwnedFolder, origin: Provenance,
                  console: Console) -> tuple[list[ParityRow], Built]:
     """Build, gate and place every target; returns the rows and what the int8 ONNX build did."""
@@ -148,7 +157,7 @@ def _write_files(model: Any, judge: Judge, calib: np.ndarray, out: OwnedFolder, 
         for target in todo:
             raw = Path(tmp) / target.file
             bar.update(task, description=f"converting {target.file}")
-            built = target.build(raw)
+            built = _build(target, raw)
             bar.update(task, advance=1, description=f"checking {target.file} on {what}")
             row = replace(judge.gate(target.file, target.precision)(raw), size_kb=round(raw.stat().st_size / 1024, 1),
                           quantization=built.quantization)

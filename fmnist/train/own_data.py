@@ -84,4 +84,16 @@ def own_data(cfg: RunConfig, preparation: Preparation) -> OwnData:
     if cfg.per_class:
         learn = _few(learn, cfg.per_class, cfg.seed)
     # nothing found: "not sure" at run time, nothing to learn
+    _check_each_class_learned(photos.folders, learn)
     return OwnData(list(photos.folders), learn, held, ~learn.empty, preparation)
+
+
+def _check_each_class_learned(folders: tuple[str, ...], learn: PhotoSet) -> None:
+    """Every class has a photo to learn from in which the preprocessing found something. UsageError otherwise: a
+    class learned from no photo is a label the model never gives for a reason."""
+    found = np.bincount(learn.folder_index[~learn.empty], minlength=len(folders))
+    bare = [name for name, n in zip(folders, found, strict=True) if n == 0]
+    if bare:
+        raise UsageError(f"no photo to learn from in {listed(bare)}: the preprocessing found nothing to classify in "
+                         "any of its photos (a plain picture, or an object it cannot tell from the ground); "
+                         "photograph it against a plain, contrasting ground")

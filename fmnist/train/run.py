@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from fmnist.core.owned import OwnedFolder
+from fmnist.core.signals import whole
 from fmnist.evaluation.run_card import RunCard
 from fmnist.runtime.kind import Preparation
 from fmnist.train import plots
@@ -40,7 +41,8 @@ def train(cfg: RunConfig) -> RunCard:
     trained = recipe.fit(cfg)
     if set(trained.files) != set(files):
         raise RuntimeError(f"{recipe.name} wrote {sorted(trained.files)}, not the files it declared: {sorted(files)}")
-    metrics = write_run(out, trained.fitted, trained.metrics, trained.preparation)
-    for name, write in trained.files.items():
-        write(out / name)
+    with whole():  # Ctrl-C or SIGTERM here takes effect once every file is written: never half of two runs
+        metrics = write_run(out, trained.fitted, trained.metrics, trained.preparation)
+        for name, write in trained.files.items():
+            write(out / name)
     return RunCard.from_metrics(out.folder, metrics)
