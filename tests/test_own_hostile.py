@@ -180,3 +180,23 @@ def test_a_file_that_cannot_be_recorded_on_a_full_disk_is_taken_away_so_the_next
     (small_disk / "run" / "a.bin").write_bytes(b"a")  # room again
     run.write_bytes("b.bin", b"b" * 4000)
     assert sorted(run.written()) == ["a.bin", "b.bin"]
+
+
+def test_class_folders_that_are_one_folder_or_one_name_are_refused(tmp_path):
+    """A link b2 -> b, or all -> . (the same photos under two labels), and names that differ only in their Unicode
+    form (NFC "café" and NFD "café", printed alike)."""
+    from fmnist.core.errors import DataError
+
+    photos = make_tree(tmp_path / "links", per_class=1, classes=("hat", "pants"))
+    (photos / "pants2").symlink_to(photos / "pants")
+    with pytest.raises(DataError, match=r"class folder .*pants2 is the folder pants"):
+        list_photos(photos)
+    (photos / "pants2").unlink()
+    (photos / "all").symlink_to(".")
+    with pytest.raises(DataError, match=r"class folder .*all is .*links itself"):
+        list_photos(photos)
+    forms = make_tree(tmp_path / "forms", per_class=1, classes=("hat", "pants"))
+    (forms / "hat").rename(forms / "caf\u00e9")
+    (forms / "pants").rename(forms / "cafe\u0301")
+    got = runner.invoke(app, ["train-own", str(forms), "--out", str(tmp_path / "run")])
+    assert got.exit_code == 2 and "labels repeat a name" in got.stderr

@@ -164,12 +164,27 @@ def _hidden_below(found: Found, folder: Path) -> bool:
     return isinstance(found, Path) and any(part.startswith(".") for part in found.relative_to(folder).parts)
 
 
+def _check_distinct(root: Path, folders: list[Path]) -> None:
+    """No class folder is another (a link `b2 -> b`) or holds the photo folder (`all -> .`): the same photos would
+    be two classes. DataError otherwise."""
+    seen: dict[str, Path] = {}
+    top = os.path.realpath(root)
+    for folder in folders:
+        real = os.path.realpath(folder)
+        if real in seen or Path(top).is_relative_to(real):
+            other = f"the folder {seen[real].name}" if real in seen else f"{root} itself"
+            raise DataError(f"class folder {folder} is {other} (a link): the same photos would be two classes; "
+                            "remove the link")
+        seen[real] = folder
+
+
 def walk_photos(root: Path) -> Listing:
     """Each class folder's image-named files, found as `classify` finds a folder's (fmnist.runtime.inputs: symlinked
     folders not entered, each real file once), whatever kind of file they are: a pipe, a device or a symlink loop
     is refused when it is read, as classify refuses it, never dropped without a word."""
     root = Path(root)
     folders, unreadable = _class_folders(root)
+    _check_distinct(root, folders)
     photos: dict[str, list[Path]] = {}
     for folder in folders:
         found = _found(folder)
