@@ -7,13 +7,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from fmnist.cli import app
 from fmnist.evaluation.photo_set import list_photos
@@ -22,38 +21,35 @@ from tests.live_sources import mjpeg_avi
 from tests.photo_tree import make_tree
 
 runner = CliRunner()
-ROOT = Path(__file__).resolve().parent.parent
 
 
-def collect(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """`fmnist live` on a 12-frame 320x240 video, headless, collecting into tmp_path/c (a process of its own: a
-    crash is an exit code, not the test's)."""
+def collect(tmp_path: Path, *args: str) -> Result:
+    """`fmnist live` on a 12-frame 320x240 video, headless, collecting into tmp_path/c."""
     video = mjpeg_avi(tmp_path / "v.avi", 12)
-    return subprocess.run([sys.executable, "-m", "fmnist", "live", "--source", str(video), "--model", "edge",
-                           "--no-display", "--collect", str(tmp_path / "c"), *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
+    return runner.invoke(app, ["live", "--source", str(video), "--model", "edge", "--no-display", "--collect",
+                               str(tmp_path / "c"), *args])
 
 
 @pytest.mark.parametrize("label", ["\udcff\udcfe", "a\nb", "tab\there", "x" * 65])
 def test_a_label_no_folder_or_overlay_can_take_is_refused_before_anything_is_made(tmp_path, label):
-    """Bytes that are not UTF-8 crashed OpenCV's text drawing (SIGSEGV); a newline was collected, then refused by
-    train-own; 250 characters failed at the first save."""
+    """Bytes that are not UTF-8 crashed OpenCV's text drawing (SIGSEGV: the worker would crash); a newline was
+    collected, then refused by train-own; 250 characters failed at the first save."""
     got = collect(tmp_path, "--collect-label", label, "--every", "4")
-    assert got.returncode == 2 and got.stderr.startswith("error: label ") and "cannot be a folder name" in got.stderr
+    assert got.exit_code == 2 and got.stderr.startswith("error: label ") and "cannot be a folder name" in got.stderr
     assert got.stderr.count("\n") == 1, got.stderr
     assert not (tmp_path / "c").exists()
 
 
 def test_one_collect_label_is_one_name_even_with_a_comma(tmp_path):
     got = collect(tmp_path, "--collect-label", "a,b", "--every", "4")
-    assert got.returncode == 0, got.stderr
+    assert got.exit_code == 0, got.stderr
     assert [p.name for p in (tmp_path / "c").iterdir()] == ["a,b"]
     assert len(list((tmp_path / "c" / "a,b").iterdir())) == 3
 
 
 def test_several_collect_labels_need_a_window(tmp_path):
     got = collect(tmp_path, "--collect-labels", "mug,cup", "--every", "4")
-    assert got.returncode == 2 and "--collect-labels picks a label with the keys 1-9 in a window" in got.stderr
+    assert got.exit_code == 2 and "--collect-labels picks a label with the keys 1-9 in a window" in got.stderr
     assert not (tmp_path / "c").exists()
 
 
@@ -69,13 +65,13 @@ def test_a_label_folder_that_is_a_link_or_a_file_is_refused_and_nothing_is_writt
         mug.symlink_to(elsewhere if kind == "link" else tmp_path / "gone")
     got = collect(tmp_path, "--collect-label", "mug", "--every", "4")
     what = "file" if kind == "file" else "link"
-    assert got.returncode == 1 and f"cannot collect into {mug}: it is a {what}, not a folder" in got.stderr
+    assert got.exit_code == 1 and f"cannot collect into {mug}: it is a {what}, not a folder" in got.stderr
     assert list(elsewhere.iterdir()) == [] and (kind != "file" or mug.read_text() == "my notes")
 
 
 def test_a_guide_box_mostly_off_the_frame_is_refused_and_nothing_is_collected(tmp_path):
     got = collect(tmp_path, "--collect-label", "mug", "--every", "4", "--roi", "316,0,100,100")
-    assert got.returncode == 2 and "--roi 316,0,100,100: less than half of it lies in the 320x240 frame" in got.stderr
+    assert got.exit_code == 2 and "--roi 316,0,100,100: less than half of it lies in the 320x240 frame" in got.stderr
     assert list((tmp_path / "c" / "mug").glob("*.jpg")) == []
 
 
