@@ -23,7 +23,7 @@ from typing import Any
 
 from fmnist.core import atomic
 from fmnist.core.bounded import sha256_file
-from fmnist.core.errors import UsageError, listed, printable
+from fmnist.core.errors import FmnistError, UsageError, listed, printable
 
 MANIFEST = ".fmnist-files.json"  # in a folder fmnist wrote into: {"written_by": "fmnist", "files": {name: sha256}}
 MANIFEST_LIMIT = 1 << 20  # bytes; a bigger file under the manifest's name is not one fmnist wrote
@@ -159,15 +159,17 @@ class OwnedFolder:
     @contextmanager
     def writing(self, name: str) -> Iterator[Path]:
         """A temp path that takes `name` at the end of the block, if the name is free or fmnist's (see _vet), and
-        is then recorded in the manifest; a file that cannot be recorded is taken away again."""
+        is then recorded in the manifest (a file that cannot be, on a full disk, is kept and the error says so)."""
         with atomic.claimed_path(self.folder / name, self._vet) as tmp:
             yield tmp
             digest = sha256_file(tmp)
         try:
             self._record(name, digest)
-        except BaseException:  # a full disk: a file in place but not on record would pass for yours next time
-            (self.folder / name).unlink(missing_ok=True)
-            raise
+        except FmnistError as e:  # a full disk: the file is kept (a trained model), and the line says it is
+            why = getattr(e.__cause__, "strerror", None) or e
+            raise FmnistError(f"{printable(self.folder / name, 200)} is written, but {MANIFEST} could not record it "
+                              f"({why}); until it does, fmnist takes the file for yours: free some space, then move "
+                              "it away (or keep it elsewhere) and run again") from e
 
     def write_bytes(self, name: str, data: bytes) -> None:
         with self.writing(name) as tmp:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import tempfile
 import time
+import unicodedata
 from collections import Counter
 from pathlib import Path
 
@@ -45,9 +46,23 @@ def check_label(name: str) -> str:
     return name
 
 
+def _nfc(name: str) -> str:
+    """A name as it prints: "café" typed one way or the other is one label (fmnist.core.meta.check_labels)."""
+    return unicodedata.normalize("NFC", name)
+
+
+def _alike(root: Path, label: str) -> str | None:
+    """A folder already in `root` that prints as `label` but is not named so, if there is one."""
+    try:
+        names = [p.name for p in root.iterdir()] if root.is_dir() else []
+    except OSError:
+        return None  # the write probe says why
+    return next((n for n in names if n != label and _nfc(n) == _nfc(label)), None)
+
+
 def parse_labels(text: str) -> list[str]:
     labels = [check_label(x) for x in text.split(",") if x.strip()]
-    if not labels or len(labels) > MAX_LABELS or len(set(labels)) != len(labels):
+    if not labels or len(labels) > MAX_LABELS or len({_nfc(x) for x in labels}) != len(labels):
         raise UsageError(f"--collect-labels takes 1 to {MAX_LABELS} distinct comma-separated names, got {text!r}")
     return labels
 
@@ -75,6 +90,10 @@ class Collector:
         self.counts = {}
         for label in self.labels:
             folder = self.root / label
+            other = _alike(self.root, label)
+            if other is not None:
+                raise CollectError(f"cannot collect {label!r} into {self.root}: its folder {other!r} prints alike "
+                                   "(another Unicode form); give the label as that folder is named")
             if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
                 raise CollectError(f"cannot collect into {folder}: it is a {'link' if folder.is_symlink() else 'file'}"
                                    ", not a folder; move it away or choose another --collect folder")
