@@ -23,7 +23,7 @@ from fmnist.runtime.classifier import Classifier
 from fmnist.runtime.video.http.served import Address, serve_live
 from fmnist.runtime.video.live import LiveConfig, run
 from fmnist.runtime.video.outputs import display_available
-from fmnist.runtime.video.step import FrameStep, guide_box, parse_roi
+from fmnist.runtime.video.step import FrameStep, check_roi, guide_box, parse_roi
 from scripts.product_video import write_video
 
 HOLD, BLANK, SMOOTH = 20, 10, 5  # frames per product, blank frames at the end, the default smoothing window
@@ -155,7 +155,8 @@ def test_roi_parsing_and_guide_box():
     assert guide_box(640, 480, None) == (176, 96, 288, 288)
     assert guide_box(640, 480, (400, 200, 300, 300)) == (400, 200, 240, 280)  # clipped to the frame
     with pytest.raises(UsageError, match="less than half of it lies in the 640x480 frame"):
-        guide_box(640, 480, (600, 400, 300, 300))
+        check_roi(640, 480, (600, 400, 300, 300))  # on the first frame
+    assert guide_box(640, 480, (600, 400, 300, 300)) == (600, 400, 40, 80)  # a later frame of another size: clipped
     assert guide_box(64, 1, None) == (31, 0, 1, 1)  # a frame 1 px tall: a box of one pixel, never of none
     got = runner.invoke(app, ["live", "--roi", "1,2", "--no-display"])
     assert got.exit_code == 2 and got.stderr.startswith("error: --roi takes x,y,w,h")

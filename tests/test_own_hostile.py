@@ -30,7 +30,7 @@ def collect(tmp_path: Path, *args: str) -> Result:
                                str(tmp_path / "c"), *args])
 
 
-@pytest.mark.parametrize("label", ["\udcff\udcfe", "a\nb", "tab\there", "x" * 65])
+@pytest.mark.parametrize("label", ["\udcff\udcfe", "a\nb", "tab\there", "x" * 65, "\U0001f600" * 60])
 def test_a_label_no_folder_or_overlay_can_take_is_refused_before_anything_is_made(tmp_path, label):
     """Bytes that are not UTF-8 crashed OpenCV's text drawing (SIGSEGV: the worker would crash); a newline was
     collected, then refused by train-own; 250 characters failed at the first save."""
@@ -105,7 +105,7 @@ def test_held_out_photos_must_cover_every_class_and_differ_from_the_learned_ones
     make_tree(tmp_path / "val", per_class=2, classes=("hat",))
     got = runner.invoke(app, ["train-own", str(photos), "--photos-val", str(tmp_path / "val"), "--out",
                               str(tmp_path / "run"), "--epochs", "1"])
-    assert got.exit_code == 2 and "lacks pants, t-shirt; both need the same class folders" in got.stderr
+    assert got.exit_code == 2 and "has no photo it can read of pants, t-shirt" in got.stderr
     got = runner.invoke(app, ["train-own", str(photos), "--photos-val", str(photos), "--out", str(tmp_path / "run"),
                               "--epochs", "1"])
     assert got.exit_code == 2 and "9 of its photos are also in" in got.stderr
@@ -185,3 +185,10 @@ def test_a_collect_label_printed_like_a_folder_already_there_is_refused(tmp_path
     assert [p.name for p in (tmp_path / "c").iterdir()] == ["caf\u00e9"]
     got = collect(tmp_path, "--collect-labels", "caf\u00e9,cafe\u0301")
     assert got.exit_code == 2 and "distinct comma-separated names" in got.stderr
+
+
+def test_labels_that_differ_only_in_spaces_at_their_ends_are_one_name(tmp_path):
+    photos = make_tree(tmp_path / "photos", per_class=1, classes=("hat", "pants"))
+    (photos / "pants").rename(photos / "hat ")
+    got = runner.invoke(app, ["train-own", str(photos), "--out", str(tmp_path / "run")])
+    assert got.exit_code == 2 and "labels repeat a name" in got.stderr

@@ -165,17 +165,18 @@ def _hidden_below(found: Found, folder: Path) -> bool:
 
 
 def _check_distinct(root: Path, folders: list[Path]) -> None:
-    """No class folder is another (a link `b2 -> b`) or holds the photo folder (`all -> .`): the same photos would
-    be two classes. DataError otherwise."""
-    seen: dict[str, Path] = {}
+    """No class folder is, holds or lies in another (a link `b2 -> b`, `b3 -> b/more`) or holds the photo folder
+    (`all -> .`): the same photos would be two classes. DataError, naming the link."""
     top = os.path.realpath(root)
-    for folder in folders:
-        real = os.path.realpath(folder)
-        if real in seen or Path(top).is_relative_to(real):
-            other = f"the folder {seen[real].name}" if real in seen else f"{root} itself"
-            raise DataError(f"class folder {folder} is {other} (a link): the same photos would be two classes; "
-                            "remove the link")
-        seen[real] = folder
+    real = {folder: os.path.realpath(folder) for folder in folders}
+    for folder, path in real.items():
+        if Path(top).is_relative_to(path):
+            raise DataError(f"class folder {folder} is a link to {root} itself: the same photos would be two "
+                            "classes; remove the link")
+        for other, other_path in real.items():
+            if other != folder and Path(path).is_relative_to(other_path) and folder.is_symlink():
+                raise DataError(f"class folder {folder} is a link into the class folder {other}: the same photos "
+                                "would be two classes; remove the link")
 
 
 def walk_photos(root: Path) -> Listing:

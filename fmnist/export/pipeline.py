@@ -140,8 +140,9 @@ def _build(target: Target, raw: Path) -> Built:
     try:
         return target.build(raw)
     except OSError as e:  # the converters and onnxruntime's quantizer write their files themselves
-        raise FmnistError(f"cannot write {target.file} into {raw.parent.parent}: {e.strerror or e}; free some space or "
-                          "choose another --out") from e
+        # onnxruntime's quantizer also writes into the system's temp folder
+        where = e.filename or f"{raw.parent.parent} or the temp folder {tempfile.gettempdir()}"
+        raise FmnistError(f"cannot write {target.file} ({where}): {e.strerror or e}; free some space there") from e
 
 
 def _write_files(model: Any, judge: Judge, calib: np.ndarray, out: OwnedFolder, origin: Provenance,

@@ -41,9 +41,11 @@ def subset(photos: PhotoSet, rows: np.ndarray) -> PhotoSet:
 
 def _check_held_apart(cfg: RunConfig, photos: PhotoSet, held: PhotoSet) -> None:
     """--photos-val judges every class, on photos the model never learns from. UsageError otherwise."""
-    unknown, missing = sorted(set(held.folders) - set(photos.folders)), sorted(set(photos.folders) - set(held.folders))
+    read = {held.folders[i] for i in np.unique(held.folder_index)}  # a folder whose photos all failed to read: none
+    unknown, missing = sorted(set(held.folders) - set(photos.folders)), sorted(set(photos.folders) - read)
     if unknown or missing:
-        what = f"has folders {listed(unknown)} that {cfg.photos} has not" if unknown else f"lacks {listed(missing)}"
+        what = (f"has folders {listed(unknown)} that {cfg.photos} has not" if unknown
+                else f"has no photo it can read of {listed(missing)}")
         raise UsageError(f"--photos-val {cfg.photos_val} {what}; both need the same class folders")
     shared = set(photos.digests) & set(held.digests)
     if shared:
@@ -71,7 +73,9 @@ def _split(cfg: RunConfig, photos: PhotoSet, preparation: Preparation) -> tuple[
 
 def _few(photos: PhotoSet, per_class: int, seed: int) -> PhotoSet:
     rng = np.random.default_rng(seed)
-    rows = [rng.permutation(np.flatnonzero(photos.folder_index == c))[:per_class] for c in range(len(photos.folders))]
+    # at random, but photos in which the preprocessing found something first: a plain one teaches nothing
+    picks = [rng.permutation(np.flatnonzero(photos.folder_index == c)) for c in range(len(photos.folders))]
+    rows = [p[np.argsort(photos.empty[p], kind="stable")][:per_class] for p in picks]
     return subset(photos, np.sort(np.concatenate(rows)))
 
 

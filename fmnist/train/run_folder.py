@@ -4,6 +4,7 @@ written over, as a new run replaces the old), and never replaces a file it did n
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -24,10 +25,29 @@ def run_folder(out: Path, more: Iterable[str] = ()) -> OwnedFolder:
 
 
 def check_apart(out: Path, photos: Iterable[Path | None]) -> None:
-    """`out` is neither one of the photo folders a run reads nor inside one: its files (the plots are images) would
-    be read as a class of photos by the next run. UsageError, before anything is read."""
-    where = Path(out).resolve()
-    for root in photos:
-        if root is not None and where.is_relative_to(Path(root).resolve()):
+    """`out` is neither one of the photo folders a run reads nor inside one (nor inside a class folder's real
+    folder, where a class folder is a link): its files (the plots are images) would be read as a class of photos by
+    the next run. UsageError, before anything is read."""
+    where = os.path.realpath(out)  # never raises: a symlink loop is told by the run folder's own check
+    for root in (r for r in photos if r is not None):
+        if any(Path(where).is_relative_to(real) for real in _real_folders(Path(root))):
             raise UsageError(f"--out {out} is inside the photo folder {root}: the run's files would be read as photos "
-                             "of a class next time; write the run elsewhere (e.g. runs/own)")
+                             "of a class next time; write the run elsewhere")
+
+
+def _real_folders(root: Path) -> list[str]:
+    """The real paths of `root` and of its subfolders (the class folders, links followed)."""
+    found = [os.path.realpath(root)]
+    try:
+        with os.scandir(root) as entries:
+            found += [os.path.realpath(e.path) for e in entries if _is_dir(e)]
+    except OSError:
+        pass  # the photo folder's own reader says what is wrong with it
+    return found
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False

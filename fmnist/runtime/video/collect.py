@@ -33,6 +33,7 @@ class CollectError(FmnistError):
 
 
 MAX_LABEL_CHARS = 64  # a folder name, and a label live draws on the frame
+MAX_LABEL_BYTES = 200  # a photo's name adds 26 bytes (-YYYYmmdd-HHMMSS-NNNNN.jpg) within a file system's 255
 
 
 def check_label(name: str) -> str:
@@ -40,7 +41,7 @@ def check_label(name: str) -> str:
     not UTF-8 (Python's surrogate escapes) are not printable: OpenCV's text drawing crashes on them."""
     name = name.strip()
     if (not name or name in (".", "..") or any(c in name for c in '/\\:*?"<>|') or name.startswith(".")
-            or not name.isprintable() or len(name) > MAX_LABEL_CHARS):
+            or not name.isprintable() or len(name) > MAX_LABEL_CHARS or len(name.encode()) > MAX_LABEL_BYTES):
         raise UsageError(f"label {name!r:.80} cannot be a folder name; use up to {MAX_LABEL_CHARS} letters, digits, "
                          "'-' or '_'")
     return name

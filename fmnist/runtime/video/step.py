@@ -59,18 +59,27 @@ def parse_roi(text: str) -> Box:
     return x, y, w, h
 
 
+def check_roi(width: int, height: int, roi: Box | None) -> None:
+    """UsageError when less than half of `roi` lies in a width x height frame: a sliver at the frame's edge is no
+    picture of what the box was meant to hold. Checked on a source's first frame; a stream whose frames change
+    size later has its box clipped (guide_box), as a run must not end mid-way."""
+    if roi is None:
+        return
+    x, y, w, h = roi
+    inside = max(0, min(x + w, width) - max(0, x)) * max(0, min(y + h, height) - max(0, y))
+    if inside * 2 < w * h:
+        raise UsageError(f"--roi {x},{y},{w},{h}: less than half of it lies in the {width}x{height} frame; give a "
+                         "box inside the frame")
+
+
 def guide_box(width: int, height: int, roi: Box | None) -> Box:
-    """The region classified in each frame, clipped to the frame; UsageError when less than half of `roi` lies in it."""
+    """The region classified in each frame, clipped to the frame (at least one pixel)."""
     if roi is None:
         side = max(1, int(min(width, height) * GUIDE))  # a frame 1 px tall still has a box
         return (width - side) // 2, (height - side) // 2, side, side
     x, y, w, h = roi
-    left, top = max(0, x), max(0, y)
-    inside = max(0, min(x + w, width) - left) * max(0, min(y + h, height) - top)
-    if inside * 2 < w * h:  # a sliver at the frame's edge is no picture of what the box was meant to hold
-        raise UsageError(f"--roi {x},{y},{w},{h}: less than half of it lies in the {width}x{height} frame; give a "
-                         "box inside the frame")
-    return left, top, min(x + w, width) - left, min(y + h, height) - top
+    x, y = min(max(0, x), width - 1), min(max(0, y), height - 1)
+    return x, y, max(1, min(roi[0] + w, width) - x), max(1, min(roi[1] + h, height) - y)
 
 
 def grown(box: Box, share: float, width: int, height: int) -> Box:
@@ -123,6 +132,8 @@ class FrameStep:
                  number: int | None = None) -> tuple[FrameResult, np.ndarray]:
         t1 = time.perf_counter()
         captured = t1 if captured is None else captured
+        if self.frames == 0:
+            check_roi(frame.shape[1], frame.shape[0], self.roi)
         guide = guide_box(frame.shape[1], frame.shape[0], self.roi)
         box = grown(guide, MARGIN, frame.shape[1], frame.shape[0])
         x, y, w, h = box
