@@ -42,9 +42,14 @@ def check_labels(labels: object, where: str) -> list[str]:
         raise ModelError(f"{where}: labels must be printable names, got {labels!r:.120}")
     if not MIN_LABELS <= len(labels) <= MAX_LABELS:
         raise ModelError(f"{where}: {len(labels)} labels; a model has {MIN_LABELS} to {MAX_LABELS}")
-    if len({unicodedata.normalize("NFC", x.strip()) for x in labels}) != len(labels):  # "café", "cafe\u0301", "café "
+    if len({same_name(x) for x in labels}) != len(labels):
         raise ModelError(f"{where}: labels repeat a name: {labels!r:.120}")
     return labels
+
+
+def same_name(label: str) -> str:
+    """A label as it prints: two labels with one same_name are one name ("café", "cafe\u0301" and "café ")."""
+    return unicodedata.normalize("NFC", label.strip())
 
 
 def is_own(labels: list[str] | tuple[str, ...]) -> bool:

@@ -122,7 +122,7 @@ class Listing:
     unreadable: Skipped  # folders that could not be listed (no permission, a name too long, a symlink loop)
 
 
-def _class_folders(root: Path) -> tuple[list[Path], Skipped]:
+def class_folders(root: Path) -> tuple[list[Path], Skipped]:
     """root's subfolders (symlinked ones too, hidden ones not), sorted, and its entries that could not be told;
     DataError (exit 3) when root itself is not a folder that can be listed."""
     try:
@@ -155,13 +155,9 @@ def _found(folder: Path) -> list[Found]:
     """The image-named files below one class folder and the folders below it that could not be listed; hidden
     names left out (the temp file of a collect a kill cut short, a .thumbnails folder)."""
     try:
-        return [found for found in expand([str(folder)]) if not _hidden_below(found, folder)]
+        return list(expand([str(folder)], hidden=False))
     except OSError as e:  # the class folder gone or changed since it was listed
         return [Unreadable(folder, e.strerror or str(e))]
-
-
-def _hidden_below(found: Found, folder: Path) -> bool:
-    return isinstance(found, Path) and any(part.startswith(".") for part in found.relative_to(folder).parts)
 
 
 def _check_distinct(root: Path, folders: list[Path]) -> None:
@@ -184,7 +180,7 @@ def walk_photos(root: Path) -> Listing:
     folders not entered, each real file once), whatever kind of file they are: a pipe, a device or a symlink loop
     is refused when it is read, as classify refuses it, never dropped without a word."""
     root = Path(root)
-    folders, unreadable = _class_folders(root)
+    folders, unreadable = class_folders(root)
     _check_distinct(root, folders)
     photos: dict[str, list[Path]] = {}
     for folder in folders:

@@ -64,14 +64,15 @@ def _unreadable(errors: list[OSError]) -> Iterator[Unreadable]:
     return (Unreadable.of(e) for e in errors if not isinstance(e, GONE))
 
 
-def _walk(folder: Path, skip: Path | None) -> Iterator[Found]:
-    """Images under `folder`, sorted, and the folders below it that could not be read."""
-    for found in _walk_folders(folder, skip):
+def _walk(folder: Path, skip: Path | None, hidden: bool = True) -> Iterator[Found]:
+    """Images under `folder`, sorted, and the folders below it that could not be read; hidden names only if
+    `hidden`."""
+    for found in _walk_folders(folder, skip, hidden):
         if isinstance(found, Unreadable):
             yield found
         else:
             root, files = found
-            yield from (root / f for f in files if _is_image(f))
+            yield from (root / f for f in files if _is_image(f) and (hidden or not _hidden(f)))
 
 
 def _names(folder: Path, pattern: str) -> Iterator[Found]:
@@ -147,14 +148,15 @@ def _once(found: Iterable[Found]) -> Iterator[Found]:
         yield item
 
 
-def expand(inputs: list[str], skip: Path | None = None) -> Iterator[Found]:
+def expand(inputs: list[str], skip: Path | None = None, hidden: bool = True) -> Iterator[Found]:
     """Every path to classify, in order, with the folders that could not be read. A name that matches nothing is
-    yielded as is, so it is reported. A folder `skip` (classify's --save folder) met while walking is left out."""
+    yielded as is, so it is reported. A folder `skip` (classify's --save folder) met while walking is left out, and
+    with `hidden` False so are the hidden files and folders below a folder walked."""
     skip = Path(os.path.realpath(skip)) if skip else None
     for item in inputs:
         path = Path(item).expanduser()
         if _is_dir(path):
-            yield from _once(_walk(path, skip))
+            yield from _once(_walk(path, skip, hidden))
         elif path.is_symlink() or path.exists() or not glob.has_magic(item):
             yield path
         else:

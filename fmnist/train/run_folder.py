@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from fmnist.core.errors import UsageError
+from fmnist.core.errors import DataError, UsageError
 from fmnist.core.owned import OwnedFolder
 from fmnist.train.earlier_run import earlier_run
 
@@ -36,18 +36,11 @@ def check_apart(out: Path, photos: Iterable[Path | None]) -> None:
 
 
 def _real_folders(root: Path) -> list[str]:
-    """The real paths of `root` and of its subfolders (the class folders, links followed)."""
-    found = [os.path.realpath(root)]
-    try:
-        with os.scandir(root) as entries:
-            found += [os.path.realpath(e.path) for e in entries if _is_dir(e)]
-    except OSError:
-        pass  # the photo folder's own reader says what is wrong with it
-    return found
+    """The real paths of `root` and of its class folders (links followed)."""
+    from fmnist.evaluation.photo_set import class_folders  # here: the CLI's help imports this module
 
-
-def _is_dir(entry: os.DirEntry[str]) -> bool:
     try:
-        return entry.is_dir()
-    except OSError:
-        return False
+        folders, _ = class_folders(root)
+    except DataError:
+        folders = []  # the photo folder's own reader says what is wrong with it
+    return [os.path.realpath(path) for path in (root, *folders)]

@@ -13,7 +13,6 @@ from __future__ import annotations
 import errno
 import tempfile
 import time
-import unicodedata
 from collections import Counter
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import numpy as np
 
 from fmnist.core import atomic
 from fmnist.core.errors import FmnistError, UsageError
-from fmnist.core.meta import MAX_LABELS
+from fmnist.core.meta import MAX_LABELS, same_name
 
 JPEG_QUALITY = 92
 MAX_KEYED = 9  # labels reachable with the number keys
@@ -47,23 +46,18 @@ def check_label(name: str) -> str:
     return name
 
 
-def _nfc(name: str) -> str:
-    """A name as it prints: "café" typed one way or the other is one label (fmnist.core.meta.check_labels)."""
-    return unicodedata.normalize("NFC", name)
-
-
 def _alike(root: Path, label: str) -> str | None:
     """A folder already in `root` that prints as `label` but is not named so, if there is one."""
     try:
         names = [p.name for p in root.iterdir()] if root.is_dir() else []
     except OSError:
         return None  # the write probe says why
-    return next((n for n in names if n != label and _nfc(n) == _nfc(label)), None)
+    return next((n for n in names if n != label and same_name(n) == same_name(label)), None)
 
 
 def parse_labels(text: str) -> list[str]:
     labels = [check_label(x) for x in text.split(",") if x.strip()]
-    if not labels or len(labels) > MAX_LABELS or len({_nfc(x) for x in labels}) != len(labels):
+    if not labels or len(labels) > MAX_LABELS or len({same_name(x) for x in labels}) != len(labels):
         raise UsageError(f"--collect-labels takes 1 to {MAX_LABELS} distinct comma-separated names, got {text!r}")
     return labels
 

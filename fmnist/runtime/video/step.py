@@ -66,8 +66,8 @@ def check_roi(width: int, height: int, roi: Box | None) -> None:
     if roi is None:
         return
     x, y, w, h = roi
-    inside = max(0, min(x + w, width) - max(0, x)) * max(0, min(y + h, height) - max(0, y))
-    if inside * 2 < w * h:
+    _, _, inside_w, inside_h = guide_box(width, height, roi)  # a box wholly outside keeps one pixel: still refused
+    if inside_w * inside_h * 2 < w * h:
         raise UsageError(f"--roi {x},{y},{w},{h}: less than half of it lies in the {width}x{height} frame; give a "
                          "box inside the frame")
 
