@@ -1,13 +1,11 @@
 """The spellings renamed so that the CLI speaks one dialect still work for one release: each runs as its new
 spelling does (exit 0, the same output) and says so in one line on stderr. Given with its new spelling too, it is
-refused (exit 2) rather than one of them silently winning. The export flags' full runs are in
-test_the_old_export_flags_still_export (slow); `data fetch --photos` is in test_fetch_photos.py."""
+refused (exit 2) rather than one of them silently winning. `data fetch --photos` is in test_fetch_photos.py."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import cv2
@@ -141,16 +139,15 @@ def test_bench_thread_counts_are_capped_at_the_cores_with_a_note(own_model):
     assert sorted({row["threads"] for row in json.loads(got.stdout)["rows"]}) == sorted({cores, 1})
 
 
-@pytest.mark.slow
-def test_the_old_export_flags_still_export(exported_mlp, tmp_path):
-    """conftest's MLP run (its model and card, none of its exports), exported with --tflite --per-channel: both
-    warn and the files of the default are written (without --int8, whose quantization the flags do not change: the
-    test above shows they parse as the default)."""
-    run = tmp_path / "mlp"
+def test_the_old_export_flags_run_the_default_export(tmp_path):
+    """--tflite --per-channel run the command as the default does, with both warnings: here up to the same refusal of a
+    run folder with no model (the test above shows they parse as the default; the default export itself is
+    conftest's exported_mlp and exported_cnn)."""
+    run = tmp_path / "run"
     run.mkdir()
-    for name in ("model.keras", "metrics.json"):
-        shutil.copy(exported_mlp / name, run / name)
-    got = runner.invoke(app, ["export", str(run), "--tflite", "--per-channel"])
-    assert got.exit_code == 0, got.output
-    assert got.stderr.count("is deprecated, leave it out") == 2
-    assert {"model.onnx", "model.tflite"} <= {p.name for p in run.iterdir()}
+    before, after = runner.invoke(app, ["export", str(run), "--tflite", "--per-channel"]), runner.invoke(app, [
+        "export", str(run)])
+    assert before.exit_code == after.exit_code != 0 and "Traceback" not in before.output
+    assert before.stderr.count("is deprecated, leave it out") == 2
+    assert before.stderr.splitlines()[2:] == after.stderr.splitlines() and after.stderr.strip()
+    assert list(run.iterdir()) == []
