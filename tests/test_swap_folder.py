@@ -10,7 +10,7 @@ import pytest
 
 from fmnist.core.atomic import swap_folder
 from fmnist.core.errors import FmnistError, UsageError
-from fmnist.core.tree_record import not_as_recorded, read_record, record_tree
+from fmnist.core.tree_record import Refusal, not_as_recorded, read_record, record_tree, refusal
 
 
 def folder(path: Path, text: str) -> Path:
@@ -75,3 +75,28 @@ def test_a_folder_nested_thousands_deep_in_a_recorded_tree_is_named_once_not_a_r
             "d/ (not written by a test)"]
     finally:
         remove_deep(tree / "d")
+
+
+def test_refusal_names_each_reason_an_earlier_folder_is_kept(tmp_path):
+    """The one rule bundle and fetch photos replace an earlier folder by: theirs, whole and unchanged, or a reason."""
+    ours = folder(tmp_path / "ours", "ours")
+    record_tree(ours, ".record", "a test")
+    assert refusal(ours, ".record", "a test") is None
+    yours = folder(tmp_path / "yours", "yours")
+    assert refusal(yours, ".record", "a test") == Refusal("not made")
+    assert refusal(tmp_path / "missing", ".record", "a test") == Refusal("not made")
+    (tmp_path / "link").symlink_to(ours)
+    assert refusal(tmp_path / "link", ".record", "a test") == Refusal("not made")
+    (yours / ".record").mkdir()  # a folder of yours under the record's name is no record
+    assert refusal(yours, ".record", "a test") == Refusal("not made")
+    old = folder(tmp_path / "old", "old")
+    (old / ".record").write_text('{"made_by": "fmnist 0.1.0"}\n')  # an older record, listing no files
+    assert refusal(old, ".record", "a test") == Refusal("no list")
+    (ours / "file.txt").write_text("edited")
+    (ours / "mine.txt").write_text("added")
+    assert refusal(ours, ".record", "a test") == Refusal("changed",
+                                                         "file.txt (edited), mine.txt (not written by a test)")
+    (ours / "mine.txt").unlink()
+    (ours / "file.txt").write_text("ours")
+    (ours / "sub").mkdir()  # a folder of yours is named once
+    assert refusal(ours, ".record", "a test") == Refusal("changed", "sub/ (not written by a test)")

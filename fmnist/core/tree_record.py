@@ -8,9 +8,12 @@ import json
 import os
 import stat
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from fmnist.core.bounded import sha256_file
+from fmnist.core.errors import listed
 
 RECORD_LIMIT = 8 << 20  # bytes: a photo set's record of 3,800 files is about 400 KB; a bigger file is not one
 
@@ -83,3 +86,31 @@ def not_as_recorded(folder: Path, recorded: dict[str, str], writer: str,
         elif not stat.S_ISREG(mode) or sha256_file(path) != recorded[key]:
             found.append(f"{key} (edited)")
     return sorted(found)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a folder may not be replaced: "not made" (no record of ours in it: not a folder, a link, or no regular
+    file by the record's name), "no list" (a record listing no files, as an older fmnist wrote), "changed" (`detail`
+    lists what is not as recorded) or "unreadable" (`detail` is the system's reason)."""
+
+    reason: Literal["not made", "no list", "changed", "unreadable"]
+    detail: str = ""
+
+
+def refusal(found: Path, name: str, writer: str, skip: Callable[[Path], bool] = lambda _: False) -> Refusal | None:
+    """None if `found` is a folder `writer` made, holding just the files its record `name` lists, unchanged: the
+    one rule by which a bundle or a fetched photo set replaces an earlier copy. `skip` as for not_as_recorded (the
+    record itself is always skipped)."""
+    try:
+        if found.is_symlink() or not found.is_dir() or not stat.S_ISREG(os.lstat(found / name).st_mode):
+            return Refusal("not made")
+        recorded = read_record(found, name)
+        if recorded is None:
+            return Refusal("no list")
+        changed = not_as_recorded(found, recorded, writer, skip=lambda entry: entry.name == name or skip(entry))
+    except FileNotFoundError:
+        return Refusal("not made")
+    except OSError as e:
+        return Refusal("unreadable", e.strerror or str(e))
+    return Refusal("changed", listed(changed)) if changed else None

@@ -20,9 +20,9 @@ from pathlib import Path, PurePosixPath
 
 from fmnist import __version__
 from fmnist.core.atomic import swap_folder
-from fmnist.core.errors import DataError, ModelError, UsageError, listed, printable
+from fmnist.core.errors import DataError, ModelError, UsageError, printable
 from fmnist.core.signals import whole
-from fmnist.core.tree_record import not_as_recorded, read_record, record_tree
+from fmnist.core.tree_record import record_tree, refusal
 from fmnist.core.zip_archive import check_zip
 from fmnist.data.fashion import keras_cache_dir
 from fmnist.data.fetch import Progress, check_url, download
@@ -100,23 +100,21 @@ def check_archive(path: Path, expected: dict[str, int]) -> list[str]:
     return photos
 
 
+# why an earlier --dest is kept (fmnist.core.tree_record's reasons), and the fix
+_NOT_FETCHED = (f"exists and is not a photo set fmnist fetched (no {PHOTOS_RECORD} in it); nothing was touched. Move "
+                "it away, or choose another --dest")
+_KEPT = {"not made": _NOT_FETCHED, "no list": _NOT_FETCHED,
+         "changed": "is an earlier photo set holding {detail}; nothing was touched. Move those out of it, or choose "
+                    "another --dest",
+         "unreadable": "cannot be read ({detail}); nothing was touched. Choose another --dest"}
+
+
 def _refuse_unless_replaceable(found: Path, dest: Path) -> None:
     """`found` (the destination, or the earlier one once moved aside) is replaced only if it is a photo set an
     earlier fetch wrote, holding just its files, unchanged."""
-    where = f"--dest {printable(dest, 200)}"
-    try:
-        recorded = None if found.is_symlink() or not found.is_dir() else read_record(found, PHOTOS_RECORD)
-        changed = None if recorded is None else not_as_recorded(
-            found, recorded, "fmnist data fetch photos", skip=lambda entry: entry.name == PHOTOS_RECORD)
-    except OSError as e:
-        raise UsageError(f"{where} cannot be read ({e.strerror or e}); nothing was touched. Choose another --dest") \
-            from e
-    if recorded is None:
-        raise UsageError(f"{where} exists and is not a photo set fmnist fetched (no {PHOTOS_RECORD} in it); nothing "
-                         "was touched. Move it away, or choose another --dest")
-    if changed:
-        raise UsageError(f"{where} is an earlier photo set holding {listed(changed)}; nothing was "
-                         "touched. Move those out of it, or choose another --dest")
+    why = refusal(found, PHOTOS_RECORD, "fmnist data fetch photos")
+    if why:
+        raise UsageError(f"--dest {printable(dest, 200)} " + _KEPT[why.reason].format(detail=why.detail))
 
 
 def fetch_photos(dest: Path | None = None, url: str | None = None, expected: dict[str, int] | None = None,

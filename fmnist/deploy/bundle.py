@@ -19,10 +19,10 @@ from fmnist import __version__
 from fmnist.core.atomic import atomic_path, swap_folder, temp_folder
 from fmnist.core.atomic import write_bytes as atomic_write_bytes
 from fmnist.core.bounded import sha256_file
-from fmnist.core.errors import FmnistError, ModelError, UsageError, listed
+from fmnist.core.errors import FmnistError, ModelError, UsageError
 from fmnist.core.formats import recognise, runtime_formats
 from fmnist.core.signals import whole
-from fmnist.core.tree_record import not_as_recorded, read_record, record_tree
+from fmnist.core.tree_record import record_tree, refusal
 from fmnist.deploy.wheel import fmnist_wheel
 
 # pyproject.toml's dependencies
@@ -159,58 +159,36 @@ def _write_marker(folder: Path) -> None:
     record_tree(folder, MARKER, f"fmnist {__version__} bundle")
 
 
-def _recorded(folder: Path) -> dict[str, str] | None:
-    """The files a bundle's marker lists; None if it lists none (an older fmnist's marker did not)."""
-    return read_record(folder, MARKER)
-
-
-def _is_mark(entry: Path) -> bool:
-    """Is `entry` one of the two small records fmnist bundle keeps in a bundle (its marker, the archive's sha256)?
-    Only a regular file of the right form is: a folder or a file of yours under either name is not, and so it is
-    never removed with the earlier bundle."""
+def _is_archive_mark(entry: Path) -> bool:
+    """Is `entry` the archive's sha256 that fmnist bundle keeps beside its marker? Only a regular file of that form
+    is: a folder or a file of yours under its name is not, and so it is never removed with the earlier bundle."""
     try:
         found = os.lstat(entry)
-        if not stat.S_ISREG(found.st_mode):
-            return False
-        if entry.name == ARCHIVE_MARK:
-            return found.st_size == 65 and re.fullmatch(r"[0-9a-f]{64}\n", entry.read_text()) is not None
-        return entry.name == MARKER
+        return (stat.S_ISREG(found.st_mode) and found.st_size == 65
+                and re.fullmatch(r"[0-9a-f]{64}\n", entry.read_text()) is not None)
     except (OSError, UnicodeDecodeError):
         return False
 
 
-def _not_as_written(folder: Path, recorded: dict[str, str]) -> list[str]:
-    """What in `folder` fmnist bundle did not write, or has changed since it wrote it."""
-    return not_as_recorded(folder, recorded, "fmnist bundle",
-                           skip=lambda entry: entry.name in (MARKER, ARCHIVE_MARK) and _is_mark(entry))
-
-
-def _why_not_replaceable(found: Path) -> str | None:
-    """Why `found` may not be replaced, and the fix; None if it is a bundle holding just the files fmnist bundle
-    wrote there, unchanged."""
-    if found.is_symlink() or not _is_mark(found / MARKER):
-        return (f"exists and is not a bundle made by fmnist bundle (no {MARKER} in it); nothing was touched. "
-                "Choose a new folder, or move it away")
-    recorded = _recorded(found)
-    if recorded is None:
-        return (f"is a bundle whose {MARKER} lists no files (an older fmnist's), so an edit in it cannot be told "
-                "apart; nothing was touched. Move it away (or delete it), or choose another --out")
-    changed = _not_as_written(found, recorded)
-    if changed:
-        return (f"is an earlier bundle holding {listed(changed)}; nothing was touched. Move those "
-                "out of it (or delete them), or choose another --out")
-    return None
+# why an earlier --out is kept (fmnist.core.tree_record's reasons), and the fix
+_KEPT = {
+    "not made": f"exists and is not a bundle made by fmnist bundle (no {MARKER} in it); nothing was touched. Choose a "
+                "new folder, or move it away",
+    "no list": f"is a bundle whose {MARKER} lists no files (an older fmnist's), so an edit in it cannot be told apart; "
+               "nothing was touched. Move it away (or delete it), or choose another --out",
+    "changed": "is an earlier bundle holding {detail}; nothing was touched. Move those out of it (or delete them), or "
+               "choose another --out",
+    "unreadable": "cannot be read ({detail}); nothing was touched. Choose another --out",
+}
 
 
 def _refuse_unless_replaceable(found: Path, out: Path) -> None:
     """`found` (--out, or the earlier --out once moved aside) is replaced only if nothing a user made or edited
     is in it."""
-    try:
-        why = _why_not_replaceable(found)
-    except OSError as e:
-        why = f"cannot be read ({e.strerror or e}); nothing was touched. Choose another --out"
+    why = refusal(found, MARKER, "fmnist bundle",
+                  skip=lambda entry: entry.name == ARCHIVE_MARK and _is_archive_mark(entry))
     if why:
-        raise UsageError(f"--out {out} {why}")
+        raise UsageError(f"--out {out} " + _KEPT[why.reason].format(detail=why.detail))
 
 
 def _archive_of(out: Path) -> Path:
