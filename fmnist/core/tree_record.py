@@ -98,19 +98,25 @@ class Refusal:
     detail: str = ""
 
 
+def _holds_record(found: Path, name: str) -> bool:
+    """Is `found` a folder (not a link) holding a regular file `name`? OSError other than its absence is raised."""
+    try:
+        return not found.is_symlink() and found.is_dir() and stat.S_ISREG(os.lstat(found / name).st_mode)
+    except FileNotFoundError:
+        return False
+
+
 def refusal(found: Path, name: str, writer: str, skip: Callable[[Path], bool] = lambda _: False) -> Refusal | None:
     """None if `found` is a folder `writer` made, holding just the files its record `name` lists, unchanged: the
     one rule by which a bundle or a fetched photo set replaces an earlier copy. `skip` as for not_as_recorded (the
     record itself is always skipped)."""
     try:
-        if found.is_symlink() or not found.is_dir() or not stat.S_ISREG(os.lstat(found / name).st_mode):
+        if not _holds_record(found, name):
             return Refusal("not made")
         recorded = read_record(found, name)
         if recorded is None:
             return Refusal("no list")
         changed = not_as_recorded(found, recorded, writer, skip=lambda entry: entry.name == name or skip(entry))
-    except FileNotFoundError:
-        return Refusal("not made")
-    except OSError as e:
+    except OSError as e:  # a file that vanishes mid-walk included: it cannot be judged
         return Refusal("unreadable", e.strerror or str(e))
     return Refusal("changed", listed(changed)) if changed else None
