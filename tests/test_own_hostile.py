@@ -4,6 +4,7 @@ model of another shape, and held-out photos that are not held out."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -17,10 +18,12 @@ from typer.testing import CliRunner, Result
 from fmnist.cli import app
 from fmnist.evaluation.photo_set import list_photos
 from fmnist.runtime.video.step import guide_box
+from tests.crafted import own_run
 from tests.live_sources import mjpeg_avi
 from tests.photo_tree import make_tree
 
 runner = CliRunner()
+NFC, NFD = "caf\u00e9", "cafe\u0301"  # "café" as most systems store it, and as macOS does
 
 
 def collect(tmp_path: Path, *args: str) -> Result:
@@ -109,6 +112,12 @@ def test_held_out_photos_must_cover_every_class_and_differ_from_the_learned_ones
     got = runner.invoke(app, ["train-own", str(photos), "--photos-val", str(photos), "--out", str(tmp_path / "run"),
                               "--epochs", "1"])
     assert got.exit_code == 2 and "9 of its photos are also in" in got.stderr
+    (photos / "hat").rename(photos / NFC)  # the same photos with "café" in NFD: past the folder names, to the photos
+    shutil.copytree(photos, tmp_path / "nfd")
+    (tmp_path / "nfd" / NFC).rename(tmp_path / "nfd" / NFD)
+    got = runner.invoke(app, ["train-own", str(photos), "--photos-val", str(tmp_path / "nfd"), "--out",
+                              str(tmp_path / "run"), "--epochs", "1"])
+    assert got.exit_code == 2 and "9 of its photos are also in" in got.stderr, got.output
     assert not (tmp_path / "run" / "model.keras").exists()
 
 
@@ -192,3 +201,14 @@ def test_labels_that_differ_only_in_spaces_at_their_ends_are_one_name(tmp_path):
     (photos / "pants").rename(photos / "hat ")
     got = runner.invoke(app, ["train-own", str(photos), "--out", str(tmp_path / "run")])
     assert got.exit_code == 2 and "labels repeat a name" in got.stderr
+
+
+
+def test_a_class_folder_is_matched_to_its_label_as_its_name_prints(tmp_path):
+    """An NFD "café" folder (copied from a Mac) is the model's NFC label "café" (it was "not a label of the model")."""
+    model = own_run(tmp_path / "run", (NFC, "pants"))
+    photos = make_tree(tmp_path / "photos", per_class=2, classes=("hat", "pants"))
+    (photos / "hat").rename(photos / NFD)
+    got = runner.invoke(app, ["evaluate", "--model", str(model), "--photos", str(photos), "--json"])
+    assert got.exit_code == 0, got.output
+    assert json.loads(got.stdout)["photos"]["n"] == 4

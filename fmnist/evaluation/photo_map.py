@@ -6,6 +6,9 @@ none (hat, shorts, skirt) has no Fashion-MNIST class, and the right answer for i
 
 A model trained on your own classes (`fmnist train-own`) is judged with `PhotoMap.own`: each
 folder is right only with the label of its own name.
+
+A folder and a map's key (or a label) are matched as they print (core.meta.same_name): a folder named "café" on a
+file system that stores it decomposed (macOS) is the label "café".
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from pathlib import Path
 
 from fmnist.core.bounded import read_bounded
 from fmnist.core.errors import UsageError
-from fmnist.core.meta import CLASS_NAMES
+from fmnist.core.meta import CLASS_NAMES, same_name
 
 DEFAULT_MAP = "photo_map.json"  # in fmnist/assets
 MAX_MAP_BYTES = 1_000_000  # the default map is 285 bytes
@@ -28,6 +31,13 @@ class PhotoMap:
     accepted: dict[str, tuple[int, ...]]  # folder -> label indices, strict first; () = no class ("not sure")
     source: str  # the file it came from
     labels: tuple[str, ...] = CLASS_NAMES  # the model's labels the indices point into
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "accepted", {same_name(k): v for k, v in self.accepted.items()})
+
+    def labels_of(self, folder: str) -> tuple[int, ...]:
+        """The label indices `folder` counts as right, strict first; KeyError if the map has no line for it."""
+        return self.accepted[same_name(folder)]
 
     @classmethod
     def own(cls, labels: list[str] | tuple[str, ...]) -> PhotoMap:
@@ -54,7 +64,7 @@ class PhotoMap:
         return cls(accepted, "default" if path is None else str(where))
 
     def check(self, folders: tuple[str, ...] | list[str]) -> None:
-        unknown = [f for f in folders if f not in self.accepted]
+        unknown = [f for f in folders if same_name(f) not in self.accepted]
         if unknown:
             if self.labels != CLASS_NAMES:
                 raise UsageError(f"photo folders {', '.join(unknown)} are not labels of the model "
@@ -64,7 +74,7 @@ class PhotoMap:
                              f'{{"{unknown[0]}": ["Coat"]}} or {{"{unknown[0]}": []}} for "not sure"')
 
     def mapped(self, folder: str) -> bool:
-        return bool(self.accepted.get(folder))
+        return bool(self.accepted.get(same_name(folder)))
 
 
 def _index(label: str | int, folder: str, where: Path) -> int:

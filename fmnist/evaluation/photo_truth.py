@@ -48,7 +48,7 @@ def photo_truth(photos: PhotoSet, pmap: PhotoMap, codes: np.ndarray | None = Non
     codes = np.full(n, UNLABELLED, np.int64) if codes is None else np.asarray(codes, np.int64)
     strict, accepted = np.full(n, NO_STRICT, np.int64), np.zeros((n, width), bool)
     for i, folder in enumerate(photos.folders):
-        rows, labels = photos.folder_index == i, list(pmap.accepted[folder])
+        rows, labels = photos.folder_index == i, list(pmap.labels_of(folder))
         accepted[np.ix_(rows, labels)] = True
         strict[rows] = labels[0] if labels else NO_STRICT
     by_eye = codes >= 0

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from fmnist.core.errors import UsageError, listed
+from fmnist.core.meta import same_name
 from fmnist.data.split import stratified_split
 from fmnist.evaluation.photo_set import PhotoSet
 from fmnist.runtime.kind import Preparation
@@ -41,8 +42,11 @@ def subset(photos: PhotoSet, rows: np.ndarray) -> PhotoSet:
 
 def _check_held_apart(cfg: RunConfig, photos: PhotoSet, held: PhotoSet) -> None:
     """--photos-val judges every class, on photos the model never learns from. UsageError otherwise."""
-    read = {held.folders[i] for i in np.unique(held.folder_index)}  # a folder whose photos all failed to read: none
-    unknown, missing = sorted(set(held.folders) - set(photos.folders)), sorted(set(photos.folders) - read)
+    # folders as their names print (same_name): an NFD "café" beside an NFC one is the same class
+    read = {same_name(held.folders[i]) for i in np.unique(held.folder_index)}  # all photos unreadable: not read
+    names = {same_name(f) for f in photos.folders}
+    unknown = sorted(f for f in held.folders if same_name(f) not in names)
+    missing = sorted(f for f in photos.folders if same_name(f) not in read)
     if unknown or missing:
         what = (f"has folders {listed(unknown)} that {cfg.photos} has not" if unknown
                 else f"has no photo it can read of {listed(missing)}")
@@ -59,7 +63,8 @@ def _split(cfg: RunConfig, photos: PhotoSet, preparation: Preparation) -> tuple[
         held = read_photos(cfg.photos_val, cfg.progress, preparation)
         _check_held_apart(cfg, photos, held)
         # re-index the validation folders into the training folders' order
-        order = np.array([photos.folders.index(f) for f in held.folders])
+        names = [same_name(f) for f in photos.folders]
+        order = np.array([names.index(same_name(f)) for f in held.folders])
         held = replace(held, folders=photos.folders, folder_index=order[held.folder_index])
         return photos, held
     counts = np.bincount(photos.folder_index, minlength=len(photos.folders))

@@ -47,12 +47,12 @@ def photo_targets(photos: PhotoSet, pmap: PhotoMap, codes: np.ndarray | None = N
     out = np.zeros((len(photos), TARGET_WIDTH), np.float32)
     out[:, PHOTO] = 1.0
     for i, folder in enumerate(photos.folders):
-        out[photos.folder_index == i, :SET + 1] = _folder_row(list(pmap.accepted[folder]))
+        out[photos.folder_index == i, :SET + 1] = _folder_row(list(pmap.labels_of(folder)))
     if codes is not None:
         codes = np.asarray(codes)
         for rows, labels in (((codes == OTHER) | (codes == UNKNOWN), None), (codes == NONE, [])):
             for i in np.flatnonzero(rows):
-                folder = list(pmap.accepted[photos.folders[photos.folder_index[i]]])
+                folder = list(pmap.labels_of(photos.folders[photos.folder_index[i]]))
                 out[i, :SET + 1] = _folder_row(folder if labels is None else labels, pull=False)
         by_eye = np.flatnonzero(codes >= 0)
         out[by_eye, :SET + 1] = 0.0
@@ -87,7 +87,7 @@ def photo_groups(photos: PhotoSet, pmap: PhotoMap, codes: np.ndarray | None = No
     codes, next_group = np.asarray(codes), len(photos.folders)
     for i, folder in enumerate(photos.folders):
         rows = photos.folder_index == i
-        own = [label for label in pmap.accepted[folder] if np.sum(rows & (codes == label)) >= MIN_CLASS_GROUP]
+        own = [label for label in pmap.labels_of(folder) if np.sum(rows & (codes == label)) >= MIN_CLASS_GROUP]
         if len(own) < 2:
             continue
         for label in own:
