@@ -118,6 +118,11 @@ def test_held_out_photos_must_cover_every_class_and_differ_from_the_learned_ones
     got = runner.invoke(app, ["train-own", str(photos), "--photos-val", str(tmp_path / "nfd"), "--out",
                               str(tmp_path / "run"), "--epochs", "1"])
     assert got.exit_code == 2 and "9 of its photos are also in" in got.stderr, got.output
+    (tmp_path / "nfd" / NFD).rename(tmp_path / "nfd" / NFC)
+    shutil.copytree(tmp_path / "nfd" / "pants", tmp_path / "nfd" / "pants ")  # one class, or two?
+    got = runner.invoke(app, ["train-own", str(photos), "--photos-val", str(tmp_path / "nfd"), "--out",
+                              str(tmp_path / "run"), "--epochs", "1"])
+    assert got.exit_code == 2 and "has folders 'pants' and 'pants ' that print alike" in got.stderr, got.output
     assert not (tmp_path / "run" / "model.keras").exists()
 
 
@@ -212,3 +217,31 @@ def test_a_class_folder_is_matched_to_its_label_as_its_name_prints(tmp_path):
     got = runner.invoke(app, ["evaluate", "--model", str(model), "--photos", str(photos), "--json"])
     assert got.exit_code == 0, got.output
     assert json.loads(got.stdout)["photos"]["n"] == 4
+
+
+def test_folders_or_photo_map_lines_that_print_alike_are_refused_not_merged(tmp_path):
+    """Two folders "café" (NFC and NFD), or a map's "hat" and "hat ", would be one class: the photos of one counted
+    under the other's label. Refused, naming both as ascii() shows them."""
+    model = own_run(tmp_path / "run", (NFC, "pants"))
+    photos = make_tree(tmp_path / "photos", per_class=1, classes=("hat", "pants", "t-shirt"))
+    (photos / "hat").rename(photos / NFC)
+    (photos / "t-shirt").rename(photos / NFD)
+    got = runner.invoke(app, ["evaluate", "--model", str(model), "--photos", str(photos), "--json"])
+    assert got.exit_code == 2 and "photo folders 'cafe\\u0301' and 'caf\\xe9' print alike" in got.stderr, got.output
+    (tmp_path / "map.json").write_text('{"hat": [], "hat ": ["Coat"], "pants": ["Trouser"]}')
+    photos = make_tree(tmp_path / "clothes", per_class=1, classes=("hat", "pants"))
+    got = runner.invoke(app, ["evaluate", "--model", "edge", "--photos", str(photos), "--photo-map",
+                              str(tmp_path / "map.json"), "--json"])
+    assert got.exit_code == 2 and "gives folders 'hat' and 'hat ' that print alike" in got.stderr, got.output
+
+
+def test_labels_by_eye_follow_a_folder_however_its_name_is_stored():
+    """A copy of the photo set whose "shoes" folder is stored "shoes " (or in another Unicode form) keeps its labels
+    by eye: each shoe its own class, not the folder's "Sandal"."""
+    from fmnist.evaluation.photo_labels import PhotoLabels
+
+    labels = PhotoLabels.load()
+    shoes = [digest for digest, folder in labels.folders.items() if folder == "shoes"][:5]
+    assert len(shoes) == 5
+    assert list(labels.of(shoes, ["shoes "] * 5)) == list(labels.of(shoes, ["shoes"] * 5))
+    assert all(code >= -2 for code in labels.of(shoes, ["shoes "] * 5))  # a label or other/none: not "no row"

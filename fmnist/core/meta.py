@@ -52,6 +52,17 @@ def same_name(label: str) -> str:
     return unicodedata.normalize("NFC", label.strip())
 
 
+def printing_alike(names: list[str] | tuple[str, ...]) -> str:
+    """The first two of `names` that are one name by same_name, each as ascii() shows it (so that "caf\\xe9" and
+    "cafe\\u0301" differ on screen); "" if no two are."""
+    seen: dict[str, str] = {}
+    for name in names:
+        if same_name(name) in seen:
+            return f"{seen[same_name(name)]!a} and {name!a}"
+        seen[same_name(name)] = name
+    return ""
+
+
 def is_own(labels: list[str] | tuple[str, ...]) -> bool:
     """Labels of your own classes, not Fashion-MNIST's ten: Fashion-MNIST's test set and figures do not apply."""
     return list(labels) != list(CLASS_NAMES)

@@ -26,7 +26,7 @@ import numpy as np
 
 from fmnist.core.bounded import read_bounded, sha256_file
 from fmnist.core.errors import UsageError, printable
-from fmnist.core.meta import CLASS_NAMES
+from fmnist.core.meta import CLASS_NAMES, same_name
 
 DEFAULT_LABELS = "photo_labels.csv"  # in fmnist/assets
 MAX_LABELS_BYTES = 8_000_000  # about 80,000 rows; the default file holds about 1,000
@@ -41,7 +41,7 @@ SHA256 = re.compile("[0-9a-f]{64}")  # as sha256sum prints it
 class PhotoLabels:
     codes: dict[str, int]  # a photo's sha256 -> its class index, OTHER or NONE
     source: str
-    folders: dict[str, str] = field(default_factory=dict)  # a photo's sha256 -> the folder its label was given in
+    folders: dict[str, str] = field(default_factory=dict)  # sha256 -> the folder its label was given in (same_name)
 
     @cached_property  # asked once a photo by `of`
     def labelled_folders(self) -> frozenset[str]:
@@ -60,14 +60,14 @@ class PhotoLabels:
                              "photo")
         check_rows(rows)
         return cls({r.fields["sha256"]: _code(r) for r in rows}, "default" if path is None else str(where),
-                   {r.fields["sha256"]: r.fields["folder"] for r in rows})
+                   {r.fields["sha256"]: same_name(r.fields["folder"]) for r in rows})
 
     def of(self, digests: Sequence[str], folders: Sequence[str] | None = None) -> np.ndarray:
         """(N,) int: each photo's class index, OTHER or NONE; UNKNOWN for a photo in a folder labelled by eye that the
         file has no row for; UNLABELLED otherwise. With `folders` (each photo's folder name), a row counts only for a
         photo in the folder it was given in."""
-        folders = folders if folders is not None else [None] * len(digests)
-        return np.array([self._code_of(d, f) for d, f in zip(digests, folders, strict=True)], np.int64)
+        named = [same_name(f) for f in folders] if folders is not None else [None] * len(digests)
+        return np.array([self._code_of(d, f) for d, f in zip(digests, named, strict=True)], np.int64)
 
     def _code_of(self, digest: str, folder: str | None) -> int:
         if digest in self.codes and folder in (None, self.folders.get(digest)):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from fmnist.core.bounded import read_bounded
 from fmnist.core.errors import UsageError
-from fmnist.core.meta import CLASS_NAMES, same_name
+from fmnist.core.meta import CLASS_NAMES, printing_alike, same_name
 
 DEFAULT_MAP = "photo_map.json"  # in fmnist/assets
 MAX_MAP_BYTES = 1_000_000  # the default map is 285 bytes
@@ -33,6 +33,9 @@ class PhotoMap:
     labels: tuple[str, ...] = CLASS_NAMES  # the model's labels the indices point into
 
     def __post_init__(self) -> None:
+        alike = printing_alike(list(self.accepted))
+        if alike:
+            raise UsageError(f"the photo map ({self.source}) gives folders {alike} that print alike; give each once")
         object.__setattr__(self, "accepted", {same_name(k): v for k, v in self.accepted.items()})
 
     def labels_of(self, folder: str) -> tuple[int, ...]:
@@ -64,6 +67,9 @@ class PhotoMap:
         return cls(accepted, "default" if path is None else str(where))
 
     def check(self, folders: tuple[str, ...] | list[str]) -> None:
+        alike = printing_alike(list(folders))
+        if alike:
+            raise UsageError(f"photo folders {alike} print alike, so they would be one class; rename one")
         unknown = [f for f in folders if same_name(f) not in self.accepted]
         if unknown:
             if self.labels != CLASS_NAMES:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from fmnist.core.errors import UsageError, listed
-from fmnist.core.meta import same_name
+from fmnist.core.meta import printing_alike, same_name
 from fmnist.data.split import stratified_split
 from fmnist.evaluation.photo_set import PhotoSet
 from fmnist.runtime.kind import Preparation
@@ -42,7 +42,11 @@ def subset(photos: PhotoSet, rows: np.ndarray) -> PhotoSet:
 
 def _check_held_apart(cfg: RunConfig, photos: PhotoSet, held: PhotoSet) -> None:
     """--photos-val judges every class, on photos the model never learns from. UsageError otherwise."""
-    # folders as their names print (same_name): an NFD "café" beside an NFC one is the same class
+    alike = printing_alike(held.folders)
+    if alike:
+        raise UsageError(f"--photos-val {cfg.photos_val} has folders {alike} that print alike, so they would be one "
+                         "class; rename one")
+    # folders as their names print (same_name): an NFD "café" here is the photos' NFC "café"
     read = {same_name(held.folders[i]) for i in np.unique(held.folder_index)}  # all photos unreadable: not read
     names = {same_name(f) for f in photos.folders}
     unknown = sorted(f for f in held.folders if same_name(f) not in names)
