@@ -128,3 +128,14 @@ def test_info_alone_lists_a_missing_shipped_model_as_such_and_exits_4(monkeypatc
     assert "photo (default):" in got.stdout and "edge:" in got.stdout
     assert "ghost: a model the install lost" in got.stdout
     assert got.stderr.startswith("error: shipped model(s) ghost missing or unreadable")
+
+
+@pytest.mark.parametrize("args", [["evaluate"], ["info"], ["classify", str(PHOTOS / "pants.jpg")],
+                                  ["bench", "--rounds", "1"]])
+@pytest.mark.parametrize("name", ["x" * 300 + ".onnx", "x" * 300])
+def test_a_model_name_too_long_for_the_file_system_is_one_error_line(args, name):
+    """A 300-character file name (over the system's 255) was an OSError traceback from the check for a file; now a
+    missing model (exit 4), or for bench a missing file (exit 2)."""
+    got = runner.invoke(app, [*args, "--model", name])
+    assert got.exit_code in (2, 4) and "Traceback" not in got.output, got.output
+    assert got.stderr.startswith("error: ") and got.stderr.count("\n") == 1, got.stderr

@@ -5,6 +5,7 @@ assets."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -45,7 +46,7 @@ def resolve(model: str | Path | None) -> Path:
                              "pass --model PATH")
         return shipped.path
     path = Path(model)
-    if not path.exists() and not path.suffix:
+    if not os.path.exists(path) and not path.suffix:  # os.path: a name too long for the system is no file, not a crash
         raise ModelError(f"--model {model}: no such file, and no shipped model of that name (shipped: "
                          f"{', '.join(SHIPPED)}); give a shipped model's name or a model file")
     return path

@@ -5,6 +5,7 @@ machine."""
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -39,7 +40,7 @@ def find_models(models: list[str], run_dir: Path | None) -> list[Path]:
 
     if models:
         paths = [resolve(m) for m in models]
-        missing = [str(p) for p in paths if not p.is_file()]
+        missing = [str(p) for p in paths if not os.path.isfile(p)]  # a name too long for the system: missing
         if missing:
             raise UsageError(f"no such model: {', '.join(missing)}")
         return paths
