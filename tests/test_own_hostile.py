@@ -123,6 +123,7 @@ def test_held_out_photos_must_cover_every_class_and_differ_from_the_learned_ones
     got = runner.invoke(app, ["train-own", str(photos), "--photos-val", str(tmp_path / "nfd"), "--out",
                               str(tmp_path / "run"), "--epochs", "1"])
     assert got.exit_code == 2 and "has folders 'pants' and 'pants ' that print alike" in got.stderr, got.output
+    assert "photos in" not in got.output  # refused before the photos were read
     assert not (tmp_path / "run" / "model.keras").exists()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,7 @@ def same_name(label: str) -> str:
     return unicodedata.normalize("NFC", label.strip())
 
 
-def printing_alike(names: list[str] | tuple[str, ...]) -> str:
+def printing_alike(names: Sequence[str]) -> str:
     """The first two of `names` that are one name by same_name, each as ascii() shows it (so that "caf\\xe9" and
     "cafe\\u0301" differ on screen); "" if no two are."""
     seen: dict[str, str] = {}

@@ -4,7 +4,9 @@ read instead), and at most `--per-class` photos of each folder learned from."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -40,12 +42,17 @@ def subset(photos: PhotoSet, rows: np.ndarray) -> PhotoSet:
                    empty=photos.empty[rows], paths=[photos.paths[i] for i in rows], skipped=[])
 
 
+def check_held_names(photos_val: Path | None, folders: Sequence[str]) -> None:
+    """No two of --photos-val's class folders print alike (they would be one class). UsageError otherwise."""
+    alike = printing_alike(folders)
+    if alike:
+        raise UsageError(f"--photos-val {photos_val} has folders {alike} that print alike, so they would be one "
+                         "class; rename one")
+
+
 def _check_held_apart(cfg: RunConfig, photos: PhotoSet, held: PhotoSet) -> None:
     """--photos-val judges every class, on photos the model never learns from. UsageError otherwise."""
-    alike = printing_alike(held.folders)
-    if alike:
-        raise UsageError(f"--photos-val {cfg.photos_val} has folders {alike} that print alike, so they would be one "
-                         "class; rename one")
+    check_held_names(cfg.photos_val, held.folders)
     # folders as their names print (same_name): an NFD "café" here is the photos' NFC "café"
     read = {same_name(held.folders[i]) for i in np.unique(held.folder_index)}  # all photos unreadable: not read
     names = {same_name(f) for f in photos.folders}

@@ -80,6 +80,11 @@ class Tier(Recipe):
         if cfg.photos is None:
             raise UsageError("give PHOTOS: a folder with one subfolder of photos per class")
         check_class_folders(cfg.photos)
+        if cfg.photos_val is not None:  # its names too, before thousands of photos are read
+            from fmnist.evaluation.photo_set import list_photos
+            from fmnist.train.own_data import check_held_names
+
+            check_held_names(cfg.photos_val, list(list_photos(cfg.photos_val)))
 
     def files(self, cfg: RunConfig) -> tuple[str, ...]:
         from fmnist.evaluation.testset import OWN_DATA
