@@ -43,7 +43,7 @@ def check_labels(labels: object, where: str) -> list[str]:
         raise ModelError(f"{where}: labels must be printable names, got {labels!r:.120}")
     if not MIN_LABELS <= len(labels) <= MAX_LABELS:
         raise ModelError(f"{where}: {len(labels)} labels; a model has {MIN_LABELS} to {MAX_LABELS}")
-    if len({same_name(x) for x in labels}) != len(labels):
+    if printing_alike(labels):
         raise ModelError(f"{where}: labels repeat a name: {labels!r:.120}")
     return labels
 

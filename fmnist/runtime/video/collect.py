@@ -21,7 +21,7 @@ import numpy as np
 
 from fmnist.core import atomic
 from fmnist.core.errors import FmnistError, UsageError
-from fmnist.core.meta import MAX_LABELS, same_name
+from fmnist.core.meta import MAX_LABELS, printing_alike, same_name
 
 JPEG_QUALITY = 92
 MAX_KEYED = 9  # labels reachable with the number keys
@@ -57,7 +57,7 @@ def _alike(root: Path, label: str) -> str | None:
 
 def parse_labels(text: str) -> list[str]:
     labels = [check_label(x) for x in text.split(",") if x.strip()]
-    if not labels or len(labels) > MAX_LABELS or len({same_name(x) for x in labels}) != len(labels):
+    if not labels or len(labels) > MAX_LABELS or printing_alike(labels):
         raise UsageError(f"--collect-labels takes 1 to {MAX_LABELS} distinct comma-separated names, got {text!r}")
     return labels
 
