@@ -154,5 +154,6 @@ def test_the_upload_page_shows_a_photo_s_label_top_3_not_sure_and_what_the_model
         page.wait_for_timeout(2_000)  # the big picture's answer has come by now, and is not shown
         assert page.inner_text("#label") == "Trouser" and page.inner_text("#hint").startswith("pants.jpg")
         page.click("#live-link")  # the live page of the same server, on the same port
+        page.wait_for_url("**/live")  # loaded: before that, the old page or a half-parsed new one is asked
         page.wait_for_function("document.getElementById('label').textContent === 'Trouser'", timeout=15_000)
         page.screenshot(path=ARTIFACTS / "upload-live.png")
