@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -212,20 +213,69 @@ def test_streams_that_never_answer_or_stall_give_up_on_the_documented_deadlines(
 
 # --- H: still images FFmpeg would decode itself -------------------------------------------------------------------
 
-def test_a_huge_png_mid_sequence_is_refused_from_its_header_before_it_is_decoded(tmp_path):
+def rle_bmp(width: int, height: int) -> bytes:
+    """An 8-bit run-length BMP of width x height that is all background: one end-of-bitmap code, about 1 KB."""
+    palette, data = bytes(range(256)) * 4, b"\x00\x01"
+    offset = 14 + 40 + len(palette)
+    info = struct.pack("<IiiHHIIiiII", 40, width, height, 1, 8, 1, len(data), 2835, 2835, 256, 0)
+    return b"BM" + struct.pack("<IHHI", offset + len(data), 0, 0, offset) + info + palette + data
+
+
+HUGE_FRAMES = {  # a frame's suffix: the huge frame's bytes, and its size as the error gives it
+    ".png": (cv2.imencode(".png", np.zeros((5000, 5000), np.uint8))[1].tobytes(), r"5000x5000 \(25 MP\)"),  # 25 KB
+    ".bmp": (rle_bmp(16000, 16000), r"16000x16000 \(256 MP\)"),  # 1 KB
+}
+
+
+@pytest.mark.parametrize("suffix", HUGE_FRAMES)
+def test_a_huge_frame_mid_sequence_is_refused_from_its_header_before_it_is_decoded(tmp_path, suffix):
     """A PNG sequence (or PNG-in-AVI) was decoded by FFmpeg whatever its size (a 16000x16000 16-bit RGBA frame took
-    2.16 GB) and scaled to the first frame's: now read as packets, each header checked, as MJPEG is."""
-    small = cv2.imencode(".png", picture())[1].tobytes()
+    2.16 GB) and scaled to the first frame's: now read as packets, each header checked, as MJPEG is. OpenCV names no
+    codec for BMP frames (FOURCC 0, as for raw video): FFmpeg decoded a 1 KB run-length BMP of 16000x16000 (a 405 MB
+    peak, against 111 MB); the first packet tells a BMP from raw video, and its frames are read as packets too."""
+    huge, size = HUGE_FRAMES[suffix]
     for i in (0, 1, 3):
-        (tmp_path / f"img_{i:03d}.png").write_bytes(small)
-    assert cv2.imwrite(str(tmp_path / "img_002.png"), np.zeros((5000, 5000), np.uint8))  # 25 MP, a 25 KB file
-    source = VideoSource(str(tmp_path / "img_%03d.png"))
+        assert cv2.imwrite(str(tmp_path / f"img_{i:03d}{suffix}"), picture())
+    (tmp_path / f"img_002{suffix}").write_bytes(huge)
+    source = VideoSource(str(tmp_path / f"img_%03d{suffix}"))
     try:
         assert source.packets and source.read().shape == (240, 320, 3) and source.read() is not None
-        with pytest.raises(SourceError, match=r"a frame of --source .* is 5000x5000 \(25 MP\), over the 24 MP"):
+        with pytest.raises(SourceError, match=rf"a frame of --source .* is {size}, over the 24 MP"):
             source.read()
     finally:
         source.release()
+
+
+@pytest.mark.parametrize("suffix", [".ppm", ".pfm", ".hdr", ".gif"])
+def test_image_sequences_whose_headers_fmnist_does_not_read_are_refused_as_they_open(tmp_path, suffix):
+    """PPM, PFM and Radiance HDR frames have no codec tag and no header fmnist reads (HDR's run-length frames can
+    declare any size); OpenCV's own reader (CV_IMAGES) takes a GIF sequence and decodes each frame whatever its
+    size. Each is refused before a frame is read, with what to do."""
+    image = picture().astype(np.float32) / 255 if suffix in (".pfm", ".hdr") else picture()
+    for i in range(2):
+        assert cv2.imwrite(str(tmp_path / f"k_{i:03d}{suffix}"), image)
+    pattern = str(tmp_path / f"k_%03d{suffix}")
+    got = runner.invoke(app, ["live", "--source", pattern, "--model", "edge", "--no-display"])
+    assert got.exit_code == 1 and got.stderr.startswith(f"error: --source {pattern}: its frames are "), got.output
+    assert got.stderr.endswith("; convert it to MJPEG or PNG frames\n")
+
+
+@pytest.mark.parametrize("codec", ["\0\0\0\0", "I420", "Y800", "RGBA"])
+def test_raw_video_with_no_codec_tag_still_plays_decoded(tmp_path, codec):
+    """Raw video has no codec tag either; its first packet is one raw frame of the stream's size, so it is decoded
+    as before (its frames keep the stream's size)."""
+    path = tmp_path / "raw.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), 10.0, (320, 240))
+    for _ in range(4):
+        writer.write(picture())
+    writer.release()
+    assert int(cv2.VideoCapture(str(path)).get(cv2.CAP_PROP_FOURCC)) == 0  # no tag, as BMP's frames
+    source = VideoSource(str(path))
+    try:
+        frames = [source.read() for _ in range(5)]
+    finally:
+        source.release()
+    assert not source.packets and [f.shape for f in frames[:4]] == [(240, 320, 3)] * 4 and frames[4] is None
 
 
 def test_a_still_image_codec_whose_headers_fmnist_does_not_read_is_refused(tmp_path):

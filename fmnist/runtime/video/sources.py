@@ -9,7 +9,8 @@ decodes is an error. FFmpeg's and OpenCV's own log lines are muted for the proce
 a thread that pointed it at /dev/null while it reopened a stream swallowed the summary). A source whose
 frames are larger than MAX_FRAME_PIXELS is refused when it opens, and a frame over it (a stream that changes size)
 before anything of fmnist's copies it; a source of still images (MJPEG, PNG, TIFF, WebP) is read as image packets
-whose header is checked before they are decoded (fmnist.runtime.video.frame_limits).
+whose header is checked before they are decoded, and one whose frames fmnist cannot check so is refused
+(fmnist.runtime.video.frame_limits).
 """
 
 from __future__ import annotations
@@ -29,7 +30,14 @@ import cv2
 import numpy as np
 
 from fmnist.core.errors import SourceError, UsageError, escaped
-from fmnist.runtime.video.frame_limits import check_frame, decode_packet, is_mjpeg, size_error
+from fmnist.runtime.video.frame_limits import (
+    check_frame,
+    decode_packet,
+    is_mjpeg,
+    size_error,
+    untagged,
+    untagged_are_images,
+)
 
 CAMERA_SIZE = (640, 480)  # asked of a camera; it may grant another
 RETRIES = 3
@@ -189,12 +197,23 @@ def _packets_first(spec: SourceSpec, deadline: float | None = None) -> Opened:
     for _ in range(RAW_TRIES):
         packets = _capture(spec, raw=True, deadline=deadline)
         if _reads_as_images(packets):
-            return Opened(packets, packets=True)
+            return _untagged(spec, packets) if untagged(packets) else Opened(packets, packets=True)
         answered = packets.isOpened()
         packets.release()
         if answered:  # not MJPEG
             return Opened(_capture(spec, deadline=deadline_for(spec)))
     return Opened(_capture(spec, deadline=deadline))
+
+
+def _untagged(spec: SourceSpec, packets: cv2.VideoCapture) -> Opened:
+    """A source whose codec has no tag, told by its first packet (frame_limits.untagged_are_images) and opened again
+    from its start: as checked packets (BMP frames), or decoded (raw video). A stream's open has a deadline of its
+    own, as it answered."""
+    ok, first = packets.read()
+    size = int(packets.get(cv2.CAP_PROP_FRAME_WIDTH)), int(packets.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    packets.release()
+    images = ok and first is not None and untagged_are_images(first, *size)
+    return Opened(_capture(spec, raw=images, deadline=deadline_for(spec)), packets=images)
 
 
 def _reads_as_images(capture: cv2.VideoCapture) -> bool:
