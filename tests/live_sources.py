@@ -29,6 +29,14 @@ def picture() -> np.ndarray:
     return image
 
 
+def rle_bmp(width: int, height: int) -> bytes:
+    """An 8-bit run-length BMP of width x height that is all background: one end-of-bitmap code, about 1 KB."""
+    palette, data = bytes(range(256)) * 4, b"\x00\x01"
+    offset = 14 + 40 + len(palette)
+    info = struct.pack("<IiiHHIIiiII", 40, width, height, 1, 8, 1, len(data), 2835, 2835, 256, 0)
+    return b"BM" + struct.pack("<IHHI", offset + len(data), 0, 0, offset) + info + palette + data
+
+
 def mjpeg_avi(path: Path, frames: int, fps: float = 15.0) -> Path:
     """An MJPG .avi of `frames` frames, written by OpenCV."""
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (320, 240))

@@ -9,7 +9,6 @@ import os
 import re
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import threading
@@ -26,7 +25,7 @@ from fmnist.core.errors import SourceError, UsageError
 from fmnist.runtime.video.capture import LatestFrame
 from fmnist.runtime.video.live import open_frames
 from fmnist.runtime.video.sources import SourceSpec, VideoSource, parse_source
-from tests.live_sources import STALLS, StallingCamera, damage_packets, declare_fps, mjpeg_avi, picture
+from tests.live_sources import STALLS, StallingCamera, damage_packets, declare_fps, mjpeg_avi, picture, rle_bmp
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -213,14 +212,6 @@ def test_streams_that_never_answer_or_stall_give_up_on_the_documented_deadlines(
 
 # --- H: still images FFmpeg would decode itself -------------------------------------------------------------------
 
-def rle_bmp(width: int, height: int) -> bytes:
-    """An 8-bit run-length BMP of width x height that is all background: one end-of-bitmap code, about 1 KB."""
-    palette, data = bytes(range(256)) * 4, b"\x00\x01"
-    offset = 14 + 40 + len(palette)
-    info = struct.pack("<IiiHHIIiiII", 40, width, height, 1, 8, 1, len(data), 2835, 2835, 256, 0)
-    return b"BM" + struct.pack("<IHHI", offset + len(data), 0, 0, offset) + info + palette + data
-
-
 HUGE_FRAMES = {  # a frame's suffix: the huge frame's bytes, and its size as the error gives it
     ".png": (cv2.imencode(".png", np.zeros((5000, 5000), np.uint8))[1].tobytes(), r"5000x5000 \(25 MP\)"),  # 25 KB
     ".bmp": (rle_bmp(16000, 16000), r"16000x16000 \(256 MP\)"),  # 1 KB
@@ -246,29 +237,87 @@ def test_a_huge_frame_mid_sequence_is_refused_from_its_header_before_it_is_decod
         source.release()
 
 
-@pytest.mark.parametrize("suffix", [".ppm", ".pfm", ".hdr", ".gif"])
-def test_image_sequences_whose_headers_fmnist_does_not_read_are_refused_as_they_open(tmp_path, suffix):
-    """PPM, PFM and Radiance HDR frames have no codec tag and no header fmnist reads (HDR's run-length frames can
-    declare any size); OpenCV's own reader (CV_IMAGES) takes a GIF sequence and decodes each frame whatever its
-    size. Each is refused before a frame is read, with what to do."""
+def test_a_bmp_sequence_is_read_as_packets_whatever_its_first_file_holds(tmp_path):
+    """FFmpeg reads every file of `img_%03d.bmp` as a BMP: a first file of raw bytes the size of one raw frame does not
+    make the sequence raw video, so the huge BMP after it is still refused from its header."""
+    (tmp_path / "img_000.bmp").write_bytes(bytes(320 * 240 * 3))
+    assert cv2.imwrite(str(tmp_path / "img_001.bmp"), picture())
+    (tmp_path / "img_002.bmp").write_bytes(rle_bmp(16000, 16000))
+    source = VideoSource(str(tmp_path / "img_%03d.bmp"))
+    try:
+        assert source.packets and source.read().shape == (240, 320, 3)  # the raw bytes: skipped, not a BMP
+        with pytest.raises(SourceError, match=r"a frame of --source .* is 16000x16000 \(256 MP\), over the 24 MP"):
+            source.read()
+    finally:
+        source.release()
+
+
+@pytest.mark.parametrize("suffix", [".ppm", ".pfm", ".hdr", ".jp2", ".gif"])
+def test_image_sequences_whose_headers_fmnist_does_not_read_are_refused_by_name(tmp_path, suffix):
+    """FFmpeg reads `k_%03d.ppm` (or one k.ppm) as PPM images whatever the files hold, each at its own size: PPM, PFM,
+    Radiance HDR (whose run-length frames declare any size) and JPEG 2000 are refused by name, before anything opens
+    (a first file made to look like raw video cannot make the rest decode). OpenCV's own reader (CV_IMAGES) takes a
+    GIF sequence and decodes each frame whatever its size: refused as it opens."""
     image = picture().astype(np.float32) / 255 if suffix in (".pfm", ".hdr") else picture()
     for i in range(2):
         assert cv2.imwrite(str(tmp_path / f"k_{i:03d}{suffix}"), image)
     pattern = str(tmp_path / f"k_%03d{suffix}")
     got = runner.invoke(app, ["live", "--source", pattern, "--model", "edge", "--no-display"])
-    assert got.exit_code == 1 and got.stderr.startswith(f"error: --source {pattern}: its frames are "), got.output
-    assert got.stderr.endswith("; convert it to MJPEG or PNG frames\n")
+    what = "image files OpenCV decodes whatever their size (a GIF or AVIF sequence)" if suffix == ".gif" else (
+        f"{suffix} images, each of any size, whose headers fmnist does not read")
+    assert got.exit_code == 1 and got.stderr == (
+        f"error: --source {pattern}: its frames are {what}; convert it to MJPEG or PNG frames\n"), got.output
 
 
-@pytest.mark.parametrize("codec", ["\0\0\0\0", "I420", "Y800", "RGBA"])
-def test_raw_video_with_no_codec_tag_still_plays_decoded(tmp_path, codec):
-    """Raw video has no codec tag either; its first packet is one raw frame of the stream's size, so it is decoded
-    as before (its frames keep the stream's size)."""
-    path = tmp_path / "raw.avi"
+@pytest.mark.parametrize(("suffix", "what"), [(".ppm", "still images in a format whose header fmnist does not read "
+                                                        "(PPM, PFM, Radiance HDR, QOI...: each of any size)"),
+                                              (".jp2", "JPEG 2000 images, each of any size, whose headers fmnist does "
+                                                       "not read")])
+def test_still_images_under_another_name_are_refused_by_their_bytes(tmp_path, suffix, what):
+    """Under a name FFmpeg does not read as images, FFmpeg picks an image pipe by the file's first bytes: PPM's
+    packets have no codec tag, so the first packet's bytes tell it; JPEG 2000's have a tag."""
+    path = tmp_path / "clip.dat"
+    path.write_bytes(cv2.imencode(suffix, picture())[1].tobytes() * 3)
+    got = runner.invoke(app, ["live", "--source", str(path), "--model", "edge", "--no-display"])
+    assert got.exit_code == 1 and got.stderr == (
+        f"error: --source {path}: its frames are {what}; convert it to MJPEG or PNG frames\n"), got.output
+
+
+def test_bmp_images_under_another_name_are_read_as_packets_from_the_first(tmp_path):
+    """BMP images one after another under another name (FFmpeg's BMP pipe): the first packet, read to tell BMP from
+    raw video, is the first frame, and a huge one after it is refused from its header."""
+    path = tmp_path / "clip.dat"
+    small = cv2.imencode(".bmp", picture())[1].tobytes()
+    path.write_bytes(small + rle_bmp(16000, 16000) + small)
+    source = VideoSource(str(path))
+    try:
+        assert source.packets and source.read().shape == (240, 320, 3)
+        with pytest.raises(SourceError, match=r"a frame of --source .* is 16000x16000 \(256 MP\), over the 24 MP"):
+            source.read()
+    finally:
+        source.release()
+
+
+def y4m(path: Path, frames: int) -> Path:
+    """A YUV4MPEG2 file (raw 4:2:0 video, no codec tag) of the test picture, written by hand as the format says."""
+    yuv = cv2.cvtColor(picture(), cv2.COLOR_BGR2YUV_I420).tobytes()
+    path.write_bytes(b"YUV4MPEG2 W320 H240 F10:1 Ip A1:1 C420jpeg\n" + (b"FRAME\n" + yuv) * frames)
+    return path
+
+
+def raw_avi(path: Path, codec: str, frames: int) -> Path:
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), 10.0, (320, 240))
-    for _ in range(4):
+    for _ in range(frames):
         writer.write(picture())
     writer.release()
+    return path
+
+
+@pytest.mark.parametrize("codec", ["\0\0\0\0", "I420", "Y800", "RGBA", "y4m"])
+def test_raw_video_with_no_codec_tag_still_plays_decoded(tmp_path, codec):
+    """Raw video has no codec tag either, and its first packet is no image: decoded as before, every frame (its
+    frames keep the stream's size)."""
+    path = y4m(tmp_path / "raw.y4m", 4) if codec == "y4m" else raw_avi(tmp_path / "raw.avi", codec, 4)
     assert int(cv2.VideoCapture(str(path)).get(cv2.CAP_PROP_FOURCC)) == 0  # no tag, as BMP's frames
     source = VideoSource(str(path))
     try:
@@ -276,15 +325,6 @@ def test_raw_video_with_no_codec_tag_still_plays_decoded(tmp_path, codec):
     finally:
         source.release()
     assert not source.packets and [f.shape for f in frames[:4]] == [(240, 320, 3)] * 4 and frames[4] is None
-
-
-def test_a_still_image_codec_whose_headers_fmnist_does_not_read_is_refused(tmp_path):
-    for i in range(2):
-        assert cv2.imwrite(str(tmp_path / f"k_{i:03d}.jp2"), np.full((256, 256, 3), 120, np.uint8))
-    got = runner.invoke(app, ["live", "--source", str(tmp_path / "k_%03d.jp2"), "--model", "edge", "--no-display"])
-    assert got.exit_code == 1 and got.stderr == (
-        f"error: --source {tmp_path / 'k_%03d.jp2'}: its frames are JPEG 2000 images, each of any size, whose "
-        "headers fmnist does not read; convert it to MJPEG or PNG frames\n")
 
 
 # --- G: --record's name -------------------------------------------------------------------------------------------

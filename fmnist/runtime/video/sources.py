@@ -8,9 +8,9 @@ its reads time out besides. A file's packets that do not decode are skipped and 
 decodes is an error. FFmpeg's and OpenCV's own log lines are muted for the process (not fd 2, which is everyone's:
 a thread that pointed it at /dev/null while it reopened a stream swallowed the summary). A source whose
 frames are larger than MAX_FRAME_PIXELS is refused when it opens, and a frame over it (a stream that changes size)
-before anything of fmnist's copies it; a source of still images (MJPEG, PNG, TIFF, WebP) is read as image packets
-whose header is checked before they are decoded, and one whose frames fmnist cannot check so is refused
-(fmnist.runtime.video.frame_limits).
+before anything of fmnist's copies it; a source of still images (MJPEG, PNG, TIFF, WebP, BMP) is read as image
+packets whose header is checked before they are decoded (fmnist.runtime.video.frame_limits), and one of still images
+whose header fmnist does not read is refused (fmnist.runtime.video.still_images).
 """
 
 from __future__ import annotations
@@ -30,13 +30,14 @@ import cv2
 import numpy as np
 
 from fmnist.core.errors import SourceError, UsageError, escaped
-from fmnist.runtime.video.frame_limits import (
-    check_frame,
-    decode_packet,
-    is_mjpeg,
-    size_error,
+from fmnist.runtime.video.frame_limits import check_frame, decode_packet, size_error
+from fmnist.runtime.video.still_images import (
+    PACKET_SUFFIXES,
+    check_name,
+    first_packet_is_image,
+    reads_as_packets,
+    suffix,
     untagged,
-    untagged_are_images,
 )
 
 CAMERA_SIZE = (640, 480)  # asked of a camera; it may grant another
@@ -170,6 +171,7 @@ def _capture(spec: SourceSpec, raw: bool = False, deadline: float | None = None)
 class Opened:
     capture: cv2.VideoCapture
     packets: bool = False  # still images (MJPEG's JPEGs, PNGs...) read as packets, header-checked, decoded by fmnist
+    first: np.ndarray | None = None  # a packet read to tell what the source is, not yet handed out
 
 
 def _open(spec: SourceSpec, deadline: float | None = None) -> Opened:
@@ -197,7 +199,9 @@ def _packets_first(spec: SourceSpec, deadline: float | None = None) -> Opened:
     for _ in range(RAW_TRIES):
         packets = _capture(spec, raw=True, deadline=deadline)
         if _reads_as_images(packets):
-            return _untagged(spec, packets) if untagged(packets) else Opened(packets, packets=True)
+            return Opened(packets, packets=True)
+        if untagged(packets):
+            return _untagged(spec, packets)
         answered = packets.isOpened()
         packets.release()
         if answered:  # not MJPEG
@@ -205,25 +209,31 @@ def _packets_first(spec: SourceSpec, deadline: float | None = None) -> Opened:
     return Opened(_capture(spec, deadline=deadline))
 
 
-def _untagged(spec: SourceSpec, packets: cv2.VideoCapture) -> Opened:
-    """A source whose codec has no tag, told by its first packet (frame_limits.untagged_are_images) and opened again
-    from its start: as checked packets (BMP frames), or decoded (raw video). A stream's open has a deadline of its
-    own, as it answered."""
-    ok, first = packets.read()
-    size = int(packets.get(cv2.CAP_PROP_FRAME_WIDTH)), int(packets.get(cv2.CAP_PROP_FRAME_HEIGHT))
-    packets.release()
-    images = ok and first is not None and untagged_are_images(first, *size)
-    return Opened(_capture(spec, raw=images, deadline=deadline_for(spec)), packets=images)
-
-
 def _reads_as_images(capture: cv2.VideoCapture) -> bool:
-    """Is the opened capture a source of still images read as checked packets (is_mjpeg)? Released if its codec is
-    refused."""
+    """Is the opened capture a source of still images read as checked packets (still_images.reads_as_packets)?
+    Released if its codec is refused."""
     try:
-        return capture.isOpened() and is_mjpeg(capture)
+        return capture.isOpened() and reads_as_packets(capture)
     except SourceError:
         capture.release()
         raise
+
+
+def _untagged(spec: SourceSpec, packets: cv2.VideoCapture) -> Opened:
+    """A source whose codec has no tag (still_images): a .bmp name is BMP frames, read as packets; otherwise its first
+    packet tells images (read as packets, that packet first) from raw video (opened again, decoded, with a deadline of
+    its own as it answered); an image fmnist does not read is refused."""
+    if suffix(str(spec.target), spec.kind == "stream") in PACKET_SUFFIXES:
+        return Opened(packets, packets=True)
+    ok, first = packets.read()
+    try:
+        if ok and first is not None and first_packet_is_image(first):
+            return Opened(packets, packets=True, first=first)
+    except SourceError:
+        packets.release()
+        raise
+    packets.release()
+    return Opened(_capture(spec, deadline=deadline_for(spec)))
 
 
 def open_waiting(spec: SourceSpec, deadline: float | None = None) -> Opened:
@@ -267,6 +277,8 @@ class VideoSource:
 
     def __init__(self, source: str) -> None:
         self.source, self.spec = source, checked(parse_source(source))
+        if self.spec.kind != "camera":
+            check_name(source, str(self.spec.target), self.spec.kind == "stream")
         self.delivered, self.skipped = 0, 0  # frames read; a file's packets that did not decode
         self.stopping = threading.Event()  # set by the reader's owner: a reopen under way gives up
         mute_native_logs()
@@ -275,7 +287,7 @@ class VideoSource:
         except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM/SIGHUP inside stop_as_interrupt
             raise SourceError(f"--source {escaped(source)}: stopped by {e.args[0] if e.args else 'Ctrl-C'} while "
                               "it was opening; nothing was read") from None
-        self.capture, self.packets = opened.capture, opened.packets
+        self.capture, self.packets, self.first = opened.capture, opened.packets, opened.first
         if not self.capture.isOpened():
             raise SourceError(f"cannot open --source {escaped(source)}: tried {_tried(self.spec)}")
         self.size = (int(self.capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self.capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
@@ -307,7 +319,8 @@ class VideoSource:
         read); in a stream, up to BAD_PACKETS in a row, after which it counts as dropped."""
         bad = 0
         while not self.spec.live or bad < BAD_PACKETS:
-            ok, frame = self.capture.read()
+            ok, frame = (True, self.first) if self.first is not None else self.capture.read()
+            self.first = None
             if not ok or frame is None or not frame.size:
                 return None
             frame = decode_packet(frame, self.source) if self.packets else check_frame(frame, self.source)
@@ -325,8 +338,11 @@ class VideoSource:
             if self.stopping.wait(delay):
                 return None
             delay, tries = delay * 2, tries + 1
-            opened = _open(self.spec, deadline)
-            self.capture, self.packets = opened.capture, opened.packets
+            try:
+                opened = _open(self.spec, deadline)
+            except SourceError as e:  # a stream that came back as frames fmnist refuses
+                raise SourceError(f"--source {escaped(self.source)}: {e}") from None
+            self.capture, self.packets, self.first = opened.capture, opened.packets, opened.first
             frame = self._next() if self.capture.isOpened() and not self.stopping.is_set() else None
             if frame is not None or self.stopping.is_set():
                 return frame
