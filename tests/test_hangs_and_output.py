@@ -139,14 +139,17 @@ def test_a_huge_frame_mid_stream_is_refused_before_it_is_decoded(mjpeg_stream, t
     assert cv2.VideoCapture(str(tmp_path / "r.avi")).read()[0]
 
 
-def test_an_image_sequence_whose_first_image_is_huge_is_refused_before_ffmpeg_opens_it(tmp_path):
-    """FFmpeg decodes a sequence's first image while it opens it: a 1 KB run-length BMP declaring 16000x16000 took a
-    354 MB peak before the size was refused. The first file's header is read first, as image2 finds it (0-4)."""
-    (tmp_path / "img_001.bmp").write_bytes(rle_bmp(16000, 16000))
-    assert cv2.imwrite(str(tmp_path / "img_002.bmp"), np.full((240, 320, 3), 90, np.uint8))
-    pattern = str(tmp_path / "img_%03d.bmp")
-    code, err, peak_kb = measured("live", "--source", pattern, "--model", "edge", "--no-display")
-    assert code == 1 and err == (f"error: --source {pattern} is 16000x16000 (256 MP), over the 24 MP a live frame may "
+@pytest.mark.parametrize("name", ["img_%03d.bmp", "clip.avi"])
+def test_an_image_first_in_a_source_that_is_huge_is_refused_before_ffmpeg_opens_it(tmp_path, name):
+    """FFmpeg decodes a source's first image while it opens it: a 1 KB run-length BMP declaring 16000x16000 took a
+    354 MB peak before the size was refused, first in a sequence or alone under a video's name. A local file, or a
+    sequence's first file as image2 finds it (numbers 0-4), has its header read first."""
+    (tmp_path / name.replace("%03d", "001")).write_bytes(rle_bmp(16000, 16000))
+    if "%" in name:
+        assert cv2.imwrite(str(tmp_path / "img_002.bmp"), np.full((240, 320, 3), 90, np.uint8))
+    source = str(tmp_path / name)
+    code, err, peak_kb = measured("live", "--source", source, "--model", "edge", "--no-display")
+    assert code == 1 and err == (f"error: --source {source} is 16000x16000 (256 MP), over the 24 MP a live frame may "
                                  "have; lower the camera's or the stream's resolution\n"), err
     assert peak_kb < 200_000, f"{peak_kb} KB"  # ~100 MB here
 

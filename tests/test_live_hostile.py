@@ -254,19 +254,19 @@ def test_a_bmp_sequence_is_read_as_packets_whatever_its_first_file_holds(tmp_pat
 
 @pytest.mark.parametrize("suffix", [".ppm", ".pfm", ".hdr", ".jp2", ".gif"])
 def test_image_sequences_whose_headers_fmnist_does_not_read_are_refused_by_name(tmp_path, suffix):
-    """FFmpeg reads `k_%03d.ppm` (or one k.ppm) as PPM images whatever the files hold, each at its own size: PPM, PFM,
-    Radiance HDR (whose run-length frames declare any size) and JPEG 2000 are refused by name, before anything opens
-    (a first file made to look like raw video cannot make the rest decode). OpenCV's own reader (CV_IMAGES) takes a
-    GIF sequence and decodes each frame whatever its size: refused as it opens."""
+    """FFmpeg reads `k_%03d.ppm` as PPM images whatever the files hold, each at its own size, and OpenCV's own reader
+    took a GIF sequence, decoding each frame whatever its size: a sequence of anything but JPEG, PNG, TIFF, WebP or
+    BMP files is refused by name, before anything opens (a first file made to look like raw video cannot make the
+    rest decode)."""
     image = picture().astype(np.float32) / 255 if suffix in (".pfm", ".hdr") else picture()
     for i in range(2):
         assert cv2.imwrite(str(tmp_path / f"k_{i:03d}{suffix}"), image)
     pattern = str(tmp_path / f"k_%03d{suffix}")
     got = runner.invoke(app, ["live", "--source", pattern, "--model", "edge", "--no-display"])
-    what = "image files OpenCV decodes whatever their size (a GIF or AVIF sequence)" if suffix == ".gif" else (
-        f"{suffix} images, each of any size, whose headers fmnist does not read")
     assert got.exit_code == 1 and got.stderr == (
-        f"error: --source {pattern}: its frames are {what}; convert it to MJPEG or PNG frames\n"), got.output
+        f"error: --source {pattern}: its frames are {suffix} files: fmnist reads image sequences of JPEG, PNG, TIFF, "
+        "WebP or BMP files, whose headers it checks before they are decoded; convert it to MJPEG or PNG frames\n"), (
+        got.output)
 
 
 @pytest.mark.parametrize(("suffix", "what"), [(".ppm", "still images in a format whose header fmnist does not read "
@@ -298,9 +298,11 @@ def test_bmp_images_under_another_name_are_read_as_packets_from_the_first(tmp_pa
         source.release()
 
 
-def y4m(path: Path, frames: int) -> Path:
-    """A YUV4MPEG2 file (raw 4:2:0 video, no codec tag) of the test picture, written by hand as the format says."""
+def y4m(path: Path, frames: int, first: bytes = b"") -> Path:
+    """A YUV4MPEG2 file (raw 4:2:0 video, no codec tag) of the test picture, written by hand as the format says; its
+    first pixels' luma `first`."""
     yuv = cv2.cvtColor(picture(), cv2.COLOR_BGR2YUV_I420).tobytes()
+    yuv = first + yuv[len(first):]
     path.write_bytes(b"YUV4MPEG2 W320 H240 F10:1 Ip A1:1 C420jpeg\n" + (b"FRAME\n" + yuv) * frames)
     return path
 
@@ -313,11 +315,13 @@ def raw_avi(path: Path, codec: str, frames: int) -> Path:
     return path
 
 
-@pytest.mark.parametrize("codec", ["\0\0\0\0", "I420", "Y800", "RGBA", "y4m"])
+@pytest.mark.parametrize("codec", ["\0\0\0\0", "I420", "Y800", "RGBA", "y4m", "y4m BM", "y4m P6 "])
 def test_raw_video_with_no_codec_tag_still_plays_decoded(tmp_path, codec):
-    """Raw video has no codec tag either, and its first packet is no image: decoded as before, every frame (its
-    frames keep the stream's size)."""
-    path = y4m(tmp_path / "raw.y4m", 4) if codec == "y4m" else raw_avi(tmp_path / "raw.avi", codec, 4)
+    """Raw video has no codec tag either, and its first packet is no image of the video's size, even when its first
+    pixels read as the start of a BMP or a PPM: decoded as before, every frame (its frames keep the stream's
+    size)."""
+    path = (y4m(tmp_path / "raw.y4m", 4, codec[4:].encode()) if codec.startswith("y4m")
+            else raw_avi(tmp_path / "raw.avi", codec, 4))
     assert int(cv2.VideoCapture(str(path)).get(cv2.CAP_PROP_FOURCC)) == 0  # no tag, as BMP's frames
     source = VideoSource(str(path))
     try:

@@ -29,12 +29,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fmnist.core.errors import SourceError, UsageError, escaped
+from fmnist.core.errors import SourceError, UsageError, escaped, printable
 from fmnist.runtime.video.frame_limits import check_frame, decode_packet, size_error
 from fmnist.runtime.video.still_images import (
     PACKET_SUFFIXES,
     check_name,
     first_packet_is_image,
+    is_sequence,
     reads_as_packets,
     suffix,
     untagged,
@@ -220,16 +221,18 @@ def _reads_as_images(capture: cv2.VideoCapture) -> bool:
 
 
 def _untagged(spec: SourceSpec, packets: cv2.VideoCapture) -> Opened:
-    """A source whose codec has no tag (still_images): a .bmp name is BMP frames, read as packets; otherwise its first
-    packet tells images (read as packets, that packet first) from raw video (opened again, decoded, with a deadline of
-    its own as it answered); an image fmnist does not read is refused."""
-    if suffix(str(spec.target), spec.kind == "stream") in PACKET_SUFFIXES:
+    """A source whose codec has no tag (still_images): a .bmp sequence is BMP frames, read as packets; otherwise its
+    first packet tells images (read as packets, that packet first) from raw video (opened again, decoded, with a
+    deadline of its own as it answered); an image fmnist does not read is refused."""
+    name = str(spec.target)
+    if spec.kind == "file" and is_sequence(name) and suffix(name) in PACKET_SUFFIXES:
         return Opened(packets, packets=True)
-    ok, first = packets.read()
     try:
-        if ok and first is not None and first_packet_is_image(first):
+        ok, first = packets.read()
+        size = int(packets.get(cv2.CAP_PROP_FRAME_WIDTH)), int(packets.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        if ok and first is not None and first_packet_is_image(first, *size):
             return Opened(packets, packets=True, first=first)
-    except SourceError:
+    except BaseException:
         packets.release()
         raise
     packets.release()
@@ -250,6 +253,10 @@ def open_waiting(spec: SourceSpec, deadline: float | None = None) -> Opened:
             result = _open(spec, deadline)
         except SourceError as e:
             refused.append(e)
+            return
+        except cv2.error as e:  # OpenCV's own failure on a source it half opened: one error line, not a traceback
+            said = (str(e).strip().splitlines() or ["?"])[-1]
+            refused.append(SourceError(f"OpenCV failed to open it ({printable(said, 200)})"))
             return
         with lock:
             opened.append(result)
@@ -277,8 +284,8 @@ class VideoSource:
 
     def __init__(self, source: str) -> None:
         self.source, self.spec = source, checked(parse_source(source))
-        if self.spec.kind != "camera":
-            check_name(source, str(self.spec.target), self.spec.kind == "stream")
+        if self.spec.kind == "file":
+            check_name(source, str(self.spec.target))
         self.delivered, self.skipped = 0, 0  # frames read; a file's packets that did not decode
         self.stopping = threading.Event()  # set by the reader's owner: a reopen under way gives up
         mute_native_logs()
