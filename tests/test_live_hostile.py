@@ -252,16 +252,18 @@ def test_a_bmp_sequence_is_read_as_packets_whatever_its_first_file_holds(tmp_pat
         source.release()
 
 
-@pytest.mark.parametrize("suffix", [".ppm", ".pfm", ".hdr", ".jp2", ".gif"])
-def test_image_sequences_whose_headers_fmnist_does_not_read_are_refused_by_name(tmp_path, suffix):
+@pytest.mark.parametrize(("suffix", "number"), [(".ppm", "%03d"), (".pfm", "%03d"), (".hdr", "%03d"), (".jp2", "%03d"),
+                                                (".gif", "%03d"), (".ppm", "%2%%03d")])
+def test_image_sequences_whose_headers_fmnist_does_not_read_are_refused_by_name(tmp_path, suffix, number):
     """FFmpeg reads `k_%03d.ppm` as PPM images whatever the files hold, each at its own size, and OpenCV's own reader
     took a GIF sequence, decoding each frame whatever its size: a sequence of anything but JPEG, PNG, TIFF, WebP or
     BMP files is refused by name, before anything opens (a first file made to look like raw video cannot make the
     rest decode)."""
     image = picture().astype(np.float32) / 255 if suffix in (".pfm", ".hdr") else picture()
+    percent = number.startswith("%2%")  # FFmpeg reads %N% as a % (the files k_%000.ppm...)
     for i in range(2):
-        assert cv2.imwrite(str(tmp_path / f"k_{i:03d}{suffix}"), image)
-    pattern = str(tmp_path / f"k_%03d{suffix}")
+        assert cv2.imwrite(str(tmp_path / f"k_{'%' if percent else ''}{i:03d}{suffix}"), image)
+    pattern = str(tmp_path / f"k_{number}{suffix}")
     got = runner.invoke(app, ["live", "--source", pattern, "--model", "edge", "--no-display"])
     assert got.exit_code == 1 and got.stderr == (
         f"error: --source {pattern}: its frames are {suffix} files: fmnist reads image sequences of JPEG, PNG, TIFF, "
@@ -269,18 +271,23 @@ def test_image_sequences_whose_headers_fmnist_does_not_read_are_refused_by_name(
         got.output)
 
 
-@pytest.mark.parametrize(("suffix", "what"), [(".ppm", "still images in a format whose header fmnist does not read "
-                                                        "(PPM, PFM, Radiance HDR, QOI...: each of any size)"),
-                                              (".jp2", "JPEG 2000 images, each of any size, whose headers fmnist does "
-                                                       "not read")])
-def test_still_images_under_another_name_are_refused_by_their_bytes(tmp_path, suffix, what):
-    """Under a name FFmpeg does not read as images, FFmpeg picks an image pipe by the file's first bytes: PPM's
-    packets have no codec tag, so the first packet's bytes tell it; JPEG 2000's have a tag."""
+UNTAGGED_IMAGES = ("frames have no codec tag and it is no video container fmnist knows (AVI, Matroska, MP4, NUT, Y4M): "
+                   "still images of a format whose header fmnist does not read, each of any size")
+
+
+@pytest.mark.parametrize(("suffix", "what"), [(".ppm", UNTAGGED_IMAGES), (".pfm", UNTAGGED_IMAGES),
+                                              (".jp2", "frames are JPEG 2000 images, each of any size, whose headers "
+                                                       "fmnist does not read")])
+def test_still_images_under_another_name_are_refused_unless_in_a_video_container(tmp_path, suffix, what):
+    """Under a name FFmpeg does not read as images, FFmpeg picks an image pipe by the file's first bytes. PPM's and
+    PFM's packets have no codec tag, as raw video's: a file with no codec tag is raw video only in a container that
+    holds video. JPEG 2000's have a tag."""
+    image = picture().astype(np.float32) / 255 if suffix == ".pfm" else picture()
     path = tmp_path / "clip.dat"
-    path.write_bytes(cv2.imencode(suffix, picture())[1].tobytes() * 3)
+    path.write_bytes(cv2.imencode(suffix, image)[1].tobytes() * 3)
     got = runner.invoke(app, ["live", "--source", str(path), "--model", "edge", "--no-display"])
     assert got.exit_code == 1 and got.stderr == (
-        f"error: --source {path}: its frames are {what}; convert it to MJPEG or PNG frames\n"), got.output
+        f"error: --source {path}: its {what}; convert it to MJPEG or PNG frames\n"), got.output
 
 
 def test_bmp_images_under_another_name_are_read_as_packets_from_the_first(tmp_path):

@@ -34,6 +34,7 @@ from fmnist.runtime.video.frame_limits import check_frame, decode_packet, size_e
 from fmnist.runtime.video.still_images import (
     PACKET_SUFFIXES,
     check_name,
+    check_video_container,
     first_packet_is_image,
     is_sequence,
     reads_as_packets,
@@ -221,9 +222,9 @@ def _reads_as_images(capture: cv2.VideoCapture) -> bool:
 
 
 def _untagged(spec: SourceSpec, packets: cv2.VideoCapture) -> Opened:
-    """A source whose codec has no tag (still_images): a .bmp sequence is BMP frames, read as packets; otherwise its
-    first packet tells images (read as packets, that packet first) from raw video (opened again, decoded, with a
-    deadline of its own as it answered); an image fmnist does not read is refused."""
+    """A source whose codec has no tag (still_images): a .bmp sequence is BMP frames, read as packets; one whose first
+    packet is an image fmnist reads is too (that packet first); otherwise raw video, opened again decoded (with a
+    deadline of its own, as it answered), if a local file is a video container; refused if it is not."""
     name = str(spec.target)
     if spec.kind == "file" and is_sequence(name) and suffix(name) in PACKET_SUFFIXES:
         return Opened(packets, packets=True)
@@ -232,11 +233,20 @@ def _untagged(spec: SourceSpec, packets: cv2.VideoCapture) -> Opened:
         size = int(packets.get(cv2.CAP_PROP_FRAME_WIDTH)), int(packets.get(cv2.CAP_PROP_FRAME_HEIGHT))
         if ok and first is not None and first_packet_is_image(first, *size):
             return Opened(packets, packets=True, first=first)
+        if spec.kind == "file":
+            check_video_container(name)
     except BaseException:
         packets.release()
         raise
     packets.release()
     return Opened(_capture(spec, deadline=deadline_for(spec)))
+
+
+def _said(error: SourceError | cv2.error) -> str:
+    """What a refusal says, or OpenCV's last line of a failure to open."""
+    if isinstance(error, SourceError):
+        return str(error)
+    return f"OpenCV failed to open it ({printable((str(error).strip().splitlines() or ['?'])[-1], 200)})"
 
 
 def open_waiting(spec: SourceSpec, deadline: float | None = None) -> Opened:
@@ -255,8 +265,7 @@ def open_waiting(spec: SourceSpec, deadline: float | None = None) -> Opened:
             refused.append(e)
             return
         except cv2.error as e:  # OpenCV's own failure on a source it half opened: one error line, not a traceback
-            said = (str(e).strip().splitlines() or ["?"])[-1]
-            refused.append(SourceError(f"OpenCV failed to open it ({printable(said, 200)})"))
+            refused.append(SourceError(_said(e)))
             return
         with lock:
             opened.append(result)
@@ -347,8 +356,8 @@ class VideoSource:
             delay, tries = delay * 2, tries + 1
             try:
                 opened = _open(self.spec, deadline)
-            except SourceError as e:  # a stream that came back as frames fmnist refuses
-                raise SourceError(f"--source {escaped(self.source)}: {e}") from None
+            except (SourceError, cv2.error) as e:  # a stream that came back as frames fmnist refuses, or OpenCV failed
+                raise SourceError(f"--source {escaped(self.source)}: {_said(e)}") from None
             self.capture, self.packets, self.first = opened.capture, opened.packets, opened.first
             frame = self._next() if self.capture.isOpened() and not self.stopping.is_set() else None
             if frame is not None or self.stopping.is_set():

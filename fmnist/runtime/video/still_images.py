@@ -9,11 +9,11 @@ sets no bound on it: a 1 KB run-length BMP declaring 16000x16000 in a BMP sequen
   whatever the files hold: a sequence of JPEG, PNG, TIFF, WebP or BMP files is read as packets, any other is refused
   before anything opens. FFmpeg decodes the first image while it opens a source, so a local file, or a sequence's
   first file, that is an image fmnist reads has its header checked before that;
-- by the first packet, for a source whose codec has no tag (FOURCC 0: raw video, and the image pipes FFmpeg chooses
-  by a file's first bytes, which open at their first image's size): an image fmnist reads, of the size the source
-  opened at, is read as packets; a PNM (PPM, PFM...) of that size, or bytes that start as another still image
-  (Radiance HDR, QOI, Sun raster...), are refused; anything else is raw video, decoded (its frames have the stream's
-  size);
+- a source whose codec has no tag (FOURCC 0: raw video, and the image pipes FFmpeg chooses by a file's first
+  bytes, which open at their first image's size): if its first packet is an image fmnist reads, of the size the
+  source opened at, it is read as packets; a local file is otherwise raw video only in a container that holds video
+  (AVI, Matroska, MP4/MOV, NUT, Y4M: decoded, its frames the stream's size), and refused if it is anything else
+  (PPM, XWD, XBM, HDR... images); a stream is decoded (a known limit: fmnist cannot look at its bytes);
 - OpenCV's own image-sequence reader (CV_IMAGES: GIF or AVIF sequences) decodes each file at any size: refused.
 """
 
@@ -43,20 +43,14 @@ UNTAGGED = 0  # OpenCV's FOURCC for a codec with no tag: raw video, or a still-i
 # the extensions image2 maps to the codecs fmnist reads the headers of (libavformat/img2.c): JPEG, PNG, TIFF, WebP, BMP
 SEQUENCE_SUFFIXES = frozenset({"jpeg", "jpg", "jps", "mpo", "png", "pns", "tif", "tiff", "dng", "webp", "bmp"})
 PACKET_SUFFIXES = frozenset({"bmp"})  # untagged, so read as packets by name
-# image2's frame number in a name, and %% for a % (av_get_frame_filename): zero-padded, in FFmpeg's 20-byte buffer
-_TOKEN = re.compile(r"%%|%(\d*)d")
+# image2's frame number in a name (av_get_frame_filename): % and digits, then d for the number (zero-padded, in a
+# 20-byte buffer) or % for a %; any other character, or a second number, and the name is no sequence
+_TOKEN = re.compile(r"%(\d*)(.?)", re.DOTALL)
 MAX_WIDTH = 19
 FIRST_NUMBERS = range(5)  # where image2 looks for a sequence's first file (its start_number_range)
-HEAD_BYTES = 4096  # of a packet, searched for a PNM header
-# a PNM's size (P1-P6, PFM's PF/Pf, PHM's PH/Ph; comments between), and PAM's (P7) WIDTH and HEIGHT lines
-_PNM = re.compile(rb"P[1-6FfHh]\s+(?:#[^\n]*\n\s*)*(\d{1,9})\s+(?:#[^\n]*\n\s*)*(\d{1,9})\s")
-_PAM = re.compile(rb"P7\s(?=.*?WIDTH\s+(\d{1,9}))(?=.*?HEIGHT\s+(\d{1,9}))", re.DOTALL)
-# how FFmpeg's image pipes (hdr_pipe, qoi_pipe...) know other untagged still images by their first bytes: Radiance
-# HDR, QOI, Sun raster, DPX, EXR, DDS, PSD, XBM, XPM, SVG, JPEG XL's container, JPEG 2000 (markers of four bytes or
-# more: raw video's first pixels could be anything)
-_STILL_MAGIC = re.compile(
-    rb"#\?(?:RADIANCE|RGBE)|qoif|\x59\xa6\x6a\x95|SDPX|XPDS|\x76\x2f\x31\x01|DDS |8BPS|#define"
-    rb"|/\* XPM \*/|<svg|<\?xml|\x00\x00\x00\x0cJXL |\x00\x00\x00\x0cjP  |\xff\x4f\xff\x51")
+# the first bytes of the containers that hold raw video (FOURCC 0): AVI, Matroska/WebM, Y4M, NUT, and MP4/MOV's boxes
+_VIDEO_CONTAINER = re.compile(rb"RIFF....AVI[ X]|\x1a\x45\xdf\xa3|YUV4MPEG2|nut/multimedia container"
+                              rb"|....(?:ftyp|moov|mdat|wide|free|skip)", re.DOTALL)
 
 
 def suffix(name: str) -> str:
@@ -66,7 +60,7 @@ def suffix(name: str) -> str:
 
 def is_sequence(name: str) -> bool:
     """Does image2 read `name` as a numbered sequence (one frame number, %d or %03d; av_filename_number_test)?"""
-    return len([m for m in _TOKEN.finditer(name) if m.group(0) != "%%"]) == 1
+    return numbered(name, 0) is not None
 
 
 def check_name(source: str, name: str) -> None:
@@ -92,23 +86,29 @@ def check_name(source: str, name: str) -> None:
 
 def first_numbered(name: str) -> str | None:
     """The file image2 reads first for a sequence (img_%03d.png): the first of its numbers 0-4 that is a file."""
-    width = next(m.group(1) for m in _TOKEN.finditer(name) if m.group(0) != "%%")
-    if len(width) > 9 or int(width or 0) > MAX_WIDTH:
-        return None
     for number in FIRST_NUMBERS:
-        candidate = _numbered(name, number)
-        if os.path.isfile(candidate):
+        candidate = numbered(name, number)
+        if candidate is not None and os.path.isfile(candidate):
             return candidate
     return None
 
 
-def _numbered(name: str, number: int) -> str:
-    """`name` with its frame number as `number` and each %% as %."""
-
-    def one(m: re.Match[str]) -> str:
-        return "%" if m.group(0) == "%%" else str(number).zfill(int(m.group(1) or 0))
-
-    return _TOKEN.sub(one, name)
+def numbered(name: str, number: int) -> str | None:
+    """`name` with its frame number as `number` and each %% (or %N%) as %, as FFmpeg writes it; None if `name` is
+    no sequence, or its number is wider than FFmpeg writes one."""
+    parts, found, at = [], False, 0
+    for m in _TOKEN.finditer(name):
+        digits, kind = m.group(1), m.group(2)
+        parts.append(name[at : m.start()])
+        at = m.end()
+        if kind == "%":
+            parts.append("%")
+        elif kind == "d" and not found and len(digits) <= 9 and int(digits or 0) <= MAX_WIDTH:
+            found = True
+            parts.append(str(number).zfill(int(digits or 0)))
+        else:
+            return None
+    return "".join([*parts, name[at:]]) if found else None
 
 
 def reads_as_packets(capture: cv2.VideoCapture) -> bool:
@@ -134,17 +134,23 @@ def untagged(capture: cv2.VideoCapture) -> bool:
 
 
 def first_packet_is_image(packet: np.ndarray, width: int, height: int) -> bool:
-    """An untagged source's first packet, the source opened at `width` x `height`: an image whose header fmnist reads,
-    of that size (True: read the source as packets), or raw video (False: decoded), whose first bytes may look like
-    a header of any size. A PNM of that size, or bytes that start as another still image, are a SourceError."""
-    data = packet.tobytes()
+    """Is an untagged source's first packet, the source opened at `width` x `height`, an image whose header fmnist
+    reads, of that size (read the source as packets)? Raw video's first bytes may look like a header of any size."""
     try:
-        header = read_header(io.BytesIO(data))
-        return (header.width, header.height) == (width, height)
+        header = read_header(io.BytesIO(packet.tobytes()))
     except HeaderError:
-        pass
-    pnm = _PNM.match(data[:HEAD_BYTES]) or _PAM.match(data[:HEAD_BYTES])
-    if (pnm and (int(pnm[1]), int(pnm[2])) == (width, height)) or _STILL_MAGIC.match(data):
-        raise SourceError(f"its frames are still images in a format whose header fmnist does not read (PPM, PFM, "
-                          f"Radiance HDR, QOI...: each of any size); {CONVERT}")
-    return False
+        return False
+    return (header.width, header.height) == (width, height)
+
+
+def check_video_container(path: str) -> None:
+    """A SourceError unless a local untagged source that is no image fmnist reads is a container of raw video."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(32)
+    except OSError:
+        return  # not a local file (a sequence's own name): the name check has already passed it
+    if not _VIDEO_CONTAINER.match(head):
+        raise SourceError("its frames have no codec tag and it is no video container fmnist knows (AVI, Matroska, "
+                          "MP4, NUT, Y4M): still images of a format whose header fmnist does not read, each of any "
+                          f"size; {CONVERT}")
