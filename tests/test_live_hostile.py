@@ -253,14 +253,14 @@ def test_a_bmp_sequence_is_read_as_packets_whatever_its_first_file_holds(tmp_pat
 
 
 @pytest.mark.parametrize(("suffix", "number"), [(".ppm", "%03d"), (".pfm", "%03d"), (".hdr", "%03d"), (".jp2", "%03d"),
-                                                (".gif", "%03d"), (".ppm", "%2%%03d")])
+                                                (".gif", "%03d"), (".ppm", "%2%%03d"), (".ppm", "%0000000003d")])
 def test_image_sequences_whose_headers_fmnist_does_not_read_are_refused_by_name(tmp_path, suffix, number):
     """FFmpeg reads `k_%03d.ppm` as PPM images whatever the files hold, each at its own size, and OpenCV's own reader
     took a GIF sequence, decoding each frame whatever its size: a sequence of anything but JPEG, PNG, TIFF, WebP or
     BMP files is refused by name, before anything opens (a first file made to look like raw video cannot make the
     rest decode)."""
     image = picture().astype(np.float32) / 255 if suffix in (".pfm", ".hdr") else picture()
-    percent = number.startswith("%2%")  # FFmpeg reads %N% as a % (the files k_%000.ppm...)
+    percent = number.startswith("%2%")  # FFmpeg reads %N% as a % (the files k_%000.ppm...), and a width by its value
     for i in range(2):
         assert cv2.imwrite(str(tmp_path / f"k_{'%' if percent else ''}{i:03d}{suffix}"), image)
     pattern = str(tmp_path / f"k_{number}{suffix}")
@@ -314,7 +314,7 @@ def y4m(path: Path, frames: int, first: bytes = b"") -> Path:
     return path
 
 
-def raw_avi(path: Path, codec: str, frames: int) -> Path:
+def raw_video(path: Path, codec: str, frames: int) -> Path:
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), 10.0, (320, 240))
     for _ in range(frames):
         writer.write(picture())
@@ -322,13 +322,13 @@ def raw_avi(path: Path, codec: str, frames: int) -> Path:
     return path
 
 
-@pytest.mark.parametrize("codec", ["\0\0\0\0", "I420", "Y800", "RGBA", "y4m", "y4m BM", "y4m P6 "])
+@pytest.mark.parametrize("codec", ["\0\0\0\0", "I420", "Y800", "RGBA", "RGBA.mov", "y4m", "y4m BM", "y4m P6 "])
 def test_raw_video_with_no_codec_tag_still_plays_decoded(tmp_path, codec):
     """Raw video has no codec tag either, and its first packet is no image of the video's size, even when its first
     pixels read as the start of a BMP or a PPM: decoded as before, every frame (its frames keep the stream's
     size)."""
     path = (y4m(tmp_path / "raw.y4m", 4, codec[4:].encode()) if codec.startswith("y4m")
-            else raw_avi(tmp_path / "raw.avi", codec, 4))
+            else raw_video(tmp_path / f"raw{Path(codec).suffix or '.avi'}", Path(codec).stem, 4))
     assert int(cv2.VideoCapture(str(path)).get(cv2.CAP_PROP_FOURCC)) == 0  # no tag, as BMP's frames
     source = VideoSource(str(path))
     try:

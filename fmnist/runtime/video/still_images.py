@@ -45,12 +45,13 @@ SEQUENCE_SUFFIXES = frozenset({"jpeg", "jpg", "jps", "mpo", "png", "pns", "tif",
 PACKET_SUFFIXES = frozenset({"bmp"})  # untagged, so read as packets by name
 # image2's frame number in a name (av_get_frame_filename): % and digits, then d for the number (zero-padded, in a
 # 20-byte buffer) or % for a %; any other character, or a second number, and the name is no sequence
-_TOKEN = re.compile(r"%(\d*)(.?)", re.DOTALL)
+_TOKEN = re.compile(r"%([0-9]*)(.?)", re.DOTALL)  # ASCII digits only, as FFmpeg's
 MAX_WIDTH = 19
 FIRST_NUMBERS = range(5)  # where image2 looks for a sequence's first file (its start_number_range)
-# the first bytes of the containers that hold raw video (FOURCC 0): AVI, Matroska/WebM, Y4M, NUT, and MP4/MOV's boxes
+# the first bytes of the containers that hold raw video (FOURCC 0): AVI, Matroska/WebM, Y4M, NUT, and the first boxes
+# of MP4/MOV files (not `skip`, which a PPM's comment line spells)
 _VIDEO_CONTAINER = re.compile(rb"RIFF....AVI[ X]|\x1a\x45\xdf\xa3|YUV4MPEG2|nut/multimedia container"
-                              rb"|....(?:ftyp|moov|mdat|wide|free|skip)", re.DOTALL)
+                              rb"|....(?:ftyp|moov|mdat|wide|free|pnot|junk|pict|udta|uuid|prfl)", re.DOTALL)
 
 
 def suffix(name: str) -> str:
@@ -103,7 +104,7 @@ def numbered(name: str, number: int) -> str | None:
         at = m.end()
         if kind == "%":
             parts.append("%")
-        elif kind == "d" and not found and len(digits) <= 9 and int(digits or 0) <= MAX_WIDTH:
+        elif kind == "d" and not found and len(digits.lstrip("0")) <= 2 and int(digits or 0) <= MAX_WIDTH:
             found = True
             parts.append(str(number).zfill(int(digits or 0)))
         else:
@@ -148,8 +149,8 @@ def check_video_container(path: str) -> None:
     try:
         with open(path, "rb") as f:
             head = f.read(32)
-    except OSError:
-        return  # not a local file (a sequence's own name): the name check has already passed it
+    except OSError:  # no file of that name: a sequence fmnist did not take for one
+        head = b""
     if not _VIDEO_CONTAINER.match(head):
         raise SourceError("its frames have no codec tag and it is no video container fmnist knows (AVI, Matroska, "
                           "MP4, NUT, Y4M): still images of a format whose header fmnist does not read, each of any "
