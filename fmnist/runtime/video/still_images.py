@@ -14,7 +14,8 @@ sets no bound on it: a 1 KB run-length BMP declaring 16000x16000 in a BMP sequen
   source opened at, it is read as packets; a local file is otherwise raw video only in a container that holds video
   (AVI, Matroska, MP4/MOV, NUT, Y4M: decoded, its frames the stream's size), and refused if it is anything else
   (PPM, XWD, XBM, HDR... images); a stream is decoded (a known limit: fmnist cannot look at its bytes);
-- OpenCV's own image-sequence reader (CV_IMAGES: GIF or AVIF sequences) decodes each file at any size: refused.
+- OpenCV's own image-sequence reader (CV_IMAGES), which takes a sequence FFmpeg does not open, decodes each file at
+  any size: refused.
 """
 
 from __future__ import annotations
@@ -117,8 +118,7 @@ def reads_as_packets(capture: cv2.VideoCapture) -> bool:
     (by tag, or any OpenCV's own reader decodes) is a SourceError."""
     backend = capture.getBackendName()
     if backend == "CV_IMAGES":
-        raise SourceError("its frames are image files OpenCV decodes whatever their size (a GIF or AVIF sequence); "
-                          f"{CONVERT}")
+        raise SourceError(f"its frames are image files OpenCV decodes whatever their size; {CONVERT}")
     if backend != "FFMPEG":
         return False
     codec = int(capture.get(cv2.CAP_PROP_FOURCC))
