@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from fmnist.core.errors import SourceError, escaped
-from fmnist.runtime.image_header import HeaderError, read_header
+from fmnist.runtime.image_header import Header, HeaderError, read_header
 
 # The largest frame live takes: a 24 MP camera (6000x4000) fits, 4K (8.3 MP) with room. Each frame is held several
 # times over (OpenCV's buffer and its copy, the newest frame and the one in work, the annotated frame, the encoders of
@@ -54,6 +54,14 @@ def check_frame(frame: np.ndarray, source: str) -> np.ndarray:
     return frame
 
 
+def packet_header(packet: np.ndarray) -> Header | None:
+    """The image header a packet starts with; None for a packet that is not an image fmnist reads."""
+    try:
+        return read_header(io.BytesIO(packet.tobytes()))
+    except HeaderError:
+        return None
+
+
 def decode_packet(packet: np.ndarray, source: str) -> np.ndarray | None:
     """One still-image packet (a JPEG, a PNG...) as a BGR frame, its size read from its header before it is decoded;
     None for a packet that is not a whole image (skipped, as FFmpeg's decoder would)."""
@@ -61,9 +69,8 @@ def decode_packet(packet: np.ndarray, source: str) -> np.ndarray | None:
     error = _bytes_error(what, packet.nbytes)
     if error:
         raise error
-    try:
-        header = read_header(io.BytesIO(packet.tobytes()))
-    except HeaderError:
+    header = packet_header(packet)
+    if header is None:
         return None
     error = size_error(what, header.width, header.height)
     if error:

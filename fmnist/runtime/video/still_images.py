@@ -20,7 +20,6 @@ sets no bound on it: a 1 KB run-length BMP declaring 16000x16000 in a BMP sequen
 
 from __future__ import annotations
 
-import io
 import os
 import re
 from pathlib import PurePosixPath
@@ -30,7 +29,7 @@ import numpy as np
 
 from fmnist.core.errors import SourceError, escaped
 from fmnist.runtime.image_header import HeaderError, read_header
-from fmnist.runtime.video.frame_limits import size_error
+from fmnist.runtime.video.frame_limits import packet_header, size_error
 
 CONVERT = "convert it to MJPEG or PNG frames"
 # still-image codecs as OpenCV's FFmpeg backend names them: each packet is a whole image, of any size
@@ -137,11 +136,8 @@ def untagged(capture: cv2.VideoCapture) -> bool:
 def first_packet_is_image(packet: np.ndarray, width: int, height: int) -> bool:
     """Is an untagged source's first packet, the source opened at `width` x `height`, an image whose header fmnist
     reads, of that size (read the source as packets)? Raw video's first bytes may look like a header of any size."""
-    try:
-        header = read_header(io.BytesIO(packet.tobytes()))
-    except HeaderError:
-        return False
-    return (header.width, header.height) == (width, height)
+    header = packet_header(packet)
+    return header is not None and (header.width, header.height) == (width, height)
 
 
 def check_video_container(path: str) -> None:
