@@ -13,6 +13,7 @@ import numpy as np
 
 from fmnist.core.tf import keras, tf
 from fmnist.train.augment import augment_batch
+from fmnist.train.moving_stats import UnbiasedMovingStats
 from fmnist.train.progress import RichProgress
 
 
@@ -74,17 +75,20 @@ class Fitted:
 
 
 def fit(model: Any, phases: list[Phase], validation: Any, batch: int, progress: bool) -> Fitted:
-    """Fit a compiled model through the phases, on one schedule, with one epoch count for the progress display."""
+    """Fit a compiled model through the phases, on one schedule, with one epoch count for the progress display;
+    its batch normalization statistics freed of their starting values (fmnist.train.moving_stats)."""
     epochs = sum(p.epochs for p in phases)
     history: dict[str, list[float]] = {}
     started, done = time.perf_counter(), 0
+    stats = UnbiasedMovingStats(model)
     with warnings.catch_warnings():  # Keras warns that shuffle=True is ignored for a (shuffled) tf.data input
         warnings.simplefilter("ignore", UserWarning)
         for phase in phases:
-            callbacks = [RichProgress(epochs, phase.steps(batch), start=done)] if progress else []
+            callbacks = [stats, *([RichProgress(epochs, phase.steps(batch), start=done)] if progress else [])]
             got = model.fit(phase.data, validation_data=validation, epochs=done + phase.epochs, initial_epoch=done,
                             callbacks=callbacks, verbose=0).history
             for k, vs in got.items():
                 history.setdefault(k, []).extend(float(v) for v in vs)
             done += phase.epochs
+    stats.keep()
     return Fitted(model, history, time.perf_counter() - started)
