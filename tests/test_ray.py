@@ -88,12 +88,14 @@ def test_ray_usage_errors_start_nothing(args, message):
 @pytest.mark.slow  # Ray: 5-10 s to start, 3-4 s a job
 @pytest.mark.xdist_group("ray")
 @pytest.mark.usefixtures("cluster")
-def test_ray_local_gives_classify_s_lines_for_a_folder(tmp_path):
-    folder = _folder(tmp_path / "photos")
+def test_ray_local_gives_classify_s_lines_for_a_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a relative folder: each line names its photo as classify does, not made absolute
+    folder = _folder(Path("photos"))
     local = runner.invoke(app, ["classify", str(folder), "--json"])
     on_ray = runner.invoke(app, ["classify", str(folder), "--ray", "local"])
     assert on_ray.exit_code == local.exit_code == 1  # the broken photo
     assert _lines(on_ray.stdout) == _lines(local.stdout) and len(_lines(local.stdout)) == len(PHOTOS) + 1
+    assert _lines(on_ray.stdout)[0]["input"].startswith("photos/")
     assert "not an image" in _lines(on_ray.stdout)[-1]["error"]
     out = tmp_path / "rows"
     out.mkdir()

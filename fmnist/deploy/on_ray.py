@@ -71,19 +71,20 @@ class PhotoActor:
         self.enough = self.classifier.preparation.enough(options.raw)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> pa.Table:
-        return pa.Table.from_pylist([self.row(str(name), error) for name, error in zip(batch["input"],
-                                                                                         batch["error"], strict=True)],
+        found = zip(batch["input"], batch["location"], batch["error"], strict=True)
+        return pa.Table.from_pylist([self.row(str(name), str(location), error) for name, location, error in found],
                                     schema=ROWS)
 
-    def row(self, name: str, error: str) -> dict[str, Any]:
+    def row(self, name: str, location: str, error: str) -> dict[str, Any]:
+        """`name`'s row: classify's answer for the photo at `location`, or why there is none."""
         if not error:
             try:
-                image = self.reader.read(name, self.enough)
+                image = self.reader.read(location, self.enough)
                 line = {"input": name, **self.classifier.classify(image, self.options.top, self.options.raw).to_json()}
                 return {**{key: line[key] for key in ("input", "label", "index", "score", "sure", "top")},
                         "line": dumps(line)}
-            except ImageError as e:
-                error = str(e)
+            except ImageError as e:  # its message starts with the path read: named as classify names it
+                error = name + str(e)[len(location):] if str(e).startswith(f"{location}: ") else str(e)
         return {"input": name, "error": error, "line": dumps({"input": name, "error": error})}
 
 
@@ -118,8 +119,8 @@ def rows(classifier: Classifier, inputs: list[str], options: Options, actors: in
     context.enable_progress_bars = False
     context.print_on_execution_start = False
     logging.getLogger("ray.data").setLevel(logging.ERROR)
-    items = [{"input": found, "error": ""} if isinstance(found, str) else {"input": found[0], "error": found[1]}
-             for found in listing(inputs)]  # "", not None: a column of None is NaN in a numpy batch
+    # "", not None, where there is no location or error: a column of None is NaN in a numpy batch
+    items = [{"input": found.input, "location": found.location, "error": found.error} for found in listing(inputs)]
     if not items:
         raise FmnistError(f"no images found in {' '.join(inputs)}")
     model = ray.put(read_model(classifier.path))

@@ -8,6 +8,7 @@ Imported only with fmnist[ray] (pyarrow comes with Ray Data).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -17,7 +18,14 @@ from pyarrow import fs
 from fmnist.runtime.batch import Outcome, listed
 from fmnist.runtime.image import IMAGE_EXTENSIONS, MAX_FILE_BYTES, Enough, ImageError, read_image, read_image_bytes
 
-Listed = str | tuple[str, str]  # a photo to read, or (an input, why it could not be listed)
+
+@dataclass(frozen=True)
+class Listed:
+    """A photo an input names, or an input that could not be listed."""
+
+    input: str  # as classify --json names it: the path as given (folders and globs expanded), or the URI
+    location: str = ""  # where an actor reads it: the path made absolute (its process runs elsewhere), or the URI
+    error: str = ""  # why it could not be listed
 
 
 def is_uri(name: str) -> bool:
@@ -26,14 +34,17 @@ def is_uri(name: str) -> bool:
 
 
 def listing(inputs: list[str]) -> Iterator[Listed]:
-    """Each photo the inputs name, in order: a URI, or a local path made absolute (folders and globs expanded as
-    classify expands them); or (name, why) for an input that could not be listed."""
+    """Each photo the inputs name, in order (folders and globs expanded as classify expands them), and each input
+    that could not be listed."""
     for name in inputs:
         if is_uri(name):
             yield from _uri_photos(name)
             continue
         for item in listed([name]):
-            yield (str(item.path), item.error or "") if isinstance(item, Outcome) else str(Path(item).absolute())
+            if isinstance(item, Outcome):
+                yield Listed(str(item.path), error=item.error or "")
+            else:
+                yield Listed(str(item), str(Path(item).absolute()))
 
 
 def opened(uri: str) -> tuple[fs.FileSystem, str, str]:
@@ -49,18 +60,18 @@ def _uri_photos(uri: str) -> Iterator[Listed]:
         filesystem, path, prefix = opened(uri)
         info = filesystem.get_file_info(path)
         if info.type == fs.FileType.File:
-            yield uri
+            yield Listed(uri, uri)
             return
         if info.type != fs.FileType.Directory:
-            yield uri, f"{uri}: no such file or folder"
+            yield Listed(uri, error=f"{uri}: no such file or folder")
             return
         found = filesystem.get_file_info(fs.FileSelector(path, recursive=True))
     except (OSError, ValueError) as e:
-        yield uri, f"{uri}: cannot list it ({e})"
+        yield Listed(uri, error=f"{uri}: cannot list it ({e})")
         return
     for entry in sorted((e for e in found if e.type == fs.FileType.File), key=lambda e: e.path):
         if entry.base_name.lower().endswith(IMAGE_EXTENSIONS) and not entry.base_name.startswith("."):
-            yield prefix + entry.path
+            yield Listed(prefix + entry.path, prefix + entry.path)
 
 
 class Reader:
