@@ -68,6 +68,9 @@ def test_missing_input_and_empty_folder(tmp_path):
     assert got.exit_code == 1 and "cannot read (No such file or directory)" in got.stderr
     got = runner.invoke(app, ["classify", str(tmp_path)])
     assert got.exit_code == 1 and got.stderr.startswith("error: no images found in")
+    got = runner.invoke(app, ["classify", str(PHOTOS / "dress.jpg"), str(tmp_path / "shots" / "**" / "*.png")])
+    assert got.exit_code == 1 and f"skipped {tmp_path}/shots/**/*.png: the pattern matches no file" in got.stderr
+    assert "1 of 2 inputs could not be classified" in got.stderr
 
 
 def test_raw_mode_classifies_dataset_images(tmp_path):
@@ -139,3 +142,18 @@ def test_a_model_name_too_long_for_the_file_system_is_one_error_line(args, name)
     got = runner.invoke(app, [*args, "--model", name])
     assert got.exit_code in (2, 4) and "Traceback" not in got.output, got.output
     assert got.stderr.startswith("error: ") and got.stderr.count("\n") == 1, got.stderr
+
+
+def test_a_run_folder_given_as_the_model_names_the_file_to_pass(tmp_path):
+    from fmnist.runtime.shipped import resolve
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    got = runner.invoke(app, ["classify", str(PHOTOS / "dress.jpg"), "--model", str(empty)])
+    assert got.exit_code == 4 and "is a folder with no model file in it" in got.stderr
+    shutil.copy(resolve("edge"), tmp_path / "model.int8.onnx")
+    (tmp_path / "model.keras").write_bytes(b"")
+    got = runner.invoke(app, ["classify", str(PHOTOS / "dress.jpg"), "--model", str(tmp_path)])
+    assert got.exit_code == 4 and got.stderr.strip() == (
+        f"error: --model {tmp_path} is a folder; name a model file in it, e.g. --model {tmp_path}/model.int8.onnx "
+        "(it holds model.int8.onnx, model.keras)")

@@ -96,7 +96,8 @@ def info(
     model = resolve(model)  # type: ignore[assignment]  # a shipped model's name, or a path
     meta = read_meta(model)  # checked: every field of its type, the labels usable, the threshold a probability
     if meta is None:
-        raise ModelError(f"{model} has no fmnist metadata; export it with fmnist export")
+        raise ModelError(f"{model} has no fmnist metadata: fmnist export embeds it in the files that pass its parity "
+                         "gate (a .rejected. copy failed it: parity.md says why); export the model with fmnist export")
     if as_json:
         stdout_json(asdict(meta))
         return

@@ -17,7 +17,7 @@ from fmnist.runtime.annotate import annotate
 from fmnist.runtime.classifier import Classifier, Result
 from fmnist.runtime.decision import NOT_SURE
 from fmnist.runtime.image import IMAGE_EXTENSIONS, ImageError, read_image, shrink
-from fmnist.runtime.inputs import Unreadable, expand
+from fmnist.runtime.inputs import Unmatched, Unreadable, expand
 
 SAVE_SIDE = 2048  # the annotated copy's long side, at most
 
@@ -135,7 +135,9 @@ def listed(inputs: list[str], save: Path | None = None) -> Iterator[Path | Outco
         _make_folder(save)
     copies = Copies.of(save)
     for path in expand(inputs, skip=save):
-        if isinstance(path, Unreadable):
+        if isinstance(path, Unmatched):
+            yield Outcome(path.path, error=f"{path.path}: the pattern matches no file")
+        elif isinstance(path, Unreadable):
             yield Outcome(path.path, error=f"{path.path}: cannot read the folder ({path.reason}); nothing in it "
                                            "was classified")
         elif not copies.ours(path):

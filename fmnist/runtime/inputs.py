@@ -29,6 +29,11 @@ class Unreadable:
         return cls(Path(os.fsdecode(error.filename or "")), error.strerror or str(error))
 
 
+@dataclass(frozen=True)
+class Unmatched(Unreadable):
+    """A glob that matches no file."""
+
+
 Found = Path | Unreadable
 Listed = tuple[Path, list[str]]  # a folder and the names of the files in it
 GONE = (FileNotFoundError, NotADirectoryError)  # nothing there to match: a glob then finds nothing, as glob.glob
@@ -149,9 +154,10 @@ def _once(found: Iterable[Found]) -> Iterator[Found]:
 
 
 def expand(inputs: list[str], skip: Path | None = None, hidden: bool = True) -> Iterator[Found]:
-    """Every path to classify, in order, with the folders that could not be read. A name that matches nothing is
-    yielded as is, so it is reported. A folder `skip` (classify's --save folder) met while walking is left out, and
-    with `hidden` False so are the hidden files and folders below a folder walked."""
+    """Every path to classify, in order, with the folders that could not be read. A name that is no file is
+    yielded as is, so it is reported, and a glob that matches nothing as Unmatched. A folder `skip` (classify's
+    --save folder) met while walking is left out, and with `hidden` False so are the hidden files and folders below
+    a folder walked."""
     skip = Path(os.path.realpath(skip)) if skip else None
     for item in inputs:
         path = Path(item).expanduser()
@@ -165,4 +171,4 @@ def expand(inputs: list[str], skip: Path | None = None, hidden: bool = True) -> 
                 found = True
                 yield match
             if not found:
-                yield path  # reported as missing
+                yield Unmatched(path, "matches no file")

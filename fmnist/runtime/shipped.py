@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from fmnist.core.errors import ModelError
+from fmnist.core.errors import ModelError, printable
+from fmnist.core.formats import by_suffix
 
 
 @dataclass(frozen=True)
@@ -46,10 +47,30 @@ def resolve(model: str | Path | None) -> Path:
                              "pass --model PATH")
         return shipped.path
     path = Path(model)
+    if os.path.isdir(path):
+        raise ModelError(_folder_advice(path))
     if not os.path.exists(path) and not path.suffix:  # os.path: a name too long for the system is no file, not a crash
         raise ModelError(f"--model {model}: no such file, and no shipped model of that name (shipped: "
                          f"{', '.join(SHIPPED)}); give a shipped model's name or a model file")
     return path
+
+
+def _folder_advice(folder: Path, most: int = 1000) -> str:
+    """What to pass instead of a folder: the model files in it (of its first `most` names), those the runtime runs
+    first, or the export that makes them."""
+    try:
+        with os.scandir(folder) as entries:
+            names = [e.name for _, e in zip(range(most), entries, strict=False)]
+    except OSError:
+        names = []
+    models = sorted((not found.runtime, name) for name in names if (found := by_suffix(name)) is not None)
+    if models:
+        shown = [printable(name, 80) for _, name in models[:4]]
+        more = " …" if len(models) > 4 else ""
+        return (f"--model {printable(folder, 200)} is a folder; name a model file in it, e.g. --model "
+                f"{printable(folder / models[0][1], 300)} (it holds {', '.join(shown)}{more})")
+    return (f"--model {printable(folder, 200)} is a folder with no model file in it; a run folder gets one from "
+            "fmnist export")
 
 
 def name_of(path: Path) -> str | None:
