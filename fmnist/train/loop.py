@@ -84,7 +84,8 @@ def fit(model: Any, phases: list[Phase], validation: Any, batch: int, progress: 
     with warnings.catch_warnings():  # Keras warns that shuffle=True is ignored for a (shuffled) tf.data input
         warnings.simplefilter("ignore", UserWarning)
         for phase in phases:
-            callbacks = [stats, *([RichProgress(epochs, phase.steps(batch), start=done)] if progress else [])]
+            callbacks = [*([stats] if stats.layers else []),
+                         *([RichProgress(epochs, phase.steps(batch), start=done)] if progress else [])]
             got = model.fit(phase.data, validation_data=validation, epochs=done + phase.epochs, initial_epoch=done,
                             callbacks=callbacks, verbose=0).history
             for k, vs in got.items():

@@ -47,18 +47,20 @@ def is_new(bn: Any) -> bool:
 
 
 class UnbiasedMovingStats(keras.callbacks.Callback):
-    """Counts the training steps of every `fit` it is passed to (one per phase of fmnist.train.loop.fit) and
-    corrects the new, learning BatchNormalization layers' moving statistics for validation and, by `keep()`, for
-    good."""
+    """Corrects a compiled model's new, learning BatchNormalization layers' moving statistics for the validation of
+    every `fit` it is passed to (one per phase of fmnist.train.loop.fit) and, by `keep()`, for good. The steps are
+    the optimizer's since this was made (all the phases', one schedule)."""
 
     def __init__(self, model: Any) -> None:
         super().__init__()
         self.layers = [bn for bn in batch_norms(model) if bn.trainable and is_new(bn)]
-        self.steps = 0
+        self.optimizer = model.optimizer
+        self.start = int(self.optimizer.iterations)
         self.raw: list[tuple[Any, Any]] = []
 
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        self.steps += 1
+    @property
+    def steps(self) -> int:
+        return int(self.optimizer.iterations) - self.start
 
     def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
         self.raw = [(bn.moving_mean.numpy(), bn.moving_variance.numpy()) for bn in self.layers]
@@ -75,8 +77,9 @@ class UnbiasedMovingStats(keras.callbacks.Callback):
         self._correct()
 
     def _correct(self) -> None:
+        steps = self.steps
         for bn in self.layers:
-            weight = float(bn.momentum) ** self.steps
+            weight = float(bn.momentum) ** steps
             if weight < NEGLIGIBLE or weight >= 1.0:
                 continue
             bn.moving_mean.assign(bn.moving_mean.numpy() / (1.0 - weight))  # from 0
