@@ -113,6 +113,15 @@ def test_data_info_json_reports_location_and_counts(real_data_dir):
     assert info["path"] == str(real_data_dir) and info["counts"]["train"] == [6000] * 10
 
 
+def test_fmnist_s_own_option_after_the_command_says_where_it_goes():
+    got = runner.invoke(app, ["classify", "--verbose", "photo.jpg"], prog_name="fmnist")
+    assert got.exit_code == 2 and got.stderr.strip() == (
+        "error: No such option: --verbose; --verbose goes before the command: fmnist --verbose classify …; see fmnist "
+        "classify --help")
+    got = runner.invoke(app, ["classify", "--nope", "photo.jpg"], prog_name="fmnist")
+    assert got.exit_code == 2 and "goes before the command" not in got.stderr and "No such option: --nope" in got.stderr
+
+
 def test_unknown_model_is_a_usage_error():
     got = runner.invoke(app, ["train", "--model", "resnet"])
     assert got.exit_code == 2 and "resnet" in got.output

@@ -73,7 +73,7 @@ class FmnistGroup(TyperGroup):
             if not e.format_message():  # no_args_is_help: the help is the answer
                 raise
             where = " ".join(filter(None, (ctx.command_path, ctx.invoked_subcommand)))
-            raise _usage_exit(e, where) from None
+            raise _usage_exit(e, where, _placed_after(e, ctx)) from None
 
     def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
         try:
@@ -85,11 +85,19 @@ class FmnistGroup(TyperGroup):
             raise _usage_exit(e, where or "fmnist") from None
 
 
-def _usage_exit(error: UsageError, where: str) -> typer.Exit:
-    """A usage error as one `error:` line (not typer's boxed panel): click's message and where the help is."""
+def _usage_exit(error: UsageError, where: str, hint: str = "") -> typer.Exit:
+    """A usage error as one `error:` line (not typer's boxed panel): click's message, a hint, where the help is."""
     message = " ".join(error.format_message().split()).rstrip(".")
-    typer.echo(f"error: {message}; see {where} --help", err=True)
+    typer.echo(f"error: {message}; {hint}see {where} --help", err=True)
     return typer.Exit(error.exit_code)
+
+
+def _placed_after(error: UsageError, ctx: Any) -> str:
+    """For fmnist's own option (--verbose) given after the command: where it goes."""
+    name = getattr(error, "option_name", None)  # click's NoSuchOption
+    if name and ctx.invoked_subcommand and any(name in p.opts for p in ctx.command.params):
+        return f"{name} goes before the command: {ctx.command_path} {name} {ctx.invoked_subcommand} …; "
+    return ""
 
 
 def add_command(group: typer.Typer, function: Callable[..., Any], name: str | None = None,
