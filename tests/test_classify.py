@@ -69,7 +69,7 @@ def test_missing_input_and_empty_folder(tmp_path):
     got = runner.invoke(app, ["classify", str(tmp_path)])
     assert got.exit_code == 1 and got.stderr.startswith("error: no images found in")
     got = runner.invoke(app, ["classify", str(PHOTOS / "dress.jpg"), str(tmp_path / "shots" / "**" / "*.png")])
-    assert got.exit_code == 1 and f"skipped {tmp_path}/shots/**/*.png: the pattern matches no file" in got.stderr
+    assert got.exit_code == 1 and f"skipped {tmp_path}/shots/**/*.png: the pattern matches no image" in got.stderr
     assert "1 of 2 inputs could not be classified" in got.stderr
 
 
@@ -147,13 +147,19 @@ def test_a_model_name_too_long_for_the_file_system_is_one_error_line(args, name)
 def test_a_run_folder_given_as_the_model_names_the_file_to_pass(tmp_path):
     from fmnist.runtime.shipped import resolve
 
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    got = runner.invoke(app, ["classify", str(PHOTOS / "dress.jpg"), "--model", str(empty)])
-    assert got.exit_code == 4 and "is a folder with no model file in it" in got.stderr
-    shutil.copy(resolve("edge"), tmp_path / "model.int8.onnx")
-    (tmp_path / "model.keras").write_bytes(b"")
-    got = runner.invoke(app, ["classify", str(PHOTOS / "dress.jpg"), "--model", str(tmp_path)])
-    assert got.exit_code == 4 and got.stderr.strip() == (
-        f"error: --model {tmp_path} is a folder; name a model file in it, e.g. --model {tmp_path}/model.int8.onnx "
-        "(it holds model.int8.onnx, model.keras)")
+    def error(folder: Path) -> str:
+        got = runner.invoke(app, ["classify", str(PHOTOS / "dress.jpg"), "--model", str(folder)])
+        assert got.exit_code == 4
+        return got.stderr.strip()
+
+    run = tmp_path / "my run"
+    run.mkdir()
+    assert error(run) == f"error: --model {run} is a folder with no model file in it; a run folder gets one from " \
+                         f"fmnist export '{run}'"
+    (run / "model.keras").write_bytes(b"")  # trained, not exported
+    assert error(run) == f"error: --model {run} is a folder holding model.keras, no .onnx model; fmnist export " \
+                         f"'{run}' writes one"
+    shutil.copy(resolve("edge"), run / "model.int8.rejected.onnx")  # what a failed gate keeps: never suggested
+    shutil.copy(resolve("edge"), run / "model.onnx")
+    assert error(run) == f"error: --model {run} is a folder; name a model file in it, e.g. --model " \
+                         f"'{run}/model.onnx' (it holds model.onnx, model.keras)"

@@ -91,12 +91,14 @@ def test_ray_usage_errors_start_nothing(args, message):
 def test_ray_local_gives_classify_s_lines_for_a_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # a relative folder: each line names its photo as classify does, not made absolute
     folder = _folder(Path("photos"))
+    os.mkfifo(folder / "zz-pipe.jpg")  # an error worded "cannot read PATH: ...", not "PATH: ..."
     local = runner.invoke(app, ["classify", str(folder), "--json"])
     on_ray = runner.invoke(app, ["classify", str(folder), "--ray", "local"])
     assert on_ray.exit_code == local.exit_code == 1  # the broken photo
-    assert _lines(on_ray.stdout) == _lines(local.stdout) and len(_lines(local.stdout)) == len(PHOTOS) + 1
-    assert _lines(on_ray.stdout)[0]["input"].startswith("photos/")
-    assert "not an image" in _lines(on_ray.stdout)[-1]["error"]
+    assert _lines(on_ray.stdout) == _lines(local.stdout) and len(_lines(local.stdout)) == len(PHOTOS) + 2
+    assert _lines(on_ray.stdout)[0]["input"].startswith("photos/") and str(tmp_path) not in on_ray.stdout
+    errors = [line["error"] for line in _lines(on_ray.stdout)[-2:]]
+    assert "not an image" in errors[0] and "not a regular file" in errors[1]
     out = tmp_path / "rows"
     out.mkdir()
     (out / "mine.txt").write_text("mine")

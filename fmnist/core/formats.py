@@ -69,6 +69,7 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
            reader="fmnist.core.meta:tflite_props", writer="fmnist.export.embed:embed_tflite"),
 )}
 KERAS = FORMATS["keras"]  # what fmnist trains, and what export converts from
+REJECTED = "rejected"  # in the name of a file export's gate failed, kept to look at (rejected_name)
 
 
 def listing(formats: list[Format] | None = None) -> str:
@@ -80,6 +81,17 @@ def listing(formats: list[Format] | None = None) -> str:
 def runtime_formats() -> str:
     """The suffixes fmnist.runtime runs, for messages (".onnx")."""
     return listing([f for f in FORMATS.values() if f.runtime])
+
+
+def rejected_name(file: str) -> str:
+    """The copy export keeps of a file its gate failed: model.int8.onnx -> model.int8.rejected.onnx."""
+    stem, _, suffix = file.rpartition(".")
+    return f"{stem}.{REJECTED}.{suffix}"
+
+
+def is_rejected(name: str) -> bool:
+    """A name of rejected_name's making: a file that failed the gate, with no metadata."""
+    return f".{REJECTED}." in name
 
 
 def by_suffix(path: str | Path) -> Format | None:

@@ -83,8 +83,8 @@ class PhotoActor:
                 line = {"input": name, **self.classifier.classify(image, self.options.top, self.options.raw).to_json()}
                 return {**{key: line[key] for key in ("input", "label", "index", "score", "sure", "top")},
                         "line": dumps(line)}
-            except ImageError as e:  # its message starts with the path read: named as classify names it
-                error = name + str(e)[len(location):] if str(e).startswith(f"{location}: ") else str(e)
+            except ImageError as e:  # its message names the path read: named as classify names it
+                error = str(e).replace(location, name)
         return {"input": name, "error": error, "line": dumps({"input": name, "error": error})}
 
 

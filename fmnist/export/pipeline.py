@@ -21,7 +21,7 @@ from rich.progress import Progress
 from fmnist import __version__
 from fmnist.core.bounded import sha256_file
 from fmnist.core.errors import FmnistError, ModelError, ParityError
-from fmnist.core.formats import KERAS, by_suffix, detect, listing, part
+from fmnist.core.formats import KERAS, by_suffix, detect, listing, part, rejected_name
 from fmnist.core.meta import ModelMeta
 from fmnist.core.owned import OwnedFolder
 from fmnist.data import fashion
@@ -33,7 +33,7 @@ from fmnist.evaluation.testset import TestSet, test_set_for
 from fmnist.export.parity import ParityReport, ParityRow, compare, flips_picture, markdown, thresholds_for
 from fmnist.export.search import markdown as search_markdown
 from fmnist.export.targets import Built, ExportOptions, Target, targets
-from fmnist.export.written import export_folder, rejected_name
+from fmnist.export.written import export_folder
 from fmnist.runtime.preparation import Preparation
 
 __all__ = ["ExportOptions", "export"]

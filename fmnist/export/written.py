@@ -17,7 +17,7 @@ from pathlib import Path
 
 from fmnist.core.bounded import sha256_file
 from fmnist.core.errors import FmnistError
-from fmnist.core.formats import recognise
+from fmnist.core.formats import recognise, rejected_name
 from fmnist.core.meta import read_meta
 from fmnist.core.owned import OwnedFolder
 from fmnist.export.parity import flips_picture
@@ -25,12 +25,6 @@ from fmnist.export.targets import ExportOptions, files
 
 REPORT = ("parity.json", "parity.md")
 REPORT_LIMIT = 4 << 20  # bytes: an earlier parity.json is a few KB
-
-
-def rejected_name(file: str) -> str:
-    """model.int8.onnx -> model.int8.rejected.onnx"""
-    stem, _, suffix = file.rpartition(".")
-    return f"{stem}.rejected.{suffix}"
 
 
 def names_for(file: str) -> list[str]:

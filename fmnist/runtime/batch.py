@@ -136,7 +136,7 @@ def listed(inputs: list[str], save: Path | None = None) -> Iterator[Path | Outco
     copies = Copies.of(save)
     for path in expand(inputs, skip=save):
         if isinstance(path, Unmatched):
-            yield Outcome(path.path, error=f"{path.path}: the pattern matches no file")
+            yield Outcome(path.path, error=f"{path.path}: the pattern matches no image")
         elif isinstance(path, Unreadable):
             yield Outcome(path.path, error=f"{path.path}: cannot read the folder ({path.reason}); nothing in it "
                                            "was classified")

@@ -31,7 +31,7 @@ class Unreadable:
 
 @dataclass(frozen=True)
 class Unmatched(Unreadable):
-    """A glob that matches no file."""
+    """A glob that matches no image: no file, or none with an image's name, nor a folder that holds one."""
 
 
 Found = Path | Unreadable
@@ -155,7 +155,7 @@ def _once(found: Iterable[Found]) -> Iterator[Found]:
 
 def expand(inputs: list[str], skip: Path | None = None, hidden: bool = True) -> Iterator[Found]:
     """Every path to classify, in order, with the folders that could not be read. A name that is no file is
-    yielded as is, so it is reported, and a glob that matches nothing as Unmatched. A folder `skip` (classify's
+    yielded as is, so it is reported, and a glob that matches no image as Unmatched. A folder `skip` (classify's
     --save folder) met while walking is left out, and with `hidden` False so are the hidden files and folders below
     a folder walked."""
     skip = Path(os.path.realpath(skip)) if skip else None
@@ -171,4 +171,4 @@ def expand(inputs: list[str], skip: Path | None = None, hidden: bool = True) -> 
                 found = True
                 yield match
             if not found:
-                yield Unmatched(path, "matches no file")
+                yield Unmatched(path, "matches no image")

@@ -6,12 +6,13 @@ assets."""
 from __future__ import annotations
 
 import os
+import shlex
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from fmnist.core.errors import ModelError, printable
-from fmnist.core.formats import by_suffix
+from fmnist.core.formats import by_suffix, is_rejected, runtime_formats
 
 
 @dataclass(frozen=True)
@@ -56,21 +57,24 @@ def resolve(model: str | Path | None) -> Path:
 
 
 def _folder_advice(folder: Path, most: int = 1000) -> str:
-    """What to pass instead of a folder: the model files in it (of its first `most` names), those the runtime runs
-    first, or the export that makes them."""
+    """What to pass instead of a folder: a model file in it the runtime runs (of its first `most` names; never a
+    copy the gate rejected), or the export that writes one."""
+    shown = printable(folder, 200)
     try:
         with os.scandir(folder) as entries:
             names = [e.name for _, e in zip(range(most), entries, strict=False)]
-    except OSError:
-        names = []
-    models = sorted((not found.runtime, name) for name in names if (found := by_suffix(name)) is not None)
+    except OSError as e:
+        return f"--model {shown} is a folder, and cannot be listed ({e.strerror or e}); name a model file"
+    models = sorted((not found.runtime, name) for name in names
+                    if (found := by_suffix(name)) is not None and not is_rejected(name))
+    held = ", ".join(printable(name, 80) for _, name in models[:4]) + (" …" if len(models) > 4 else "")
+    if models and not models[0][0]:
+        return (f"--model {shown} is a folder; name a model file in it, e.g. --model "
+                f"{printable(shlex.quote(str(folder / models[0][1])), 300)} (it holds {held})")
+    export = f"fmnist export {printable(shlex.quote(str(folder)), 200)}"
     if models:
-        shown = [printable(name, 80) for _, name in models[:4]]
-        more = " …" if len(models) > 4 else ""
-        return (f"--model {printable(folder, 200)} is a folder; name a model file in it, e.g. --model "
-                f"{printable(folder / models[0][1], 300)} (it holds {', '.join(shown)}{more})")
-    return (f"--model {printable(folder, 200)} is a folder with no model file in it; a run folder gets one from "
-            "fmnist export")
+        return f"--model {shown} is a folder holding {held}, no {runtime_formats()} model; {export} writes one"
+    return f"--model {shown} is a folder with no model file in it; a run folder gets one from {export}"
 
 
 def name_of(path: Path) -> str | None:
