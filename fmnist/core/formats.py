@@ -91,7 +91,7 @@ def rejected_name(file: str) -> str:
 
 def is_rejected(name: str) -> bool:
     """A name of rejected_name's making: a file that failed the gate, with no metadata."""
-    return f".{REJECTED}." in name
+    return name.rpartition(".")[0].endswith(f".{REJECTED}")
 
 
 def by_suffix(path: str | Path) -> Format | None:

@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 
 from fmnist.core.errors import ModelError, printable
-from fmnist.core.formats import by_suffix, is_rejected, runtime_formats
+from fmnist.core.formats import by_suffix, is_rejected
 
 
 @dataclass(frozen=True)
@@ -57,24 +57,26 @@ def resolve(model: str | Path | None) -> Path:
 
 
 def _folder_advice(folder: Path, most: int = 1000) -> str:
-    """What to pass instead of a folder: a model file in it the runtime runs (of its first `most` names; never a
-    copy the gate rejected), or the export that writes one."""
+    """What to pass instead of a folder: the model files in it (of its first `most` names; hidden ones, such as an
+    unfinished write's, left out), an .onnx file the runtime runs first and suggested, a copy the gate rejected
+    last and never suggested."""
     shown = printable(folder, 200)
     try:
         with os.scandir(folder) as entries:
-            names = [e.name for _, e in zip(range(most), entries, strict=False)]
+            names = [e.name for _, e in zip(range(most + 1), entries, strict=False)]
     except OSError as e:
         return f"--model {shown} is a folder, and cannot be listed ({e.strerror or e}); name a model file"
-    models = sorted((not found.runtime, name) for name in names
-                    if (found := by_suffix(name)) is not None and not is_rejected(name))
-    held = ", ".join(printable(name, 80) for _, name in models[:4]) + (" …" if len(models) > 4 else "")
-    if models and not models[0][0]:
-        return (f"--model {shown} is a folder; name a model file in it, e.g. --model "
-                f"{printable(shlex.quote(str(folder / models[0][1])), 300)} (it holds {held})")
-    export = f"fmnist export {printable(shlex.quote(str(folder)), 200)}"
-    if models:
-        return f"--model {shown} is a folder holding {held}, no {runtime_formats()} model; {export} writes one"
-    return f"--model {shown} is a folder with no model file in it; a run folder gets one from {export}"
+    looked = f" among its first {most:,} names" if len(names) > most else ""
+    models = sorted((is_rejected(name), not found.runtime, name) for name in names[:most]
+                    if not name.startswith(".") and (found := by_suffix(name)) is not None)
+    if not models:
+        return f"--model {shown} is a folder, with no model file{looked} in it; name a model file"
+    held = ", ".join(printable(name, 80) for *_, name in models[:4]) + (" …" if len(models) > 4 else "")
+    rejected, other, first = models[0]
+    best = str(folder / first)
+    if rejected or other or printable(best, 300) != best:
+        return f"--model {shown} is a folder; name a model file (it holds{looked} {held})"
+    return f"--model {shown} is a folder; name a model file in it, e.g. --model {shlex.quote(best)} (it holds {held})"
 
 
 def name_of(path: Path) -> str | None:
