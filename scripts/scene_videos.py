@@ -5,7 +5,7 @@ textured ground. Each video holds its scene with fresh sensor noise in every fra
 `benchmarks/test_live_scenes.py` times the same scenes.
 
     .venv/bin/python scripts/scene_videos.py OUTDIR [--frames 300]
-    fmnist live --source OUTDIR/plain.avi --no-display      # per-stage times in the summary
+    fmnist live --source OUTDIR/plain.avi --model edge --no-display   # per-stage times in the summary
 """
 
 from __future__ import annotations

@@ -118,6 +118,11 @@ def test_fmnist_s_own_option_after_the_command_says_where_it_goes():
     assert got.exit_code == 2 and got.stderr.strip() == (
         "error: No such option: --verbose; --verbose goes before the command: fmnist --verbose classify …; see fmnist "
         "classify --help")
+    got = runner.invoke(app, ["data", "fetch", "--verbose"], prog_name="fmnist")  # a command of a group
+    assert got.exit_code == 2 and "--verbose goes before the command: fmnist --verbose data fetch …" in got.stderr
+    for given in (["classify", "--version"], ["--verbose", "classify", "--verbose", "photo.jpg"]):
+        got = runner.invoke(app, given, prog_name="fmnist")  # --version answers alone; --verbose is given already
+        assert got.exit_code == 2 and "goes before the command" not in got.stderr, given
     got = runner.invoke(app, ["classify", "--nope", "photo.jpg"], prog_name="fmnist")
     assert got.exit_code == 2 and "goes before the command" not in got.stderr and "No such option: --nope" in got.stderr
 

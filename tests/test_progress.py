@@ -31,7 +31,7 @@ def _epoch(every: float) -> list[str]:
 def test_a_log_gets_a_line_within_an_epoch_every_so_often_and_the_epoch_s_summary():
     lines = _epoch(every=0.0)
     assert [line.split("  (")[0] for line in lines] == [
-        "epoch 2/4  batch 1/3  loss 1.2500 acc 0.5000", "epoch 2/4  batch 2/3  loss 1.2500 acc 0.5000",
+        "epoch 2/4  batch 1/3  loss 1.2500  accuracy 0.5000", "epoch 2/4  batch 2/3  loss 1.2500  accuracy 0.5000",
         "epoch 2/4  loss 1.2500  accuracy 0.5000"]  # the last batch's line is the epoch's summary
 
 

@@ -93,11 +93,14 @@ def _usage_exit(error: UsageError, where: str, hint: str = "") -> typer.Exit:
 
 
 def _placed_after(error: UsageError, ctx: Any) -> str:
-    """For fmnist's own option (--verbose) given after the command: where it goes."""
-    name = getattr(error, "option_name", None)  # click's NoSuchOption
-    if name and ctx.invoked_subcommand and any(name in p.opts for p in ctx.command.params):
-        return f"{name} goes before the command: {ctx.command_path} {name} {ctx.invoked_subcommand} …; "
-    return ""
+    """For fmnist's own option (--verbose) given after a command, and not before it: where it goes. None for an
+    eager one (--version), which answers alone."""
+    name, root = getattr(error, "option_name", None), ctx.find_root()  # click's NoSuchOption
+    own = next((p for p in root.command.params if name in getattr(p, "opts", ())), None)
+    if own is None or own.is_eager or root.params.get(own.name) or not ctx.invoked_subcommand:
+        return ""
+    command = " ".join([*ctx.command_path.split()[len(root.command_path.split()):], ctx.invoked_subcommand])
+    return f"{name} goes before the command: {root.command_path} {name} {command} …; "
 
 
 def add_command(group: typer.Typer, function: Callable[..., Any], name: str | None = None,

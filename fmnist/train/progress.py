@@ -46,7 +46,8 @@ class RichProgress(keras.callbacks.Callback):
         now = time.perf_counter()
         if not self.console.is_terminal and now - self._said >= self.every and batch + 1 < self.steps:
             self._said = now
-            self.console.print(f"epoch {self._epoch + 1}/{self.epochs}  batch {batch + 1}/{self.steps}  {stats}  "
+            shown = f"loss {logs.get('loss', 0):.4f}  accuracy {logs.get('accuracy', 0):.4f}"  # as the summary
+            self.console.print(f"epoch {self._epoch + 1}/{self.epochs}  batch {batch + 1}/{self.steps}  {shown}  "
                                f"({now - self._epoch_start:.0f} s)", soft_wrap=True, highlight=False)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:

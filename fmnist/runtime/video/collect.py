@@ -42,7 +42,7 @@ def check_label(name: str) -> str:
     if (not name or name in (".", "..") or any(c in name for c in '/\\:*?"<>|') or name.startswith(".")
             or not name.isprintable() or len(name) > MAX_LABEL_CHARS or len(name.encode()) > MAX_LABEL_BYTES):
         raise UsageError(f"label {name!r:.80} cannot be a folder name; use up to {MAX_LABEL_CHARS} printable "
-                         "characters, none of / \\ : * ? \" < > |, not starting with '.'")
+                         f"characters ({MAX_LABEL_BYTES} bytes), none of / \\ : * ? \" < > |, not starting with '.'")
     return name
 
 
