@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from fmnist.cli import app
 from fmnist.runtime.classifier import default_model
 from fmnist.runtime.video.preview import Preview
-from scripts.product_video import SIZE, frame, write_video
+from scripts.product_video import write_held, write_video
 from tests.live_sources import STALLS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -175,7 +175,7 @@ def test_live_stopped_while_recording_leaves_a_playable_file(tmp_path):
     from fmnist.data import fashion
 
     # 40 s at 5 fps: 20 products, each drawn once (its noise costs ~20 ms) and held for 10 frames
-    held_video(tmp_path / "long.mp4", fashion.load_split("test").images[:20], hold=10, fps=5.0)
+    write_held(tmp_path / "long.mp4", [(image, 10) for image in fashion.load_split("test").images[:20]], fps=5.0)
     fmnist = Path(sys.executable).parent / "fmnist"
     stops = {"ctrl_c": signal.SIGINT, "sigterm": signal.SIGTERM, "sighup": signal.SIGHUP, "twice": signal.SIGTERM}
     # A shell starts background jobs with SIGINT ignored, and children inherit that: give these a terminal's
@@ -202,18 +202,6 @@ def test_live_stopped_while_recording_leaves_a_playable_file(tmp_path):
         frames = int(last.split()[1])
         capture = cv2.VideoCapture(str(tmp_path / f"{name}.mp4"))
         assert capture.isOpened() and int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == frames > 0, name
-
-
-def held_video(path: Path, images: np.ndarray, hold: int, fps: float) -> None:
-    """scripts/product_video's video of `images`, each product's frame drawn once and written `hold` times (its
-    write_video draws every frame's noise anew): for the tests that need a long video, not a changing one."""
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, SIZE)
-    rng = np.random.default_rng(0)
-    for image in images:
-        still = frame(rng, image)
-        for _ in range(hold):
-            writer.write(still)
-    writer.release()
 
 
 # --- CLI ------------------------------------------------------------------------------------------------
