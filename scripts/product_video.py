@@ -35,19 +35,21 @@ def write_video(path: Path, images: np.ndarray, hold: int, blank: int, seed: int
     writer.release()
 
 
-
 def write_held(path: Path, scenes: list[tuple[np.ndarray | None, int]], fps: float, variants: int = 1,
                seed: int = 0) -> None:
     """A video of `scenes`, (image or None for the empty table, frames) each: each scene's frame drawn `variants`
     times and cycled. Quick to write where `write_video` draws every frame's noise anew (~30 ms a frame here): for
     the tests that need a long video; with variants > 1 consecutive frames still differ."""
+    if variants < 1:
+        raise ValueError(f"variants must be 1 or more, not {variants}")
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, SIZE)
     rng = np.random.default_rng(seed)
     for image, count in scenes:
-        drawn = [frame(rng, image) for _ in range(variants)]
+        drawn = [frame(rng, image) for _ in range(min(variants, count))]
         for index in range(count):
             writer.write(drawn[index % variants])
     writer.release()
+
 
 def main() -> None:
     from fmnist.data import fashion

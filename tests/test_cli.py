@@ -120,9 +120,13 @@ def test_fmnist_s_own_option_after_the_command_says_where_it_goes():
         "classify --help")
     got = runner.invoke(app, ["data", "fetch", "--verbose"], prog_name="fmnist")  # a command of a group
     assert got.exit_code == 2 and "--verbose goes before the command: fmnist --verbose data fetch …" in got.stderr
-    for given in (["classify", "--version"], ["--verbose", "classify", "--verbose", "photo.jpg"]):
-        got = runner.invoke(app, given, prog_name="fmnist")  # --version answers alone; --verbose is given already
-        assert got.exit_code == 2 and "goes before the command" not in got.stderr, given
+    for given in (["data", "--verbose", "fetch"], ["data", "--verbose"]):  # after the group: refused by the group
+        got = runner.invoke(app, given, prog_name="fmnist")
+        assert got.exit_code == 2 and "--verbose goes before the command: fmnist --verbose data …" in got.stderr, given
+    got = runner.invoke(app, ["classify", "--version"], prog_name="fmnist")  # eager: it answers alone
+    assert got.exit_code == 2 and "--version goes alone: fmnist --version; see" in got.stderr
+    got = runner.invoke(app, ["--verbose", "classify", "--verbose", "photo.jpg"], prog_name="fmnist")  # given already
+    assert got.exit_code == 2 and "goes before the command" not in got.stderr
     got = runner.invoke(app, ["classify", "--nope", "photo.jpg"], prog_name="fmnist")
     assert got.exit_code == 2 and "goes before the command" not in got.stderr and "No such option: --nope" in got.stderr
 

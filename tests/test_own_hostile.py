@@ -40,6 +40,7 @@ def test_a_label_no_folder_or_overlay_can_take_is_refused_before_anything_is_mad
     got = collect(tmp_path, "--collect-label", label, "--every", "4")
     assert got.exit_code == 2 and got.stderr.startswith("error: label ") and "cannot be a folder name" in got.stderr
     assert got.stderr.count("\n") == 1, got.stderr
+    assert "use up to 64 printable characters and at most 200 bytes in UTF-8" in got.stderr  # the two limits
     assert not (tmp_path / "c").exists()
 
 

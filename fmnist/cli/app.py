@@ -73,7 +73,7 @@ class FmnistGroup(TyperGroup):
             if not e.format_message():  # no_args_is_help: the help is the answer
                 raise
             where = " ".join(filter(None, (ctx.command_path, ctx.invoked_subcommand)))
-            raise _usage_exit(e, where, _placed_after(e, ctx)) from None
+            raise _usage_exit(e, where, _placed_after(e, ctx, ctx.invoked_subcommand)) from None
 
     def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
         try:
@@ -82,7 +82,7 @@ class FmnistGroup(TyperGroup):
             if not e.format_message():  # `fmnist` alone: its help
                 raise
             where = " ".join(filter(None, (parent.command_path if parent else None, info_name)))
-            raise _usage_exit(e, where or "fmnist") from None
+            raise _usage_exit(e, where or "fmnist", _placed_after(e, parent, info_name) if parent else "") from None
 
 
 def _usage_exit(error: UsageError, where: str, hint: str = "") -> typer.Exit:
@@ -92,15 +92,17 @@ def _usage_exit(error: UsageError, where: str, hint: str = "") -> typer.Exit:
     return typer.Exit(error.exit_code)
 
 
-def _placed_after(error: UsageError, ctx: Any) -> str:
-    """For fmnist's own option (--verbose) given after a command, and not before it: where it goes. None for an
-    eager one (--version), which answers alone."""
+def _placed_after(error: UsageError, ctx: Any, command: str | None) -> str:
+    """For fmnist's own option (--verbose) given after `command`, a command of the group `ctx` runs, and not before
+    it: where it goes. An eager one (--version) answers alone."""
     name, root = getattr(error, "option_name", None), ctx.find_root()  # click's NoSuchOption
     own = next((p for p in root.command.params if name in getattr(p, "opts", ())), None)
-    if own is None or own.is_eager or root.params.get(own.name) or not ctx.invoked_subcommand:
+    if own is None or root.params.get(own.name) or not command:
         return ""
-    command = " ".join([*ctx.command_path.split()[len(root.command_path.split()):], ctx.invoked_subcommand])
-    return f"{name} goes before the command: {root.command_path} {name} {command} …; "
+    if own.is_eager:
+        return f"{name} goes alone: {root.command_path} {name}; "
+    words = [*ctx.command_path.split()[len(root.command_path.split()):], command]
+    return f"{name} goes before the command: {root.command_path} {name} {' '.join(words)} …; "
 
 
 def add_command(group: typer.Typer, function: Callable[..., Any], name: str | None = None,

@@ -36,13 +36,15 @@ MAX_LABEL_BYTES = 200  # a photo's name adds 26 bytes (-YYYYmmdd-HHMMSS-NNNNN.jp
 
 
 def check_label(name: str) -> str:
-    """A label `--collect` saves under: a folder name of 1 to MAX_LABEL_CHARS printable characters. Bytes that are
-    not UTF-8 (Python's surrogate escapes) are not printable: OpenCV's text drawing crashes on them."""
+    """A label `--collect` saves under: a folder name of 1 to MAX_LABEL_CHARS printable characters and at most
+    MAX_LABEL_BYTES in UTF-8. Bytes that are not UTF-8 (Python's surrogate escapes) are not printable: OpenCV's
+    text drawing crashes on them."""
     name = name.strip()
     if (not name or name in (".", "..") or any(c in name for c in '/\\:*?"<>|') or name.startswith(".")
             or not name.isprintable() or len(name) > MAX_LABEL_CHARS or len(name.encode()) > MAX_LABEL_BYTES):
         raise UsageError(f"label {name!r:.80} cannot be a folder name; use up to {MAX_LABEL_CHARS} printable "
-                         f"characters ({MAX_LABEL_BYTES} bytes), none of / \\ : * ? \" < > |, not starting with '.'")
+                         f"characters and at most {MAX_LABEL_BYTES} bytes in UTF-8, none of / \\ : * ? \" < > |, "
+                         "not starting with '.'")
     return name
 
 
