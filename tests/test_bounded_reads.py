@@ -409,7 +409,8 @@ def test_evaluate_names_each_photo_it_leaves_out(tmp_path):
 
 
 def test_a_photo_cache_entry_that_declares_a_huge_array_is_redone(tmp_path):
-    """A damaged cache entry's .npy header could declare any shape: it is mapped, never allocated."""
+    """A damaged cache entry's .npy header could declare any shape: an entry is read only when its header is the one
+    a row has and its length the row's, never allocated from what it declares."""
     photo = make_tree(tmp_path / "photos", per_class=1, classes=("pants",)) / "pants" / "0.jpg"
     fresh = _prepare(photo, tmp_path / "cache", CUTOUT, LargeTurns())
     entry = next((tmp_path / "cache").rglob("*.npy"))
@@ -419,6 +420,9 @@ def test_a_photo_cache_entry_that_declares_a_huge_array_is_redone(tmp_path):
     again = _prepare(photo, tmp_path / "cache", CUTOUT, LargeTurns())
     assert not again[2] and np.array_equal(again[0], fresh[0])  # redone, the same
     assert _prepare(photo, tmp_path / "cache", CUTOUT, LargeTurns())[2]  # and cached again
+    assert np.array_equal(np.load(entry)[:-1].reshape(fresh[0].shape), fresh[0])  # a .npy file, as np.save writes
+    entry.write_bytes(entry.read_bytes() + b"\0")  # one byte too long: damaged too
+    assert not _prepare(photo, tmp_path / "cache", CUTOUT, LargeTurns())[2]
 
 
 def test_a_run_card_or_photo_map_over_its_limit_is_refused_from_its_size(tmp_path):

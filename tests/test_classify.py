@@ -46,7 +46,7 @@ def test_json_lines_for_good_and_bad_inputs(mixed):
     assert good["top"][0] == {"label": good["label"], "index": good["index"], "score": good["score"]}
     assert by_name["c-empty.jpg"]["error"].endswith("empty file")
     assert "not an image" in by_name["d-random.jpg"]["error"] and "not an image" in by_name["e-truncated.jpg"]["error"]
-    assert got.stderr.strip() == "error: 3 of 5 inputs could not be classified (listed above)"
+    assert got.stderr.strip() == "error: 3 of 5 inputs could not be classified (their JSON lines say why)"
 
 
 def test_human_lines_globs_and_annotated_copies(mixed, tmp_path):
@@ -71,6 +71,28 @@ def test_missing_input_and_empty_folder(tmp_path):
     got = runner.invoke(app, ["classify", str(PHOTOS / "dress.jpg"), str(tmp_path / "shots" / "**" / "*.png")])
     assert got.exit_code == 1 and f"skipped {tmp_path}/shots/**/*.png: the pattern matches no image" in got.stderr
     assert "1 of 2 inputs could not be classified" in got.stderr
+
+
+def test_a_folder_walked_skips_hidden_files_and_folders_and_a_hidden_file_named_is_read(tmp_path):
+    """A folder copied from a Mac holds ._NAME.jpg files (not images), a tool's cache a hidden folder: neither is a
+    photo the user asked about, as a glob's * skips them too."""
+    shutil.copy(PHOTOS / "pants.jpg", tmp_path / "pants.jpg")
+    (tmp_path / "._pants.jpg").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    (tmp_path / ".thumbs").mkdir()
+    shutil.copy(PHOTOS / "dress.jpg", tmp_path / ".thumbs" / "dress.jpg")
+    for given in ([str(tmp_path)], [str(tmp_path.parent / f"{tmp_path.name}*")]):  # the folder, or a glob's
+        got = runner.invoke(app, ["classify", *given, "--json"])
+        assert got.exit_code == 0, got.output
+        assert [Path(json.loads(line)["input"]).name for line in got.stdout.splitlines()] == ["pants.jpg"]
+    got = runner.invoke(app, ["classify", str(tmp_path / ".thumbs" / "dress.jpg"), "--json"])
+    assert got.exit_code == 0 and json.loads(got.stdout)["label"] == "Dress"
+
+
+def test_a_uri_without_ray_is_refused_before_anything_is_read():
+    got = runner.invoke(app, ["classify", str(PHOTOS / "pants.jpg"), "s3://shop/photos"])
+    assert got.exit_code == 2 and got.stdout == ""
+    assert got.stderr.startswith("error: s3://shop/photos is a URI: classify reads this machine's files, folders "
+                                 "and globs, and with --ray the URIs pyarrow reads")
 
 
 def test_raw_mode_classifies_dataset_images(tmp_path):

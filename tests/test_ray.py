@@ -10,6 +10,8 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -39,6 +41,11 @@ def _folder(folder: Path, copies: int = 1) -> Path:
     return folder
 
 
+@dataclass(frozen=True)
+class Cluster:
+    started: str  # what starting Ray printed to fd 2
+
+
 @pytest.fixture(scope="module")
 def cluster():
     """A local S3 server with a bucket, its address in the environment the way pyarrow reads it (Ray's workers
@@ -46,17 +53,26 @@ def cluster():
     ray = pytest.importorskip("ray")
     from moto.server import ThreadedMotoServer
 
-    from fmnist.deploy.on_ray import OBJECT_STORE
+    from fmnist.deploy import on_ray
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     before = dict(os.environ)
     os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
-                      AWS_ENDPOINT_URL=f"http://{host}:{port}", RAY_BACKEND_LOG_LEVEL="fatal")
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=OBJECT_STORE, log_to_driver=False)
+                      AWS_ENDPOINT_URL=f"http://{host}:{port}")
+    with tempfile.TemporaryFile() as printed:  # fd 2, where Ray's C++ core prints on its own
+        saved = os.dup(2)
+        os.dup2(printed.fileno(), 2)
+        try:
+            assert on_ray.connect("local")  # as classify --ray local starts Ray
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        printed.seek(0)
+        started = printed.read().decode(errors="replace")
     try:
-        yield
+        yield Cluster(started)
     finally:
         ray.shutdown()
         server.stop()
@@ -77,12 +93,21 @@ def test_ray_without_ray_installed_says_how_to_get_it(monkeypatch, tmp_path):
     (["--ray", "10.0.0.1:6379"], "--ray takes local (a Ray on this machine), auto"),
     (["--out", "rows"], "--out applies only with --ray"),
     (["--ray", "local", "--save", "copies"], "--save writes annotated copies on this machine, which --ray does not"),
+    (["--ray", "local", "--out", "."], ". already exists; choose another --out"),  # checked before Ray starts
 ])
 @pytest.mark.slow
 def test_ray_usage_errors_start_nothing(args, message):
     pytest.importorskip("ray")
     got = runner.invoke(app, ["classify", str(PHOTOS[0]), *args])
     assert got.exit_code == 2 and got.stderr.startswith(f"error: {message}"), got.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("ray")
+def test_ray_starts_without_printing_its_own_log_lines(cluster):
+    """Ray's C++ core said "Set ray log level from environment variable ..." on every run, and other libraries'
+    lines are for fmnist --verbose."""
+    assert cluster.started == ""
 
 
 @pytest.mark.slow  # Ray: 5-10 s to start, 3-4 s a job
@@ -103,7 +128,7 @@ def test_ray_local_gives_classify_s_lines_for_a_folder(tmp_path, monkeypatch):
     out.mkdir()
     (out / "mine.txt").write_text("mine")
     got = runner.invoke(app, ["classify", str(folder), "--ray", "local", "--out", str(out)])
-    assert got.exit_code == 1 and "already exists; choose another --out" in got.stderr
+    assert got.exit_code == 2 and "already exists; choose another --out" in got.stderr  # before Ray starts
     assert [p.name for p in out.iterdir()] == ["mine.txt"]
 
 

@@ -158,6 +158,18 @@ def test_a_loopback_bind_answers_only_loopback_host_names():
     assert mapped is not None and "[::ffff:127.0.0.1]:8080" in mapped and "evil.com" not in mapped
 
 
+def test_a_bind_to_every_network_names_a_url_a_browser_opens_and_how_other_machines_reach_it():
+    """A browser may refuse http://0.0.0.0:PORT/, the address such a bind has."""
+    from fmnist.runtime.video.http.server import bind, network_note, url_of
+
+    with bind("0.0.0.0", 0) as every, bind("127.0.0.1", 0) as local:
+        port = every.getsockname()[1]
+        assert url_of(every) == f"http://127.0.0.1:{port}/"
+        assert network_note(every) == (f"on every network (0.0.0.0): from another machine, http://<this machine's "
+                                       f"address>:{port}/")
+        assert url_of(local) == f"http://127.0.0.1:{local.getsockname()[1]}/" and network_note(local) is None
+
+
 def test_an_empty_host_is_a_usage_error_not_a_bind_to_every_network():
     from typer.testing import CliRunner
 

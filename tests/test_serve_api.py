@@ -273,6 +273,10 @@ def test_what_is_not_an_image_is_a_415_or_400_with_a_json_error(api, capfd, capl
     status, answer = post(api, b'--x\r\nContent-Disposition: form-data; name="f"; filename="a.jpg"\r\nBad[Name: 1\r\n'
                                b"\r\nabc\r\n--x--\r\n", "multipart/form-data; boundary=x")
     assert status == 400 and answer["error"].startswith("the multipart form cannot be read (")
+    status, answer = post(api, *form(*[(f"{i}.jpg", PHOTOS[0].read_bytes()) for i in range(17)]))  # one too many
+    assert status == 400 and answer["error"].endswith("; send at most 16 files in one request")
+    status, answer = post(api, b"--x\r\n", "multipart/form-data")  # a hand-made header: no boundary
+    assert status == 400 and "its Content-Type names no boundary" in answer["error"]
     healthy(api)
     # a client's malformed form is its business: nothing on the server's stderr, nor logged to reach it
     assert capfd.readouterr().err == "" and not [r for r in caplog.records if r.levelno >= logging.WARNING]
@@ -383,6 +387,10 @@ def test_unknown_paths_and_methods_are_json_errors(api):
     assert status == 404 and json.loads(body) == {"error": "no '/nope' here; see /openapi.json"}
     status, body = get(api, "/classify")
     assert status == 405 and "GET is not answered at '/classify'" in json.loads(body)["error"]
+    for path in ("/live", "/stream", "/status", "/seen.png"):  # the live page's, on a server with no --source
+        status, body = get(api, path)
+        assert status == 404 and json.loads(body)["error"].startswith(f"no {path} here: the live page needs a "
+                                                                      "source (fmnist serve --source 0"), path
     paths = json.loads(get(api, "/openapi.json")[1])["paths"]
     assert "405" in paths["/classify"]["post"]["responses"] and "/nope" not in paths  # as the description says
     for path in paths:  # every path it lists is answered (a GET or the POST), none 404

@@ -64,7 +64,8 @@ def test_the_pool_gives_one_process_lines_in_order(tmp_path):
     assert many[1] == one[1] and len(one[1]) == MANY
     assert [Path(line["input"]).name for line in many[1]] == [f"{i:03d}.jpg" for i in range(MANY)]
     assert "not an image" in many[1][50]["error"]
-    assert many[2].strip() == one[2].strip() == f"error: 1 of {MANY} inputs could not be classified (listed above)"
+    assert many[2].strip() == one[2].strip() == (f"error: 1 of {MANY} inputs could not be classified (their JSON "
+                                                 "lines say why)")
 
 
 @pytest.mark.slow

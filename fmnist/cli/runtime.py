@@ -6,6 +6,7 @@ nothing here imports TensorFlow.
 
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import redirect_stdout
 from pathlib import Path
@@ -81,6 +82,8 @@ def classify(
     only_with(ctx, {"out": "--out"}, ray_at is not None, "with --ray")
     if ray_at is not None and save:
         raise UsageError("--save writes annotated copies on this machine, which --ray does not; leave it out")
+    if ray_at is None:
+        _no_uris(inputs)
     names = labels.split(",") if labels else None
     classifier = Classifier(model, threads=1, labels=names, threshold=threshold)
     if classifier.note:
@@ -93,7 +96,17 @@ def classify(
     tally = _printed(outcomes, as_json)
     if save and tally.saved:
         typer.echo(f"annotated copies in {escaped(save)}/", err=True)
-    tally.check(inputs, save)
+    tally.check(inputs, save, as_json)
+
+
+def _no_uris(inputs: list[str]) -> None:
+    """Refuse s3://… and the like (UsageError) without --ray: this machine's files only, unless one is so named."""
+    from fmnist.runtime.inputs import is_uri
+
+    uri = next((name for name in inputs if is_uri(name) and not os.path.lexists(name)), None)
+    if uri is not None:
+        raise UsageError(f"{uri} is a URI: classify reads this machine's files, folders and globs, and with --ray "
+                         "the URIs pyarrow reads (s3://, gs://, hdfs://; docs/scale.md)")
 
 
 def _on_ray(classifier: Any, inputs: list[str], address: str, out: str | None, options: dict[str, Any],
@@ -104,6 +117,9 @@ def _on_ray(classifier: Any, inputs: list[str], address: str, out: str | None, o
         from fmnist.deploy import on_ray
     except ImportError as e:
         raise DependencyError(f"--ray needs Ray Data ({e.name} is missing): pip install 'fmnist[ray]'") from None
+    why = on_ray.taken(out) if out is not None else None
+    if why:
+        raise UsageError(why)  # before a cluster starts
     lines = sys.stdout
     with redirect_stdout(sys.stderr):
         started = on_ray.connect(address)
@@ -114,7 +130,7 @@ def _on_ray(classifier: Any, inputs: list[str], address: str, out: str | None, o
                                actors)
             if out is None:
                 _printed(on_ray.as_outcomes(rows), True, lambda obj: lines.write(dumps(obj) + "\n")).check(inputs,
-                                                                                                         None)
+                                                                                                         None, True)
                 return
             written, failed = _written(on_ray, rows, out)
             typer.echo(f"{written} rows written to {escaped(out)}", err=True)

@@ -18,6 +18,7 @@ import shutil
 import tempfile
 import warnings
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,9 @@ from pyarrow import fs
 from fmnist.core import atomic
 from fmnist.core.errors import FmnistError, UsageError
 from fmnist.core.jsonsafe import dumps
+from fmnist.core.quiet import quiet_stderr
 from fmnist.core.session import cores, read_model
+from fmnist.core.verbosity import verbose
 from fmnist.deploy.photo_uris import Reader, is_uri, listing, opened
 from fmnist.runtime.classifier import Classifier
 from fmnist.runtime.image import ImageError
@@ -90,19 +93,23 @@ class PhotoActor:
 
 def connect(address: str) -> bool:
     """Ray, at ADDRESS; True when this call started it (and so must shut it down). `local` inside a process where
-    Ray already runs uses that one."""
-    quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
-    # Ray's core logs each actor made with arguments in the object store (Ray Data's way) as an error line
-    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
+    Ray already runs uses that one. Ray's own log lines are left out unless `fmnist --verbose`."""
+    loud = verbose()
+    quiet = {} if loud else {"logging_level": logging.ERROR, "log_to_driver": False}
+    if not loud:  # Ray's core logs each actor made with arguments in the object store (Ray Data's way) as an error
+        os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
+    # and then says so on fd 2 ("Set ray log level from environment variable ..."); a failure is an exception
+    muted = nullcontext() if loud else quiet_stderr()
     if address == "local":
         if ray.is_initialized():
             return False
-        ray.init(num_cpus=cores(), include_dashboard=False, object_store_memory=OBJECT_STORE, **quiet)
+        with muted:
+            ray.init(num_cpus=cores(), include_dashboard=False, object_store_memory=OBJECT_STORE, **quiet)
         return True
     if address != "auto" and not address.startswith("ray://"):
         raise UsageError(f"--ray takes {ADDRESSES}; got {address!r:.80}")
     try:
-        with warnings.catch_warnings():  # Ray Client warns of a timeout before it raises it
+        with warnings.catch_warnings(), muted:  # Ray Client warns of a timeout before it raises it
             warnings.simplefilter("ignore")
             ray.init(address=address, **quiet)
     except (ConnectionError, RuntimeError, ValueError) as e:
@@ -153,19 +160,30 @@ def disconnect() -> None:
     ray.shutdown()
 
 
+def taken(out: str) -> str | None:
+    """Why --out cannot take the rows (a local name that exists, a URI prefix that holds files), or None."""
+    if is_uri(out):
+        filesystem, path, _ = opened(out)
+        if filesystem.get_file_info(fs.FileSelector(path, allow_not_found=True, recursive=True)):
+            return f"{out} already holds files; choose another --out"
+        return None
+    if os.path.lexists(Path(out).expanduser().absolute()):
+        return f"{out} already exists; choose another --out (nothing is ever written over)"
+    return None
+
+
 def write(dataset: ray.data.Dataset, out: str) -> tuple[int, int]:
     """The rows as Parquet files in `out` (a new local folder, or an empty URI prefix), without `line`; (rows,
     errors) as read back. A local folder is written beside and renamed into place whole."""
     table = dataset.drop_columns(["line"])
+    why = taken(out)  # again: the CLI asked before the cluster started, and something may have come since
+    if why:
+        raise FmnistError(why)
     if is_uri(out):
         filesystem, path, _ = opened(out)
-        if filesystem.get_file_info(fs.FileSelector(path, allow_not_found=True, recursive=True)):
-            raise FmnistError(f"{out} already holds files; choose another --out")
         table.write_parquet(out)
         return _count(path, filesystem)
     final = Path(out).expanduser().absolute()
-    if os.path.lexists(final):
-        raise FmnistError(f"{out} already exists; choose another --out (nothing is ever written over)")
     ready = atomic.temp_folder(final)
     try:
         table.write_parquet(str(ready))

@@ -17,6 +17,7 @@ from pyarrow import fs
 
 from fmnist.runtime.batch import Outcome, listed
 from fmnist.runtime.image import IMAGE_EXTENSIONS, MAX_FILE_BYTES, Enough, ImageError, read_image, read_image_bytes
+from fmnist.runtime.inputs import is_uri
 
 
 @dataclass(frozen=True)
@@ -26,11 +27,6 @@ class Listed:
     input: str  # as classify --json names it: the path as given (folders and globs expanded), or the URI
     location: str = ""  # where an actor reads it: the path made absolute (its process runs elsewhere), or the URI
     error: str = ""  # why it could not be listed
-
-
-def is_uri(name: str) -> bool:
-    """s3://bucket/key and the like (a Windows drive letter is no scheme)."""
-    return "://" in name and len(urlsplit(name).scheme) > 1
 
 
 def listing(inputs: list[str]) -> Iterator[Listed]:

@@ -10,6 +10,7 @@ costs a decode and a resize) is not cached.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import threading
@@ -87,27 +88,44 @@ class LargeTurns:
         return self.lock if large else contextlib.nullcontext()
 
 
+@functools.cache
+def _npy_header(pixels: int) -> bytes:
+    """The .npy header np.save writes for a cache row (`pixels` bytes, then `empty`). An entry is read by comparing
+    its bytes with it, not with np.load, whose header parse (ast) raises a spurious SystemError in Python 3.11.7 and
+    earlier when threads parse at once (CPython gh-106905)."""
+    entry = io.BytesIO()
+    np.save(entry, np.zeros(pixels + 1, np.uint8))
+    return entry.getvalue()[: -(pixels + 1)]
+
+
+def _cached_row(cached: Path, pixels: int) -> np.ndarray | None:
+    """A cache entry's row, or None when there is none or it is damaged (then it is made again)."""
+    header = _npy_header(pixels)
+    try:
+        with cached.open("rb") as entry:
+            data = entry.read(len(header) + pixels + 2)  # one byte more than an entry: a longer file is damaged
+    except OSError:
+        return None
+    if len(data) != len(header) + pixels + 1 or not data.startswith(header):
+        return None
+    return np.frombuffer(data, np.uint8, offset=len(header))
+
+
 def _prepare(path: Path, cache: Path | None, preparation: Preparation, large: LargeTurns) -> Prepared:
     """One photo, prepared, and its sha256; ImageError when it cannot be read. A large photo takes its turn (`large`)
     to be decoded and prepared."""
     digest = _digest(path)
     cached = _cache_file(cache, digest, preparation) if cache else None
     pixels = int(np.prod(preparation.image_shape))  # a cache row: the prepared image's pixels, then `empty`
-    if cached and cached.is_file():
-        try:  # mapped, not read: a damaged entry's header may declare any size
-            row = np.load(cached, mmap_mode="r")
-            if row.shape == (pixels + 1,) and row.dtype == np.uint8:
-                return np.array(row[:pixels]).reshape(preparation.image_shape), bool(row[pixels]), True, digest
-        except (OSError, ValueError):
-            pass  # a damaged cache entry: redo it
+    row = _cached_row(cached, pixels) if cached else None
+    if row is not None:
+        return np.array(row[:pixels]).reshape(preparation.image_shape), bool(row[pixels]), True, digest
     with large.turn(path):
         prepared = preparation.prepare(read_image(path, preparation.enough()))  # as classify reads it
     if cached:
         row = np.concatenate([prepared.image.reshape(-1), [np.uint8(prepared.empty)]]).astype(np.uint8)
-        entry = io.BytesIO()
-        np.save(entry, row)
         with contextlib.suppress(FmnistError, OSError):  # a read-only or full cache only costs time
-            atomic.write_bytes(cached, entry.getvalue())  # a reader never sees half an entry
+            atomic.write_bytes(cached, _npy_header(pixels) + row.tobytes())  # a reader never sees half an entry
     return prepared.image, prepared.empty, False, digest
 
 
@@ -155,7 +173,7 @@ def _found(folder: Path) -> list[Found]:
     """The image-named files below one class folder and the folders below it that could not be listed; hidden
     names left out (the temp file of a collect a kill cut short, a .thumbnails folder)."""
     try:
-        return list(expand([str(folder)], hidden=False))
+        return list(expand([str(folder)]))
     except OSError as e:  # the class folder gone or changed since it was listed
         return [Unreadable(folder, e.strerror or str(e))]
 

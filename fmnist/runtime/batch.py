@@ -60,16 +60,18 @@ class Tally:
     def saved(self) -> int:
         return self.done - self.failed - self.unsaved
 
-    def check(self, inputs: list[str], save: Path | None) -> None:
-        """Refuse (FmnistError, exit 1) a run that found no image, or in which one was skipped or not saved."""
+    def check(self, inputs: list[str], save: Path | None, as_json: bool = False) -> None:
+        """Refuse (FmnistError, exit 1) a run that found no image, or in which one was skipped or not saved. The
+        skipped ones were listed on stderr, or, `as_json`, each in its line's "error"."""
         if self.done == 0:
             raise FmnistError(f"no images found in {' '.join(inputs)} (looked for {', '.join(IMAGE_EXTENSIONS)})")
-        parts = [f"{self.failed} of {self.done} inputs could not be classified"] if self.failed else []
+        where = " (their JSON lines say why)" if as_json else ""
+        parts = [f"{self.failed} of {self.done} inputs could not be classified{where}"] if self.failed else []
         if self.unsaved:
             parts.append(f"{self.unsaved} classified photo{'s' if self.unsaved > 1 else ''} could not be saved "
                          f"into {save}")
         if parts:
-            raise FmnistError("; ".join(parts) + " (listed above)")
+            raise FmnistError("; ".join(parts) + ("" if as_json and not self.unsaved else " (listed above)"))
 
 
 def label_text(result: Result) -> str:

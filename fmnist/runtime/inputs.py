@@ -1,5 +1,8 @@
 """Expand classify's INPUT arguments: files, folders (recursively, image extensions only) and globs.
 
+A folder walked skips hidden files and folders (`.cache/`, macOS's `._IMG_0001.jpg`), as a glob's `*` does; a hidden
+file named on its own is read.
+
 Neither a folder walk nor a glob's `**` enters a symlinked folder, so a link loop cannot recurse for ever and a
 photo is not found again under another name; within one walk or one glob a real file comes once. A folder that
 cannot be read is handed on as `Unreadable`, so it is reported rather than skipped without a word.
@@ -13,6 +16,7 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fmnist.runtime.image import IMAGE_EXTENSIONS
 
@@ -51,15 +55,15 @@ def _same(path: str, skip: Path | None) -> bool:
     return skip is not None and Path(os.path.realpath(path)) == skip
 
 
-def _walk_folders(folder: Path, skip: Path | None, hidden: bool = True) -> Iterator[Listed | Unreadable]:
+def _walk_folders(folder: Path, skip: Path | None) -> Iterator[Listed | Unreadable]:
     """(folder, its file names) for `folder` and every folder below it, sorted; os.walk never follows a symlinked
-    folder. `skip` (classify's --save folder) is not entered, nor hidden folders unless `hidden`; a folder that
-    cannot be listed comes as Unreadable, where the walk met it."""
+    folder. `skip` (classify's --save folder) is not entered, nor hidden folders; a folder that cannot be listed
+    comes as Unreadable, where the walk met it."""
     errors: list[OSError] = []
     for root, dirs, files in os.walk(folder, onerror=errors.append):
         yield from _unreadable(errors)
         errors.clear()
-        dirs[:] = sorted(d for d in dirs if not _same(os.path.join(root, d), skip) and (hidden or not _hidden(d)))
+        dirs[:] = sorted(d for d in dirs if not _same(os.path.join(root, d), skip) and not _hidden(d))
         yield Path(root), sorted(files)
     yield from _unreadable(errors)
 
@@ -69,15 +73,14 @@ def _unreadable(errors: list[OSError]) -> Iterator[Unreadable]:
     return (Unreadable.of(e) for e in errors if not isinstance(e, GONE))
 
 
-def _walk(folder: Path, skip: Path | None, hidden: bool = True) -> Iterator[Found]:
-    """Images under `folder`, sorted, and the folders below it that could not be read; hidden names only if
-    `hidden`."""
-    for found in _walk_folders(folder, skip, hidden):
+def _walk(folder: Path, skip: Path | None) -> Iterator[Found]:
+    """Images under `folder` but hidden ones, sorted, and the folders below it that could not be read."""
+    for found in _walk_folders(folder, skip):
         if isinstance(found, Unreadable):
             yield found
         else:
             root, files = found
-            yield from (root / f for f in files if _is_image(f) and (hidden or not _hidden(f)))
+            yield from (root / f for f in files if _is_image(f) and not _hidden(f))
 
 
 def _names(folder: Path, pattern: str) -> Iterator[Found]:
@@ -100,7 +103,7 @@ def _select(folder: Path, parts: tuple[str, ...], skip: Path | None) -> Iterator
     if head == "**" and not rest:
         candidates = [folder]  # every file below it: the folder, walked
     elif head == "**":  # the folder and every folder below it, symlinked ones not entered
-        candidates = (f if isinstance(f, Unreadable) else f[0] for f in _walk_folders(folder, skip, hidden=False))
+        candidates = (f if isinstance(f, Unreadable) else f[0] for f in _walk_folders(folder, skip))
     elif glob.has_magic(head):
         candidates = _names(folder, head)
     else:
@@ -153,16 +156,15 @@ def _once(found: Iterable[Found]) -> Iterator[Found]:
         yield item
 
 
-def expand(inputs: list[str], skip: Path | None = None, hidden: bool = True) -> Iterator[Found]:
+def expand(inputs: list[str], skip: Path | None = None) -> Iterator[Found]:
     """Every path to classify, in order, with the folders that could not be read. A name that is no file is
     yielded as is, so it is reported, and a glob that matches no image as Unmatched. A folder `skip` (classify's
-    --save folder) met while walking is left out, and with `hidden` False so are the hidden files and folders below
-    a folder walked."""
+    --save folder) met while walking is left out, as are the hidden files and folders below a folder walked."""
     skip = Path(os.path.realpath(skip)) if skip else None
     for item in inputs:
         path = Path(item).expanduser()
         if _is_dir(path):
-            yield from _once(_walk(path, skip, hidden))
+            yield from _once(_walk(path, skip))
         elif path.is_symlink() or path.exists() or not glob.has_magic(item):
             yield path
         else:
@@ -172,3 +174,8 @@ def expand(inputs: list[str], skip: Path | None = None, hidden: bool = True) -> 
                 yield match
             if not found:
                 yield Unmatched(path, "matches no image")
+
+
+def is_uri(name: str) -> bool:
+    """s3://bucket/key and the like (a Windows drive letter is no scheme): read by classify --ray only."""
+    return "://" in name and len(urlsplit(name).scheme) > 1

@@ -31,6 +31,8 @@ def build(workers: Workers | None, preview: Preview | None, limits: Limits) -> G
         found += classify_routes.routes(workers, live=preview is not None)
     if preview is not None:
         found += live_routes.routes(preview, at_root=workers is None)
+    else:
+        found += live_routes.sourceless()
     handlers = {Refused: _refused, HTTPException: _http("; see /openapi.json" if workers is not None else ""),
                 FmnistError: _ours, ClientDisconnect: _gone, Exception: _bug}
     return Guard(Starlette(routes=found, exception_handlers=handlers), limits)
@@ -60,11 +62,21 @@ def _http(hint: str) -> Callable[[Request, Exception], Awaitable[Response]]:
         assert isinstance(exc, HTTPException)
         known = {404: f"no {request.url.path!r:.80} here{hint}",
                  405: f"{request.method} is not answered at {request.url.path!r:.80}{hint}",
-                 400: f"the multipart form cannot be read ({exc.detail}); send it with an HTTP client "
-                      "(curl -F file=@photo.jpg)"}
+                 400: f"the multipart form cannot be read ({exc.detail}); {_form_advice(str(exc.detail))}"}
         return Json({"error": known.get(exc.status_code, str(exc.detail))}, exc.status_code, headers=exc.headers)
 
     return handler
+
+
+def _form_advice(detail: str) -> str:
+    """What a client does about Starlette's reason for refusing a multipart form."""
+    if detail.startswith("Too many files"):
+        return f"send at most {classify_routes.MAX_FILES} files in one request"
+    if detail.startswith("Too many fields"):
+        return f"send at most {classify_routes.MAX_FILES} text fields in one request; only its files are read"
+    if detail.startswith("Missing boundary"):
+        return "its Content-Type names no boundary: let the HTTP client write the form (curl -F file=@photo.jpg)"
+    return "send it with an HTTP client (curl -F file=@photo.jpg)"
 
 
 async def _gone(request: Request, exc: Exception) -> Response:

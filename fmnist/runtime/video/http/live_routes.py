@@ -21,11 +21,13 @@ from importlib import resources
 import anyio
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from fmnist.runtime.video.http.replies import Json, Refused
 from fmnist.runtime.video.preview import Preview
+
+PATHS = ("/live", "/stream", "/status", "/seen.png")  # the live routes besides "/"
 
 BOUNDARY = "fmnistframe"
 WAIT_S = 0.5  # a stream's wait for the next frame, at most: a stop is seen this soon
@@ -89,6 +91,16 @@ def routes(preview: Preview, at_root: bool) -> list[Route]:
             raise Refused(404, "no frame has been classified yet; try again in a moment")
         return Response(png, media_type="image/png", headers=NO_STORE)
 
-    found = [Route("/live", live_page), Route("/stream", Stream(preview), methods=["GET"]), Route("/status", status),
-             Route("/seen.png", seen)]
+    endpoints = zip(PATHS, (live_page, Stream(preview), status, seen), strict=True)
+    found = [Route(path, endpoint, methods=["GET"]) for path, endpoint in endpoints]  # GET and HEAD
     return found + ([Route("/", live_page)] if at_root else [])
+
+
+def sourceless() -> list[BaseRoute]:
+    """The live routes of a server with no source (fmnist serve without --source): a 404 that says how to get them."""
+
+    async def no_source(request: Request) -> Response:
+        raise Refused(404, f"no {request.url.path} here: the live page needs a source (fmnist serve --source 0 for "
+                           "camera 0, or --source clip.mp4); see /openapi.json")
+
+    return [Route(path, no_source) for path in PATHS]

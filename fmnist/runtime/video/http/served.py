@@ -19,7 +19,7 @@ from fmnist.runtime.shipped import resolve
 from fmnist.runtime.video.http import app as http_app
 from fmnist.runtime.video.http.limits import Guard, Limits, loopback_hosts
 from fmnist.runtime.video.http.muted import keep_python_stderr
-from fmnist.runtime.video.http.server import bind, serving, url_of
+from fmnist.runtime.video.http.server import bind, network_note, serving, url_of
 from fmnist.runtime.video.http.workers import Workers
 from fmnist.runtime.video.live import LiveConfig, Summary
 from fmnist.runtime.video.live import run as run_live
@@ -73,8 +73,9 @@ def serve_api(api: Api, address: Address, say: Say) -> str:
     assert workers is not None
     app = _app(workers, None, address, sock)
     with stop_as_interrupt(), serving(app, sock, app.limits.timeout):
-        for line in ([workers.note] if workers.note else []) + [started(workers, url_of(sock))]:
-            say(line)  # once it answers: a caller may connect as soon as it reads the address
+        for line in [workers.note, started(workers, url_of(sock)), network_note(sock)]:
+            if line:
+                say(line)  # once it answers: a caller may connect as soon as it reads the address
         return _until_stopped()
 
 
@@ -98,7 +99,7 @@ def serve_live(cfg: LiveConfig, address: Address, api: Api | None = None,
     url = url_of(sock)
     preview = Preview(model, f"{url}live" if workers else url)
     app = _app(workers, preview, address, sock)
-    announced: list[str] = [started(workers, url)] if workers else []
+    announced = [line for line in [network_note(sock), started(workers, url) if workers else None] if line]
 
     def on_start(line: str) -> None:
         if say:

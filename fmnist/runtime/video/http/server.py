@@ -64,9 +64,23 @@ def bind(host: str, port: int, serve_option: bool = False) -> socket.socket:
     return sock
 
 
+WILDCARDS = ("0.0.0.0", "::")  # every network
+
+
 def url_of(sock: socket.socket) -> str:
+    """The address to open on this machine: a bind to every network is reached at the loopback one (a browser may
+    refuse http://0.0.0.0/)."""
     host, port = sock.getsockname()[:2]
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
     return f"http://{f'[{host}]' if ':' in host else host}:{port}/"  # an IPv6 address in a URL
+
+
+def network_note(sock: socket.socket) -> str | None:
+    """For a bind to every network, how another machine reaches it; None otherwise."""
+    host, port = sock.getsockname()[:2]
+    if host not in WILDCARDS:
+        return None
+    return f"on every network ({host}): from another machine, http://<this machine's address>:{port}/"
 
 
 @dataclass
