@@ -29,6 +29,13 @@ settings.register_profile("dev", max_examples=50, **_CHECKS)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+@pytest.fixture(autouse=True)
+def _not_verbose(monkeypatch):
+    """`fmnist --verbose` run in this process (CliRunner) sets FMNIST_VERBOSE for the process: each test starts
+    without it and leaves none, so no test's output depends on which ran before it on its worker."""
+    monkeypatch.delenv("FMNIST_VERBOSE", raising=False)
+
+
 def _export_cnn(out: Path) -> None:
     export_cnn(out)
     hand_to_benchmarks(out)

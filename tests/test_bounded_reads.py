@@ -423,6 +423,9 @@ def test_a_photo_cache_entry_that_declares_a_huge_array_is_redone(tmp_path):
     assert np.array_equal(np.load(entry)[:-1].reshape(fresh[0].shape), fresh[0])  # a .npy file, as np.save writes
     entry.write_bytes(entry.read_bytes() + b"\0")  # one byte too long: damaged too
     assert not _prepare(photo, tmp_path / "cache", CUTOUT, LargeTurns())[2]
+    entry.unlink()
+    os.mkfifo(entry)  # a FIFO under an entry's name: not waited on, replaced by the entry
+    assert not _prepare(photo, tmp_path / "cache", CUTOUT, LargeTurns())[2] and entry.is_file()
 
 
 def test_a_run_card_or_photo_map_over_its_limit_is_refused_from_its_size(tmp_path):

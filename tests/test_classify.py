@@ -88,11 +88,18 @@ def test_a_folder_walked_skips_hidden_files_and_folders_and_a_hidden_file_named_
     assert got.exit_code == 0 and json.loads(got.stdout)["label"] == "Dress"
 
 
-def test_a_uri_without_ray_is_refused_before_anything_is_read():
+def test_a_uri_without_ray_is_refused_before_anything_is_read(tmp_path, monkeypatch):
     got = runner.invoke(app, ["classify", str(PHOTOS / "pants.jpg"), "s3://shop/photos"])
     assert got.exit_code == 2 and got.stdout == ""
     assert got.stderr.startswith("error: s3://shop/photos is a URI: classify reads this machine's files, folders "
                                  "and globs, and with --ray the URIs pyarrow reads")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ab:" / "[cd]").mkdir(parents=True)  # a local file whose name reads as a URI is read
+    shutil.copy(PHOTOS / "pants.jpg", tmp_path / "ab:" / "[cd]" / "p.jpg")
+    got = runner.invoke(app, ["classify", "ab://[cd]/p.jpg", "--json"])
+    assert got.exit_code == 0 and json.loads(got.stdout)["label"] == "Trouser"
+    got = runner.invoke(app, ["classify", "ab://[cd/p.jpg"])  # urlsplit raises on it: no traceback here
+    assert got.exit_code == 2 and got.stderr.startswith("error: ab://[cd/p.jpg is a URI")
 
 
 def test_raw_mode_classifies_dataset_images(tmp_path):

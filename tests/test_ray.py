@@ -94,6 +94,7 @@ def test_ray_without_ray_installed_says_how_to_get_it(monkeypatch, tmp_path):
     (["--out", "rows"], "--out applies only with --ray"),
     (["--ray", "local", "--save", "copies"], "--save writes annotated copies on this machine, which --ray does not"),
     (["--ray", "local", "--out", "."], ". already exists; choose another --out"),  # checked before Ray starts
+    (["--ray", "local", "--out", "foo://bar/x"], "--out foo://bar/x: cannot look into it ("),  # no such filesystem
 ])
 @pytest.mark.slow
 def test_ray_usage_errors_start_nothing(args, message):
@@ -145,6 +146,8 @@ def test_a_bucket_on_a_local_s3_server_is_read_and_written(tmp_path):
     for photo in [*PHOTOS, tmp_path / "broken.jpg"]:
         body = photo.read_bytes() if photo.exists() else b"\xff\xd8 not a photo"
         s3.put_object(Bucket="shop", Key=f"photos/{photo.name}", Body=body)
+    for hidden in ("photos/.cache/e.jpg", "photos/._pants.jpg"):  # left out, as a folder walk leaves them
+        s3.put_object(Bucket="shop", Key=hidden, Body=PHOTOS[0].read_bytes())
     got = runner.invoke(app, ["classify", "s3://shop/photos", "s3://shop/gone", "--ray", "local", "--out",
                               "s3://shop/rows"])
     assert got.exit_code == 1, got.stderr

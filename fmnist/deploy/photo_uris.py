@@ -66,7 +66,8 @@ def _uri_photos(uri: str) -> Iterator[Listed]:
         yield Listed(uri, error=f"{uri}: cannot list it ({e})")
         return
     for entry in sorted((e for e in found if e.type == fs.FileType.File), key=lambda e: e.path):
-        if entry.base_name.lower().endswith(IMAGE_EXTENSIONS) and not entry.base_name.startswith("."):
+        below = entry.path[len(path):].split("/")  # hidden files and folders below the prefix are left out, as a
+        if entry.base_name.lower().endswith(IMAGE_EXTENSIONS) and not any(p.startswith(".") for p in below):  # walk
             yield Listed(prefix + entry.path, prefix + entry.path)
 
 

@@ -13,6 +13,7 @@ import contextlib
 import functools
 import io
 import os
+import stat
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -101,8 +102,10 @@ def _npy_header(pixels: int) -> bytes:
 def _cached_row(cached: Path, pixels: int) -> np.ndarray | None:
     """A cache entry's row, or None when there is none or it is damaged (then it is made again)."""
     header = _npy_header(pixels)
-    try:
-        with cached.open("rb") as entry:
+    try:  # not blocking on a FIFO put there, and only a regular file read
+        with open(os.open(cached, os.O_RDONLY | os.O_NONBLOCK), "rb") as entry:
+            if not stat.S_ISREG(os.fstat(entry.fileno()).st_mode):
+                return None
             data = entry.read(len(header) + pixels + 2)  # one byte more than an entry: a longer file is damaged
     except OSError:
         return None

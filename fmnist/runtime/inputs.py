@@ -13,10 +13,10 @@ from __future__ import annotations
 import fnmatch
 import glob
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from fmnist.runtime.image import IMAGE_EXTENSIONS
 
@@ -176,6 +176,10 @@ def expand(inputs: list[str], skip: Path | None = None) -> Iterator[Found]:
                 yield Unmatched(path, "matches no image")
 
 
+URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+://")  # a scheme of two letters or more: a drive letter (C://) is none
+
+
 def is_uri(name: str) -> bool:
-    """s3://bucket/key and the like (a Windows drive letter is no scheme): read by classify --ray only."""
-    return "://" in name and len(urlsplit(name).scheme) > 1
+    """s3://bucket/key and the like: read by classify --ray only. Told by its scheme alone, so no name raises (as
+    urlsplit does on 'x://[ab]/p.jpg')."""
+    return URI.match(name) is not None

@@ -80,7 +80,7 @@ def network_note(sock: socket.socket) -> str | None:
     host, port = sock.getsockname()[:2]
     if host not in WILDCARDS:
         return None
-    return f"on every network ({host}): from another machine, http://<this machine's address>:{port}/"
+    return f"on every network ({host}): from another machine, this machine's address and port {port}"
 
 
 @dataclass
