@@ -33,7 +33,8 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 def _not_verbose(monkeypatch):
     """`fmnist --verbose` run in this process (CliRunner) sets FMNIST_VERBOSE for the process: each test starts
     without it and leaves none, so no test's output depends on which ran before it on its worker."""
-    monkeypatch.delenv("FMNIST_VERBOSE", raising=False)
+    monkeypatch.setenv("FMNIST_VERBOSE", "")  # recorded, so that it is undone: unset again after the test
+    monkeypatch.delenv("FMNIST_VERBOSE")
 
 
 def _export_cnn(out: Path) -> None:

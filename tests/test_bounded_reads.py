@@ -426,6 +426,11 @@ def test_a_photo_cache_entry_that_declares_a_huge_array_is_redone(tmp_path):
     entry.unlink()
     os.mkfifo(entry)  # a FIFO under an entry's name: not waited on, replaced by the entry
     assert not _prepare(photo, tmp_path / "cache", CUTOUT, LargeTurns())[2] and entry.is_file()
+    entry.unlink()
+    entry.mkdir()  # a folder under an entry's name opens, and cannot be replaced: no descriptor is left open
+    before = len(os.listdir("/proc/self/fd"))
+    assert not any(_prepare(photo, tmp_path / "cache", CUTOUT, LargeTurns())[2] for _ in range(5))
+    assert len(os.listdir("/proc/self/fd")) == before
 
 
 def test_a_run_card_or_photo_map_over_its_limit_is_refused_from_its_size(tmp_path):

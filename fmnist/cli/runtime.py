@@ -19,6 +19,7 @@ from fmnist.cli.common import ModelOption, only_with, stdout_json, usable_thread
 from fmnist.cli.deprecated import either, renamed
 from fmnist.core.errors import DependencyError, FmnistError, SourceError, UsageError, escaped
 from fmnist.core.jsonsafe import dumps
+from fmnist.core.verbosity import verbose
 
 COLLECT = "Collect photos for your own classes"
 SCALE = "On a Ray cluster"
@@ -120,6 +121,8 @@ def _on_ray(classifier: Any, inputs: list[str], address: str, out: str | None, o
     why = on_ray.taken(out) if out is not None else None
     if why:
         raise UsageError(why)  # before a cluster starts
+    if (address == "auto" or address.startswith("ray://")) and not verbose():  # Ray may wait long for a cluster
+        typer.echo(f"connecting to the Ray cluster at {address} (fmnist --verbose shows Ray's own lines)", err=True)
     lines = sys.stdout
     with redirect_stdout(sys.stderr):
         started = on_ray.connect(address)

@@ -98,18 +98,20 @@ def connect(address: str) -> bool:
     quiet = {} if loud else {"logging_level": logging.ERROR, "log_to_driver": False}
     if not loud:  # Ray's core logs each actor made with arguments in the object store (Ray Data's way) as an error
         os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
+    # the core then says so on fd 2 ("Set ray log level from environment variable ..."), and, connecting to a
+    # cluster, why it waits (the CLI says first that it connects, and that --verbose shows Ray's lines); a failure
+    # is an exception
+    muted = nullcontext() if loud else quiet_stderr()
     if address == "local":
         if ray.is_initialized():
             return False
-        # the core then says so on fd 2 ("Set ray log level from environment variable ..."); starting Ray here
-        # fails with an exception. A cluster's address is not muted: Ray says there why it waits to connect.
-        with nullcontext() if loud else quiet_stderr():
+        with muted:
             ray.init(num_cpus=cores(), include_dashboard=False, object_store_memory=OBJECT_STORE, **quiet)
         return True
     if address != "auto" and not address.startswith("ray://"):
         raise UsageError(f"--ray takes {ADDRESSES}; got {address!r:.80}")
     try:
-        with warnings.catch_warnings():  # Ray Client warns of a timeout before it raises it
+        with warnings.catch_warnings(), muted:  # Ray Client warns of a timeout before it raises it
             warnings.simplefilter("ignore")
             ray.init(address=address, **quiet)
     except (ConnectionError, RuntimeError, ValueError) as e:
@@ -161,17 +163,21 @@ def disconnect() -> None:
 
 
 def taken(out: str) -> str | None:
-    """Why --out cannot take the rows (a local name that exists, a URI prefix that holds files), or None."""
-    if is_uri(out):
-        try:
-            filesystem, path, _ = opened(out)
-            held = filesystem.get_file_info(fs.FileSelector(path, allow_not_found=True, recursive=True))
-        except (OSError, ValueError) as e:  # pyarrow's ArrowInvalid is a ValueError: a scheme it does not read
-            return f"--out {out}: cannot look into it ({str(e).splitlines()[0]:.200})"
-        return f"{out} already holds files; choose another --out" if held else None
-    if os.path.lexists(Path(out).expanduser().absolute()):
-        return f"{out} already exists; choose another --out (nothing is ever written over)"
-    return None
+    """Why --out cannot take the rows (a local name that exists, a URI prefix that holds something), or None.
+    UsageError for a URI pyarrow does not read; FmnistError when it cannot be reached."""
+    if not is_uri(out):
+        exists = os.path.lexists(Path(out).expanduser().absolute())
+        return f"{out} already exists; choose another --out (nothing is ever written over)" if exists else None
+    try:
+        filesystem, path, _ = opened(out)
+    except ValueError as e:  # pyarrow's ArrowInvalid: a scheme it does not read, a URI it cannot parse
+        raise UsageError(f"--out {out}: {str(e).splitlines()[0]:.300}; give a new local folder or an s3://, "
+                         "gs:// or hdfs:// prefix") from None
+    try:  # one level is enough to tell an empty prefix
+        held = filesystem.get_file_info(fs.FileSelector(path, allow_not_found=True, recursive=False))
+    except (OSError, ValueError) as e:
+        raise FmnistError(f"--out {out}: cannot look into it ({str(e).splitlines()[0]:.300})") from None
+    return f"{out} already holds files; choose another --out" if held else None
 
 
 def write(dataset: ray.data.Dataset, out: str) -> tuple[int, int]:

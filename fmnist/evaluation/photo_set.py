@@ -103,12 +103,17 @@ def _cached_row(cached: Path, pixels: int) -> np.ndarray | None:
     """A cache entry's row, or None when there is none or it is damaged (then it is made again)."""
     header = _npy_header(pixels)
     try:  # not blocking on a FIFO put there, and only a regular file read
-        with open(os.open(cached, os.O_RDONLY | os.O_NONBLOCK), "rb") as entry:
-            if not stat.S_ISREG(os.fstat(entry.fileno()).st_mode):
-                return None
-            data = entry.read(len(header) + pixels + 2)  # one byte more than an entry: a longer file is damaged
+        fd = os.open(cached, os.O_RDONLY | os.O_NONBLOCK)
     except OSError:
         return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a folder opens too
+            return None
+        data = os.read(fd, len(header) + pixels + 2)  # one byte more than an entry: a longer file is damaged
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
     if len(data) != len(header) + pixels + 1 or not data.startswith(header):
         return None
     return np.frombuffer(data, np.uint8, offset=len(header))
