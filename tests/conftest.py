@@ -112,6 +112,7 @@ class Reruns:
 
     folder: Path  # the copy, as the second run (seed 1) left it
     same_seed: Path  # the history.json and metrics.json the first (seed 0, no manifest) wrote there
+    said: str  # what the second run printed on stderr
 
 
 def _tiny_reruns(tiny: Path, root: Path) -> None:
@@ -124,7 +125,14 @@ def _tiny_reruns(tiny: Path, root: Path) -> None:
     same_seed.mkdir()
     for name in ("history.json", "metrics.json"):
         shutil.copy(folder / name, same_seed / name)
-    train_tiny(folder, seed=1)  # over the first's files, with the manifest it wrote
+    from fmnist.core.owned import OwnedFolder
+
+    owned = OwnedFolder(folder, "--out")  # as an export of the first model leaves them: recorded in the manifest
+    owned.write_bytes("model.onnx", b"an export of the first model")
+    owned.write_bytes("parity.md", b"its parity report")
+    (folder / "parity.md").write_text("parity, with my notes")  # changed since: the user's now
+    (folder / "notes.txt").write_text("mine")  # never fmnist's
+    (root / "stderr.txt").write_text(train_tiny(folder, seed=1).stderr)  # over the first's files and its exports
 
 
 @pytest.fixture(scope="session")
@@ -134,7 +142,7 @@ def tiny_reruns(tmp_path_factory, tiny_run) -> Reruns:
     re-trained into its own folder replaces its files (tests/test_outputs_never_replace.py) and that a seed repeats
     a run and another seed does not (tests/test_train.py). Ordered through tiny_run (MADE_ONCE)."""
     root = made_once(tmp_path_factory, "tiny-edge-reruns", partial(_tiny_reruns, tiny_run[0]))
-    return Reruns(root / "run", root / "same-seed")
+    return Reruns(root / "run", root / "same-seed", (root / "stderr.txt").read_text())
 
 
 def _checkout_wheel(dest: Path) -> None:

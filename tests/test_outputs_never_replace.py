@@ -338,11 +338,17 @@ def test_a_run_folder_whose_card_is_not_fmnist_s_is_refused(tmp_path):
 @pytest.mark.slow
 def test_a_run_re_trained_into_its_own_folder_with_or_without_its_manifest(tiny_reruns: Reruns):
     """conftest's tiny run trained again into a copy of its folder without the manifest (as fmnist 0.2.0 left it),
-    then again with the manifest the first wrote: both succeed (conftest asserts exit 0) and replace the files."""
+    then again with the manifest the first wrote: both succeed (conftest asserts exit 0) and replace the files. The
+    second removes the export the first left (made from the model it replaces, which would be used unawares) and
+    says so, and keeps a recorded file the user changed and a file of the user's."""
     out = tiny_reruns.folder
     assert json.loads((tiny_reruns.same_seed / "metrics.json").read_text())["config"]["seed"] == 0
     assert json.loads((out / "metrics.json").read_text())["config"]["seed"] == 1  # the second run's files
-    assert set(json.loads((out / MANIFEST).read_text())["files"]) == {p.name for p in out.iterdir()} - {MANIFEST}
+    assert not (out / "model.onnx").exists() and "left, made from the model this run replaces: model.onnx (fmnist " \
+        "export" in tiny_reruns.said and "parity.md" not in tiny_reruns.said
+    assert (out / "parity.md").read_text() == "parity, with my notes" and (out / "notes.txt").read_text() == "mine"
+    recorded = set(json.loads((out / MANIFEST).read_text())["files"])
+    assert recorded == {p.name for p in out.iterdir()} - {MANIFEST, "notes.txt"}
 
 
 # --- bench --plot -------------------------------------------------------------------------------------------------

@@ -53,7 +53,7 @@ def _run(family: Family, name: str, ctx: typer.Context, *skip: str) -> None:
     cfg = family.configure(name, given, command_line())  # refused here, before TensorFlow is imported
     from fmnist.train.run import train as run
 
-    card = run(cfg)
+    card = run(cfg, lambda line: typer.echo(line, err=True))
     for line in cfg.recipe.report(cfg, card):
         typer.echo(line)
 

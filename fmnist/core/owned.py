@@ -12,6 +12,7 @@ there meanwhile is never replaced either.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
@@ -178,8 +179,42 @@ class OwnedFolder:
     def write_json(self, name: str, obj: Any) -> None:
         self.write_bytes(name, (json.dumps(obj, indent=2) + "\n").encode())
 
+    def remove_others(self, keep: Iterable[str]) -> list[str]:
+        """Remove the files fmnist wrote here that are not among `keep` and are unchanged since (an earlier run's
+        exports, made from the model `keep` replaces); their names, and the manifest forgets them and the ones gone.
+        A file is moved to a hidden name first and its sha256 checked there: one swapped in meanwhile is put back."""
+        files, kept = self.written(), set(keep)
+        removed = [name for name in files if name not in kept and self._take_away(name, files[name])]
+        gone = [name for name in files if name not in kept and not os.path.lexists(self.folder / name)]
+        if gone:
+            self._write_manifest({name: digest for name, digest in files.items() if name not in gone})
+        return removed
+
+    def _take_away(self, name: str, digest: str) -> bool:
+        path = self.folder / name
+        try:
+            if not stat.S_ISREG(os.lstat(path).st_mode):
+                return False
+            aside = atomic.new_temp(path)
+        except OSError:
+            return False
+        try:
+            os.rename(path, aside)
+        except OSError:
+            aside.unlink(missing_ok=True)
+            return False
+        if sha256_file(aside) == digest:
+            aside.unlink()
+            return True
+        with contextlib.suppress(OSError):  # not fmnist's: back under its name, unless one was made there since
+            os.link(aside, path)
+            aside.unlink()
+        return False
+
     def _record(self, name: str, digest: str) -> None:
-        files = {**self.written(), name: digest}
+        self._write_manifest({**self.written(), name: digest})
+
+    def _write_manifest(self, files: dict[str, str]) -> None:
         atomic.write_json(self.folder / MANIFEST, {
             "written_by": "fmnist",
             "about": "the files fmnist wrote into this folder, with their sha256: it replaces only these, unchanged",

@@ -5,6 +5,7 @@ recipe's own."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from fmnist.core.owned import OwnedFolder
@@ -14,7 +15,7 @@ from fmnist.runtime.kind import Preparation
 from fmnist.train import plots
 from fmnist.train.provenance import provenance
 from fmnist.train.recipe import RunConfig
-from fmnist.train.run_folder import check_apart, run_folder
+from fmnist.train.run_folder import COMMON, check_apart, run_folder
 
 if TYPE_CHECKING:  # TensorFlow loads with the recipe's fit, after the run folder is checked
     from fmnist.train.loop import Fitted
@@ -32,8 +33,9 @@ def write_run(out: OwnedFolder, fitted: Fitted, metrics: dict[str, Any], prepara
     return metrics
 
 
-def train(cfg: RunConfig) -> RunCard:
-    """Fit cfg's recipe and write its run folder (cfg.out); returns the run's card."""
+def train(cfg: RunConfig, say: Callable[[str], None] = lambda line: None) -> RunCard:
+    """Fit cfg's recipe and write its run folder (cfg.out); returns the run's card. Files an earlier run into the
+    same folder left (its exports, made from the model this one replaces) are removed, and `say` names them."""
     recipe = cfg.recipe
     files = recipe.files(cfg)
     check_apart(cfg.out, (cfg.photos, cfg.photos_val))
@@ -45,4 +47,8 @@ def train(cfg: RunConfig) -> RunCard:
         metrics = write_run(out, trained.fitted, trained.metrics, trained.preparation)
         for name, write in trained.files.items():
             write(out / name)
+        stale = out.remove_others([*COMMON, *files])
+    if stale:
+        say(f"removed the files the earlier run in {out.folder} left, made from the model this run replaces: "
+            f"{', '.join(stale)} (fmnist export {out.folder} makes them again)")
     return RunCard.from_metrics(out.folder, metrics)
