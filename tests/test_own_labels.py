@@ -314,3 +314,6 @@ def test_class_folders_that_make_no_usable_labels_are_refused_before_any_photo_i
     folder("  ")
     got = runner.invoke(app, ["train-own", str(tmp_path / "p")])
     assert got.exit_code == 2 and "rename the folders" in got.stderr and "Traceback" not in got.output
+    (tmp_path / "p" / "  " / "0.jpg").unlink()  # a class folder with nothing in it: its label would vanish
+    got = runner.invoke(app, ["train-own", str(tmp_path / "p")])
+    assert got.exit_code == 2 and "class folder '  ' holds no photos (.jpg" in got.stderr

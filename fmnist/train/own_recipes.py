@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fmnist.core.errors import ModelError, UsageError
+from fmnist.core.errors import ModelError, UsageError, listed
 from fmnist.core.formats import KERAS, by_suffix
 from fmnist.core.meta import MAX_LABELS, MIN_LABELS, check_labels
 from fmnist.evaluation.keras_archive import check_keras_archive
 from fmnist.evaluation.photo_figures import COVERAGE
 from fmnist.runtime.crop import CentreCrop
+from fmnist.runtime.image import IMAGE_EXTENSIONS
 from fmnist.runtime.kind import Preparation
 from fmnist.runtime.preparation import CUTOUT
 from fmnist.train.backbones import BACKBONES, Backbone
@@ -37,9 +38,14 @@ HOLDOUT = 0.15
 def check_class_folders(photos: Path) -> None:
     """PHOTOS' class folders make usable labels (2 to 50 printable, distinct names), checked before any photo
     is read."""
-    from fmnist.evaluation.photo_set import list_photos  # here: every command imports the registry for its help
+    from fmnist.evaluation.photo_set import class_folders, list_photos  # here: every command imports the registry
 
     names = list(list_photos(photos))
+    bare = [f"'{folder.name}'" for folder in class_folders(photos)[0] if folder.name not in names]
+    if bare:  # its label would be missing from the model, without a word
+        raise UsageError(f"{photos}'s class folder{'s' if len(bare) > 1 else ''} {listed(bare)} "
+                         f"hold{'' if len(bare) > 1 else 's'} no photos ({', '.join(IMAGE_EXTENSIONS)}); add some, or "
+                         "move the folder out: each class folder is a label")
     if not MIN_LABELS <= len(names) <= MAX_LABELS:
         raise UsageError(f"{photos} has {len(names)} class folder(s) with photos; own labels need {MIN_LABELS} to "
                          f"{MAX_LABELS}")

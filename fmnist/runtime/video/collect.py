@@ -10,6 +10,7 @@ what was saved stays.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import tempfile
 import time
@@ -85,6 +86,7 @@ class Collector:
         self.current = self.labels[0]
         self.saved: Counter[str] = Counter()  # this run, per label
         self.counts = {}
+        self.made = [folder for folder in (self.root, *(self.root / x for x in self.labels)) if not folder.exists()]
         for label in self.labels:
             folder = self.root / label
             other = _alike(self.root, label)
@@ -134,6 +136,13 @@ class Collector:
         self.counts[label] += 1
         self.saved[label] += 1
         return path
+
+    def close(self) -> None:
+        """Remove the folders this run made and saved nothing into (a run refused at its first frame, stopped at
+        once): an empty class folder would be a label with no photos. A folder with anything in it stays."""
+        for folder in reversed(self.made):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only an empty one
 
     def lines(self) -> list[str]:
         """For the overlay: the label space saves under, and the count of each label."""

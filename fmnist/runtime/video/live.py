@@ -181,6 +181,8 @@ class Outputs:
 
     def close(self) -> None:
         self.recorder.close()
+        if self.collector:
+            self.collector.close()
         if self.preview:
             self.preview.close()  # its viewers' streams end; the server is its owner's to stop
         if self.show:
