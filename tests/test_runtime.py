@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fmnist.core.errors import ModelError
+from fmnist.core.errors import ModelError, UsageError
 from fmnist.core.meta import CLASS_NAMES
 from fmnist.data import fashion
 from fmnist.runtime.classifier import Classifier
@@ -249,6 +249,10 @@ def test_classifier_refuses_models_it_cannot_trust(tmp_path):
     with pytest.raises(ModelError, match=r"no fmnist metadata.*--labels"):
         Classifier(tmp_path / "bare.onnx")
     assert Classifier(tmp_path / "bare.onnx", labels=[f"c{i}" for i in range(10)]).labels[3] == "c3"
+    with pytest.raises(UsageError, match=r"--labels gives 3 names, and bare\.onnx has 10 outputs: give 10"):
+        Classifier(tmp_path / "bare.onnx", labels=["a", "b", "c"])  # the user's names are at fault: exit 2
+    renamed = Classifier("edge", labels=[f"c{i}" for i in range(10)])  # a model with its own: said, not silent
+    assert renamed.note is not None and "--labels replaces the model's own labels (T-shirt/top, Trouser" in renamed.note
 
     node = helper.make_node("Identity", ["x"], ["y"])
     graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 32, 32])],

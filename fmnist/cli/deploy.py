@@ -60,7 +60,7 @@ def bundle_cmd(
 
     try:
         with stop_as_interrupt():
-            archive = bundle(model, out, sample, wheel, service.value)
+            archive = bundle(model, out, sample, wheel, service.value, lambda line: typer.echo(line, err=True))
     except StoppedOnceWritten as e:  # it came as the finished bundle was put in place, and waited for that
         typer.echo(f"interrupted once the bundle was whole: {_wrote(out, e.archive)}", err=True)
         raise typer.Exit(130) from None

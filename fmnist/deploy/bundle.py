@@ -10,7 +10,7 @@ import re
 import shutil
 import stat
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -19,7 +19,7 @@ from fmnist import __version__
 from fmnist.core.atomic import atomic_path, swap_folder, temp_folder
 from fmnist.core.atomic import write_bytes as atomic_write_bytes
 from fmnist.core.bounded import sha256_file
-from fmnist.core.errors import FmnistError, ModelError, UsageError
+from fmnist.core.errors import FmnistError, ModelError, UsageError, escaped
 from fmnist.core.formats import recognise, runtime_formats
 from fmnist.core.signals import whole
 from fmnist.core.tree_record import record_tree, refusal
@@ -227,9 +227,10 @@ TIE = 0.02  # the self-test takes the recorded label within this of the top scor
 # may swap a near tie (aarch64 read 0.4584 where x86 read 0.4580), which is no fault of the install
 
 
-def _expected(model: Path, sample: Path) -> dict[str, object]:
+def _expected(model: Path, sample: Path, say: Callable[[str], None]) -> dict[str, object]:
     """The answer the Pi's self-test must find: the sample read and classified by the one path `fmnist classify`
-    takes (classify_path: a large JPEG decoded at the model's scale); an error names the user's files."""
+    takes (classify_path: a large JPEG decoded at the model's scale); an error names the user's files. A sample
+    the model is not sure about still makes a self-test (the same answer on the Pi), and `say` warns of it."""
     from fmnist.runtime.batch import classify_path
     from fmnist.runtime.classifier import Classifier
     from fmnist.runtime.image import ImageError
@@ -238,6 +239,10 @@ def _expected(model: Path, sample: Path) -> dict[str, object]:
     if outcome.result is None:  # not an image, or too large: classify's own reason
         raise ImageError(str(outcome.error))
     best = outcome.result.best
+    if not outcome.result.sure:
+        say(f"warning: the model is not sure about the sample {escaped(sample.name)} ({best.label} {best.score:.0%}, "
+            f"its threshold {outcome.result.threshold:.2f}): the self-test then checks only that the Pi gives that "
+            "same answer; pass --sample with a photo it is sure of (for a model of your own classes, one of them)")
     return {"label": best.label, "score": round(best.score, 4), "tie": TIE}
 
 
@@ -293,7 +298,7 @@ def _remove_if_empty(folder: Path) -> None:
 
 
 def bundle(model: str | Path | None, out: Path, sample: Path | None = None, wheel: Path | None = None,
-           service: str = "live") -> Path:
+           service: str = "live", say: Callable[[str], None] = lambda line: None) -> Path:
     """Write the bundle folder `out` and `out`.tar.gz; return the archive's path. The bundle is built in a
     temporary folder beside `out` and swapped in only when complete: a failed or interrupted build leaves an
     earlier bundle as it was; a folder that is not a bundle, or an earlier bundle holding a file it did not write
@@ -314,7 +319,7 @@ def bundle(model: str | Path | None, out: Path, sample: Path | None = None, whee
     archive = _archive_of(out)
     _check_target(out, archive)
     sample = Path(sample) if sample else default_model().with_name(SAMPLE)
-    expected = _expected(model, sample)
+    expected = _expected(model, sample, say)
     staging: Path | None = None
     placed = False
     try:

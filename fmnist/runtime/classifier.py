@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from fmnist.core.calls import in_calls
-from fmnist.core.errors import ModelError
+from fmnist.core.errors import ModelError, UsageError
 from fmnist.core.formats import recognise, runtime_formats
 from fmnist.core.meta import META_KEY, ModelMeta, check_labels, meta_from_props
 from fmnist.core.session import make_session, model_props, run
@@ -71,6 +71,10 @@ class Classifier:
                                    f"{self.path}")
         # the preprocessing the model was made for; another version is refused, a note when none is recorded
         self.preparation, self.note = preparation_for(self.meta, self.path)
+        if labels and self.meta is not None and list(labels) != list(self.meta.labels):
+            renamed = f"--labels replaces the model's own labels ({', '.join(self.meta.labels)})"
+            self.note = f"{self.note}; {renamed}" if self.note else renamed
+        self._check_labels_given(labels)
         self._check_io()
         # below this top probability the answer is "not sure": the model's own (metadata), unless overridden
         self.threshold = model_threshold(self.meta) if threshold is None else float(threshold)
@@ -89,6 +93,15 @@ class Classifier:
                              f"{', '.join(map(str, want))}) input; is it a model exported by fmnist?")
         if len(out) != 1 or len(out[0].shape) != 2 or out[0].shape[1] != len(self.labels):
             raise self._output_error([(o.name, o.shape) for o in out])
+
+    def _check_labels_given(self, labels: list[str] | None) -> None:
+        """--labels must name each of a model's outputs: the user's names are at fault, not the model."""
+        out = self.session.get_outputs()
+        count = out[0].shape[1] if len(out) == 1 and len(out[0].shape) == 2 else None
+        if labels and isinstance(count, int) and count != len(labels):
+            own = f" (its own: {', '.join(self.meta.labels)})" if self.meta is not None else ""
+            raise UsageError(f"--labels gives {len(labels)} names, and {self.path.name} has {count} outputs: give "
+                             f"{count}, one per output in order, or leave --labels out{own}")
 
     def _output_error(self, found: object) -> ModelError:
         """The model's output is not one (batch, labels) row of probabilities per image."""
