@@ -64,8 +64,9 @@ def _check_held_apart(cfg: RunConfig, photos: PhotoSet, held: PhotoSet) -> None:
         raise UsageError(f"--photos-val {cfg.photos_val} {what}; both need the same class folders")
     shared = set(photos.digests) & set(held.digests)
     if shared:
-        raise UsageError(f"--photos-val {cfg.photos_val}: {len(shared)} of its photos are also in {cfg.photos} (the "
-                         "same bytes); held-out photos must be ones the model never learns from")
+        verb = "is" if len(shared) == 1 else "are"
+        raise UsageError(f"--photos-val {cfg.photos_val}: {len(shared)} of its photos {verb} also in {cfg.photos} "
+                         "(the same bytes); held-out photos must be ones the model never learns from")
 
 
 def _split(cfg: RunConfig, photos: PhotoSet, preparation: Preparation) -> tuple[PhotoSet, PhotoSet]:
