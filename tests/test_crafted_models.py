@@ -120,7 +120,7 @@ def test_info_prints_what_partial_metadata_holds(tmp_path):
     assert "0 [red]mug[/red], 1 cup" in got.stdout  # the metadata's text, not rich markup
     assert "input: ? ? ? ?" in got.stdout and "Keras top-1 ? on held-out photos" in got.stdout
     assert "parity on ? photos: accuracy ? (? pp), agreement ?, max |Δp| ?, gate ?" in got.stdout
-    assert "not sure below 0.40 (?, on ?): answers ? of mapped photos, ? of them right" in got.stdout
+    assert "not sure below 0.40 (?, on ?): answers ? of held-out photos, ? of them right" in got.stdout  # own labels
     refused(["info", "--model", str(model(tmp_path / "m.onnx", '{"labels": ["a", "b"]}'))],
             "lacks precision, source_sha256")
 

@@ -315,14 +315,15 @@ def _runs_in_onnxruntime(model: onnx.ModelProto, side: int, channels: int) -> di
 @given(layer_graphs())
 def test_random_graphs_of_allowed_operators_pass_with_the_shapes_onnxruntime_makes(drawn):
     """What the check passes, onnxruntime runs, making exactly the shapes the check followed; what onnxruntime cannot
-    run, the check refuses. The check is stricter in one place: a window wider than its padded input, which
-    onnxruntime sometimes lets through."""
+    run, the check refuses. The check is stricter in two places: a window wider than its padded input, which
+    onnxruntime sometimes lets through, and a tensor over the bytes one call may make at the largest batch, which
+    a batch of 2 does not reach (a random draw found a Concat of 225 MB at 65,333 images)."""
     model, side = drawn
     ran = _runs_in_onnxruntime(model, side, 3)
     try:
         shapes = check_model(model.SerializeToString(), "random.onnx").shapes
     except Refused as e:
-        assert ran is None or "does not fit" in str(e), str(e)
+        assert ran is None or "does not fit" in str(e) or " bytes in one call of " in str(e), str(e)
         return
     assert ran is not None, "the check passed a graph onnxruntime cannot run"
     for name, shape in ran.items():

@@ -211,6 +211,9 @@ def test_three_classes_from_video_to_a_bundle(tmp_path, checkout_wheel):
     for name in ("model.int8.onnx", "model.int8.tflite"):
         info = runner.invoke(app, ["info", "--model", str(run / name), "--json"])
         assert json.loads(info.stdout)["labels"] == ["bar", "disc", "wedge"]
+    said = runner.invoke(app, ["info", "--model", str(run / "model.int8.onnx")]).stdout  # chosen on what, in words
+    assert "highest threshold answering >= 87% of held-out photos, on 15% of each folder): answers" in said
+    assert " of held-out photos, " in said and "mapped" not in said
     assert onnx.load(str(run / "model.int8.onnx")).doc_string == (
         "fmnist classifier of 3 own classes: bar, disc, wedge (int8); input: grayscale 28x28, the object bright on a "
         "dark background, x = pixel / 255")

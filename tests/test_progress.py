@@ -11,14 +11,15 @@ import pytest
 pytestmark = [pytest.mark.xdist_group("tensorflow"), pytest.mark.slow]
 
 
-def _epoch(every: float) -> list[str]:
+def _epoch(every: float, title: str = "") -> list[str]:
     """One epoch of 3 batches through RichProgress, written to a log; its lines."""
     from rich.console import Console
 
     from fmnist.train.progress import RichProgress
 
     log = io.StringIO()
-    progress = RichProgress(4, 3, Console(file=log, force_terminal=False, width=200), start=1, every=every)
+    progress = RichProgress(4, 3, Console(file=log, force_terminal=False, width=200), start=1, every=every,
+                            title=title)
     progress.on_train_begin()
     progress.on_epoch_begin(1)
     for batch in range(3):
@@ -40,3 +41,9 @@ def test_a_short_epoch_in_a_log_is_its_summary_line_alone():
 
     assert [line.split("  (")[0] for line in _epoch(every=EVERY)] == [
         "epoch 2/4  loss 1.2500  accuracy 0.5000"]
+
+
+def test_a_run_that_fits_twice_says_which_fit_each_line_is():
+    """The photo tier fits its head for 30 epochs, then fine-tunes: 'epoch 30/30' then 'epoch 1/5' said nothing."""
+    assert [line.split("  (")[0] for line in _epoch(every=0.0, title="the head")][-1] == (
+        "the head: epoch 2/4  loss 1.2500  accuracy 0.5000")

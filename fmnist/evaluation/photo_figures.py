@@ -133,10 +133,12 @@ def choose_threshold(probs: np.ndarray, photos: PhotoSet, pmap: PhotoMap, covera
     return round(best, 2)
 
 
-def decision_record(figures: PhotoFigures, coverage: float = COVERAGE) -> dict[str, Any]:
-    """What a model's metadata keeps about its threshold: the value, how it was chosen and what it gives."""
+def decision_record(figures: PhotoFigures, coverage: float = COVERAGE, held: str | None = None) -> dict[str, Any]:
+    """What a model's metadata keeps about its threshold: the value, how it was chosen and what it gives. `held`
+    names the held-out photos a model of its own classes chose it on (they all map to a label)."""
+    photos = "held-out photos" if held else "mapped validation photos"
     return {"threshold": figures.threshold,
-            "rule": f"highest threshold answering >= {coverage:.0%} of mapped validation photos",
-            "chosen_on": figures.photos, "n": figures.n, "coverage": figures.coverage,
+            "rule": f"highest threshold answering >= {coverage:.0%} of {photos}",
+            "chosen_on": held or figures.photos, "n": figures.n, "coverage": figures.coverage,
             "answered_lenient": figures.answered_lenient, "unsure_unmapped": figures.unsure_unmapped,
             "lenient": figures.lenient, "strict": figures.strict, "mean_lenient": figures.mean_lenient}

@@ -76,7 +76,8 @@ def decision_line(meta: ModelMeta) -> str:
     unmapped = ("" if meta.own_labels else
                 f"; unsure on {figure(decision.get('unsure_unmapped'), '.1%')} of photos with no class")
     return (f"not sure below {decision['threshold']:.2f} ({decision.get('rule', '?')}, on "
-            f"{decision.get('chosen_on', '?')}): answers {figure(decision.get('coverage'), '.1%')} of mapped photos, "
+            f"{decision.get('chosen_on', '?')}): answers {figure(decision.get('coverage'), '.1%')} of "
+            f"{'held-out' if meta.own_labels else 'mapped'} photos, "
             f"{figure(decision.get('answered_lenient'), '.1%')} of them right{unmapped}")
 
 

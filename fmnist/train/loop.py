@@ -74,9 +74,10 @@ class Fitted:
     seconds: float
 
 
-def fit(model: Any, phases: list[Phase], validation: Any, batch: int, progress: bool) -> Fitted:
-    """Fit a compiled model through the phases, on one schedule, with one epoch count for the progress display;
-    its batch normalization statistics freed of their starting values (fmnist.train.moving_stats)."""
+def fit(model: Any, phases: list[Phase], validation: Any, batch: int, progress: bool, title: str = "") -> Fitted:
+    """Fit a compiled model through the phases, on one schedule, with one epoch count for the progress display
+    (its lines start with `title`, where a run fits twice); its batch normalization statistics freed of their
+    starting values (fmnist.train.moving_stats)."""
     epochs = sum(p.epochs for p in phases)
     history: dict[str, list[float]] = {}
     started, done = time.perf_counter(), 0
@@ -85,7 +86,7 @@ def fit(model: Any, phases: list[Phase], validation: Any, batch: int, progress: 
         warnings.simplefilter("ignore", UserWarning)
         for phase in phases:
             callbacks = [*([stats] if stats.layers else []),
-                         *([RichProgress(epochs, phase.steps(batch), start=done)] if progress else [])]
+                         *([RichProgress(epochs, phase.steps(batch), start=done, title=title)] if progress else [])]
             got = model.fit(phase.data, validation_data=validation, epochs=done + phase.epochs, initial_epoch=done,
                             callbacks=callbacks, verbose=0).history
             for k, vs in got.items():

@@ -33,18 +33,23 @@ from fmnist.train.recipe import RunConfig, Trained
 TierFit = Callable[[RunConfig, OwnData], tuple[Fitted, dict[str, Any]]]  # a tier's fit: the model, how it was made
 
 
+def _held(cfg: RunConfig) -> str:
+    """The held-out photos, as the run card names them."""
+    return str(cfg.photos_val or f"{cfg.holdout:.0%} of each folder")
+
+
 def _metrics(cfg: RunConfig, model_name: str, data: OwnData, fitted: Fitted, recipe: dict[str, Any],
              report: dict[str, Any], figures: PhotoFigures) -> dict[str, Any]:
     return {
         "model": model_name, "command": cfg.command, "labels": data.labels,
         "params": int(fitted.model.count_params()), "heldout_accuracy": report["accuracy"],
         "train_seconds": round(fitted.seconds, 1),
-        "own_labels": {"photos": str(cfg.photos), "heldout": str(cfg.photos_val or f"{cfg.holdout:.0%} of each folder"),
+        "own_labels": {"photos": str(cfg.photos), "heldout": _held(cfg),
                        "n_learn": int(data.found.sum()), "n_heldout": len(data.held),
                        "left_out_empty": int((~data.found).sum()), "per_class": cfg.per_class,
                        **recipe},
         "per_class": report["per_class"], "confusion": report["confusion"],
-        "photos": figures.to_json(), "decision": decision_record(figures, cfg.coverage),
+        "photos": figures.to_json(), "decision": decision_record(figures, cfg.coverage, _held(cfg)),
     }
 
 

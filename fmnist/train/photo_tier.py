@@ -133,13 +133,14 @@ def _compiled(model: Any, learning_rate: float, steps: int, warmup: int, recipe:
 
 
 def _train(model: Any, x: np.ndarray, y: np.ndarray, held: tuple[np.ndarray, np.ndarray], epochs: int,
-           learning_rate: float, recipe: TierRecipe, objective: Objective, warmup: bool = False) -> Fitted:
-    """Fit on (x, y), reporting on `held` each epoch; with `warmup` the rate rises from 0 over the first epoch."""
+           learning_rate: float, recipe: TierRecipe, objective: Objective, title: str, warmup: bool = False) -> Fitted:
+    """Fit on (x, y), reporting on `held` each epoch under `title`; with `warmup` the rate rises from 0 over the
+    first epoch."""
     data = Phase(epochs, make_dataset(x, y, recipe.batch_size, train=True, augment=False, seed=recipe.seed), len(x))
     per_epoch = data.steps(recipe.batch_size)
     _compiled(model, learning_rate, epochs * per_epoch, per_epoch if warmup else 0, recipe, objective)
     validation = make_dataset(*held, 256, train=False, augment=False, seed=0)
-    return fit(model, [data], validation, recipe.batch_size, recipe.progress)
+    return fit(model, [data], validation, recipe.batch_size, recipe.progress, title)
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,8 @@ def _frozen_head(head: _Head, pooled: np.ndarray, y: np.ndarray, held: tuple[np.
     """Train the head alone on pooled features; (its fit, its held-out accuracy)."""
     features = keras.Input(pooled.shape[1:], name="features")
     model = keras.Model(features, head(features), name="head")
-    fitted = _train(model, pooled, y, held, recipe.head_epochs, recipe.head_learning_rate, recipe, objective)
+    fitted = _train(model, pooled, y, held, recipe.head_epochs, recipe.head_learning_rate, recipe, objective,
+                    "the head, on the backbone's features")
     accuracy = float(objective.hits(model.predict(held[0], verbose=0), held[1]).mean())
     return fitted, accuracy
 
@@ -221,7 +223,7 @@ def fit_tier(backbone: Backbone, size: int, x: np.ndarray, y: np.ndarray, x_held
         rows = balanced_rows(recipe.views, len(once.x), groups, recipe.seed)
         acts, targets = acts[rows], targets[rows]
     tune = _train(tuned, acts, targets, (acts_held, y_held), recipe.epochs, recipe.learning_rate, recipe, objective,
-                  warmup=True)
+                  "fine-tuning the top blocks", warmup=True)
     model = keras.Model(full.input, head.softmax(head.dense(full.output)), name=f"{backbone.name}_own")
     history = {k: frozen.history.get(k, []) + tune.history.get(k, []) for k in tune.history}
     return TierFitted(Fitted(model, history, frozen.seconds + tune.seconds), round(frozen_accuracy, 4),

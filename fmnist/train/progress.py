@@ -17,9 +17,10 @@ EVERY = 60.0  # seconds between a log's lines within an epoch
 
 class RichProgress(keras.callbacks.Callback):
     def __init__(self, epochs: int, steps: int, console: Console | None = None, start: int = 0,
-                 every: float = EVERY) -> None:
+                 every: float = EVERY, title: str = "") -> None:
         super().__init__()
         self.epochs, self.steps, self.start = epochs, steps, start  # start: epochs done in an earlier phase
+        self.title = f"{title}: " if title else ""  # which fit, when a run has two (the photo tier's head, then all)
         self.every, self._epoch, self._said = every, 0, 0.0
         self.console = console or Console(stderr=True)
         self.bar = Progress(
@@ -47,15 +48,15 @@ class RichProgress(keras.callbacks.Callback):
         if not self.console.is_terminal and now - self._said >= self.every and batch + 1 < self.steps:
             self._said = now
             shown = f"loss {logs.get('loss', 0):.4f}  accuracy {logs.get('accuracy', 0):.4f}"  # as the summary
-            self.console.print(f"epoch {self._epoch + 1}/{self.epochs}  batch {batch + 1}/{self.steps}  {shown}  "
-                               f"({now - self._epoch_start:.0f} s)", soft_wrap=True, highlight=False)
+            self.console.print(f"{self.title}epoch {self._epoch + 1}/{self.epochs}  batch {batch + 1}/{self.steps}  "
+                               f"{shown}  ({now - self._epoch_start:.0f} s)", soft_wrap=True, highlight=False)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs or {}
         self.bar.advance(self.epoch_task)
         parts = [f"{k} {v:.4f}" for k, v in logs.items() if k != "learning_rate"]
         seconds = time.perf_counter() - self._epoch_start
-        line = f"epoch {epoch + 1}/{self.epochs}  " + "  ".join(parts) + f"  ({seconds:.1f} s)"
+        line = f"{self.title}epoch {epoch + 1}/{self.epochs}  " + "  ".join(parts) + f"  ({seconds:.1f} s)"
         self.console.print(line, soft_wrap=True, highlight=False)
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
