@@ -112,7 +112,14 @@ def test_held_out_photos_must_cover_every_class_and_differ_from_the_learned_ones
     make_tree(tmp_path / "val", per_class=2, classes=("hat",))
     got = runner.invoke(app, ["train-own", str(photos), "--photos-val", str(tmp_path / "val"), "--out",
                               str(tmp_path / "run"), "--epochs", "1"])
-    assert got.exit_code == 2 and "has no photo it can read of pants, t-shirt" in got.stderr
+    assert got.exit_code == 2 and "has no folder of pants, t-shirt" in got.stderr
+    assert "photos in" not in got.output  # told from the folders' names, before a photo is read
+    (tmp_path / "val" / "pants").mkdir()
+    (tmp_path / "val" / "pants" / "0.jpg").write_bytes(b"not a photo")  # a folder, no photo it can read
+    make_tree(tmp_path / "val", per_class=1, classes=("t-shirt",))
+    got = runner.invoke(app, ["train-own", str(photos), "--photos-val", str(tmp_path / "val"), "--out",
+                              str(tmp_path / "run"), "--epochs", "1"])
+    assert got.exit_code == 2 and "has no photo it can read of pants" in got.stderr
     got = runner.invoke(app, ["train-own", str(photos), "--photos-val", str(photos), "--out", str(tmp_path / "run"),
                               "--epochs", "1"])
     assert got.exit_code == 2 and "9 of its photos are also in" in got.stderr

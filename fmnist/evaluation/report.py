@@ -76,6 +76,8 @@ def render(report: dict[str, Any], title: str) -> list[Any]:
 def render_photos(figures: PhotoFigures) -> list[Any]:
     """The photo figures as a Rich table: one row per folder, then the summary line (names escaped: a folder's
     name can neither forge a line nor drive the terminal)."""
+    if _one_label_a_folder(figures):
+        return [_own_table(figures)]
     from rich.markup import escape
     from rich.table import Table
 
@@ -92,6 +94,29 @@ def render_photos(figures: PhotoFigures) -> list[Any]:
         scores = (f"{row['strict']:.1%}{of}", f"{row['lenient']:.1%}") if row["mapped"] else ("no class", "")
         out.add_row(escape(escaped(name)), str(row["n"]), *scores, f"{row['unsure']:.1%}")
     return [out, *_per_class_table(figures)]
+
+
+def _one_label_a_folder(figures: PhotoFigures) -> bool:
+    """Every folder is one label (a model of your own classes on its photos): strict and lenient are one figure,
+    and there is no folder without a class."""
+    rows = figures.per_folder.values()
+    return bool(rows) and all(row["mapped"] and row.get("strict") == row.get("lenient") for row in rows)
+
+
+def _own_table(figures: PhotoFigures) -> Any:
+    """The photo figures where each folder is its label: right and 'not sure' per folder."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    out = Table(title=escape(f"real photos in {escaped(figures.photos)}: {figures.lenient:.1%} right of "
+                             f"{figures.n_mapped}; mean over folders {figures.mean_lenient:.1%}"),
+                caption=f"'not sure' below {figures.threshold:.2f} (or no object found): answers "
+                        f"{figures.coverage:.1%} of the photos, {figures.answered_lenient:.1%} of them right")
+    for column in ("folder", "photos", "right", "not sure"):
+        out.add_column(column, justify="left" if column == "folder" else "right")
+    for name, row in figures.per_folder.items():
+        out.add_row(escape(escaped(name)), str(row["n"]), f"{row['lenient']:.1%}", f"{row['unsure']:.1%}")
+    return out
 
 
 def _overall(figures: PhotoFigures) -> str:

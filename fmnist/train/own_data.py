@@ -50,18 +50,24 @@ def check_held_names(photos_val: Path | None, folders: Sequence[str]) -> None:
                          "class; rename one")
 
 
+def check_same_classes(cfg: RunConfig, folders: Sequence[str], held: Sequence[str], judged: Sequence[str],
+                       lacking: str = "has no folder of") -> None:
+    """--photos-val's class folders (`held`, those with a photo read: `judged`) are PHOTOS' (`folders`), as their
+    names print (same_name: an NFD "café" there is the photos' NFC "café"). UsageError otherwise."""
+    names, read = {same_name(f) for f in folders}, {same_name(f) for f in judged}
+    unknown = sorted(f for f in held if same_name(f) not in names)
+    missing = sorted(f for f in folders if same_name(f) not in read)
+    if unknown or missing:
+        what = (f"has folders {listed(unknown)} that {cfg.photos} has not" if unknown
+                else f"{lacking} {listed(missing)}")
+        raise UsageError(f"--photos-val {cfg.photos_val} {what}; both need the same class folders")
+
+
 def _check_held_apart(cfg: RunConfig, photos: PhotoSet, held: PhotoSet) -> None:
     """--photos-val judges every class, on photos the model never learns from. UsageError otherwise."""
     check_held_names(cfg.photos_val, held.folders)
-    # folders as their names print (same_name): an NFD "café" here is the photos' NFC "café"
-    read = {same_name(held.folders[i]) for i in np.unique(held.folder_index)}  # all photos unreadable: not read
-    names = {same_name(f) for f in photos.folders}
-    unknown = sorted(f for f in held.folders if same_name(f) not in names)
-    missing = sorted(f for f in photos.folders if same_name(f) not in read)
-    if unknown or missing:
-        what = (f"has folders {listed(unknown)} that {cfg.photos} has not" if unknown
-                else f"has no photo it can read of {listed(missing)}")
-        raise UsageError(f"--photos-val {cfg.photos_val} {what}; both need the same class folders")
+    judged = [held.folders[i] for i in np.unique(held.folder_index)]  # all photos unreadable: not judged
+    check_same_classes(cfg, photos.folders, held.folders, judged, "has no photo it can read of")
     shared = set(photos.digests) & set(held.digests)
     if shared:
         verb = "is" if len(shared) == 1 else "are"

@@ -88,9 +88,11 @@ class Tier(Recipe):
         check_class_folders(cfg.photos)
         if cfg.photos_val is not None:  # its names too, before thousands of photos are read
             from fmnist.evaluation.photo_set import list_photos
-            from fmnist.train.own_data import check_held_names
+            from fmnist.train.own_data import check_held_names, check_same_classes
 
-            check_held_names(cfg.photos_val, list(list_photos(cfg.photos_val)))
+            held = list(list_photos(cfg.photos_val))
+            check_held_names(cfg.photos_val, held)
+            check_same_classes(cfg, list(list_photos(cfg.photos)), held, held)
 
     def files(self, cfg: RunConfig) -> tuple[str, ...]:
         from fmnist.evaluation.testset import OWN_DATA

@@ -47,8 +47,8 @@ def read_photos(root: Path, progress: bool = True, preparation: Preparation = CU
         raise DataError(f"no photo in {root} could be read ({len(photos.skipped)} tried); give a folder of class "
                         "folders holding photos")
     if progress:
-        console.print(f"{len(photos)} photos in {len(photos.folders)} folders from {root} "
-                      f"({photos.cache_hits} from the cache)", highlight=False)
+        cached = f" ({photos.cache_hits} from the cache)" if preparation.caches else ""  # the cut-out's is kept
+        console.print(f"{len(photos)} photos in {len(photos.folders)} folders from {root}{cached}", highlight=False)
     return photos
 
 
