@@ -5,7 +5,9 @@ ones onnxruntime makes; anything else is refused."""
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -311,6 +313,16 @@ def _runs_in_onnxruntime(model: onnx.ModelProto, side: int, channels: int) -> di
     return {o.name: v.shape for o, v in zip(session.get_outputs(), values, strict=True)}
 
 
+def _truly_over_the_call_bound(refusal: str, ran: dict[str, tuple[int, ...]]) -> bool:
+    """The check refused a tensor over the bytes one call may make at its largest batch: onnxruntime's own shapes
+    (at a batch of 2) say a tensor of the graph is indeed over that bound at that batch, float32."""
+    found = re.search(r"makes [\d,]+ bytes in one call of (\d+) images, over the ([\d,]+) allowed", refusal)
+    if found is None:
+        return False
+    rows, allowed = int(found[1]), int(found[2].replace(",", ""))
+    return max(math.prod(shape[1:]) * 4 * rows for shape in ran.values()) > allowed
+
+
 @QUICK
 @given(layer_graphs())
 def test_random_graphs_of_allowed_operators_pass_with_the_shapes_onnxruntime_makes(drawn):
@@ -323,7 +335,7 @@ def test_random_graphs_of_allowed_operators_pass_with_the_shapes_onnxruntime_mak
     try:
         shapes = check_model(model.SerializeToString(), "random.onnx").shapes
     except Refused as e:
-        assert ran is None or "does not fit" in str(e) or " bytes in one call of " in str(e), str(e)
+        assert ran is None or "does not fit" in str(e) or _truly_over_the_call_bound(str(e), ran), str(e)
         return
     assert ran is not None, "the check passed a graph onnxruntime cannot run"
     for name, shape in ran.items():

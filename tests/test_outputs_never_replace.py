@@ -335,6 +335,35 @@ def test_a_run_folder_whose_card_is_not_fmnist_s_is_refused(tmp_path):
         run_folder(yours)
 
 
+def test_a_retrained_run_removes_only_plain_export_names_its_manifest_lists_unchanged(tmp_path, monkeypatch):
+    """What remove_others may remove is what export writes, directly in the folder: a manifest naming a file
+    outside it (edited by hand, or written by a hostile tool), or a dataset `data fetch --dest` recorded there, is
+    never touched. A changed file is put back, by a rename where hard links fail (FAT, exFAT)."""
+    from fmnist.core.formats import is_export_output
+
+    run, outside = tmp_path / "run", tmp_path / "victim.txt"
+    owned = OwnedFolder(run, "--out")
+    for name in ("model.int8.onnx", "model.tflite", "parity.md", "flips-model.int8.onnx.png",
+                 "train-images-idx3-ubyte.gz"):
+        owned.write_bytes(name, name.encode())
+    outside.write_text("not the run's")
+    (run / "sub").mkdir()
+    (run / "sub" / "x.onnx").write_text("a file in a folder")
+    record = json.loads((run / MANIFEST).read_text())
+    for name, path in (("../victim.txt", outside), (str(outside), outside), ("sub/x.onnx", run / "sub" / "x.onnx")):
+        record["files"][name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    (run / MANIFEST).write_text(json.dumps(record))
+    (run / "parity.md").write_text("with my notes")  # changed since
+    monkeypatch.setattr(os, "link", lambda *a, **k: (_ for _ in ()).throw(PermissionError(1, "no hard links")))
+    removal = OwnedFolder(run, "--out").remove_others(["model.keras"], is_export_output)
+    assert sorted(removal.removed) == ["flips-model.int8.onnx.png", "model.int8.onnx", "model.tflite"]
+    assert removal.notes == []
+    assert (run / "parity.md").read_text() == "with my notes"  # put back under its name
+    assert outside.exists() and (run / "sub" / "x.onnx").exists() and (run / "train-images-idx3-ubyte.gz").exists()
+    assert not [p for p in run.iterdir() if p.name.startswith(".") and p.name != MANIFEST]  # nothing left aside
+    assert "model.tflite" not in json.loads((run / MANIFEST).read_text())["files"]
+
+
 @pytest.mark.slow
 def test_a_run_re_trained_into_its_own_folder_with_or_without_its_manifest(tiny_reruns: Reruns):
     """conftest's tiny run trained again into a copy of its folder without the manifest (as fmnist 0.2.0 left it),
@@ -344,8 +373,8 @@ def test_a_run_re_trained_into_its_own_folder_with_or_without_its_manifest(tiny_
     out = tiny_reruns.folder
     assert json.loads((tiny_reruns.same_seed / "metrics.json").read_text())["config"]["seed"] == 0
     assert json.loads((out / "metrics.json").read_text())["config"]["seed"] == 1  # the second run's files
-    assert not (out / "model.onnx").exists() and "left, made from the model this run replaces: model.onnx (fmnist " \
-        "export" in tiny_reruns.said and "parity.md" not in tiny_reruns.said
+    assert not (out / "model.onnx").exists() and "made from the model this run replaces: model.onnx (fmnist export" \
+        in tiny_reruns.said and "parity.md" not in tiny_reruns.said
     assert (out / "parity.md").read_text() == "parity, with my notes" and (out / "notes.txt").read_text() == "mine"
     recorded = set(json.loads((out / MANIFEST).read_text())["files"])
     assert recorded == {p.name for p in out.iterdir()} - {MANIFEST, "notes.txt"}

@@ -85,7 +85,7 @@ def classify(
         raise UsageError("--save writes annotated copies on this machine, which --ray does not; leave it out")
     if ray_at is None:
         _no_uris(inputs)
-    names = labels.split(",") if labels else None
+    names = [name.strip() for name in labels.split(",")] if labels else None
     classifier = Classifier(model, threads=1, labels=names, threshold=threshold)
     if classifier.note:
         typer.echo(classifier.note, err=True)

@@ -83,6 +83,20 @@ def runtime_formats() -> str:
     return listing([f for f in FORMATS.values() if f.runtime])
 
 
+EXPORT_REPORTS = ("parity.json", "parity.md")  # export's report on one run's files
+FLIPS = "flips-"  # flips-<file>.png: the images a file answers differently from Keras
+
+
+def is_export_output(name: str) -> bool:
+    """A plain name (no folder, not hidden) of the kind export writes into a run folder: a model file it converts to
+    (.onnx, .tflite, a rejected copy), its report or a flips picture."""
+    if name != Path(name).name or name.startswith("."):
+        return False
+    converted = by_suffix(name)
+    return (name in EXPORT_REPORTS or (name.startswith(FLIPS) and name.endswith(".png"))
+            or (converted is not None and converted is not KERAS))
+
+
 def rejected_name(file: str) -> str:
     """The copy export keeps of a file its gate failed: model.int8.onnx -> model.int8.rejected.onnx."""
     stem, _, suffix = file.rpartition(".")

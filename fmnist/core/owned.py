@@ -12,13 +12,12 @@ there meanwhile is never replaced either.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import stat
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +56,32 @@ class OwnedFile:
 
     def writing(self) -> AbstractContextManager[Path]:
         return self.folder.writing(self.name)
+
+
+@dataclass
+class Removal:
+    """What OwnedFolder.remove_others did: the names it removed, and what a user should know besides."""
+
+    removed: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _put_back(aside: Path, path: Path) -> bool:
+    """A file taken aside under its name again, never over one made there since; False if it stays aside."""
+    try:
+        os.link(aside, path)  # fails if the name is taken
+    except FileExistsError:
+        return False
+    except OSError:  # a file system without hard links (FAT, exFAT): a rename, once the name is seen free
+        if os.path.lexists(path):
+            return False
+        try:
+            os.rename(aside, path)
+        except OSError:
+            return False
+        return True
+    aside.unlink(missing_ok=True)
+    return True
 
 
 class OwnedFolder:
@@ -179,37 +204,45 @@ class OwnedFolder:
     def write_json(self, name: str, obj: Any) -> None:
         self.write_bytes(name, (json.dumps(obj, indent=2) + "\n").encode())
 
-    def remove_others(self, keep: Iterable[str]) -> list[str]:
-        """Remove the files fmnist wrote here that are not among `keep` and are unchanged since (an earlier run's
-        exports, made from the model `keep` replaces); their names, and the manifest forgets them and the ones gone.
-        A file is moved to a hidden name first and its sha256 checked there: one swapped in meanwhile is put back."""
+    def remove_others(self, keep: Iterable[str], removable: Callable[[str], bool]) -> Removal:
+        """Remove the files fmnist wrote here (the manifest lists them, unchanged since) that are not among `keep`
+        and that `removable` names (an earlier run's exports, made from the model `keep` replaces); only plain names
+        directly in the folder. Each is moved to a hidden name first and its sha256 checked there: one swapped in
+        meanwhile is put back. The manifest forgets what is gone; a failure to record that is a note, not an error
+        (the run is written by then)."""
         files, kept = self.written(), set(keep)
-        removed = [name for name in files if name not in kept and self._take_away(name, files[name])]
-        gone = [name for name in files if name not in kept and not os.path.lexists(self.folder / name)]
+        plain = [n for n in files if n == Path(n).name and not n.startswith(".")]  # never a path out of the folder
+        candidates = [n for n in plain if n not in kept and removable(n)]
+        removal = Removal()
+        for name in candidates:
+            self._take_away(name, files[name], removal)
+        gone = [name for name in candidates if not os.path.lexists(self.folder / name)]
         if gone:
-            self._write_manifest({name: digest for name, digest in files.items() if name not in gone})
-        return removed
+            try:
+                self._write_manifest({name: digest for name, digest in files.items() if name not in gone})
+            except FmnistError as e:
+                removal.notes.append(f"{MANIFEST} could not record it ({e})")
+        return removal
 
-    def _take_away(self, name: str, digest: str) -> bool:
+    def _take_away(self, name: str, digest: str, removal: Removal) -> None:
         path = self.folder / name
         try:
             if not stat.S_ISREG(os.lstat(path).st_mode):
-                return False
+                return
             aside = atomic.new_temp(path)
         except OSError:
-            return False
+            return
         try:
             os.rename(path, aside)
         except OSError:
             aside.unlink(missing_ok=True)
-            return False
+            return
         if sha256_file(aside) == digest:
             aside.unlink()
-            return True
-        with contextlib.suppress(OSError):  # not fmnist's: back under its name, unless one was made there since
-            os.link(aside, path)
-            aside.unlink()
-        return False
+            removal.removed.append(name)
+        elif not _put_back(aside, path):
+            removal.notes.append(f"{printable(name)} changed since fmnist wrote it and is kept as "
+                                 f"{printable(aside.name)}")
 
     def _record(self, name: str, digest: str) -> None:
         self._write_manifest({**self.written(), name: digest})

@@ -231,7 +231,7 @@ def _expected(model: Path, sample: Path, say: Callable[[str], None]) -> dict[str
     """The answer the Pi's self-test must find: the sample read and classified by the one path `fmnist classify`
     takes (classify_path: a large JPEG decoded at the model's scale); an error names the user's files. A sample
     the model is not sure about still makes a self-test (the same answer on the Pi), and `say` warns of it."""
-    from fmnist.runtime.batch import classify_path
+    from fmnist.runtime.batch import classify_path, label_text
     from fmnist.runtime.classifier import Classifier
     from fmnist.runtime.image import ImageError
 
@@ -240,9 +240,9 @@ def _expected(model: Path, sample: Path, say: Callable[[str], None]) -> dict[str
         raise ImageError(str(outcome.error))
     best = outcome.result.best
     if not outcome.result.sure:
-        say(f"warning: the model is not sure about the sample {escaped(sample.name)} ({best.label} {best.score:.0%}, "
-            f"its threshold {outcome.result.threshold:.2f}): the self-test then checks only that the Pi gives that "
-            "same answer; pass --sample with a photo it is sure of (for a model of your own classes, one of them)")
+        say(f"warning: the model is not sure about the sample {escaped(sample.name)}: {label_text(outcome.result)}, "
+            f"its threshold {outcome.result.threshold:.2f}; the self-test then checks only that the Pi gives that "
+            "same answer: pass --sample with a photo it is sure of (for a model of your own classes, one of them)")
     return {"label": best.label, "score": round(best.score, 4), "tie": TIE}
 
 

@@ -170,12 +170,11 @@ def taken(out: str) -> str | None:
         return f"{out} already exists; choose another --out (nothing is ever written over)" if exists else None
     try:
         filesystem, path, _ = opened(out)
+        held = filesystem.get_file_info(fs.FileSelector(path, allow_not_found=True, recursive=False))  # one level
     except ValueError as e:  # pyarrow's ArrowInvalid: a scheme it does not read, a URI it cannot parse
         raise UsageError(f"--out {out}: {str(e).splitlines()[0]:.300}; give a new local folder or an s3://, "
                          "gs:// or hdfs:// prefix") from None
-    try:  # one level is enough to tell an empty prefix
-        held = filesystem.get_file_info(fs.FileSelector(path, allow_not_found=True, recursive=False))
-    except (OSError, ValueError) as e:
+    except OSError as e:  # a bucket's region not found, no network, HDFS without its libraries
         raise FmnistError(f"--out {out}: cannot look into it ({str(e).splitlines()[0]:.300})") from None
     return f"{out} already holds files; choose another --out" if held else None
 

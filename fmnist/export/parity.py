@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from fmnist.core.formats import FLIPS
 from fmnist.core.meta import CLASS_NAMES
 from fmnist.export.evidence import CONFIDENCE, loss_p_value, rate_lower_bound
 
@@ -229,7 +230,7 @@ def _pictures(report: ParityReport) -> list[str]:
 
 def flips_picture(file: str) -> str:
     """The grid of the images a file answers differently from Keras: model.int8.onnx -> flips-model.int8.onnx.png"""
-    return f"flips-{file}.png"
+    return f"{FLIPS}{file}.png"
 
 
 def table(report: ParityReport) -> Any:

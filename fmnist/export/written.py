@@ -17,13 +17,13 @@ from pathlib import Path
 
 from fmnist.core.bounded import sha256_file
 from fmnist.core.errors import FmnistError
-from fmnist.core.formats import recognise, rejected_name
+from fmnist.core.formats import EXPORT_REPORTS, recognise, rejected_name
 from fmnist.core.meta import read_meta
 from fmnist.core.owned import OwnedFolder
 from fmnist.export.parity import flips_picture
 from fmnist.export.targets import ExportOptions, files
 
-REPORT = ("parity.json", "parity.md")
+REPORT = EXPORT_REPORTS
 REPORT_LIMIT = 4 << 20  # bytes: an earlier parity.json is a few KB
 
 

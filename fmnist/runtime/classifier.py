@@ -67,11 +67,11 @@ class Classifier:
             raise ModelError(f"{self.path} has no fmnist metadata ('{META_KEY}' key), so its labels are unknown; "
                              "pass --labels with one comma-separated name per output, or re-export it with fmnist "
                              "export")
-        self.labels = check_labels(list(labels) if labels else list(self.meta.labels),  # type: ignore[union-attr]
-                                   f"{self.path}")
+        self.labels = self._given(labels) if labels else check_labels(list(self.meta.labels),  # type: ignore[union-attr]
+                                                                      f"{self.path}")
         # the preprocessing the model was made for; another version is refused, a note when none is recorded
         self.preparation, self.note = preparation_for(self.meta, self.path)
-        if labels and self.meta is not None and list(labels) != list(self.meta.labels):
+        if labels and self.meta is not None and self.labels != list(self.meta.labels):
             renamed = f"--labels replaces the model's own labels ({', '.join(self.meta.labels)})"
             self.note = f"{self.note}; {renamed}" if self.note else renamed
         self._check_labels_given(labels)
@@ -93,6 +93,14 @@ class Classifier:
                              f"{', '.join(map(str, want))}) input; is it a model exported by fmnist?")
         if len(out) != 1 or len(out[0].shape) != 2 or out[0].shape[1] != len(self.labels):
             raise self._output_error([(o.name, o.shape) for o in out])
+
+    @staticmethod
+    def _given(labels: list[str]) -> list[str]:
+        """--labels as the runtime takes them: the user's names are at fault, so a usage error (exit 2)."""
+        try:
+            return check_labels(list(labels), "--labels")
+        except ModelError as e:
+            raise UsageError(str(e)) from None
 
     def _check_labels_given(self, labels: list[str] | None) -> None:
         """--labels must name each of a model's outputs: the user's names are at fault, not the model."""

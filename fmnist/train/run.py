@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from fmnist.core.formats import is_export_output
 from fmnist.core.owned import OwnedFolder
 from fmnist.core.signals import whole
 from fmnist.evaluation.run_card import RunCard
@@ -47,8 +48,10 @@ def train(cfg: RunConfig, say: Callable[[str], None] = lambda line: None) -> Run
         metrics = write_run(out, trained.fitted, trained.metrics, trained.preparation)
         for name, write in trained.files.items():
             write(out / name)
-        stale = out.remove_others([*COMMON, *files])
-    if stale:
-        say(f"removed the files the earlier run in {out.folder} left, made from the model this run replaces: "
-            f"{', '.join(stale)} (fmnist export {out.folder} makes them again)")
+        stale = out.remove_others([*COMMON, *files], is_export_output)
+    if stale.removed:
+        say(f"removed what an earlier export into {out.folder} made from the model this run replaces: "
+            f"{', '.join(stale.removed)} (fmnist export {out.folder} makes the files again)")
+    for note in stale.notes:
+        say(f"note: {note}")
     return RunCard.from_metrics(out.folder, metrics)
