@@ -221,7 +221,7 @@ class OwnedFolder:
             try:
                 self._write_manifest({name: digest for name, digest in files.items() if name not in gone})
             except FmnistError as e:
-                removal.notes.append(f"{MANIFEST} could not record it ({e})")
+                removal.notes.append(f"{MANIFEST} could not record the removal ({e})")
         return removal
 
     def _take_away(self, name: str, digest: str, removal: Removal) -> None:
