@@ -335,13 +335,13 @@ def test_a_run_folder_whose_card_is_not_fmnist_s_is_refused(tmp_path):
         run_folder(yours)
 
 
-def test_a_retrained_run_removes_only_plain_export_names_its_manifest_lists_unchanged(tmp_path, monkeypatch):
-    """What remove_others may remove is what export writes, directly in the folder: a manifest naming a file
-    outside it (edited by hand, or written by a hostile tool), or a dataset `data fetch --dest` recorded there, is
-    never touched. A changed file is put back, by a rename where hard links fail (FAT, exFAT)."""
+def test_a_run_folder_names_only_the_plain_export_files_its_manifest_lists_unchanged(tmp_path):
+    """What a re-trained run warns of: export's kinds of file, directly in the folder, that the manifest lists and
+    nobody changed. A manifest naming a file outside the folder (edited by hand, or by a hostile tool), a dataset
+    `data fetch --dest` recorded there, or a file changed since, is not named; nothing is ever removed."""
     from fmnist.core.formats import is_export_output
 
-    run, outside = tmp_path / "run", tmp_path / "victim.txt"
+    run, outside = tmp_path / "run", tmp_path / "victim.onnx"
     owned = OwnedFolder(run, "--out")
     for name in ("model.int8.onnx", "model.tflite", "parity.md", "flips-model.int8.onnx.png",
                  "train-images-idx3-ubyte.gz"):
@@ -350,30 +350,28 @@ def test_a_retrained_run_removes_only_plain_export_names_its_manifest_lists_unch
     (run / "sub").mkdir()
     (run / "sub" / "x.onnx").write_text("a file in a folder")
     record = json.loads((run / MANIFEST).read_text())
-    for name, path in (("../victim.txt", outside), (str(outside), outside), ("sub/x.onnx", run / "sub" / "x.onnx")):
+    for name, path in (("../victim.onnx", outside), (str(outside), outside), ("sub/x.onnx", run / "sub" / "x.onnx")):
         record["files"][name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    record["files"]["a\0.onnx"] = "0" * 64
     (run / MANIFEST).write_text(json.dumps(record))
-    (run / "parity.md").write_text("with my notes")  # changed since
-    monkeypatch.setattr(os, "link", lambda *a, **k: (_ for _ in ()).throw(PermissionError(1, "no hard links")))
-    removal = OwnedFolder(run, "--out").remove_others(["model.keras"], is_export_output)
-    assert sorted(removal.removed) == ["flips-model.int8.onnx.png", "model.int8.onnx", "model.tflite"]
-    assert removal.notes == []
-    assert (run / "parity.md").read_text() == "with my notes"  # put back under its name
-    assert outside.exists() and (run / "sub" / "x.onnx").exists() and (run / "train-images-idx3-ubyte.gz").exists()
-    assert not [p for p in run.iterdir() if p.name.startswith(".") and p.name != MANIFEST]  # nothing left aside
-    assert "model.tflite" not in json.loads((run / MANIFEST).read_text())["files"]
+    (run / "parity.md").write_text("with my notes")  # changed since: the user's now
+    before = sorted(p.name for p in run.iterdir())
+    named = OwnedFolder(run, "--out").recorded(is_export_output)
+    assert named == ["flips-model.int8.onnx.png", "model.int8.onnx", "model.tflite"]
+    assert sorted(p.name for p in run.iterdir()) == before and outside.exists()
 
 
 @pytest.mark.slow
 def test_a_run_re_trained_into_its_own_folder_with_or_without_its_manifest(tiny_reruns: Reruns):
     """conftest's tiny run trained again into a copy of its folder without the manifest (as fmnist 0.2.0 left it),
     then again with the manifest the first wrote: both succeed (conftest asserts exit 0) and replace the files. The
-    second removes the export the first left (made from the model it replaces, which would be used unawares) and
-    says so, and keeps a recorded file the user changed and a file of the user's."""
+    second names the export the first left (made from the model it replaces, which would be used unawares) and
+    leaves it, as it leaves a recorded file the user changed and a file of the user's."""
     out = tiny_reruns.folder
     assert json.loads((tiny_reruns.same_seed / "metrics.json").read_text())["config"]["seed"] == 0
     assert json.loads((out / "metrics.json").read_text())["config"]["seed"] == 1  # the second run's files
-    assert not (out / "model.onnx").exists() and "made from the model this run replaces: model.onnx (fmnist export" \
+    assert (out / "model.onnx").read_bytes() == b"an export of the first model"  # named, never removed
+    assert "still holds what an earlier export left there: model.onnx, made from the model this run replaced" \
         in tiny_reruns.said and "parity.md" not in tiny_reruns.said
     assert (out / "parity.md").read_text() == "parity, with my notes" and (out / "notes.txt").read_text() == "mine"
     recorded = set(json.loads((out / MANIFEST).read_text())["files"])

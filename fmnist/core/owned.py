@@ -17,7 +17,7 @@ import os
 import stat
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,32 +56,6 @@ class OwnedFile:
 
     def writing(self) -> AbstractContextManager[Path]:
         return self.folder.writing(self.name)
-
-
-@dataclass
-class Removal:
-    """What OwnedFolder.remove_others did: the names it removed, and what a user should know besides."""
-
-    removed: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-
-def _put_back(aside: Path, path: Path) -> bool:
-    """A file taken aside under its name again, never over one made there since; False if it stays aside."""
-    try:
-        os.link(aside, path)  # fails if the name is taken
-    except FileExistsError:
-        return False
-    except OSError:  # a file system without hard links (FAT, exFAT): a rename, once the name is seen free
-        if os.path.lexists(path):
-            return False
-        try:
-            os.rename(aside, path)
-        except OSError:
-            return False
-        return True
-    aside.unlink(missing_ok=True)
-    return True
 
 
 class OwnedFolder:
@@ -204,45 +178,18 @@ class OwnedFolder:
     def write_json(self, name: str, obj: Any) -> None:
         self.write_bytes(name, (json.dumps(obj, indent=2) + "\n").encode())
 
-    def remove_others(self, keep: Iterable[str], removable: Callable[[str], bool]) -> Removal:
-        """Remove the files fmnist wrote here (the manifest lists them, unchanged since) that are not among `keep`
-        and that `removable` names (an earlier run's exports, made from the model `keep` replaces); only plain names
-        directly in the folder. Each is moved to a hidden name first and its sha256 checked there: one swapped in
-        meanwhile is put back. The manifest forgets what is gone; a failure to record that is a note, not an error
-        (the run is written by then)."""
-        files, kept = self.written(), set(keep)
-        plain = [n for n in files if n == Path(n).name and not n.startswith(".")]  # never a path out of the folder
-        candidates = [n for n in plain if n not in kept and removable(n)]
-        removal = Removal()
-        for name in candidates:
-            self._take_away(name, files[name], removal)
-        gone = [name for name in candidates if not os.path.lexists(self.folder / name)]
-        if gone:
-            try:
-                self._write_manifest({name: digest for name, digest in files.items() if name not in gone})
-            except FmnistError as e:
-                removal.notes.append(f"{MANIFEST} could not record the removal ({e})")
-        return removal
+    def recorded(self, pick: Callable[[str], bool]) -> list[str]:
+        """The files the manifest lists, unchanged since, that `pick` names: plain names directly in the folder."""
+        files = self.written()
+        plain = [n for n in files if n == Path(n).name and not n.startswith(".") and "\0" not in n]
+        return sorted(n for n in plain if pick(n) and self._unchanged(n, files[n]))
 
-    def _take_away(self, name: str, digest: str, removal: Removal) -> None:
+    def _unchanged(self, name: str, digest: str) -> bool:
         path = self.folder / name
         try:
-            if not stat.S_ISREG(os.lstat(path).st_mode):
-                return
-            aside = atomic.new_temp(path)
+            return stat.S_ISREG(os.lstat(path).st_mode) and sha256_file(path) == digest
         except OSError:
-            return
-        try:
-            os.rename(path, aside)
-        except OSError:
-            aside.unlink(missing_ok=True)
-            return
-        if sha256_file(aside) == digest:
-            aside.unlink()
-            removal.removed.append(name)
-        elif not _put_back(aside, path):
-            removal.notes.append(f"{printable(name)} changed since fmnist wrote it and is kept as "
-                                 f"{printable(aside.name)}")
+            return False
 
     def _record(self, name: str, digest: str) -> None:
         self._write_manifest({**self.written(), name: digest})

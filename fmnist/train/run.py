@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from fmnist.core.errors import escaped
 from fmnist.core.formats import is_export_output
 from fmnist.core.owned import OwnedFolder
 from fmnist.core.signals import whole
@@ -35,8 +36,8 @@ def write_run(out: OwnedFolder, fitted: Fitted, metrics: dict[str, Any], prepara
 
 
 def train(cfg: RunConfig, say: Callable[[str], None] = lambda line: None) -> RunCard:
-    """Fit cfg's recipe and write its run folder (cfg.out); returns the run's card. Files an earlier run into the
-    same folder left (its exports, made from the model this one replaces) are removed, and `say` names them."""
+    """Fit cfg's recipe and write its run folder (cfg.out); returns the run's card. What an earlier export left in
+    the folder (made from the model this run replaces) is named through `say`: it no longer matches model.keras."""
     recipe = cfg.recipe
     files = recipe.files(cfg)
     check_apart(cfg.out, (cfg.photos, cfg.photos_val))
@@ -48,10 +49,9 @@ def train(cfg: RunConfig, say: Callable[[str], None] = lambda line: None) -> Run
         metrics = write_run(out, trained.fitted, trained.metrics, trained.preparation)
         for name, write in trained.files.items():
             write(out / name)
-        stale = out.remove_others([*COMMON, *files], is_export_output)
-    if stale.removed:
-        say(f"removed what an earlier export into {out.folder} made from the model this run replaces: "
-            f"{', '.join(stale.removed)} (fmnist export {out.folder} makes the files again)")
-    for note in stale.notes:
-        say(f"note: {note}")
+    stale = [name for name in out.recorded(is_export_output) if name not in (*COMMON, *files)]
+    if stale:
+        say(f"note: {escaped(out.folder)} still holds what an earlier export left there: "
+            f"{', '.join(escaped(name) for name in stale)}, made from the model this run replaced; export again "
+            f"(fmnist export {escaped(out.folder)}, which replaces them) or remove them before using them")
     return RunCard.from_metrics(out.folder, metrics)
