@@ -12,6 +12,7 @@ there meanwhile is never replaced either.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
@@ -26,6 +27,7 @@ from fmnist.core.bounded import sha256_file
 from fmnist.core.errors import FmnistError, UsageError, listed, printable
 
 MANIFEST = ".fmnist-files.json"  # in a folder fmnist wrote into: {"written_by": "fmnist", "files": {name: sha256}}
+RECORDED_LIMIT = 1 << 30  # bytes: a file `recorded` hashes; fmnist's largest (a model) is under 200 MB
 MANIFEST_LIMIT = 1 << 20  # bytes; a bigger file under the manifest's name is not one fmnist wrote
 
 
@@ -185,11 +187,23 @@ class OwnedFolder:
         return sorted(n for n in plain if pick(n) and self._unchanged(n, files[n]))
 
     def _unchanged(self, name: str, digest: str) -> bool:
-        path = self.folder / name
+        """A regular file (no link followed, no FIFO waited on, none over RECORDED_LIMIT) with that sha256."""
         try:
-            return stat.S_ISREG(os.lstat(path).st_mode) and sha256_file(path) == digest
+            fd = os.open(self.folder / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except (OSError, ValueError):  # ValueError: a name the file system cannot take (a lone surrogate)
+            return False
+        try:
+            found = os.fstat(fd)
+            if not stat.S_ISREG(found.st_mode) or found.st_size > RECORDED_LIMIT:
+                return False
+            sha = hashlib.sha256()
+            while chunk := os.read(fd, 1 << 20):
+                sha.update(chunk)
+            return sha.hexdigest() == digest
         except OSError:
             return False
+        finally:
+            os.close(fd)
 
     def _record(self, name: str, digest: str) -> None:
         self._write_manifest({**self.written(), name: digest})

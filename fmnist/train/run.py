@@ -5,10 +5,11 @@ recipe's own."""
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from fmnist.core.errors import escaped
+from fmnist.core.errors import escaped, listed
 from fmnist.core.formats import is_export_output
 from fmnist.core.owned import OwnedFolder
 from fmnist.core.signals import whole
@@ -51,7 +52,7 @@ def train(cfg: RunConfig, say: Callable[[str], None] = lambda line: None) -> Run
             write(out / name)
     stale = [name for name in out.recorded(is_export_output) if name not in (*COMMON, *files)]
     if stale:
-        say(f"note: {escaped(out.folder)} still holds what an earlier export left there: "
-            f"{', '.join(escaped(name) for name in stale)}, made from the model this run replaced; export again "
-            f"(fmnist export {escaped(out.folder)}, which replaces them) or remove them before using them")
+        say(f"note: {escaped(out.folder)} still holds what an earlier export wrote there: "
+            f"{listed([escaped(name) for name in stale])}; made from an earlier model, they no longer match "
+            f"model.keras: remove them, then export again (fmnist export {escaped(shlex.quote(str(out.folder)))} …)")
     return RunCard.from_metrics(out.folder, metrics)
