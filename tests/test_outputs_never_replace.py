@@ -353,8 +353,10 @@ def test_a_run_folder_names_only_the_plain_export_files_its_manifest_lists_uncha
     for name, path in (("../victim.onnx", outside), (str(outside), outside), ("sub/x.onnx", run / "sub" / "x.onnx")):
         record["files"][name] = hashlib.sha256(path.read_bytes()).hexdigest()
     record["files"]["a\0.onnx"] = record["files"]["a\ud800.onnx"] = "0" * 64  # names no file system takes
-    os.mkfifo(run / "pipe.onnx")  # a FIFO under a recorded name: never waited on
-    record["files"]["pipe.onnx"] = "0" * 64
+    empty = hashlib.sha256(b"").hexdigest()
+    os.mkfifo(run / "pipe.onnx")  # a FIFO under a recorded name, its digest an empty file's: never read as one
+    (run / "link.onnx").symlink_to(run / "model.tflite")  # a link to a file with the recorded content: not followed
+    record["files"].update({"pipe.onnx": empty, "link.onnx": hashlib.sha256(b"model.tflite").hexdigest()})
     (run / MANIFEST).write_text(json.dumps(record))
     (run / "parity.md").write_text("with my notes")  # changed since: the user's now
     before = sorted(p.name for p in run.iterdir())
@@ -373,8 +375,9 @@ def test_a_run_re_trained_into_its_own_folder_with_or_without_its_manifest(tiny_
     assert json.loads((tiny_reruns.same_seed / "metrics.json").read_text())["config"]["seed"] == 0
     assert json.loads((out / "metrics.json").read_text())["config"]["seed"] == 1  # the second run's files
     assert (out / "model.onnx").read_bytes() == b"an export of the first model"  # named, never removed
-    assert "still holds what an earlier export wrote there: model.onnx; made from an earlier model, they no longer " \
-        "match model.keras: remove them, then export again" in tiny_reruns.said and "parity.md" not in tiny_reruns.said
+    assert "still holds what an earlier export wrote there: model.onnx; made from an earlier model, it no longer " \
+        "matches model.keras: remove it, then run fmnist export on this folder again" in tiny_reruns.said
+    assert "parity.md" not in tiny_reruns.said
     assert (out / "parity.md").read_text() == "parity, with my notes" and (out / "notes.txt").read_text() == "mine"
     recorded = set(json.loads((out / MANIFEST).read_text())["files"])
     assert recorded == {p.name for p in out.iterdir()} - {MANIFEST, "notes.txt"}

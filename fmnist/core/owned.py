@@ -196,10 +196,11 @@ class OwnedFolder:
             found = os.fstat(fd)
             if not stat.S_ISREG(found.st_mode) or found.st_size > RECORDED_LIMIT:
                 return False
-            sha = hashlib.sha256()
-            while chunk := os.read(fd, 1 << 20):
+            sha, left = hashlib.sha256(), found.st_size + 1  # a file growing meanwhile is read no further
+            while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):
                 sha.update(chunk)
-            return sha.hexdigest() == digest
+                left -= len(chunk)
+            return left == 1 and sha.hexdigest() == digest
         except OSError:
             return False
         finally:

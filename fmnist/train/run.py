@@ -5,11 +5,10 @@ recipe's own."""
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from fmnist.core.errors import escaped, listed
+from fmnist.core.errors import escaped
 from fmnist.core.formats import is_export_output
 from fmnist.core.owned import OwnedFolder
 from fmnist.core.signals import whole
@@ -52,7 +51,8 @@ def train(cfg: RunConfig, say: Callable[[str], None] = lambda line: None) -> Run
             write(out / name)
     stale = [name for name in out.recorded(is_export_output) if name not in (*COMMON, *files)]
     if stale:
+        them = "it no longer matches" if len(stale) == 1 else "they no longer match"
         say(f"note: {escaped(out.folder)} still holds what an earlier export wrote there: "
-            f"{listed([escaped(name) for name in stale])}; made from an earlier model, they no longer match "
-            f"model.keras: remove them, then export again (fmnist export {escaped(shlex.quote(str(out.folder)))} …)")
+            f"{', '.join(escaped(name) for name in stale)}; made from an earlier model, {them} model.keras: remove "
+            f"{'it' if len(stale) == 1 else 'them'}, then run fmnist export on this folder again")
     return RunCard.from_metrics(out.folder, metrics)
