@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from fmnist.core.errors import FmnistError
@@ -42,8 +44,48 @@ def read_bounded(path: Path, limit: int, may_take: str, error: type[FmnistError]
 
 def sha256_file(path: Path) -> str:
     """The hex sha256 of a file, read a block at a time (never the whole file in memory)."""
-    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        while block := f.read(BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
+        return _sha256(f.fileno())[0]
+
+
+def _sha256(fd: int, most: int | None = None) -> tuple[str, int]:
+    """The hex sha256 of what `fd` reads, a block at a time, and how many bytes that was; at most `most` bytes."""
+    digest, count = hashlib.sha256(), 0
+    while most is None or count < most:
+        block = os.read(fd, BLOCK if most is None else min(BLOCK, most - count))
+        if not block:
+            break
+        digest.update(block)
+        count += len(block)
+    return digest.hexdigest(), count
+
+
+@contextmanager
+def opened_regular(path: Path, follow: bool = True) -> Iterator[tuple[int, os.stat_result] | None]:
+    """The descriptor of the regular file at `path` and its stat, taken on that descriptor, or None when there is
+    none (missing, a folder, a FIFO: opened without waiting for a writer; a link, unless `follow`; a name the file
+    system cannot take). Closed at the end of the block."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | (0 if follow else os.O_NOFOLLOW)
+    try:
+        fd = os.open(path, flags)
+    except (OSError, ValueError):  # ValueError: a NUL, or a lone surrogate, in the name
+        yield None
+        return
+    try:
+        found = os.fstat(fd)
+        yield (fd, found) if stat.S_ISREG(found.st_mode) else None
+    finally:
+        os.close(fd)
+
+
+def sha256_regular(path: Path, limit: int) -> str | None:
+    """The hex sha256 of the regular file at `path`, not through a link and of at most `limit` bytes, or None (see
+    opened_regular; over the limit, or growing while it is read, or unreadable)."""
+    try:
+        with opened_regular(path, follow=False) as found:
+            if found is None or found[1].st_size > limit:
+                return None
+            digest, count = _sha256(found[0], found[1].st_size + 1)  # a file growing meanwhile is read no further
+    except OSError:
+        return None
+    return digest if count == found[1].st_size else None

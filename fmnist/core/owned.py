@@ -12,7 +12,6 @@ there meanwhile is never replaced either.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from fmnist.core import atomic
-from fmnist.core.bounded import sha256_file
+from fmnist.core.bounded import sha256_file, sha256_regular
 from fmnist.core.errors import FmnistError, UsageError, listed, printable
 
 MANIFEST = ".fmnist-files.json"  # in a folder fmnist wrote into: {"written_by": "fmnist", "files": {name: sha256}}
@@ -184,27 +183,7 @@ class OwnedFolder:
         """The files the manifest lists, unchanged since, that `pick` names: plain names directly in the folder."""
         files = self.written()
         plain = [n for n in files if n == Path(n).name and not n.startswith(".") and "\0" not in n]
-        return sorted(n for n in plain if pick(n) and self._unchanged(n, files[n]))
-
-    def _unchanged(self, name: str, digest: str) -> bool:
-        """A regular file (no link followed, no FIFO waited on, none over RECORDED_LIMIT) with that sha256."""
-        try:
-            fd = os.open(self.folder / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-        except (OSError, ValueError):  # ValueError: a name the file system cannot take (a lone surrogate)
-            return False
-        try:
-            found = os.fstat(fd)
-            if not stat.S_ISREG(found.st_mode) or found.st_size > RECORDED_LIMIT:
-                return False
-            sha, left = hashlib.sha256(), found.st_size + 1  # a file growing meanwhile is read no further
-            while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):
-                sha.update(chunk)
-                left -= len(chunk)
-            return left == 1 and sha.hexdigest() == digest
-        except OSError:
-            return False
-        finally:
-            os.close(fd)
+        return sorted(n for n in plain if pick(n) and sha256_regular(self.folder / n, RECORDED_LIMIT) == files[n])
 
     def _record(self, name: str, digest: str) -> None:
         self._write_manifest({**self.written(), name: digest})

@@ -13,7 +13,6 @@ import contextlib
 import functools
 import io
 import os
-import stat
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from fmnist.core import atomic
-from fmnist.core.bounded import checked_size, sha256_file
+from fmnist.core.bounded import checked_size, opened_regular, sha256_file
 from fmnist.core.cache import cache_root
 from fmnist.core.errors import DataError, FmnistError
 from fmnist.runtime.image import IMAGE_EXTENSIONS, MAX_FILE_BYTES, ImageError, is_large, read_image
@@ -102,18 +101,13 @@ def _npy_header(pixels: int) -> bytes:
 def _cached_row(cached: Path, pixels: int) -> np.ndarray | None:
     """A cache entry's row, or None when there is none or it is damaged (then it is made again)."""
     header = _npy_header(pixels)
-    try:  # not blocking on a FIFO put there, and only a regular file read
-        fd = os.open(cached, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError:
-        return None
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a folder opens too
-            return None
-        data = os.read(fd, len(header) + pixels + 2)  # one byte more than an entry: a longer file is damaged
+        with opened_regular(cached) as found:  # not a FIFO put there, nor a folder
+            if found is None:
+                return None
+            data = os.read(found[0], len(header) + pixels + 2)  # one byte more than an entry: a longer one is damaged
     except OSError:
         return None
-    finally:
-        os.close(fd)
     if len(data) != len(header) + pixels + 1 or not data.startswith(header):
         return None
     return np.frombuffer(data, np.uint8, offset=len(header))

@@ -23,7 +23,6 @@ from fmnist.core.owned import OwnedFolder
 from fmnist.export.parity import flips_picture
 from fmnist.export.targets import ExportOptions, files
 
-REPORT = EXPORT_REPORTS
 REPORT_LIMIT = 4 << 20  # bytes: an earlier parity.json is a few KB
 
 
@@ -34,7 +33,7 @@ def names_for(file: str) -> list[str]:
 
 def export_names(opts: ExportOptions) -> list[str]:
     """Every name this export may write."""
-    return [name for file, _ in files(opts) for name in names_for(file)] + list(REPORT)
+    return [name for file, _ in files(opts) for name in names_for(file)] + list(EXPORT_REPORTS)
 
 
 def _reported(out: Path, source_sha256: str) -> set[str]:
@@ -56,7 +55,7 @@ def _reported(out: Path, source_sha256: str) -> set[str]:
     rows = {row["file"]: row for row in report["files"] if isinstance(row, dict) and row.get("file") in known}
     if not any(_made_from(out / file, source_sha256) for file in rows):
         return set()
-    return set(REPORT) | {name for file, row in rows.items()
+    return set(EXPORT_REPORTS) | {name for file, row in rows.items()
                           for name in (flips_picture(file), *([rejected_name(file)] if row.get("passed") is False
                                                               else []))}
 
