@@ -82,6 +82,25 @@ def test_a_guide_box_mostly_off_the_frame_is_refused_and_nothing_is_collected(tm
     assert (tmp_path / "c" / "cup").is_dir()
 
 
+def test_a_refused_guide_box_removes_the_parent_folders_collect_made_too(tmp_path):
+    video = mjpeg_avi(tmp_path / "v.avi", 12)
+    got = runner.invoke(app, ["live", "--source", str(video), "--model", "edge", "--no-display", "--collect",
+                              str(tmp_path / "a" / "b" / "c"), "--collect-label", "mug", "--roi", "316,0,100,100"])
+    assert got.exit_code == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.avi"]  # no a/, a/b/, a/b/c/ nor mug/
+
+
+def test_a_label_refused_after_another_s_folder_was_made_removes_that_folder(tmp_path):
+    from fmnist.runtime.video.collect import CollectError, Collector
+
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "cup").write_text("my notes")  # the second label's name is a file of the user's
+    with pytest.raises(CollectError, match="it is a file, not a folder"):
+        Collector(tmp_path / "c", ["mug", "cup"])
+    assert [p.name for p in (tmp_path / "c").iterdir()] == ["cup"]  # mug/, made for the first label, is gone
+    assert (tmp_path / "c" / "cup").read_text() == "my notes"
+
+
 def test_a_guide_box_is_clipped_while_most_of_it_lies_in_the_frame():
     assert guide_box(320, 240, (300, 0, 30, 100)) == (300, 0, 20, 100)  # 2/3 inside
     assert guide_box(320, 240, (-10, -10, 100, 100)) == (0, 0, 90, 90)

@@ -58,6 +58,15 @@ def _alike(root: Path, label: str) -> str | None:
     return next((n for n in names if n != label and same_name(n) == same_name(label)), None)
 
 
+def _missing(folder: Path) -> list[Path]:
+    """`folder` and those of its parents that do not exist yet, outermost first: what mkdir(parents=True) makes."""
+    missing = []
+    while not folder.exists() and not folder.is_symlink() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing[::-1]
+
+
 def parse_labels(text: str) -> list[str]:
     labels = [check_label(x) for x in text.split(",") if x.strip()]
     if not labels or len(labels) > MAX_LABELS or printing_alike(labels):
@@ -86,25 +95,33 @@ class Collector:
         self.current = self.labels[0]
         self.saved: Counter[str] = Counter()  # this run, per label
         self.counts = {}
-        self.made = [folder for folder in (self.root, *(self.root / x for x in self.labels)) if not folder.exists()]
-        for label in self.labels:
-            folder = self.root / label
-            other = _alike(self.root, label)
-            if other is not None:
-                raise CollectError(f"cannot collect {label!r} into {self.root}: its folder {other!r} prints alike "
-                                   "(another Unicode form); give the label as that folder is named")
-            if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
-                raise CollectError(f"cannot collect into {folder}: it is a {'link' if folder.is_symlink() else 'file'}"
-                                   ", not a folder; move it away or choose another --collect folder")
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-                with tempfile.NamedTemporaryFile(dir=folder, prefix=".fmnist-probe-"):
-                    pass
-            except OSError as e:
-                raise CollectError(f"cannot collect into {folder}: {e.strerror or e}; choose a folder you can "
-                                   "write to") from e
-            self.counts[label] = sum(1 for p in folder.iterdir() if p.suffix.lower() == ".jpg"
-                                     and not p.name.startswith("."))  # not a temp file a killed run left
+        self.made = [*_missing(self.root), *(self.root / x for x in self.labels if not (self.root / x).exists())]
+        try:
+            for label in self.labels:
+                self.counts[label] = self._open(label)
+        except CollectError:
+            self.close()  # the folders this run made for the labels before the one refused
+            raise
+
+    def _open(self, label: str) -> int:
+        """Make (or check) root/<label> and probe that it takes a file; how many photos it already holds."""
+        folder = self.root / label
+        other = _alike(self.root, label)
+        if other is not None:
+            raise CollectError(f"cannot collect {label!r} into {self.root}: its folder {other!r} prints alike "
+                               "(another Unicode form); give the label as that folder is named")
+        if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+            raise CollectError(f"cannot collect into {folder}: it is a {'link' if folder.is_symlink() else 'file'}"
+                               ", not a folder; move it away or choose another --collect folder")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=".fmnist-probe-"):
+                pass
+        except OSError as e:
+            raise CollectError(f"cannot collect into {folder}: {e.strerror or e}; choose a folder you can "
+                               "write to") from e
+        return sum(1 for p in folder.iterdir() if p.suffix.lower() == ".jpg"
+                   and not p.name.startswith("."))  # not a temp file a killed run left
 
     def select(self, key: int) -> bool:
         """A number key (1-9) picks the label; True if it did."""
@@ -139,7 +156,8 @@ class Collector:
 
     def close(self) -> None:
         """Remove the folders this run made and saved nothing into (a run refused at its first frame, stopped at
-        once): an empty class folder would be a label with no photos. A folder with anything in it stays."""
+        once), the parents --collect's path needed included: an empty class folder would be a label with no photos.
+        A folder with anything in it stays."""
         for folder in reversed(self.made):
             with contextlib.suppress(OSError):
                 folder.rmdir()  # only an empty one
