@@ -190,6 +190,24 @@ def test_a_file_put_under_a_name_while_fmnist_worked_is_never_replaced(tmp_path)
     assert json.loads((tmp_path / "b.json").read_text()) == {"n": 2}
 
 
+def test_a_recorded_file_swapped_for_a_pipe_after_its_check_is_not_ours_and_is_not_waited_on(tmp_path, monkeypatch):
+    """The name is looked at (lstat), then hashed: a pipe put there in between is no match, read without waiting
+    for a writer (opening it for reading would block for ever)."""
+    import threading
+
+    folder = OwnedFolder(tmp_path, "--out")
+    folder.write_json("a.json", {"n": 1})
+    regular = os.lstat(tmp_path / "a.json")
+    (tmp_path / "a.json").unlink()
+    os.mkfifo(tmp_path / "a.json")
+    monkeypatch.setattr("fmnist.core.owned.os.lstat", lambda path: regular)  # as it was when looked at
+    said: list[bool] = []
+    check = threading.Thread(target=lambda: said.append(folder.is_ours("a.json")), daemon=True)
+    check.start()
+    check.join(10)
+    assert said == [False]
+
+
 # --- train --out, train-own --out ---------------------------------------------------------------------------------
 
 def test_train_refuses_a_run_folder_holding_a_file_of_yours_before_it_trains(tmp_path):

@@ -78,12 +78,14 @@ def opened_regular(path: Path, follow: bool = True) -> Iterator[tuple[int, os.st
         os.close(fd)
 
 
-def sha256_regular(path: Path, limit: int) -> str | None:
-    """The hex sha256 of the regular file at `path`, not through a link and of at most `limit` bytes, or None (see
-    opened_regular; over the limit, or growing while it is read, or unreadable)."""
+def sha256_regular(path: Path, limit: int | None = None) -> str | None:
+    """The hex sha256 of the regular file at `path`, not through a link and of at most `limit` bytes (None: any
+    size), or None (see opened_regular; over the limit, or growing while it is read, or unreadable). What a check
+    of a name against a recorded sha256 reads: a name swapped meanwhile for a FIFO or a link is no match, not a
+    wait or a file elsewhere."""
     try:
         with opened_regular(path, follow=False) as found:
-            if found is None or found[1].st_size > limit:
+            if found is None or (limit is not None and found[1].st_size > limit):
                 return None
             digest, count = _sha256(found[0], found[1].st_size + 1)  # a file growing meanwhile is read no further
     except OSError:

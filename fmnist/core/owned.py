@@ -106,7 +106,7 @@ class OwnedFolder:
             return False  # a folder, a symlink, a pipe: never fmnist's
         recorded = self.written().get(name) or self._adopted.get(name)
         if recorded is not None:
-            return sha256_file(path) == recorded
+            return sha256_regular(path) == recorded
         return self._adopt(name, path)
 
     def _adopt(self, name: str, path: Path) -> bool:
@@ -114,7 +114,10 @@ class OwnedFolder:
         manifest this write starts then holds no earlier file, and one changed after this check is refused."""
         if os.path.lexists(self.folder / MANIFEST) or not self._earlier(path):
             return False
-        self._adopted[name] = sha256_file(path)
+        digest = sha256_regular(path)
+        if digest is None:
+            return False  # no longer a regular file
+        self._adopted[name] = digest
         return True
 
     def foreign(self, names: Iterable[str]) -> list[str]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from fmnist.core.bounded import sha256_file
+from fmnist.core.bounded import sha256_file, sha256_regular
 from fmnist.core.errors import listed
 
 RECORD_LIMIT = 8 << 20  # bytes: a photo set's record of 3,800 files is about 400 KB; a bigger file is not one
@@ -83,7 +83,7 @@ def not_as_recorded(folder: Path, recorded: dict[str, str], writer: str,
                 found.append(f"{key}/ (not written by {writer})")
         elif key not in recorded:
             found.append(f"{key} (not written by {writer})")
-        elif not stat.S_ISREG(mode) or sha256_file(path) != recorded[key]:
+        elif sha256_regular(path) != recorded[key]:  # None: not a regular file (now)
             found.append(f"{key} (edited)")
     return sorted(found)
 
