@@ -130,10 +130,11 @@ def _on_ray(classifier: Any, inputs: list[str], address: str, out: str | None, o
             labels = options.pop("labels")
             rows = on_ray.rows(classifier, inputs, on_ray.Options(classifier.path.name,
                                                                    tuple(labels) if labels else None, **options),
-                               actors)
+                               actors, progress=out is not None and sys.stderr.isatty())  # the lines have their own bar
             if out is None:
-                _printed(on_ray.as_outcomes(rows), True, lambda obj: lines.write(dumps(obj) + "\n")).check(inputs,
-                                                                                                         None, True)
+                shown = sys.stderr.isatty() and not lines.isatty()  # as Bar judges it, stdout being stderr here
+                _printed(on_ray.as_outcomes(rows), True, lambda obj: lines.write(dumps(obj) + "\n"),
+                         shown).check(inputs, None, True)
                 return
             written, failed = _written(on_ray, rows, out)
             typer.echo(f"{written} rows written to {escaped(out)}", err=True)
@@ -158,10 +159,10 @@ def _written(on_ray: Any, rows: Any, out: str) -> tuple[int, int]:
         raise typer.Exit(130) from None
 
 
-def _printed(outcomes: Any, as_json: bool, write: Any = stdout_json) -> Any:
+def _printed(outcomes: Any, as_json: bool, write: Any = stdout_json, shown: bool | None = None) -> Any:
     """Each outcome printed as it comes (a JSON line, or a line of text; what went wrong on stderr), a progress bar
-    on a terminal's stderr once the run is long; the Tally. Ctrl-C or SIGTERM stops the run (its workers too) and
-    says how many were written (exit 130)."""
+    on a terminal's stderr once the run is long (Bar's `shown`); the Tally. Ctrl-C or SIGTERM stops the run (its
+    workers too) and says how many were written (exit 130)."""
     from contextlib import closing
 
     from fmnist.cli.progress import Bar
@@ -170,7 +171,7 @@ def _printed(outcomes: Any, as_json: bool, write: Any = stdout_json) -> Any:
 
     tally = Tally()
     try:
-        with stop_as_interrupt(), closing(outcomes), Bar("classified") as bar:
+        with stop_as_interrupt(), closing(outcomes), Bar("classified", shown) as bar:
             for outcome in outcomes:
                 _print_outcome(outcome, as_json, write)
                 tally.add(outcome)

@@ -120,12 +120,14 @@ def connect(address: str) -> bool:
     return True
 
 
-def rows(classifier: Classifier, inputs: list[str], options: Options, actors: int = 0) -> ray.data.Dataset:
+def rows(classifier: Classifier, inputs: list[str], options: Options, actors: int = 0,
+         progress: bool = False) -> ray.data.Dataset:
     """The photos as a dataset of rows (ROWS), in input order, classified by at most `actors` actors (0: one
-    per CPU of the cluster)."""
+    per CPU of the cluster); with `progress`, Ray Data's own progress display on the terminal while it runs."""
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True
-    context.enable_progress_bars = False
+    context.enable_progress_bars = progress
+    context.enable_rich_progress_bars, context.use_ray_tqdm = True, False  # Ray's tqdm bars print only blank lines
     context.print_on_execution_start = False
     logging.getLogger("ray.data").setLevel(logging.ERROR)
     # "", not None, where there is no location or error: a column of None is NaN in a numpy batch
