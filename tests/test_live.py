@@ -147,6 +147,16 @@ def test_display_decision_without_a_screen():
     assert display_available({"WAYLAND_DISPLAY": "wayland-0"}, probe=lambda: True)
 
 
+def test_a_display_nobody_answers_is_headless_with_this_opencv(monkeypatch):
+    """The real probe: this OpenCV (headless) shows no window, and the child that asks for one says no. With
+    opencv-python's Qt, a $DISPLAY nobody answers aborts the process that asks: hence the child (checked by hand
+    with opencv-python 4.x, Qt 5.15: DISPLAY=:99 ran headless, an Xvfb display opened the window)."""
+    from fmnist.runtime.video import outputs
+
+    monkeypatch.setenv("DISPLAY", ":99")
+    assert not outputs.display_available() and not outputs._window_opens_in_a_child()
+
+
 def test_roi_parsing_and_guide_box():
     assert parse_roi("10,20,300,200") == (10, 20, 300, 200)
     for bad in ("1,2,3", "a,b,c,d", "0,0,4,4"):

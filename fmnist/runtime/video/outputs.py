@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import glob
 import os
+import re
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -32,11 +34,33 @@ def display_available(env: Mapping[str, str] | None = None, probe: Callable[[], 
 
 
 def _probe_window() -> bool:
+    if not _has_gui() or not _window_opens_in_a_child():
+        return False
     try:
         cv2.namedWindow(WINDOW, cv2.WINDOW_AUTOSIZE)
         return True
-    except cv2.error:  # a headless OpenCV build, or a display that refuses us
+    except cv2.error:  # a display that refuses us
         return False
+
+
+def _has_gui() -> bool:
+    """Does this OpenCV build show windows at all? opencv-python-headless (the base install's) does not."""
+    return re.search(r"^\s*GUI:\s*NONE\s*$", cv2.getBuildInformation(), re.MULTILINE) is None
+
+
+PROBE = "import cv2\ncv2.namedWindow('fmnist: is there a screen?')\ncv2.destroyAllWindows()\n"
+PROBE_SECONDS = 10.0
+
+
+def _window_opens_in_a_child() -> bool:
+    """Does a window open, asked in a child process? opencv-python's Qt aborts the process that asks when
+    $DISPLAY or $WAYLAND_DISPLAY names a display it cannot reach (a stale DISPLAY over ssh, a unit started before
+    the desktop), where a failure should mean headless."""
+    try:
+        done = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, timeout=PROBE_SECONDS)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
 
 
 def show(annotated: np.ndarray, frame: int) -> int:
