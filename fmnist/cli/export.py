@@ -94,6 +94,7 @@ def export(
     not_both(old_tflite, no_tflite, "--tflite", "--no-tflite")
     not_both(old_per_channel, no_per_channel, "--per-channel", "--no-per-channel")
     from fmnist.core.errors import ParityError
+    from fmnist.core.signals import stop_as_interrupt
     from fmnist.export.parity import ParityReport, table
     from fmnist.export.pipeline import ExportOptions
     from fmnist.export.pipeline import export as run
@@ -112,8 +113,14 @@ def export(
         print_rich(table(report))
 
     try:
-        show(run(source, opts))
+        with stop_as_interrupt():  # SIGTERM and SIGHUP end it as Ctrl-C does: the build's folder is removed
+            report = run(source, opts)
     except ParityError as e:  # the table first, with the failing rows and their worst classes
         if isinstance(e.report, ParityReport):
             show(e.report)
         raise
+    except KeyboardInterrupt:
+        typer.echo("interrupted: the files it had checked and put in place are whole; the rest and the parity "
+                   "report were not written (run the export again)", err=True)
+        raise typer.Exit(130) from None
+    show(report)
