@@ -103,3 +103,18 @@ def test_photos_where_each_folder_is_its_label_get_one_figure_and_no_fashion_mni
     assert "real photos in mine: 75.0% right of 8; mean over folders 75.0%" in shown and "mug\\x1b" in shown
     assert "answers 75.0% of the photos, 100.0% of them right" in shown
     assert not any(word in shown for word in ("lenient", "strict", "mapped", "no class", "by eye"))
+
+
+def test_export_s_parity_table_shows_the_model_s_path_as_written():
+    """A run folder named 'a[/b/c]' was a MarkupError traceback after the files were written; ESC and a newline
+    reached the terminal."""
+    from fmnist.export.parity import ParityReport, markdown, table
+
+    report = ParityReport(source=f"{FOLDER}/{NAME}", source_sha256="0" * 64, n_test=2, created="2026-12-07",
+                          data="held-out photos", labels=["mug", "cup"], reference_accuracy=0.5,
+                          fmnist_version="0", command="fmnist export", files=[], calibration={})
+    out = io.StringIO()
+    Console(file=out, width=300).print(table(report))
+    clean(out.getvalue())
+    assert f"Parity against {SHOWN}: Keras accuracy 50.00% on 2 held-out photos" in out.getvalue()
+    assert markdown(report).splitlines()[0] == f"# Parity against {SHOWN}: Keras accuracy 50.00% on 2 held-out photos"

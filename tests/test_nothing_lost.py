@@ -267,3 +267,17 @@ def test_bench_refuses_to_plot_over_a_file_before_it_times_anything(tmp_path):
     mine.write_bytes(b"the user's figure")
     got = runner.invoke(app, ["bench", "--model", "edge", "--plot", str(mine)])
     assert got.exit_code == 2 and "the file exists" in got.stderr and mine.read_bytes() == b"the user's figure"
+
+
+@pytest.mark.parametrize(("name", "said"), [("fig.txt", "bench draws a PNG; give a name ending in .png"),
+                                            ("notes.txt/fig.png", "notes.txt is not a folder"),
+                                            ("gone/fig.png", "gone does not exist")])
+def test_bench_refuses_a_plot_it_could_not_write_before_it_times_anything(tmp_path, monkeypatch, name, said):
+    """Each was a traceback once the timing was done: matplotlib's "Format 'txt' is not supported", a
+    FileExistsError, a FileNotFoundError."""
+    monkeypatch.chdir(tmp_path)
+    Path("notes.txt").write_text("mine")
+    got = runner.invoke(app, ["bench", "--model", "edge", "--plot", name])
+    assert got.exit_code == 2 and got.stderr == f"error: --plot {name}: {said}" + (
+        "" if name == "fig.txt" else "; give a path in a folder you can write in") + "\n", got.stderr
+    assert sorted(os.listdir(tmp_path)) == ["notes.txt"]

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from fmnist.core.errors import escaped
 from fmnist.core.formats import FLIPS
 from fmnist.core.meta import CLASS_NAMES
 from fmnist.export.evidence import CONFIDENCE, loss_p_value, rate_lower_bound
@@ -188,8 +189,9 @@ def _cells(row: ParityRow) -> list[str]:
 
 
 def _heading(report: ParityReport) -> str:
-    return (f"Parity against {report.source}: Keras accuracy {report.reference_accuracy:.2%} on "
-            f"{report.n_test} {report.data}")
+    """The table's title and parity.md's heading: one line, the model's path escaped (a newline or ESC in it)."""
+    return (f"Parity against {escaped(report.source)}: Keras accuracy {report.reference_accuracy:.2%} on "
+            f"{report.n_test} {escaped(report.data)}")
 
 
 def markdown(report: ParityReport) -> str:
@@ -236,8 +238,10 @@ def flips_picture(file: str) -> str:
 def table(report: ParityReport) -> Any:
     """The report as a Rich table for the terminal."""
     from rich.table import Table
+    from rich.text import Text
 
-    out = Table(title=_heading(report), caption="all files passed the gate" if report.passed else None)
+    caption = "all files passed the gate" if report.passed else None
+    out = Table(title=Text(_heading(report)), caption=caption)  # Text: a path's "[/b]" is no markup
     for column in COLUMNS:
         out.add_column(column, justify="left" if column in ("file", "precision", COLUMNS[-2]) else "right")
     for row in report.files:

@@ -279,10 +279,20 @@ def short_name(model: str) -> str:
 
 
 def check_plot(out: Path | None) -> None:
-    """Refuse (UsageError) a --plot name that is taken, before minutes of timing (plot checks it again)."""
-    if out is not None and (out.exists() or out.is_symlink()):
-        raise UsageError(f"--plot {out}: the file exists; choose a new name or move it away (fmnist never writes "
-                         "over a file)")
+    """Refuse (UsageError) a --plot name that is taken, not a .png, or in no folder this process can write in,
+    before minutes of timing (plot checks the name again)."""
+    if out is None:
+        return
+    if out.exists() or out.is_symlink():
+        raise UsageError(f"--plot {escaped(out)}: the file exists; choose a new name or move it away (fmnist never "
+                         "writes over a file)")
+    if out.suffix.lower() != ".png":
+        raise UsageError(f"--plot {escaped(out)}: bench draws a PNG; give a name ending in .png")
+    folder = out.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        why = ("does not exist" if not folder.exists() else "is not a folder" if not folder.is_dir()
+               else "is not one this user can write in")
+        raise UsageError(f"--plot {escaped(out)}: {escaped(folder)} {why}; give a path in a folder you can write in")
 
 
 def plot(report: BenchReport, out: Path) -> None:
@@ -299,4 +309,7 @@ def plot(report: BenchReport, out: Path) -> None:
     ax.set(xscale="log", xlabel="batch-1 latency, p50 (µs, log)", ylabel=f"accuracy on {judged_on(report)} (%)",
            title="accuracy vs latency")
     ax.grid(alpha=0.3)
-    save_figure(fig, NewFile(Path(out)))
+    try:
+        save_figure(fig, NewFile(Path(out)))
+    except OSError as e:  # a folder that takes no files though it looked writable (/proc, a full disk)
+        raise FmnistError(f"--plot {escaped(out)}: cannot write it: {e.strerror or e}; the figures are above") from e
