@@ -50,6 +50,7 @@ class Format:
     reader: str | None = None  # path -> its string properties, fmnist's metadata under "fmnist"; None: none embedded
     writer: str | None = None  # (raw path, ModelMeta) -> the file's bytes with the metadata; None: not exported
     runtime: bool = False  # fmnist.runtime's Classifier runs it (classify, live, a Pi bundle)
+    max_rows: str | None = None  # path -> the most images one call may take within its check's memory bound
 
     @property
     def exported(self) -> bool:
@@ -63,10 +64,11 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
            opener="fmnist.evaluation.predictors:keras_opener"),
     Format("onnx", ".onnx", _onnx_head, "onnxruntime", "pip install onnxruntime", "onnxruntime",
            runner="fmnist.evaluation.predictors:onnx_runner", reader="fmnist.core.meta:onnx_props",
-           writer="fmnist.export.embed:embed_onnx", runtime=True),
+           writer="fmnist.export.embed:embed_onnx", runtime=True, max_rows="fmnist.core.session:max_rows"),
     Format("tflite", ".tflite", lambda head: head[4:8] == TFLITE_MAGIC, "ai_edge_litert", "pip install ai-edge-litert",
            "ai_edge_litert.interpreter", runner="fmnist.evaluation.predictors:tflite_runner",
-           reader="fmnist.core.meta:tflite_props", writer="fmnist.export.embed:embed_tflite"),
+           reader="fmnist.core.meta:tflite_props", writer="fmnist.export.embed:embed_tflite",
+           max_rows="fmnist.evaluation.tflite_check:max_rows"),
 )}
 KERAS = FORMATS["keras"]  # what fmnist trains, and what export converts from
 REJECTED = "rejected"  # in the name of a file export's gate failed, kept to look at (rejected_name)

@@ -79,6 +79,12 @@ def check(data: bytes, where: str) -> Checked:
     return checked
 
 
+def max_rows(path: Path) -> int:
+    """The most images one call of the ONNX file at `path` may take within the model check's bounds (its pass is
+    remembered: a session made next skips the check)."""
+    return check(read_model(path), str(path)).max_rows()
+
+
 def model_props(session: ort.InferenceSession, where: object) -> dict[str, str]:
     """The model's metadata_props as text; a key or value that is not UTF-8 is one ModelError."""
     try:

@@ -85,23 +85,34 @@ def dequantize(y: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
 
 
 def tflite_runner(path: Path, threads: int | None) -> Predict:
+    """A .tflite file through LiteRT, checked first (fmnist.evaluation.tflite_check); a batch larger than one call
+    may take within the check's memory bound runs in several calls."""
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError as e:
         raise DependencyError("running .tflite models needs ai-edge-litert: pip install ai-edge-litert") from e
+    from fmnist.evaluation.tflite_check import check_tflite, checking
+
+    checked = check_tflite(checking(path), str(path))
     interpreter = Interpreter(model_path=str(path), num_threads=threads)
     inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
     allocated = [0]
 
-    def run(x: np.ndarray) -> np.ndarray:
+    def call(x: np.ndarray) -> np.ndarray:
         if allocated[0] != len(x):
-            interpreter.resize_tensor_input(inp["index"], (len(x), *inp["shape"][1:]))
+            interpreter.resize_tensor_input(inp["index"], (len(x), *checked.input_shape))
             with quiet_stderr():  # LiteRT announces its XNNPACK delegate on fd 2 here
                 interpreter.allocate_tensors()
             allocated[0] = len(x)
         interpreter.set_tensor(inp["index"], quantize(x, inp))
         interpreter.invoke()
         return dequantize(interpreter.get_tensor(out["index"]), out)
+
+    def run(x: np.ndarray) -> np.ndarray:
+        if tuple(x.shape[1:]) != checked.input_shape:
+            raise ModelError(f"{path} takes images of {checked.input_shape}, but its metadata makes them "
+                             f"{tuple(x.shape[1:])}; export the model again with fmnist export")
+        return in_calls(call, x, checked.max_rows())
 
     return run
 

@@ -69,7 +69,11 @@ class TestSet:
         time (fmnist.core.calls): 2,000 colour squares of 160 px never sit in memory as 600 MB of float32, and
         a Keras model still gets its steps of 64."""
         images = self.images if images is None else images
-        return in_calls(lambda chunk: predict(self.inputs(chunk)), images, step_rows(images.shape[1:]))
+        probs = in_calls(lambda chunk: predict(self.inputs(chunk)), images, step_rows(images.shape[1:]))
+        if probs.shape != (len(images), len(self.names)):
+            raise ModelError(f"the model gives {probs.shape[1:]} for an image, but has {len(self.names)} labels: the "
+                             "output count and the labels disagree; re-export it with fmnist export")
+        return probs
 
     @property
     def own(self) -> bool:

@@ -13,9 +13,8 @@ from typing import Any
 
 from fmnist.core.atomic import NewFile
 from fmnist.core.errors import FmnistError, UsageError, escaped
-from fmnist.core.formats import FORMATS, Format, listing, recognise
+from fmnist.core.formats import FORMATS, Format, listing, part, recognise
 from fmnist.core.meta import ModelMeta
-from fmnist.core.session import check, read_model
 from fmnist.deploy.bench import machine
 from fmnist.deploy.bench.rounds import time_side_by_side
 
@@ -146,11 +145,12 @@ MAX_BATCH = 4096  # the largest --batch-size for any model; an ONNX file is held
 
 
 def _check_batches(path: Path, found: Format, batches: list[int]) -> None:
-    """The largest --batch-size fits the model: at most MAX_BATCH images, and for a file the runtime runs, at most the
-    images one call may take within the model check's memory bound (the photo model: 66)."""
+    """The largest --batch-size fits the model: at most MAX_BATCH images, and for a format with a check before it runs
+    (ONNX, TFLite: Format.max_rows), at most the images one call may take within its memory bound (the photo model:
+    66)."""
     limit, why = MAX_BATCH, f"bench times at most {MAX_BATCH} images in one call"
-    if found.runtime:
-        fits = check(read_model(path), str(path)).max_rows()  # remembered: the session made next skips it
+    if found.max_rows:
+        fits = part(found.max_rows)(path)
         if fits < limit:
             limit, why = fits, f"in one call it may take {fits} within the model check's memory bound"
     if max(batches) > limit:

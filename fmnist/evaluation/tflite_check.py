@@ -1,0 +1,131 @@
+"""The check of a .tflite file before LiteRT runs it on images, as fmnist.core.model_check is for ONNX: a .tflite file
+is code too (a 5 KB file whose Tile op makes each 28x28 image 1,120x1,120 took 5 GB in one of evaluate's calls).
+
+- operators from an allow-list: what fmnist's exporters write (convolutions, pooling, products, activations,
+  quantize/dequantize, reshapes) and their like; no control flow (WHILE, IF), no Tile, Pad or resize, no custom or
+  TensorFlow ops;
+- one input of rank 4 whose first dimension is the batch, and one (batch, labels) output;
+- memory told by LiteRT itself, not by what the file declares: the shapes its own kernels give every tensor once
+  allocated for a batch of 1 and of 2 (with no delegate, whose tensors LiteRT would not resize), and so the bytes
+  alive at once in graph order (a tensor from the node that makes it to the last that reads it, as LiteRT's arena
+  holds them; the weights, in the file, not counted), give what an image adds; one image over `MAX_CALL_LIVE` is
+  refused, and a call takes at most the images that fit within it (`TfliteChecked.max_rows`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fmnist.core.errors import ModelError, printable
+from fmnist.core.meta import MAX_LABELS
+from fmnist.core.model_check import MAX_CALL_LIVE
+
+# LiteRT's names of the builtin operators fmnist's TFLite files use (the notebook models, edge, the photo tier in
+# fp32, fp16 and int8), and those that make a tensor no larger than their inputs and weights do
+ALLOWED_OPS = frozenset({
+    "ADD", "AVERAGE_POOL_2D", "CONCATENATION", "CONV_2D", "DEPTHWISE_CONV_2D", "DEQUANTIZE", "FULLY_CONNECTED",
+    "HARD_SWISH", "LOGISTIC", "MAX_POOL_2D", "MEAN", "MUL", "PACK", "QUANTIZE", "RELU", "RELU6", "RESHAPE", "SHAPE",
+    "SOFTMAX", "SQUEEZE", "STRIDED_SLICE", "SUB",
+})
+
+
+class TfliteRefused(ModelError):
+    """A .tflite file that is not what fmnist's exporters write: it never runs on an image."""
+
+
+@dataclass(frozen=True)
+class TfliteChecked:
+    """What the check found: the input's shape for one image, the output's labels and the bytes LiteRT's tensors take
+    for no image (`fixed`) and for each one (`per_image`)."""
+
+    input_shape: tuple[int, ...]
+    outputs: int
+    fixed: int
+    per_image: int
+
+    def max_rows(self) -> int:
+        """The most images one call may take within MAX_CALL_LIVE."""
+        return max(1, (MAX_CALL_LIVE - self.fixed) // max(1, self.per_image))
+
+
+def check_tflite(interpreter: Any, where: str) -> TfliteChecked:
+    """Refuse (TfliteRefused, exit 4) a .tflite file fmnist would not run safely; otherwise what the check found.
+    `interpreter` is one made for the check (`checking`): it is left allocated for a batch of 2."""
+    _check_ops(interpreter, where)
+    shape, outputs = _io(interpreter, where)
+    one, two = _live_at(interpreter, 1, where), _live_at(interpreter, 2, where)
+    per_image = max(1, two - one)
+    if one > MAX_CALL_LIVE:
+        raise TfliteRefused(f"{where} is refused before it runs: one image takes {one / 1e6:,.0f} MB of its tensors "
+                            f"at once, over the {MAX_CALL_LIVE / 1e6:,.0f} MB a call may hold; is it a model exported "
+                            "by fmnist?")
+    return TfliteChecked(shape, outputs, max(0, one - per_image), per_image)
+
+
+def checking(path: Path) -> Any:
+    """A LiteRT interpreter of the file for the check: its own kernels, no delegate (XNNPACK keeps the tensors it
+    runs to itself, so LiteRT would report their shapes for the first batch only)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    try:
+        return Interpreter(model_path=str(path), num_threads=1,
+                           experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    except (RuntimeError, ValueError) as e:
+        raise ModelError(f"{path} is not a loadable TFLite model ({printable(str(e).splitlines()[0], 200)})") from e
+
+
+def max_rows(path: Path) -> int:
+    """The most images one call of the .tflite file at `path` may take (bench's --batch-size), checked."""
+    return check_tflite(checking(path), str(path)).max_rows()
+
+
+def _check_ops(interpreter: Any, where: str) -> None:
+    try:
+        ops = [op["op_name"] for op in interpreter._get_ops_details()]  # LiteRT's only listing of a graph's nodes
+    except (AttributeError, KeyError, RuntimeError) as e:
+        raise TfliteRefused(f"{where}: this LiteRT cannot list its operators ({e}); run it with the LiteRT fmnist "
+                            "names in pip install 'fmnist[train]'") from e
+    other = sorted({op for op in ops if op not in ALLOWED_OPS})
+    if other:
+        raise TfliteRefused(f"{where} is refused before it runs: operator {printable(other[0], 40)} is not one that "
+                            "fmnist's exporters write; export the model with fmnist export")
+
+
+def _io(interpreter: Any, where: str) -> tuple[tuple[int, ...], int]:
+    """One rank-4 input batched in its first dimension and one (batch, labels) output: one image's shape, labels."""
+    inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
+    shape = inputs[0]["shape_signature"].tolist() if len(inputs) == 1 else []
+    out = outputs[0]["shape_signature"].tolist() if len(outputs) == 1 else []
+    if len(shape) != 4 or shape[0] not in (-1, 1) or min(shape[1:]) < 1 or len(out) != 2 or out[0] not in (-1, 1) \
+            or not 1 <= out[1] <= MAX_LABELS:
+        found = [d["shape_signature"].tolist() for d in inputs], [d["shape_signature"].tolist() for d in outputs]
+        raise TfliteRefused(f"{where} takes {printable(str(found[0]), 80)} and gives {printable(str(found[1]), 80)}: "
+                            "fmnist's models take one batch of images (batch, height, width, channels) and give one "
+                            "(batch, labels) row of probabilities; export the model with fmnist export")
+    return tuple(shape[1:]), out[1]
+
+
+def _live_at(interpreter: Any, rows: int, where: str) -> int:
+    """The most bytes alive at once when LiteRT runs `rows` images: each tensor a node makes (or the input), from
+    that node to the last that reads it (the outputs to the end), at the shapes LiteRT gives them for `rows`."""
+    index = interpreter.get_input_details()[0]["index"]
+    shape = interpreter.get_input_details()[0]["shape"].tolist()
+    try:
+        interpreter.resize_tensor_input(index, [rows, *shape[1:]])
+        interpreter.allocate_tensors()
+        sizes = {t["index"]: math.prod(t["shape"].tolist()) * np.dtype(t["dtype"]).itemsize
+                 for t in interpreter.get_tensor_details()}
+    except (RuntimeError, ValueError, MemoryError) as e:
+        raise TfliteRefused(f"{where}: LiteRT cannot allocate it for {rows} image(s) "
+                            f"({printable(str(e).splitlines()[0] if str(e) else type(e).__name__, 200)})") from e
+    ops = interpreter._get_ops_details()
+    first = {index: -1} | {int(t): k for k, op in enumerate(ops) for t in op["outputs"]}  # the weights: none
+    last = {int(t): k for k, op in enumerate(ops) for t in op["inputs"] if int(t) in first}
+    last |= {d["index"]: len(ops) for d in interpreter.get_output_details()}
+    return max(sum(sizes.get(t, 0) for t in first if first[t] <= k <= last.get(t, first[t]))
+               for k in range(-1, len(ops) + 1))
