@@ -141,6 +141,19 @@ def test_serve_on_a_busy_port_is_a_clear_error():
                                  f"e.g. --serve 127.0.0.1:{port + 1}")
 
 
+def test_the_headless_status_line_words_not_sure_as_the_preview_page_does(tmp_path):
+    """"not sure 63%" read as a contradiction: the score was the best guess's, not sure while the scene settled."""
+    path = tmp_path / "blank.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 15.0, (320, 240))
+    for _ in range(5):
+        writer.write(np.full((240, 320, 3), 128, np.uint8))  # an empty grey scene: nothing to be sure of
+    writer.release()
+    got = runner.invoke(app, ["live", "--source", str(path), "--no-display"])
+    assert got.exit_code == 0, got.output
+    status = next(line for line in got.stderr.splitlines() if line.startswith("frame 0: "))
+    assert re.match(r"frame 0: not sure \(maybe [^()]+ \d+%\)  [\d.]+ fps  [\d.]+ ms$", status), status
+
+
 def test_display_decision_without_a_screen():
     assert not display_available({}, probe=lambda: True)  # no $DISPLAY: headless, the window is never tried
     assert not display_available({"DISPLAY": ":0"}, probe=lambda: False)  # a display that refuses a window

@@ -156,8 +156,8 @@ class Outputs:
     def status_line(self, result: FrameResult) -> None:
         """Headless: a line on stderr every few seconds (after the frame is counted: Ctrl-C may follow it)."""
         if not self.show:
-            self.status.maybe(lambda: f"frame {result.frame}: {result.label} {result.score:.0%}  {result.fps:.1f} fps"
-                                      f"  {result.ms:.1f} ms")
+            self.status.maybe(lambda: f"frame {result.frame}: {_said(result)}  {result.fps:.1f} fps  "
+                                      f"{result.ms:.1f} ms")
 
     def collector_overlay(self, annotated: np.ndarray) -> np.ndarray:
         assert self.collector is not None
@@ -276,3 +276,12 @@ def _close(summary: Summary, frames: EveryFrame | LatestFrame, step: FrameStep, 
     totals = {"read": summary.read_seconds, **step.seconds}
     summary.stage_ms = {k: round(v / max(1, summary.frames) * 1000, 2) for k, v in totals.items()}
     return stopped
+
+
+def _said(result: FrameResult) -> str:
+    """"Coat 87%", or "not sure (maybe Coat 63%)" as the preview page words it: a score above the threshold is not
+    sure while the scene moves or is being segmented."""
+    if result.sure or not result.top:
+        return f"{result.label} {result.score:.0%}"
+    best, score = result.top[0]
+    return f"{result.label} (maybe {best} {score:.0%})"
