@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -158,6 +159,8 @@ def test_live_stream_that_stops_midway_exits_1():
     got = runner.invoke(app, ["live", "--source", f"http://127.0.0.1:{server.port}/stream", "--no-display"])
     assert stop.is_set() and time.monotonic() - started < 30
     assert got.exit_code == 1 and "stopped sending frames and did not come back after 3 retries" in got.stderr
+    summary, error = got.stderr.splitlines()[-2:]  # what it saw first (a Pi's journal keeps it), then why it ended
+    assert re.match(r"\d+ frames in [\d.]+ s, ", summary) and error.startswith("error: stream "), got.stderr
 
 
 @pytest.mark.slow

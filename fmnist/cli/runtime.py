@@ -272,8 +272,8 @@ def live(
     typer.echo(summary.text(record), err=True)
     if collect:
         typer.echo(summary.collected_text(collect), err=True)
-    if summary.recording_error:
-        raise SourceError(summary.recording_error)
+    if summary.source_error or summary.recording_error:  # what stopped the source first: the recording follows
+        raise SourceError(summary.source_error or summary.recording_error)
 
 
 def _run_live(cfg: Any, serve_at: str | None, emit: Any) -> Any:

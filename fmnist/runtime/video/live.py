@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fmnist.core.errors import UsageError, escaped
+from fmnist.core.errors import SourceError, UsageError, escaped
 from fmnist.core.signals import Stopped, hold, stop_as_interrupt, whole
 from fmnist.runtime.annotate import draw_footer
 from fmnist.runtime.classifier import Classifier
@@ -71,6 +71,7 @@ class Summary:
     read_seconds: float = 0.0  # waiting for frames, in all
     recording_error: str = ""  # --record: why the recording misses frames (Recorder.incomplete)
     skipped: int = 0  # a file's packets that did not decode (VideoSource.skipped)
+    source_error: str = ""  # why the source failed after its first frame (a stream that stopped): said after this
 
     def age_percentile(self, q: float) -> float:
         return float(np.percentile(self.ages_ms, q)) if self.ages_ms else 0.0
@@ -219,8 +220,9 @@ def start_line(source: VideoSource, outputs: Outputs) -> str:
 
 def run(cfg: LiveConfig, emit: Callable[[FrameResult], None] | None = None,
         on_start: Callable[[str], None] | None = None, preview: Preview | None = None) -> Summary:
-    """The loop. Ends at the end of a file, --max-frames, q/Esc in the window, Ctrl-C, SIGTERM or SIGHUP;
-    always cleans up. Each frame is published to `preview`, if given (fmnist.runtime.video.http serves it)."""
+    """The loop. Ends at the end of a file, --max-frames, q/Esc in the window, Ctrl-C, SIGTERM or SIGHUP, or a
+    source that fails after its first frame (Summary.source_error; before it, the SourceError); always cleans up.
+    Each frame is published to `preview`, if given (fmnist.runtime.video.http serves it)."""
     classifier = Classifier(cfg.model, threads=cfg.threads, threshold=cfg.threshold)
     # SIGTERM/SIGHUP act as Ctrl-C from the claim of --record's name on: a stop while the source opens gives the
     # name back, one in the loop ends it with the recording finalized
@@ -239,6 +241,10 @@ def run(cfg: LiveConfig, emit: Callable[[FrameResult], None] | None = None,
         except KeyboardInterrupt as e:
             summary.interrupted = True
             summary.stopped_by = e.args[0] if isinstance(e, Stopped) else "Ctrl-C"
+        except SourceError as e:  # after frames were classified: the summary (and the recording) first, then this
+            if not summary.frames:
+                raise
+            summary.source_error = str(e)
         finally:
             hold()  # no stop signal cuts the cleanup short
             summary.seconds, summary.skipped = time.perf_counter() - started, source.skipped

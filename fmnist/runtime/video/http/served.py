@@ -110,14 +110,16 @@ def serve_live(cfg: LiveConfig, address: Address, api: Api | None = None,
     with serving(app, sock, app.limits.timeout):
         try:
             summary = run_live(cfg, emit, on_start=on_start, preview=preview)
-        except SourceError as e:  # a source that opened, then failed (a damaged file): the API serves on
+        except SourceError as e:  # a source that opened, then failed at its first frame: the API serves on
             if workers is None or announced:  # no API, or the source never opened: that is the only error said
                 raise
             summary, ended = Summary(), f"error: {escaped(e)}; the source has ended"
         else:
             if workers is None or summary.interrupted:
-                return summary
-            ended = f"{summary.text()}; the source has ended"
+                return summary  # live --serve: its command says the summary, then the source's error if any
+            failed = f"; error: {escaped(summary.source_error)}" if summary.source_error else ""
+            summary.source_error = ""  # said here: the API serves on
+            ended = f"{summary.text()}{failed}; the source has ended"
         if say:  # the source ended on its own: the API serves on
             say(f"{ended}, the classify API serves on at {url} until Ctrl-C or SIGTERM")
         with stop_as_interrupt():
