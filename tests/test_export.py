@@ -128,6 +128,27 @@ def test_failed_gate_writes_no_model_and_keeps_the_old_one(exported_mlp, tmp_pat
     assert earlier.read_bytes() == before
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(("card", "said"), [
+    ({"decision": {"threshold": float("nan")}}, "the decision threshold None is not a number in [0, 1]"),
+    ({"command": "fmnist train " + "x" * 1_500_000}, "characters of fmnist metadata, over the limit of 1,000,000"),
+])
+def test_a_run_card_whose_figures_no_reader_takes_is_refused_before_anything_is_built(exported_mlp, tmp_path, card,
+                                                                                       said):
+    """Both were exported with exit 0 into files that info and classify then refused (exit 4), whatever export was
+    run again."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.keras").write_bytes((exported_mlp / "model.keras").read_bytes())
+    metrics = json.loads((exported_mlp / "metrics.json").read_text()) | card
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    got = runner.invoke(app, ["export", str(run), "--no-tflite"])
+    assert got.exit_code == 4 and said in got.stderr and got.stderr.count("\n") == 1, got.stderr
+    assert "the files exported from this run would carry it, and fmnist would refuse them; fix metrics.json" \
+        in got.stderr
+    assert sorted(p.name for p in run.iterdir()) == ["metrics.json", "model.keras"]
+
+
 def test_interrupted_write_leaves_the_earlier_file_intact(exported_mlp, tmp_path, monkeypatch):
     out = tmp_path / "out"
     out.mkdir()

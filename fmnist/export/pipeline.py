@@ -28,7 +28,7 @@ from fmnist.data import fashion
 from fmnist.data.split import stratified_indices
 from fmnist.evaluation.keras_archive import check_keras_zip
 from fmnist.evaluation.predictors import keras_predictor, load_keras, open_model
-from fmnist.evaluation.run_card import RunCard
+from fmnist.evaluation.run_card import RUN_CARD, RunCard
 from fmnist.evaluation.testset import TestSet, test_set_for
 from fmnist.export.parity import ParityReport, ParityRow, compare, flips_picture, markdown, thresholds_for
 from fmnist.export.search import markdown as search_markdown
@@ -105,13 +105,27 @@ class Provenance:
 
     def meta(self, row: ParityRow, labels: list[str], preparation: Preparation) -> ModelMeta:
         """The metadata of a file that passed (its format's writer adds what only the file knows)."""
+        return self._meta(row.precision, row.to_json(), labels, preparation)
+
+    def _meta(self, precision: str, parity: dict[str, Any], labels: list[str], preparation: Preparation) -> ModelMeta:
         card = self.card
-        return ModelMeta(precision=row.precision, source_sha256=self.sha256, labels=labels,
+        return ModelMeta(precision=precision, source_sha256=self.sha256, labels=labels,
                          input=preparation.input_spec(), preprocessing=preparation.prose,
                          preprocess=preparation.record(),
-                         training=card.training_summary() if card else {}, parity=row.to_json(),
+                         training=card.training_summary() if card else {}, parity=parity,
                          decision=card.decision if card else {}, export_command=self.command,
                          fmnist_version=__version__, created=self.created)
+
+    def check(self, labels: list[str], preparation: Preparation) -> None:
+        """Refuse (ModelError), before anything is built, a run card whose figures the exported files' readers would
+        refuse (a NaN threshold, a command of megabytes): export would write files that classify cannot open."""
+        if self.card is None:
+            return
+        try:
+            ModelMeta.from_json(self._meta("fp32", {}, labels, preparation).to_json(), self.card.folder / RUN_CARD)
+        except ModelError as e:
+            raise ModelError(f"{str(e).rsplit('; ', 1)[0]}: the files exported from this run would carry it, and "
+                             f"fmnist would refuse them; fix {RUN_CARD} or train the run again") from None
 
 
 def _calibration(test: TestSet, opts: ExportOptions) -> np.ndarray:
@@ -205,9 +219,13 @@ def export(source: Path, opts: ExportOptions, console: Console | None = None) ->
     origin = Provenance(sha256_file(keras_path), RunCard.read(keras_path.parent),
                         opts.command, datetime.now(timezone.utc).isoformat(timespec="seconds"))
     model, judge = _judge(keras_path, opts)
+    origin.check(judge.test.names, judge.test.preparation)
     opts = judge.opts
     calib = _calibration(judge.test, opts)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # a folder that takes none though it looked writable (/proc as root)
+        raise FmnistError(f"cannot make --out {out}: {e.strerror or e}; choose a folder you can write in") from e
     rows, int8_onnx = _write_files(model, judge, calib, folder, origin,
                                    console or Console(stderr=True))
     settings = int8_onnx.quantization or {"method": opts.calib_method, "per_channel": opts.per_channel,
