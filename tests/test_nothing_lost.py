@@ -269,6 +269,25 @@ def test_bench_refuses_to_plot_over_a_file_before_it_times_anything(tmp_path):
     assert got.exit_code == 2 and "the file exists" in got.stderr and mine.read_bytes() == b"the user's figure"
 
 
+def test_bench_names_a_missing_model_or_a_pipe_as_classify_and_info_do_and_times_a_model_named_twice_once(tmp_path):
+    os.mkfifo(tmp_path / "pipe.onnx")  # opened, it would block for ever
+    for name, said in (("gone.onnx", "does not exist"), ("pipe.onnx", "not a regular file (a folder, a pipe or a "
+                                                                      "device)")):
+        got = runner.invoke(app, ["bench", "--model", str(tmp_path / name)])
+        info = runner.invoke(app, ["info", "--model", str(tmp_path / name)])
+        assert got.exit_code == info.exit_code == 4 and said in got.stderr and said in info.stderr, got.stderr
+    got = runner.invoke(app, ["bench", "-m", "edge", "-m", "edge", "--threads", "1", "--batch-size", "1",
+                              "--iterations", "10", "--rounds", "1", "--json"])
+    assert got.exit_code == 0 and len(json.loads(got.stdout)["rows"]) == 1
+
+
+def test_export_names_a_model_keras_that_is_a_pipe_as_no_regular_file_not_as_missing(tmp_path):
+    os.mkfifo(tmp_path / "model.keras")
+    got = runner.invoke(app, ["export", str(tmp_path)])
+    assert got.exit_code == 4 and got.stderr == (f"error: cannot read {tmp_path}/model.keras: not a regular file (a "
+                                                 "folder, a pipe or a device, or a link to none)\n"), got.stderr
+
+
 @pytest.mark.parametrize(("name", "said"), [("fig.txt", "bench draws a PNG; give a name ending in .png"),
                                             ("notes.txt/fig.png", "notes.txt is not a folder"),
                                             ("gone/fig.png", "gone does not exist")])

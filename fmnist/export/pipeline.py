@@ -7,6 +7,7 @@ folder that fmnist did not write is never replaced (fmnist.export.written): expo
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -20,7 +21,7 @@ from rich.progress import Progress
 
 from fmnist import __version__
 from fmnist.core.bounded import sha256_file
-from fmnist.core.errors import FmnistError, ModelError, ParityError
+from fmnist.core.errors import FmnistError, ModelError, ParityError, escaped
 from fmnist.core.formats import KERAS, by_suffix, detect, listing, part, rejected_name
 from fmnist.core.meta import ModelMeta
 from fmnist.core.owned import OwnedFolder
@@ -43,8 +44,11 @@ def resolve_source(source: Path) -> Path:
     """A run folder or a .keras file -> the .keras file."""
     source = Path(source)
     candidate = source / "model.keras" if source.is_dir() else source
+    if os.path.lexists(candidate) and not candidate.is_file():  # a pipe, a folder, a link to nothing or to itself
+        raise ModelError(f"cannot read {escaped(candidate)}: not a regular file (a folder, a pipe or a device, or a "
+                         "link to none)")
     if not candidate.is_file():
-        raise ModelError(f"no model at {candidate}; pass a run folder holding model.keras or a .keras file "
+        raise ModelError(f"no model at {escaped(candidate)}; pass a run folder holding model.keras or a .keras file "
                          "(make one with fmnist train)")
     if detect(candidate) is not KERAS:
         raise ModelError(f"cannot export {candidate}: fmnist export takes a {KERAS.suffix} model or a run folder")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from fmnist.core.atomic import NewFile
-from fmnist.core.errors import FmnistError, UsageError, escaped
+from fmnist.core.errors import FmnistError, ModelError, UsageError, escaped
 from fmnist.core.formats import FORMATS, Format, listing, part, recognise
 from fmnist.core.meta import ModelMeta
 from fmnist.deploy.bench import machine
@@ -39,10 +39,14 @@ def find_models(models: list[str], run_dir: Path | None) -> list[Path]:
 
     if models:
         paths = [resolve(m) for m in models]
-        missing = [str(p) for p in paths if not os.path.isfile(p)]  # a name too long for the system: missing
-        if missing:
-            raise UsageError(f"no such model: {', '.join(missing)}")
-        return paths
+        missing = [escaped(p) for p in paths if not os.path.lexists(p)]  # a name too long for the system: missing
+        if missing:  # as classify and info say it (exit 4)
+            raise ModelError(f"model {missing[0]} does not exist" + (f" (nor {', '.join(missing[1:])})"
+                                                                     if len(missing) > 1 else ""))
+        other = next((p for p in paths if not os.path.isfile(p)), None)  # a pipe, a folder: as info says it
+        if other is not None:
+            raise ModelError(f"cannot read {escaped(other)}: not a regular file (a folder, a pipe or a device)")
+        return list(dict.fromkeys(paths))  # one row a model, named twice or not
     found = [m.path for m in SHIPPED.values() if m.path.is_file()]
     if run_dir:
         if not run_dir.is_dir():
@@ -275,7 +279,7 @@ def short_name(model: str) -> str:
 
     path = Path(model)
     shipped = name_of(path) if path.parent.name == "assets" else None
-    return f"{shipped} (shipped)" if shipped else escaped(f"{path.parent.name}/{path.name}")
+    return f"{shipped} (shipped)" if shipped else escaped(str(Path(path.parent.name) / path.name))  # "m.onnx" here
 
 
 def check_plot(out: Path | None) -> None:
