@@ -145,8 +145,23 @@ def test_a_run_re_exported_into_its_own_folder_with_or_without_its_manifest(expo
     for flags in (["--int8", "--fp16"], ["--int8", "--no-tflite"]):  # without the manifest, then with the one the
         got = runner.invoke(app, ["export", str(run), *flags, *MLP_GATE])  # first wrote (its TFLite files kept)
         assert got.exit_code == 0, got.output
+        assert "note:" not in got.stderr  # its own TFLite files, of this model: nothing to say
     assert {"model.onnx", "model.int8.onnx", "model.fp16.tflite", "parity.md"} <= set(
         json.loads((run / MANIFEST).read_text())["files"])
+
+
+@pytest.mark.slow
+def test_another_model_exported_into_a_folder_names_the_files_it_did_not_replace(exported_mlp, tiny_run, tmp_path):
+    """The MLP's int8 and TFLite files stayed beside the edge model's model.onnx, and parity.json named only that."""
+    out = tmp_path / "out"
+    shutil.copytree(exported_mlp, out)
+    left = sorted(p.name for p in out.iterdir() if p.suffix in (".onnx", ".tflite") and p.name != "model.onnx")
+    got = runner.invoke(app, ["export", str(tiny_run[0] / "model.keras"), "--no-tflite", "--out", str(out),
+                              "--min-agree", "0.5", "--max-drop", "50"])
+    assert got.exit_code == 0, got.output
+    assert f"note: {out} also holds {', '.join(left)}, exported earlier from another model: this export did not " \
+           "replace them, and parity.json does not list them" in got.stderr, got.stderr
+    assert all((out / name).is_file() for name in left) and len(left) == 4  # named, never removed
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ folder that fmnist did not write is never replaced (fmnist.export.written): expo
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -22,8 +23,8 @@ from rich.progress import Progress
 from fmnist import __version__
 from fmnist.core.bounded import sha256_file
 from fmnist.core.errors import FmnistError, ModelError, ParityError, escaped
-from fmnist.core.formats import KERAS, by_suffix, detect, listing, part, rejected_name
-from fmnist.core.meta import ModelMeta
+from fmnist.core.formats import KERAS, by_suffix, detect, is_export_output, listing, part, rejected_name
+from fmnist.core.meta import ModelMeta, read_meta
 from fmnist.core.owned import OwnedFolder
 from fmnist.data import fashion
 from fmnist.data.split import stratified_indices
@@ -214,6 +215,28 @@ def _write_report(out: OwnedFolder, report: ParityReport) -> None:
     out.write_bytes("parity.md", "\n".join([markdown(report), *search_lines]).encode())
 
 
+def _note_other_models(out: OwnedFolder, written: set[str], sha256: str) -> None:
+    """Say (stderr) which model files an earlier export of another .keras file left in `out` that this one did not
+    replace (model.fp16.tflite when this export has no --fp16): parity.json no longer lists them, and bench --run
+    or a glob would take them for this model's. Nothing is removed."""
+    def another_model(name: str) -> bool:
+        found = by_suffix(name)
+        if name in written or found is None or found.reader is None:
+            return False
+        try:
+            meta = read_meta(out.folder / name)
+        except (FmnistError, OSError, ValueError):
+            return False
+        return meta is not None and meta.source_sha256 != sha256
+
+    others = out.recorded(lambda name: is_export_output(name) and another_model(name))
+    if others:
+        it = "it" if len(others) == 1 else "them"
+        print(f"note: {escaped(out.folder)} also holds {', '.join(escaped(n) for n in others)}, exported earlier from "
+              f"another model: this export did not replace {it}, and parity.json does not list {it}; remove {it}, or "
+              "export again with the options that write " + it + " (--int8, --fp16)", file=sys.stderr)
+
+
 def export(source: Path, opts: ExportOptions, console: Console | None = None) -> ParityReport:
     """Export, gate and write. Returns the parity report; raises ParityError if any file failed the gate."""
     opts.check()
@@ -240,6 +263,7 @@ def export(source: Path, opts: ExportOptions, console: Console | None = None) ->
         fmnist_version=__version__, command=opts.command, files=rows,
         calibration={"images": len(calib), **settings}, int8_search=int8_onnx.search)
     _write_report(folder, report)
+    _note_other_models(folder, {row.file for row in rows}, origin.sha256)
     if not report.passed:
         kept = ", ".join(rejected_name(name) for name in report.rejected)
         raise ParityError(f"parity gate failed: {'; '.join(report.failures())}. Not written under their names; kept "

@@ -4,8 +4,10 @@ Export replaces a file only if fmnist wrote it (fmnist.core.owned): one its mani
 folder with no manifest at all, what an earlier export of the same .keras file made there: a model file whose
 metadata names that file's sha256, and the report (parity.json and parity.md) when parity.json names the same
 sha256 and a file it judged is such a model, with that report's rejected copies and flips pictures. A model.onnx or
-parity.md of the user's, fmnist's shipped model copied in, or another run's export, is refused before anything
-is built.
+parity.md of the user's, fmnist's shipped model copied in, or another run's export in a folder with no manifest, is
+refused before anything is built. Another model's export that fmnist wrote (listed in the manifest) is replaced
+where this export writes the same names; those it does not write are named on stderr at the end, never removed
+(fmnist.export.pipeline).
 """
 
 from __future__ import annotations
