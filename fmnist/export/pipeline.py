@@ -201,8 +201,7 @@ def _with_model_defaults(opts: ExportOptions, preparation: Preparation) -> Expor
                    fallback=not chosen)
 
 
-def _judge(keras_path: Path, opts: ExportOptions) -> tuple[Any, Judge]:
-    test = test_set_for(keras_path, opts.data_dir)  # own labels: the run's held-out photos
+def _judge(keras_path: Path, test: TestSet, opts: ExportOptions) -> tuple[Any, Judge]:
     opts = _with_model_defaults(opts, test.preparation)
     x = test.inputs()
     model = load_keras(keras_path)
@@ -245,8 +244,9 @@ def export(source: Path, opts: ExportOptions, console: Console | None = None) ->
     folder = export_folder(out, opts, keras_path)  # before anything is built: a file of the user's there is refused
     origin = Provenance(sha256_file(keras_path), RunCard.read(keras_path.parent),
                         opts.command, datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    model, judge = _judge(keras_path, opts)
-    origin.check(judge.test.names, judge.test.preparation)
+    test = test_set_for(keras_path, opts.data_dir)  # own labels: the run's held-out photos
+    origin.check(test.names, test.preparation)  # before Keras loads the model
+    model, judge = _judge(keras_path, test, opts)
     opts = judge.opts
     calib = _calibration(judge.test, opts)
     try:

@@ -127,7 +127,8 @@ def _tried(spec: SourceSpec) -> str:
     if spec.kind == "file":
         exists = Path(str(spec.target)).is_file()
         return f"video file {spec.target} ({'exists, but OpenCV cannot decode it' if exists else 'no such file'})"
-    return f"stream {spec.target} (unreachable, refused, or not a video stream)"
+    return (f"stream {spec.target} (unreachable, refused, not a video stream, or no frame within "
+            f"{OPEN_TIMEOUT_MS // 1000} s)")
 
 
 def mute_native_logs() -> None:
