@@ -160,7 +160,7 @@ def test_display_decision_without_a_screen():
     assert display_available({"WAYLAND_DISPLAY": "wayland-0"}, probe=lambda: True)
 
 
-def test_a_display_nobody_answers_is_headless_with_this_opencv(monkeypatch):
+def test_a_display_nobody_answers_is_headless_with_this_opencv(monkeypatch, tmp_path):
     """The real probe: this OpenCV (headless) shows no window, and the child that asks for one says no. With
     opencv-python's Qt, a $DISPLAY nobody answers aborts the process that asks: hence the child (checked by hand
     with opencv-python 4.x, Qt 5.15: DISPLAY=:99 ran headless, an Xvfb display opened the window)."""
@@ -168,6 +168,9 @@ def test_a_display_nobody_answers_is_headless_with_this_opencv(monkeypatch):
 
     monkeypatch.setenv("DISPLAY", ":99")
     assert not outputs.display_available() and not outputs._window_opens_in_a_child()
+    monkeypatch.chdir(tmp_path)  # a cv2.py where live is started is not what the child imports
+    Path("cv2.py").write_text("open('ran', 'w').close()\n")
+    assert not outputs._window_opens_in_a_child() and not Path("ran").exists()
 
 
 def test_roi_parsing_and_guide_box():

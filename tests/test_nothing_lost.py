@@ -288,7 +288,7 @@ def test_export_names_a_model_keras_that_is_a_pipe_as_no_regular_file_not_as_mis
                                                  "folder, a pipe or a device, or a link to none)\n"), got.stderr
 
 
-@pytest.mark.parametrize(("name", "said"), [("fig.txt", "bench draws a PNG; give a name ending in .png"),
+@pytest.mark.parametrize(("name", "said"), [("fig.txt", "bench draws a PNG; give a name like plot.png"),
                                             ("notes.txt/fig.png", "notes.txt is not a folder"),
                                             ("gone/fig.png", "gone does not exist")])
 def test_bench_refuses_a_plot_it_could_not_write_before_it_times_anything(tmp_path, monkeypatch, name, said):

@@ -101,6 +101,16 @@ def test_a_label_refused_after_another_s_folder_was_made_removes_that_folder(tmp
     assert (tmp_path / "c" / "cup").read_text() == "my notes"
 
 
+def test_a_path_through_a_missing_folder_and_back_removes_only_the_folder_it_made(tmp_path, monkeypatch):
+    """`new/../e` did not exist while `new` did not, so the user's empty `e/` (and `e/mug/`) were taken as made."""
+    from fmnist.runtime.video.collect import Collector
+
+    monkeypatch.chdir(tmp_path)
+    Path("e/mug").mkdir(parents=True)  # the user's, empty
+    Collector(Path("new/../e"), ["mug", "cup"]).close()
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == ["e", "e/mug"]  # new/ and cup/ gone
+
+
 def test_a_guide_box_is_clipped_while_most_of_it_lies_in_the_frame():
     assert guide_box(320, 240, (300, 0, 30, 100)) == (300, 0, 20, 100)  # 2/3 inside
     assert guide_box(320, 240, (-10, -10, 100, 100)) == (0, 0, 90, 90)

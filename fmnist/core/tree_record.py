@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from fmnist.core.bounded import sha256_file, sha256_regular
+from fmnist.core.bounded import sha256_regular
 from fmnist.core.errors import listed
 
 RECORD_LIMIT = 8 << 20  # bytes: a photo set's record of 3,800 files is about 400 KB; a bigger file is not one
@@ -46,7 +46,8 @@ def _folders_of(keys: dict[str, str]) -> set[str]:
 
 def record_tree(folder: Path, name: str, made_by: str) -> None:
     """Write `folder`/`name`: each regular file now under `folder` (relative POSIX path) and its sha256."""
-    files = {_key(p, folder): sha256_file(p) for p in _files(folder) if p.is_file() and not p.is_symlink()}
+    found = {_key(p, folder): sha256_regular(p) for p in _files(folder)}  # None: not a regular file
+    files = {key: digest for key, digest in found.items() if digest is not None}
     (folder / name).write_text(json.dumps({"made_by": made_by, "files": files}, indent=2) + "\n")
 
 

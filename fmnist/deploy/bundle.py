@@ -18,7 +18,7 @@ from pathlib import Path
 from fmnist import __version__
 from fmnist.core.atomic import atomic_path, swap_folder, temp_folder
 from fmnist.core.atomic import write_bytes as atomic_write_bytes
-from fmnist.core.bounded import sha256_file
+from fmnist.core.bounded import opened_regular, sha256_file, sha256_regular
 from fmnist.core.errors import FmnistError, ModelError, UsageError, escaped
 from fmnist.core.formats import recognise, runtime_formats
 from fmnist.core.signals import whole
@@ -199,11 +199,18 @@ def _archive_of(out: Path) -> Path:
     return out.with_name(out.name + ".tar.gz")
 
 
+MARK_BYTES = 256  # ARCHIVE_MARK holds a sha256 in hex and a newline
+
+
 def _archive_is_ours(out: Path, archive: Path) -> bool:
-    """The archive beside an earlier bundle is the one that bundle recorded (ARCHIVE_MARK), unchanged."""
+    """The archive beside an earlier bundle is the one that bundle recorded (ARCHIVE_MARK), unchanged. Both read
+    through descriptors that follow no link and wait on no pipe (a name swapped meanwhile is no match)."""
+    digest = sha256_regular(archive)
     try:
-        return (not archive.is_symlink() and archive.is_file()
-                and (out / ARCHIVE_MARK).read_text().strip() == sha256_file(archive))
+        with opened_regular(out / ARCHIVE_MARK, follow=False) as found:
+            if digest is None or found is None or found[1].st_size > MARK_BYTES:
+                return False
+            return os.read(found[0], MARK_BYTES).decode(errors="replace").strip() == digest
     except OSError:
         return False
 

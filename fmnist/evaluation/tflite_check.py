@@ -6,10 +6,10 @@ is code too (a 5 KB file whose Tile op makes each 28x28 image 1,120x1,120 took 5
   TensorFlow ops;
 - one input of rank 4 whose first dimension is the batch, and one (batch, labels) output;
 - memory told by LiteRT itself, not by what the file declares: the shapes its own kernels give every tensor once
-  allocated for a batch of 1 and of 2 (with no delegate, whose tensors LiteRT would not resize), and so the bytes
-  alive at once in graph order (a tensor from the node that makes it to the last that reads it, as LiteRT's arena
-  holds them; the weights, in the file, not counted), give what an image adds; one image over `MAX_CALL_LIVE` is
-  refused, and a call takes at most the images that fit within it (`TfliteChecked.max_rows`).
+  allocated for a call of N images (with no delegate, whose tensors LiteRT would not resize), and so the bytes alive
+  at once in graph order (a tensor from the node that makes it to the last that reads it, as LiteRT's arena holds
+  them; the weights, in the file, not counted); one image over `MAX_CALL_LIVE` is refused, and a call takes at most
+  the images whose bytes, measured at that size, fit within it (`TfliteChecked.max_rows`).
 """
 
 from __future__ import annotations
@@ -34,37 +34,53 @@ ALLOWED_OPS = frozenset({
 })
 
 
+MAX_ROWS = 4096  # images in one call at most, whatever the memory: bench's largest --batch-size
+MAX_NODES = 10_000  # as for ONNX (fmnist.core.model_check): Lite0 has about 70 in TFLite
+
+
 class TfliteRefused(ModelError):
     """A .tflite file that is not what fmnist's exporters write: it never runs on an image."""
 
 
 @dataclass(frozen=True)
 class TfliteChecked:
-    """What the check found: the input's shape for one image, the output's labels and the bytes LiteRT's tensors take
-    for no image (`fixed`) and for each one (`per_image`)."""
+    """What the check found: the input's shape for one image, the output's labels, and the most images one call may
+    take with its tensors alive at once within MAX_CALL_LIVE bytes."""
 
     input_shape: tuple[int, ...]
     outputs: int
-    fixed: int
-    per_image: int
+    rows: int
 
     def max_rows(self) -> int:
-        """The most images one call may take within MAX_CALL_LIVE."""
-        return max(1, (MAX_CALL_LIVE - self.fixed) // max(1, self.per_image))
+        return self.rows
 
 
 def check_tflite(interpreter: Any, where: str) -> TfliteChecked:
     """Refuse (TfliteRefused, exit 4) a .tflite file fmnist would not run safely; otherwise what the check found.
-    `interpreter` is one made for the check (`checking`): it is left allocated for a batch of 2."""
+    `interpreter` is one made for the check (`checking`)."""
     _check_ops(interpreter, where)
     shape, outputs = _io(interpreter, where)
-    one, two = _live_at(interpreter, 1, where), _live_at(interpreter, 2, where)
-    per_image = max(1, two - one)
+    one = _live_at(interpreter, 1, where)
     if one > MAX_CALL_LIVE:
         raise TfliteRefused(f"{where} is refused before it runs: one image takes {one / 1e6:,.0f} MB of its tensors "
                             f"at once, over the {MAX_CALL_LIVE / 1e6:,.0f} MB a call may hold; is it a model exported "
                             "by fmnist?")
-    return TfliteChecked(shape, outputs, max(0, one - per_image), per_image)
+    return TfliteChecked(shape, outputs, _most_rows(interpreter, where))
+
+
+def _most_rows(interpreter: Any, where: str) -> int:
+    """The most images (up to MAX_ROWS) whose tensors LiteRT holds within MAX_CALL_LIVE, found by halving: measured
+    at each size, since memory need not grow in step with the images (a (B, 1, n) x (1, B, n) product grows as B
+    squared). An allocation LiteRT refuses is over the bound; nothing allocated is written to, so none is held."""
+    low, high = 1, MAX_ROWS
+    while low < high:
+        rows = (low + high + 1) // 2
+        try:
+            fits = _live_at(interpreter, rows, where) <= MAX_CALL_LIVE
+        except TfliteRefused:
+            fits = False
+        low, high = (rows, high) if fits else (low, rows - 1)
+    return low
 
 
 def checking(path: Path) -> Any:
@@ -90,6 +106,9 @@ def _check_ops(interpreter: Any, where: str) -> None:
     except (AttributeError, KeyError, RuntimeError) as e:
         raise TfliteRefused(f"{where}: this LiteRT cannot list its operators ({e}); run it with the LiteRT fmnist "
                             "names in pip install 'fmnist[train]'") from e
+    if len(ops) > MAX_NODES:
+        raise TfliteRefused(f"{where} is refused before it runs: {len(ops):,} operators, over the {MAX_NODES:,} of any "
+                            "model fmnist exports")
     other = sorted({op for op in ops if op not in ALLOWED_OPS})
     if other:
         raise TfliteRefused(f"{where} is refused before it runs: operator {printable(other[0], 40)} is not one that "

@@ -291,7 +291,7 @@ def check_plot(out: Path | None) -> None:
         raise UsageError(f"--plot {escaped(out)}: the file exists; choose a new name or move it away (fmnist never "
                          "writes over a file)")
     if out.suffix.lower() != ".png":
-        raise UsageError(f"--plot {escaped(out)}: bench draws a PNG; give a name ending in .png")
+        raise UsageError(f"--plot {escaped(out)}: bench draws a PNG; give a name like plot.png")
     folder = out.parent
     if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
         why = ("does not exist" if not folder.exists() else "is not a folder" if not folder.is_dir()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import tempfile
 import time
 from collections import Counter
@@ -59,10 +60,13 @@ def _alike(root: Path, label: str) -> str | None:
 
 
 def _missing(folder: Path) -> list[Path]:
-    """`folder` and those of its parents that do not exist yet, outermost first: what mkdir(parents=True) makes."""
+    """The folders mkdir(parents=True) makes for `folder`, outermost first, as absolute paths: those on its way that
+    do not exist yet. In `new/../e`, `new/..` and `new/../e` do not exist while `new` does not, yet they name `.`
+    and `e`, which may: only `new` is made."""
     missing = []
     while not folder.exists() and not folder.is_symlink() and folder != folder.parent:
-        missing.append(folder)
+        if not os.path.lexists(os.path.abspath(folder)):
+            missing.append(Path(os.path.abspath(folder)))
         folder = folder.parent
     return missing[::-1]
 
@@ -95,7 +99,8 @@ class Collector:
         self.current = self.labels[0]
         self.saved: Counter[str] = Counter()  # this run, per label
         self.counts = {}
-        self.made = [*_missing(self.root), *(self.root / x for x in self.labels if not (self.root / x).exists())]
+        self.made = [*_missing(self.root), *(Path(os.path.abspath(self.root / x)) for x in self.labels
+                                              if not os.path.lexists(os.path.abspath(self.root / x)))]
         try:
             for label in self.labels:
                 self.counts[label] = self._open(label)

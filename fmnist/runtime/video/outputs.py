@@ -48,7 +48,9 @@ def _has_gui() -> bool:
     return re.search(r"^\s*GUI:\s*NONE\s*$", cv2.getBuildInformation(), re.MULTILINE) is None
 
 
-PROBE = "import cv2\ncv2.namedWindow('fmnist: is there a screen?')\ncv2.destroyAllWindows()\n"
+# the child ends itself (SIGALRM) should its parent be killed while a display hangs it
+PROBE = ("import signal\nsignal.alarm(15)\nimport cv2\ncv2.namedWindow('fmnist: is there a screen?')\n"
+         "cv2.destroyAllWindows()\n")
 PROBE_SECONDS = 10.0
 
 
@@ -57,7 +59,8 @@ def _window_opens_in_a_child() -> bool:
     $DISPLAY or $WAYLAND_DISPLAY names a display it cannot reach (a stale DISPLAY over ssh, a unit started before
     the desktop), where a failure should mean headless."""
     try:
-        done = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, timeout=PROBE_SECONDS)
+        done = subprocess.run([sys.executable, "-I", "-c", PROBE], capture_output=True,  # -I: no ./cv2.py
+                              timeout=PROBE_SECONDS)
     except (OSError, subprocess.TimeoutExpired):
         return False
     return done.returncode == 0
