@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 
 import cv2
 import pytest
 from videos import small_video
 
-from fmnist.core.signals import Stopped, stop_as_interrupt, whole
+from fmnist.core.signals import Stopped, stop_as_interrupt, stopped_within, whole
 from fmnist.runtime.video.live import LiveConfig, run
 from fmnist.runtime.video.preview import Preview
 
@@ -101,6 +102,59 @@ def test_after_a_stop_the_program_ends_without_a_second_one_cutting_it_short():
     with stop_as_interrupt(), pytest.raises(Stopped):
         os.kill(os.getpid(), signal.SIGTERM)
     assert all(signal.getsignal(s) is signal.SIG_IGN for s in STOPS)
+
+
+def test_a_stop_python_could_only_print_is_raised_again_where_the_run_goes_on():
+    """A SIGHUP that landed in one of TensorFlow's weakref callbacks was printed ("Exception ignored in …") and
+    export went on to its end, every later stop ignored."""
+    import weakref
+
+    class Thing:
+        pass
+
+    def callback(_ref: object) -> None:
+        os.kill(os.getpid(), signal.SIGHUP)
+        for _ in range(10_000):  # the handler runs here, in the callback
+            pass
+
+    with stop_as_interrupt(), pytest.raises(Stopped):
+        thing = Thing()
+        ref = weakref.ref(thing, callback)
+        del thing  # the callback runs now
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:  # the run going on
+            pass
+        pytest.fail(f"the stop was lost ({ref})")
+
+
+def test_a_stop_after_one_a_library_swallowed_is_raised_once_the_grace_has_passed(monkeypatch):
+    monkeypatch.setattr("fmnist.core.signals.GRACE_SECONDS", 0.05)
+    with stop_as_interrupt():
+        try:  # a library's bare except
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(10_000):
+                pass
+        except KeyboardInterrupt:
+            pass
+        os.kill(os.getpid(), signal.SIGTERM)  # at once: the same request, ignored for the cleanup
+        for _ in range(10_000):
+            pass
+        time.sleep(0.1)
+        with pytest.raises(Stopped):
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(10_000):
+                pass
+
+
+def test_an_error_a_stop_caused_is_told_as_the_stop():
+    try:
+        try:
+            raise Stopped(signal.SIGTERM)
+        except KeyboardInterrupt:
+            raise ImportError("initialization failed")  # noqa: B904 (what a C extension's import does)
+    except ImportError as e:
+        assert stopped_within(e)
+    assert not stopped_within(ValueError("no stop"))
 
 
 def test_an_error_inside_a_whole_step_is_what_leaves_it_not_a_stop_it_held():

@@ -122,12 +122,14 @@ def bench(
     counts_used = list(dict.fromkeys(usable_threads(t) for t in threads)) if threads else THREADS  # capped, once each
     cfg = BenchConfig(find_models(either(models, old_models, "--model") or [], run_dir), counts_used,
                       either(batch_size, old_batch, "--batch-size") or BATCHES, iterations, rounds)
-    from fmnist.core.signals import stop_as_interrupt
+    from fmnist.core.signals import stop_as_interrupt, stopped_within
 
     try:
         with stop_as_interrupt():  # SIGTERM and SIGHUP as Ctrl-C: the workers are ended, not left timing
             report = run_bench(cfg, progress=lambda text: typer.echo(escaped(text), err=True))  # names escaped
-    except KeyboardInterrupt:
+    except BaseException as e:
+        if not stopped_within(e):  # a stop a library turned into its own error counts as the stop
+            raise
         typer.echo("interrupted: no figures (a bench reports only whole rounds)", err=True)
         raise typer.Exit(130) from None
     if as_json:

@@ -94,7 +94,7 @@ def export(
     not_both(old_tflite, no_tflite, "--tflite", "--no-tflite")
     not_both(old_per_channel, no_per_channel, "--per-channel", "--no-per-channel")
     from fmnist.core.errors import ParityError
-    from fmnist.core.signals import stop_as_interrupt
+    from fmnist.core.signals import stop_as_interrupt, stopped_within
     from fmnist.export.parity import ParityReport, table
     from fmnist.export.pipeline import ExportOptions
     from fmnist.export.pipeline import export as run
@@ -119,8 +119,16 @@ def export(
         if isinstance(e.report, ParityReport):
             show(e.report)
         raise
+    except Exception as e:
+        if not stopped_within(e):  # a stop a library turned into its own error (an import's ImportError)
+            raise
+        _interrupted()
     except KeyboardInterrupt:
-        typer.echo("interrupted: the files it had checked and put in place are whole; the rest and the parity "
-                   "report were not written (run the export again)", err=True)
-        raise typer.Exit(130) from None
+        _interrupted()
     show(report)
+
+
+def _interrupted() -> None:
+    typer.echo("interrupted: the files it had checked and put in place are whole; the rest and the parity report "
+               "were not written (run the export again)", err=True)
+    raise typer.Exit(130) from None
