@@ -45,9 +45,10 @@ def parity(run_dir) -> dict:
 def judge(run_dir):
     """What export judges every file of the fixture's model on (the test set, Keras' answers), with a 100-image
     calibration: loaded once for the tests below that call the gate's parts directly."""
+    from fmnist.evaluation.testset import test_set_for
     from fmnist.export.pipeline import _judge
 
-    return _judge(run_dir / "model.keras", ExportOptions(calib=100))[1]
+    return _judge(run_dir / "model.keras", test_set_for(run_dir / "model.keras"), ExportOptions(calib=100))[1]
 
 
 def test_all_five_files_pass_the_gate(run_dir, parity):
