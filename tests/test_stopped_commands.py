@@ -64,15 +64,38 @@ def test_bench_stopped_while_timing_ends_its_workers():
     assert not any(map(_alive, workers)), "a worker was left timing"
 
 
-@pytest.mark.slow  # real processes, TensorFlow
+@pytest.mark.slow  # TensorFlow
+@pytest.mark.xdist_group("tensorflow")  # on the worker that has it loaded: run here, in this process
 def test_export_stopped_while_building_leaves_no_build_folder(tiny_run, tmp_path):
+    """SIGTERM sent to this process while export builds (its handler is export's own then; a no-op of the test's
+    before and after it, should the stop come late)."""
+    import threading
+
+    from typer.testing import CliRunner
+
+    from fmnist.cli import app
+
     run, out = tmp_path / "run", tmp_path / "out"
     run.mkdir()
     shutil.copy(tiny_run[0] / "model.keras", run)
     building = str(out / ".fmnist-export-*" / "*")  # a file in the build folder: a converter at work
-    got = _stopped_once([str(FMNIST), "export", str(run), "--int8", "--out", str(out)],
-                        lambda _: bool(glob.glob(building)))
-    assert got.returncode == 130, got
+
+    def stop_once_building() -> None:
+        deadline = time.monotonic() + 120
+        while not glob.glob(building) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.3)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    before = signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        stopper = threading.Thread(target=stop_once_building, daemon=True)
+        stopper.start()
+        got = CliRunner().invoke(app, ["export", str(run), "--int8", "--out", str(out)])
+        stopper.join(10)
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert got.exit_code == 130, got.output
     assert got.stderr.splitlines()[-1] == ("interrupted: the files it had checked and put in place are whole; the "
                                            "rest and the parity report were not written (run the export again)")
     assert not [p for p in os.listdir(out) if p.startswith(".fmnist-export-")]
