@@ -127,6 +127,29 @@ def test_a_stop_python_could_only_print_is_raised_again_where_the_run_goes_on():
         pytest.fail(f"the stop was lost ({ref})")
 
 
+def test_a_stop_sent_again_after_its_block_ended_is_held_as_the_program_ends():
+    """The re-sent stop of one swallowed just before the block's end came once SIGTERM's default was back: the
+    process was killed (exit 143), its last lines and finally blocks lost."""
+    import subprocess
+    import sys
+
+    code = """if True:
+        import os, signal, time, weakref
+        from fmnist.core.signals import stop_as_interrupt
+        class Thing: pass
+        def callback(_ref):
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(100_000):
+                pass
+        with stop_as_interrupt():
+            thing = Thing(); ref = weakref.ref(thing, callback); del thing
+        time.sleep(0.5)  # the re-send comes 50 ms after the stop
+        print("the program's last line")
+    """
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout == "the program's last line\n", done
+
+
 def test_a_stop_after_one_a_library_swallowed_is_raised_once_the_grace_has_passed(monkeypatch):
     monkeypatch.setattr("fmnist.core.signals.GRACE_SECONDS", 0.05)
     with stop_as_interrupt():

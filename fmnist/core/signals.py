@@ -77,7 +77,8 @@ def _delivered_again(previous: Callable[[Any], object]) -> Callable[[Any], objec
             previous(unraisable)
             return
         _when.clear()  # not a cleanup under way: the stop never arrived
-        signum = _taken.pop()  # sent again once the hook has returned: raised inside it, it would be lost too
+        signum = _taken[-1]  # still counted: the block's end holds a stop it re-sends too late (hold())
+        # sent again once the hook has returned: raised inside it, it would be lost too
         again = threading.Timer(REDELIVER_SECONDS, os.kill, (os.getpid(), signum))
         again.daemon = True
         again.start()
