@@ -137,6 +137,60 @@ def test_ray_local_gives_classify_s_lines_for_a_folder(tmp_path, monkeypatch):
 @pytest.mark.slow
 @pytest.mark.xdist_group("ray")
 @pytest.mark.usefixtures("cluster")
+def test_a_long_run_on_ray_shows_progress_on_the_terminal(tmp_path, monkeypatch):
+    """stderr a terminal (a pty), in this process's Ray: the lines to a file get classify's bar; rows written to
+    --out get Ray Data's own display, which names the classifying stage. Before the test that kills an actor: the
+    module's Ray reports that death later, on whatever sys.stdout is then."""
+    folder = str(_folder(tmp_path / "photos", copies=7))  # 71 photos: a bar shows from the 64th
+    lines = tmp_path / "lines.jsonl"
+    shown = _on_a_terminal(monkeypatch, lines, ["classify", folder, "--ray", "local"])
+    assert re.search(r"\d+ classified, [\d,]+/s", shown), shown[-2000:]  # the bar's "71 classified, 30/s"
+    assert len(lines.read_text().splitlines()) == 71  # the lines went to the file, not to the terminal
+    shown = _on_a_terminal(monkeypatch, tmp_path / "said.txt", ["classify", folder, "--ray", "local", "--out",
+                                                                str(tmp_path / "rows")])
+    assert "MapBatches(PhotoActor)" in shown and "100%" in shown, shown[-2000:]
+    assert "71 rows written to" in shown
+
+
+def _on_a_terminal(monkeypatch: pytest.MonkeyPatch, stdout: Path, args: list[str]) -> str:
+    """fmnist ARGS in this process (its Ray), stdout to a file and stderr to a pty: what the terminal showed."""
+    import pty
+    import threading
+
+    from fmnist.cli import main
+
+    leader, follower = pty.openpty()
+    seen: list[bytes] = []
+
+    def read() -> None:  # drained as it comes: a full pty would block the writes
+        while chunk := _read_or_nothing(leader):
+            seen.append(chunk)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    with os.fdopen(follower, "w", buffering=1) as terminal, stdout.open("w") as out:
+        monkeypatch.setattr(sys, "stdout", out)
+        monkeypatch.setattr(sys, "stderr", terminal)
+        monkeypatch.setattr(sys, "argv", ["fmnist", *args])
+        with pytest.raises(SystemExit) as ended:
+            main()
+        monkeypatch.undo()
+    reader.join(10)
+    os.close(leader)
+    assert ended.value.code == 1  # the broken photo
+    return b"".join(seen).decode(errors="replace")
+
+
+def _read_or_nothing(fd: int) -> bytes:
+    try:
+        return os.read(fd, 65536)
+    except OSError:  # the terminal closed
+        return b""
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("ray")
+@pytest.mark.usefixtures("cluster")
 def test_a_bucket_on_a_local_s3_server_is_read_and_written(tmp_path):
     import boto3
     import pyarrow.parquet as pq
@@ -205,59 +259,6 @@ def test_an_actor_killed_mid_run_loses_and_duplicates_nothing(tmp_path):
     assert [line.to_json().get("label") for line in got] == [local.get(Path(i).name[3:]) for i in inputs]
     assert "not an image" in got[-1].to_json()["error"]
 
-
-
-@pytest.mark.slow
-@pytest.mark.xdist_group("ray")
-@pytest.mark.usefixtures("cluster")
-def test_a_long_run_on_ray_shows_progress_on_the_terminal(tmp_path, monkeypatch):
-    """stderr a terminal (a pty), in this process's Ray: the lines to a file get classify's bar; rows written to
-    --out get Ray Data's own display, which names the classifying stage."""
-    folder = str(_folder(tmp_path / "photos", copies=7))  # 71 photos: a bar shows from the 64th
-    lines = tmp_path / "lines.jsonl"
-    shown = _on_a_terminal(monkeypatch, lines, ["classify", folder, "--ray", "local"])
-    assert re.search(r"\d+ classified, [\d,]+/s", shown), shown[-2000:]  # the bar's "71 classified, 30/s"
-    assert len(lines.read_text().splitlines()) == 71  # the lines went to the file, not to the terminal
-    shown = _on_a_terminal(monkeypatch, tmp_path / "said.txt", ["classify", folder, "--ray", "local", "--out",
-                                                                str(tmp_path / "rows")])
-    assert "MapBatches(PhotoActor)" in shown and "100%" in shown, shown[-2000:]
-    assert "71 rows written to" in shown
-
-
-def _on_a_terminal(monkeypatch: pytest.MonkeyPatch, stdout: Path, args: list[str]) -> str:
-    """fmnist ARGS in this process (its Ray), stdout to a file and stderr to a pty: what the terminal showed."""
-    import pty
-    import threading
-
-    from fmnist.cli import main
-
-    leader, follower = pty.openpty()
-    seen: list[bytes] = []
-
-    def read() -> None:  # drained as it comes: a full pty would block the writes
-        while chunk := _read_or_nothing(leader):
-            seen.append(chunk)
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    with os.fdopen(follower, "w", buffering=1) as terminal, stdout.open("w") as out:
-        monkeypatch.setattr(sys, "stdout", out)
-        monkeypatch.setattr(sys, "stderr", terminal)
-        monkeypatch.setattr(sys, "argv", ["fmnist", *args])
-        with pytest.raises(SystemExit) as ended:
-            main()
-        monkeypatch.undo()
-    reader.join(10)
-    os.close(leader)
-    assert ended.value.code == 1  # the broken photo
-    return b"".join(seen).decode(errors="replace")
-
-
-def _read_or_nothing(fd: int) -> bytes:
-    try:
-        return os.read(fd, 65536)
-    except OSError:  # the terminal closed
-        return b""
 
 
 @pytest.mark.slow
