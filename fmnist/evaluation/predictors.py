@@ -112,7 +112,7 @@ def tflite_runner(path: Path, threads: int | None) -> Predict:
         if tuple(x.shape[1:]) != checked.input_shape:
             raise ModelError(f"{path} takes images of {checked.input_shape}, but its metadata makes them "
                              f"{tuple(x.shape[1:])}; export the model again with fmnist export")
-        return in_calls(call, x, checked.max_rows())
+        return in_calls(call, x, checked.max_rows)
 
     return run
 

@@ -44,32 +44,29 @@ class TfliteRefused(ModelError):
 
 @dataclass(frozen=True)
 class TfliteChecked:
-    """What the check found: the input's shape for one image, the output's labels, and the most images one call may
-    take with its tensors alive at once within MAX_CALL_LIVE bytes."""
+    """What the check found: the input's shape for one image, and the most images one call may take with its tensors
+    alive at once within MAX_CALL_LIVE bytes."""
 
     input_shape: tuple[int, ...]
-    outputs: int
-    rows: int
-
-    def max_rows(self) -> int:
-        return self.rows
+    max_rows: int
 
 
 def check_tflite(interpreter: Any, where: str) -> TfliteChecked:
     """Refuse (TfliteRefused, exit 4) a .tflite file fmnist would not run safely; otherwise what the check found.
     `interpreter` is one made for the check (`checking`)."""
     _check_ops(interpreter, where)
-    shape, outputs = _io(interpreter, where)
+    shape = _io(interpreter, where)
     _check_static(interpreter, where)
-    one = _live_at(interpreter, 1, where)
+    spans = _spans(interpreter)
+    one = _live_at(interpreter, spans, 1, where)
     if one > MAX_CALL_LIVE:
         raise TfliteRefused(f"{where} is refused before it runs: one image takes {one / 1e6:,.0f} MB of its tensors "
                             f"at once, over the {MAX_CALL_LIVE / 1e6:,.0f} MB a call may hold; is it a model exported "
                             "by fmnist?")
-    return TfliteChecked(shape, outputs, _most_rows(interpreter, where))
+    return TfliteChecked(shape, _most_rows(interpreter, spans, where))
 
 
-def _most_rows(interpreter: Any, where: str) -> int:
+def _most_rows(interpreter: Any, spans: dict[int, tuple[int, int]], where: str) -> int:
     """The most images (up to MAX_ROWS) whose tensors LiteRT holds within MAX_CALL_LIVE, found by halving: measured
     at each size, since memory need not grow in step with the images (a (B, 1, n) x (1, B, n) product grows as B
     squared). An allocation LiteRT refuses is over the bound; nothing allocated is written to, so none is held."""
@@ -77,7 +74,7 @@ def _most_rows(interpreter: Any, where: str) -> int:
     while low < high:
         rows = (low + high + 1) // 2
         try:
-            fits = _live_at(interpreter, rows, where) <= MAX_CALL_LIVE
+            fits = _live_at(interpreter, spans, rows, where) <= MAX_CALL_LIVE
         except TfliteRefused:
             fits = False
         low, high = (rows, high) if fits else (low, rows - 1)
@@ -98,7 +95,7 @@ def checking(path: Path) -> Any:
 
 def max_rows(path: Path) -> int:
     """The most images one call of the .tflite file at `path` may take (bench's --batch-size), checked."""
-    return check_tflite(checking(path), str(path)).max_rows()
+    return check_tflite(checking(path), str(path)).max_rows
 
 
 def _check_static(interpreter: Any, where: str) -> None:
@@ -127,8 +124,8 @@ def _check_ops(interpreter: Any, where: str) -> None:
                             "fmnist's exporters write; export the model with fmnist export")
 
 
-def _io(interpreter: Any, where: str) -> tuple[tuple[int, ...], int]:
-    """One rank-4 input batched in its first dimension and one (batch, labels) output: one image's shape, labels."""
+def _io(interpreter: Any, where: str) -> tuple[int, ...]:
+    """One rank-4 input batched in its first dimension and one (batch, labels) output: one image's shape."""
     inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
     shape = inputs[0]["shape_signature"].tolist() if len(inputs) == 1 else []
     out = outputs[0]["shape_signature"].tolist() if len(outputs) == 1 else []
@@ -138,25 +135,31 @@ def _io(interpreter: Any, where: str) -> tuple[tuple[int, ...], int]:
         raise TfliteRefused(f"{where} takes {printable(str(found[0]), 80)} and gives {printable(str(found[1]), 80)}: "
                             "fmnist's models take one batch of images (batch, height, width, channels) and give one "
                             "(batch, labels) row of probabilities; export the model with fmnist export")
-    return tuple(shape[1:]), out[1]
+    return tuple(shape[1:])
 
 
-def _live_at(interpreter: Any, rows: int, where: str) -> int:
-    """The most bytes alive at once when LiteRT runs `rows` images: each tensor a node makes (or the input), from
-    that node to the last that reads it (the outputs to the end), at the shapes LiteRT gives them for `rows`."""
-    index = interpreter.get_input_details()[0]["index"]
-    shape = interpreter.get_input_details()[0]["shape"].tolist()
+def _spans(interpreter: Any) -> dict[int, tuple[int, int]]:
+    """Each tensor a node makes (or the input), by index: from that node to the last that reads it (the outputs to
+    the end), in graph order, as LiteRT's arena holds it; the weights, in the file, have none."""
+    ops = interpreter._get_ops_details()
+    first = {interpreter.get_input_details()[0]["index"]: -1} | {int(t): k for k, op in enumerate(ops)
+                                                                  for t in op["outputs"]}
+    last = {int(t): k for k, op in enumerate(ops) for t in op["inputs"] if int(t) in first}
+    last |= {d["index"]: len(ops) for d in interpreter.get_output_details()}
+    return {t: (k, last.get(t, k)) for t, k in first.items()}
+
+
+def _live_at(interpreter: Any, spans: dict[int, tuple[int, int]], rows: int, where: str) -> int:
+    """The most bytes alive at once (`spans`) when LiteRT runs `rows` images, at the shapes it gives them then."""
+    inp = interpreter.get_input_details()[0]
     try:
-        interpreter.resize_tensor_input(index, [rows, *shape[1:]])
+        interpreter.resize_tensor_input(inp["index"], [rows, *inp["shape"].tolist()[1:]])
         interpreter.allocate_tensors()
         sizes = {t["index"]: math.prod(t["shape"].tolist()) * np.dtype(t["dtype"]).itemsize
                  for t in interpreter.get_tensor_details()}
     except (RuntimeError, ValueError, MemoryError) as e:
         raise TfliteRefused(f"{where}: LiteRT cannot allocate it for {rows} image(s) "
                             f"({printable(str(e).splitlines()[0] if str(e) else type(e).__name__, 200)})") from e
-    ops = interpreter._get_ops_details()
-    first = {index: -1} | {int(t): k for k, op in enumerate(ops) for t in op["outputs"]}  # the weights: none
-    last = {int(t): k for k, op in enumerate(ops) for t in op["inputs"] if int(t) in first}
-    last |= {d["index"]: len(ops) for d in interpreter.get_output_details()}
-    return max(sum(sizes.get(t, 0) for t in first if first[t] <= k <= last.get(t, first[t]))
-               for k in range(-1, len(ops) + 1))
+    steps = 1 + max((end for _, end in spans.values()), default=0)
+    return max(sum(sizes.get(t, 0) for t, (start, end) in spans.items() if start <= k <= end)
+               for k in range(-1, steps))
