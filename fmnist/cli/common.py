@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import typer
@@ -104,3 +106,19 @@ def only_with(ctx: typer.Context, names: dict[str, str], present: bool, needs: s
         one = len(unused) == 1
         raise UsageError(f"{' and '.join(unused)} {'applies' if one else 'apply'} only {needs}; leave "
                          f"{'it' if one else 'them'} out")
+
+
+@contextmanager
+def ends_when_stopped(said: str) -> Iterator[None]:
+    """SIGTERM and SIGHUP end the block as Ctrl-C does (fmnist.core.signals), and so does an error a stop caused (an
+    import's ImportError): `said` on stderr, exit 130. Any other error passes."""
+    from fmnist.core.signals import stop_as_interrupt, stopped_within
+
+    try:
+        with stop_as_interrupt():
+            yield
+    except BaseException as e:
+        if not stopped_within(e):
+            raise
+        typer.echo(said, err=True)
+        raise typer.Exit(130) from None

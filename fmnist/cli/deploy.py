@@ -8,7 +8,14 @@ from pathlib import Path
 import typer
 
 from fmnist.cli.app import add_command
-from fmnist.cli.common import ModelOption, old_model_argument, print_rich, stdout_json, usable_threads
+from fmnist.cli.common import (
+    ModelOption,
+    ends_when_stopped,
+    old_model_argument,
+    print_rich,
+    stdout_json,
+    usable_threads,
+)
 from fmnist.cli.deprecated import counts, either
 from fmnist.core.errors import escaped
 from fmnist.runtime.shipped import SHIPPED
@@ -122,16 +129,8 @@ def bench(
     counts_used = list(dict.fromkeys(usable_threads(t) for t in threads)) if threads else THREADS  # capped, once each
     cfg = BenchConfig(find_models(either(models, old_models, "--model") or [], run_dir), counts_used,
                       either(batch_size, old_batch, "--batch-size") or BATCHES, iterations, rounds)
-    from fmnist.core.signals import stop_as_interrupt, stopped_within
-
-    try:
-        with stop_as_interrupt():  # SIGTERM and SIGHUP as Ctrl-C: the workers are ended, not left timing
-            report = run_bench(cfg, progress=lambda text: typer.echo(escaped(text), err=True))  # names escaped
-    except BaseException as e:
-        if not stopped_within(e):  # a stop a library turned into its own error counts as the stop
-            raise
-        typer.echo("interrupted: no figures (a bench reports only whole rounds)", err=True)
-        raise typer.Exit(130) from None
+    with ends_when_stopped("interrupted: no figures (a bench reports only whole rounds)"):  # its workers ended
+        report = run_bench(cfg, progress=lambda text: typer.echo(escaped(text), err=True))  # names escaped
     if as_json:
         stdout_json(report.to_json())
     else:

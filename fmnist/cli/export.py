@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from fmnist.cli.app import add_command
-from fmnist.cli.common import DataDir, Json, command_line, print_rich, stdout_json
+from fmnist.cli.common import DataDir, Json, command_line, ends_when_stopped, print_rich, stdout_json
 from fmnist.cli.deprecated import not_both, renamed
 
 
@@ -94,7 +94,6 @@ def export(
     not_both(old_tflite, no_tflite, "--tflite", "--no-tflite")
     not_both(old_per_channel, no_per_channel, "--per-channel", "--no-per-channel")
     from fmnist.core.errors import ParityError
-    from fmnist.core.signals import stop_as_interrupt, stopped_within
     from fmnist.export.parity import ParityReport, table
     from fmnist.export.pipeline import ExportOptions
     from fmnist.export.pipeline import export as run
@@ -113,22 +112,14 @@ def export(
         print_rich(table(report))
 
     try:
-        with stop_as_interrupt():  # SIGTERM and SIGHUP end it as Ctrl-C does: the build's folder is removed
+        with ends_when_stopped(STOPPED):  # the build's folder is removed
             report = run(source, opts)
     except ParityError as e:  # the table first, with the failing rows and their worst classes
         if isinstance(e.report, ParityReport):
             show(e.report)
         raise
-    except Exception as e:
-        if not stopped_within(e):  # a stop a library turned into its own error (an import's ImportError)
-            raise
-        _interrupted()
-    except KeyboardInterrupt:
-        _interrupted()
     show(report)
 
 
-def _interrupted() -> None:
-    typer.echo("interrupted: the files it had checked and put in place are whole; the rest and the parity report "
-               "were not written (run the export again)", err=True)
-    raise typer.Exit(130) from None
+STOPPED = ("interrupted: the files it had checked and put in place are whole; the rest and the parity report were "
+           "not written (run the export again)")

@@ -37,7 +37,7 @@ def hold() -> None:
 
 
 _taken: list[int] = []  # the stops _raise and _ctrl_c have taken in this process
-_when: list[float] = []  # when the last of them was raised (time.monotonic)
+_when: list[float] = []  # when the last of them was raised (time.monotonic), or nothing
 # a stop this soon after the one raised is the same request (a user pressing Ctrl-C twice, a service manager's
 # repeat): ignored, so that the cleanup the first began runs whole. Later it is raised again: the first may have
 # landed where it was swallowed (a library's bare except), and the run must still be stoppable.
@@ -46,25 +46,29 @@ REDELIVER_SECONDS = 0.05  # a stop Python could only print is sent again this mu
 
 
 def _in_grace() -> bool:
-    return bool(_when) and time.monotonic() - _when[-1] < GRACE_SECONDS
+    return bool(_when) and time.monotonic() - _when[0] < GRACE_SECONDS
+
+
+def _taking(signum: int) -> bool:
+    """Take a stop (counted, its time kept), unless it comes within the grace of the last: a second stop must not
+    cut the cleanup short."""
+    if _in_grace():
+        return False
+    _taken.append(signum)
+    _when[:] = [time.monotonic()]
+    return True
 
 
 def _raise(signum: int, _frame: FrameType | None) -> None:
-    if _in_grace():  # a second stop must not cut the cleanup short
-        return
-    _taken.append(signum)
-    _when.append(time.monotonic())
-    raise Stopped(signum)
+    if _taking(signum):
+        raise Stopped(signum)
 
 
 def _ctrl_c(_signum: int, _frame: FrameType | None) -> None:
     """Python's own KeyboardInterrupt: a second Ctrl-C (a user pressing it twice) must not cut the cleanup short
     either, as it did when it landed before the cleanup's hold()."""
-    if _in_grace():
-        return
-    _taken.append(signal.SIGINT)
-    _when.append(time.monotonic())
-    raise KeyboardInterrupt
+    if _taking(signal.SIGINT):
+        raise KeyboardInterrupt
 
 
 def _delivered_again(previous: Callable[[Any], object]) -> Callable[[Any], object]:
